@@ -1,0 +1,40 @@
+"""The contract every cartplugin channel plugin codes against.
+
+Import the markers and models from here; nothing in this package imports the host.
+"""
+
+from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
+from .hookspecs import PROJECT_NAME, hookimpl, hookspec
+from .models import (
+    Address,
+    BadOrder,
+    CartSettings,
+    ChannelInfo,
+    ChannelOrder,
+    OrderLine,
+    Shipment,
+    ShipmentLine,
+    TestResult,
+    UploadResult,
+)
+
+__all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
+    "Address",
+    "BadOrder",
+    "CartSettings",
+    "ChannelInfo",
+    "ChannelOrder",
+    "OrderLine",
+    "Shipment",
+    "ShipmentLine",
+    "TestResult",
+    "UploadResult",
+    "ChannelError",
+    "AuthError",
+    "RateLimited",
+    "TransientError",
+    "BadData",
+]
