@@ -1,0 +1,1 @@
+"""cartplugin host: companies, orders and Queued Jobs in SQLite; channels are pluggy plugins."""

@@ -1,0 +1,273 @@
+"""Companies and their two settings screens: Website General Settings and Cart General.
+
+Every change to what the plugin would be called with (store plugin, any cart setting) marks
+the company's connection untested, and nothing automatic runs until Test Settings passes again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from pydantic import SecretStr, ValidationError
+
+from plugin_spec import CartSettings
+
+from . import clock, plugins
+from .db import write
+from .errors import HostError, InvalidSettings, NotFound
+
+MAX_NAME = 100
+STORE_TYPES = ("Custom",)
+
+
+@dataclass(frozen=True)
+class Company:
+    id: int
+    name: str
+    connection_status: str
+    connection_message: str | None
+    connection_tested_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Company:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            connection_status=row["connection_status"],
+            connection_message=row["connection_message"],
+            connection_tested_at=row["connection_tested_at"],
+        )
+
+
+def add_company(db: sqlite_utils.Database, name: str) -> Company:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise HostError(f"a company name is 1 to {MAX_NAME} printable characters")
+    if name.isdigit():
+        raise HostError("a company name cannot be only digits (digits refer to company ids)")
+    with write(db):
+        if db.execute("SELECT 1 FROM companies WHERE name = ?", [name]).fetchone():
+            raise HostError(f"company {name!r} already exists")
+        now = clock.now_iso()
+        company_id = db.execute(
+            "INSERT INTO companies (name, created_at) VALUES (?, ?)", [name, now]
+        ).lastrowid
+        db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
+    return get_company(db, company_id)
+
+
+def get_company(db: sqlite_utils.Database, ref: str | int) -> Company:
+    """A company by id or by name (case-insensitive)."""
+    if isinstance(ref, int) or str(ref).isdigit():
+        rows = list(db.query("SELECT * FROM companies WHERE id = ?", [int(ref)]))
+    else:
+        rows = list(db.query("SELECT * FROM companies WHERE name = ?", [str(ref).strip()]))
+    if not rows:
+        raise NotFound(f"unknown company {str(ref)[:MAX_NAME]!r}")
+    return Company.from_row(rows[0])
+
+
+def list_companies(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "name": row["name"],
+            "store_plugin": row["store_plugin"],
+            "allow_order_download": bool(row["allow_order_download"]),
+            "allow_tracking_upload": bool(row["allow_tracking_upload"]),
+            "connection_status": row["connection_status"],
+        }
+        for row in db.query(
+            "SELECT c.*, w.store_plugin, w.allow_order_download, w.allow_tracking_upload "
+            "FROM companies c JOIN website_settings w ON w.company_id = c.id ORDER BY c.id"
+        )
+    ]
+
+
+# -- Website General Settings ------------------------------------------------------------------
+
+
+def website_settings(db: sqlite_utils.Database, company: Company) -> dict[str, Any]:
+    row = db.execute(
+        "SELECT store_type, store_plugin, allow_order_download, allow_tracking_upload "
+        "FROM website_settings WHERE company_id = ?",
+        [company.id],
+    ).fetchone()
+    return {
+        "company": company.name,
+        "store_type": row[0],
+        "store_plugin": row[1],
+        "allow_order_download": bool(row[2]),
+        "allow_tracking_upload": bool(row[3]),
+        "connection_status": get_company(db, company.id).connection_status,
+    }
+
+
+def update_website_settings(
+    db: sqlite_utils.Database,
+    company: Company,
+    *,
+    store_plugin: str | None = None,
+    allow_order_download: bool | None = None,
+    allow_tracking_upload: bool | None = None,
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if store_plugin is not None:
+        plugins.channel_info(store_plugin)  # refuses an unknown plugin before anything is written
+        changes["store_plugin"] = store_plugin
+    if allow_order_download is not None:
+        changes["allow_order_download"] = int(allow_order_download)
+    if allow_tracking_upload is not None:
+        changes["allow_tracking_upload"] = int(allow_tracking_upload)
+    if changes:
+        with write(db):
+            current = website_settings(db, company)
+            sets = ", ".join(f"{column} = ?" for column in changes)
+            db.execute(
+                f"UPDATE website_settings SET {sets}, updated_at = ? WHERE company_id = ?",
+                [*changes.values(), clock.now_iso(), company.id],
+            )
+            if store_plugin is not None and store_plugin != current["store_plugin"]:
+                _reset_connection(db, company.id, "store plugin changed")
+            if allow_order_download and not current["allow_order_download"]:
+                db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company.id])
+    return website_settings(db, company)
+
+
+def _reset_connection(db: sqlite_utils.Database, company_id: int, why: str) -> None:
+    db.execute(
+        "UPDATE companies SET connection_status = 'untested', connection_message = ?, "
+        "settings_version = settings_version + 1 WHERE id = ?",
+        [f"Test Settings needed: {why}", company_id],
+    )
+
+
+def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
+    plugin = website_settings(db, company)["store_plugin"]
+    if not plugin:
+        raise HostError(f"company {company.name!r} has no store plugin; run: cartplugin website-settings {company.name!r} --store-plugin NAME")
+    return plugin
+
+
+# -- Cart General ----------------------------------------------------------------------------
+
+
+def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> dict[str, str]:
+    return {
+        key: value
+        for key, value in db.execute(
+            "SELECT key, value FROM cart_settings WHERE company_id = ? AND channel = ?", [company_id, channel]
+        ).fetchall()
+    }
+
+
+def _secret_fields(model: type[CartSettings]) -> set[str]:
+    return {name for name, field in model.model_fields.items() if field.annotation is SecretStr}
+
+
+def describe_validation_error(exc: ValidationError, model: type[CartSettings]) -> str:
+    """One line naming each bad field by its label; never echoes the value (it may be a secret)."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False):
+        key = str(error["loc"][0]) if error["loc"] else "settings"
+        field = model.model_fields.get(key)
+        label = f"{key} ({field.title})" if field is not None and field.title else key
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{label}: {message}")
+    return "invalid Cart General settings: " + "; ".join(parts)
+
+
+def cart_settings_model(db: sqlite_utils.Database, company: Company) -> CartSettings:
+    """The company's Cart General values as an instance of its plugin's settings model."""
+    channel = store_plugin(db, company)
+    model = plugins.channel_info(channel).settings_model
+    try:
+        return model.model_validate(_stored_values(db, company.id, channel))
+    except ValidationError as exc:
+        raise InvalidSettings(describe_validation_error(exc, model)) from None
+
+
+def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str, Any]:
+    """Every field of the plugin's form with its label; secrets masked to their last 4 characters."""
+    channel = store_plugin(db, company)
+    model = plugins.channel_info(channel).settings_model
+    stored = _stored_values(db, company.id, channel)
+    secrets = _secret_fields(model)
+    fields = []
+    for key, field in model.model_fields.items():
+        value = stored.get(key)
+        shown: Any = value
+        if key in secrets and value is not None:
+            shown = mask(value)
+        elif value is None and not field.is_required() and field.default is not None:
+            shown = str(field.default)
+        fields.append(
+            {"key": key, "label": field.title or key, "value": shown, "secret": key in secrets, "required": field.is_required()}
+        )
+    return {"company": company.name, "store_plugin": channel, "fields": fields}
+
+
+def mask(secret: str) -> str:
+    """Show at most the last 4 characters of a secret, fewer for short ones."""
+    visible = secret[-4:] if len(secret) >= 12 else ""
+    return "****" + visible
+
+
+def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dict[str, str]) -> dict[str, Any]:
+    """Validate the stored values merged with ``pairs`` as a whole; save all or nothing.
+
+    An empty value clears an optional field.
+    """
+    channel = store_plugin(db, company)
+    model = plugins.channel_info(channel).settings_model
+    unknown = sorted(set(pairs) - set(model.model_fields))
+    if unknown:
+        known = ", ".join(model.model_fields)
+        raise InvalidSettings(f"unknown Cart General setting {', '.join(map(repr, unknown))} (known: {known})")
+    merged = _stored_values(db, company.id, channel)
+    for key, value in pairs.items():
+        if value.strip() == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value.strip()
+    try:
+        validated = model.model_validate(merged)
+    except ValidationError as exc:
+        raise InvalidSettings(describe_validation_error(exc, model)) from None
+    secrets = _secret_fields(model)
+    normalised = {
+        key: (value.get_secret_value() if isinstance(value, SecretStr) else str(value))
+        for key, value in validated.model_dump().items()
+        if key in merged and value is not None
+    }
+    with write(db):
+        db.execute("DELETE FROM cart_settings WHERE company_id = ? AND channel = ?", [company.id, channel])
+        for key, value in normalised.items():
+            db.execute(
+                "INSERT INTO cart_settings (company_id, channel, key, value, is_secret) VALUES (?, ?, ?, ?, ?)",
+                [company.id, channel, key, value, int(key in secrets)],
+            )
+        if pairs:
+            _reset_connection(db, company.id, "Cart General settings changed")
+    return show_cart_settings(db, company)
+
+
+def settings_version(db: sqlite_utils.Database, company: Company) -> int:
+    return db.execute("SELECT settings_version FROM companies WHERE id = ?", [company.id]).fetchone()[0]
+
+
+def record_test_result(db: sqlite_utils.Database, company: Company, version: int, ok: bool, message: str) -> bool:
+    """Record the outcome of Test Settings run on settings ``version``.
+
+    Returns False (and records nothing) when the settings changed while the test ran: the
+    result speaks of settings that are no longer there.
+    """
+    with write(db):
+        cursor = db.execute(
+            "UPDATE companies SET connection_status = ?, connection_message = ?, connection_tested_at = ?, "
+            "next_download_at = COALESCE(next_download_at, ?) WHERE id = ? AND settings_version = ?",
+            ["established" if ok else "failed", message, clock.now_iso(), clock.now_iso(), company.id, version],
+        )
+        return cursor.rowcount == 1

@@ -1,0 +1,181 @@
+"""The host's schema, as the named sqlite-utils migration set ``host``.
+
+Each step runs in one transaction with its record. Never rename or reuse a step's name:
+add a new step instead. Money columns are TEXT holding Decimal strings, never REAL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+migrations = Migrations("host")
+
+
+@migrations(name="0001_initial")
+def m0001_initial(db: sqlite_utils.Database) -> None:
+    for statement in _INITIAL.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+_INITIAL = """
+CREATE TABLE companies (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    connection_status TEXT NOT NULL DEFAULT 'untested'
+        CHECK (connection_status IN ('untested', 'established', 'failed')),
+    connection_message TEXT,
+    connection_tested_at TEXT,
+    settings_version INTEGER NOT NULL DEFAULT 0,
+    next_download_at TEXT
+);
+CREATE INDEX companies_download_due ON companies(next_download_at)
+    WHERE connection_status = 'established';
+CREATE TABLE website_settings (
+    company_id INTEGER PRIMARY KEY REFERENCES companies(id),
+    store_type TEXT NOT NULL DEFAULT 'Custom',
+    store_plugin TEXT,
+    allow_order_download INTEGER NOT NULL DEFAULT 0,
+    allow_tracking_upload INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE cart_settings (
+    company_id INTEGER NOT NULL REFERENCES companies(id),
+    channel TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT,
+    is_secret INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (company_id, channel, key)
+);
+CREATE TABLE cursors (
+    company_id INTEGER NOT NULL REFERENCES companies(id),
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (company_id, channel, name)
+);
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY,
+    company_id INTEGER NOT NULL REFERENCES companies(id),
+    channel TEXT NOT NULL,
+    source_order_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'In Process',
+    status_set_by_staff INTEGER NOT NULL DEFAULT 0,
+    payment_status TEXT NOT NULL,
+    shipping_status TEXT NOT NULL DEFAULT 'Unshipped',
+    payment_method TEXT,
+    order_date TEXT NOT NULL,
+    channel_updated_at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    subtotal TEXT NOT NULL,
+    shipping_total TEXT NOT NULL,
+    tax TEXT NOT NULL,
+    grand_total TEXT NOT NULL,
+    commission TEXT NOT NULL,
+    total_cost TEXT NOT NULL,
+    buyer_company TEXT,
+    buyer_vat_number TEXT,
+    buyer_email TEXT,
+    shipping_address TEXT,
+    billing_address TEXT,
+    channel_financial_status TEXT,
+    channel_fulfillment_status TEXT,
+    channel_cancelled INTEGER NOT NULL DEFAULT 0,
+    source_updated_for_shipping INTEGER NOT NULL DEFAULT 0,
+    imported_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (company_id, channel, source_order_id)
+);
+CREATE INDEX orders_awaiting_upload ON orders(company_id)
+    WHERE shipping_status = 'Fully Shipped' AND source_updated_for_shipping = 0;
+CREATE INDEX orders_channel_cancelled ON orders(company_id) WHERE channel_cancelled = 1;
+CREATE TABLE order_lines (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    source_line_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    title TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price TEXT NOT NULL,
+    tax TEXT NOT NULL,
+    quantity_shipped INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (order_id, source_line_id)
+);
+CREATE TABLE order_properties (
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    name TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (order_id, name)
+);
+CREATE TABLE shipments (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    carrier TEXT NOT NULL,
+    tracking_number TEXT NOT NULL,
+    tracking_url TEXT,
+    shipped_at TEXT NOT NULL,
+    upload_state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (upload_state IN ('pending', 'accepted', 'failed')),
+    upload_attempts INTEGER NOT NULL DEFAULT 0,
+    upload_message TEXT,
+    uploaded_at TEXT,
+    UNIQUE (order_id, tracking_number)
+);
+CREATE INDEX shipments_order ON shipments(order_id);
+CREATE TABLE shipment_lines (
+    shipment_id INTEGER NOT NULL REFERENCES shipments(id),
+    order_line_id INTEGER NOT NULL REFERENCES order_lines(id),
+    quantity INTEGER NOT NULL,
+    serial_numbers TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (shipment_id, order_line_id)
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    company_id INTEGER NOT NULL REFERENCES companies(id),
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'Queued',
+    priority INTEGER NOT NULL DEFAULT 0,
+    params TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL DEFAULT 5,
+    run_after TEXT NOT NULL,
+    claimed_by TEXT,
+    heartbeat_at TEXT,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    summary TEXT
+);
+CREATE UNIQUE INDEX jobs_one_pending ON jobs(company_id, kind)
+    WHERE status IN ('Queued', 'Processing');
+CREATE INDEX jobs_runnable ON jobs(status, run_after, priority);
+CREATE INDEX jobs_company ON jobs(company_id, id);
+CREATE TABLE job_logs (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    at TEXT NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX job_logs_job ON job_logs(job_id, id)
+"""
+
+
+def migrate(db: sqlite_utils.Database) -> None:
+    """Apply every pending step (a no-op on an up-to-date database).
+
+    Two processes opening a new database at once may both see a step pending; the loser's
+    step fails inside its transaction and is rolled back, and the winner's result stands.
+    """
+    if not migrations.pending(db):
+        return
+    try:
+        migrations.apply(db)
+    except sqlite3.OperationalError:
+        if migrations.pending(db):
+            raise
