@@ -1,0 +1,242 @@
+"""Queued Jobs: enqueue, claim, heartbeat, finish, retry; their log lines.
+
+The queue lives in the ``jobs`` table. At most one job per (company, kind) is pending
+(Queued or Processing): asking again returns that job (a partial unique index enforces it
+even across processes). A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN IMMEDIATE``,
+so two workers never claim the same job; a job whose worker stopped heart-beating is claimed
+again after ``STALE_AFTER_SECONDS``. Every job kind is written so running it twice has the
+effect of running it once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from . import clock
+from .db import write
+from .errors import HostError, NotFound
+
+KINDS = ("test_settings", "import_orders", "download_orders", "upload_tracking")
+QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED = (
+    "Queued", "Processing", "Completed", "Partial Success", "Failed", "Cancelled",
+)  # fmt: skip
+STATUSES = (QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED)
+PENDING = (QUEUED, PROCESSING)
+PRIORITY = {"test_settings": 30, "import_orders": 20, "upload_tracking": 10, "download_orders": 0}
+STALE_AFTER_SECONDS = 120.0
+MAX_LOG_MESSAGE = 1000
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    company_id: int
+    kind: str
+    status: str
+    params: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    claimed_by: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Job:
+        return cls(
+            id=row["id"],
+            company_id=row["company_id"],
+            kind=row["kind"],
+            status=row["status"],
+            params=json.loads(row["params"]),
+            attempts=row["attempts"],
+            max_attempts=row["max_attempts"],
+            claimed_by=row["claimed_by"],
+        )
+
+
+def enqueue(
+    db: sqlite_utils.Database,
+    company_id: int,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    *,
+    priority: int | None = None,
+) -> tuple[Job, bool]:
+    """Queue a job, or return the pending one of the same (company, kind). ``(job, created)``."""
+    if kind not in KINDS:
+        raise HostError(f"unknown job kind {kind!r}")
+    with write(db):
+        pending = _pending(db, company_id, kind)
+        if pending is not None:
+            return pending, False
+        now = clock.now_iso()
+        try:
+            job_id = db.execute(
+                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [company_id, kind, PRIORITY[kind] if priority is None else priority, json.dumps(params or {}), now, now],
+            ).lastrowid
+        except sqlite3.IntegrityError:  # another process queued it between our read and insert
+            return _pending(db, company_id, kind), False  # type: ignore[return-value]
+        _log(db, job_id, "info", f"queued {kind}")
+    return get_job(db, job_id), True
+
+
+def _pending(db: sqlite_utils.Database, company_id: int, kind: str) -> Job | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM jobs WHERE company_id = ? AND kind = ? AND status IN ('Queued', 'Processing')",
+            [company_id, kind],
+        )
+    )
+    return Job.from_row(rows[0]) if rows else None
+
+
+def get_job(db: sqlite_utils.Database, job_id: int | str) -> Job:
+    try:
+        job_id = int(job_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"job id must be a number, not {str(job_id)[:40]!r}") from None
+    rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+    if not rows:
+        raise NotFound(f"unknown job {job_id}")
+    return Job.from_row(rows[0])
+
+
+def claim(
+    db: sqlite_utils.Database,
+    worker_id: str,
+    *,
+    company_ids: list[int] | None = None,
+    job_id: int | None = None,
+    stale_after: float = STALE_AFTER_SECONDS,
+) -> Job | None:
+    """Atomically take the most urgent runnable job (or a stale one whose worker died)."""
+    now = clock.now_iso()
+    stale = clock.now_iso(-stale_after)
+    filters, params = "", [now, stale]
+    if job_id is not None:
+        filters += " AND id = ?"
+        params.append(job_id)
+    if company_ids is not None:
+        filters += f" AND company_id IN ({','.join('?' for _ in company_ids)})"
+        params.extend(company_ids)
+    with write(db):
+        cursor = db.execute(
+            "UPDATE jobs SET status = 'Processing', claimed_by = ?, heartbeat_at = ?, attempts = attempts + 1, "
+            "started_at = COALESCE(started_at, ?) WHERE id = (SELECT id FROM jobs WHERE "
+            "((status = 'Queued' AND run_after <= ?) OR (status = 'Processing' AND heartbeat_at < ?))"
+            f"{filters} ORDER BY priority DESC, id LIMIT 1) RETURNING *",
+            [worker_id, now, now, *params],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        job = Job.from_row(dict(zip([c[0] for c in cursor.description], row)))
+        if job.attempts > 1:
+            _log(db, job.id, "info", f"attempt {job.attempts} of {job.max_attempts} (worker {worker_id})")
+    return job
+
+
+def heartbeat(db: sqlite_utils.Database, job: Job) -> None:
+    with write(db):
+        db.execute(
+            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ?", [clock.now_iso(), job.id, job.claimed_by]
+        )
+
+
+def finish(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, Any] | None = None) -> None:
+    if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
+        raise ValueError(status)
+    with write(db):
+        db.execute(
+            "UPDATE jobs SET status = ?, finished_at = ?, summary = ? WHERE id = ? AND status = 'Processing'",
+            [status, clock.now_iso(), json.dumps(summary or {}, default=str), job.id],
+        )
+        _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+
+
+def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
+    """Put a job back in the queue after a transient failure, with exponential backoff and jitter.
+
+    Returns False (and fails the job) once its attempts are used up.
+    """
+    if job.attempts >= job.max_attempts:
+        finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
+        return False
+    delay = max(retry_after or 0, min(300.0, 2.0 ** job.attempts) * random.uniform(0.5, 1.0))
+    with write(db):
+        db.execute(
+            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing'",
+            [clock.now_iso(delay), job.id],
+        )
+        _log(db, job.id, "warning", f"{reason}; retrying in {delay:.0f}s")
+    return True
+
+
+def cancel(db: sqlite_utils.Database, job_id: int | str) -> Job:
+    job = get_job(db, job_id)
+    with write(db):
+        cursor = db.execute("UPDATE jobs SET status = 'Cancelled', finished_at = ? WHERE id = ? AND status = 'Queued'",
+                            [clock.now_iso(), job.id])  # fmt: skip
+        if cursor.rowcount == 0:
+            raise HostError(f"job {job.id} is {job.status}; only a Queued job can be cancelled")
+        _log(db, job.id, "info", "cancelled by staff")
+    return get_job(db, job.id)
+
+
+def log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:
+    with write(db):
+        _log(db, job_id, level, message)
+
+
+def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:
+    db.execute(
+        "INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
+        [job_id, clock.now_iso(), level, message[:MAX_LOG_MESSAGE]],
+    )
+
+
+def _summary_line(summary: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in (summary or {}).items()) or "done"
+
+
+def list_jobs(db: sqlite_utils.Database, company_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    sql = "SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id"
+    params: list[Any] = []
+    if company_id is not None:
+        sql += " WHERE j.company_id = ?"
+        params.append(company_id)
+    sql += " ORDER BY j.id DESC LIMIT ?"
+    params.append(limit)
+    return [_public(row) for row in db.query(sql, params)]
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "company": row["company"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "priority": row["priority"],
+        "attempts": row["attempts"],
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "summary": json.loads(row["summary"]) if row["summary"] else None,
+    }
+
+
+def show_job(db: sqlite_utils.Database, job_id: int | str) -> dict[str, Any]:
+    job = get_job(db, job_id)
+    row = next(db.query("SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id WHERE j.id = ?", [job.id]))
+    shown = _public(row)
+    shown["params"] = job.params
+    shown["log"] = [
+        {"at": r["at"], "level": r["level"], "message": r["message"]}
+        for r in db.query("SELECT at, level, message FROM job_logs WHERE job_id = ? ORDER BY id", [job.id])
+    ]
+    return shown

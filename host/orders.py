@@ -1,0 +1,412 @@
+"""Orders in the host: import (upsert), shipping, status changes, Source Updated for Shipping.
+
+What belongs to whom: the channel owns the order's content and its channel_* fields; staff own
+the status, shipments and everything they change in the host. A re-import updates only the
+channel's fields, so it never undoes a change staff made.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import sqlite_utils
+
+from plugin_spec import ChannelOrder, Shipment, ShipmentLine, UploadResult
+
+from . import clock, money
+from .db import write
+from .errors import HostError, NotFound
+
+STATUSES = ("In Process", "On Hold", "Completed", "Cancelled", "Problem Order")
+UNSHIPPED, PARTIALLY_SHIPPED, FULLY_SHIPPED = "Unshipped", "Partially Shipped", "Fully Shipped"
+MAX_TEXT = 200
+
+_ORDER_COLUMNS = (
+    "company_id", "channel", "source_order_id", "payment_status", "order_date", "channel_updated_at",
+    "currency", "subtotal", "shipping_total", "tax", "grand_total", "commission", "total_cost",
+    "buyer_company", "buyer_vat_number", "buyer_email", "shipping_address", "billing_address",
+    "channel_financial_status", "channel_fulfillment_status", "channel_cancelled", "imported_at", "updated_at",
+)  # fmt: skip
+_INSERT_ORDER = (
+    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
+)
+_INSERT_LINE = (
+    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+# Only the channel's own fields; a staff change (status, shipments) is never touched.
+_UPDATE_FROM_CHANNEL = (
+    "UPDATE orders SET channel_updated_at = ?, channel_financial_status = ?, channel_fulfillment_status = ?, "
+    "channel_cancelled = MAX(channel_cancelled, ?), updated_at = ? WHERE id = ?"
+)
+
+
+@dataclass
+class ImportStats:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    flagged_cancelled: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "flagged_cancelled": len(self.flagged_cancelled),
+        }
+
+
+def _address(value: Any) -> str | None:
+    return None if value is None else value.model_dump_json(exclude_none=True)
+
+
+def upsert_orders(
+    db: sqlite_utils.Database,
+    company_id: int,
+    channel: str,
+    orders: Sequence[ChannelOrder],
+    commission_percent: Decimal | None,
+    stats: ImportStats,
+) -> None:
+    """Insert new orders with their lines and refresh the channel's fields of known ones.
+
+    Runs in the caller's transaction; unique on (company, channel, source order id).
+    """
+    if not orders:
+        return
+    ids = [order.source_order_id for order in orders]
+    placeholders = ",".join("?" for _ in ids)
+    known = {
+        row[0]: row[1:]
+        for row in db.execute(
+            f"SELECT source_order_id, id, channel_updated_at, channel_cancelled, status FROM orders "
+            f"WHERE company_id = ? AND channel = ? AND source_order_id IN ({placeholders})",
+            [company_id, channel, *ids],
+        )
+    }
+    now = clock.now_iso()
+    new: dict[str, ChannelOrder] = {}
+    for order in orders:
+        updated_at = clock.iso(order.updated_at)
+        if order.source_order_id in known:
+            order_id, seen_updated_at, was_cancelled, status = known[order.source_order_id]
+            if updated_at <= seen_updated_at:
+                stats.unchanged += 1
+                continue
+            db.execute(
+                _UPDATE_FROM_CHANNEL,
+                [updated_at, order.channel_financial_status, order.channel_fulfillment_status,
+                 int(order.channel_cancelled), now, order_id],
+            )  # fmt: skip
+            stats.updated += 1
+            if order.channel_cancelled and not was_cancelled and status != "Cancelled":
+                stats.flagged_cancelled.append(order.source_order_id)
+        elif order.source_order_id not in new:
+            new[order.source_order_id] = order
+    if not new:
+        return
+    rows = []
+    for order in new.values():
+        commission = money.commission(order.grand_total, commission_percent)
+        rows.append(
+            (
+                company_id, channel, order.source_order_id, order.payment_status, clock.iso(order.created_at),
+                clock.iso(order.updated_at), order.currency, str(order.subtotal), str(order.shipping_total),
+                str(order.tax_total), str(order.grand_total), str(commission), str(order.grand_total + commission),
+                order.buyer_company, order.buyer_vat_number, order.buyer_email, _address(order.shipping_address),
+                _address(order.billing_address), order.channel_financial_status, order.channel_fulfillment_status,
+                int(order.channel_cancelled), now, now,
+            )
+        )  # fmt: skip
+        if order.channel_cancelled:
+            stats.flagged_cancelled.append(order.source_order_id)
+    db.conn.executemany(_INSERT_ORDER, rows)
+    new_ids = list(new)
+    placeholders = ",".join("?" for _ in new_ids)
+    order_ids = dict(
+        db.execute(
+            f"SELECT source_order_id, id FROM orders WHERE company_id = ? AND channel = ? "
+            f"AND source_order_id IN ({placeholders})",
+            [company_id, channel, *new_ids],
+        ).fetchall()
+    )
+    db.conn.executemany(
+        _INSERT_LINE,
+        [
+            (order_ids[order.source_order_id], line.source_line_id, line.sku, line.title, line.quantity,
+             str(line.unit_price), str(line.tax))
+            for order in new.values()
+            for line in order.lines
+        ],
+    )  # fmt: skip
+    stats.inserted += len(new)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _order_row(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
+    try:
+        order_id = int(order_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"order id must be a number, not {str(order_id)[:40]!r}") from None
+    rows = list(
+        db.query(
+            "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id WHERE o.id = ?",
+            [order_id],
+        )
+    )
+    if not rows:
+        raise NotFound(f"unknown order {order_id}")
+    return rows[0]
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "company": row["company"],
+        "channel": row["channel"],
+        "source_order_id": row["source_order_id"],
+        "status": row["status"],
+        "payment_status": row["payment_status"],
+        "shipping_status": row["shipping_status"],
+        "payment_method": row["payment_method"],
+        "order_date": row["order_date"],
+        "currency": row["currency"],
+        "subtotal": row["subtotal"],
+        "shipping_total": row["shipping_total"],
+        "tax": row["tax"],
+        "grand_total": row["grand_total"],
+        "commission": row["commission"],
+        "total_cost": row["total_cost"],
+        "buyer_company": row["buyer_company"],
+        "buyer_vat_number": row["buyer_vat_number"],
+        "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
+        "channel_cancelled": bool(row["channel_cancelled"]),
+        "needs_attention": bool(row["channel_cancelled"]) and row["status"] != "Cancelled",
+    }
+
+
+def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
+    row = _order_row(db, order_id)
+    order = _public(row)
+    order["shipping_address"] = json.loads(row["shipping_address"]) if row["shipping_address"] else None
+    order["billing_address"] = json.loads(row["billing_address"]) if row["billing_address"] else None
+    order["channel_financial_status"] = row["channel_financial_status"]
+    order["channel_fulfillment_status"] = row["channel_fulfillment_status"]
+    order["lines"] = [
+        {k: line[k] for k in ("id", "source_line_id", "sku", "title", "quantity", "unit_price", "tax", "quantity_shipped")}
+        for line in db.query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]])
+    ]
+    order["shipments"] = [
+        {
+            **{k: s[k] for k in ("id", "carrier", "tracking_number", "tracking_url", "shipped_at", "upload_state",
+                                 "upload_attempts", "upload_message", "uploaded_at")},
+            "lines": [
+                {"order_line_id": sl["order_line_id"], "quantity": sl["quantity"],
+                 "serial_numbers": json.loads(sl["serial_numbers"])}
+                for sl in db.query("SELECT * FROM shipment_lines WHERE shipment_id = ?", [s["id"]])
+            ],
+        }
+        for s in db.query("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", [row["id"]])
+    ]  # fmt: skip
+    return order
+
+
+def list_orders(
+    db: sqlite_utils.Database,
+    company_id: int | None = None,
+    *,
+    needs_attention: bool = False,
+    upload_failed: bool = False,
+    limit: int | None = None,
+) -> Iterable[dict[str, Any]]:
+    where, params = [], []
+    if company_id is not None:
+        where.append("o.company_id = ?")
+        params.append(company_id)
+    if needs_attention:
+        where.append("o.channel_cancelled = 1 AND o.status != 'Cancelled'")
+    if upload_failed:
+        where.append("EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.upload_state = 'failed')")
+    sql = "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY o.id"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return (_public(row) for row in db.query(sql, params))
+
+
+# -- staff actions ---------------------------------------------------------------------------
+
+
+def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> dict[str, Any]:
+    matched = [s for s in STATUSES if s.lower() == status.strip().lower()]
+    if not matched:
+        raise HostError(f"unknown status {status[:40]!r}; choose one of: {', '.join(STATUSES)}")
+    row = _order_row(db, order_id)
+    with write(db):
+        db.execute(
+            "UPDATE orders SET status = ?, status_set_by_staff = 1, updated_at = ? WHERE id = ?",
+            [matched[0], clock.now_iso(), row["id"]],
+        )
+    return show_order(db, row["id"])
+
+
+def _check_text(label: str, value: str | None, *, required: bool = True, limit: int = MAX_TEXT) -> str | None:
+    if value is None or value.strip() == "":
+        if required:
+            raise HostError(f"{label} must not be empty")
+        return None
+    value = value.strip()
+    if len(value) > limit or not value.isprintable():
+        raise HostError(f"{label} must be at most {limit} printable characters")
+    return value
+
+
+def ship_order(
+    db: sqlite_utils.Database,
+    order_id: int | str,
+    *,
+    carrier: str,
+    tracking_number: str,
+    tracking_url: str | None = None,
+    serials: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Ship everything still unshipped in one package; the order becomes Fully Shipped.
+
+    ``serials`` are serial numbers or IMEIs: plain values when one line is shipped, or
+    ``SKU=SERIAL`` to say which line each belongs to.
+    """
+    carrier = _check_text("carrier", carrier)
+    tracking_number = _check_text("tracking number", tracking_number, limit=100)
+    tracking_url = _check_text("tracking URL", tracking_url, required=False, limit=2000)
+    if tracking_url and not tracking_url.lower().startswith(("https://", "http://")):
+        raise HostError("tracking URL must start with https:// or http://")
+    row = _order_row(db, order_id)
+    if row["status"] == "Cancelled":
+        raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
+    lines = list(db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]]))
+    if not lines:
+        raise HostError(f"order {row['id']} is already Fully Shipped")
+    per_line = _assign_serials(lines, serials)
+    now = clock.now_iso()
+    with write(db):
+        if db.execute(
+            "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?", [row["id"], tracking_number]
+        ).fetchone():
+            raise HostError(f"order {row['id']} already has a shipment with tracking {tracking_number!r}")
+        shipment_id = db.execute(
+            "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) VALUES (?, ?, ?, ?, ?)",
+            [row["id"], carrier, tracking_number, tracking_url, now],
+        ).lastrowid
+        for line in lines:
+            db.execute(
+                "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) VALUES (?, ?, ?, ?)",
+                [shipment_id, line["id"], line["quantity"] - line["quantity_shipped"], json.dumps(per_line[line["id"]])],
+            )
+            db.execute("UPDATE order_lines SET quantity_shipped = quantity WHERE id = ?", [line["id"]])
+        db.execute(
+            "UPDATE orders SET shipping_status = ?, source_updated_for_shipping = 0, "
+            "status = CASE WHEN status = 'In Process' THEN 'Completed' ELSE status END, updated_at = ? WHERE id = ?",
+            [FULLY_SHIPPED, now, row["id"]],
+        )
+    return show_order(db, row["id"])
+
+
+def _assign_serials(lines: list[dict[str, Any]], serials: Sequence[str]) -> dict[int, list[str]]:
+    per_line: dict[int, list[str]] = {line["id"]: [] for line in lines}
+    by_sku = {line["sku"]: line for line in lines}
+    for raw in serials:
+        value = _check_text("serial number", raw, limit=100)
+        sku, sep, serial = value.partition("=")
+        if sep and sku in by_sku:
+            per_line[by_sku[sku]["id"]].append(serial.strip())
+        elif len(lines) == 1:
+            per_line[lines[0]["id"]].append(value)
+        else:
+            raise HostError("this order ships several lines: give each serial as SKU=SERIAL")
+    for line in lines:
+        if len(per_line[line["id"]]) > line["quantity"] - line["quantity_shipped"]:
+            raise HostError(f"more serial numbers than units for SKU {line['sku']!r}")
+    return per_line
+
+
+# -- tracking upload ---------------------------------------------------------------------------
+
+
+def shipments_to_upload(
+    db: sqlite_utils.Database, company_id: int, *, after_id: int = 0, limit: int = 500
+) -> list[Shipment]:
+    """Shipments of Fully Shipped orders whose Source Updated for Shipping is still False,
+    in id order from ``after_id`` on (so a caller pages through them once)."""
+    rows = list(
+        db.query(
+            "SELECT s.*, o.source_order_id FROM orders o JOIN shipments s ON s.order_id = o.id "
+            "WHERE o.company_id = ? AND o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
+            "AND s.upload_state != 'accepted' AND s.id > ? ORDER BY s.id LIMIT ?",
+            [company_id, after_id, limit],
+        )
+    )
+    shipments = []
+    for row in rows:
+        lines = [
+            ShipmentLine(
+                source_line_id=line["source_line_id"],
+                sku=line["sku"],
+                quantity=line["quantity"],
+                serial_numbers=json.loads(line["serial_numbers"]),
+            )
+            for line in db.query(
+                "SELECT ol.source_line_id, ol.sku, sl.quantity, sl.serial_numbers FROM shipment_lines sl "
+                "JOIN order_lines ol ON ol.id = sl.order_line_id WHERE sl.shipment_id = ?",
+                [row["id"]],
+            )
+        ]
+        shipments.append(
+            Shipment(
+                shipment_id=row["id"],
+                source_order_id=row["source_order_id"],
+                carrier=row["carrier"],
+                tracking_number=row["tracking_number"],
+                tracking_url=row["tracking_url"],
+                shipped_at=clock.parse(row["shipped_at"]),
+                lines=lines,
+            )
+        )
+    return shipments
+
+
+def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadResult]) -> dict[str, int]:
+    """Mark each shipment accepted or failed; an order whose shipments are all accepted gets
+    Source Updated for Shipping = True. One transaction."""
+    counts = {"accepted": 0, "failed": 0}
+    now = clock.now_iso()
+    with write(db):
+        touched = set()
+        for result in results:
+            state = "accepted" if result.ok else "failed"
+            cursor = db.execute(
+                "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
+                "uploaded_at = CASE WHEN ? = 'accepted' THEN ? ELSE uploaded_at END "
+                "WHERE id = ? AND upload_state != 'accepted' RETURNING order_id",
+                [state, result.message or None, state, now, result.shipment_id],
+            )
+            row = cursor.fetchone()
+            if row:
+                touched.add(row[0])
+                counts[state] += 1
+        for order_id in touched:
+            db.execute(
+                "UPDATE orders SET source_updated_for_shipping = 1, updated_at = ? WHERE id = ? "
+                "AND shipping_status = 'Fully Shipped' "
+                "AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted')",
+                [now, order_id, order_id],
+            )
+    return counts

@@ -1,0 +1,121 @@
+"""Running Queued Jobs: one claimed job to its end state, and a bounded pool that drains the queue.
+
+``execute`` is the whole contract a job engine needs: given a claimed job it does the work
+and leaves the job Completed, Partial Success, Failed, Cancelled or queued again for a retry.
+``LocalPool`` runs it on threads against SQLite; a distributed engine (Celery, Dramatiq) could
+call ``claim`` + ``execute`` in its task instead, and the plugins would not know the difference.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlite_utils
+
+from plugin_spec import ChannelError, RateLimited
+
+from . import clock, jobs, services
+from .companies import get_company
+from .db import connect
+from .errors import HostError
+from .jobs import Job
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress | None = None) -> str:
+    """Do a claimed job's work and record its end; returns the job's new status."""
+    company = get_company(db, job.company_id)
+
+    def log(level: str, message: str) -> None:
+        jobs.log(db, job.id, level, message)
+
+    def beat() -> None:
+        jobs.heartbeat(db, job)
+
+    try:
+        services.check_allowed(db, company, job.kind)
+    except services.NotAllowed as exc:
+        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        return jobs.CANCELLED
+    try:
+        if job.kind == "test_settings":
+            result = services.test_settings(db, company)
+            status = jobs.COMPLETED if result.ok else jobs.FAILED
+            jobs.finish(db, job, status, {"ok": result.ok, "message": result.message})
+            return status
+        if job.kind in ("import_orders", "download_orders"):
+            channel = services.companies.store_plugin(db, company)
+            if job.kind == "import_orders":
+                since = clock.parse(job.params["since"]) if job.params.get("since") else services.recent_since()
+            else:
+                since = services.get_cursor(db, company.id, channel) or services.recent_since()
+            log("info", f"downloading unfulfilled orders updated since {clock.iso(since)}")
+            summary = services.download_orders(db, company, since=since, on_batch=beat, progress=progress, log=log)
+            status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
+        elif job.kind == "upload_tracking":
+            summary = services.upload_tracking(db, company, on_batch=beat, log=log)
+            status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
+        else:  # pragma: no cover - enqueue refuses unknown kinds
+            raise HostError(f"unknown job kind {job.kind!r}")
+    except ChannelError as exc:
+        message = _safe(db, company, exc)
+        if exc.retryable:
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            requeued = jobs.retry_later(db, job, f"{type(exc).__name__}: {message}", retry_after=retry_after)
+            return jobs.QUEUED if requeued else jobs.FAILED
+        jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
+        return jobs.FAILED
+    except HostError as exc:
+        jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
+        return jobs.FAILED
+    except Exception as exc:  # never let one job kill the worker; retry in case it was transient
+        requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
+        return jobs.QUEUED if requeued else jobs.FAILED
+    jobs.finish(db, job, status, summary)
+    return status
+
+
+def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
+    try:
+        settings = services.companies.cart_settings_model(db, company)
+    except HostError:
+        settings = None
+    return services.redact(str(exc), settings)[:300]
+
+
+class LocalPool:
+    """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection."""
+
+    def __init__(self, db_path: str | Path, max_workers: int = 4):
+        self.db_path = Path(db_path)
+        self.max_workers = max_workers
+
+    def drain(
+        self, *, company_ids: list[int] | None = None, on_finish: Callable[[Job, str], None] | None = None
+    ) -> int:
+        """Claim and run jobs until none is runnable now; returns how many ran."""
+
+        def loop() -> int:
+            db = connect(self.db_path)
+            ran = 0
+            me = worker_id()
+            try:
+                while (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
+                    status = execute(db, job)
+                    ran += 1
+                    if on_finish:
+                        on_finish(job, status)
+            finally:
+                db.close()
+            return ran
+
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="cartplugin-job") as pool:
+            return sum(f.result() for f in [pool.submit(loop) for _ in range(self.max_workers)])

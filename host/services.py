@@ -1,0 +1,220 @@
+"""The three operations of a channel, gated by the host and routed to the company's plugin.
+
+Gating lives here and only here: with Allow Order Download off the download hook is never
+called, with Allow Tracking Upload off the upload hook is never called, and neither runs
+before Test Settings has passed for the settings as they are now.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+from pydantic import SecretStr
+
+from plugin_spec import BadOrder, CartSettings, ChannelOrder, TestResult, UploadResult
+
+from . import clock, companies, orders, plugins
+from .companies import Company
+from .db import write
+from .errors import HostError
+
+#: how far back Import Orders looks when no --since is given ("all recent unfulfilled orders")
+RECENT_DAYS = int(os.environ.get("CARTPLUGIN_RECENT_DAYS", "30"))
+BATCH_SIZE = 200
+UPLOAD_BATCH = 200
+CURSOR_NAME = "orders_updated_at"
+
+Progress = Callable[[int], None]
+
+
+class NotAllowed(HostError):
+    """The company's settings do not allow this work now (a toggle is off, or untested)."""
+
+
+def redact(text: str, settings: CartSettings | None) -> str:
+    """Remove every secret value of ``settings`` from ``text`` (defence in depth for messages)."""
+    if settings is None:
+        return text
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) and value.get_secret_value():
+            text = text.replace(value.get_secret_value(), companies.mask(value.get_secret_value()))
+    return text
+
+
+def _settings(db: sqlite_utils.Database, company: Company) -> tuple[str, CartSettings]:
+    channel = companies.store_plugin(db, company)
+    return channel, companies.cart_settings_model(db, company)
+
+
+def check_allowed(db: sqlite_utils.Database, company: Company, kind: str) -> None:
+    """Refuse work the company's Website General Settings do not allow right now."""
+    ws = companies.website_settings(db, company)
+    if not ws["store_plugin"]:
+        raise NotAllowed(f"company {company.name!r} has no store plugin")
+    if kind in ("import_orders", "download_orders") and not ws["allow_order_download"]:
+        raise NotAllowed(f"Allow Order Download is off for company {company.name!r}")
+    if kind == "upload_tracking" and not ws["allow_tracking_upload"]:
+        raise NotAllowed(f"Allow Tracking Upload is off for company {company.name!r}")
+    if kind != "test_settings" and ws["connection_status"] != "established":
+        raise NotAllowed(
+            f"the connection of company {company.name!r} is not established; run Test Settings first "
+            f"(cartplugin test-settings {company.name!r})"
+        )
+
+
+# -- Test Settings -----------------------------------------------------------------------------
+
+
+def test_settings(db: sqlite_utils.Database, company: Company) -> TestResult:
+    """Run the plugin's check and record the outcome for the settings as they are now."""
+    version = companies.settings_version(db, company)
+    channel, settings = _settings(db, company)
+    hook = plugins.hook_for(channel, "cartplugin_test_settings")
+    try:
+        result = hook(settings=settings)
+    except Exception as exc:  # a plugin should return ok=False, but a crash must not leak
+        result = TestResult(ok=False, message=f"the plugin failed: {type(exc).__name__}: {exc}")
+    if not isinstance(result, TestResult):
+        result = TestResult(ok=False, message=f"plugin {channel!r} returned no TestResult")
+    result = result.model_copy(update={"message": redact(result.message, settings)})
+    if not companies.record_test_result(db, company, version, result.ok, result.message):
+        return TestResult(ok=False, message="the settings changed while they were being tested; test again")
+    return result
+
+
+# -- order download ----------------------------------------------------------------------------
+
+
+def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str) -> datetime | None:
+    row = db.execute(
+        "SELECT value FROM cursors WHERE company_id = ? AND channel = ? AND name = ?", [company_id, channel, CURSOR_NAME]
+    ).fetchone()
+    return clock.parse(row[0]) if row else None
+
+
+def _save_cursor(db: sqlite_utils.Database, company_id: int, channel: str, value: datetime) -> None:
+    # Never moves backwards: a concurrent or older run cannot undo a newer cursor.
+    db.execute(
+        "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MAX(value, excluded.value), "
+        "updated_at = excluded.updated_at",
+        [company_id, channel, CURSOR_NAME, clock.iso(value), clock.now_iso()],
+    )
+
+
+def download_orders(
+    db: sqlite_utils.Database,
+    company: Company,
+    *,
+    since: datetime | None,
+    on_batch: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+    log: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Stream the channel's unfulfilled orders since ``since`` into the host, batch by batch.
+
+    Each batch of orders and the cursor that follows it commit in one transaction, so a crash
+    leaves either both or neither. A bad order holds the cursor at its ``updated_at`` so it is
+    fetched again next time, while the orders around it import.
+    """
+    channel, settings = _settings(db, company)
+    hook = plugins.hook_for(channel, "cartplugin_download_orders")
+    stats = orders.ImportStats()
+    bad: list[str] = []
+    cursor_cap: datetime | None = None  # the cursor may not pass a bad order
+    frozen = False  # a bad order without a date: keep the cursor where it is
+    batch: list[ChannelOrder] = []
+    seen = 0
+
+    def commit() -> None:
+        if not batch:
+            return
+        newest = max(order.updated_at for order in batch)
+        with write(db):
+            orders.upsert_orders(db, company.id, channel, batch, settings.commission_percent, stats)
+            if not frozen:
+                _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
+        batch.clear()
+        if on_batch:
+            on_batch()
+
+    items = hook(settings=settings, since=since, unfulfilled_only=True)
+    if items is None:
+        raise HostError(f"plugin {channel!r} does not download orders")
+    for item in items:
+        seen += 1
+        if isinstance(item, BadOrder):
+            bad.append(item.source_order_id or "?")
+            if log:
+                log("warning", redact(f"order {item.source_order_id or '(no id)'} not imported: {item.message}", settings))
+            if item.updated_at is None:
+                frozen = True
+            elif cursor_cap is None or item.updated_at < cursor_cap:
+                cursor_cap = item.updated_at
+            continue
+        batch.append(item)
+        if len(batch) >= BATCH_SIZE:
+            commit()
+        if progress:
+            progress(1)
+    commit()
+    for source_id in stats.flagged_cancelled:
+        if log:
+            log("warning", f"order {source_id} was cancelled on the channel: flagged for staff (status not changed)")
+    summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
+    return summary
+
+
+def recent_since(days: int = RECENT_DAYS) -> datetime:
+    return clock.now() - timedelta(days=days)
+
+
+# -- tracking upload ---------------------------------------------------------------------------
+
+
+def upload_tracking(
+    db: sqlite_utils.Database,
+    company: Company,
+    *,
+    on_batch: Callable[[], None] | None = None,
+    log: Callable[[str, str], None] | None = None,
+) -> dict[str, Any]:
+    """Send every Fully Shipped order's tracking that the channel has not accepted yet.
+
+    One result per shipment is recorded right after the channel answers; an order whose
+    shipments are all accepted gets Source Updated for Shipping = True and is not sent again.
+    """
+    channel, settings = _settings(db, company)
+    hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
+    counts = {"accepted": 0, "failed": 0, "already_recorded": 0}
+    after_id = 0
+    while True:
+        shipments = orders.shipments_to_upload(db, company.id, after_id=after_id, limit=UPLOAD_BATCH)
+        if not shipments:
+            break
+        after_id = shipments[-1].shipment_id
+        results = hook(settings=settings, shipments=shipments) or []
+        by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
+        complete = [
+            by_id.get(s.shipment_id)
+            or UploadResult(shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result")
+            for s in shipments
+        ]
+        complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]
+        recorded = orders.record_upload_results(db, complete)
+        counts["accepted"] += recorded["accepted"]
+        counts["failed"] += recorded["failed"]
+        counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)
+        if log:
+            source_ids = {s.shipment_id: s.source_order_id for s in shipments}
+            for r in complete:
+                if not r.ok:
+                    log("warning", f"tracking of order {source_ids[r.shipment_id]} not accepted: {r.message}")
+        if on_batch:
+            on_batch()
+    return counts
