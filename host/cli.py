@@ -1,0 +1,505 @@
+"""The ``cartplugin`` command line: the support-staff surface of the host.
+
+Every error is one readable line on stderr and a non-zero exit, never a traceback; every
+listing takes ``--json``. Secrets are shown masked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import subprocess
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from plugin_spec import ChannelError
+
+from . import clock, companies, jobs, orders, plugins, runner, services, worker
+from .db import connect, db_path, open_existing
+from .errors import HostError
+
+
+class CartGroup(click.Group):
+    """A group that turns host errors into one-line CLI errors and adds plugins' commands."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (HostError, ChannelError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"database error: {exc}") from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("CARTPLUGIN_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"internal error {type(exc).__name__}: {str(exc)[:200]} (set CARTPLUGIN_DEBUG=1 for the traceback)"
+            ) from None
+
+    def _with_plugin_commands(self) -> None:
+        if self is not cli:
+            return
+        try:
+            plugins.load_plugins()
+        except HostError as exc:
+            raise click.ClickException(str(exc)) from None
+        for plugin in plugins.pm.get_plugins():
+            name = plugins.pm.get_name(plugin)
+            if name in _commands_from or not hasattr(plugin, "cartplugin_register_commands"):
+                continue
+            _commands_from.add(name)
+            others = [p for p in plugins.pm.get_plugins() if p is not plugin]
+            plugins.pm.subset_hook_caller("cartplugin_register_commands", remove_plugins=others)(cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._with_plugin_commands()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._with_plugin_commands()
+        return super().list_commands(ctx)
+
+
+_commands_from: set[str] = set()
+
+
+def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    elif text is not None:
+        click.echo(text)
+
+
+def _db(ctx: click.Context, *, create: bool = False):
+    path = ctx.obj["db_path"]
+    db = connect(path) if create else open_existing(path)
+    ctx.call_on_close(db.close)
+    return db
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise HostError(f"--since must be a date like 2026-11-01 or 2026-11-01T08:00:00Z, not {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed > clock.now():
+        raise HostError("--since must not be in the future")
+    return parsed
+
+
+@click.group(cls=CartGroup)
+@click.version_option(package_name="cartplugin")
+@click.option(
+    "--db",
+    "db_option",
+    metavar="PATH",
+    envvar="CARTPLUGIN_DB",
+    help="SQLite database file (default ./cartplugin.db, or $CARTPLUGIN_DB).",
+)
+@click.pass_context
+def cli(ctx: click.Context, db_option: str | None) -> None:
+    """cartplugin: companies, orders and Queued Jobs; sales channels are plugins."""
+    ctx.ensure_object(dict)
+    ctx.obj["db_path"] = db_path(db_option)
+
+
+# -- plugins -------------------------------------------------------------------------------------
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins: name, version, the hooks they implement."""
+    rows = plugins.plugin_listing()
+    if as_json or not rows:
+        _emit(rows, True)
+        return
+    for row in rows:
+        click.echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
+
+
+def _pip(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "pip", *args])
+    if result.returncode != 0:
+        raise HostError(f"pip {args[0]} failed (exit {result.returncode})")
+
+
+@cli.command()
+@click.argument("packages", nargs=-1, required=True)
+@click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages to the latest version.")
+@click.option("-e", "--editable", metavar="PATH", help="Install a project in editable mode from this path.")
+def install(packages: tuple[str, ...], upgrade: bool, editable: str | None) -> None:
+    """Install plugin packages into the same environment as cartplugin (pip, like `llm install`)."""
+    args = ["install", *(["--upgrade"] if upgrade else []), *(["--editable", editable] if editable else []), *packages]
+    _pip(*args)
+
+
+@cli.command()
+@click.argument("packages", nargs=-1, required=True)
+@click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation.")
+def uninstall(packages: tuple[str, ...], yes: bool) -> None:
+    """Uninstall plugin packages from the cartplugin environment."""
+    _pip("uninstall", *(["-y"] if yes else []), *packages)
+
+
+# -- companies and settings ----------------------------------------------------------------------
+
+
+@cli.group(name="companies", cls=CartGroup)
+def companies_group() -> None:
+    """Companies (each one sells through one store plugin)."""
+
+
+@companies_group.command(name="add")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def companies_add(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Add a company."""
+    company = companies.add_company(_db(ctx, create=True), name)
+    _emit({"id": company.id, "name": company.name}, as_json, f"Added company {company.name!r} (id {company.id})")
+
+
+@companies_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def companies_list(ctx: click.Context, as_json: bool) -> None:
+    """List companies with their store plugin, toggles and connection."""
+    rows = companies.list_companies(_db(ctx))
+    lines = [
+        f"{r['id']:>4}  {r['name']}  plugin={r['store_plugin'] or '-'}  download={'on' if r['allow_order_download'] else 'off'}"
+        f"  upload={'on' if r['allow_tracking_upload'] else 'off'}  connection={r['connection_status']}"
+        for r in rows
+    ]
+    _emit(rows, as_json, "\n".join(lines) or "No companies yet: cartplugin companies add NAME")
+
+
+@cli.command(name="website-settings")
+@click.argument("company")
+@click.option("--store-plugin", metavar="NAME", help="The channel plugin this company sells through.")
+@click.option("--allow-order-download/--no-allow-order-download", default=None, help="Allow Order Download.")
+@click.option("--allow-tracking-upload/--no-allow-tracking-upload", default=None, help="Allow Tracking Upload.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def website_settings(ctx, company, store_plugin, allow_order_download, allow_tracking_upload, as_json) -> None:
+    """Show or change Website General Settings (no options: show)."""
+    db = _db(ctx)
+    target = companies.get_company(db, company)
+    if store_plugin is None and allow_order_download is None and allow_tracking_upload is None:
+        shown = companies.website_settings(db, target)
+    else:
+        shown = companies.update_website_settings(
+            db,
+            target,
+            store_plugin=store_plugin,
+            allow_order_download=allow_order_download,
+            allow_tracking_upload=allow_tracking_upload,
+        )
+    text = "\n".join(
+        f"{label}: {value}"
+        for label, value in [
+            ("Company", shown["company"]),
+            ("Store Type", shown["store_type"]),
+            ("Store Plugin", shown["store_plugin"] or "-"),
+            ("Allow Order Download", "on" if shown["allow_order_download"] else "off"),
+            ("Allow Tracking Upload", "on" if shown["allow_tracking_upload"] else "off"),
+            ("Connection", shown["connection_status"]),
+        ]
+    )
+    _emit(shown, as_json, text)
+
+
+def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise HostError(f"--set takes KEY=VALUE, got {pair.split('=')[0][:40]!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
+@cli.command(name="cart-settings")
+@click.argument("company")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Set a Cart General field (repeatable; empty value clears).")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def cart_settings(ctx: click.Context, company: str, pairs: tuple[str, ...], as_json: bool) -> None:
+    """Show or change Cart General settings (no --set: show; secrets are masked)."""
+    db = _db(ctx)
+    target = companies.get_company(db, company)
+    if pairs:
+        shown = companies.update_cart_settings(db, target, _parse_pairs(pairs))
+    else:
+        shown = companies.show_cart_settings(db, target)
+    text = "\n".join(
+        [f"Cart General of {shown['company']} ({shown['store_plugin']})"]
+        + [f"  {f['label']} [{f['key']}]: {'' if f['value'] is None else f['value']}" for f in shown["fields"]]
+    )
+    _emit(shown, as_json, text)
+
+
+@cli.command(name="test-settings")
+@click.argument("company")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
+    """Test Settings: check the connection; required before anything automatic runs."""
+    db = _db(ctx)
+    target = companies.get_company(db, company)
+    job, _ = jobs.enqueue(db, target.id, "test_settings")
+    claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
+    if claimed is None:
+        raise HostError(f"Test Settings job {job.id} is already running")
+    runner.execute(db, claimed)
+    shown = jobs.show_job(db, job.id)
+    summary = shown["summary"] or {}
+    ok = bool(summary.get("ok"))
+    _emit({"ok": ok, "message": summary.get("message"), "job": job.id}, as_json,
+          f"{'Connection established' if ok else 'Test Settings failed'}: {summary.get('message')}")  # fmt: skip
+    if not ok:
+        ctx.exit(1)
+
+
+# -- import orders, worker -------------------------------------------------------------------------
+
+
+@cli.command(name="import-orders")
+@click.argument("company")
+@click.option("--since", metavar="DATE", help=f"Orders updated since this date (default: {services.RECENT_DAYS} days ago).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job now, or leave it to the worker.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def import_orders(ctx: click.Context, company: str, since: str | None, wait: bool, as_json: bool) -> None:
+    """Import Orders: a Queued Job that brings in all recent unfulfilled orders."""
+    db = _db(ctx)
+    target = companies.get_company(db, company)
+    since_dt = _parse_since(since)
+    services.check_allowed(db, target, "import_orders")
+    job, created = jobs.enqueue(db, target.id, "import_orders", {"since": clock.iso(since_dt) if since_dt else None})
+    if not created and not as_json:
+        click.echo(f"Import Orders job {job.id} is already {job.status}", err=True)
+    if wait:
+        claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
+        if claimed is not None:
+            _run_with_progress(db, claimed, as_json)
+    shown = jobs.show_job(db, job.id)
+    _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']} {json.dumps(shown['summary'] or {})}")
+    if shown["status"] == jobs.FAILED:
+        ctx.exit(1)
+
+
+def _run_with_progress(db, job, quiet: bool) -> None:
+    if quiet or not sys.stdout.isatty():
+        runner.execute(db, job)
+        return
+    counter = _Counter("Importing orders")
+    try:
+        runner.execute(db, job, progress=counter.update)
+    finally:
+        counter.close()
+
+
+class _Counter:
+    """A progress line for a stream of unknown length, redrawn at most 10 times a second."""
+
+    def __init__(self, label: str):
+        self.label, self.count, self.shown_at, self.started = label, 0, 0.0, time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self.shown_at >= 0.1:
+            self.shown_at = now
+            click.echo(f"\r{self.label}: {self.count}", nl=False)
+
+    def close(self) -> None:
+        rate = self.count / max(time.monotonic() - self.started, 1e-6)
+        click.echo(f"\r{self.label}: {self.count} ({rate:.0f}/s)")
+
+
+@cli.command(name="worker")
+@click.option("--once", is_flag=True, help="One round: queue what is due, run the queue, exit.")
+@click.option("--interval", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True, help="Seconds between rounds.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--download-every",
+    type=click.FloatRange(0, 86400),
+    default=worker.DOWNLOAD_EVERY_SECONDS,
+    show_default=True,
+    envvar="CARTPLUGIN_DOWNLOAD_EVERY",
+    help="Seconds between two automatic downloads of a company.",
+)
+@click.pass_context
+def worker_command(ctx: click.Context, once: bool, interval: float, workers: int, download_every: float) -> None:
+    """Automatic work: incremental order download and tracking upload for every company."""
+    open_existing(ctx.obj["db_path"]).close()
+    worker.run(
+        ctx.obj["db_path"], once=once, interval=interval, max_workers=workers, download_every=download_every,
+        echo=click.echo,
+    )  # fmt: skip
+
+
+# -- orders ----------------------------------------------------------------------------------------
+
+
+@cli.group(name="orders", cls=CartGroup)
+def orders_group() -> None:
+    """Orders: list, show, ship, change status."""
+
+
+def _order_line(o: dict[str, Any]) -> str:
+    flags = " [CANCELLED ON CHANNEL]" if o["needs_attention"] else ""
+    return (
+        f"{o['id']:>6}  {o['company']}  {o['source_order_id']}  {o['status']} / {o['payment_status']} / "
+        f"{o['shipping_status']}  {o['grand_total']} {o['currency']}  total cost {o['total_cost']}"
+        f"  source updated: {'yes' if o['source_updated_for_shipping'] else 'no'}{flags}"
+    )
+
+
+@orders_group.command(name="list")
+@click.option("--company", metavar="COMPANY", help="Only this company's orders.")
+@click.option("--needs-attention", is_flag=True, help="Only orders the channel cancelled that staff have not.")
+@click.option("--upload-failed", is_flag=True, help="Only orders whose tracking upload failed.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) -> None:
+    """List orders."""
+    db = _db(ctx)
+    company_id = companies.get_company(db, company).id if company else None
+    rows = orders.list_orders(db, company_id, needs_attention=needs_attention, upload_failed=upload_failed, limit=limit)
+    if as_json:
+        click.echo("[")
+        for i, row in enumerate(rows):
+            click.echo(("," if i else "") + json.dumps(row, ensure_ascii=False))
+        click.echo("]")
+        return
+    count = 0
+    for row in rows:
+        click.echo(_order_line(row))
+        count += 1
+    if not count:
+        click.echo("No orders.")
+
+
+@orders_group.command(name="show")
+@click.argument("order_id")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
+    """Show one order with its lines and shipments."""
+    order = orders.show_order(_db(ctx), order_id)
+    text = "\n".join(
+        [_order_line(order)]
+        + [f"    line {l['sku']} x{l['quantity']} @ {l['unit_price']} (tax {l['tax']}) shipped {l['quantity_shipped']}  {l['title']}" for l in order["lines"]]
+        + [f"    shipment {s['tracking_number']} via {s['carrier']}: upload {s['upload_state']} {s['upload_message'] or ''}" for s in order["shipments"]]
+    )  # fmt: skip
+    _emit(order, as_json, text)
+
+
+@orders_group.command(name="ship")
+@click.argument("order_id")
+@click.option("--carrier", required=True, help="Carrier (free text, e.g. UPS, DHL Express).")
+@click.option("--tracking", "tracking_number", required=True, help="Tracking number.")
+@click.option("--tracking-url", help="Tracking URL.")
+@click.option("--serial", "serials", multiple=True, help="Serial number or IMEI (SKU=SERIAL with several lines).")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, as_json) -> None:
+    """Ship every unshipped line in one package: the order becomes Fully Shipped."""
+    order = orders.ship_order(
+        _db(ctx), order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials
+    )
+    _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; tracking will upload automatically")
+
+
+@orders_group.command(name="set-status")
+@click.argument("order_id")
+@click.argument("status")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def orders_set_status(ctx: click.Context, order_id: str, status: str, as_json: bool) -> None:
+    """Change an order's status by hand (e.g. Cancelled after a cancellation in the channel)."""
+    order = orders.set_status(_db(ctx), order_id, status)
+    _emit(order, as_json, f"Order {order['id']} is now {order['status']}")
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+
+
+@cli.group(name="jobs", cls=CartGroup)
+def jobs_group() -> None:
+    """Queued Jobs: list, show, run, cancel."""
+
+
+@jobs_group.command(name="list")
+@click.option("--company", metavar="COMPANY", help="Only this company's jobs.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool) -> None:
+    """List Queued Jobs, newest first."""
+    db = _db(ctx)
+    company_id = companies.get_company(db, company).id if company else None
+    rows = jobs.list_jobs(db, company_id, limit)
+    text = "\n".join(
+        f"{r['id']:>6}  {r['company']}  {r['kind']}  {r['status']}  attempts={r['attempts']}  {json.dumps(r['summary']) if r['summary'] else ''}"
+        for r in rows
+    )
+    _emit(rows, as_json, text or "No jobs.")
+
+
+@jobs_group.command(name="show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
+    """Show one job with its log."""
+    job = jobs.show_job(_db(ctx), job_id)
+    text = "\n".join(
+        [f"Job {job['id']} {job['kind']} for {job['company']}: {job['status']} (attempts {job['attempts']})"]
+        + [f"  {line['at']} {line['level']:<7} {line['message']}" for line in job["log"]]
+    )
+    _emit(job, as_json, text)
+
+
+@jobs_group.command(name="run")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.pass_context
+def jobs_run(ctx: click.Context, workers: int) -> None:
+    """Run every queued job that is due now, then exit."""
+    open_existing(ctx.obj["db_path"]).close()
+    ran = runner.LocalPool(ctx.obj["db_path"], max_workers=workers).drain(
+        on_finish=lambda job, status: click.echo(f"job {job.id} {job.kind}: {status}")
+    )
+    click.echo(f"ran {ran} job(s)")
+
+
+@jobs_group.command(name="cancel")
+@click.argument("job_id")
+@click.pass_context
+def jobs_cancel(ctx: click.Context, job_id: str) -> None:
+    """Cancel a Queued job."""
+    job = jobs.cancel(_db(ctx), job_id)
+    click.echo(f"Job {job.id} {job.kind}: {job.status}")
+
+
+@cli.command()
+@click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
+def demo(order_count: int) -> None:
+    """Walk the Back Market Pro setup of the help page on a temporary database and sandbox."""
+    from .demo import run_demo
+
+    run_demo(order_count)
