@@ -1,0 +1,175 @@
+"""Every domain rule of the help page, through the real CLI, a real SQLite file and the sandbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, UTC
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from host import services
+from support import API_KEY
+
+
+def channel_unfulfilled(sandbox) -> dict[str, dict]:
+    since = datetime.now(UTC) - timedelta(days=services.RECENT_DAYS)
+    return {
+        o["id"]: o
+        for o in sandbox.orders()
+        if o["fulfillment_status"] == "unfulfilled" and datetime.fromisoformat(o["updated_at"]) >= since
+    }
+
+
+def api_calls(sandbox, method: str | None = None, contains: str = "") -> list[dict]:
+    return [
+        r for r in sandbox.request_log()
+        if (method is None or r["method"] == method) and contains in r["path"] and r["key_ok"]
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def imported(run, company, sandbox):
+    job = run.json("import-orders", company)
+    assert job["status"] == "Completed", job
+    return {o["source_order_id"]: o for o in run.json("orders", "list")}
+
+
+def test_import_orders_brings_in_exactly_the_recent_unfulfilled_orders(imported, sandbox):
+    expected = channel_unfulfilled(sandbox)
+    assert len(expected) >= 5
+    assert set(imported) == set(expected)
+
+
+def test_every_imported_order_is_fully_charged_even_when_unpaid(imported, sandbox):
+    expected = channel_unfulfilled(sandbox)
+    unpaid = [sid for sid, o in expected.items() if o["financial_status"] != "paid"]
+    assert unpaid, "the sandbox should hold unpaid orders"
+    assert {o["payment_status"] for o in imported.values()} == {"Fully Charged"}
+
+
+def test_the_payment_method_is_not_imported(run, imported, sandbox):
+    assert all(o["payment_method"] for o in channel_unfulfilled(sandbox).values())
+    for order in imported.values():
+        shown = run.json("orders", "show", str(order["id"]))
+        assert shown["payment_method"] is None
+        assert "invoice" not in str(shown) and "card" not in str(shown).lower().replace("cards", "")
+
+
+def test_tax_is_stored_as_the_channel_sent_it(run, imported, sandbox):
+    for sid, channel in channel_unfulfilled(sandbox).items():
+        order = run.json("orders", "show", str(imported[sid]["id"]))
+        assert order["tax"] == channel["total_tax"]
+        assert [line["tax"] for line in order["lines"]] == [line["tax"] for line in channel["line_items"]]
+        assert [(l["sku"], l["quantity"], l["unit_price"]) for l in order["lines"]] == [
+            (l["sku"], l["quantity"], l["price"]) for l in channel["line_items"]
+        ]
+
+
+def test_commission_is_added_to_total_cost_in_decimal_half_up(imported, sandbox):
+    for sid, channel in channel_unfulfilled(sandbox).items():
+        total = Decimal(channel["total_price"])
+        commission = (total * Decimal("10") / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        order = imported[sid]
+        assert order["grand_total"] == channel["total_price"]
+        assert order["commission"] == str(commission)
+        assert order["total_cost"] == str(total + commission)
+
+
+def test_reimport_never_duplicates_nor_overwrites_staff_changes(run, imported, sandbox, company):
+    first, second = list(imported.values())[:2]
+    run("orders", "set-status", str(first["id"]), "On Hold")
+    run("orders", "ship", str(second["id"]), "--carrier", "DHL", "--tracking", "JD0001")
+    job = run.json("import-orders", company)
+    assert job["summary"]["inserted"] == 0
+    after = {o["source_order_id"]: o for o in run.json("orders", "list")}
+    assert len(after) == len(imported)
+    assert after[first["source_order_id"]]["status"] == "On Hold"
+    assert after[second["source_order_id"]]["shipping_status"] == "Fully Shipped"
+    assert [s["tracking_number"] for s in run.json("orders", "show", str(second["id"]))["shipments"]] == ["JD0001"]
+
+
+def test_new_orders_arrive_automatically_from_the_saved_cursor(run, imported, sandbox):
+    new_ids = sandbox.add_orders(3)
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    listing = api_calls(sandbox, "GET", "/orders")
+    assert listing and all("updated_at_min" in r["query"] for r in listing)
+    after = {o["source_order_id"] for o in run.json("orders", "list")}
+    assert set(new_ids) <= after and len(after) == len(imported) + 3
+
+
+def test_a_channel_cancellation_is_flagged_for_staff_without_changing_the_status(run, imported, sandbox):
+    victim = next(iter(imported.values()))
+    sandbox.cancel_order(victim["source_order_id"])
+    run("worker", "--once", "--download-every", "0")
+    order = run.json("orders", "show", str(victim["id"]))
+    assert order["channel_cancelled"] is True and order["status"] == "In Process"
+    flagged = run.json("orders", "list", "--needs-attention")
+    assert [o["id"] for o in flagged] == [victim["id"]]
+    run("orders", "set-status", str(victim["id"]), "Cancelled")
+    assert run.json("orders", "list", "--needs-attention") == []
+
+
+def test_tracking_of_fully_shipped_orders_uploads_once_and_sets_source_updated(run, imported, sandbox):
+    order = next(iter(imported.values()))
+    run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZTEST123",
+        "--tracking-url", "https://ups.example/1ZTEST123")  # fmt: skip
+    assert run.json("orders", "show", str(order["id"]))["source_updated_for_shipping"] is False
+    run("worker", "--once")
+    channel = {o["id"]: o for o in sandbox.orders()}[order["source_order_id"]]
+    assert [s["tracking_number"] for s in channel["shipments"]] == ["1ZTEST123"]
+    assert channel["shipments"][0]["carrier"] == "UPS"
+    shown = run.json("orders", "show", str(order["id"]))
+    assert shown["source_updated_for_shipping"] is True and shown["shipments"][0]["upload_state"] == "accepted"
+    sandbox.clear_request_log()
+    run("worker", "--once")
+    assert api_calls(sandbox, "POST") == []  # not sent again
+
+
+def test_unshipped_orders_are_not_uploaded(run, imported, sandbox):
+    sandbox.clear_request_log()
+    run("worker", "--once")
+    assert api_calls(sandbox, "POST") == []
+
+
+@pytest.mark.parametrize("toggle,method", [("--no-allow-order-download", "GET"), ("--no-allow-tracking-upload", "POST")])
+def test_with_a_toggle_off_the_plugin_is_never_called_for_that_work(run, imported, sandbox, company, toggle, method):
+    order = next(iter(imported.values()))
+    run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZOFF")
+    run("website-settings", company, toggle)
+    sandbox.add_orders(1)
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    assert api_calls(sandbox, method) == []  # GET: order listing; POST: shipments
+    assert api_calls(sandbox, "POST" if method == "GET" else "GET")  # the other work still ran
+
+
+def test_import_is_refused_while_download_is_off(run, company, db_path):
+    from support import file_digest
+
+    run("website-settings", company, "--no-allow-order-download")
+    before = file_digest(db_path)
+    result = run("import-orders", company, ok=False)
+    assert result.exit_code != 0 and "Allow Order Download is off" in result.output
+    assert file_digest(db_path) == before
+
+
+def test_nothing_automatic_runs_until_test_settings_passes(run, bmp, sandbox):
+    run("companies", "add", "Untested")
+    run("website-settings", "Untested", "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+    run("cart-settings", "Untested", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    result = run("import-orders", "Untested", ok=False)
+    assert "run Test Settings first" in result.output
+    assert sandbox.request_log() == []
+
+
+def test_test_settings_with_a_wrong_key_fails_readably_and_keeps_the_connection_down(run, bmp, sandbox):
+    wrong = "wrong-key-5678abcd"
+    run("companies", "add", "Wrong")
+    run("website-settings", "Wrong", "--store-plugin", "backmarket_pro", "--allow-order-download")
+    run("cart-settings", "Wrong", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={wrong}")
+    result = run("test-settings", "Wrong", ok=False)
+    assert result.exit_code == 1 and "Test Settings failed" in result.output and wrong not in result.output
+    assert run.json("website-settings", "Wrong")["connection_status"] == "failed"

@@ -1,0 +1,153 @@
+"""Queued Jobs: one pending per (company, kind), atomic claims, stale reclaim, retries."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from host import clock, jobs, plugins, runner
+from host.companies import add_company
+from host.db import connect
+from plugin_spec import TransientError, hookimpl
+from spy_plugin import SpyChannel
+
+
+@pytest.fixture
+def db(db_path):
+    db = connect(db_path)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def company_id(db) -> int:
+    return add_company(db, "Jobs Co").id
+
+
+def test_a_second_request_returns_the_pending_job(db, company_id):
+    first, created = jobs.enqueue(db, company_id, "download_orders")
+    again, created_again = jobs.enqueue(db, company_id, "download_orders")
+    assert created and not created_again and again.id == first.id
+    other, created_other = jobs.enqueue(db, company_id, "upload_tracking")
+    assert created_other and other.id != first.id
+
+
+def test_unknown_kind_is_refused(db, company_id):
+    with pytest.raises(Exception, match="unknown job kind"):
+        jobs.enqueue(db, company_id, "format_disk")
+
+
+def test_concurrent_claims_never_take_the_same_job(db_path, db):
+    ids = [add_company(db, f"C{n}").id for n in range(30)]
+    for company_id in ids:
+        jobs.enqueue(db, company_id, "download_orders")
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def grab(n: int) -> None:
+        own = connect(db_path)
+        while (job := jobs.claim(own, f"w{n}")) is not None:
+            with lock:
+                claimed.append(job.id)
+        own.close()
+
+    threads = [threading.Thread(target=grab, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 30
+
+
+def test_higher_priority_is_claimed_first(db, company_id):
+    download, _ = jobs.enqueue(db, company_id, "download_orders")
+    test, _ = jobs.enqueue(db, company_id, "test_settings")
+    assert jobs.claim(db, "w").id == test.id
+    assert jobs.claim(db, "w").id == download.id
+
+
+def test_a_job_whose_worker_died_is_claimed_again_after_the_timeout(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    assert jobs.claim(db, "dead-worker").id == job.id
+    assert jobs.claim(db, "other", stale_after=60) is None  # still fresh
+    db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-120), job.id])
+    again = jobs.claim(db, "other", stale_after=60)
+    assert again.id == job.id and again.attempts == 2 and again.claimed_by == "other"
+
+
+def test_transient_failures_are_retried_with_backoff_then_fail(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = ?", [job.id])
+    claimed = jobs.claim(db, "w")
+    assert jobs.retry_later(db, claimed, "TransientError: 503") is True
+    row = jobs.get_job(db, job.id)
+    assert row.status == jobs.QUEUED
+    assert jobs.claim(db, "w") is None  # backing off: run_after is in the future
+    db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), job.id])
+    claimed = jobs.claim(db, "w")
+    assert jobs.retry_later(db, claimed, "TransientError: 503") is False
+    shown = jobs.show_job(db, job.id)
+    assert shown["status"] == jobs.FAILED and "gave up after 2 attempts" in shown["summary"]["error"]
+    assert any("retrying in" in line["message"] for line in shown["log"])
+
+
+class FlakyChannel(SpyChannel):
+    def __init__(self):
+        super().__init__(name="flaky_channel")
+        self.failures = 1
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("the channel answered 503 three times")
+        return SpyChannel.cartplugin_download_orders(self, settings, since, unfulfilled_only)
+
+
+@pytest.fixture
+def flaky(run):
+    channel = FlakyChannel()
+    plugins.register(channel, name="flaky")
+    run("companies", "add", "Flaky Co")
+    run("website-settings", "Flaky Co", "--store-plugin", "flaky_channel", "--allow-order-download")
+    run("cart-settings", "Flaky Co", "--set", "token=tok-123456")
+    run("test-settings", "Flaky Co")
+    yield channel
+    plugins.unregister(channel)
+
+
+def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run, db_path, flaky):
+    shown = run.json("import-orders", "Flaky Co")
+    assert shown["status"] == jobs.QUEUED and shown["attempts"] == 1
+    db = connect(db_path)
+    db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), shown["id"]])
+    ran = runner.LocalPool(db_path, max_workers=2).drain()
+    assert ran == 1
+    final = run.json("jobs", "show", str(shown["id"]))
+    assert final["status"] == jobs.COMPLETED and final["summary"]["inserted"] == 2
+
+
+def test_running_an_import_twice_has_the_effect_of_once(run, db_path, flaky):
+    flaky.failures = 0
+    run("import-orders", "Flaky Co")
+    run("import-orders", "Flaky Co")
+    assert len(run.json("orders", "list")) == 2
+
+
+def test_jobs_cli_lists_and_shows_with_log(run, flaky):
+    flaky.failures = 0
+    job = run.json("import-orders", "Flaky Co")
+    listed = run.json("jobs", "list", "--company", "Flaky Co")
+    assert [j["kind"] for j in listed][:2] == ["import_orders", "test_settings"]
+    shown = run.json("jobs", "show", str(job["id"]))
+    assert shown["status"] == jobs.COMPLETED
+    assert any("downloading unfulfilled orders" in line["message"] for line in shown["log"])
+
+
+def test_a_queued_job_can_be_cancelled_and_then_is_not_run(run, db_path, flaky):
+    job = run.json("import-orders", "Flaky Co", "--no-wait")
+    assert job["status"] == jobs.QUEUED
+    run("jobs", "cancel", str(job["id"]))
+    assert runner.LocalPool(db_path).drain() == 0
+    assert flaky.calls[-1][0] == "test_settings"  # download never called

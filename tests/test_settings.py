@@ -1,0 +1,114 @@
+"""Website General Settings and Cart General: validation refuses bad input and saves nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import file_digest
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+@pytest.fixture
+def configured(run, bmp):
+    run("companies", "add", "Acme")
+    run("website-settings", "Acme", "--store-plugin", "backmarket_pro")
+    run("cart-settings", "Acme", "--set", f"x_api_key={SECRET}", "--set", "website_url=https://api.pro.backmarket.com/sellers-prod")
+    return "Acme"
+
+
+def test_cart_general_shows_the_plugin_fields_with_labels_and_the_default_url(run, configured):
+    shown = run.json("cart-settings", configured)
+    fields = {f["key"]: f for f in shown["fields"]}
+    assert fields["website_url"]["label"] == "Website URL"
+    assert fields["website_url"]["value"] == "https://api.pro.backmarket.com/sellers-prod"
+    assert fields["x_api_key"]["label"] == "x-api-key" and fields["x_api_key"]["secret"] is True
+    assert fields["commission_percent"]["label"] == "Order Import: Commission (%)"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_the_key_is_masked_in_every_output(run, configured, as_json):
+    outputs = [
+        run("cart-settings", configured, *(["--json"] if as_json else [])).output,
+        run("cart-settings", configured, "--set", "commission_percent=5", *(["--json"] if as_json else [])).output,
+        run("companies", "list", *(["--json"] if as_json else [])).output,
+        run("website-settings", configured, *(["--json"] if as_json else [])).output,
+    ]
+    for output in outputs:
+        assert SECRET not in output
+    assert "****cdef" in outputs[0]
+
+
+BAD_SETTINGS = [
+    (["--set", "commission_percent=101"], "commission_percent"),
+    (["--set", "commission_percent=-1"], "commission_percent"),
+    (["--set", "commission_percent=ten"], "commission_percent"),
+    (["--set", "commission_percent=NaN"], "commission_percent"),
+    (["--set", "website_url=not a url"], "website_url"),
+    (["--set", "website_url=ftp://api.example.com"], "website_url"),
+    (["--set", "website_url=http://api.pro.backmarket.com/sellers-prod"], "https"),
+    (["--set", "colour=blue"], "unknown Cart General setting 'colour'"),
+    (["--set", "x_api_key=short"], "x_api_key"),
+    (["--set", "x_api_key=has space inside"], "x_api_key"),
+    (["--set", "novalue"], "KEY=VALUE"),
+    (["--set", "x_api_key="], "x_api_key"),  # clearing a required field
+]
+
+
+@pytest.mark.parametrize("args,expected", BAD_SETTINGS, ids=[" ".join(a) for a, _ in BAD_SETTINGS])
+def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, configured, db_path, args, expected):
+    before = file_digest(db_path)
+    result = run("cart-settings", configured, *args, ok=False)
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.output
+    assert "Traceback" not in result.output and SECRET not in result.output
+    assert file_digest(db_path) == before
+
+
+def test_http_is_allowed_for_loopback_hosts_only(run, configured):
+    run("cart-settings", configured, "--set", "website_url=http://127.0.0.1:8080/sellers-prod")
+    run("cart-settings", configured, "--set", "website_url=http://localhost:8080")
+    result = run("cart-settings", configured, "--set", "website_url=http://10.0.0.5/sellers-prod", ok=False)
+    assert result.exit_code != 0 and "https" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["website-settings", "Nobody"], "unknown company 'Nobody'"),
+        (["cart-settings", "Nobody"], "unknown company 'Nobody'"),
+        (["website-settings", "Acme", "--store-plugin", "no_such_plugin"], "unknown store plugin 'no_such_plugin'"),
+        (["test-settings", "999"], "unknown company '999'"),
+    ],
+)
+def test_unknown_company_or_plugin_changes_nothing(run, configured, db_path, args, expected):
+    before = file_digest(db_path)
+    result = run(*args, ok=False)
+    assert result.exit_code != 0 and expected in result.output and result.output.count("\n") == 1
+    assert file_digest(db_path) == before
+
+
+def test_commands_on_a_missing_database_do_not_create_it(run, db_path, bmp):
+    result = run("companies", "list", ok=False)
+    assert result.exit_code != 0 and "no database" in result.output
+    assert not db_path.exists()
+
+
+def test_changing_a_cart_setting_resets_the_connection(run, company):
+    assert run.json("website-settings", company)["connection_status"] == "established"
+    run("cart-settings", company, "--set", "commission_percent=3")
+    assert run.json("website-settings", company)["connection_status"] == "untested"
+
+
+def test_cart_settings_need_a_store_plugin_first(run, bmp):
+    run("companies", "add", "Bare")
+    result = run("cart-settings", "Bare", "--set", "x_api_key=abcdefgh12", ok=False)
+    assert result.exit_code != 0 and "no store plugin" in result.output
+
+
+def test_a_company_name_is_unique(run, bmp):
+    run("companies", "add", "Acme")
+    result = run("companies", "add", "acme", ok=False)
+    assert result.exit_code != 0 and "already exists" in result.output
+    assert len(run.json("companies", "list")) == 1
