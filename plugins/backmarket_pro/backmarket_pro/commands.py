@@ -1,0 +1,70 @@
+"""CLI commands the plugin adds to ``cartplugin``: ``cartplugin backmarket-pro sandbox``."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import click
+
+from .sandbox import DEFAULT_API_KEY, Sandbox
+
+
+def mask(secret: str) -> str:
+    """Show only the last 4 characters of a key (and nothing of a short one)."""
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def register(cli: click.Group) -> None:
+    """Add the ``backmarket-pro`` group to the root CLI group."""
+
+    @cli.group("backmarket-pro")
+    def backmarket_pro() -> None:
+        """Back Market Pro channel tools."""
+
+    @backmarket_pro.command("sandbox")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+    @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+    @click.option("--api-key", default=DEFAULT_API_KEY, show_default=True, help="The seller account's x-api-key.")
+    @click.option("--orders", default=25, show_default=True, type=click.IntRange(0, 1_000_000), help="Orders to generate.")
+    @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same orders.")
+    @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds added to every API request.")
+    @click.option("--rate-limit", default=None, type=click.IntRange(1), help="Requests per 10 s per key before 429.")
+    def sandbox(
+        host: str, port: int, api_key: str, orders: int, seed: int, latency: float, rate_limit: int | None
+    ) -> None:
+        """Run a fake Back Market Pro API in the foreground until Ctrl-C.
+
+        Put the printed Website URL and the key into the company's Cart General settings.
+        Inspect and drive it under /_sandbox/ (orders, requests, faults).
+        """
+        if not _is_loopback(host):
+            click.echo(f"Warning: {host} is not a loopback address; anyone who can reach it can use the sandbox.", err=True)
+        server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
+        if rate_limit:
+            server.set_faults(rate_limit=rate_limit)
+        try:
+            server.start()
+        except OSError as exc:
+            raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        click.echo("Back Market Pro sandbox running")
+        click.echo(f"Website URL: {server.base_url}")
+        click.echo(f"x-api-key:   {mask(api_key)}")
+        click.echo(f"Inspect:     {server.control_url}/orders")
+        click.echo("Press Ctrl-C to stop.")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("Stopping.")
+        finally:
+            server.stop()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,268 @@
+"""Pure translation between Back Market Pro API JSON and the plugin_spec models (no I/O).
+
+Every field name of the API's order, shipment and error bodies lives here (and the paths and
+query parameters in ``client.py``), so a correction of the assumed contract touches one place.
+See ``docs/backmarket-pro-api.md`` for the contract itself.
+
+Rules from the seed that are enforced here:
+
+* every order is imported **Fully Charged** whatever its ``financial_status`` (the model's
+  ``payment_status`` is fixed; the channel's status is kept only as information);
+* the channel's ``payment_method`` is **not imported** (read nowhere below, on purpose);
+* tax is taken exactly as the channel gives it, never computed;
+* money arrives as JSON strings and becomes :class:`~decimal.Decimal`; a float or any other
+  shape is refused, because a float has already lost cents by the time we see it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment
+
+#: money on the wire: a plain non-negative decimal string, e.g. "1299.00"
+_MONEY_RE = re.compile(r"^\d{1,14}(\.\d{1,4})?$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+#: an API message is shown to people; keep it one short printable line
+_MESSAGE_MAX = 300
+
+
+class MappingError(ValueError):
+    """One field of one order is not what the contract says (becomes a BadOrder)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# field readers: each names the field in its error so a BadOrder message is actionable
+
+
+def money(value: Any, field: str) -> Decimal:
+    """A money string such as ``"12.30"`` as Decimal; floats, ints and garbage are refused."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
+    if not _MONEY_RE.match(value):
+        raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
+    return Decimal(value)
+
+
+def timestamp(value: Any, field: str) -> datetime:
+    """An ISO-8601 timestamp with an offset (``Z`` or ``+hh:mm``) as an aware UTC datetime."""
+    if not isinstance(value, str):
+        raise MappingError(f"{field} must be an ISO-8601 string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise MappingError(f"{field} is not an ISO-8601 timestamp: {value!r:.40}") from None
+    if parsed.tzinfo is None:
+        raise MappingError(f"{field} has no time zone: {value!r:.40}")
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """The wire form of an instant: UTC, microseconds, ``Z`` (sorts as text = sorts in time)."""
+    if value.tzinfo is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(value: Any, field: str, *, required: bool = False) -> str | None:
+    if value is None or value == "":
+        if required:
+            raise MappingError(f"{field} is missing")
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{field} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _ident(value: Any, field: str) -> str:
+    # ids are strings in the contract; an integer id is accepted because it is unambiguous
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    text = _text(value, field, required=True)
+    assert text is not None
+    return text
+
+
+def _quantity(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise MappingError(f"{field} must be a positive integer, got {value!r:.40}")
+    return value
+
+
+def _object(value: Any, field: str, *, required: bool = False) -> dict[str, Any] | None:
+    if value is None:
+        if required:
+            raise MappingError(f"{field} is missing")
+        return None
+    if not isinstance(value, dict):
+        raise MappingError(f"{field} must be an object, got {type(value).__name__}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# API order -> ChannelOrder
+
+
+def address(raw: Any, field: str) -> Address | None:
+    """An API address object (``first_name``, ``address1``, ``country_code``...) as Address."""
+    data = _object(raw, field)
+    if data is None:
+        return None
+    names = [_text(data.get(k), f"{field}.{k}") for k in ("first_name", "last_name")]
+    name = " ".join(part for part in names if part) or None
+    country = _text(data.get("country_code"), f"{field}.country_code")
+    return Address(
+        name=name,
+        company=_text(data.get("company"), f"{field}.company"),
+        line1=_text(data.get("address1"), f"{field}.address1"),
+        line2=_text(data.get("address2"), f"{field}.address2"),
+        city=_text(data.get("city"), f"{field}.city"),
+        postal_code=_text(data.get("postal_code"), f"{field}.postal_code"),
+        region=_text(data.get("province"), f"{field}.province"),
+        country=country.upper() if country else None,
+        phone=_text(data.get("phone"), f"{field}.phone"),
+        email=_text(data.get("email"), f"{field}.email"),
+    )
+
+
+def order_line(raw: Any, index: int) -> OrderLine:
+    """One entry of ``line_items``: id, sku, title, quantity, unit price and the line's tax."""
+    field = f"line_items[{index}]"
+    data = _object(raw, field, required=True)
+    assert data is not None
+    return OrderLine(
+        source_line_id=_ident(data.get("id"), f"{field}.id"),
+        sku=_text(data.get("sku"), f"{field}.sku", required=True) or "",
+        title=_text(data.get("title"), f"{field}.title") or "",
+        quantity=_quantity(data.get("quantity"), f"{field}.quantity"),
+        unit_price=money(data.get("price"), f"{field}.price"),
+        tax=money(data.get("tax"), f"{field}.tax"),
+    )
+
+
+def channel_order(raw: dict[str, Any]) -> ChannelOrder:
+    """Map one API order; raises MappingError or pydantic's ValidationError when malformed."""
+    lines_raw = raw.get("line_items")
+    if not isinstance(lines_raw, list) or not lines_raw:
+        raise MappingError("line_items must be a non-empty list")
+    currency = _text(raw.get("currency"), "currency", required=True) or ""
+    if not _CURRENCY_RE.match(currency):
+        raise MappingError(f"currency is not an ISO 4217 code: {currency!r:.20}")
+    cancelled = raw.get("cancelled", False)
+    if not isinstance(cancelled, bool):
+        raise MappingError("cancelled must be true or false")
+    buyer = _object(raw.get("buyer"), "buyer") or {}
+    # raw["payment_method"] is deliberately never read: the seed says it is not imported, and
+    # payment_status is fixed to Fully Charged by the model whatever financial_status says.
+    return ChannelOrder(
+        source_order_id=_ident(raw.get("id"), "id"),
+        created_at=timestamp(raw.get("created_at"), "created_at"),
+        updated_at=timestamp(raw.get("updated_at"), "updated_at"),
+        currency=currency,
+        subtotal=money(raw.get("subtotal_price"), "subtotal_price"),
+        shipping_total=money(raw.get("shipping_price"), "shipping_price"),
+        tax_total=money(raw.get("total_tax"), "total_tax"),
+        grand_total=money(raw.get("total_price"), "total_price"),
+        channel_financial_status=_text(raw.get("financial_status"), "financial_status"),
+        channel_fulfillment_status=_text(raw.get("fulfillment_status"), "fulfillment_status"),
+        channel_cancelled=cancelled,
+        buyer_company=_text(buyer.get("company"), "buyer.company"),
+        buyer_vat_number=_text(buyer.get("vat_number"), "buyer.vat_number"),
+        buyer_email=_text(buyer.get("email"), "buyer.email"),
+        shipping_address=address(raw.get("shipping_address"), "shipping_address"),
+        billing_address=address(raw.get("billing_address"), "billing_address"),
+        lines=[order_line(line, i) for i, line in enumerate(lines_raw)],
+    )
+
+
+def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
+    """Map one listed order, or describe why it cannot be mapped so the rest still import."""
+    if not isinstance(raw, dict):
+        return BadOrder(message=f"order is not a JSON object but {type(raw).__name__}")
+    try:
+        return channel_order(raw)
+    except (MappingError, ValidationError) as exc:
+        order_id = _best_effort(lambda: _ident(raw.get("id"), "id"))
+        updated_at = _best_effort(lambda: timestamp(raw.get("updated_at"), "updated_at"))
+        reason = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+        label = f"order {order_id}" if order_id else "an order without id"
+        return BadOrder(
+            source_order_id=order_id,
+            updated_at=updated_at,
+            message=f"Back Market Pro sent {label} that cannot be imported: {reason}",
+        )
+
+
+def _best_effort(read: Any) -> Any:
+    try:
+        return read()
+    except MappingError:
+        return None
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# seller account, shipment body, error body
+
+
+def account_name(raw: Any) -> str:
+    """The seller's display name from ``GET /2024-03/seller-account``."""
+    data = _object(raw, "seller account", required=True)
+    assert data is not None
+    name = _text(data.get("name"), "seller account name", required=True)
+    assert name is not None
+    return name
+
+
+def shipment_body(shipment: Shipment) -> dict[str, Any]:
+    """The JSON body of ``POST /2024-03/orders/{id}/shipments`` for one host shipment."""
+    body: dict[str, Any] = {
+        "tracking_number": shipment.tracking_number,
+        "carrier": shipment.carrier,
+        "shipped_at": format_timestamp(shipment.shipped_at),
+    }
+    if shipment.tracking_url:
+        body["tracking_url"] = shipment.tracking_url
+    if shipment.lines:
+        # without "lines" the channel treats the whole order as shipped in this package
+        body["lines"] = [
+            {
+                "line_id": line.source_line_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "serial_numbers": list(line.serial_numbers),
+            }
+            for line in shipment.lines
+        ]
+    return body
+
+
+def error_code(body: Any) -> str | None:
+    """``error.code`` of an API error body, if the body has that shape."""
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def error_message(body: Any, fallback: str) -> str:
+    """``error.message`` of an API error body as one short printable line, else ``fallback``."""
+    message = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+    if not isinstance(message, str) or not message.strip():
+        return fallback
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in message).split())
+    return cleaned[:_MESSAGE_MAX]

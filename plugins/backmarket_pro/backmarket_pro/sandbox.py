@@ -1,0 +1,776 @@
+"""A real HTTP server that behaves like the Back Market Pro seller API, for tests, demo and bench.
+
+It serves exactly the contract in ``docs/backmarket-pro-api.md`` (stdlib only): every API key
+is its own seller account with its own orders, listings page with a keyset ``next`` link,
+shipments are recorded, and switches inject the faults a real API shows (latency, 429 with
+Retry-After, 5xx bursts, dropped connections, slow answers, malformed bodies and orders).
+Inspection and control need no key and live under ``/_sandbox/``.
+
+    with Sandbox(orders=50) as sandbox:
+        settings = BackMarketProSettings(website_url=sandbox.base_url, x_api_key=sandbox.api_key)
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import copy
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .sandbox_data import OrderFactory, wire_time
+from .sandbox_faults import TRIGGERS, Faults, Trigger
+from .sandbox_rules import (
+    decode_cursor,
+    encode_cursor,
+    json_body,
+    same_tracking,
+    shipment_lines,
+    shipment_problem,
+    shipped_quantities,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/sellers-prod"
+API_VERSION = "2024-03"
+CONTROL_PREFIX = "/_sandbox"
+DEFAULT_API_KEY = "sandbox-key-0001"
+DEFAULT_PAGE_SIZE = 50
+MAX_BODY = 1_000_000
+REQUEST_LOG_MAX = 100_000
+FULFILLMENT_FILTERS = {
+    "unfulfilled": ("unfulfilled", "partial"),  # what the seller still has to ship
+    "partial": ("partial",),
+    "fulfilled": ("fulfilled",),
+    "any": None,
+}
+FINANCIAL_FILTERS = {"paid", "pending", "refunded", "voided", "any"}
+_SECRET_PARAM = re.compile(r"key|token|secret|password|signature", re.IGNORECASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# state
+
+
+class _Account:
+    """One seller account: its orders by id and an index sorted by (updated_at, id)."""
+
+    def __init__(self, api_key: str, seller_id: str, name: str, factory: OrderFactory):
+        self.api_key = api_key
+        self.seller_id = seller_id
+        self.name = name
+        self.factory = factory
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.index: list[tuple[str, str]] = []
+        self.version = 0  # bumps on every change; keys the listing-count cache
+        self.count_cache: dict[tuple[Any, ...], tuple[int, int]] = {}
+
+    def put(self, order: dict[str, Any]) -> None:
+        self.orders[order["id"]] = order
+        bisect.insort(self.index, (order["updated_at"], order["id"]))
+        self.version += 1
+
+    def touch(self, order: dict[str, Any], updated_at: str) -> None:
+        old = (order["updated_at"], order["id"])
+        position = bisect.bisect_left(self.index, old)
+        if position < len(self.index) and self.index[position] == old:
+            del self.index[position]
+        order["updated_at"] = updated_at
+        bisect.insort(self.index, (updated_at, order["id"]))
+        self.version += 1
+
+
+@dataclass
+class _Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent as is instead of JSON (malformed bodies)
+    drop: bool = False
+
+    def encode(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
+        if self.body is None:
+            return b""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Reply:
+    return _Reply(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+class _ControlError(Exception):
+    def __init__(self, reply: _Reply):
+        self.reply = reply
+
+
+# ---------------------------------------------------------------------------------------------
+# the sandbox
+
+
+class Sandbox:
+    """The Back Market Pro API on ``host:port`` (``port=0`` picks a free one)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = DEFAULT_API_KEY,
+        orders: int = 25,
+        seed: int = 1,
+        latency: float = 0.0,
+        page_size_max: int = 200,
+    ):
+        self.host = host
+        self.port = port
+        self._api_key = api_key
+        self.page_size_max = page_size_max
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._clock = datetime.now(UTC)
+        self._accounts: dict[str, _Account] = {}
+        self._primary_key = api_key
+        self._baseline = Faults(latency=latency)
+        self._faults = Faults(latency=latency)
+        self._fault_rng = random.Random(seed)
+        self._rate_hits: dict[str, collections.deque[float]] = {}
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_MAX)
+        self.add_account(api_key, name="Atelier Réemploi SAS", orders=orders, seed=seed)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The Website URL to put in the settings, e.g. ``http://127.0.0.1:8123/sellers-prod``."""
+        return self.root_url + API_PREFIX
+
+    @property
+    def control_url(self) -> str:
+        """Where the ``/_sandbox/`` inspection and control endpoints are."""
+        return self.root_url + CONTROL_PREFIX
+
+    @property
+    def root_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_key(self) -> str:
+        """The key of the first seller account."""
+        return self._api_key
+
+    def start(self) -> Sandbox:
+        """Bind and serve in a background thread; returns self."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self.host, self.port), _Handler)
+        server.sandbox = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="backmarket-pro-sandbox", daemon=True)
+        self._thread.start()
+        log.info("Back Market Pro sandbox serving at %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket (answers in flight are abandoned)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()  # wakes sleeps of latency/slow faults
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- accounts and orders -----------------------------------------------------------------
+
+    def add_account(self, api_key: str, name: str = "Second Seller GmbH", orders: int = 25, seed: int = 2) -> str:
+        """Add a seller account reached with ``api_key``, with its own orders; returns its id."""
+        with self._lock:
+            if api_key in self._accounts:
+                raise ValueError("an account with that key exists already")
+            seller_id = f"seller-{len(self._accounts) + 1}"
+            factory = OrderFactory(seed, id_prefix=f"BMP{len(self._accounts) + 1}" if self._accounts else "BMP")
+            account = _Account(api_key, seller_id, name, factory)
+            for order in factory.history(orders, self._clock):
+                account.put(order)
+            self._accounts[api_key] = account
+            return seller_id
+
+    def add_orders(self, n: int, api_key: str | None = None) -> list[str]:
+        """Create ``n`` new unfulfilled orders, each with an ``updated_at`` newer than any other."""
+        with self._lock:
+            account = self._account(api_key)
+            ids = []
+            for _ in range(n):
+                now = self._tick()
+                order = account.factory.order(now, now)
+                account.put(order)
+                ids.append(order["id"])
+            return ids
+
+    def cancel_order(self, order_id: str, api_key: str | None = None) -> dict[str, Any]:
+        """The buyer or Back Market Pro cancels an order in the portal (``updated_at`` bumps)."""
+        with self._lock:
+            account = self._account(api_key)
+            order = account.orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            if not order["cancelled"]:
+                now = wire_time(self._tick())
+                order["cancelled"] = True
+                order["cancelled_at"] = now
+                order["financial_status"] = "refunded" if order["financial_status"] == "paid" else "voided"
+                account.touch(order, now)
+            return copy.deepcopy(order)
+
+    def orders(self, api_key: str | None = None) -> list[dict[str, Any]]:
+        """Every order of an account (default: the first) with the shipments it received."""
+        with self._lock:
+            account = self._account(api_key)
+            return [copy.deepcopy(account.orders[order_id]) for _, order_id in account.index]
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """API requests so far: method, path, query (no secrets), key_ok, account, status, fault."""
+        with self._lock:
+            return [dict(entry) for entry in self._requests]
+
+    def clear_request_log(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Change fault switches (merged into the current ones); returns all of them.
+
+        ``latency`` (s per request), ``rate_limit`` (requests per ``rate_window`` s per key, then
+        429 + Retry-After), ``fail_5xx`` / ``drop_connection`` / ``slow`` / ``malformed_body``
+        (int = the next N API requests, float = probability per request, True = every request),
+        ``fail_status`` (default 503), ``slow_seconds`` (default 3), ``malformed_order`` (True =
+        the sandbox picks an unfulfilled order of the first account, or an order id; None = off).
+        """
+        with self._lock:
+            self._faults = self._apply_faults(copy.deepcopy(self._faults), faults)
+            return self._faults.describe()
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Back to the constructor's configuration (its latency, no other fault)."""
+        with self._lock:
+            self._faults = copy.deepcopy(self._baseline)
+            self._rate_hits.clear()
+            return self._faults.describe()
+
+    def faults(self) -> dict[str, Any]:
+        with self._lock:
+            return self._faults.describe()
+
+    def _apply_faults(self, target: Faults, changes: Mapping[str, Any]) -> Faults:
+        for name, value in changes.items():
+            if name in TRIGGERS:
+                target.triggers[name] = Trigger.parse(name, value)
+            elif name in ("latency", "slow_seconds", "rate_window"):
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ValueError(f"{name} must be a number of seconds >= 0")
+                setattr(target, name, float(value))
+            elif name == "rate_limit":
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                    raise ValueError("rate_limit must be a positive integer or None")
+                target.rate_limit = value
+                self._rate_hits.clear()
+            elif name == "fail_status":
+                if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 599:
+                    raise ValueError("fail_status must be a 5xx status")
+                target.fail_status = value
+            elif name == "malformed_order":
+                target.malformed_order = self._pick_malformed(value)
+            else:
+                raise ValueError(f"unknown fault {name!r}")
+        return target
+
+    def _pick_malformed(self, value: Any) -> str | None:
+        if value is None or value is False:
+            return None
+        if isinstance(value, str):
+            if not any(value in account.orders for account in self._accounts.values()):
+                raise ValueError(f"no order {value!r}")
+            return value
+        if value is True:
+            account = self._account(None)
+            candidates = [
+                oid for _, oid in account.index if account.orders[oid]["fulfillment_status"] != "fulfilled"
+            ] or [oid for _, oid in account.index]
+            if not candidates:
+                raise ValueError("the account has no orders to spoil")
+            return candidates[len(candidates) // 2]
+        raise ValueError("malformed_order must be true, an order id or null")
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _account(self, api_key: str | None) -> _Account:
+        account = self._accounts.get(api_key or self._primary_key)
+        if account is None:
+            raise KeyError("no account with that key")
+        return account
+
+    def _account_by_id(self, seller_id: str | None) -> _Account:
+        if seller_id is None:
+            return self._account(None)
+        for account in self._accounts.values():
+            if account.seller_id == seller_id:
+                return account
+        raise KeyError(seller_id)
+
+    def _tick(self) -> datetime:
+        # strictly increasing: a changed order always sorts after every other order
+        self._clock = max(datetime.now(UTC), self._clock + timedelta(microseconds=1))
+        return self._clock
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _served(self, order: dict[str, Any], malformed: str | None) -> dict[str, Any]:
+        if order["id"] != malformed:
+            return order
+        spoiled = copy.deepcopy(order)
+        spoiled["total_price"] = "1.299,00 €"  # a locale-formatted amount, not a decimal string
+        spoiled["line_items"][0]["price"] = float(spoiled["line_items"][0]["price"])
+        return spoiled
+
+    # --- request handling (called by the handler threads) ------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> _Reply:
+        split = urlsplit(target)
+        path = split.path
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
+            try:
+                return self._control(method, path[len(CONTROL_PREFIX) :], query, body)
+            except _ControlError as exc:
+                return exc.reply
+        return self._api(method, path, query, headers, body, host)
+
+    def _api(
+        self, method: str, path: str, query: dict[str, str], headers: Mapping[str, str], body: bytes, host: str
+    ) -> _Reply:
+        entry: dict[str, Any] = {
+            "at": wire_time(datetime.now(UTC)),
+            "method": method,
+            "path": path,
+            "query": {k: v for k, v in query.items() if not _SECRET_PARAM.search(k)},
+            "key_ok": False,
+            "account": None,
+            "status": None,
+            "fault": None,
+        }
+        with self._lock:
+            faults = self._faults
+            fired = {name: faults.triggers[name].fire(self._fault_rng) for name in TRIGGERS if name != "malformed_body"}
+            latency, slow_seconds = faults.latency, faults.slow_seconds
+        self._sleep(latency)
+        if fired["drop_connection"]:
+            entry["fault"] = "drop_connection"
+            self._log(entry)
+            return _Reply(drop=True)
+        if fired["slow"]:
+            entry["fault"] = "slow"
+            self._sleep(slow_seconds)
+        reply = self._api_reply(method, path, query, headers, body, host, entry, fired["fail_5xx"])
+        entry["status"] = reply.status
+        self._log(entry)
+        return reply
+
+    def _api_reply(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        host: str,
+        entry: dict[str, Any],
+        fail: bool,
+    ) -> _Reply:
+        if fail:
+            entry["fault"] = "fail_5xx"
+            status = self._faults.fail_status
+            return _error(status, "server_error", "The service is temporarily unavailable; retry later.")
+        route = _route(method, path)
+        if isinstance(route, _Reply):
+            return route
+        handler, params = route
+        key = headers.get("x-api-key")
+        with self._lock:
+            account = self._accounts.get(key) if key else None
+            if account is None:
+                what = "missing" if not key else "not valid"
+                return _error(401, "unauthorized", f"The x-api-key header is {what}.")
+            entry["key_ok"] = True
+            entry["account"] = account.seller_id
+            limited = self._rate_limited(account.api_key)
+            if limited is not None:
+                return _error(
+                    429,
+                    "rate_limited",
+                    "Too many requests; wait for the number of seconds in Retry-After.",
+                    {"Retry-After": str(limited)},
+                )
+            reply = handler(self, account, params, query, body, host)
+            if 200 <= reply.status < 300 and self._faults.triggers["malformed_body"].fire(self._fault_rng):
+                entry["fault"] = "malformed_body"
+                reply = _Reply(reply.status, raw=b'{"count": 3, "results": [{"id": ', headers=reply.headers)
+            return reply
+
+    def _rate_limited(self, key: str) -> int | None:
+        """Sliding window per key; the Retry-After in whole seconds when over the limit."""
+        limit = self._faults.rate_limit
+        if limit is None:
+            return None
+        window = self._faults.rate_window
+        now = time.monotonic()
+        hits = self._rate_hits.setdefault(key, collections.deque())
+        while hits and hits[0] <= now - window:
+            hits.popleft()
+        if len(hits) >= limit:
+            # refused requests do not count, or a client that retries would never get in
+            return max(1, math.ceil(hits[0] + window - now))
+        hits.append(now)
+        return None
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self._requests.append(entry)
+
+    # --- API endpoints -----------------------------------------------------------------------
+
+    def _seller_account(self, account: _Account, params: dict[str, str], *_: Any) -> _Reply:
+        return _Reply(
+            200,
+            {
+                "id": account.seller_id,
+                "name": account.name,
+                "country_code": "FR",
+                "api_version": API_VERSION,
+                "rate_limit": {"requests": 200, "per_seconds": 10},
+            },
+        )
+
+    def _list_orders(
+        self, account: _Account, params: dict[str, str], query: dict[str, str], body: bytes, host: str
+    ) -> _Reply:
+        fulfillment = query.get("fulfillment_status", "any")
+        financial = query.get("financial_status", "any")
+        if fulfillment not in FULFILLMENT_FILTERS:
+            return _error(422, "validation_error", f"fulfillment_status must be one of {', '.join(FULFILLMENT_FILTERS)}.")
+        if financial not in FINANCIAL_FILTERS:
+            return _error(422, "validation_error", f"financial_status must be one of {', '.join(sorted(FINANCIAL_FILTERS))}.")
+        try:
+            page_size = int(query.get("page-size", DEFAULT_PAGE_SIZE))
+        except ValueError:
+            page_size = -1
+        if not 1 <= page_size <= self.page_size_max:
+            return _error(422, "validation_error", f"page-size must be an integer from 1 to {self.page_size_max}.")
+        min_key = ""
+        if "updated_at_min" in query:
+            try:
+                parsed = datetime.fromisoformat(query["updated_at_min"])
+            except ValueError:
+                parsed = None
+            if parsed is None or parsed.tzinfo is None:
+                return _error(422, "validation_error", "updated_at_min must be an ISO-8601 timestamp with a time zone.")
+            min_key = wire_time(parsed.astimezone(UTC))
+        start = bisect.bisect_left(account.index, (min_key, ""))
+        if "cursor" in query:
+            after = decode_cursor(query["cursor"])
+            if after is None:
+                return _error(422, "validation_error", "cursor is not valid; follow the next link as given.")
+            start = max(start, bisect.bisect_right(account.index, after))
+
+        wanted = FULFILLMENT_FILTERS[fulfillment]
+
+        def matches(order: dict[str, Any]) -> bool:
+            return (wanted is None or order["fulfillment_status"] in wanted) and (
+                financial == "any" or order["financial_status"] == financial
+            )
+
+        results: list[dict[str, Any]] = []
+        more = False
+        malformed = self._faults.malformed_order
+        index = account.index
+        for position in range(start, len(index)):
+            order = account.orders[index[position][1]]
+            if not matches(order):
+                continue
+            if len(results) == page_size:
+                more = True
+                break
+            results.append(self._served(order, malformed))
+
+        next_url = None
+        if more:
+            last = results[-1]
+            forwarded = {k: query[k] for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size") if k in query}
+            forwarded["cursor"] = encode_cursor(last["updated_at"], last["id"])
+            next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode(forwarded)}"
+        count = self._count(account, (fulfillment, financial, min_key), matches, min_key)
+        return _Reply(200, {"count": count, "next": next_url, "results": results})
+
+    def _count(self, account: _Account, key: tuple[Any, ...], matches: Callable[[dict[str, Any]], bool], min_key: str) -> int:
+        cached = account.count_cache.get(key)
+        if cached is not None and cached[0] == account.version:
+            return cached[1]
+        start = bisect.bisect_left(account.index, (min_key, ""))
+        count = sum(1 for _, oid in account.index[start:] if matches(account.orders[oid]))
+        if len(account.count_cache) > 64:
+            account.count_cache.clear()
+        account.count_cache[key] = (account.version, count)
+        return count
+
+    def _get_order(self, account: _Account, params: dict[str, str], *_: Any) -> _Reply:
+        order = account.orders.get(params["order_id"])
+        if order is None:
+            return _error(404, "order_not_found", f"No order {params['order_id']} in this seller account.")
+        return _Reply(200, self._served(order, self._faults.malformed_order))
+
+    def _post_shipment(
+        self, account: _Account, params: dict[str, str], query: dict[str, str], body: bytes, host: str
+    ) -> _Reply:
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, ValueError):
+            data = None
+        problem = shipment_problem(data)
+        if problem:
+            return _error(422, "validation_error", problem)
+        assert isinstance(data, dict)
+        order = account.orders.get(params["order_id"])
+        if order is None:
+            return _error(404, "order_not_found", f"No order {params['order_id']} in this seller account.")
+        tracking = data["tracking_number"].strip()
+        # the duplicate check comes before the quantity check: repeating a whole-order shipment
+        # must say "already recorded", not "nothing left to ship"
+        if any(same_tracking(s["tracking_number"], tracking) for s in order["shipments"]):
+            return _error(
+                409,
+                "tracking_already_recorded",
+                f"Tracking {tracking} is already recorded for order {order['id']}.",
+            )
+        if order["cancelled"]:
+            return _error(422, "order_cancelled", f"Order {order['id']} is cancelled; it cannot be shipped.")
+        lines, problem = shipment_lines(order, data.get("lines"))
+        if problem:
+            return _error(422, "validation_error", problem)
+        now = wire_time(self._tick())
+        shipment = {
+            "id": f"SHP-{order['id']}-{len(order['shipments']) + 1}",
+            "tracking_number": tracking,
+            "carrier": data["carrier"].strip(),
+            "tracking_url": data.get("tracking_url"),
+            "shipped_at": data.get("shipped_at") or now,
+            "created_at": now,
+            "lines": lines,
+        }
+        order["shipments"].append(shipment)
+        shipped = shipped_quantities(order)
+        everything = all(shipped.get(line["id"], 0) >= line["quantity"] for line in order["line_items"])
+        order["fulfillment_status"] = "fulfilled" if everything else "partial"
+        account.touch(order, now)
+        return _Reply(
+            201,
+            {
+                "shipment": shipment,
+                "order": {"id": order["id"], "fulfillment_status": order["fulfillment_status"], "updated_at": now},
+            },
+        )
+
+    # --- /_sandbox/ control endpoints --------------------------------------------------------
+
+    def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
+        data = json_body(body)
+        account_id = query.get("account") or (data.get("account") if isinstance(data, dict) else None)
+        with self._lock:
+            if (method, path) == ("GET", "/orders"):
+                account = self._control_account(account_id)
+                orders = self.orders(account.api_key)
+                return _Reply(200, {"account": account.seller_id, "count": len(orders), "orders": orders})
+            if (method, path) == ("POST", "/orders"):
+                account = self._control_account(account_id)
+                n = data.get("n", 1) if isinstance(data, dict) else None
+                if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
+                    return _error(422, "validation_error", 'body must be {"n": 1..100000}')
+                return _Reply(201, {"ids": self.add_orders(n, account.api_key)})
+            match = re.fullmatch(r"/orders/([^/]+)/cancel", path)
+            if match and method == "POST":
+                account = self._control_account(account_id)
+                try:
+                    return _Reply(200, {"order": self.cancel_order(unquote(match.group(1)), account.api_key)})
+                except KeyError:
+                    return _error(404, "order_not_found", f"No order {unquote(match.group(1))}.")
+            if (method, path) == ("GET", "/requests"):
+                return _Reply(200, {"requests": self.request_log()})
+            if (method, path) == ("DELETE", "/requests"):
+                self.clear_request_log()
+                return _Reply(200, {"requests": []})
+            if (method, path) == ("GET", "/faults"):
+                return _Reply(200, {"faults": self.faults()})
+            if (method, path) == ("POST", "/faults"):
+                if not isinstance(data, dict):
+                    return _error(422, "validation_error", "body must be a JSON object of fault switches")
+                try:
+                    return _Reply(200, {"faults": self.set_faults(**data)})
+                except ValueError as exc:
+                    return _error(422, "validation_error", str(exc))
+            if (method, path) == ("DELETE", "/faults"):
+                return _Reply(200, {"faults": self.clear_faults()})
+            if (method, path) == ("GET", "/accounts"):
+                accounts = [
+                    {"id": a.seller_id, "name": a.name, "orders": len(a.orders)} for a in self._accounts.values()
+                ]
+                return _Reply(200, {"accounts": accounts})
+            if (method, path) == ("POST", "/accounts"):
+                if not isinstance(data, dict) or not isinstance(data.get("api_key"), str):
+                    return _error(422, "validation_error", 'body must be {"api_key": "...", "name", "orders", "seed"}')
+                try:
+                    seller_id = self.add_account(
+                        data["api_key"],
+                        name=str(data.get("name", "Second Seller GmbH")),
+                        orders=int(data.get("orders", 25)),
+                        seed=int(data.get("seed", 2)),
+                    )
+                except (TypeError, ValueError) as exc:
+                    return _error(422, "validation_error", str(exc))
+                return _Reply(201, {"id": seller_id})
+        return _error(404, "no_such_endpoint", f"No sandbox control endpoint {method} {CONTROL_PREFIX}{path}.")
+
+    def _control_account(self, seller_id: Any) -> _Account:
+        try:
+            return self._account_by_id(seller_id if isinstance(seller_id, str) else None)
+        except KeyError:
+            raise _ControlError(_error(404, "account_not_found", f"No account {seller_id}.")) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# routing and small helpers
+
+_ORDER_ID = r"(?P<order_id>[^/]+)"
+_BASE = re.escape(f"{API_PREFIX}/{API_VERSION}")
+ROUTES: tuple[tuple[str, re.Pattern[str], Callable[..., _Reply]], ...] = (
+    ("GET", re.compile(rf"{_BASE}/seller-account/?"), Sandbox._seller_account),
+    ("GET", re.compile(rf"{_BASE}/orders/?"), Sandbox._list_orders),
+    ("GET", re.compile(rf"{_BASE}/orders/{_ORDER_ID}/?"), Sandbox._get_order),
+    ("POST", re.compile(rf"{_BASE}/orders/{_ORDER_ID}/shipments/?"), Sandbox._post_shipment),
+)
+
+
+def _route(method: str, path: str) -> tuple[Callable[..., _Reply], dict[str, str]] | _Reply:
+    allowed = []
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.fullmatch(path)
+        if match:
+            if route_method == method:
+                return handler, {k: unquote(v) for k, v in match.groupdict().items()}
+            allowed.append(route_method)
+    if allowed:
+        return _error(405, "method_not_allowed", f"{path} accepts {', '.join(allowed)}.", {"Allow": ", ".join(allowed)})
+    return _error(404, "no_such_endpoint", f"No endpoint {method} {path}; see the API version segment /{API_VERSION}/.")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP plumbing
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # benchmarks open many connections at once
+    sandbox: Sandbox
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # clients that hang up mid-answer are normal here (timeouts, dropped-connection tests)
+        log.debug("sandbox connection from %s ended abruptly", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client's session reuses its connection
+    server_version = "BackMarketProSandbox/1.0"
+    timeout = 30  # an idle keep-alive connection frees its thread after this
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._send(_error(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes."))
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        try:
+            reply = self.server.sandbox.handle(method, self.path, self.headers, body, host)
+        except Exception:  # a sandbox bug must answer 500, not hang the client
+            log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
+            reply = _error(500, "internal_error", "The sandbox failed; see its log.")
+        if reply.drop:
+            self.close_connection = True  # close the socket without a single byte of answer
+            return
+        self._send(reply)
+
+    def _send(self, reply: _Reply) -> None:
+        payload = reply.encode()
+        self.send_response(reply.status)
+        if payload:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # the client gave up (a read timeout, e.g. under the slow fault): nothing to tell it
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # the stdlib writes every request to stderr; the request log is the place for that
+        log.debug("sandbox: " + format, *args)

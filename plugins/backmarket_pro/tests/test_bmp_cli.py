@@ -1,0 +1,64 @@
+"""The plugin's CLI: the sandbox command is registered and runs in the foreground."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+import requests
+from click.testing import CliRunner
+
+from backmarket_pro import plugin
+from backmarket_pro.commands import mask
+
+
+def root_cli() -> click.Group:
+    try:
+        from host.cli import cli  # the real `cartplugin` CLI once the host has one
+    except ImportError:
+        cli = click.Group("cartplugin")
+        plugin.cartplugin_register_commands(cli=cli)
+    return cli
+
+
+def test_sandbox_command_is_registered() -> None:
+    result = CliRunner().invoke(root_cli(), ["backmarket-pro", "sandbox", "--help"])
+    assert result.exit_code == 0, result.output
+    for option in ("--host", "--port", "--api-key", "--orders", "--seed", "--latency"):
+        assert option in result.output
+
+
+def test_mask_shows_only_the_last_four() -> None:
+    assert mask("sandbox-key-0001") == "****0001"
+    assert mask("short") == "****"
+
+
+SCRIPT = """
+import click, sys
+from backmarket_pro import plugin
+cli = click.Group("cartplugin")
+plugin.cartplugin_register_commands(cli=cli)
+cli(sys.argv[1:])
+"""
+
+
+def test_sandbox_runs_as_a_process_until_stopped() -> None:
+    key = "cli-key-1234567890"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, "backmarket-pro", "sandbox", "--port", "0", "--orders", "4", "--api-key", key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        website = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("Website URL"))
+        assert any("****7890" in line for line in lines) and not any(key in line for line in lines)
+        account = requests.get(f"{website}/2024-03/seller-account", headers={"x-api-key": key}, timeout=5)
+        assert account.status_code == 200
+        control = website.replace("/sellers-prod", "/_sandbox")
+        assert requests.get(f"{control}/orders", timeout=5).json()["count"] == 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
