@@ -11,7 +11,9 @@ effect of running it once.
 from __future__ import annotations
 
 import json
+import os
 import random
+import socket
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,8 @@ STATUSES = (QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED)
 PENDING = (QUEUED, PROCESSING)
 PRIORITY = {"test_settings": 30, "import_orders": 20, "upload_tracking": 10, "download_orders": 0}
 STALE_AFTER_SECONDS = 120.0
+#: first retry waits about this long, doubling each attempt (with jitter), at most 5 minutes
+RETRY_BASE_SECONDS = float(os.environ.get("CARTPLUGIN_RETRY_BASE_SECONDS", "2"))
 MAX_LOG_MESSAGE = 1000
 
 
@@ -141,6 +145,41 @@ def claim(
     return job
 
 
+def recover_orphans(db: sqlite_utils.Database) -> list[int]:
+    """Requeue Processing jobs whose worker process on this machine no longer exists.
+
+    A worker on another machine is only presumed dead after ``STALE_AFTER_SECONDS`` without a
+    heartbeat (see :func:`claim`); on this machine we can ask the kernel right away.
+    """
+    me = socket.gethostname()
+    orphans = []
+    for job_id, claimed_by in db.execute("SELECT id, claimed_by FROM jobs WHERE status = 'Processing'").fetchall():
+        host, _, rest = (claimed_by or "").partition(":")
+        pid = rest.partition(":")[0]
+        if host == me and pid.isdigit() and not _alive(int(pid)):
+            orphans.append((job_id, claimed_by))
+    for job_id, claimed_by in orphans:
+        with write(db):
+            cursor = db.execute(
+                "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL "
+                "WHERE id = ? AND status = 'Processing' AND claimed_by = ?",
+                [clock.now_iso(), job_id, claimed_by],
+            )
+            if cursor.rowcount:
+                _log(db, job_id, "warning", f"worker {claimed_by} stopped while running this job; queued again")
+    return [job_id for job_id, _ in orphans]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def heartbeat(db: sqlite_utils.Database, job: Job) -> None:
     with write(db):
         db.execute(
@@ -167,7 +206,7 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     if job.attempts >= job.max_attempts:
         finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
         return False
-    delay = max(retry_after or 0, min(300.0, 2.0 ** job.attempts) * random.uniform(0.5, 1.0))
+    delay = max(retry_after or 0, min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0))
     with write(db):
         db.execute(
             "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing'",

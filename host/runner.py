@@ -8,6 +8,7 @@ call ``claim`` + ``execute`` in its task instead, and the plugins would not know
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -23,7 +24,11 @@ from . import clock, jobs, services
 from .companies import get_company
 from .db import connect
 from .errors import HostError
+from .failpoints import failpoint
 from .jobs import Job
+
+
+log = logging.getLogger("cartplugin.runner")
 
 
 def worker_id() -> str:
@@ -32,10 +37,12 @@ def worker_id() -> str:
 
 def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress | None = None) -> str:
     """Do a claimed job's work and record its end; returns the job's new status."""
+    failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
-    def log(level: str, message: str) -> None:
+    def job_log(level: str, message: str) -> None:
         jobs.log(db, job.id, level, message)
+        log.log(logging.getLevelName(level.upper()), "job %s %s (%s): %s", job.id, job.kind, company.name, message)
 
     def beat() -> None:
         jobs.heartbeat(db, job)
@@ -57,11 +64,11 @@ def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress 
                 since = clock.parse(job.params["since"]) if job.params.get("since") else services.recent_since()
             else:
                 since = services.get_cursor(db, company.id, channel) or services.recent_since()
-            log("info", f"downloading unfulfilled orders updated since {clock.iso(since)}")
-            summary = services.download_orders(db, company, since=since, on_batch=beat, progress=progress, log=log)
+            job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)}")
+            summary = services.download_orders(db, company, since=since, on_batch=beat, progress=progress, log=job_log)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, on_batch=beat, log=log)
+            summary = services.upload_tracking(db, company, on_batch=beat, log=job_log)
             status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")
@@ -79,7 +86,9 @@ def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress 
     except Exception as exc:  # never let one job kill the worker; retry in case it was transient
         requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
         return jobs.QUEUED if requeued else jobs.FAILED
+    failpoint("job.before_finish")
     jobs.finish(db, job, status, summary)
+    log.info("job %s %s (%s): %s %s", job.id, job.kind, company.name, status, summary)
     return status
 
 

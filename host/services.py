@@ -21,6 +21,7 @@ from . import clock, companies, orders, plugins
 from .companies import Company
 from .db import write
 from .errors import HostError
+from .failpoints import failpoint
 
 #: how far back Import Orders looks when no --since is given ("all recent unfulfilled orders")
 RECENT_DAYS = int(os.environ.get("CARTPLUGIN_RECENT_DAYS", "30"))
@@ -137,8 +138,10 @@ def download_orders(
         newest = max(order.updated_at for order in batch)
         with write(db):
             orders.upsert_orders(db, company.id, channel, batch, settings.commission_percent, stats)
+            failpoint("download.before_cursor")
             if not frozen:
                 _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
+        failpoint("download.after_commit")
         batch.clear()
         if on_batch:
             on_batch()
@@ -158,6 +161,7 @@ def download_orders(
                 cursor_cap = item.updated_at
             continue
         batch.append(item)
+        failpoint("download.item")
         if len(batch) >= BATCH_SIZE:
             commit()
         if progress:
@@ -198,7 +202,9 @@ def upload_tracking(
         if not shipments:
             break
         after_id = shipments[-1].shipment_id
+        failpoint("upload.before_send")
         results = hook(settings=settings, shipments=shipments) or []
+        failpoint("upload.after_channel")
         by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
         complete = [
             by_id.get(s.shipment_id)
@@ -207,6 +213,7 @@ def upload_tracking(
         ]
         complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]
         recorded = orders.record_upload_results(db, complete)
+        failpoint("upload.after_record")
         counts["accepted"] += recorded["accepted"]
         counts["failed"] += recorded["failed"]
         counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)

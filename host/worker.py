@@ -37,6 +37,7 @@ _DUE_UPLOADS = (
 def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SECONDS) -> dict[str, int]:
     """Queue the automatic work that is due now; returns how many jobs of each kind were queued."""
     queued = {"download_orders": 0, "upload_tracking": 0}
+    jobs.recover_orphans(db)
     now = clock.now_iso()
     for (company_id,) in db.execute(_DUE_DOWNLOADS, [now]).fetchall():
         _, created = jobs.enqueue(db, company_id, "download_orders")
