@@ -10,9 +10,14 @@ translate hold the prepared request, headers included; a traceback printer must 
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import logging
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -60,6 +65,71 @@ class ClientOptions:
     retry_after_max: int = 60
     #: the API maximum: fewest requests against the rate limit, still one small page in memory
     page_size: int = 200
+    #: client-side limit per API key and process: at most this many requests per ``rate_window``
+    #: seconds (Back Market allows about 200 per 10 s; stay under it rather than live on 429s)
+    rate_limit: int = 180
+    rate_window: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientOptions:
+        """Defaults, overridden by ``CARTPLUGIN_BMP_<FIELD>`` variables (e.g. CARTPLUGIN_BMP_READ_TIMEOUT=5)."""
+        environ = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = environ.get(f"CARTPLUGIN_BMP_{field.name.upper()}")
+            if raw is not None:
+                kind = int if field.type in ("int", int) else float
+                try:
+                    changes[field.name] = kind(raw)
+                except ValueError:
+                    raise ValueError(f"CARTPLUGIN_BMP_{field.name.upper()} must be a number") from None
+        return cls(**changes)
+
+
+class RateLimiter:
+    """A sliding window shared by every client of one API key in this process.
+
+    ``acquire`` blocks until sending one more request keeps the key within ``limit`` requests
+    in any ``window`` seconds: the same rule the channel enforces, so a busy company waits a
+    little instead of being answered 429.
+    """
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = limit, window
+        # the channel counts arrivals, we count departures: a little extra span absorbs the
+        # difference so a burst at the window's edge is not counted into the previous window
+        self._span = window + min(0.25, window * 0.05)
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take a slot; returns the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self._span:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return waited
+                pause = self._sent[0] + self._span - now
+            time.sleep(pause)
+            waited += pause
+
+
+_limiters: dict[tuple[str, str], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(base_url: str, api_key: str, limit: int, window: float) -> RateLimiter:
+    """The process-wide limiter of one (API, key); keyed by a digest, not the key itself."""
+    ident = (base_url, hashlib.sha256(api_key.encode()).hexdigest())
+    with _limiters_lock:
+        limiter = _limiters.get(ident)
+        if limiter is None or (limiter.limit, limiter.window) != (limit, window):
+            limiter = _limiters[ident] = RateLimiter(limit, window)
+        return limiter
 
 
 class Rejected(ChannelError):
@@ -91,6 +161,8 @@ class BackMarketProClient:
         backoff_max: float = ClientOptions.backoff_max,
         retry_after_max: int = ClientOptions.retry_after_max,
         page_size: int = ClientOptions.page_size,
+        rate_limit: int = ClientOptions.rate_limit,
+        rate_window: float = ClientOptions.rate_window,
     ):
         if not 1 <= page_size <= PAGE_SIZE_MAX:
             raise ValueError(f"page_size must be between 1 and {PAGE_SIZE_MAX}")
@@ -98,6 +170,7 @@ class BackMarketProClient:
         self.timeout = (connect_timeout, read_timeout)
         self.page_size = page_size
         self.retries = retries
+        self.limiter = limiter_for(self.base_url, settings.x_api_key.get_secret_value(), rate_limit, rate_window)
         retry = Retry(
             total=retries,
             connect=retries,
@@ -215,6 +288,9 @@ class BackMarketProClient:
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
         """Send one request (urllib3 retries inside) and return the parsed JSON body."""
         where = self._where(url)
+        waited = self.limiter.acquire()
+        if waited:
+            log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
         try:
             response = self.session.request(method, url, timeout=self.timeout, allow_redirects=False, **kwargs)
         except requests.exceptions.ConnectTimeout:

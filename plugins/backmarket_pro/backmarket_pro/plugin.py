@@ -38,7 +38,7 @@ DISPLAY_NAME = "BackMarketForBusiness WebsiteCartPlugin"
 
 #: timeouts, retries and page size of every client the hooks make; tests, the demo and the
 #: benchmarks replace this module attribute (e.g. with pytest's monkeypatch) to go faster
-client_options = ClientOptions()
+client_options = ClientOptions.from_env()
 
 
 def make_client(settings: Any) -> BackMarketProClient:
