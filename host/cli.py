@@ -7,6 +7,7 @@ listing takes ``--json``. Secrets are shown masked.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -107,11 +108,21 @@ def _parse_since(value: str | None) -> datetime | None:
     envvar="CARTPLUGIN_DB",
     help="SQLite database file (default ./cartplugin.db, or $CARTPLUGIN_DB).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    envvar="CARTPLUGIN_LOG_LEVEL",
+    help="Write log records of this level and above to stderr (default: none).",
+)
 @click.pass_context
-def cli(ctx: click.Context, db_option: str | None) -> None:
+def cli(ctx: click.Context, db_option: str | None, log_level: str | None) -> None:
     """cartplugin: companies, orders and Queued Jobs; sales channels are plugins."""
     ctx.ensure_object(dict)
     ctx.obj["db_path"] = db_path(db_option)
+    if log_level:
+        logging.basicConfig(
+            level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
 
 
 # -- plugins -------------------------------------------------------------------------------------
