@@ -18,7 +18,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from plugin_spec import ChannelError, RateLimited
+from plugin_spec import BadData, ChannelError, RateLimited
 
 from . import clock, jobs, services
 from .companies import get_company
@@ -74,7 +74,8 @@ def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress 
             raise HostError(f"unknown job kind {job.kind!r}")
     except ChannelError as exc:
         message = _safe(db, company, exc)
-        if exc.retryable:
+        # a malformed answer is most often a cut-off body: worth the bounded retries too
+        if exc.retryable or isinstance(exc, BadData):
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             requeued = jobs.retry_later(db, job, f"{type(exc).__name__}: {message}", retry_after=retry_after)
             return jobs.QUEUED if requeued else jobs.FAILED

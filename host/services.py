@@ -25,8 +25,10 @@ from .failpoints import failpoint
 
 #: how far back Import Orders looks when no --since is given ("all recent unfulfilled orders")
 RECENT_DAYS = int(os.environ.get("CARTPLUGIN_RECENT_DAYS", "30"))
-BATCH_SIZE = 200
-UPLOAD_BATCH = 200
+#: orders committed per transaction (with the cursor that follows them)
+BATCH_SIZE = int(os.environ.get("CARTPLUGIN_DOWNLOAD_BATCH", "200"))
+#: shipments handed to the upload hook per call
+UPLOAD_BATCH = int(os.environ.get("CARTPLUGIN_UPLOAD_BATCH", "200"))
 CURSOR_NAME = "orders_updated_at"
 
 Progress = Callable[[int], None]

@@ -1,0 +1,83 @@
+"""SIGKILL a worker at every phase of an import and of a tracking upload; a restart must reach
+the same end state: each order once, each tracking on the channel once, nothing shown failed.
+
+The kill comes from a failpoint (host/failpoints.py) so each phase is hit exactly, not by luck.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from backmarket_pro.sandbox import Sandbox
+from fault_harness import Harness
+
+KEY = "crash-suite-key-5b2c9e41"
+
+IMPORT_POINTS = [
+    "job.after_claim=1",
+    "download.item=1",  # first order of the first page
+    "download.item=5",  # mid-page
+    "download.item=10",  # last order of a full batch, before its commit
+    "download.item=11",  # first order of the second page
+    "download.item=17",
+    "download.item=25",
+    "download.before_cursor=1",  # orders written, cursor not: the transaction must roll back
+    "download.before_cursor=2",
+    "download.before_cursor=3",
+    "download.after_commit=1",  # a batch and its cursor committed, the rest not fetched
+    "download.after_commit=2",
+    "job.before_finish=1",  # all work done, job still Processing
+]
+UPLOAD_POINTS = [
+    "job.after_claim=1",
+    "upload.before_send=1",
+    "upload.before_send=2",
+    "upload.after_channel=1",  # the channel accepted, the host has not recorded it
+    "upload.after_channel=2",
+    "upload.after_channel=3",
+    "upload.after_record=1",
+    "upload.after_record=2",
+    "job.before_finish=1",
+]
+
+
+@pytest.fixture
+def channel():
+    with Sandbox(api_key=KEY, orders=36, seed=9) as server:
+        yield server
+
+
+def test_there_are_at_least_twenty_points():
+    assert len(IMPORT_POINTS) + len(UPLOAD_POINTS) >= 20
+
+
+@pytest.mark.parametrize("point", IMPORT_POINTS)
+def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point):
+    h = Harness(tmp_path, channel)
+    expected = h.channel_unfulfilled_ids()
+    assert len(expected) > 20  # enough for three pages of 10
+    crashed = h.cli("import-orders", h.company, failpoints=point, check=False)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    h.cli("worker", "--once", "--download-every", "0")
+    h.assert_exactly_once(expected)
+    statuses = [status for (status,) in h.query("SELECT status FROM jobs WHERE kind = 'import_orders'")]
+    assert statuses == ["Completed"]
+    cursor = h.query("SELECT value FROM cursors")
+    newest = max(o["updated_at"] for o in channel.orders() if o["id"] in expected)
+    assert cursor and cursor[0][0][:19] == newest[:19]
+
+
+@pytest.mark.parametrize("point", UPLOAD_POINTS)
+def test_a_killed_upload_is_finished_by_the_next_worker(tmp_path, channel, point):
+    h = Harness(tmp_path, channel)
+    h.cli("import-orders", h.company)
+    shipped = h.ship(10)  # three upload batches of 4
+    crashed = h.cli("worker", "--once", "--download-every", "3600", failpoints=point, check=False)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    h.cli("worker", "--once", "--download-every", "3600")
+    h.assert_tracking_delivered(shipped)  # once each on the channel; accepted, not failed, in the host
+    posts = [r for r in channel.request_log() if r["method"] == "POST" and r["status"] in (200, 201)]
+    assert len(posts) == len(shipped)  # a repeat after the crash was answered "already recorded"
+    assert h.query("SELECT COUNT(*) FROM shipments WHERE upload_state = 'failed'")[0][0] == 0
