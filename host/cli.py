@@ -44,6 +44,27 @@ class CartGroup(click.Group):
                 f"internal error {type(exc).__name__}: {str(exc)[:200]} (set CARTPLUGIN_DEBUG=1 for the traceback)"
             ) from None
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Like click's, but every error, usage errors included, is one line on stderr."""
+        if self is not cli or not kwargs.pop("standalone_mode", True):
+            return super().main(*args, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: show its help
+            click.echo(exc.ctx.get_help())
+            sys.exit(0)
+        except click.exceptions.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def _with_plugin_commands(self) -> None:
         if self is not cli:
             return
@@ -514,3 +535,16 @@ def demo(order_count: int) -> None:
     from .demo import run_demo
 
     run_demo(order_count)
+
+
+@cli.command(name="new-plugin")
+@click.argument("name")
+@click.option("--directory", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create it.")
+def new_plugin(name: str, directory: str) -> None:
+    """Write a ready-to-install channel plugin package NAME (see docs/writing-a-plugin.md)."""
+    from pathlib import Path
+
+    from .newplugin import generate
+
+    root = generate(name, Path(directory)).resolve()
+    click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")

@@ -23,6 +23,7 @@ import sqlite_utils
 from . import clock
 from .db import write
 from .errors import HostError, NotFound
+from .validation import parse_id
 
 KINDS = ("test_settings", "import_orders", "download_orders", "upload_tracking")
 QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED = (
@@ -100,10 +101,7 @@ def _pending(db: sqlite_utils.Database, company_id: int, kind: str) -> Job | Non
 
 
 def get_job(db: sqlite_utils.Database, job_id: int | str) -> Job:
-    try:
-        job_id = int(job_id)
-    except (TypeError, ValueError):
-        raise NotFound(f"job id must be a number, not {str(job_id)[:40]!r}") from None
+    job_id = parse_id(job_id, "job")
     rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
     if not rows:
         raise NotFound(f"unknown job {job_id}")

@@ -1,0 +1,55 @@
+"""The x-api-key appears nowhere but in its Cart General row: not in logs (DEBUG included), job
+logs, CLI output, --json output, exception text, nor the sandbox's request log."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from backmarket_pro.sandbox import Sandbox
+from fault_harness import Harness
+
+KEY = "SeCrEt-ApIkEy-0042-zz9q"
+
+
+def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
+    with Sandbox(api_key=KEY, orders=30, seed=4) as channel:
+        h = Harness(tmp_path, channel)
+        h.cli("import-orders", h.company)
+        shipped = h.ship(4)
+        channel.add_orders(5)
+        channel.set_faults(fail_5xx=0.3, drop_connection=0.1, malformed_body=0.1, slow=0.1, slow_seconds=1.0,
+                           rate_limit=5, rate_window=1.0)  # fmt: skip
+        worker = h.start_worker()
+        time.sleep(2)
+        channel.clear_faults()
+        h.wait_until(lambda: all(o["source_updated_for_shipping"] for o in h.host_orders()
+                                 if o["source_order_id"] in shipped), timeout=30)  # fmt: skip
+        assert h.stop_worker(worker) == 0
+        # the paths where an error message is made from the key's surroundings
+        h.cli("cart-settings", h.company, "--set", "x_api_key=" + KEY[::-1])  # a wrong key
+        h.cli("test-settings", h.company, check=False)
+        h.cli("cart-settings", h.company, "--set", "website_url=http://127.0.0.1:9", "--set", f"x_api_key={KEY}")
+        h.cli("test-settings", h.company, check=False)
+        outputs = [
+            h.cli("cart-settings", h.company, "--json").stdout,
+            h.cli("cart-settings", h.company).stdout,
+            h.cli("companies", "list", "--json").stdout,
+            h.cli("website-settings", h.company, "--json").stdout,
+            h.cli("orders", "list", "--json").stdout,
+            h.cli("jobs", "list", "--json").stdout,
+        ]
+        for (job_id,) in h.query("SELECT id FROM jobs"):
+            outputs.append(h.cli("jobs", "show", str(job_id), "--json").stdout)
+        request_log = json.dumps(channel.request_log())
+        assert any(record["key_ok"] for record in channel.request_log())
+
+    everything = "\n".join(h.logs + outputs + [request_log])
+    assert "DEBUG" in everything  # the run really logged at DEBUG
+    for text in (KEY, KEY[::-1]):
+        assert text not in everything
+    assert "****zz9q" in outputs[1]  # masked: the last 4 characters at most
+    db_text = "\n".join(str(row) for table in ("job_logs", "jobs", "companies", "orders", "shipments")
+                        for row in h.query(f"SELECT * FROM {table}"))  # fmt: skip
+    assert KEY not in db_text and KEY[::-1] not in db_text
+    assert h.query("SELECT COUNT(*) FROM cart_settings WHERE value = ? AND is_secret = 1", [KEY])[0][0] == 1
