@@ -166,6 +166,13 @@ CREATE INDEX job_logs_job ON job_logs(job_id, id)
 """
 
 
+@migrations(name="0002_shipment_retry_schedule")
+def m0002_shipment_retry_schedule(db: sqlite_utils.Database) -> None:
+    # a refused tracking upload waits before the next try instead of being sent every round
+    if "next_upload_at" not in db["shipments"].columns_dict:
+        db.execute("ALTER TABLE shipments ADD COLUMN next_upload_at TEXT")
+
+
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply every pending step (a no-op on an up-to-date database).
 

@@ -23,6 +23,9 @@ from .db import write
 from .errors import HostError, NotFound
 from .validation import check_text, parse_id
 
+#: first pause after a failed tracking upload; doubles with each attempt
+UPLOAD_RETRY_SECONDS = 60
+
 STATUSES = ("In Process", "On Hold", "Completed", "Cancelled", "Problem Order")
 UNSHIPPED, PARTIALLY_SHIPPED, FULLY_SHIPPED = "Unshipped", "Partially Shipped", "Fully Shipped"
 
@@ -344,8 +347,9 @@ def shipments_to_upload(
         db.query(
             "SELECT s.*, o.source_order_id FROM orders o JOIN shipments s ON s.order_id = o.id "
             "WHERE o.company_id = ? AND o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
-            "AND s.upload_state != 'accepted' AND s.id > ? ORDER BY s.id LIMIT ?",
-            [company_id, after_id, limit],
+            "AND s.upload_state != 'accepted' AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?) "
+            "AND s.id > ? ORDER BY s.id LIMIT ?",
+            [company_id, clock.now_iso(), after_id, limit],
         )
     )
     shipments = []
@@ -379,19 +383,29 @@ def shipments_to_upload(
 
 def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadResult]) -> dict[str, int]:
     """Mark each shipment accepted or failed; an order whose shipments are all accepted gets
-    Source Updated for Shipping = True. One transaction."""
+    Source Updated for Shipping = True. One transaction.
+
+    A failed shipment is tried again after a pause that doubles with each attempt (from
+    ``UPLOAD_RETRY_SECONDS``, at most a day), so a refusal is not repeated every worker round.
+    """
     counts = {"accepted": 0, "failed": 0}
     now = clock.now_iso()
     with write(db):
         touched = set()
         for result in results:
             state = "accepted" if result.ok else "failed"
+            row = db.execute(
+                "SELECT upload_attempts FROM shipments WHERE id = ? AND upload_state != 'accepted'", [result.shipment_id]
+            ).fetchone()
+            if row is None:  # unknown, or accepted already (a late duplicate result)
+                continue
+            pause = min(86400, UPLOAD_RETRY_SECONDS * 2 ** min(row[0], 20))
             cursor = db.execute(
                 "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
-                "uploaded_at = CASE WHEN ? = 'accepted' THEN ? ELSE uploaded_at END "
-                "WHERE id = ? AND upload_state != 'accepted' RETURNING order_id",
-                [state, result.message or None, state, now, result.shipment_id],
-            )
+                "uploaded_at = ?, next_upload_at = ? WHERE id = ? RETURNING order_id",
+                [state, result.message or None, now if result.ok else None,
+                 None if result.ok else clock.now_iso(pause), result.shipment_id],
+            )  # fmt: skip
             row = cursor.fetchone()
             if row:
                 touched.add(row[0])

@@ -30,7 +30,9 @@ _DUE_UPLOADS = (
     "SELECT DISTINCT o.company_id FROM orders o INDEXED BY orders_awaiting_upload "
     "JOIN companies c ON c.id = o.company_id JOIN website_settings w ON w.company_id = o.company_id "
     "WHERE o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
-    "AND c.connection_status = 'established' AND w.allow_tracking_upload = 1"
+    "AND c.connection_status = 'established' AND w.allow_tracking_upload = 1 "
+    "AND EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.upload_state != 'accepted' "
+    "AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?))"
 )
 
 
@@ -46,7 +48,7 @@ def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SE
             db.execute(
                 "UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(download_every), company_id]
             )
-    for (company_id,) in db.execute(_DUE_UPLOADS).fetchall():
+    for (company_id,) in db.execute(_DUE_UPLOADS, [now]).fetchall():
         _, created = jobs.enqueue(db, company_id, "upload_tracking")
         queued["upload_tracking"] += created
     return queued

@@ -173,3 +173,25 @@ def test_test_settings_with_a_wrong_key_fails_readably_and_keeps_the_connection_
     result = run("test-settings", "Wrong", ok=False)
     assert result.exit_code == 1 and "Test Settings failed" in result.output and wrong not in result.output
     assert run.json("website-settings", "Wrong")["connection_status"] == "failed"
+
+
+def test_a_refused_upload_is_listed_and_retried_later_not_every_round(run, imported, sandbox, db_path):
+    from host.db import connect
+
+    # the channel cancels an order while staff ship it: the channel refuses the tracking (422)
+    cancelled = next(iter(imported.values()))
+    sandbox.cancel_order(cancelled["source_order_id"])
+    run("orders", "ship", str(cancelled["id"]), "--carrier", "UPS", "--tracking", "1ZREFUSED")
+    run("worker", "--once")
+    shown = run.json("orders", "show", str(cancelled["id"]))
+    assert shown["shipments"][0]["upload_state"] == "failed" and "422" in shown["shipments"][0]["upload_message"]
+    assert shown["source_updated_for_shipping"] is False
+    assert [o["id"] for o in run.json("orders", "list", "--upload-failed")] == [cancelled["id"]]
+    jobs = run.json("jobs", "list")
+    assert jobs[0]["kind"] == "upload_tracking" and jobs[0]["status"] == "Partial Success"
+    sandbox.clear_request_log()
+    run("worker", "--once")
+    assert api_calls(sandbox, "POST") == []  # backing off: not sent every round
+    connect(db_path).execute("UPDATE shipments SET next_upload_at = '2000-01-01T00:00:00.000000Z'")
+    run("worker", "--once")
+    assert len(api_calls(sandbox, "POST")) == 1  # tried again once due

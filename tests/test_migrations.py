@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlite_utils
 
 from host.db import connect
 from host.migrations import migrate, migrations
@@ -48,3 +49,15 @@ def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_path)
         db.execute(insert)
     db.execute("UPDATE jobs SET status = 'Completed'")
     db.execute(insert)  # once the first is done, a new one may be queued
+
+
+def test_an_old_database_migrates_and_keeps_its_rows(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0002_shipment_retry_schedule")
+    assert "next_upload_at" not in old["shipments"].columns_dict
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.close()
+    db = connect(db_path)
+    assert "next_upload_at" in db["shipments"].columns_dict
+    assert [r["name"] for r in db.query("SELECT name FROM companies")] == ["Old Co"]
+    assert migrations.pending(db) == []
