@@ -109,16 +109,21 @@ class LocalPool:
         self.max_workers = max_workers
 
     def drain(
-        self, *, company_ids: list[int] | None = None, on_finish: Callable[[Job, str], None] | None = None
+        self,
+        *,
+        company_ids: list[int] | None = None,
+        on_finish: Callable[[Job, str], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> int:
-        """Claim and run jobs until none is runnable now; returns how many ran."""
+        """Claim and run jobs until none is runnable now (or ``stop`` is set: jobs already
+        running finish, no new one starts); returns how many ran."""
 
         def loop() -> int:
             db = connect(self.db_path)
             ran = 0
             me = worker_id()
             try:
-                while (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
+                while not (stop and stop.is_set()) and (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
                     status = execute(db, job)
                     ran += 1
                     if on_finish:

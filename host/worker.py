@@ -73,7 +73,9 @@ def run(
     try:
         while True:
             queued = tick(db, download_every=download_every)
-            ran = pool.drain(on_finish=(lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None)
+            ran = pool.drain(
+                on_finish=(lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None, stop=stop
+            )
             if echo:
                 echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
             if once or stop.wait(interval):
