@@ -6,6 +6,7 @@ the company's connection untested, and nothing automatic runs until Test Setting
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,7 +165,12 @@ def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> 
 
 
 def _secret_fields(model: type[CartSettings]) -> set[str]:
-    return {name for name, field in model.model_fields.items() if field.annotation is SecretStr}
+    """Fields typed ``SecretStr``, optional ones (``SecretStr | None``) included."""
+    return {
+        name
+        for name, field in model.model_fields.items()
+        if field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)
+    }
 
 
 def describe_validation_error(exc: ValidationError, model: type[CartSettings]) -> str:

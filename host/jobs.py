@@ -210,7 +210,7 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
             "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing'",
             [clock.now_iso(delay), job.id],
         )
-        _log(db, job.id, "warning", f"{reason}; retrying in {delay:.0f}s")
+        _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")
     return True
 
 

@@ -399,12 +399,13 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             ).fetchone()
             if row is None:  # unknown, or accepted already (a late duplicate result)
                 continue
-            pause = min(86400, UPLOAD_RETRY_SECONDS * 2 ** min(row[0], 20))
+            # a passing failure is tried again next round; a refusal waits, longer each time
+            pause = 0 if result.retryable else min(86400, UPLOAD_RETRY_SECONDS * 2 ** min(row[0], 20))
             cursor = db.execute(
                 "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
                 "uploaded_at = ?, next_upload_at = ? WHERE id = ? RETURNING order_id",
                 [state, result.message or None, now if result.ok else None,
-                 None if result.ok else clock.now_iso(pause), result.shipment_id],
+                 None if result.ok or not pause else clock.now_iso(pause), result.shipment_id],
             )  # fmt: skip
             row = cursor.fetchone()
             if row:

@@ -112,3 +112,28 @@ def test_a_company_name_is_unique(run, bmp):
     result = run("companies", "add", "acme", ok=False)
     assert result.exit_code != 0 and "already exists" in result.output
     assert len(run.json("companies", "list")) == 1
+
+
+def test_an_optional_secret_field_is_masked_too(run, bmp):
+    from pydantic import Field, SecretStr
+
+    from host import plugins
+    from plugin_spec import CartSettings, ChannelInfo, hookimpl
+
+    class OptionalSecretSettings(CartSettings):
+        password: SecretStr | None = Field(default=None, title="Password")
+
+    class Channel:
+        @hookimpl
+        def cartplugin_channel_info(self):
+            return ChannelInfo(name="optional_secret", display_name="Optional", version="1", settings_model=OptionalSecretSettings)
+
+    channel = Channel()
+    plugins.register(channel, name="optional_secret")
+    try:
+        run("companies", "add", "Opt")
+        run("website-settings", "Opt", "--store-plugin", "optional_secret")
+        output = run("cart-settings", "Opt", "--set", "password=correct-horse-battery", "--json").output
+        assert "correct-horse-battery" not in output and "****tery" in output
+    finally:
+        plugins.unregister(channel)

@@ -163,6 +163,7 @@ class Harness:
 
 def setup_company(db, name: str, base_url: str, key: str) -> int:
     """Website General Settings, Cart General and a passed Test Settings, done in-process."""
+    plugins.load_plugins()
     registered = plugins.pm.get_plugin("backmarket_pro") is None
     if registered:
         plugins.register(backmarket_pro.plugin, name="backmarket_pro")

@@ -275,7 +275,8 @@ class BackMarketProClient:
         """
         url = f"{self.base_url}{ORDERS_PATH}/{_segment(order_id)}/shipments"
         try:
-            self._request("POST", url, json=body)
+            # a 2xx means the channel recorded it, whatever the body says (it may be cut off)
+            self._request("POST", url, json=body, body_needed=False)
         except Rejected as exc:
             if exc.status == 409 and exc.code == TRACKING_ALREADY_RECORDED:
                 return False
@@ -285,8 +286,11 @@ class BackMarketProClient:
     # -----------------------------------------------------------------------------------------
     # plumbing
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        """Send one request (urllib3 retries inside) and return the parsed JSON body."""
+    def _request(self, method: str, url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
+        """Send one request (urllib3 retries inside) and return the parsed JSON body.
+
+        With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
+        """
         where = self._where(url)
         waited = self.limiter.acquire()
         if waited:
@@ -313,9 +317,9 @@ class BackMarketProClient:
         except requests.exceptions.RequestException as exc:
             raise TransientError(f"Request to Back Market Pro {where} failed: {type(exc).__name__}") from None
         with response:
-            return self._parse(response, where)
+            return self._parse(response, where, body_needed)
 
-    def _parse(self, response: requests.Response, where: str) -> Any:
+    def _parse(self, response: requests.Response, where: str, body_needed: bool = True) -> Any:
         status = response.status_code
         content_type = response.headers.get("Content-Type", "unknown content type")
         try:
@@ -323,6 +327,13 @@ class BackMarketProClient:
         except ValueError:
             body = _NOT_JSON
         if 200 <= status < 300:
+            if body is _NOT_JSON and not body_needed:
+                return None
+            if body is _NOT_JSON and "json" in content_type.lower():
+                raise BadData(
+                    f"Back Market Pro answered {where} with HTTP {status} and a malformed JSON body "
+                    "(cut off or corrupted on the way); try again later."
+                )
             if body is _NOT_JSON:
                 raise BadData(
                     f"{self.base_url} answered {where} with HTTP {status} but not with JSON "

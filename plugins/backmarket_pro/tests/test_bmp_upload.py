@@ -122,3 +122,11 @@ def test_wrong_key_fails_every_shipment_with_one_call(sandbox: Sandbox) -> None:
     assert [(r.shipment_id, r.ok) for r in results] == [(1, False), (2, False)]
     assert all("x-api-key" in r.message and "wrong-key-0000000" not in r.message for r in results)
     assert len(sandbox.request_log()) == 1
+
+
+def test_a_2xx_with_a_cut_off_body_still_counts_as_recorded(sandbox: Sandbox, settings: BackMarketProSettings) -> None:
+    order = open_orders(sandbox)[0]
+    sandbox.set_faults(malformed_body=1)  # the next answer, the 201 of the POST, is cut off
+    (result,) = upload(settings, [shipment_for(order, 1, "CUT0001")])
+    assert result.ok and not result.already_recorded, result.message
+    assert [s["tracking_number"] for s in by_id(sandbox)[order["id"]]["shipments"]] == ["CUT0001"]
