@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml
+$(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e plugins/backmarket_pro
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e plugins/backmarket_pro -e plugins/backmarket
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,0 +1,679 @@
+"""The conformance kit: checks a channel plugin against the cartplugin contract, on a live sandbox.
+
+It is a pytest plugin (entry point ``cartplugin_kit`` in the ``pytest11`` group), loaded in
+every pytest run of an environment where cartplugin is installed, and it does nothing there
+until a test module opts in by subclassing :class:`ConformanceSuite`::
+
+    import pytest
+    from plugin_spec.testing import ConformanceSuite, KitChannel
+
+    class TestConformance(ConformanceSuite):
+        @pytest.fixture
+        def cartplugin_kit_plugin(self):
+            return my_channel.plugin               # the module (or object) your entry point names
+
+        @pytest.fixture
+        def cartplugin_kit_channel(self, sandbox):
+            return MySandboxChannel(sandbox)        # a KitChannel: what the kit asks your sandbox
+
+        @pytest.fixture
+        def cartplugin_kit_settings(self, sandbox):
+            return MySettings(api_url=sandbox.base_url, token=sandbox.token)
+
+        @pytest.fixture
+        def cartplugin_kit_bad_key_settings(self, sandbox):
+            return MySettings(api_url=sandbox.base_url, token="wrong-token-123456")
+
+The four fixtures may also live in a ``conftest.py``. Every check fails with a message that
+says what to fix; ``docs/writing-a-plugin.md`` walks through it. The suite mutates the
+channel (it adds an order and uploads tracking), so give it a fresh sandbox per test.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pluggy
+import pytest
+from pydantic import SecretStr
+
+from . import hookspecs
+from .errors import ChannelError
+from .hookspecs import PROJECT_NAME
+from .models import (
+    BadOrder,
+    CartSettings,
+    ChannelInfo,
+    ChannelOrder,
+    Shipment,
+    ShipmentLine,
+    TestResult,
+    UploadResult,
+)
+
+__all__ = ["ConformanceSuite", "Harness", "KitChannel", "kit_fail", "secret_values"]
+
+HOOKS_DOC = "docs/plugin-hooks.md"
+#: field names that hold a credential: they must be typed SecretStr
+SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
+OPERATION_HOOKS = {
+    "test_settings": "cartplugin_test_settings",
+    "download_orders": "cartplugin_download_orders",
+    "upload_tracking": "cartplugin_upload_tracking",
+}
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+#: shorter secrets are too likely to occur by chance in a message to be checked for
+MIN_SECRET_LEN = 6
+
+
+def kit_fail(problem: str, fix: str) -> None:
+    """Fail the current check with what is wrong and what the author should change."""
+    for secret in sorted(_shown_secrets, key=len, reverse=True):
+        problem = problem.replace(secret, "<secret>")
+    pytest.fail(f"cartplugin kit: {problem}\n  What to fix: {fix}", pytrace=False)
+
+
+def secret_values(*settings: CartSettings | None) -> list[str]:
+    """The raw values of the SecretStr fields (and of str fields named like a credential)."""
+    found: list[str] = []
+    for item in settings:
+        if item is None:
+            continue
+        for name in type(item).model_fields:
+            value = getattr(item, name, None)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif not (isinstance(value, str) and SECRET_NAME.search(name)):
+                continue
+            if len(value) >= MIN_SECRET_LEN and value not in found:
+                found.append(value)
+    return found
+
+
+#: secrets of the settings the current check used: kit messages never print them
+_shown_secrets: set[str] = set()
+
+
+class KitChannel(abc.ABC):
+    """What the kit needs to ask your channel's sandbox; subclass it in your tests.
+
+    The kit compares what your plugin reports with what the sandbox really holds, so these
+    read the sandbox directly (its Python API or control endpoints), never through the plugin.
+    """
+
+    @abc.abstractmethod
+    def unfulfilled_order_ids(self) -> set[str]:
+        """Ids (as your plugin reports them in ``source_order_id``) of every order that a
+        download with ``unfulfilled_only=True`` and no ``since`` must yield."""
+
+    @abc.abstractmethod
+    def add_order(self) -> str:
+        """Create one new unfulfilled order whose ``updated_at`` is newer than every other
+        order's; return its id."""
+
+    @abc.abstractmethod
+    def recorded_tracking(self, order_id: str) -> list[str]:
+        """The tracking numbers the channel holds for ``order_id`` (empty when none)."""
+
+    def unknown_order_id(self) -> str:
+        """An order id the channel does not have (override if yours must look a certain way)."""
+        return "999000999"
+
+    def make_shipment(self, order: ChannelOrder, shipment_id: int, tracking_number: str) -> Shipment:
+        """A valid shipment of every line of ``order`` (override to add serial numbers)."""
+        return Shipment(
+            shipment_id=shipment_id,
+            source_order_id=order.source_order_id,
+            carrier="UPS",
+            tracking_number=tracking_number,
+            tracking_url=f"https://www.ups.com/track?tracknum={tracking_number}",
+            shipped_at=datetime.now(UTC),
+            lines=[
+                ShipmentLine(source_line_id=line.source_line_id, sku=line.sku, quantity=line.quantity)
+                for line in order.lines
+            ],
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# fixtures an author must provide: these defaults only explain how
+
+
+def _missing(name: str, what: str) -> None:
+    kit_fail(
+        f"the fixture {name!r} is not defined",
+        f"define `{name}` (in your ConformanceSuite subclass or a conftest.py) returning {what}. "
+        "See docs/writing-a-plugin.md.",
+    )
+
+
+@pytest.fixture
+def cartplugin_kit_plugin() -> Any:
+    """Override: the plugin module or object your ``cartplugin`` entry point names."""
+    _missing("cartplugin_kit_plugin", "your plugin module (the one with the @hookimpl functions)")
+
+
+@pytest.fixture
+def cartplugin_kit_settings() -> Any:
+    """Override: an instance of your settings model that works against a running sandbox."""
+    _missing("cartplugin_kit_settings", "an instance of your settings model pointing at a running sandbox")
+
+
+@pytest.fixture
+def cartplugin_kit_bad_key_settings() -> Any:
+    """Override: the same settings as ``cartplugin_kit_settings`` but with a wrong key/token."""
+    _missing("cartplugin_kit_bad_key_settings", "your good settings with a wrong key or token")
+
+
+@pytest.fixture
+def cartplugin_kit_channel() -> Any:
+    """Override: a :class:`KitChannel` reading the same sandbox as the settings."""
+    _missing("cartplugin_kit_channel", "a plugin_spec.testing.KitChannel over your sandbox")
+
+
+# ---------------------------------------------------------------------------------------------
+# the harness: calls a plugin the way the host does, through a fresh PluginManager
+
+
+class Harness:
+    """One plugin registered on a fresh pluggy manager with the cartplugin hook specs."""
+
+    def __init__(self, plugin: Any):
+        if plugin is None:
+            kit_fail("cartplugin_kit_plugin returned None", "return your plugin module or object from the fixture")
+        self.plugin = plugin
+        _shown_secrets.clear()
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        # check_pending is the separate test_hooks_match_the_specs; here only what calling needs
+        _, exc = _catching(lambda: self.pm.register(plugin, name="plugin-under-test"))
+        if exc is not None:
+            kit_fail(f"the plugin does not register: {exc}", _spec_fix())
+
+    def implements(self, hook: str) -> bool:
+        return any(impl.plugin is self.plugin for impl in getattr(self.pm.hook, hook).get_hookimpls())
+
+    def channel_info(self) -> ChannelInfo:
+        if not self.implements("cartplugin_channel_info"):
+            kit_fail("the plugin has no cartplugin_channel_info hook", f"implement it (see {HOOKS_DOC})")
+        results = self.pm.hook.cartplugin_channel_info()
+        if len(results) != 1 or not isinstance(results[0], ChannelInfo):
+            kit_fail(
+                f"cartplugin_channel_info returned {_short(results[0] if results else None)}, not a ChannelInfo",
+                "return plugin_spec.ChannelInfo(name=..., display_name=..., version=..., settings_model=...)",
+            )
+        return results[0]
+
+    def call(self, hook: str, **kwargs: Any) -> Any:
+        _shown_secrets.update(secret_values(kwargs.get("settings")))
+        if not self.implements(hook):
+            kit_fail(f"the plugin has no {hook} hook", f"implement {hook} (see {HOOKS_DOC})")
+        return getattr(self.pm.hook, hook)(**kwargs)
+
+    def test_settings(self, settings: CartSettings) -> TestResult:
+        result, exc = _catching(lambda: self.call("cartplugin_test_settings", settings=settings))
+        if exc is not None:  # the check is exactly that it must not raise
+            kit_fail(
+                f"cartplugin_test_settings raised {type(exc).__name__}: {_clip(str(exc))}",
+                "catch the failure and return TestResult(ok=False, message=<what the person should do>)",
+            )
+        if not isinstance(result, TestResult):
+            kit_fail(
+                f"cartplugin_test_settings returned {_short(result)}, not a TestResult",
+                "return plugin_spec.TestResult(ok=..., message=...)",
+            )
+        return result
+
+    def download(self, settings: CartSettings, since: datetime | None) -> list[ChannelOrder | BadOrder]:
+        stream = self.call("cartplugin_download_orders", settings=settings, since=since, unfulfilled_only=True)
+        if isinstance(stream, list | tuple | set | dict) or not isinstance(stream, Iterator):
+            kit_fail(
+                f"cartplugin_download_orders returned {_short(stream)}, not an iterator",
+                "make the hook a generator (use `yield`, or return a generator function's result) so orders "
+                "stream page by page and memory stays flat; do not build a list",
+            )
+        items = list(stream)
+        for position, item in enumerate(items):
+            if not isinstance(item, ChannelOrder | BadOrder):
+                kit_fail(
+                    f"the download yielded {_short(item)} at position {position}",
+                    "yield plugin_spec.ChannelOrder for each order (BadOrder for one you cannot map)",
+                )
+        return items
+
+    def upload(self, settings: CartSettings, shipments: list[Shipment]) -> list[UploadResult]:
+        results, exc = _catching(
+            lambda: self.call("cartplugin_upload_tracking", settings=settings, shipments=shipments)
+        )
+        if exc is not None:
+            kit_fail(
+                f"cartplugin_upload_tracking raised {type(exc).__name__}: {_clip(str(exc))}",
+                "catch per-shipment failures and return UploadResult(ok=False, message=...) for that shipment; "
+                "a repeat of recorded tracking is ok=True, already_recorded=True",
+            )
+        if not isinstance(results, list) or not all(isinstance(r, UploadResult) for r in results):
+            kit_fail(
+                f"cartplugin_upload_tracking returned {_short(results)}",
+                "return a list with one plugin_spec.UploadResult per shipment",
+            )
+        sent = sorted(s.shipment_id for s in shipments)
+        got = sorted(r.shipment_id for r in results)
+        if got != sent:
+            kit_fail(
+                f"{len(shipments)} shipments (ids {sent}) got {len(results)} results (ids {got})",
+                "return exactly one UploadResult per shipment, with shipment_id copied from the Shipment",
+            )
+        return results
+
+
+def _catching(call: Any) -> tuple[Any, Exception | None]:
+    """Run ``call``; return (result, None) or (None, exception).
+
+    Checks fail *outside* the ``except`` block, so pytest does not print the plugin's exception
+    as the context of the kit's failure (its text may hold the very secret being checked).
+    """
+    try:
+        return call(), None
+    except Exception as exc:  # noqa: BLE001
+        return None, exc
+
+
+def _spec_fix() -> str:
+    return (
+        f"name each hook exactly as in plugin_spec/hookspecs.py ({HOOKS_DOC}), decorate it with "
+        "plugin_spec.hookimpl, and take only arguments the spec has"
+    )
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation)
+
+
+def _short(value: Any) -> str:
+    return f"{type(value).__name__} {_clip(repr(value), 80)}"
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _readable(message: str) -> bool:
+    text = message.strip()
+    return len(text) >= 10 and "Traceback" not in text and not text.startswith("<") and " " in text
+
+
+def _orders(items: Iterable[ChannelOrder | BadOrder]) -> list[ChannelOrder]:
+    return [item for item in items if isinstance(item, ChannelOrder)]
+
+
+def _no_bad_orders(items: Iterable[ChannelOrder | BadOrder]) -> None:
+    bad = [item for item in items if isinstance(item, BadOrder)]
+    if bad:
+        kit_fail(
+            f"the download yielded BadOrder for orders the sandbox considers valid: "
+            + "; ".join(f"{b.source_order_id}: {b.message}" for b in bad[:3]),
+            "your mapping rejects orders your own sandbox serves; fix the mapping (or the sandbox data)",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# the suite
+
+
+class ConformanceSuite:
+    """Subclass as ``class TestSomething(ConformanceSuite)`` in a test module to run the kit.
+
+    The class name does not start with ``Test``, so pytest collects nothing until you subclass
+    it; override a single ``test_*`` method (e.g. with ``pytest.mark.skip``) only with a reason.
+    """
+
+    @pytest.fixture
+    def cartplugin_kit(self, cartplugin_kit_plugin: Any) -> Harness:
+        return Harness(cartplugin_kit_plugin)
+
+    @pytest.fixture
+    def cartplugin_kit_info(self, cartplugin_kit: Harness) -> ChannelInfo:
+        return cartplugin_kit.channel_info()
+
+    # --- the contract ---------------------------------------------------------------------
+
+    def test_hooks_match_the_specs(self, cartplugin_kit_plugin: Any) -> None:
+        """Registers on a fresh PluginManager and passes check_pending; implements every hook it needs."""
+        pm = pluggy.PluginManager(PROJECT_NAME)
+        pm.add_hookspecs(hookspecs)
+        _, exc = _catching(lambda: (pm.register(cartplugin_kit_plugin, name="plugin-under-test"), pm.check_pending()))
+        if exc is not None:
+            kit_fail(f"the hooks do not match the specs: {exc}", _spec_fix())
+        implemented = {caller.name for caller in pm.get_hookcallers(cartplugin_kit_plugin) or []}
+        if "cartplugin_channel_info" not in implemented:
+            kit_fail("the plugin does not implement cartplugin_channel_info", f"add it (see {HOOKS_DOC})")
+        (info,) = pm.hook.cartplugin_channel_info() or [None]
+        capabilities = getattr(info, "capabilities", frozenset(OPERATION_HOOKS))
+        missing = sorted(OPERATION_HOOKS[c] for c in capabilities if OPERATION_HOOKS[c] not in implemented)
+        if missing:
+            kit_fail(
+                f"ChannelInfo.capabilities promises {sorted(capabilities)} but the plugin lacks {missing}",
+                f"implement {', '.join(missing)} (see {HOOKS_DOC}) or drop it from capabilities",
+            )
+        for name in implemented:
+            impl = getattr(cartplugin_kit_plugin, name, None)
+            if name == "cartplugin_download_orders" or impl is None:
+                continue
+            if inspect.isgeneratorfunction(impl):
+                kit_fail(f"{name} is a generator function", "only cartplugin_download_orders streams; return a value")
+
+    def test_channel_info_is_complete(self, cartplugin_kit_info: ChannelInfo) -> None:
+        """Name, display name, version and a settings model whose fields all have a label."""
+        info = cartplugin_kit_info
+        for field in ("display_name", "version"):
+            if not getattr(info, field).strip():
+                kit_fail(f"ChannelInfo.{field} is blank", f"give ChannelInfo a {field} staff can read")
+        model = info.settings_model
+        if not (isinstance(model, type) and issubclass(model, CartSettings)):
+            kit_fail(
+                f"ChannelInfo.settings_model is {model!r}, not a subclass of CartSettings",
+                "declare `class MySettings(plugin_spec.CartSettings)` and add your fields to it",
+            )
+        unlabelled = [name for name, f in model.model_fields.items() if not (f.title or "").strip()]
+        if unlabelled:
+            kit_fail(
+                f"settings fields without a title: {unlabelled}",
+                "give each field Field(title=...): the title is the label staff see on the Cart General screen",
+            )
+
+    def test_settings_model_marks_secrets(
+        self, cartplugin_kit_info: ChannelInfo, cartplugin_kit_settings: Any, cartplugin_kit_bad_key_settings: Any
+    ) -> None:
+        """Credentials are SecretStr, so the host stores and shows them masked."""
+        model = cartplugin_kit_info.settings_model
+        for label, settings in (("cartplugin_kit_settings", cartplugin_kit_settings),
+                                ("cartplugin_kit_bad_key_settings", cartplugin_kit_bad_key_settings)):  # fmt: skip
+            if not isinstance(settings, model):
+                kit_fail(
+                    f"the {label} fixture returned {_short(settings)}, not an instance of {model.__name__}",
+                    f"return {model.__name__}(...) from the {label} fixture",
+                )
+        plain = [
+            name
+            for name, field in model.model_fields.items()
+            if SECRET_NAME.search(name) and field.annotation is not SecretStr
+        ]
+        if plain:
+            kit_fail(
+                f"settings fields {plain} look like credentials but are typed "
+                + ", ".join(_type_name(model.model_fields[n].annotation) for n in plain),
+                "type each credential exactly `SecretStr` (from pydantic; not `str`, not `SecretStr | None`): "
+                "the host stores and shows only SecretStr fields masked",
+            )
+        if not any(field.annotation is SecretStr for field in model.model_fields.values()):
+            kit_fail(
+                f"{model.__name__} has no SecretStr field",
+                "type the channel's key or token `SecretStr`; the kit needs one to check the wrong-key path",
+            )
+        if secret_values(cartplugin_kit_settings) == secret_values(cartplugin_kit_bad_key_settings):
+            kit_fail(
+                "cartplugin_kit_bad_key_settings has the same secrets as cartplugin_kit_settings",
+                "change the key/token in the bad-key fixture to one the sandbox refuses",
+            )
+
+    # --- Test Settings ----------------------------------------------------------------------
+
+    def test_test_settings_succeeds_with_good_settings(self, cartplugin_kit: Harness, cartplugin_kit_settings: Any) -> None:
+        result = cartplugin_kit.test_settings(cartplugin_kit_settings)
+        if not result.ok:
+            kit_fail(
+                f"Test Settings failed with the good settings: {result.message}",
+                "check that cartplugin_kit_settings points at the running sandbox, and that the call "
+                "Test Settings makes is one the sandbox answers",
+            )
+        if not result.message.strip():
+            kit_fail("Test Settings succeeded with an empty message", "say what it connected to, e.g. the account name")
+
+    def test_test_settings_fails_readably_on_a_wrong_key(
+        self, cartplugin_kit: Harness, cartplugin_kit_bad_key_settings: Any, cartplugin_kit_settings: Any
+    ) -> None:
+        result = cartplugin_kit.test_settings(cartplugin_kit_bad_key_settings)
+        if result.ok:
+            kit_fail(
+                "Test Settings returned ok=True with a wrong key",
+                "make one authenticated call and return ok=False when the channel answers 401/403",
+            )
+        if not _readable(result.message):
+            kit_fail(
+                f"the wrong-key message is not something a person can act on: {result.message!r}",
+                "say what is wrong and what to do, e.g. 'The channel refused the token (HTTP 401). "
+                "Check the token in Cart General.'",
+            )
+        _check_no_secret([result.message, result.account_name or ""],
+                         secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings), "the wrong-key TestResult")  # fmt: skip
+
+    # --- download ---------------------------------------------------------------------------
+
+    def test_download_streams_every_unfulfilled_order_once(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        expected = {str(i) for i in cartplugin_kit_channel.unfulfilled_order_ids()}
+        if not expected:
+            kit_fail("the sandbox has no unfulfilled orders", "seed the sandbox with a few unfulfilled orders")
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=None)
+        _no_bad_orders(items)
+        orders = _orders(items)
+        ids = [o.source_order_id for o in orders]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            kit_fail(
+                f"the download yielded these orders more than once: {twice[:10]}",
+                "follow the channel's paging exactly once per page (check the next link / page number)",
+            )
+        missing = sorted(expected - set(ids))
+        if missing:
+            kit_fail(
+                f"the download missed {len(missing)} of {len(expected)} unfulfilled orders, e.g. {missing[:5]}",
+                "fetch every page, and every state the channel uses for orders still to ship",
+            )
+        extra = sorted(o.source_order_id for o in orders if o.source_order_id not in expected and not o.channel_cancelled)
+        if extra:
+            kit_fail(
+                f"the download yielded orders that are not unfulfilled: {extra[:10]}",
+                "with unfulfilled_only=True yield only orders still to ship (or cancelled ones, flagged "
+                "channel_cancelled=True, so the host can tell staff)",
+            )
+        stamps = [o.updated_at for o in orders]
+        if stamps != sorted(stamps):
+            kit_fail(
+                "orders do not come in ascending updated_at",
+                "ask the channel for ascending modification order; the host's cursor assumes it",
+            )
+
+    def test_download_respects_since(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        first = _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+        stamps = sorted({o.updated_at for o in first})
+        if len(stamps) < 2:
+            kit_fail("the sandbox needs at least 2 unfulfilled orders with different updated_at",
+                     "seed the sandbox with more orders")  # fmt: skip
+        since = stamps[len(stamps) // 2]
+        new_id = str(cartplugin_kit_channel.add_order())
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=since)
+        _no_bad_orders(items)
+        got = {o.source_order_id for o in _orders(items)}
+        early = sorted(o.source_order_id for o in _orders(items) if o.updated_at < since)
+        if early:
+            kit_fail(
+                f"with since={since.isoformat()} the download yielded orders updated before it: {early[:5]}",
+                "pass `since` to the channel's modification-date filter (and drop older orders yourself "
+                "if the channel's filter is coarser than the datetime)",
+            )
+        wanted = {o.source_order_id for o in first if o.updated_at >= since} | {new_id}
+        missing = sorted(wanted - got)
+        if missing:
+            kit_fail(
+                f"with since={since.isoformat()} (inclusive) the download missed {missing[:5]}"
+                + (" (the order added after the first download)" if new_id in missing else ""),
+                "`since` is inclusive: yield every order whose updated_at >= since",
+            )
+
+    def test_download_with_a_wrong_key_raises_a_channel_error(
+        self, cartplugin_kit: Harness, cartplugin_kit_bad_key_settings: Any, cartplugin_kit_settings: Any
+    ) -> None:
+        _, exc = _catching(lambda: cartplugin_kit.download(cartplugin_kit_bad_key_settings, since=None))
+        if exc is None:
+            kit_fail("a download with a wrong key raised nothing",
+                     "raise plugin_spec.AuthError when the channel answers 401/403")  # fmt: skip
+        if not isinstance(exc, ChannelError):
+            kit_fail(
+                f"a download with a wrong key raised {type(exc).__name__}: {_clip(str(exc))}",
+                "translate the channel's 401/403 into plugin_spec.AuthError (a ChannelError), so the host "
+                "fails the job at once instead of retrying",
+            )
+        _check_no_secret([str(exc), repr(exc)],
+                         secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings), "the wrong-key error")  # fmt: skip
+        if not _readable(str(exc)):
+            kit_fail(f"the wrong-key error is not readable: {str(exc)!r}", "say what is wrong and what to do")
+
+    # --- upload -----------------------------------------------------------------------------
+
+    def _two_orders(self, kit: Harness, settings: Any) -> list[ChannelOrder]:
+        orders = [o for o in _orders(kit.download(settings, since=LONG_AGO)) if not o.channel_cancelled]
+        if len(orders) < 2:
+            kit_fail("the sandbox needs at least 2 unfulfilled orders to test uploads", "seed it with more orders")
+        return orders[:2]
+
+    def test_upload_returns_one_result_per_shipment(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        a, b = self._two_orders(cartplugin_kit, cartplugin_kit_settings)
+        unknown = cartplugin_kit_channel.unknown_order_id()
+        tracking = [f"KIT{uuid.uuid4().hex[:12].upper()}" for _ in range(3)]
+        shipments = [
+            cartplugin_kit_channel.make_shipment(a, 101, tracking[0]),
+            cartplugin_kit_channel.make_shipment(a, 102, tracking[1]).model_copy(update={"source_order_id": unknown}),
+            cartplugin_kit_channel.make_shipment(b, 103, tracking[2]),
+        ]
+        results = {r.shipment_id: r for r in cartplugin_kit.upload(cartplugin_kit_settings, shipments)}
+        for shipment_id, order in ((101, a), (103, b)):
+            result = results[shipment_id]
+            if not result.ok:
+                kit_fail(
+                    f"uploading tracking for order {order.source_order_id} failed: {result.message}",
+                    "check the shipment body your plugin sends against the sandbox",
+                )
+        if results[102].ok:
+            kit_fail(
+                f"a shipment for an order the channel does not have ({unknown}) came back ok=True",
+                "return ok=False with the channel's reason for that shipment",
+            )
+        if not _readable(results[102].message):
+            kit_fail(f"the failure message for an unknown order is not readable: {results[102].message!r}",
+                     "say which order failed and why")  # fmt: skip
+        for order, number in ((a, tracking[0]), (b, tracking[2])):
+            recorded = cartplugin_kit_channel.recorded_tracking(order.source_order_id)
+            if number not in recorded:
+                kit_fail(
+                    f"the upload said ok for order {order.source_order_id} but the sandbox holds {recorded}, not {number}",
+                    "send the tracking number to the channel before returning ok=True",
+                )
+
+    def test_upload_repeat_is_already_recorded(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        a, _ = self._two_orders(cartplugin_kit, cartplugin_kit_settings)
+        shipment = cartplugin_kit_channel.make_shipment(a, 201, f"KIT{uuid.uuid4().hex[:12].upper()}")
+        (first,) = cartplugin_kit.upload(cartplugin_kit_settings, [shipment])
+        if not first.ok:
+            kit_fail(f"the first upload failed: {first.message}", "check the shipment body against the sandbox")
+        (again,) = cartplugin_kit.upload(cartplugin_kit_settings, [shipment])
+        if not again.ok:
+            kit_fail(
+                f"uploading the same tracking a second time failed: {again.message}",
+                "when the channel already has this tracking number for the order, return "
+                "UploadResult(ok=True, already_recorded=True): a repeat (e.g. after a crash) is not an error",
+            )
+        if not again.already_recorded:
+            kit_fail(
+                "the repeated upload came back without already_recorded=True",
+                "recognise the channel's 'already recorded' answer and set already_recorded=True",
+            )
+
+    # --- secrets ----------------------------------------------------------------------------
+
+    def test_no_secret_in_any_message(
+        self,
+        cartplugin_kit: Harness,
+        cartplugin_kit_settings: Any,
+        cartplugin_kit_bad_key_settings: Any,
+        cartplugin_kit_channel: KitChannel,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Every message, result, exception and log record of every hook, good key and wrong key."""
+        secrets = secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings)
+        texts: list[tuple[str, str]] = []
+        caplog.set_level(logging.DEBUG)
+        for label, settings in (("good settings", cartplugin_kit_settings), ("wrong key", cartplugin_kit_bad_key_settings)):
+            result = _quietly(lambda: cartplugin_kit.call("cartplugin_test_settings", settings=settings), texts)
+            if isinstance(result, TestResult):
+                texts.append((f"TestResult ({label})", f"{result.message} {result.account_name or ''} {result!r}"))
+            items = _quietly(lambda: list(cartplugin_kit.call(
+                "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)), texts)  # fmt: skip
+            orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
+            texts += [(f"BadOrder ({label})", i.message) for i in items or [] if isinstance(i, BadOrder)]
+            target = orders[0] if orders else None
+            if target is None and label == "good settings":
+                continue
+            shipment = (
+                cartplugin_kit_channel.make_shipment(target, 301, "KITSECRET0001")
+                if target is not None
+                else Shipment(shipment_id=301, source_order_id=cartplugin_kit_channel.unknown_order_id(),
+                              carrier="UPS", tracking_number="KITSECRET0001", shipped_at=datetime.now(UTC))  # fmt: skip
+            )
+            results = _quietly(lambda: cartplugin_kit.call("cartplugin_upload_tracking", settings=settings,
+                                                           shipments=[shipment, shipment.model_copy(update={"shipment_id": 302})]), texts)  # fmt: skip
+            texts += [(f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
+        texts += [(f"log record {r.name}", r.getMessage()) for r in caplog.records]
+        for where, text in texts:
+            _check_no_secret([text], secrets, where)
+
+
+def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:
+    result, exc = _catching(call)
+    if exc is not None:  # only its text matters here
+        texts.append((f"{type(exc).__name__} raised by a hook", f"{exc} {exc!r} {exc.__cause__!r} {exc.__context__!r}"))
+    return result
+
+
+def _check_no_secret(texts: Iterable[str], secrets: list[str], where: str) -> None:
+    for text in texts:
+        for secret in secrets:
+            if secret in text:
+                kit_fail(
+                    f"a secret settings value appears in {where}: {_clip(text)}",
+                    "never format a key or token into a message, exception or log line; raise your own "
+                    "error `from None` when the library's exception holds the request headers",
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# pytest plugin hooks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cartplugin_kit: a cartplugin conformance check (from plugin_spec.testing.ConformanceSuite)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # mark the kit's tests so `-m cartplugin_kit` runs (or `-m "not cartplugin_kit"` skips) them all
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, ConformanceSuite):
+            item.add_marker("cartplugin_kit")
+

@@ -1,0 +1,397 @@
+"""A real HTTP server that behaves like the Back Market seller API (``/ws/``), for tests and demos.
+
+It serves the contract in this plugin's README (stdlib only): ``Authorization: Basic <token>``,
+a mandatory ``Accept-Language``, a User-Agent that names the integration, page-number listings
+with ``next`` links (at most 50 per page), shipping by ``POST /ws/orders/{id}``, and about 200
+requests per 10 s before 429 with ``Retry-After``. Inspection needs no token: ``/_sandbox/``.
+
+    with Sandbox(orders=20) as sandbox:
+        settings = BackMarketSettings(api_url=sandbox.base_url, token=sandbox.token)
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import logging
+import math
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from .sandbox_data import OrderFactory, wire_time
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN = "c2FuZGJveDpiYWNrbWFya2V0LTAwMDE="
+PAGE_SIZE_MAX = 50
+DEFAULT_PAGE_SIZE = 10
+MAX_BODY = 100_000
+CONTROL_PREFIX = "/_sandbox"
+_LANGUAGE = re.compile(r"^[a-z]{2}-[a-z]{2}$", re.IGNORECASE)
+_ORDER_PATH = re.compile(r"^/ws/orders/(\d+)/?$")
+_SHIPPER_MAX = 100
+_GENERIC_AGENTS = ("python-requests", "curl", "wget", "python-urllib", "go-http-client", "java")
+
+
+class Sandbox:
+    """The Back Market seller API on ``host:port`` (``port=0`` picks a free one)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = DEFAULT_TOKEN,
+        orders: int = 20,
+        seed: int = 1,
+        latency: float = 0.0,
+        rate_limit: int | None = 200,
+        rate_window: float = 10.0,
+    ):
+        self.host, self.port = host, port
+        self._token = token
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._factory = OrderFactory(seed)
+        self._clock = datetime.now(UTC).replace(microsecond=0)
+        self._orders: dict[int, dict[str, Any]] = {}
+        for order in self._factory.history(orders, self._clock):
+            self._orders[order["order_id"]] = order
+        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0}
+        self._faults = dict(self._defaults)
+        self._hits: collections.deque[float] = collections.deque()
+        self._requests: list[dict[str, Any]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API URL to put in the settings (``/ws/...`` hangs below it)."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def control_url(self) -> str:
+        return self.base_url + CONTROL_PREFIX
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    api_key = token  # the name Back Market Pro's sandbox uses
+
+    def start(self) -> Sandbox:
+        if self._server is None:
+            server = _Server((self.host, self.port), _Handler)
+            server.sandbox = self
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="backmarket-sandbox", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- orders ------------------------------------------------------------------------------
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Every order, oldest modification first, as the API would show it."""
+        with self._lock:
+            return [copy.deepcopy(o) for o in self._sorted()]
+
+    def order(self, order_id: str | int) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._orders[int(order_id)])
+
+    def add_orders(self, n: int, state: int = 1) -> list[str]:
+        """Create ``n`` new paid orders, each modified later than every other; their ids."""
+        with self._lock:
+            ids = []
+            for _ in range(n):
+                now = self._tick()
+                order = self._factory.order(now - timedelta(minutes=2), now, state)
+                self._orders[order["order_id"]] = order
+                ids.append(str(order["order_id"]))
+            return ids
+
+    def cancel_order(self, order_id: str | int) -> dict[str, Any]:
+        """The buyer or Back Market cancels an order before shipping (state 8)."""
+        with self._lock:
+            order = self._orders[int(order_id)]
+            if order["state"] != 8:
+                order["state"] = 8
+                order["date_modification"] = wire_time(self._tick())
+            return copy.deepcopy(order)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """API requests: method, path, query, auth_ok, accept_language, user_agent, status."""
+        with self._lock:
+            return [dict(entry) for entry in self._requests]
+
+    def clear_request_log(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # --- faults ------------------------------------------------------------------------------
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """``latency`` (s per request), ``rate_limit`` (requests per ``rate_window`` s, None =
+        unlimited), ``fail_5xx`` (answer the next N API requests with 503)."""
+        with self._lock:
+            for name, value in faults.items():
+                if name not in self._defaults:
+                    raise ValueError(f"unknown fault {name!r}")
+                self._faults[name] = value
+            self._hits.clear()
+            return dict(self._faults)
+
+    def clear_faults(self) -> dict[str, Any]:
+        with self._lock:
+            self._faults = dict(self._defaults)
+            self._hits.clear()
+            return dict(self._faults)
+
+    # --- request handling --------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> tuple[int, Any, dict[str, str]]:
+        split = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        if split.path.startswith(CONTROL_PREFIX):
+            return self._control(method, split.path[len(CONTROL_PREFIX):], body)
+        entry: dict[str, Any] = {
+            "method": method, "path": split.path, "query": query, "auth_ok": False, "status": None,
+            "accept_language": headers.get("Accept-Language"), "user_agent": headers.get("User-Agent"),
+        }  # fmt: skip
+        with self._lock:
+            latency = self._faults["latency"]
+        if latency:
+            time.sleep(latency)
+        status, payload, extra = self._api(method, split.path, query, headers, body, host, entry)
+        entry["status"] = status
+        with self._lock:
+            self._requests.append(entry)
+        return status, payload, extra
+
+    def _api(self, method, path, query, headers, body, host, entry) -> tuple[int, Any, dict[str, str]]:
+        with self._lock:
+            if self._faults["fail_5xx"]:
+                self._faults["fail_5xx"] -= 1
+                return 503, {"detail": "Service temporarily unavailable."}, {}
+            limited = self._rate_limited()
+            if limited is not None:
+                return 429, {"detail": "Request was throttled."}, {"Retry-After": str(limited)}
+        auth = headers.get("Authorization") or ""
+        if auth != f"Basic {self._token}":
+            return 401, {"detail": "Invalid token." if auth else "Authentication credentials were not provided."}, {}
+        entry["auth_ok"] = True
+        agent = (headers.get("User-Agent") or "").strip().lower()
+        if not agent or agent.startswith(_GENERIC_AGENTS):
+            return 400, {"detail": "Set a User-Agent that names your integration.", "code": "user_agent_required"}, {}
+        if not _LANGUAGE.match(headers.get("Accept-Language") or ""):
+            return 400, {"detail": "The Accept-Language header is required, e.g. fr-fr.", "code": "language_required"}, {}
+        with self._lock:
+            if path.rstrip("/") == "/ws/orders":
+                if method != "GET":
+                    return 405, {"detail": f'Method "{method}" not allowed.'}, {}
+                return self._list(query, host)
+            match = _ORDER_PATH.match(path)
+            if match:
+                order = self._orders.get(int(match.group(1)))
+                if order is None:
+                    return 404, {"detail": "Not found."}, {}
+                if method == "GET":
+                    return 200, copy.deepcopy(order), {}
+                if method == "POST":
+                    return self._ship(order, body)
+                return 405, {"detail": f'Method "{method}" not allowed.'}, {}
+        return 404, {"detail": "Not found."}, {}
+
+    def _rate_limited(self) -> int | None:
+        limit, window = self._faults["rate_limit"], self._faults["rate_window"]
+        if limit is None:
+            return None
+        now = time.monotonic()
+        while self._hits and self._hits[0] <= now - window:
+            self._hits.popleft()
+        if len(self._hits) >= limit:
+            return max(1, math.ceil(self._hits[0] + window - now))
+        self._hits.append(now)
+        return None
+
+    def _list(self, query: dict[str, str], host: str) -> tuple[int, Any, dict[str, str]]:
+        try:
+            page = int(query.get("page", "1"))
+            size = int(query.get("page-size", str(DEFAULT_PAGE_SIZE)))
+            state = int(query["state"]) if "state" in query else None
+        except ValueError:
+            return 400, {"detail": "page, page-size and state must be integers."}, {}
+        if page < 1 or not 1 <= size <= PAGE_SIZE_MAX:
+            return 400, {"detail": f"page must be >= 1 and page-size between 1 and {PAGE_SIZE_MAX}."}, {}
+        since = None
+        if "date_modification" in query:
+            try:
+                since = datetime.fromisoformat(query["date_modification"])
+            except ValueError:
+                return 400, {"detail": "date_modification must be a date, e.g. 2024-05-01T00:00:00Z."}, {}
+            since = since if since.tzinfo else since.replace(tzinfo=UTC)
+        matching = [
+            o for o in self._sorted()
+            if (state is None or o["state"] == state)
+            and (since is None or datetime.fromisoformat(o["date_modification"]) >= since)
+        ]  # fmt: skip
+        start = (page - 1) * size
+        results = matching[start : start + size]
+
+        def link(number: int) -> str:
+            return f"http://{host}/ws/orders?{urlencode({**query, 'page': str(number)})}"
+
+        return 200, {
+            "count": len(matching),
+            "next": link(page + 1) if start + size < len(matching) else None,
+            "previous": link(page - 1) if page > 1 else None,
+            "results": copy.deepcopy(results),
+        }, {}  # fmt: skip
+
+    def _ship(self, order: dict[str, Any], body: bytes) -> tuple[int, Any, dict[str, str]]:
+        try:
+            data = json.loads(body.decode("utf-8")) if body else None
+        except (UnicodeDecodeError, ValueError):
+            data = None
+        if not isinstance(data, dict):
+            return 400, {"detail": "The body must be a JSON object."}, {}
+        if data.get("new_state") != 3:
+            return 400, {"detail": "new_state must be 3 (shipped) on this endpoint.", "code": "invalid_state"}, {}
+        for name in ("tracking_number", "shipper"):
+            value = data.get(name)
+            if not isinstance(value, str) or not value.strip() or len(value) > _SHIPPER_MAX:
+                return 400, {"detail": f"{name} is required (at most {_SHIPPER_MAX} characters).", "code": "invalid"}, {}
+        url = data.get("tracking_url")
+        if url is not None and (not isinstance(url, str) or not re.match(r"^https?://", url)):
+            return 400, {"detail": "tracking_url must be an http(s) URL.", "code": "invalid"}, {}
+        lines = order["orderlines"]
+        single = len(lines) == 1 and lines[0]["quantity"] == 1
+        serial = {k: data[k] for k in ("imei", "serial_number") if data.get(k) is not None}
+        if serial and not single:
+            return 400, {"detail": "imei / serial_number are only for single-line, single-unit orders.", "code": "invalid"}, {}
+        if order["state"] == 9:
+            return 400, {"detail": f"Order {order['order_id']} is already shipped.", "code": "order_already_shipped"}, {}
+        if order["state"] == 8:
+            return 400, {"detail": f"Order {order['order_id']} is cancelled; it cannot be shipped.", "code": "order_cancelled"}, {}
+        if order["state"] not in (1, 3):
+            return 400, {"detail": f"Order {order['order_id']} cannot be shipped in state {order['state']}.", "code": "invalid_state"}, {}
+        now = wire_time(self._tick())
+        order.update(
+            state=9, tracking_number=data["tracking_number"].strip(), shipper=data["shipper"].strip(),
+            tracking_url=url, date_shipping=now, date_modification=now,
+        )  # fmt: skip
+        for line in lines:
+            line["state"] = 3
+            if single:
+                line.update(imei=serial.get("imei"), serial_number=serial.get("serial_number"))
+        return 200, copy.deepcopy(order), {}
+
+    def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        if (method, path) == ("GET", "/orders"):
+            orders = self.orders()
+            return 200, {"count": len(orders), "orders": orders}, {}
+        if (method, path) == ("POST", "/orders"):
+            try:
+                n = int(json.loads(body or b"{}").get("n", 1))
+            except (ValueError, AttributeError, TypeError):
+                n = 0
+            if not 1 <= n <= 10_000:
+                return 400, {"detail": 'body must be {"n": 1..10000}'}, {}
+            return 201, {"ids": self.add_orders(n)}, {}
+        if (method, path) == ("GET", "/requests"):
+            return 200, {"requests": self.request_log()}, {}
+        return 404, {"detail": f"No sandbox endpoint {method} {CONTROL_PREFIX}{path}."}, {}
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _sorted(self) -> list[dict[str, Any]]:
+        return sorted(self._orders.values(), key=lambda o: (o["date_modification"], o["order_id"]))
+
+    def _tick(self) -> datetime:
+        # whole seconds, strictly increasing: a changed order sorts after every other order
+        self._clock = max(datetime.now(UTC).replace(microsecond=0), self._clock + timedelta(seconds=1))
+        return self._clock
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    sandbox: Sandbox
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("sandbox connection from %s ended abruptly", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BackMarketSandbox/1.0"
+    timeout = 30
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self._send(413, {"detail": "Request body too large."}, {})
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        try:
+            status, payload, extra = self.server.sandbox.handle(method, self.path, self.headers, body, host)
+        except Exception:  # a sandbox bug answers 500 instead of hanging the client
+            log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
+            status, payload, extra = 500, {"detail": "Sandbox error; see its log."}, {}
+        self._send(status, payload, extra)
+
+    def _send(self, status: int, payload: Any, extra: dict[str, str]) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("sandbox: " + format, *args)

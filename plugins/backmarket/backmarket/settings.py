@@ -1,0 +1,77 @@
+"""Cart General settings of a Back Market company: region, API token, country code."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from plugin_spec import CartSettings
+
+#: the API host of each Back Market marketplace region (the paths all start with /ws/)
+REGION_URLS = {
+    "eu": "https://www.backmarket.fr",
+    "uk": "https://www.backmarket.co.uk",
+    "us": "https://www.backmarket.com",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class BackMarketSettings(CartSettings):
+    """What staff fill in on the Cart General screen of a Back Market company."""
+
+    region: Literal["eu", "uk", "us"] = Field(default="eu", title="Region (eu, uk or us)")
+    token: SecretStr = Field(title="API token", min_length=8, max_length=512)
+    country_code: str = Field(
+        default="fr-fr",
+        title="Country code (Accept-Language, e.g. fr-fr, de-de, en-gb)",
+        pattern=r"^[a-z]{2}-[a-z]{2}$",
+    )
+    api_url: str | None = Field(
+        default=None,
+        title="API URL (leave empty: the region's; set it only for a sandbox)",
+        max_length=2000,
+    )
+
+    @property
+    def base_url(self) -> str:
+        """Where ``/ws/...`` lives: ``api_url`` when set, else the region's host."""
+        return self.api_url or REGION_URLS[self.region]
+
+    @field_validator("country_code", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower().replace("_", "-") if isinstance(value, str) else value
+
+    @field_validator("api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as https://www.backmarket.fr")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must not carry a query, fragment or credentials")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise ValueError("must use https (plain http is allowed only for loopback hosts)")
+        return value.rstrip("/")
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value()
+        if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in raw):
+            raise ValueError("must not contain spaces, control or non-ASCII characters")
+        return value

@@ -1,0 +1,42 @@
+"""Shared constants and helpers of the Back Market plugin tests (a unique module name on purpose:
+``from conftest import ...`` would pick whichever conftest pytest imported last)."""
+
+from __future__ import annotations
+
+from backmarket.client import ClientOptions
+from backmarket.sandbox import Sandbox
+from plugin_spec.testing import KitChannel
+
+#: easy to spot if it ever leaks into a message or a log record
+TOKEN = "Ym0tdGVzdDpzM2NyM3QtVE9LRU4tNzc="
+
+#: short timeouts, tiny backoff and small pages, so paging and retries show in milliseconds
+FAST = ClientOptions(
+    connect_timeout=0.5, read_timeout=1.0, retries=3, backoff_factor=0.01, backoff_jitter=0.01,
+    backoff_max=0.05, retry_after_max=2, page_size=4,
+)  # fmt: skip
+
+
+def to_ship(sandbox: Sandbox) -> list[dict]:
+    """Orders still to ship (paid or accepted), oldest modification first."""
+    return [o for o in sandbox.orders() if o["state"] in (1, 3)]
+
+
+class SandboxChannel(KitChannel):
+    """What the conformance kit asks the Back Market sandbox."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.sandbox = sandbox
+
+    def unfulfilled_order_ids(self) -> set[str]:
+        return {str(o["order_id"]) for o in to_ship(self.sandbox)}
+
+    def add_order(self) -> str:
+        return self.sandbox.add_orders(1)[0]
+
+    def recorded_tracking(self, order_id: str) -> list[str]:
+        try:
+            number = self.sandbox.order(order_id)["tracking_number"]
+        except (KeyError, ValueError):
+            return []
+        return [number] if number else []
