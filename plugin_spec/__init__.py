@@ -3,6 +3,7 @@
 Import the markers and models from here; nothing in this package imports the host.
 """
 
+from . import validators
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
 from .models import (
@@ -37,4 +38,5 @@ __all__ = [
     "RateLimited",
     "TransientError",
     "BadData",
+    "validators",
 ]

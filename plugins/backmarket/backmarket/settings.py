@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from plugin_spec import CartSettings
+from plugin_spec import CartSettings, validators
 
 #: the API host of each Back Market marketplace region (the paths all start with /ws/)
 REGION_URLS = {
@@ -16,15 +14,6 @@ REGION_URLS = {
     "uk": "https://www.backmarket.co.uk",
     "us": "https://www.backmarket.com",
 }
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class BackMarketSettings(CartSettings):
@@ -58,20 +47,10 @@ class BackMarketSettings(CartSettings):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL such as https://www.backmarket.fr")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError("must not carry a query, fragment or credentials")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ValueError("must use https (plain http is allowed only for loopback hosts)")
-        return value.rstrip("/")
+        return validators.api_url(value, REGION_URLS["eu"])
 
     @field_validator("token")
     @classmethod
     def _check_token(cls, value: SecretStr) -> SecretStr:
-        raw = value.get_secret_value()
-        if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in raw):
-            raise ValueError("must not contain spaces, control or non-ASCII characters")
+        validators.header_safe_secret(value.get_secret_value())
         return value

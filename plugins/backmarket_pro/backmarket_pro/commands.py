@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
 import click
+
+from plugin_spec import validators
 
 from .sandbox import DEFAULT_API_KEY, Sandbox
 
@@ -38,7 +39,7 @@ def register(cli: click.Group) -> None:
         Put the printed Website URL and the key into the company's Cart General settings.
         Inspect and drive it under /_sandbox/ (orders, requests, faults).
         """
-        if not _is_loopback(host):
+        if not validators.is_loopback(host):
             click.echo(f"Warning: {host} is not a loopback address; anyone who can reach it can use the sandbox.", err=True)
         server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
         if rate_limit:
@@ -59,12 +60,3 @@ def register(cli: click.Group) -> None:
             click.echo("Stopping.")
         finally:
             server.stop()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

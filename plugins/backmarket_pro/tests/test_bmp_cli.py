@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import click
 import requests
 from click.testing import CliRunner
 
@@ -13,17 +12,19 @@ from backmarket_pro import plugin
 from backmarket_pro.commands import mask
 
 
-def root_cli() -> click.Group:
-    try:
-        from host.cli import cli  # the real `cartplugin` CLI once the host has one
-    except ImportError:
-        cli = click.Group("cartplugin")
-        plugin.cartplugin_register_commands(cli=cli)
-    return cli
-
-
 def test_sandbox_command_is_registered() -> None:
-    result = CliRunner().invoke(root_cli(), ["backmarket-pro", "sandbox", "--help"])
+    from host import plugins
+    from host.cli import cli  # the real `cartplugin` CLI
+
+    plugins.load_plugins()  # in the host's test run entry points stay unloaded: register it here
+    registered_here = plugins.pm.get_plugin("backmarket_pro") is None
+    if registered_here:
+        plugins.register(plugin, name="backmarket_pro")
+    try:
+        result = CliRunner().invoke(cli, ["backmarket-pro", "sandbox", "--help"])
+    finally:
+        if registered_here:
+            plugins.unregister(plugin)
     assert result.exit_code == 0, result.output
     for option in ("--host", "--port", "--api-key", "--orders", "--seed", "--latency"):
         assert option in result.output
