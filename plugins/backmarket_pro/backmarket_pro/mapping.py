@@ -42,6 +42,8 @@ class MappingError(ValueError):
 
 def money(value: Any, field: str) -> Decimal:
     """A money string such as ``"12.30"`` as Decimal; floats, ints and garbage are refused."""
+    if value.__class__ is str and _MONEY_RE.match(value):  # the usual case, checked once
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, str):
         raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
     if not _MONEY_RE.match(value):
@@ -70,6 +72,8 @@ def format_timestamp(value: datetime) -> str:
 
 
 def _text(value: Any, field: str, *, required: bool = False) -> str | None:
+    if value.__class__ is str and value:  # the usual case first
+        return value
     if value is None or value == "":
         if required:
             raise MappingError(f"{field} is missing")
@@ -108,30 +112,74 @@ def _object(value: Any, field: str, *, required: bool = False) -> dict[str, Any]
 # API order -> ChannelOrder
 
 
+#: the API's address keys, in the order their errors are reported
+_ADDRESS_KEYS = (
+    "first_name", "last_name", "country_code", "company", "address1", "address2", "city", "postal_code",
+    "province", "phone", "email",
+)  # fmt: skip
+
+
 def address(raw: Any, field: str) -> Address | None:
     """An API address object (``first_name``, ``address1``, ``country_code``...) as Address."""
     data = _object(raw, field)
     if data is None:
         return None
-    names = [_text(data.get(k), f"{field}.{k}") for k in ("first_name", "last_name")]
-    name = " ".join(part for part in names if part) or None
-    country = _text(data.get("country_code"), f"{field}.country_code")
+    # Fast path (an import maps two addresses per order): read every key once, and only when
+    # one is not a string build the per-field error the checked path names it with.
+    get = data.get
+    values = [get(key) for key in _ADDRESS_KEYS]
+    for value in values:
+        if value is not None and not isinstance(value, str):
+            _check_address(data, field)  # raises the MappingError naming the first bad field
+    first, last, country, company, line1, line2, city, postal_code, region, phone, email = values
     return Address(
-        name=name,
-        company=_text(data.get("company"), f"{field}.company"),
-        line1=_text(data.get("address1"), f"{field}.address1"),
-        line2=_text(data.get("address2"), f"{field}.address2"),
-        city=_text(data.get("city"), f"{field}.city"),
-        postal_code=_text(data.get("postal_code"), f"{field}.postal_code"),
-        region=_text(data.get("province"), f"{field}.province"),
+        name=" ".join(part for part in (first, last) if part) or None,
+        company=company or None,
+        line1=line1 or None,
+        line2=line2 or None,
+        city=city or None,
+        postal_code=postal_code or None,
+        region=region or None,
         country=country.upper() if country else None,
-        phone=_text(data.get("phone"), f"{field}.phone"),
-        email=_text(data.get("email"), f"{field}.email"),
+        phone=phone or None,
+        email=email or None,
     )
+
+
+def _check_address(data: dict[str, Any], field: str) -> None:
+    for key in _ADDRESS_KEYS:
+        _text(data.get(key), f"{field}.{key}")
 
 
 def order_line(raw: Any, index: int) -> OrderLine:
     """One entry of ``line_items``: id, sku, title, quantity, unit price and the line's tax."""
+    if isinstance(raw, dict):
+        # fast path: every field has the contract's shape, so no field name needs formatting
+        get = raw.get
+        ident, sku, title, quantity, price, tax = (
+            get("id"), get("sku"), get("title"), get("quantity"), get("price"), get("tax")
+        )  # fmt: skip
+        if (
+            ident.__class__ is str and ident
+            and sku.__class__ is str and sku
+            and (title is None or title.__class__ is str)
+            and quantity.__class__ is int and quantity > 0
+            and price.__class__ is str and _MONEY_RE.match(price)
+            and tax.__class__ is str and _MONEY_RE.match(tax)
+        ):  # fmt: skip
+            return OrderLine(
+                source_line_id=ident,
+                sku=sku,
+                title=title or "",
+                quantity=quantity,
+                unit_price=Decimal(price),
+                tax=Decimal(tax),
+            )
+    return _checked_order_line(raw, index)
+
+
+def _checked_order_line(raw: Any, index: int) -> OrderLine:
+    """The field-by-field path: names the first field that breaks the contract."""
     field = f"line_items[{index}]"
     data = _object(raw, field, required=True)
     assert data is not None

@@ -1,0 +1,124 @@
+"""``python -m bench``: run every benchmark row and print one table (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from .common import SandboxProcess, bench_client_options, tempdir
+from .rows import FULL, QUICK, Config, Row, bulk_import, many_companies, memory, scheduler_tick, tracking_upload
+
+ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport")
+
+
+def machine() -> str:
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return (
+        f"{os.cpu_count()} CPU ({model}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    )
+
+
+def render(rows: list[Row]) -> str:
+    header = ("#", "benchmark", "measured", "floor", "ratio", "target", "result")
+    order = {key: i for i, key in enumerate(ROW_KEYS, start=1)}
+    body = [
+        (str(order[r.key]), r.title, r.measured, r.floor, "-" if r.ratio is None else f"{r.ratio:.2f}", r.target, r.result)
+        for r in sorted(rows, key=lambda r: order[r.key])
+    ]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)) + " |"
+
+    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(row) for row in body]
+    return "\n".join(out)
+
+
+def render_notes(rows: list[Row]) -> str:
+    order = {key: i for i, key in enumerate(ROW_KEYS, start=1)}
+    out = []
+    for r in sorted(rows, key=lambda r: order[r.key]):
+        for note in r.notes:
+            out.append(f"[{order[r.key]}] {note}")
+    return "\n".join(out)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run of every row")
+    parser.add_argument("--repeats", type=int, help="repeats of each timed figure (default 3, quick 1)")
+    parser.add_argument(
+        "--rows", default=",".join(ROW_KEYS), help=f"comma-separated subset of {','.join(ROW_KEYS)} (default: all)"
+    )
+    parser.add_argument("--notes", action=argparse.BooleanOptionalAction, default=True, help="print the notes below the table")
+    parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
+    args = parser.parse_args(argv)
+    wanted = {part.strip() for part in args.rows.split(",") if part.strip()}
+    unknown = wanted - set(ROW_KEYS)
+    if unknown:
+        parser.error(f"unknown rows {', '.join(sorted(unknown))}; choose from {', '.join(ROW_KEYS)}")
+    args.wanted = wanted
+    return args
+
+
+def run(cfg: Config, wanted: set[str], log=print) -> list[Row]:
+    """Run the wanted rows; returns them (the table is rendered by the caller)."""
+    os.environ.setdefault("CARTPLUGIN_RECENT_DAYS", "30")
+    bench_client_options()
+    rows: list[Row] = []
+    with tempdir() as tmp, SandboxProcess() as sandbox:
+        work = Path(tmp)
+        steps = [
+            ({"import", "reimport"}, lambda: bulk_import(sandbox, cfg, work)),
+            ({"companies"}, lambda: [many_companies(sandbox, cfg, work)]),
+            ({"upload"}, lambda: [tracking_upload(sandbox, cfg, work)]),
+            ({"memory"}, lambda: [memory(sandbox, cfg, work)]),
+            ({"tick"}, lambda: [scheduler_tick(cfg, work)]),
+        ]
+        for keys, step in steps:
+            if not keys & wanted:
+                continue
+            started = time.perf_counter()
+            produced = [row for row in step() if row.key in wanted]
+            rows.extend(produced)
+            log(f"  ... {', '.join(r.key for r in produced)} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    base = QUICK if args.quick else FULL
+    cfg = Config(**{**base.__dict__})
+    if args.repeats:
+        cfg.repeats = cfg.upload_repeats = cfg.memory_small_repeats = args.repeats
+    print(f"cartplugin benchmarks ({'quick' if args.quick else 'full'}, {cfg.repeats} repeat(s), median)", file=sys.stderr)
+    started = time.perf_counter()
+    rows = run(cfg, args.wanted)
+    print(f"Machine: {machine()}")
+    print(f"Command: python -m bench{' --quick' if args.quick else ''}   ({time.perf_counter() - started:.0f} s)")
+    print(render(rows))
+    if args.notes:
+        print()
+        print(render_notes(rows))
+    if args.quick:
+        print("(quick run: sizes far below the issue's, so the verdicts say nothing; only that every row runs)")
+    missed = any(r.passed is False for r in rows)
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The benchmarks must keep running: ``python -m bench --quick`` end to end, every row, small sizes.
+
+The figures of a quick run mean nothing (too small, too noisy); this only proves that each
+row's code path (sandbox process, import job, pool, upload, memory child, tick) still works.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_bench_quick_prints_every_row() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTPLUGIN_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 6, done.stdout  # header + one row per benchmark
+    for number in range(1, 7):
+        assert any(line.startswith(f"| {number} ") for line in table), done.stdout
+    assert "EXPLAIN QUERY PLAN" in done.stdout
