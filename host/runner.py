@@ -61,10 +61,13 @@ def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress 
         if job.kind in ("import_orders", "download_orders"):
             channel = services.companies.store_plugin(db, company)
             if job.kind == "import_orders":
-                since = clock.parse(job.params["since"]) if job.params.get("since") else services.recent_since()
+                requested = clock.parse(job.params["since"]) if job.params.get("since") else None
+                since, why = services.import_since(db, company, requested)
             else:
-                since = services.get_cursor(db, company.id, channel) or services.recent_since()
-            job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)}")
+                since, why = services.get_cursor(db, company.id, channel), "the saved cursor"
+                if since is None:
+                    since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
+            job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
             summary = services.download_orders(db, company, since=since, on_batch=beat, progress=progress, log=job_log)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
         elif job.kind == "upload_tracking":

@@ -29,7 +29,11 @@ RECENT_DAYS = int(os.environ.get("CARTPLUGIN_RECENT_DAYS", "30"))
 BATCH_SIZE = int(os.environ.get("CARTPLUGIN_DOWNLOAD_BATCH", "200"))
 #: shipments handed to the upload hook per call
 UPLOAD_BATCH = int(os.environ.get("CARTPLUGIN_UPLOAD_BATCH", "200"))
+#: channel-cancelled orders named in a job's log line (the rest are counted)
+FLAGGED_SHOWN = 20
 CURSOR_NAME = "orders_updated_at"
+#: the earliest ``updated_at`` from which every order up to the cursor has been read
+COVERED_FROM = "orders_covered_from"
 
 Progress = Callable[[int], None]
 
@@ -93,11 +97,45 @@ def test_settings(db: sqlite_utils.Database, company: Company) -> TestResult:
 # -- order download ----------------------------------------------------------------------------
 
 
-def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str) -> datetime | None:
+def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str, name: str = CURSOR_NAME) -> datetime | None:
     row = db.execute(
-        "SELECT value FROM cursors WHERE company_id = ? AND channel = ? AND name = ?", [company_id, channel, CURSOR_NAME]
+        "SELECT value FROM cursors WHERE company_id = ? AND channel = ? AND name = ?", [company_id, channel, name]
     ).fetchone()
     return clock.parse(row[0]) if row else None
+
+
+def import_since(db: sqlite_utils.Database, company: Company, requested: datetime | None) -> tuple[datetime, str]:
+    """Where Import Orders starts, and why.
+
+    Without ``--since`` it asks for the last ``RECENT_DAYS``; when every order of that window
+    up to the cursor has been read already (and nothing changed there since, or its
+    ``updated_at`` would be past the cursor) it starts at the cursor instead of reading the
+    window again. ``--since`` always reads from that date.
+    """
+    if requested is not None:
+        return requested, "as requested"
+    window = recent_since()
+    channel = companies.store_plugin(db, company)
+    cursor = get_cursor(db, company.id, channel)
+    covered = get_cursor(db, company.id, channel, COVERED_FROM)
+    if cursor is not None and covered is not None and covered <= window < cursor:
+        return cursor, f"the last {RECENT_DAYS} days were read up to there already; --since reads them again"
+    return window, f"the last {RECENT_DAYS} days"
+
+
+def _extend_coverage(db: sqlite_utils.Database, company_id: int, channel: str, since: datetime, start_cursor: datetime | None) -> None:
+    """After a complete run from ``since``: everything from there to the cursor has been read.
+
+    The run joins the earlier coverage when it started at or before the cursor it found;
+    otherwise (a gap) the coverage starts again at ``since``.
+    """
+    contiguous = start_cursor is None or since <= start_cursor
+    db.execute(
+        "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (company_id, channel, name) DO UPDATE SET "
+        f"value = {'MIN(value, excluded.value)' if contiguous else 'excluded.value'}, updated_at = excluded.updated_at",
+        [company_id, channel, COVERED_FROM, clock.iso(since), clock.now_iso()],
+    )
 
 
 def _save_cursor(db: sqlite_utils.Database, company_id: int, channel: str, value: datetime) -> None:
@@ -127,6 +165,7 @@ def download_orders(
     """
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
+    start_cursor = get_cursor(db, company.id, channel)
     stats = orders.ImportStats()
     bad: list[str] = []
     cursor_cap: datetime | None = None  # the cursor may not pass a bad order
@@ -169,9 +208,17 @@ def download_orders(
         if progress:
             progress(1)
     commit()
-    for source_id in stats.flagged_cancelled:
-        if log:
-            log("warning", f"order {source_id} was cancelled on the channel: flagged for staff (status not changed)")
+    if since is not None and not frozen:
+        with write(db):
+            _extend_coverage(db, company.id, channel, since, start_cursor)
+    flagged = stats.flagged_cancelled
+    if flagged and log:
+        shown = ", ".join(flagged[:FLAGGED_SHOWN]) + (f" and {len(flagged) - FLAGGED_SHOWN} more" if len(flagged) > FLAGGED_SHOWN else "")
+        log(
+            "warning",
+            f"{len(flagged)} order(s) cancelled on the channel, flagged for staff with their status unchanged "
+            f"(cartplugin orders list --needs-attention): {shown}",
+        )
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
     return summary
 

@@ -79,8 +79,9 @@ def test_reimport_never_duplicates_nor_overwrites_staff_changes(run, imported, s
     first, second = list(imported.values())[:2]
     run("orders", "set-status", str(first["id"]), "On Hold")
     run("orders", "ship", str(second["id"]), "--carrier", "DHL", "--tracking", "JD0001")
-    job = run.json("import-orders", company)
-    assert job["summary"]["inserted"] == 0
+    since = (datetime.now(UTC) - timedelta(days=services.RECENT_DAYS)).date().isoformat()
+    job = run.json("import-orders", company, "--since", since)  # read every order again
+    assert job["summary"]["inserted"] == 0 and job["summary"]["unchanged"] == len(imported)
     after = {o["source_order_id"]: o for o in run.json("orders", "list")}
     assert len(after) == len(imported)
     assert after[first["source_order_id"]]["status"] == "On Hold"
@@ -195,3 +196,13 @@ def test_a_refused_upload_is_listed_and_retried_later_not_every_round(run, impor
     connect(db_path).execute("UPDATE shipments SET next_upload_at = '2000-01-01T00:00:00.000000Z'")
     run("worker", "--once")
     assert len(api_calls(sandbox, "POST")) == 1  # tried again once due
+
+
+def test_import_orders_again_starts_where_the_last_read_stopped(run, imported, sandbox, company):
+    sandbox.clear_request_log()
+    job = run.json("import-orders", company)
+    assert job["summary"]["inserted"] == 0 and job["summary"]["seen"] < len(imported)
+    assert any("read up to there already" in line["message"] for line in job["log"])
+    listing = api_calls(sandbox, "GET", "/orders")
+    newest = max(o["updated_at"] for o in channel_unfulfilled(sandbox).values())
+    assert len(listing) == 1 and listing[0]["query"]["updated_at_min"][:19] == newest[:19]
