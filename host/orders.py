@@ -65,6 +65,11 @@ class ImportStats:
         }
 
 
+def _money(value: Decimal) -> str:
+    """Decimal as plain text (``format(..., "f")``: never ``1E+2``), exactly as received."""
+    return format(value, "f")
+
+
 def _address(value: Address | None) -> str | None:
     # an Address holds only optional strings: json.dumps of its fields is what model_dump_json
     # gives, at a third of the cost (this runs twice per imported order)
@@ -119,10 +124,12 @@ def upsert_orders(
                  int(order.channel_cancelled), now, order_id],
             )  # fmt: skip
             stats.updated += 1
+            # seen again later in this batch: compare with what was just written
+            known[order.source_order_id] = (order_id, updated_at, was_cancelled or order.channel_cancelled, status)
             if order.channel_cancelled and not was_cancelled and status != "Cancelled":
                 stats.flagged_cancelled.append(order.source_order_id)
-        elif order.source_order_id not in new:
-            new[order.source_order_id] = (order, updated_at)
+        elif order.source_order_id not in new or updated_at > new[order.source_order_id][1]:
+            new[order.source_order_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
     if not new:
         return
     rows = []
@@ -131,8 +138,8 @@ def upsert_orders(
         rows.append(
             (
                 company_id, channel, order.source_order_id, order.payment_status, _iso(order.created_at),
-                updated_at, order.currency, str(order.subtotal), str(order.shipping_total),
-                str(order.tax_total), str(order.grand_total), str(commission), str(order.grand_total + commission),
+                updated_at, order.currency, _money(order.subtotal), _money(order.shipping_total),
+                _money(order.tax_total), _money(order.grand_total), _money(commission), _money(order.grand_total + commission),
                 order.buyer_company, order.buyer_vat_number, order.buyer_email, _address(order.shipping_address),
                 _address(order.billing_address), order.channel_financial_status, order.channel_fulfillment_status,
                 int(order.channel_cancelled), now, now,
@@ -154,7 +161,7 @@ def upsert_orders(
         _INSERT_LINE,
         [
             (order_ids[order.source_order_id], line.source_line_id, line.sku, line.title, line.quantity,
-             str(line.unit_price), str(line.tax))
+             _money(line.unit_price), _money(line.tax))
             for order, _ in new.values()
             for line in order.lines
         ],
@@ -290,15 +297,15 @@ def ship_order(
     tracking_url = check_text("tracking URL", tracking_url, required=False, limit=2000)
     if tracking_url and not tracking_url.lower().startswith(("https://", "http://")):
         raise HostError("tracking URL must start with https:// or http://")
-    row = _order_row(db, order_id)
-    if row["status"] == "Cancelled":
-        raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
-    lines = list(db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]]))
-    if not lines:
-        raise HostError(f"order {row['id']} is already Fully Shipped")
-    per_line = _assign_serials(lines, serials)
     now = clock.now_iso()
-    with write(db):
+    with write(db):  # read and write in one transaction: two people shipping at once ship once
+        row = _order_row(db, order_id)
+        if row["status"] == "Cancelled":
+            raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
+        lines = list(db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]]))
+        if not lines:
+            raise HostError(f"order {row['id']} is already Fully Shipped")
+        per_line = _assign_serials(lines, serials)
         if db.execute(
             "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?", [row["id"], tracking_number]
         ).fetchone():

@@ -123,17 +123,13 @@ def import_since(db: sqlite_utils.Database, company: Company, requested: datetim
     return window, f"the last {RECENT_DAYS} days"
 
 
-def _extend_coverage(db: sqlite_utils.Database, company_id: int, channel: str, since: datetime, start_cursor: datetime | None) -> None:
-    """After a complete run from ``since``: everything from there to the cursor has been read.
-
-    The run joins the earlier coverage when it started at or before the cursor it found;
-    otherwise (a gap) the coverage starts again at ``since``.
-    """
-    contiguous = start_cursor is None or since <= start_cursor
+def _extend_coverage(db: sqlite_utils.Database, company_id: int, channel: str, since: datetime) -> None:
+    """After a complete run from ``since`` that joined the cursor it found: everything from
+    ``since`` to the cursor has been read."""
     db.execute(
         "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (company_id, channel, name) DO UPDATE SET "
-        f"value = {'MIN(value, excluded.value)' if contiguous else 'excluded.value'}, updated_at = excluded.updated_at",
+        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MIN(value, excluded.value), "
+        "updated_at = excluded.updated_at",
         [company_id, channel, COVERED_FROM, clock.iso(since), clock.now_iso()],
     )
 
@@ -166,6 +162,9 @@ def download_orders(
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
     start_cursor = get_cursor(db, company.id, channel)
+    # a run that starts after the saved cursor leaves a gap behind it: it must not move the
+    # cursor, or the next download would start past orders nobody read
+    contiguous = start_cursor is None or (since is not None and since <= start_cursor)
     stats = orders.ImportStats()
     bad: list[str] = []
     cursor_cap: datetime | None = None  # the cursor may not pass a bad order
@@ -180,7 +179,7 @@ def download_orders(
         with write(db):
             orders.upsert_orders(db, company.id, channel, batch, settings.commission_percent, stats)
             failpoint("download.before_cursor")
-            if not frozen:
+            if contiguous and not frozen:
                 _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
         failpoint("download.after_commit")
         batch.clear()
@@ -192,6 +191,10 @@ def download_orders(
         raise HostError(f"plugin {channel!r} does not download orders")
     for item in items:
         seen += 1
+        if isinstance(item, ChannelOrder) and len({line.source_line_id for line in item.lines}) != len(item.lines):
+            # line ids are unique per order in the schema: one such order must not sink its batch
+            item = BadOrder(source_order_id=item.source_order_id, updated_at=item.updated_at,
+                            message="two of its lines share one line id")  # fmt: skip
         if isinstance(item, BadOrder):
             bad.append(item.source_order_id or "?")
             if log:
@@ -208,9 +211,9 @@ def download_orders(
         if progress:
             progress(1)
     commit()
-    if since is not None and not frozen:
+    if since is not None and contiguous and not frozen:
         with write(db):
-            _extend_coverage(db, company.id, channel, since, start_cursor)
+            _extend_coverage(db, company.id, channel, since)
     flagged = stats.flagged_cancelled
     if flagged and log:
         shown = ", ".join(flagged[:FLAGGED_SHOWN]) + (f" and {len(flagged) - FLAGGED_SHOWN} more" if len(flagged) > FLAGGED_SHOWN else "")

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 #: Sellercloud's payment status for every imported order (the channel collects payment).
 FULLY_CHARGED = "Fully Charged"
@@ -22,8 +22,15 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+def _no_float(value: object) -> object:
+    # a float has already lost cents (0.1 + 0.2 != 0.3): money comes as str, int or Decimal
+    if isinstance(value, float):
+        raise ValueError("money must be a Decimal or a string, never a float")
+    return value
+
+
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4)]
+Money = Annotated[Decimal, BeforeValidator(_no_float), Field(max_digits=18, decimal_places=4)]
 
 
 class _Model(BaseModel):
@@ -112,6 +119,12 @@ class ChannelOrder(_Model):
     shipping_address: Address | None = None
     billing_address: Address | None = None
     lines: list[OrderLine] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_line_ids(self) -> ChannelOrder:
+        if len({line.source_line_id for line in self.lines}) != len(self.lines):
+            raise ValueError("two lines share one source_line_id")
+        return self
 
 
 class BadOrder(_Model):

@@ -206,3 +206,82 @@ def test_import_orders_again_starts_where_the_last_read_stopped(run, imported, s
     listing = api_calls(sandbox, "GET", "/orders")
     newest = max(o["updated_at"] for o in channel_unfulfilled(sandbox).values())
     assert len(listing) == 1 and listing[0]["query"]["updated_at_min"][:19] == newest[:19]
+
+
+def test_two_people_shipping_one_order_at_once_ship_it_once(run, imported, db_path):
+    import threading
+
+    from host import orders as host_orders
+    from host.db import connect
+    from host.errors import HostError
+
+    order_id = next(iter(imported.values()))["id"]
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
+
+    def ship(n: int) -> None:
+        db = connect(db_path)
+        start.wait()
+        try:
+            host_orders.ship_order(db, order_id, carrier="UPS", tracking_number=f"RACE{n}")
+            outcomes.append("shipped")
+        except HostError as exc:
+            outcomes.append(str(exc))
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=ship, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("shipped") == 1, outcomes
+    assert len(run.json("orders", "show", str(order_id))["shipments"]) == 1
+
+
+def test_an_import_from_a_later_date_does_not_let_the_cursor_skip_the_gap(run, imported, sandbox, company):
+    import time
+
+    gap = sandbox.add_orders(2)  # changed after the cursor, before the --since below
+    time.sleep(1.1)
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    time.sleep(0.1)
+    later = sandbox.add_orders(1)
+    job = run.json("import-orders", company, "--since", since)
+    assert job["summary"]["inserted"] == 1
+    run("worker", "--once", "--download-every", "0")  # the incremental download still sees the gap
+    have = {o["source_order_id"] for o in run.json("orders", "list")}
+    assert set(gap) | set(later) <= have
+
+
+def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, company, db_path):
+    from decimal import Decimal as D
+
+    from host import plugins
+    from plugin_spec import ChannelOrder, OrderLine, hookimpl
+    from spy_plugin import SpyChannel
+
+    class TwinLines(SpyChannel):
+        @hookimpl
+        def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            now = datetime.now(UTC) - timedelta(hours=1)
+            line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=D("1.00"))
+            good = ChannelOrder(source_order_id="GOOD", created_at=now, updated_at=now, currency="EUR",
+                                subtotal=D("1.00"), tax_total=D("0"), grand_total=D("1.00"), lines=[line])
+            # built without validation, as a careless plugin might: the host must still cope
+            twin = ChannelOrder.model_construct(**{**good.__dict__, "source_order_id": "TWIN", "lines": [line, line]})
+            return iter([twin, good])
+
+    channel = TwinLines(name="twin_channel")
+    plugins.register(channel, name="twin")
+    try:
+        run("companies", "add", "Twin Co")
+        run("website-settings", "Twin Co", "--store-plugin", "twin_channel", "--allow-order-download")
+        run("cart-settings", "Twin Co", "--set", "token=abcd1234")
+        run("test-settings", "Twin Co")
+        job = run.json("import-orders", "Twin Co")
+        assert job["status"] == "Partial Success" and job["summary"]["bad_orders"] == 1
+        assert any("TWIN not imported: two of its lines share one line id" in l["message"] for l in job["log"])
+        assert [o["source_order_id"] for o in run.json("orders", "list", "--company", "Twin Co")] == ["GOOD"]
+    finally:
+        plugins.unregister(channel)

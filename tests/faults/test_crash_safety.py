@@ -64,7 +64,7 @@ def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point
     h.assert_exactly_once(expected)
     statuses = [status for (status,) in h.query("SELECT status FROM jobs WHERE kind = 'import_orders'")]
     assert statuses == ["Completed"]
-    cursor = h.query("SELECT value FROM cursors")
+    cursor = h.query("SELECT value FROM cursors WHERE name = 'orders_updated_at'")
     newest = max(o["updated_at"] for o in channel.orders() if o["id"] in expected)
     assert cursor and cursor[0][0][:19] == newest[:19]
 
