@@ -33,6 +33,8 @@ STATUSES = (QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED)
 PENDING = (QUEUED, PROCESSING)
 PRIORITY = {"test_settings": 30, "import_orders": 20, "upload_tracking": 10, "download_orders": 0}
 STALE_AFTER_SECONDS = 120.0
+#: a channel's Retry-After longer than this is not believed
+MAX_RETRY_AFTER_SECONDS = 3600.0
 #: first retry waits about this long, doubling each attempt (with jitter), at most 5 minutes
 RETRY_BASE_SECONDS = float(os.environ.get("CARTPLUGIN_RETRY_BASE_SECONDS", "2"))
 MAX_LOG_MESSAGE = 1000
@@ -127,6 +129,13 @@ def claim(
         filters += f" AND company_id IN ({','.join('?' for _ in company_ids)})"
         params.extend(company_ids)
     with write(db):
+        # a job whose worker keeps dying with it (out of memory, killed) must not loop forever
+        for (dead_id,) in db.execute(
+            "UPDATE jobs SET status = 'Failed', finished_at = ?, summary = ? WHERE status = 'Processing' "
+            "AND heartbeat_at < ? AND attempts >= max_attempts RETURNING id",
+            [now, json.dumps({"error": "its worker stopped during every attempt"}), stale],
+        ).fetchall():
+            _log(db, dead_id, "error", "Failed: its worker stopped during every attempt")
         cursor = db.execute(
             "UPDATE jobs SET status = 'Processing', claimed_by = ?, heartbeat_at = ?, attempts = attempts + 1, "
             "started_at = COALESCE(started_at, ?) WHERE id = (SELECT id FROM jobs WHERE "
@@ -159,11 +168,15 @@ def recover_orphans(db: sqlite_utils.Database) -> list[int]:
     for job_id, claimed_by in orphans:
         with write(db):
             cursor = db.execute(
-                "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL "
-                "WHERE id = ? AND status = 'Processing' AND claimed_by = ?",
+                "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'Failed' ELSE 'Queued' END, "
+                "run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing' AND claimed_by = ? "
+                "RETURNING status",
                 [clock.now_iso(), job_id, claimed_by],
             )
-            if cursor.rowcount:
+            row = cursor.fetchone()
+            if row and row[0] == FAILED:
+                _log(db, job_id, "error", f"Failed: its worker ({claimed_by}) stopped during every attempt")
+            elif row:
                 _log(db, job_id, "warning", f"worker {claimed_by} stopped while running this job; queued again")
     return [job_id for job_id, _ in orphans]
 
@@ -189,11 +202,15 @@ def finish(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, 
     if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
         raise ValueError(status)
     with write(db):
-        db.execute(
-            "UPDATE jobs SET status = ?, finished_at = ?, summary = ? WHERE id = ? AND status = 'Processing'",
-            [status, clock.now_iso(), json.dumps(summary or {}, default=str), job.id],
+        # only the claim's owner ends it: a worker presumed dead and replaced must not
+        # overwrite what its replacement does
+        cursor = db.execute(
+            "UPDATE jobs SET status = ?, finished_at = ?, summary = ? WHERE id = ? AND status = 'Processing' "
+            "AND claimed_by IS ?",
+            [status, clock.now_iso(), json.dumps(summary or {}, default=str), job.id, job.claimed_by],
         )
-        _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+        if cursor.rowcount:
+            _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
 
 
 def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
@@ -204,11 +221,12 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     if job.attempts >= job.max_attempts:
         finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
         return False
-    delay = max(retry_after or 0, min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0))
+    delay = max(min(retry_after or 0, MAX_RETRY_AFTER_SECONDS), min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0))
     with write(db):
         db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing'",
-            [clock.now_iso(delay), job.id],
+            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing' "
+            "AND claimed_by IS ?",
+            [clock.now_iso(delay), job.id, job.claimed_by],
         )
         _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")
     return True

@@ -35,8 +35,48 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
+#: seconds between two heartbeats of a running job (well under jobs.STALE_AFTER_SECONDS)
+HEARTBEAT_SECONDS = 20.0
+
+
+class _Heartbeat:
+    """Beats for a job from a thread of its own while the job runs, so a slow page (long
+    timeouts, Retry-After waits) never makes a live job look dead to other workers."""
+
+    def __init__(self, db: sqlite_utils.Database, job: Job):
+        self.path = db.execute("PRAGMA database_list").fetchone()[2]
+        self.job = job
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
+
+    def _run(self) -> None:
+        own = None
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                own = own or connect(self.path, migrate=False)
+                jobs.heartbeat(own, self.job)
+        except Exception:  # a missed beat is not worth killing anything for
+            log.warning("heartbeat of job %s failed", self.job.id, exc_info=True)
+        finally:
+            if own is not None:
+                own.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
 def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress | None = None) -> str:
     """Do a claimed job's work and record its end; returns the job's new status."""
+    with _Heartbeat(db, job):
+        return _execute(db, job, progress)
+
+
+def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | None) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -126,8 +166,12 @@ class LocalPool:
             ran = 0
             me = worker_id()
             try:
-                while not (stop and stop.is_set()) and (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
-                    status = execute(db, job)
+                while not halt.is_set() and (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
+                    try:
+                        status = execute(db, job)
+                    except Exception:  # e.g. the database stayed locked: the job is picked up again later
+                        log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
+                        continue
                     ran += 1
                     if on_finish:
                         on_finish(job, status)
@@ -135,5 +179,11 @@ class LocalPool:
                 db.close()
             return ran
 
+        halt = stop or threading.Event()
         with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="cartplugin-job") as pool:
-            return sum(f.result() for f in [pool.submit(loop) for _ in range(self.max_workers)])
+            futures = [pool.submit(loop) for _ in range(self.max_workers)]
+            try:
+                return sum(f.result() for f in futures)
+            except KeyboardInterrupt:  # Ctrl-C: let running jobs finish, start no new one
+                halt.set()
+                raise

@@ -7,7 +7,9 @@ ten thousand when nothing is due.
 
 from __future__ import annotations
 
+import logging
 import signal
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ import sqlite_utils
 from . import clock, jobs
 from .db import connect, write
 from .runner import LocalPool
+
+log = logging.getLogger("cartplugin.worker")
 
 #: seconds between two automatic downloads of one company
 DOWNLOAD_EVERY_SECONDS = 300.0
@@ -72,12 +76,19 @@ def run(
     db = connect(db_path)
     try:
         while True:
-            queued = tick(db, download_every=download_every)
-            ran = pool.drain(
-                on_finish=(lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None, stop=stop
-            )
-            if echo:
-                echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
+            try:
+                queued = tick(db, download_every=download_every)
+                ran = pool.drain(
+                    on_finish=(lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None,
+                    stop=stop,
+                )
+            except sqlite3.Error as exc:  # e.g. locked past the busy timeout: try again next round
+                if once:
+                    raise
+                log.error("worker round failed: %s; next round in %s s", exc, interval)
+            else:
+                if echo:
+                    echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
             if once or stop.wait(interval):
                 break
     finally:
