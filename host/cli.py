@@ -65,13 +65,18 @@ class CartGroup(click.Group):
             sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
-    def _with_plugin_commands(self) -> None:
-        if self is not cli:
+    def _with_plugin_commands(self, cmd_name: str | None = None) -> None:
+        # install/uninstall must work even when the installed plugins do not load
+        if self is not cli or cmd_name in ("install", "uninstall"):
             return
         try:
             plugins.load_plugins()
-        except HostError as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            raise click.ClickException(f"plugins failed to load: {exc}") from None
+        for name, reason in plugins.broken.items():
+            if name not in _warned:
+                _warned.add(name)
+                click.echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
         for plugin in plugins.pm.get_plugins():
             name = plugins.pm.get_name(plugin)
             if name in _commands_from or not hasattr(plugin, "cartplugin_register_commands"):
@@ -81,7 +86,7 @@ class CartGroup(click.Group):
             plugins.pm.subset_hook_caller("cartplugin_register_commands", remove_plugins=others)(cli=self)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        self._with_plugin_commands()
+        self._with_plugin_commands(cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -90,6 +95,7 @@ class CartGroup(click.Group):
 
 
 _commands_from: set[str] = set()
+_warned: set[str] = set()
 
 
 def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
@@ -117,6 +123,8 @@ def _parse_since(value: str | None) -> datetime | None:
         parsed = parsed.replace(tzinfo=UTC)
     if parsed > clock.now():
         raise HostError("--since must not be in the future")
+    if parsed.year < 2000:
+        raise HostError("--since must be in the year 2000 or later")
     return parsed
 
 
@@ -257,14 +265,21 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise HostError(f"--set takes KEY=VALUE, got {pair.split('=')[0][:40]!r}")
+            # nothing of what was typed is echoed: it may be a key pasted in the wrong place
+            raise HostError("--set takes KEY=VALUE (for example --set commission_percent=12.5)")
         parsed[key.strip()] = value
     return parsed
 
 
 @cli.command(name="cart-settings")
 @click.argument("company")
-@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE", help="Set a Cart General field (repeatable; empty value clears).")
+@click.option(
+    "--set",
+    "pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a Cart General field (repeatable; empty value clears; KEY=- asks for the value without echoing it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def cart_settings(ctx: click.Context, company: str, pairs: tuple[str, ...], as_json: bool) -> None:
@@ -272,7 +287,11 @@ def cart_settings(ctx: click.Context, company: str, pairs: tuple[str, ...], as_j
     db = _db(ctx)
     target = companies.get_company(db, company)
     if pairs:
-        shown = companies.update_cart_settings(db, target, _parse_pairs(pairs))
+        values = _parse_pairs(pairs)
+        for key, value in values.items():
+            if value == "-":  # typed at a hidden prompt: not in shell history nor in `ps`
+                values[key] = click.prompt(key, hide_input=True, err=True)
+        shown = companies.update_cart_settings(db, target, values)
     else:
         shown = companies.show_cart_settings(db, target)
     text = "\n".join(
@@ -298,8 +317,9 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     shown = jobs.show_job(db, job.id)
     summary = shown["summary"] or {}
     ok = bool(summary.get("ok"))
-    _emit({"ok": ok, "message": summary.get("message"), "job": job.id}, as_json,
-          f"{'Connection established' if ok else 'Test Settings failed'}: {summary.get('message')}")  # fmt: skip
+    message = summary.get("message") or summary.get("error") or summary.get("reason") or shown["status"]
+    _emit({"ok": ok, "message": message, "job": job.id}, as_json,
+          f"{'Connection established' if ok else 'Test Settings failed'}: {message}")  # fmt: skip
     if not ok:
         ctx.exit(1)
 
@@ -319,9 +339,12 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     target = companies.get_company(db, company)
     since_dt = _parse_since(since)
     services.check_allowed(db, target, "import_orders")
-    job, created = jobs.enqueue(db, target.id, "import_orders", {"since": clock.iso(since_dt) if since_dt else None})
-    if not created and not as_json:
-        click.echo(f"Import Orders job {job.id} is already {job.status}", err=True)
+    jobs.recover_orphans(db)  # e.g. an earlier import-orders stopped with Ctrl-C
+    params = {"since": clock.iso(since_dt) if since_dt else None}
+    job, created = jobs.enqueue(db, target.id, "import_orders", params)
+    if not created:
+        differs = " (with its own --since; yours was not applied)" if job.params != params else ""
+        click.echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
     if wait:
         claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
         if claimed is not None:

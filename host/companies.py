@@ -20,6 +20,8 @@ from .db import write
 from .errors import HostError, InvalidSettings, NotFound
 
 MAX_NAME = 100
+#: Cart General fields the host uses itself; changing them says nothing about the account
+HOST_FIELDS = set(CartSettings.model_fields)
 STORE_TYPES = ("Custom",)
 
 
@@ -46,7 +48,7 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise HostError(f"a company name is 1 to {MAX_NAME} printable characters")
-    if name.isdigit():
+    if name.isdecimal():
         raise HostError("a company name cannot be only digits (digits refer to company ids)")
     with write(db):
         if db.execute("SELECT 1 FROM companies WHERE name = ?", [name]).fetchone():
@@ -61,7 +63,7 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
 
 def get_company(db: sqlite_utils.Database, ref: str | int) -> Company:
     """A company by id or by name (case-insensitive)."""
-    if isinstance(ref, int) or str(ref).isdigit():
+    if isinstance(ref, int) or str(ref).isdecimal():
         rows = list(db.query("SELECT * FROM companies WHERE id = ?", [int(ref)]))
     else:
         rows = list(db.query("SELECT * FROM companies WHERE name = ?", [str(ref).strip()]))
@@ -257,6 +259,9 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
             )
         if pairs:
             _reset_connection(db, company.id, "Cart General settings changed")
+        if set(pairs) - HOST_FIELDS:
+            # another URL or key may be another account: its orders are read from the start
+            db.execute("DELETE FROM cursors WHERE company_id = ? AND channel = ?", [company.id, channel])
     return show_cart_settings(db, company)
 
 

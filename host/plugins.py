@@ -30,6 +30,8 @@ _loaded = False
 _tracing = False
 _load_lock = threading.Lock()
 _channels: dict[str, tuple[object, ChannelInfo]] = {}
+#: installed plugins that failed to load or describe themselves, with the reason
+broken: dict[str, str] = {}
 
 
 class DuplicateChannel(HostError):
@@ -52,7 +54,10 @@ def _load_entrypoints(allowed: set[str] | None) -> None:
                 continue
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
                 continue
-            pm.register(ep.load(), name=ep.name)
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:  # one broken plugin must not take the host (or uninstall) down
+                broken[ep.name] = f"{type(exc).__name__}: {exc}"[:300]
 
 
 def load_plugins() -> None:
@@ -65,23 +70,40 @@ def load_plugins() -> None:
             _load_entrypoints(_allowed())
         if os.environ.get("CARTPLUGIN_TRACE_PLUGINS") and not _tracing:
             _trace()
-        pm.check_pending()
-        refresh_channels()
+        while True:  # a plugin implementing a hook that does not exist is set aside, not fatal
+            try:
+                pm.check_pending()
+                break
+            except pluggy.PluginValidationError as exc:
+                broken[pm.get_name(exc.plugin)] = str(exc)[:300]
+                pm.unregister(exc.plugin)
+        refresh_channels(drop_broken=True)
         _loaded = True
 
 
-def refresh_channels() -> None:
-    """Rebuild the channel-name index; refuses two plugins that claim one channel name."""
+def refresh_channels(*, drop_broken: bool = False) -> None:
+    """Rebuild the channel-name index; refuses two plugins that claim one channel name.
+
+    With ``drop_broken`` (start-up) a plugin whose channel info fails is unregistered and
+    listed in ``broken`` instead of stopping the host.
+    """
     channels: dict[str, tuple[object, ChannelInfo]] = {}
     everyone = pm.get_plugins()
     for impl in pm.hook.cartplugin_channel_info.get_hookimpls():
         plugin = impl.plugin
-        # through the hook (not impl.function) so CARTPLUGIN_TRACE_PLUGINS sees the call
-        (info,) = pm.subset_hook_caller(
-            "cartplugin_channel_info", remove_plugins=[p for p in everyone if p is not plugin]
-        )()
-        if not isinstance(info, ChannelInfo):
-            raise HostError(f"plugin {pm.get_name(plugin)!r} returned {type(info).__name__}, not ChannelInfo")
+        try:
+            # through the hook (not impl.function) so CARTPLUGIN_TRACE_PLUGINS sees the call
+            (info,) = pm.subset_hook_caller(
+                "cartplugin_channel_info", remove_plugins=[p for p in everyone if p is not plugin]
+            )()
+            if not isinstance(info, ChannelInfo):
+                raise HostError(f"plugin {pm.get_name(plugin)!r} returned {type(info).__name__}, not ChannelInfo")
+        except Exception as exc:
+            if not drop_broken:
+                raise
+            broken[pm.get_name(plugin)] = f"{type(exc).__name__}: {exc}"[:300]
+            pm.unregister(plugin)
+            continue
         if info.name in channels:
             other = pm.get_name(channels[info.name][0])
             raise DuplicateChannel(
@@ -146,6 +168,7 @@ def plugin_listing() -> list[dict[str, Any]]:
                 "hooks": hooks,
             }
         )
+    rows += [{"name": name, "error": reason} for name, reason in broken.items()]
     return sorted(rows, key=lambda row: row["name"] or "")
 
 

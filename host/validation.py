@@ -10,7 +10,7 @@ MAX_ID = 2**63 - 1  # SQLite's INTEGER
 def parse_id(value: object, what: str) -> int:
     """A positive integer id; anything else is "unknown <what>", as no such row can exist."""
     text = str(value).strip()
-    if not text.isdigit():
+    if not text.isdecimal() or not text.isascii():
         raise NotFound(f"{what} id must be a number, not {text[:40]!r}")
     number = int(text)
     if not 0 < number <= MAX_ID:

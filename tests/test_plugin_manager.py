@@ -92,3 +92,41 @@ def test_trace_environment_variable_prints_hook_calls():
     result = _cli_subprocess("plugins", "--json", env={"CARTPLUGIN_TRACE_PLUGINS": "1"})
     assert result.returncode == 0
     assert "[trace] cartplugin_channel_info" in result.stderr
+
+
+def _fake_distribution(root, name: str, module_source: str) -> dict:
+    """A distribution on PYTHONPATH with one `cartplugin` entry point: no pip, no venv."""
+    (root / f"{name}.py").write_text(module_source)
+    info = root / f"{name}-0.0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.1\n")
+    (info / "entry_points.txt").write_text(f"[cartplugin]\n{name} = {name}\n")
+    return {"PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def test_a_broken_plugin_is_set_aside_with_a_warning_and_the_rest_works(tmp_path):
+    env = _fake_distribution(tmp_path, "brokenchannel", "raise ImportError('needs frobnicate, which is not installed')\n")
+    listed = _cli_subprocess("plugins", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["name"]: row for row in json.loads(listed.stdout)}
+    assert "frobnicate" in rows["brokenchannel"]["error"] and rows["backmarket_pro"]["version"]
+    assert listed.stderr.count("Warning: plugin 'brokenchannel' is not loaded") == 1
+    db = tmp_path / "x.db"
+    added = _cli_subprocess("--db", str(db), "companies", "add", "Still Works", env=env)
+    assert added.returncode == 0 and "Added company" in added.stdout
+
+
+def test_two_installed_plugins_claiming_one_channel_stop_the_host_with_a_clear_error(tmp_path):
+    source = (
+        "from plugin_spec import ChannelInfo, hookimpl\n"
+        "from backmarket_pro.settings import BackMarketProSettings\n"
+        "@hookimpl\n"
+        "def cartplugin_channel_info():\n"
+        "    return ChannelInfo(name='backmarket_pro', display_name='Impostor', version='6.6.6',\n"
+        "                       settings_model=BackMarketProSettings)\n"
+    )
+    env = _fake_distribution(tmp_path, "impostor", source)
+    result = _cli_subprocess("--db", str(tmp_path / "x.db"), "companies", "add", "Acme", env=env)
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.strip().count("\n") == 0
+    assert "two plugins claim the channel name 'backmarket_pro'" in result.stderr and "impostor" in result.stderr

@@ -137,3 +137,26 @@ def test_an_optional_secret_field_is_masked_too(run, bmp):
         assert "correct-horse-battery" not in output and "****tery" in output
     finally:
         plugins.unregister(channel)
+
+
+def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_path):
+    from click.testing import CliRunner
+
+    from host.cli import cli
+
+    typed = "typed-at-prompt-9876"
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "cart-settings", configured, "--set", "x_api_key=-"], input=typed + "\n")
+    assert result.exit_code == 0, result.output
+    assert typed not in result.output and "****9876" in result.stdout
+
+
+def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(run, company, db_path):
+    from host.db import connect
+
+    run("import-orders", company)
+    count = lambda: connect(db_path).execute("SELECT COUNT(*) FROM cursors").fetchone()[0]  # noqa: E731
+    assert count() == 2  # the cursor and the window it covers
+    run("cart-settings", company, "--set", "commission_percent=7")
+    assert count() == 2
+    run("cart-settings", company, "--set", "x_api_key=another-account-key-1")
+    assert count() == 0
