@@ -1,4 +1,4 @@
-"""Small pure pieces of the host: commission arithmetic and how addresses are stored."""
+"""Commission arithmetic, and money at the plugin boundary."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 
 from host import money
-from host.orders import _address
-from plugin_spec import Address
+from plugin_spec import OrderLine
 
 
 @pytest.mark.parametrize(
@@ -28,13 +27,7 @@ def test_commission_is_decimal_rounded_half_up_to_cents(total, percent, expected
     assert isinstance(result, Decimal) and str(result) == expected
 
 
-@pytest.mark.parametrize(
-    "address",
-    [
-        Address(name="Zoë Müller", city="Łódź", country="PL"),
-        Address(company='Say "Hi" \\ Co', line1="Strøget 3", postal_code="1000"),
-        Address(),
-    ],
-)
-def test_addresses_are_stored_as_pydantic_would_write_them(address):
-    assert _address(address) == address.model_dump_json(exclude_none=True)
+@pytest.mark.parametrize("bad", [0.1, Decimal("1.23456"), Decimal("1234567890123456789")])
+def test_money_at_the_boundary_is_never_float_and_at_most_4_decimals(bad):
+    with pytest.raises(ValueError):
+        OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=bad)
