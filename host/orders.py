@@ -359,21 +359,25 @@ def shipments_to_upload(
             [company_id, clock.now_iso(), after_id, limit],
         )
     )
+    # the lines of the whole page in one query, not one query per shipment
+    lines: dict[int, list[ShipmentLine]] = {row["id"]: [] for row in rows}
+    if rows:
+        for line in db.query(
+            "SELECT sl.shipment_id, ol.source_line_id, ol.sku, sl.quantity, sl.serial_numbers FROM shipment_lines sl "
+            "JOIN order_lines ol ON ol.id = sl.order_line_id "
+            f"WHERE sl.shipment_id IN ({','.join('?' for _ in rows)}) ORDER BY sl.shipment_id, ol.id",
+            [row["id"] for row in rows],
+        ):
+            lines[line["shipment_id"]].append(
+                ShipmentLine(
+                    source_line_id=line["source_line_id"],
+                    sku=line["sku"],
+                    quantity=line["quantity"],
+                    serial_numbers=json.loads(line["serial_numbers"]),
+                )
+            )
     shipments = []
     for row in rows:
-        lines = [
-            ShipmentLine(
-                source_line_id=line["source_line_id"],
-                sku=line["sku"],
-                quantity=line["quantity"],
-                serial_numbers=json.loads(line["serial_numbers"]),
-            )
-            for line in db.query(
-                "SELECT ol.source_line_id, ol.sku, sl.quantity, sl.serial_numbers FROM shipment_lines sl "
-                "JOIN order_lines ol ON ol.id = sl.order_line_id WHERE sl.shipment_id = ?",
-                [row["id"]],
-            )
-        ]
         shipments.append(
             Shipment(
                 shipment_id=row["id"],
@@ -382,7 +386,7 @@ def shipments_to_upload(
                 tracking_number=row["tracking_number"],
                 tracking_url=row["tracking_url"],
                 shipped_at=clock.parse(row["shipped_at"]),
-                lines=lines,
+                lines=lines[row["id"]],
             )
         )
     return shipments

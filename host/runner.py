@@ -84,9 +84,6 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
         jobs.log(db, job.id, level, message)
         log.log(logging.getLevelName(level.upper()), "job %s %s (%s): %s", job.id, job.kind, company.name, message)
 
-    def beat() -> None:
-        jobs.heartbeat(db, job)
-
     try:
         services.check_allowed(db, company, job.kind)
     except services.NotAllowed as exc:
@@ -108,10 +105,10 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
                 if since is None:
                     since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
             job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
-            summary = services.download_orders(db, company, since=since, on_batch=beat, progress=progress, log=job_log)
+            summary = services.download_orders(db, company, since=since, progress=progress, log=job_log)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, on_batch=beat, log=job_log)
+            summary = services.upload_tracking(db, company, log=job_log)
             status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")

@@ -149,7 +149,6 @@ def download_orders(
     company: Company,
     *,
     since: datetime | None,
-    on_batch: Callable[[], None] | None = None,
     progress: Progress | None = None,
     log: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -183,8 +182,6 @@ def download_orders(
                 _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
         failpoint("download.after_commit")
         batch.clear()
-        if on_batch:
-            on_batch()
 
     items = hook(settings=settings, since=since, unfulfilled_only=True)
     if items is None:
@@ -237,7 +234,6 @@ def upload_tracking(
     db: sqlite_utils.Database,
     company: Company,
     *,
-    on_batch: Callable[[], None] | None = None,
     log: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
@@ -274,6 +270,4 @@ def upload_tracking(
             for r in complete:
                 if not r.ok:
                     log("warning", f"tracking of order {source_ids[r.shipment_id]} not accepted: {r.message}")
-        if on_batch:
-            on_batch()
     return counts
