@@ -70,13 +70,30 @@ class _Heartbeat:
         self.thread.join()
 
 
-def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress | None = None) -> str:
-    """Do a claimed job's work and record its end; returns the job's new status."""
+#: seconds a download job may run before it commits what it has and leaves the rest to the next
+#: run (which continues from the cursor), so one huge backlog cannot hold a worker thread
+JOB_BUDGET_SECONDS = float(os.environ.get("CARTPLUGIN_JOB_BUDGET_SECONDS", "900"))
+
+
+def execute(
+    db: sqlite_utils.Database,
+    job: Job,
+    *,
+    progress: services.Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> str:
+    """Do a claimed job's work and record its end; returns the job's new status.
+
+    ``stop`` is asked between orders and batches: once true the job commits what it has and
+    goes back to the queue, to be continued by the next worker.
+    """
     with _Heartbeat(db, job):
-        return _execute(db, job, progress)
+        return _execute(db, job, progress, stop)
 
 
-def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | None) -> str:
+def _execute(
+    db: sqlite_utils.Database, job: Job, progress: services.Progress | None, stop: Callable[[], bool] | None
+) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -105,10 +122,14 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
                 if since is None:
                     since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
             job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
-            summary = services.download_orders(db, company, since=since, progress=progress, log=job_log)
+            summary = services.download_orders(
+                db, company, since=since, progress=progress, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS
+            )
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
+            if summary.get("more"):
+                services.download_soon(db, company)
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, log=job_log)
+            summary = services.upload_tracking(db, company, log=job_log, stop=stop)
             status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")
@@ -121,6 +142,12 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
             return jobs.QUEUED if requeued else jobs.FAILED
         jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
         return jobs.FAILED
+    except services.SettingsChanged as exc:
+        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        return jobs.CANCELLED
+    except services.Interrupted as exc:
+        jobs.requeue_now(db, job, str(exc))
+        return jobs.QUEUED
     except HostError as exc:
         jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
         return jobs.FAILED

@@ -1,0 +1,128 @@
+"""What a broken or hostile channel, or an unlucky operator, must not do to the host.
+
+Each test drives the real CLI (in-process or as a subprocess) against the real Back Market Pro
+sandbox; bad orders are planted in the sandbox's data the way a faulty channel would send them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from backmarket_pro.sandbox import Sandbox
+from fault_harness import Harness
+from host import clock
+
+KEY = "hardening-key-0001-abcd"
+
+
+def plant(channel: Sandbox, change, key: str | None = None) -> str:
+    """A new order listed after every other one, then changed by ``change(order)`` in place: the
+    listing position stays that of a normal new order whatever the change does to its fields."""
+    (order_id,) = channel.add_orders(1, key)
+    account = channel._account(key)
+    with channel._lock:
+        order = account.orders[order_id]
+        change(order)
+        account.encoded.pop(order_id, None)
+        # JSON escapes (\ud800) carry what UTF-8 cannot: a lone surrogate reaches the client
+        account.encoded[order["id"]] = json.dumps(order, separators=(",", ":")).encode()
+        account.version += 1
+    return order.get("id", order_id)
+
+
+def set_line(field: str, value):
+    def change(order):
+        order["line_items"][0][field] = value
+
+    return change
+
+
+def set_field(field: str, value):
+    def change(order):
+        order[field] = value
+
+    return change
+
+
+def cursor(h: Harness) -> str | None:
+    rows = h.query("SELECT value FROM cursors WHERE company_id = ? AND name = 'orders_updated_at'", [h.company_id])
+    return rows[0][0] if rows else None
+
+
+def host_ids(h: Harness) -> set[str]:
+    return {o["source_order_id"] for o in h.host_orders()}
+
+
+@pytest.fixture
+def channel():
+    with Sandbox(api_key=KEY, orders=25, seed=5) as server:
+        yield server
+
+
+@pytest.fixture
+def h(tmp_path, channel) -> Harness:
+    return Harness(tmp_path, channel)
+
+
+def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_imports(h, channel):
+    good_before = h.channel_unfulfilled_ids()
+    bad = {
+        plant(channel, set_line("quantity", 2**63)),
+        plant(channel, set_line("title", "broken \ud800 text")),
+        plant(channel, set_line("title", "x" * 2_000_000)),
+        plant(channel, set_field("id", "..")),
+        plant(channel, set_field("id", "NUL\x00ID")),
+        plant(channel, set_field("created_at", "0999-01-01T00:00:00Z")),
+    }
+    victim = plant(channel, lambda order: None)  # valid for the models, refused by the database below
+    h.query(
+        "CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '%s' "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END" % victim
+    )
+    good_after = set(channel.add_orders(3))
+
+    h.cli("import-orders", h.company)
+
+    imported = host_ids(h)
+    assert good_before | good_after <= imported
+    assert not (bad | {victim}) & imported
+    (status, summary), = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
+    assert status == "Partial Success"
+    assert json.loads(summary)["bad_orders"] == len(bad) + 1
+    messages = "\n".join(m for (m,) in h.query("SELECT message FROM job_logs WHERE level = 'warning'"))
+    assert victim in messages and "cannot store" in messages
+    # the cursor stays before the bad orders, so they are read again; later runs still work
+    assert cursor(h) is not None and clock.parse(cursor(h)) <= clock.now()
+    more = set(channel.add_orders(2))
+    h.cli("worker", "--once", "--download-every", "0")
+    assert more <= host_ids(h)
+
+
+def test_an_order_dated_before_the_year_1000_does_not_break_the_cursor(h, channel):
+    plant(channel, set_field("updated_at", "0999-06-01T00:00:00Z"))
+    env_batch = {"CARTPLUGIN_DOWNLOAD_BATCH": "1"}  # the old date alone in its batch
+    h.cli("import-orders", h.company, env=env_batch)
+    value = cursor(h)
+    assert value is not None and len(value) == len(clock.now_iso()), value
+    assert clock.parse(value) <= clock.now()
+    later = set(channel.add_orders(3))
+    h.cli("worker", "--once", "--download-every", "0", env=env_batch)
+    assert later <= host_ids(h)
+    assert h.query("SELECT COUNT(*) FROM jobs WHERE status = 'Failed'")[0][0] == 0
+
+
+def test_an_order_stamped_in_the_far_future_is_bad_and_the_cursor_stays_near_now(h, channel):
+    far = plant(channel, set_field("updated_at", "9999-12-31T00:00:00Z"))
+    tomorrow = clock.iso(datetime.now(UTC) + timedelta(days=1))
+    near = plant(channel, set_field("updated_at", tomorrow))
+    h.cli("import-orders", h.company)
+    assert not {far, near} & host_ids(h)
+    assert clock.parse(cursor(h)) <= clock.now() + timedelta(minutes=5)
+    later = set(channel.add_orders(3))
+    h.cli("worker", "--once", "--download-every", "0")
+    assert later <= host_ids(h)
+    messages = "\n".join(m for (m,) in h.query("SELECT message FROM job_logs WHERE level = 'warning'"))
+    assert far in messages and near in messages
