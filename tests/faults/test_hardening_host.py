@@ -126,3 +126,32 @@ def test_an_order_stamped_in_the_far_future_is_bad_and_the_cursor_stays_near_now
     assert later <= host_ids(h)
     messages = "\n".join(m for (m,) in h.query("SELECT message FROM job_logs WHERE level = 'warning'"))
     assert far in messages and near in messages
+
+
+def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path):
+    import subprocess
+    import sys
+
+    other = "hardening-key-0002-efgh"
+    with Sandbox(api_key=KEY, orders=300, seed=6) as channel:
+        channel.add_account(other, orders=40, seed=9)
+        h = Harness(tmp_path, channel)
+        channel.set_faults(latency=0.3)
+        importing = subprocess.Popen(
+            [sys.executable, "-m", "host", "--db", str(h.db_path), "import-orders", h.company],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env(), stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=30)
+            h.cli("cart-settings", h.company, "--set", f"x_api_key={other}")
+            h.cli("test-settings", h.company)
+            importing.communicate(timeout=60)
+        finally:
+            importing.kill()
+        channel.clear_faults()
+        h.cli("worker", "--once", "--download-every", "0")
+        new_account = {o["id"] for o in channel.orders(other) if o["fulfillment_status"] in ("unfulfilled", "partial")}
+        missing = new_account - host_ids(h)
+        assert not missing, f"{len(missing)} of the new account's {len(new_account)} orders never imported"
+        (status,) = h.query("SELECT status FROM jobs WHERE kind = 'import_orders'")[0]
+        assert status == "Cancelled"
