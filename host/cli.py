@@ -345,13 +345,22 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     if not created:
         differs = " (with its own --since; yours was not applied)" if job.params != params else ""
         click.echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
+    ran = False
     if wait:
         claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
         if claimed is not None:
             _run_with_progress(db, claimed, as_json)
+            ran = True
     shown = jobs.show_job(db, job.id)
+    if ran and shown["status"] == jobs.QUEUED:
+        # the attempt failed and was put back: saying "Queued" with exit 0 would read as success
+        warnings = [line["message"] for line in shown["log"] if line["level"] != "info"]
+        why = warnings[-1] if warnings else "no reason recorded"
+        _emit(shown, as_json, f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
+              f"failed: {why}; it stays queued and runs again at {shown['run_after']} (cartplugin worker, or cartplugin jobs run)")  # fmt: skip
+        ctx.exit(1)
     _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']} {json.dumps(shown['summary'] or {})}")
-    if shown["status"] == jobs.FAILED:
+    if shown["status"] == jobs.FAILED or (ran and shown["status"] == jobs.CANCELLED):
         ctx.exit(1)
 
 

@@ -289,6 +289,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "priority": row["priority"],
         "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "run_after": row["run_after"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],

@@ -155,3 +155,11 @@ def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(
         assert not missing, f"{len(missing)} of the new account's {len(new_account)} orders never imported"
         (status,) = h.query("SELECT status FROM jobs WHERE kind = 'import_orders'")[0]
         assert status == "Cancelled"
+
+
+def test_import_orders_says_an_attempt_failed_and_when_it_retries_instead_of_reporting_success(h, channel):
+    channel.set_faults(fail_5xx=True)
+    result = h.cli("import-orders", h.company, check=False)
+    assert result.returncode != 0
+    assert "attempt 1 of 5 failed" in result.stdout and "runs again at" in result.stdout, result.stdout
+    assert "503" in result.stdout or "Transient" in result.stdout
