@@ -260,15 +260,29 @@ def website_settings(ctx, company, store_plugin, allow_order_download, allow_tra
     _emit(shown, as_json, text)
 
 
-def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+def _parse_pairs(
+    pairs: tuple[str, ...], option: str = "--set", example: str = "commission_percent=12.5"
+) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             # nothing of what was typed is echoed: it may be a key pasted in the wrong place
-            raise HostError("--set takes KEY=VALUE (for example --set commission_percent=12.5)")
+            raise HostError(f"{option} takes KEY={'PATH' if option == '--set-file' else 'VALUE'} (for example {option} {example})")
         parsed[key.strip()] = value
     return parsed
+
+
+def _read_value_file(path: str) -> str:
+    """A value kept in a file, without its final newline; the file's contents are never echoed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read(64 * 1024 + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HostError(f"cannot read {path[:200]!r}: {type(exc).__name__}") from None
+    if len(value) > 64 * 1024:
+        raise HostError(f"{path[:200]!r} is larger than 64 KiB: not a setting")
+    return value.rstrip("\r\n")
 
 
 @cli.command(name="cart-settings")
@@ -280,17 +294,33 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Set a Cart General field (repeatable; empty value clears; KEY=- asks for the value without echoing it).",
 )
+@click.option(
+    "--set-file",
+    "file_pairs",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="Set a Cart General field to the contents of a file (for secrets: never on the command line).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
-def cart_settings(ctx: click.Context, company: str, pairs: tuple[str, ...], as_json: bool) -> None:
-    """Show or change Cart General settings (no --set: show; secrets are masked)."""
+def cart_settings(
+    ctx: click.Context, company: str, pairs: tuple[str, ...], file_pairs: tuple[str, ...], as_json: bool
+) -> None:
+    """Show or change Cart General settings (no --set: show; secrets are masked).
+
+    Give a secret at a hidden prompt (--set x_api_key=-) or from a file (--set-file
+    x_api_key=PATH), never as --set x_api_key=VALUE: a value on the command line is visible
+    to every user of the machine in `ps` and stays in the shell history.
+    """
     db = _db(ctx)
     target = companies.get_company(db, company)
-    if pairs:
+    if pairs or file_pairs:
         values = _parse_pairs(pairs)
         for key, value in values.items():
             if value == "-":  # typed at a hidden prompt: not in shell history nor in `ps`
                 values[key] = click.prompt(key, hide_input=True, err=True)
+        for key, path in _parse_pairs(file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key").items():
+            values[key] = _read_value_file(path)
         shown = companies.update_cart_settings(db, target, values)
     else:
         shown = companies.show_cart_settings(db, target)

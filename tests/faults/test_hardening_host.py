@@ -7,6 +7,7 @@ sandbox; bad orders are planted in the sandbox's data the way a faulty channel w
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -163,3 +164,122 @@ def test_import_orders_says_an_attempt_failed_and_when_it_retries_instead_of_rep
     assert result.returncode != 0
     assert "attempt 1 of 5 failed" in result.stdout and "runs again at" in result.stdout, result.stdout
     assert "503" in result.stdout or "Transient" in result.stdout
+
+
+# -- the database and the key ------------------------------------------------------------------
+
+import os  # noqa: E402
+import stat  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from support import API_KEY, file_digest  # noqa: E402
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchanged(run, db_path):
+    run("companies", "add", "Acme")
+    db = sqlite3.connect(db_path)
+    with db:
+        db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')")
+    db.close()
+    before = file_digest(db_path)
+    for args in (["companies", "list"], ["companies", "add", "Other"], ["worker", "--once"]):
+        result = run(*args, ok=False)
+        assert result.exit_code == 1
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "newer cartplugin" in lines[0] and "0099_future" in lines[0], result.output
+    assert file_digest(db_path) == before
+
+
+def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it_once(tmp_path):
+    script = (
+        "import sys, time\n"
+        "from host.cli import cli\n"
+        "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+        "cli(sys.argv[2:])\n"
+    )
+    for round_ in range(4):
+        path = tmp_path / f"fresh-{round_}.db"
+        start = time.time() + 1.5
+        procs = [
+            subprocess.Popen([sys.executable, "-c", script, str(start), "--db", str(path), "companies", "add", f"Co {n}"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            for n in range(6)
+        ]
+        results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+        for p in procs:
+            p.stdout.close()
+            p.stderr.close()
+        assert all(code == 0 for code, _ in results), results
+        db = sqlite3.connect(path)
+        names = [n for (n,) in db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'host'")]
+        assert len(names) == len(set(names)) >= 2  # each step once
+        assert db.execute("SELECT COUNT(*) FROM companies").fetchone()[0] == 6
+        db.close()
+
+
+def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_stored_encrypted(run, company, db_path):
+    old_umask = os.umask(0o022)
+    try:
+        run("companies", "add", "Second")
+    finally:
+        os.umask(old_umask)
+    key_file = db_path.with_name("cart.key")
+    from host.db import connect
+
+    db = connect(db_path)  # the -wal and -shm files exist while a connection is open
+    try:
+        db.execute("UPDATE companies SET connection_message = connection_message")
+        for path in (db_path, db_path.with_name("cart.db-wal"), db_path.with_name("cart.db-shm"), key_file):
+            assert _mode(path) == 0o600, (path, oct(_mode(path)))
+        stored = db_path.read_bytes() + db_path.with_name("cart.db-wal").read_bytes()
+    finally:
+        db.close()
+    assert API_KEY.encode() not in stored
+    assert "****" in run("cart-settings", company).output
+
+
+def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come_from_a_file(run, company, db_path, tmp_path):
+    before = file_digest(db_path)
+    result = run("cart-settings", company, "--set", "website_url=https://evil.example.com", ok=False)
+    assert result.exit_code == 1 and "x_api_key" in result.output and len(result.output.strip().splitlines()) == 1
+    assert file_digest(db_path) == before
+    # the same host with its default port spelled out is the same host
+    key_file = tmp_path / "bmp.key.txt"
+    key_file.write_text(API_KEY + "\n")
+    run("cart-settings", company, "--set", "website_url=https://other.example.com", "--set-file", f"x_api_key={key_file}")
+    shown = run.json("cart-settings", company)
+    assert {f["key"]: f["value"] for f in shown["fields"]}["x_api_key"] == "****" + API_KEY[-4:]
+
+
+def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_path):
+    key_file = db_path.with_name("cart.key")
+    saved = key_file.read_bytes()
+    key_file.unlink()
+    before = file_digest(db_path)
+    for args in (["test-settings", company], ["cart-settings", company, "--set", "commission_percent=3"]):
+        result = run(*args, ok=False)
+        assert result.exit_code == 1 and "cart.key" in result.output and "missing" in result.output, result.output
+    assert not key_file.exists()
+    key_file.write_bytes(saved)
+    os.chmod(key_file, 0o600)
+    assert "Connection established" in run("test-settings", company).output
+
+
+def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened(run, company, db_path):
+    db = sqlite3.connect(db_path)
+    with db:  # as an older version left it: the key in clear, the step that encrypts not run
+        db.execute("UPDATE cart_settings SET value = ? WHERE is_secret = 1", [API_KEY])
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = '0003_hardening'")
+        db.execute("PRAGMA user_version = 0")
+    db.close()
+    assert "Connection established" in run("test-settings", company).output
+    db = sqlite3.connect(db_path)
+    (value,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
+    db.close()
+    assert value.startswith("fernet:") and API_KEY not in value
