@@ -21,6 +21,7 @@ import click
 from plugin_spec import ChannelError
 
 from . import clock, companies, jobs, orders, plugins, runner, services, worker
+from .terminal import clean, clean_json
 from .db import connect, db_path, open_existing
 from .errors import HostError
 
@@ -55,10 +56,10 @@ class CartGroup(click.Group):
             sys.exit(0)
         except click.exceptions.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            echo(f"Error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
@@ -76,7 +77,7 @@ class CartGroup(click.Group):
         for name, reason in plugins.broken.items():
             if name not in _warned:
                 _warned.add(name)
-                click.echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
+                echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
         for plugin in plugins.pm.get_plugins():
             name = plugins.pm.get_name(plugin)
             if name in _commands_from or not hasattr(plugin, "cartplugin_register_commands"):
@@ -98,11 +99,16 @@ _commands_from: set[str] = set()
 _warned: set[str] = set()
 
 
+def echo(text: str, **kwargs: Any) -> None:
+    """``click.echo`` for text that may carry what a channel or a person typed."""
+    click.echo(clean(text), **kwargs)
+
+
 def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        click.echo(clean_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
     elif text is not None:
-        click.echo(text)
+        echo(text)
 
 
 def _db(ctx: click.Context, *, create: bool = False):
@@ -166,7 +172,7 @@ def plugins_command(as_json: bool) -> None:
         _emit(rows, True)
         return
     for row in rows:
-        click.echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
+        echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
 
 
 def _pip(*args: str) -> None:
@@ -374,7 +380,7 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     job, created = jobs.enqueue(db, target.id, "import_orders", params)
     if not created:
         differs = " (with its own --since; yours was not applied)" if job.params != params else ""
-        click.echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
+        echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
     ran = False
     if wait:
         claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
@@ -441,7 +447,7 @@ def worker_command(ctx: click.Context, once: bool, interval: float, workers: int
     open_existing(ctx.obj["db_path"]).close()
     worker.run(
         ctx.obj["db_path"], once=once, interval=interval, max_workers=workers, download_every=download_every,
-        echo=click.echo,
+        echo=echo,
     )  # fmt: skip
 
 
@@ -477,12 +483,12 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
     if as_json:
         click.echo("[")
         for i, row in enumerate(rows):
-            click.echo(("," if i else "") + json.dumps(row, ensure_ascii=False))
+            click.echo(clean_json(("," if i else "") + json.dumps(row, ensure_ascii=False)))
         click.echo("]")
         return
     count = 0
     for row in rows:
-        click.echo(_order_line(row))
+        echo(_order_line(row))
         count += 1
     if not count:
         click.echo("No orders.")
@@ -576,7 +582,7 @@ def jobs_run(ctx: click.Context, workers: int) -> None:
     """Run every queued job that is due now, then exit."""
     open_existing(ctx.obj["db_path"]).close()
     ran = runner.LocalPool(ctx.obj["db_path"], max_workers=workers).drain(
-        on_finish=lambda job, status: click.echo(f"job {job.id} {job.kind}: {status}")
+        on_finish=lambda job, status: echo(f"job {job.id} {job.kind}: {status}")
     )
     click.echo(f"ran {ran} job(s)")
 
@@ -587,7 +593,7 @@ def jobs_run(ctx: click.Context, workers: int) -> None:
 def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a Queued job."""
     job = jobs.cancel(_db(ctx), job_id)
-    click.echo(f"Job {job.id} {job.kind}: {job.status}")
+    echo(f"Job {job.id} {job.kind}: {job.status}")
 
 
 @cli.command()

@@ -283,3 +283,44 @@ def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened
     (value,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
     db.close()
     assert value.startswith("fernet:") and API_KEY not in value
+
+
+# -- what reaches the staff terminal -----------------------------------------------------------
+
+HOSTILE = "\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil"
+
+
+def test_escape_sequences_from_the_channel_never_reach_the_terminal_raw(h, channel):
+    def hostile(order):
+        order["line_items"][0]["title"] = "Phone " + HOSTILE
+        order["buyer"]["company"] = "Buyer " + HOSTILE
+
+    good = plant(channel, hostile)
+    plant(channel, set_field("id", "\x1b[2J\x1b]0;id\x07"))  # refused, but named in the job log
+    h.cli("import-orders", h.company)
+    (order_id,) = h.query("SELECT id FROM orders WHERE source_order_id = ?", [good])[0]
+    (job_id,) = h.query("SELECT id FROM jobs WHERE kind = 'import_orders'")[0]
+    outputs = [
+        h.cli("orders", "show", str(order_id)).stdout,
+        h.cli("orders", "list").stdout,
+        h.cli("jobs", "show", str(job_id)).stdout,
+        h.cli("jobs", "list").stdout,
+    ]
+    shown_json = h.cli("orders", "show", str(order_id), "--json").stdout
+    job_json = h.cli("jobs", "show", str(job_id), "--json").stdout
+    for text in [*outputs, shown_json, job_json]:
+        for raw in ("\x1b", "\x07", "\x9b", "\u202e"):
+            assert raw not in text
+    assert "\\x1b]0;owned" in outputs[0]  # shown, visibly
+    assert "\\x1b[2J" in outputs[2]
+    order = json.loads(shown_json)
+    assert order["lines"][0]["title"] == "Phone " + HOSTILE  # JSON keeps the exact text, escaped
+    assert order["buyer_company"] == "Buyer " + HOSTILE
+
+
+def test_company_names_match_without_case_in_every_script(run):
+    run("companies", "add", "Ärger Straße GmbH")
+    assert "Ärger Straße GmbH" in run("website-settings", "ärger strasse gmbh").output
+    assert "Ärger Straße GmbH" in run("website-settings", "ÄRGER STRASSE GMBH").output
+    result = run("companies", "add", "ÄRGER STRASSE GMBH", ok=False)
+    assert result.exit_code == 1 and "already exists" in result.output
