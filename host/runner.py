@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,7 +54,7 @@ class _Heartbeat:
         own = None
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
-                own = own or connect(self.path, migrate=False)
+                own = own or connect(self.path, migrate=False, create=False)
                 jobs.heartbeat(own, self.job)
         except Exception:  # a missed beat is not worth killing anything for
             log.warning("heartbeat of job %s failed", self.job.id, exc_info=True)
@@ -174,6 +175,28 @@ class LocalPool:
     def __init__(self, db_path: str | Path, max_workers: int = 4):
         self.db_path = Path(db_path)
         self.max_workers = max_workers
+        self._threads: list[threading.Thread] = []
+
+    def _claim_and_run(
+        self,
+        db: sqlite_utils.Database,
+        me: str,
+        halt: threading.Event,
+        company_ids: list[int] | None,
+        on_finish: Callable[[Job, str], None] | None,
+    ) -> bool:
+        """Run one runnable job, if there is one; False when there is none now."""
+        job = jobs.claim(db, me, company_ids=company_ids)
+        if job is None:
+            return False
+        try:
+            status = execute(db, job, stop=halt.is_set)
+        except Exception:  # e.g. the database stayed locked: the job is picked up again later
+            log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
+            return True
+        if on_finish:
+            on_finish(job, status)
+        return True
 
     def drain(
         self,
@@ -182,23 +205,16 @@ class LocalPool:
         on_finish: Callable[[Job, str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Claim and run jobs until none is runnable now (or ``stop`` is set: jobs already
-        running finish, no new one starts); returns how many ran."""
+        """Claim and run jobs until none is runnable now (or ``stop`` is set: running jobs stop
+        at their next order or batch and go back to the queue); returns how many ran."""
 
         def loop() -> int:
-            db = connect(self.db_path)
+            db = connect(self.db_path, create=False)
             ran = 0
             me = worker_id()
             try:
-                while not halt.is_set() and (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
-                    try:
-                        status = execute(db, job)
-                    except Exception:  # e.g. the database stayed locked: the job is picked up again later
-                        log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
-                        continue
+                while not halt.is_set() and self._claim_and_run(db, me, halt, company_ids, on_finish):
                     ran += 1
-                    if on_finish:
-                        on_finish(job, status)
             finally:
                 db.close()
             return ran
@@ -208,6 +224,50 @@ class LocalPool:
             futures = [pool.submit(loop) for _ in range(self.max_workers)]
             try:
                 return sum(f.result() for f in futures)
-            except KeyboardInterrupt:  # Ctrl-C: let running jobs finish, start no new one
+            except KeyboardInterrupt:  # Ctrl-C: running jobs stop at their next order and requeue
                 halt.set()
                 raise
+
+    def start(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 1.0,
+        on_finish: Callable[[Job, str], None] | None = None,
+    ) -> None:
+        """Run jobs in the background until ``stop`` is set, each thread looking for work every
+        ``poll_seconds`` when idle: the scheduler keeps ticking while long jobs run."""
+
+        def serve() -> None:
+            try:
+                db = connect(self.db_path, create=False)
+            except HostError as exc:
+                log.error("job thread cannot open the database: %s", exc)
+                return
+            me = worker_id()
+            try:
+                while not stop.is_set():
+                    try:
+                        busy = self._claim_and_run(db, me, stop, None, on_finish)
+                    except Exception:  # a claim that failed (locked past the timeout): try again
+                        log.exception("claiming a job failed; trying again")
+                        busy = False
+                    if not busy:
+                        stop.wait(poll_seconds)
+            finally:
+                db.close()
+
+        # daemon threads: a job stuck in a network call must not keep a stopping worker alive;
+        # its claim dies with this process and the next worker requeues it at once
+        self._threads = [
+            threading.Thread(target=serve, name=f"cartplugin-job-{n}", daemon=True) for n in range(self.max_workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the threads of ``start``; True if all ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

@@ -324,3 +324,92 @@ def test_company_names_match_without_case_in_every_script(run):
     assert "Ärger Straße GmbH" in run("website-settings", "ÄRGER STRASSE GMBH").output
     result = run("companies", "add", "ÄRGER STRASSE GMBH", ok=False)
     assert result.exit_code == 1 and "already exists" in result.output
+
+
+# -- the worker: deleted database, time budget, scheduling, SIGTERM ----------------------------
+
+import signal  # noqa: E402
+
+from fault_harness import setup_company  # noqa: E402
+from host.db import connect  # noqa: E402
+
+
+def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is_not_recreated(h):
+    worker = h.start_worker()
+    try:
+        assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=30)
+        for suffix in ("", "-wal", "-shm"):
+            h.db_path.with_name(h.db_path.name + suffix).unlink(missing_ok=True)
+        out, err = worker.communicate(timeout=10)
+    finally:
+        worker.kill()
+    assert worker.returncode == 1
+    assert "deleted or replaced" in err.strip().splitlines()[-1]
+    assert not h.db_path.exists()
+    result = h.cli("jobs", "list", check=False)  # other commands refuse a missing database too
+    assert result.returncode == 1 and "no database" in result.stderr and not h.db_path.exists()
+
+
+def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path):
+    with Sandbox(api_key=KEY, orders=400, seed=7) as channel:
+        h = Harness(tmp_path, channel)
+        channel.set_faults(latency=0.2)
+        budget = {"CARTPLUGIN_JOB_BUDGET_SECONDS": "1"}
+        started = time.monotonic()
+        h.cli("import-orders", h.company, env=budget)
+        assert time.monotonic() - started < 15
+        (status, summary), = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
+        assert status == "Completed" and json.loads(summary).get("more") is True
+        first = len(h.host_orders())
+        expected = h.channel_unfulfilled_ids()
+        assert 0 < first < len(expected)
+        channel.clear_faults()
+        for _ in range(20):
+            h.cli("worker", "--once", "--download-every", "0", env=budget)
+            if len(h.host_orders()) == len(expected):
+                break
+        h.assert_exactly_once(expected)
+
+
+def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, int]:
+    h = Harness(tmp_path, slow)
+    db = connect(h.db_path)
+    try:
+        other = setup_company(db, "Quick Ltd", quick.base_url, quick.api_key)
+    finally:
+        db.close()
+    return h, other
+
+
+def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
+    with Sandbox(api_key=KEY, orders=600, seed=7) as slow, Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick:
+        h, other = _two_companies(tmp_path, slow, quick)
+        slow.set_faults(latency=0.3)
+        worker = h.start_worker(interval=0.2)
+        try:
+            quick_ids = lambda: {sid for (sid,) in h.query("SELECT source_order_id FROM orders WHERE company_id = ?", [other])}  # noqa: E731
+            assert h.wait_until(lambda: len(quick_ids()) > 0, timeout=20)
+            new = set(quick.add_orders(3))
+            assert h.wait_until(lambda: new <= quick_ids(), timeout=6), "the quick company waited for the slow one"
+            running = h.query("SELECT COUNT(*) FROM jobs WHERE company_id = ? AND status = 'Processing'", [h.company_id])
+            assert running[0][0] == 1  # the long job was still running meanwhile
+        finally:
+            h.stop_worker(worker)
+
+
+def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path):
+    with Sandbox(api_key=KEY, orders=600, seed=7) as slow:
+        h = Harness(tmp_path, slow)
+        slow.set_faults(latency=0.3)
+        worker = h.start_worker(interval=0.2)
+        assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=20)
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+        assert time.monotonic() - started < 4, f"took {time.monotonic() - started:.1f} s"
+        assert worker.returncode == 0
+        statuses = [s for (s,) in h.query("SELECT status FROM jobs WHERE kind = 'download_orders'")]
+        assert statuses and statuses[-1] == "Queued", statuses
+        slow.clear_faults()
+        h.cli("worker", "--once", "--download-every", "0")
+        h.assert_exactly_once(h.channel_unfulfilled_ids())
