@@ -75,6 +75,7 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
         plant(channel, set_line("title", "broken \ud800 text")),
         plant(channel, set_line("title", "x" * 2_000_000)),
         plant(channel, set_field("id", "..")),
+        plant(channel, set_field("id", ".")),
         plant(channel, set_field("id", "NUL\x00ID")),
         plant(channel, set_field("created_at", "0999-01-01T00:00:00Z")),
     }
