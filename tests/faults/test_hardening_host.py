@@ -135,7 +135,7 @@ def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(
     import sys
 
     other = "hardening-key-0002-efgh"
-    with Sandbox(api_key=KEY, orders=300, seed=6) as channel:
+    with Sandbox(api_key=KEY, orders=600, seed=6) as channel:
         channel.add_account(other, orders=40, seed=9)
         h = Harness(tmp_path, channel)
         channel.set_faults(latency=0.3)
@@ -383,7 +383,7 @@ def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, in
 
 
 def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
-    with Sandbox(api_key=KEY, orders=600, seed=7) as slow, Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick:
+    with Sandbox(api_key=KEY, orders=1500, seed=7) as slow, Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick:
         h, other = _two_companies(tmp_path, slow, quick)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
@@ -399,7 +399,7 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
 
 
 def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path):
-    with Sandbox(api_key=KEY, orders=600, seed=7) as slow:
+    with Sandbox(api_key=KEY, orders=1500, seed=7) as slow:
         h = Harness(tmp_path, slow)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
