@@ -218,15 +218,19 @@ def download_orders(
         if state["cap"] is None or held < state["cap"]:
             state["cap"] = held
 
+    def same_settings() -> None:
+        # inside each write transaction: a change committed by anyone before it is seen here
+        if companies.settings_version(db, company) != version:
+            raise SettingsChanged(
+                f"the settings of company {company.name!r} changed during the download; "
+                "nothing more is saved from it (run Test Settings, then the next download reads the new account)"
+            )
+
     def commit() -> None:
         if not batch:
             return
         with write(db):
-            if companies.settings_version(db, company) != version:
-                raise SettingsChanged(
-                    f"the settings of company {company.name!r} changed during the download; "
-                    "nothing more is saved from it (run Test Settings, then the next download reads the new account)"
-                )
+            same_settings()
             failed = orders.upsert_each(
                 db, company.id, channel, [order for order, _ in batch], settings.commission_percent, stats
             )
@@ -277,6 +281,7 @@ def download_orders(
             log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next download continues from the cursor")
     elif since is not None and contiguous and not state["frozen"]:
         with write(db):
+            same_settings()
             _extend_coverage(db, company.id, channel, since)
     flagged = stats.flagged_cancelled
     if flagged and log:
