@@ -71,8 +71,8 @@ class _Heartbeat:
         self.thread.join()
 
 
-#: seconds a download job may run before it commits what it has and leaves the rest to the next
-#: run (which continues from the cursor), so one huge backlog cannot hold a worker thread
+#: seconds a download or upload job may run before it stops with its work so far committed and
+#: leaves the rest to the next run, so one huge backlog cannot hold a worker thread
 JOB_BUDGET_SECONDS = float(os.environ.get("CARTPLUGIN_JOB_BUDGET_SECONDS", "900"))
 
 
@@ -130,7 +130,7 @@ def _execute(
             if summary.get("more"):
                 services.download_soon(db, company)
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, log=job_log, stop=stop)
+            summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
             status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")

@@ -329,6 +329,7 @@ def upload_tracking(
     *,
     log: Callable[[str, str], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    budget_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
 
@@ -339,9 +340,15 @@ def upload_tracking(
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
     counts = {"accepted": 0, "failed": 0, "already_recorded": 0}
     after_id = 0
+    started = time.monotonic()
     while True:
         if stop is not None and stop():
             raise Interrupted("the worker is stopping; the rest of the tracking is sent by the next run")
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            counts["more"] = True  # the scheduler queues the rest on its next tick
+            if log:
+                log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next upload sends the rest")
+            break
         shipments = orders.shipments_to_upload(db, company.id, after_id=after_id, limit=UPLOAD_BATCH)
         if not shipments:
             break

@@ -414,3 +414,18 @@ def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continu
         slow.clear_faults()
         h.cli("worker", "--once", "--download-every", "0")
         h.assert_exactly_once(h.channel_unfulfilled_ids())
+
+
+def test_an_upload_over_its_time_budget_stops_between_batches_and_the_next_runs_send_the_rest(h, channel):
+    h.cli("import-orders", h.company)
+    shipped = h.ship(12)
+    channel.set_faults(latency=0.2)
+    budget = {"CARTPLUGIN_JOB_BUDGET_SECONDS": "0.5"}  # 4 shipments a batch, 0.2 s each
+    h.cli("worker", "--once", "--download-every", "3600", env=budget)
+    (summary,) = h.query("SELECT summary FROM jobs WHERE kind = 'upload_tracking' ORDER BY id LIMIT 1")[0]
+    assert json.loads(summary).get("more") is True
+    for _ in range(6):
+        h.cli("worker", "--once", "--download-every", "3600", env=budget)
+        if all(o["source_updated_for_shipping"] for o in h.host_orders() if o["source_order_id"] in shipped):
+            break
+    h.assert_tracking_delivered(shipped)
