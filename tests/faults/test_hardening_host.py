@@ -7,14 +7,22 @@ sandbox; bad orders are planted in the sandbox's data the way a faulty channel w
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import stat
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import Harness
+from fault_harness import Harness, setup_company
 from host import clock
+from host.db import connect
+from support import API_KEY, file_digest
 
 KEY = "hardening-key-0001-abcd"
 
@@ -131,9 +139,6 @@ def test_an_order_stamped_in_the_far_future_is_bad_and_the_cursor_stays_near_now
 
 
 def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path):
-    import subprocess
-    import sys
-
     other = "hardening-key-0002-efgh"
     with Sandbox(api_key=KEY, orders=600, seed=6) as channel:
         channel.add_account(other, orders=40, seed=9)
@@ -168,15 +173,6 @@ def test_import_orders_says_an_attempt_failed_and_when_it_retries_instead_of_rep
 
 
 # -- the database and the key ------------------------------------------------------------------
-
-import os  # noqa: E402
-import stat  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-
-from support import API_KEY, file_digest  # noqa: E402
-
 
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
@@ -231,8 +227,6 @@ def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_st
     finally:
         os.umask(old_umask)
     key_file = db_path.with_name("cart.key")
-    from host.db import connect
-
     db = connect(db_path)  # the -wal and -shm files exist while a connection is open
     try:
         db.execute("UPDATE companies SET connection_message = connection_message")
@@ -329,12 +323,6 @@ def test_company_names_match_without_case_in_every_script(run):
 
 # -- the worker: deleted database, time budget, scheduling, SIGTERM ----------------------------
 
-import signal  # noqa: E402
-
-from fault_harness import setup_company  # noqa: E402
-from host.db import connect  # noqa: E402
-
-
 def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is_not_recreated(h):
     worker = h.start_worker()
     try:
@@ -388,7 +376,10 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
         try:
-            quick_ids = lambda: {sid for (sid,) in h.query("SELECT source_order_id FROM orders WHERE company_id = ?", [other])}  # noqa: E731
+
+            def quick_ids() -> set[str]:
+                return {sid for (sid,) in h.query("SELECT source_order_id FROM orders WHERE company_id = ?", [other])}
+
             assert h.wait_until(lambda: len(quick_ids()) > 0, timeout=20)
             new = set(quick.add_orders(3))
             assert h.wait_until(lambda: new <= quick_ids(), timeout=6), "the quick company waited for the slow one"
