@@ -21,6 +21,7 @@ import click
 from plugin_spec import ChannelError
 
 from . import clock, companies, jobs, orders, plugins, runner, services, worker
+from .terminal import clean, clean_json
 from .db import connect, db_path, open_existing
 from .errors import HostError
 
@@ -55,10 +56,10 @@ class CartGroup(click.Group):
             sys.exit(0)
         except click.exceptions.UsageError as exc:
             hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
-            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            echo(f"Error: {exc.format_message()}{hint}", err=True)
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
@@ -76,7 +77,7 @@ class CartGroup(click.Group):
         for name, reason in plugins.broken.items():
             if name not in _warned:
                 _warned.add(name)
-                click.echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
+                echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
         for plugin in plugins.pm.get_plugins():
             name = plugins.pm.get_name(plugin)
             if name in _commands_from or not hasattr(plugin, "cartplugin_register_commands"):
@@ -98,11 +99,16 @@ _commands_from: set[str] = set()
 _warned: set[str] = set()
 
 
+def echo(text: str, **kwargs: Any) -> None:
+    """``click.echo`` for text that may carry what a channel or a person typed."""
+    click.echo(clean(text), **kwargs)
+
+
 def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        click.echo(clean_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
     elif text is not None:
-        click.echo(text)
+        echo(text)
 
 
 def _db(ctx: click.Context, *, create: bool = False):
@@ -166,7 +172,7 @@ def plugins_command(as_json: bool) -> None:
         _emit(rows, True)
         return
     for row in rows:
-        click.echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
+        echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
 
 
 def _pip(*args: str) -> None:
@@ -260,15 +266,29 @@ def website_settings(ctx, company, store_plugin, allow_order_download, allow_tra
     _emit(shown, as_json, text)
 
 
-def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+def _parse_pairs(
+    pairs: tuple[str, ...], option: str = "--set", example: str = "commission_percent=12.5"
+) -> dict[str, str]:
     parsed: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             # nothing of what was typed is echoed: it may be a key pasted in the wrong place
-            raise HostError("--set takes KEY=VALUE (for example --set commission_percent=12.5)")
+            raise HostError(f"{option} takes KEY={'PATH' if option == '--set-file' else 'VALUE'} (for example {option} {example})")
         parsed[key.strip()] = value
     return parsed
+
+
+def _read_value_file(path: str) -> str:
+    """A value kept in a file, without its final newline; the file's contents are never echoed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read(64 * 1024 + 1)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HostError(f"cannot read {path[:200]!r}: {type(exc).__name__}") from None
+    if len(value) > 64 * 1024:
+        raise HostError(f"{path[:200]!r} is larger than 64 KiB: not a setting")
+    return value.rstrip("\r\n")
 
 
 @cli.command(name="cart-settings")
@@ -280,17 +300,33 @@ def _parse_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Set a Cart General field (repeatable; empty value clears; KEY=- asks for the value without echoing it).",
 )
+@click.option(
+    "--set-file",
+    "file_pairs",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="Set a Cart General field to the contents of a file (for secrets: never on the command line).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
-def cart_settings(ctx: click.Context, company: str, pairs: tuple[str, ...], as_json: bool) -> None:
-    """Show or change Cart General settings (no --set: show; secrets are masked)."""
+def cart_settings(
+    ctx: click.Context, company: str, pairs: tuple[str, ...], file_pairs: tuple[str, ...], as_json: bool
+) -> None:
+    """Show or change Cart General settings (no --set: show; secrets are masked).
+
+    Give a secret at a hidden prompt (--set x_api_key=-) or from a file (--set-file
+    x_api_key=PATH), never as --set x_api_key=VALUE: a value on the command line is visible
+    to every user of the machine in `ps` and stays in the shell history.
+    """
     db = _db(ctx)
     target = companies.get_company(db, company)
-    if pairs:
+    if pairs or file_pairs:
         values = _parse_pairs(pairs)
         for key, value in values.items():
             if value == "-":  # typed at a hidden prompt: not in shell history nor in `ps`
                 values[key] = click.prompt(key, hide_input=True, err=True)
+        for key, path in _parse_pairs(file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key").items():
+            values[key] = _read_value_file(path)
         shown = companies.update_cart_settings(db, target, values)
     else:
         shown = companies.show_cart_settings(db, target)
@@ -344,14 +380,23 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     job, created = jobs.enqueue(db, target.id, "import_orders", params)
     if not created:
         differs = " (with its own --since; yours was not applied)" if job.params != params else ""
-        click.echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
+        echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
+    ran = False
     if wait:
         claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
         if claimed is not None:
             _run_with_progress(db, claimed, as_json)
+            ran = True
     shown = jobs.show_job(db, job.id)
+    if ran and shown["status"] == jobs.QUEUED:
+        # the attempt failed and was put back: saying "Queued" with exit 0 would read as success
+        warnings = [line["message"] for line in shown["log"] if line["level"] != "info"]
+        why = warnings[-1] if warnings else "no reason recorded"
+        _emit(shown, as_json, f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
+              f"failed: {why}; it stays queued and runs again at {shown['run_after']} (cartplugin worker, or cartplugin jobs run)")  # fmt: skip
+        ctx.exit(1)
     _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']} {json.dumps(shown['summary'] or {})}")
-    if shown["status"] == jobs.FAILED:
+    if shown["status"] == jobs.FAILED or (ran and shown["status"] == jobs.CANCELLED):
         ctx.exit(1)
 
 
@@ -402,7 +447,7 @@ def worker_command(ctx: click.Context, once: bool, interval: float, workers: int
     open_existing(ctx.obj["db_path"]).close()
     worker.run(
         ctx.obj["db_path"], once=once, interval=interval, max_workers=workers, download_every=download_every,
-        echo=click.echo,
+        echo=echo,
     )  # fmt: skip
 
 
@@ -438,12 +483,12 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
     if as_json:
         click.echo("[")
         for i, row in enumerate(rows):
-            click.echo(("," if i else "") + json.dumps(row, ensure_ascii=False))
+            click.echo(clean_json(("," if i else "") + json.dumps(row, ensure_ascii=False)))
         click.echo("]")
         return
     count = 0
     for row in rows:
-        click.echo(_order_line(row))
+        echo(_order_line(row))
         count += 1
     if not count:
         click.echo("No orders.")
@@ -537,7 +582,7 @@ def jobs_run(ctx: click.Context, workers: int) -> None:
     """Run every queued job that is due now, then exit."""
     open_existing(ctx.obj["db_path"]).close()
     ran = runner.LocalPool(ctx.obj["db_path"], max_workers=workers).drain(
-        on_finish=lambda job, status: click.echo(f"job {job.id} {job.kind}: {status}")
+        on_finish=lambda job, status: echo(f"job {job.id} {job.kind}: {status}")
     )
     click.echo(f"ran {ran} job(s)")
 
@@ -548,7 +593,7 @@ def jobs_run(ctx: click.Context, workers: int) -> None:
 def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a Queued job."""
     job = jobs.cancel(_db(ctx), job_id)
-    click.echo(f"Job {job.id} {job.kind}: {job.status}")
+    echo(f"Job {job.id} {job.kind}: {job.status}")
 
 
 @cli.command()

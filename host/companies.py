@@ -15,8 +15,11 @@ from pydantic import SecretStr, ValidationError
 
 from plugin_spec import CartSettings
 
-from . import clock, plugins
+from urllib.parse import urlsplit
+
+from . import clock, plugins, secrets
 from .db import write
+from .names import name_key
 from .errors import HostError, InvalidSettings, NotFound
 
 MAX_NAME = 100
@@ -51,11 +54,11 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
     if name.isdecimal():
         raise HostError("a company name cannot be only digits (digits refer to company ids)")
     with write(db):
-        if db.execute("SELECT 1 FROM companies WHERE name = ?", [name]).fetchone():
+        if db.execute("SELECT 1 FROM companies WHERE name_key = ? OR name = ?", [name_key(name), name]).fetchone():
             raise HostError(f"company {name!r} already exists")
         now = clock.now_iso()
         company_id = db.execute(
-            "INSERT INTO companies (name, created_at) VALUES (?, ?)", [name, now]
+            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?)", [name, name_key(name), now]
         ).lastrowid
         db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
     return get_company(db, company_id)
@@ -66,7 +69,7 @@ def get_company(db: sqlite_utils.Database, ref: str | int) -> Company:
     if isinstance(ref, int) or str(ref).isdecimal():
         rows = list(db.query("SELECT * FROM companies WHERE id = ?", [int(ref)]))
     else:
-        rows = list(db.query("SELECT * FROM companies WHERE name = ?", [str(ref).strip()]))
+        rows = list(db.query("SELECT * FROM companies WHERE name_key = ?", [name_key(str(ref))]))
     if not rows:
         raise NotFound(f"unknown company {str(ref)[:MAX_NAME]!r}")
     return Company.from_row(rows[0])
@@ -158,12 +161,25 @@ def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
 
 
 def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> dict[str, str]:
+    """The company's Cart General values, secrets decrypted."""
     return {
-        key: value
-        for key, value in db.execute(
-            "SELECT key, value FROM cart_settings WHERE company_id = ? AND channel = ?", [company_id, channel]
+        key: secrets.unseal(db, value) if is_secret and value is not None else value
+        for key, value, is_secret in db.execute(
+            "SELECT key, value, is_secret FROM cart_settings WHERE company_id = ? AND channel = ?", [company_id, channel]
         ).fetchall()
     }
+
+
+def _origin(value: str | None) -> tuple[str, str, int | None] | None:
+    """Where a URL sends requests (scheme, host, port), compared without case or default port."""
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port if parts.port != default else None
+    except ValueError:
+        return ("", value, None)
 
 
 def _secret_fields(model: type[CartSettings]) -> set[str]:
@@ -202,17 +218,17 @@ def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str,
     channel = store_plugin(db, company)
     model = plugins.channel_info(channel).settings_model
     stored = _stored_values(db, company.id, channel)
-    secrets = _secret_fields(model)
+    secret_names = _secret_fields(model)
     fields = []
     for key, field in model.model_fields.items():
         value = stored.get(key)
         shown: Any = value
-        if key in secrets and value is not None:
+        if key in secret_names and value is not None:
             shown = mask(value)
         elif value is None and not field.is_required() and field.default is not None:
             shown = str(field.default)
         fields.append(
-            {"key": key, "label": field.title or key, "value": shown, "secret": key in secrets, "required": field.is_required()}
+            {"key": key, "label": field.title or key, "value": shown, "secret": key in secret_names, "required": field.is_required()}
         )
     return {"company": company.name, "store_plugin": channel, "fields": fields}
 
@@ -235,6 +251,8 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
         known = ", ".join(model.model_fields)
         raise InvalidSettings(f"unknown Cart General setting {', '.join(map(repr, unknown))} (known: {known})")
     merged = _stored_values(db, company.id, channel)
+    secrets_fields = _secret_fields(model)
+    before = dict(merged)
     for key, value in pairs.items():
         if value.strip() == "":
             merged.pop(key, None)
@@ -244,7 +262,19 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
         validated = model.model_validate(merged)
     except ValidationError as exc:
         raise InvalidSettings(describe_validation_error(exc, model)) from None
-    secrets = _secret_fields(model)
+    for key, value in pairs.items():
+        # a stored secret would follow a URL to another host: whoever changes where it goes
+        # gives it again (or clears it)
+        if key in secrets_fields or not value.strip() or not key.endswith("url"):
+            continue
+        if _origin(value) != _origin(before.get(key)):
+            kept = sorted(name for name in secrets_fields if before.get(name) and name not in pairs)
+            if kept and before.get(key):
+                raise InvalidSettings(
+                    f"changing {key} sends {', '.join(kept)} to another host: give it again in the same command "
+                    f"(--set {kept[0]}=- asks for it at a hidden prompt, --set-file {kept[0]}=PATH reads it from a file)"
+                )
+    secret_keys = secrets_fields
     normalised = {
         key: (value.get_secret_value() if isinstance(value, SecretStr) else str(value))
         for key, value in validated.model_dump().items()
@@ -253,9 +283,10 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
     with write(db):
         db.execute("DELETE FROM cart_settings WHERE company_id = ? AND channel = ?", [company.id, channel])
         for key, value in normalised.items():
+            stored = secrets.seal(db, value) if key in secret_keys else value
             db.execute(
                 "INSERT INTO cart_settings (company_id, channel, key, value, is_secret) VALUES (?, ?, ?, ?, ?)",
-                [company.id, channel, key, value, int(key in secrets)],
+                [company.id, channel, key, stored, int(key in secret_keys)],
             )
         if pairs:
             _reset_connection(db, company.id, "Cart General settings changed")

@@ -1,8 +1,15 @@
-"""Opening the host database: SQLite through sqlite-utils, WAL mode, migrated on open."""
+"""Opening the host database: SQLite through sqlite-utils, WAL mode, migrated on open.
+
+The file is created readable by its owner only (SQLite gives its ``-wal`` and ``-shm`` files
+the same mode). A new or outdated database is migrated under an exclusive lock file
+(``<database>.lock``), so processes opening it at once never race each other's steps; a
+database written by a newer cartplugin is refused before anything is changed.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -20,34 +27,76 @@ def db_path(explicit: str | os.PathLike | None = None) -> Path:
     return Path(explicit or os.environ.get("CARTPLUGIN_DB") or DEFAULT_DB)
 
 
-def connect(path: str | os.PathLike, *, migrate: bool = True) -> sqlite_utils.Database:
-    """A connection of its own (one per thread), in WAL mode, with the schema up to date."""
+def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = True) -> sqlite_utils.Database:
+    """A connection of its own (one per thread), in WAL mode, with the schema up to date.
+
+    With ``create=False`` a missing file is an error instead of a new empty database: the
+    worker and the commands that only use a database must not invent one where it vanished.
+    """
     path = Path(path)
     if path.is_dir():
         raise HostError(f"database path {str(path)!r} is a directory")
     if not path.parent.exists():
         raise HostError(f"database folder {str(path.parent)!r} does not exist")
+    if not path.exists():
+        if not create:
+            raise HostError(f"no database at {str(path)!r}; add a company first (cartplugin companies add) or pass --db")
+        _create_private(path)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         db = sqlite_utils.Database(conn, execute_plugins=False)
-        if db.journal_mode != "wal":
-            db.enable_wal()
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            _prepare(db, path)
     except sqlite3.DatabaseError as exc:
         raise HostError(f"cannot open database {str(path)!r}: {exc}") from None
-    if migrate:
-        from .migrations import migrate as apply
-
-        apply(db)
     return db
+
+
+def _create_private(path: Path) -> None:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:  # another process made it first
+        pass
+
+
+def _prepare(db: sqlite_utils.Database, path: Path) -> None:
+    """WAL mode and the schema up to date; the common case (nothing to do) takes no lock."""
+    from . import migrations
+
+    if db.journal_mode == "wal" and migrations.up_to_date(db, path):
+        return
+    with _exclusive(path):
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        migrations.migrate(db, path)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
     """Open a database that must exist already (commands that only read never create one)."""
-    if not Path(path).exists():
-        raise HostError(f"no database at {str(path)!r}; add a company first or pass --db")
-    return connect(path)
+    return connect(path, create=False)
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the database file, None when it is gone: tells a file replaced or
+    deleted under a running process from the one it opened."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 @contextlib.contextmanager

@@ -232,6 +232,17 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     return True
 
 
+def requeue_now(db: sqlite_utils.Database, job: Job, reason: str) -> None:
+    """Give a job that was stopped (not failed) back to the queue; the attempt does not count."""
+    with write(db):
+        db.execute(
+            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL, attempts = MAX(attempts - 1, 0) "
+            "WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
+            [clock.now_iso(), job.id, job.claimed_by],
+        )
+        _log(db, job.id, "warning", reason)
+
+
 def cancel(db: sqlite_utils.Database, job_id: int | str) -> Job:
     job = get_job(db, job_id)
     with write(db):
@@ -278,6 +289,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "priority": row["priority"],
         "attempts": row["attempts"],
+        "max_attempts": row["max_attempts"],
+        "run_after": row["run_after"],
         "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],

@@ -11,6 +11,8 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from .errors import HostError
+
 migrations = Migrations("host")
 
 
@@ -173,16 +175,67 @@ def m0002_shipment_retry_schedule(db: sqlite_utils.Database) -> None:
         db.execute("ALTER TABLE shipments ADD COLUMN next_upload_at TEXT")
 
 
-def migrate(db: sqlite_utils.Database) -> None:
+@migrations(name="0003_hardening")
+def m0003_hardening(db: sqlite_utils.Database) -> None:
+    from . import clock, secrets
+    from .names import name_key
+
+    # company names match case-insensitively beyond ASCII (NOCASE knows only A-Z)
+    if "name_key" not in db["companies"].columns_dict:
+        db.execute("ALTER TABLE companies ADD COLUMN name_key TEXT")
+    for company_id, name in db.execute("SELECT id, name FROM companies").fetchall():
+        db.execute("UPDATE companies SET name_key = ? WHERE id = ?", [name_key(name), company_id])
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS companies_name_key ON companies(name_key)")
+    # an older version wrote years before 1000 unpadded ("999-..."), which sorts above "2026-..."
+    for company_id, channel, name, value in db.execute("SELECT company_id, channel, name, value FROM cursors").fetchall():
+        fixed = clock.iso(clock.parse(value))
+        if fixed != value:
+            db.execute(
+                "UPDATE cursors SET value = ? WHERE company_id = ? AND channel = ? AND name = ?",
+                [fixed, company_id, channel, name],
+            )
+    secrets.seal_clear_rows(db)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+#: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
+SCHEMA_VERSION = 3
+
+
+def _applied(db: sqlite_utils.Database) -> list[str]:
+    try:
+        return [row[0] for row in db.execute(
+            f"SELECT name FROM {Migrations.migrations_table} WHERE migration_set = ?", [migrations.name]
+        ).fetchall()]  # fmt: skip
+    except sqlite3.OperationalError:  # no migrations table yet: a new database
+        return []
+
+
+def _refuse_newer(db: sqlite_utils.Database, path: object, applied: list[str]) -> None:
+    known = {m.name for m in migrations._migrations}
+    unknown = [name for name in applied if name not in known]
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if unknown or version > SCHEMA_VERSION:
+        what = f"migration {unknown[0]!r}" if unknown else f"schema version {version}"
+        raise HostError(
+            f"database {str(path)!r} was written by a newer cartplugin ({what} is unknown here); "
+            "upgrade cartplugin to use it (nothing was changed)"
+        )
+
+
+def up_to_date(db: sqlite_utils.Database, path: object = "") -> bool:
+    """True when nothing is pending; raises for a database of a newer version."""
+    applied = _applied(db)
+    _refuse_newer(db, path, applied)
+    return len(set(applied)) == len(migrations._migrations)
+
+
+def migrate(db: sqlite_utils.Database, path: object = "") -> None:
     """Apply every pending step (a no-op on an up-to-date database).
 
-    Two processes opening a new database at once may both see a step pending; the loser's
-    step fails inside its transaction and is rolled back, and the winner's result stands.
+    The caller holds the migration lock (``db.connect``), so no two processes run a step at
+    once; a database of a newer version is refused before any step runs.
     """
-    if not migrations.pending(db):
-        return
-    try:
+    _refuse_newer(db, path, _applied(db))
+    if migrations.pending(db):
         migrations.apply(db)
-    except sqlite3.OperationalError:
-        if migrations.pending(db):
-            raise

@@ -7,7 +7,9 @@ channel's fields, so it never undoes a change staff made.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -163,6 +165,63 @@ def upsert_orders(
         ],
     )  # fmt: skip
     stats.inserted += len(new)
+
+
+def upsert_each(
+    db: sqlite_utils.Database,
+    company_id: int,
+    channel: str,
+    orders: Sequence[ChannelOrder],
+    commission_percent: Decimal | None,
+    stats: ImportStats,
+) -> list[tuple[ChannelOrder, str]]:
+    """``upsert_orders``, but an order that cannot be stored does not sink the others.
+
+    The batch is written whole inside a SAVEPOINT (the fast path costs one savepoint); only if
+    that fails is each order written in a savepoint of its own. Returns the orders that could
+    not be stored, with the reason. A failure of the database itself (locked, disk full) is
+    not an order's fault and is raised.
+    """
+    before = _copy(stats)
+    db.execute("SAVEPOINT import_batch")
+    try:
+        upsert_orders(db, company_id, channel, orders, commission_percent, stats)
+    except sqlite3.OperationalError:
+        db.execute("ROLLBACK TO import_batch")
+        db.execute("RELEASE import_batch")
+        raise
+    except Exception:
+        db.execute("ROLLBACK TO import_batch")
+        _restore(stats, before)
+    else:
+        db.execute("RELEASE import_batch")
+        return []
+    failed: list[tuple[ChannelOrder, str]] = []
+    try:
+        for order in orders:
+            before = _copy(stats)
+            db.execute("SAVEPOINT import_order")
+            try:
+                upsert_orders(db, company_id, channel, [order], commission_percent, stats)
+            except sqlite3.OperationalError:
+                raise
+            except Exception as exc:
+                db.execute("ROLLBACK TO import_order")
+                _restore(stats, before)
+                failed.append((order, f"the host cannot store it ({type(exc).__name__}: {str(exc)[:120]})"))
+            db.execute("RELEASE import_order")
+    finally:
+        db.execute("RELEASE import_batch")
+    return failed
+
+
+def _copy(stats: ImportStats) -> ImportStats:
+    return dataclasses.replace(stats, flagged_cancelled=list(stats.flagged_cancelled))
+
+
+def _restore(stats: ImportStats, saved: ImportStats) -> None:
+    stats.inserted, stats.updated, stats.unchanged = saved.inserted, saved.updated, saved.unchanged
+    stats.flagged_cancelled[:] = saved.flagged_cancelled
 
 
 # -- reading ---------------------------------------------------------------------------------

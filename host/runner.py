@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,7 +54,7 @@ class _Heartbeat:
         own = None
         try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
-                own = own or connect(self.path, migrate=False)
+                own = own or connect(self.path, migrate=False, create=False)
                 jobs.heartbeat(own, self.job)
         except Exception:  # a missed beat is not worth killing anything for
             log.warning("heartbeat of job %s failed", self.job.id, exc_info=True)
@@ -70,13 +71,30 @@ class _Heartbeat:
         self.thread.join()
 
 
-def execute(db: sqlite_utils.Database, job: Job, *, progress: services.Progress | None = None) -> str:
-    """Do a claimed job's work and record its end; returns the job's new status."""
+#: seconds a download or upload job may run before it stops with its work so far committed and
+#: leaves the rest to the next run, so one huge backlog cannot hold a worker thread
+JOB_BUDGET_SECONDS = float(os.environ.get("CARTPLUGIN_JOB_BUDGET_SECONDS", "900"))
+
+
+def execute(
+    db: sqlite_utils.Database,
+    job: Job,
+    *,
+    progress: services.Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> str:
+    """Do a claimed job's work and record its end; returns the job's new status.
+
+    ``stop`` is asked between orders and batches: once true the job commits what it has and
+    goes back to the queue, to be continued by the next worker.
+    """
     with _Heartbeat(db, job):
-        return _execute(db, job, progress)
+        return _execute(db, job, progress, stop)
 
 
-def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | None) -> str:
+def _execute(
+    db: sqlite_utils.Database, job: Job, progress: services.Progress | None, stop: Callable[[], bool] | None
+) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -105,10 +123,14 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
                 if since is None:
                     since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
             job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
-            summary = services.download_orders(db, company, since=since, progress=progress, log=job_log)
+            summary = services.download_orders(
+                db, company, since=since, progress=progress, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS
+            )
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
+            if summary.get("more"):
+                services.download_soon(db, company)
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, log=job_log)
+            summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
             status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")
@@ -121,6 +143,12 @@ def _execute(db: sqlite_utils.Database, job: Job, progress: services.Progress | 
             return jobs.QUEUED if requeued else jobs.FAILED
         jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
         return jobs.FAILED
+    except services.SettingsChanged as exc:
+        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        return jobs.CANCELLED
+    except services.Interrupted as exc:
+        jobs.requeue_now(db, job, str(exc))
+        return jobs.QUEUED
     except HostError as exc:
         jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
         return jobs.FAILED
@@ -147,6 +175,28 @@ class LocalPool:
     def __init__(self, db_path: str | Path, max_workers: int = 4):
         self.db_path = Path(db_path)
         self.max_workers = max_workers
+        self._threads: list[threading.Thread] = []
+
+    def _claim_and_run(
+        self,
+        db: sqlite_utils.Database,
+        me: str,
+        halt: threading.Event,
+        company_ids: list[int] | None,
+        on_finish: Callable[[Job, str], None] | None,
+    ) -> bool:
+        """Run one runnable job, if there is one; False when there is none now."""
+        job = jobs.claim(db, me, company_ids=company_ids)
+        if job is None:
+            return False
+        try:
+            status = execute(db, job, stop=halt.is_set)
+        except Exception:  # e.g. the database stayed locked: the job is picked up again later
+            log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
+            return True
+        if on_finish:
+            on_finish(job, status)
+        return True
 
     def drain(
         self,
@@ -155,23 +205,16 @@ class LocalPool:
         on_finish: Callable[[Job, str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Claim and run jobs until none is runnable now (or ``stop`` is set: jobs already
-        running finish, no new one starts); returns how many ran."""
+        """Claim and run jobs until none is runnable now (or ``stop`` is set: running jobs stop
+        at their next order or batch and go back to the queue); returns how many ran."""
 
         def loop() -> int:
-            db = connect(self.db_path)
+            db = connect(self.db_path, create=False)
             ran = 0
             me = worker_id()
             try:
-                while not halt.is_set() and (job := jobs.claim(db, me, company_ids=company_ids)) is not None:
-                    try:
-                        status = execute(db, job)
-                    except Exception:  # e.g. the database stayed locked: the job is picked up again later
-                        log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
-                        continue
+                while not halt.is_set() and self._claim_and_run(db, me, halt, company_ids, on_finish):
                     ran += 1
-                    if on_finish:
-                        on_finish(job, status)
             finally:
                 db.close()
             return ran
@@ -181,6 +224,50 @@ class LocalPool:
             futures = [pool.submit(loop) for _ in range(self.max_workers)]
             try:
                 return sum(f.result() for f in futures)
-            except KeyboardInterrupt:  # Ctrl-C: let running jobs finish, start no new one
+            except KeyboardInterrupt:  # Ctrl-C: running jobs stop at their next order and requeue
                 halt.set()
                 raise
+
+    def start(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 1.0,
+        on_finish: Callable[[Job, str], None] | None = None,
+    ) -> None:
+        """Run jobs in the background until ``stop`` is set, each thread looking for work every
+        ``poll_seconds`` when idle: the scheduler keeps ticking while long jobs run."""
+
+        def serve() -> None:
+            try:
+                db = connect(self.db_path, create=False)
+            except HostError as exc:
+                log.error("job thread cannot open the database: %s", exc)
+                return
+            me = worker_id()
+            try:
+                while not stop.is_set():
+                    try:
+                        busy = self._claim_and_run(db, me, stop, None, on_finish)
+                    except Exception:  # a claim that failed (locked past the timeout): try again
+                        log.exception("claiming a job failed; trying again")
+                        busy = False
+                    if not busy:
+                        stop.wait(poll_seconds)
+            finally:
+                db.close()
+
+        # daemon threads: a job stuck in a network call must not keep a stopping worker alive;
+        # its claim dies with this process and the next worker requeues it at once
+        self._threads = [
+            threading.Thread(target=serve, name=f"cartplugin-job-{n}", daemon=True) for n in range(self.max_workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the threads of ``start``; True if all ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

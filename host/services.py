@@ -8,8 +8,9 @@ before Test Settings has passed for the settings as they are now.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -32,6 +33,9 @@ UPLOAD_BATCH = int(os.environ.get("CARTPLUGIN_UPLOAD_BATCH", "200"))
 #: channel-cancelled orders named in a job's log line (the rest are counted)
 FLAGGED_SHOWN = 20
 CURSOR_NAME = "orders_updated_at"
+#: how far past the host's clock an order's updated_at may be before it counts as bad (clocks
+#: differ a little between the channel and the host; more is a wrong date)
+CLOCK_SKEW_SECONDS = 300
 #: the earliest ``updated_at`` from which every order up to the cursor has been read
 COVERED_FROM = "orders_covered_from"
 
@@ -144,6 +148,22 @@ def _save_cursor(db: sqlite_utils.Database, company_id: int, channel: str, value
     )
 
 
+class SettingsChanged(HostError):
+    """The company's settings changed while a download ran: its orders may be another account's."""
+
+
+class Interrupted(HostError):
+    """The worker is stopping: the job stopped at an order boundary with its work committed."""
+
+
+def _utc_or_bound(value: datetime) -> datetime:
+    """``value`` in UTC; an instant too far out to convert becomes the smallest or largest one."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if value.year < 2000 else datetime.max.replace(tzinfo=UTC)
+
+
 def download_orders(
     db: sqlite_utils.Database,
     company: Company,
@@ -151,65 +171,117 @@ def download_orders(
     since: datetime | None,
     progress: Progress | None = None,
     log: Callable[[str, str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    budget_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Stream the channel's unfulfilled orders since ``since`` into the host, batch by batch.
 
     Each batch of orders and the cursor that follows it commit in one transaction, so a crash
-    leaves either both or neither. A bad order holds the cursor at its ``updated_at`` so it is
-    fetched again next time, while the orders around it import.
+    leaves either both or neither. A bad order (malformed, impossible to store, or stamped in
+    the future) holds the cursor at its ``updated_at`` so it is fetched again next time, while
+    the orders around it import. The cursor never passes now + ``CLOCK_SKEW_SECONDS``.
+
+    When ``budget_seconds`` runs out the download commits what it has and returns with
+    ``"more": True`` (the next run continues from the cursor); when ``stop()`` becomes true it
+    commits and raises ``Interrupted``. If the company's settings change meanwhile (another key
+    or URL may be another account) it raises ``SettingsChanged`` without saving that batch.
     """
     channel, settings = _settings(db, company)
+    version = companies.settings_version(db, company)
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
     start_cursor = get_cursor(db, company.id, channel)
     # a run that starts after the saved cursor leaves a gap behind it: it must not move the
     # cursor, or the next download would start past orders nobody read
     contiguous = start_cursor is None or (since is not None and since <= start_cursor)
+    ceiling = clock.now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
+    floor = _utc_or_bound(since) if since is not None else None
+    started = time.monotonic()
     stats = orders.ImportStats()
     bad: list[str] = []
-    cursor_cap: datetime | None = None  # the cursor may not pass a bad order
-    frozen = False  # a bad order without a date: keep the cursor where it is
-    batch: list[ChannelOrder] = []
+    state: dict[str, Any] = {"cap": None, "frozen": False}  # the cursor may not pass a bad order
+    batch: list[tuple[ChannelOrder, datetime]] = []
     seen = 0
+
+    def report_bad(order_id: str | None, updated_at: datetime | None, message: str) -> None:
+        bad.append(order_id or "?")
+        if log:
+            shown = (order_id or "(no id)")[:80]
+            log("warning", redact(f"order {shown} not imported: {message[:500]}", settings))
+        if updated_at is None:
+            state["frozen"] = True
+            return
+        held = _utc_or_bound(updated_at)
+        if held > ceiling:
+            return  # later than any cursor may go: it is read again anyway
+        if floor is not None and held < floor:
+            held = floor  # before the start of this run: hold the cursor where the run began
+        if state["cap"] is None or held < state["cap"]:
+            state["cap"] = held
+
+    def same_settings() -> None:
+        # inside each write transaction: a change committed by anyone before it is seen here
+        if companies.settings_version(db, company) != version:
+            raise SettingsChanged(
+                f"the settings of company {company.name!r} changed during the download; "
+                "nothing more is saved from it (run Test Settings, then the next download reads the new account)"
+            )
 
     def commit() -> None:
         if not batch:
             return
-        newest = max(order.updated_at for order in batch)
         with write(db):
-            orders.upsert_orders(db, company.id, channel, batch, settings.commission_percent, stats)
+            same_settings()
+            failed = orders.upsert_each(
+                db, company.id, channel, [order for order, _ in batch], settings.commission_percent, stats
+            )
+            for order, message in failed:
+                report_bad(order.source_order_id, order.updated_at, message)
+            failed_ids = {id(order) for order, _ in failed}
+            stored = [at for order, at in batch if id(order) not in failed_ids]
             failpoint("download.before_cursor")
-            if contiguous and not frozen:
-                _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
+            if contiguous and not state["frozen"] and stored:
+                newest = max(stored)
+                cap = state["cap"]
+                _save_cursor(db, company.id, channel, min(newest, cap) if cap is not None else newest)
         failpoint("download.after_commit")
         batch.clear()
 
     items = hook(settings=settings, since=since, unfulfilled_only=True)
     if items is None:
         raise HostError(f"plugin {channel!r} does not download orders")
+    more = False
     for item in items:
         seen += 1
-        if isinstance(item, ChannelOrder) and len({line.source_line_id for line in item.lines}) != len(item.lines):
-            # line ids are unique per order in the schema: one such order must not sink its batch
-            item = BadOrder(source_order_id=item.source_order_id, updated_at=item.updated_at,
-                            message="two of its lines share one line id")  # fmt: skip
+        if isinstance(item, ChannelOrder):
+            item = _screen(item, ceiling)
         if isinstance(item, BadOrder):
-            bad.append(item.source_order_id or "?")
-            if log:
-                log("warning", redact(f"order {item.source_order_id or '(no id)'} not imported: {item.message}", settings))
-            if item.updated_at is None:
-                frozen = True
-            elif cursor_cap is None or item.updated_at < cursor_cap:
-                cursor_cap = item.updated_at
+            report_bad(item.source_order_id, item.updated_at, item.message)
             continue
-        batch.append(item)
+        if not isinstance(item, ChannelOrder):
+            report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
+            continue
+        batch.append((item, _utc_or_bound(item.updated_at)))
         failpoint("download.item")
         if len(batch) >= BATCH_SIZE:
             commit()
         if progress:
             progress(1)
+        if stop is not None and stop():
+            commit()
+            raise Interrupted("the worker is stopping; the job continues from its cursor")
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            more = True
+            break
     commit()
-    if since is not None and contiguous and not frozen:
+    if more:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+        if log:
+            log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next download continues from the cursor")
+    elif since is not None and contiguous and not state["frozen"]:
         with write(db):
+            same_settings()
             _extend_coverage(db, company.id, channel, since)
     flagged = stats.flagged_cancelled
     if flagged and log:
@@ -220,7 +292,28 @@ def download_orders(
             f"(cartplugin orders list --needs-attention): {shown}",
         )
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
+    if more:
+        summary["more"] = True
     return summary
+
+
+def _screen(order: ChannelOrder, ceiling: datetime) -> ChannelOrder | BadOrder:
+    """The host's own checks of an order a plugin mapped, before it joins a batch."""
+    if len({line.source_line_id for line in order.lines}) != len(order.lines):
+        # line ids are unique per order in the schema: one such order must not sink its batch
+        return BadOrder(source_order_id=order.source_order_id, updated_at=order.updated_at,
+                        message="two of its lines share one line id")  # fmt: skip
+    if _utc_or_bound(order.updated_at) > ceiling:
+        # a cursor moved there would skip every real order until that date
+        return BadOrder(source_order_id=order.source_order_id, updated_at=order.updated_at,
+                        message=f"its updated_at {clock.iso(_utc_or_bound(order.updated_at))} is in the future")  # fmt: skip
+    return order
+
+
+def download_soon(db: sqlite_utils.Database, company: Company) -> None:
+    """Make the company's next automatic download due now (a download stopped with more to read)."""
+    with write(db):
+        db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company.id])
 
 
 def recent_since(days: int = RECENT_DAYS) -> datetime:
@@ -235,6 +328,8 @@ def upload_tracking(
     company: Company,
     *,
     log: Callable[[str, str], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    budget_seconds: float | None = None,
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
 
@@ -245,7 +340,15 @@ def upload_tracking(
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
     counts = {"accepted": 0, "failed": 0, "already_recorded": 0}
     after_id = 0
+    started = time.monotonic()
     while True:
+        if stop is not None and stop():
+            raise Interrupted("the worker is stopping; the rest of the tracking is sent by the next run")
+        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+            counts["more"] = True  # the scheduler queues the rest on its next tick
+            if log:
+                log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next upload sends the rest")
+            break
         shipments = orders.shipments_to_upload(db, company.id, after_id=after_id, limit=UPLOAD_BATCH)
         if not shipments:
             break

@@ -8,6 +8,7 @@ ten thousand when nothing is due.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sqlite3
 import threading
@@ -17,7 +18,8 @@ from typing import Any
 import sqlite_utils
 
 from . import clock, jobs
-from .db import connect, write
+from .db import connect, file_identity, write
+from .errors import HostError
 from .runner import LocalPool
 
 log = logging.getLogger("cartplugin.worker")
@@ -58,6 +60,10 @@ def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SE
     return queued
 
 
+#: seconds a stopping worker waits for its jobs to reach an order boundary and requeue
+STOP_GRACE_SECONDS = float(os.environ.get("CARTPLUGIN_STOP_GRACE_SECONDS", "5"))
+
+
 def run(
     db_path: str | Path,
     *,
@@ -67,29 +73,46 @@ def run(
     download_every: float = DOWNLOAD_EVERY_SECONDS,
     echo: Any = None,
 ) -> None:
-    """Tick and drain the queue; with ``once`` a single round, else until SIGINT/SIGTERM."""
+    """Tick and run the queue; with ``once`` a single round, else until SIGINT/SIGTERM.
+
+    Jobs run on background threads while this thread ticks every ``interval`` seconds, so a
+    long job of one company never holds up the schedule of the others. On SIGTERM running
+    jobs stop at their next order or batch, commit and go back to the queue. A database
+    deleted or replaced under the worker stops it with an error instead of a new empty one.
+    """
     stop = threading.Event()
     if not once and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     pool = LocalPool(db_path, max_workers=max_workers)
-    db = connect(db_path)
+    on_finish = (lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None
+    db = connect(db_path, create=False)
+    identity = file_identity(db_path)
     try:
-        while True:
+        if once:
+            queued = tick(db, download_every=download_every)
+            ran = pool.drain(on_finish=on_finish)
+            if echo:
+                echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
+            return
+        pool.start(stop, poll_seconds=min(interval, 1.0), on_finish=on_finish)
+        while not stop.is_set():
+            if file_identity(db_path) != identity:
+                stop.set()
+                raise HostError(
+                    f"the database {str(db_path)!r} was deleted or replaced while the worker ran; stopped "
+                    "(restore it, or start the worker again to use the new one)"
+                )
             try:
                 queued = tick(db, download_every=download_every)
-                ran = pool.drain(
-                    on_finish=(lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None,
-                    stop=stop,
-                )
             except sqlite3.Error as exc:  # e.g. locked past the busy timeout: try again next round
-                if once:
-                    raise
                 log.error("worker round failed: %s; next round in %s s", exc, interval)
             else:
-                if echo:
-                    echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
-            if once or stop.wait(interval):
-                break
+                if echo and any(queued.values()):
+                    echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s)")
+            stop.wait(interval)
     finally:
+        stop.set()
+        if not once and not pool.join(STOP_GRACE_SECONDS):
+            log.warning("jobs still in a network call after %s s are left to the next worker", STOP_GRACE_SECONDS)
         db.close()

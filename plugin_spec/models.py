@@ -6,7 +6,9 @@ strings with ``Decimal(str)``. Datetimes are timezone-aware (UTC is fine).
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -16,9 +18,44 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 FULLY_CHARGED = "Fully Charged"
 
 
+#: longest channel text the host stores (titles, names, address lines); more is not an order
+MAX_TEXT = 1000
+#: longest id (order, line, SKU) the host stores
+MAX_ID = 200
+#: no real order line has more units; also keeps every count far inside SQLite's INTEGER
+MAX_QUANTITY = 1_000_000_000
+#: instants outside this range are a channel's error, and some cannot even be stored or
+#: converted between time zones (year 1 or 9999 with an offset)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetime must be timezone-aware")
+    return value
+
+
+def _plausible(value: datetime) -> datetime:
+    # compared in the value's own zone first: converting year 1 or 9999 to UTC may overflow
+    if not EARLIEST.year < value.year < LATEST.year - 1:
+        try:
+            inside = EARLIEST <= value < LATEST
+        except OverflowError:
+            inside = False
+        if not inside:
+            raise ValueError(f"datetime must be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _ident(value: str) -> str:
+    # an id becomes part of API paths and file-like keys: "." and ".." would name another path,
+    # and control characters (NUL above all) cut or corrupt it in C strings and terminals
+    if value in (".", "..") or _CONTROL.search(value):
+        raise ValueError("must not be '.' or '..' nor contain control characters")
     return value
 
 
@@ -30,6 +67,10 @@ def _no_float(value: object) -> object:
 
 
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+#: an instant the host can store and compare: aware and in a plausible range
+PlausibleDatetime = Annotated[datetime, AfterValidator(_aware), AfterValidator(_plausible)]
+#: an order, line or SKU id; a length constraint also makes pydantic refuse lone surrogates
+Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID), AfterValidator(_ident)]
 # the float check comes last on purpose: placed before the Field, it makes pydantic check the
 # digits in Python instead of in its core (3x slower per order; see docs/benchmarks.md)
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4), BeforeValidator(_no_float)]
@@ -37,6 +78,13 @@ Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4), BeforeValidat
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _ChannelText(_Model):
+    """A model of what a channel sends: every string is bounded, and (because pydantic checks
+    constrained strings in its core) a lone surrogate, which no database can store, is refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_TEXT)
 
 
 class CartSettings(BaseModel):
@@ -75,7 +123,7 @@ class ChannelInfo(BaseModel):
     )
 
 
-class Address(_Model):
+class Address(_ChannelText):
     name: str | None = None
     company: str | None = None
     line1: str | None = None
@@ -88,24 +136,24 @@ class Address(_Model):
     email: str | None = None
 
 
-class OrderLine(_Model):
-    source_line_id: str = Field(min_length=1)
-    sku: str = Field(min_length=1)
+class OrderLine(_ChannelText):
+    source_line_id: Ident
+    sku: Ident
     title: str
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
     unit_price: Money
     tax: Money = Decimal("0")
 
 
-class ChannelOrder(_Model):
+class ChannelOrder(_ChannelText):
     """One order as the channel has it, already mapped to the host's vocabulary.
 
     There is deliberately no payment-method field: the host does not import it.
     """
 
-    source_order_id: str = Field(min_length=1)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime
+    source_order_id: Ident
+    created_at: PlausibleDatetime
+    updated_at: PlausibleDatetime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     subtotal: Money
     shipping_total: Money = Decimal("0")
@@ -120,7 +168,7 @@ class ChannelOrder(_Model):
     buyer_email: str | None = None
     shipping_address: Address | None = None
     billing_address: Address | None = None
-    lines: list[OrderLine] = Field(min_length=1)
+    lines: list[OrderLine] = Field(min_length=1, max_length=10_000)
 
     @model_validator(mode="after")
     def _unique_line_ids(self) -> ChannelOrder:
@@ -144,7 +192,7 @@ class BadOrder(_Model):
 class ShipmentLine(_Model):
     source_line_id: str
     sku: str
-    quantity: int = Field(gt=0)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
     serial_numbers: list[str] = Field(default_factory=list, description="Serial numbers or IMEIs")
 
 

@@ -39,3 +39,12 @@ def test_no_heading_documents_a_hook_that_does_not_exist():
 @pytest.mark.parametrize("name", sorted(HOOKS))
 def test_each_hookspec_has_a_docstring(name):
     assert (HOOKS[name].__doc__ or "").strip()
+
+
+def test_no_doc_shows_a_secret_typed_on_the_command_line():
+    # a value on the command line is readable by every user in `ps` and stays in the history
+    readme = DOCS.parent / "README.md"
+    for path in [readme, *DOCS.glob("*.md")]:
+        for line in path.read_text().splitlines():
+            if "x_api_key=" in line and "`--set x_api_key=VALUE`" not in line:
+                assert re.search(r"x_api_key=(-|PATH|/)", line), f"{path.name}: {line}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 
 import pytest
@@ -118,7 +120,9 @@ def flaky(run):
 
 
 def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run, db_path, flaky):
-    shown = run.json("import-orders", "Flaky Co")
+    result = run("import-orders", "Flaky Co", "--json", ok=False)
+    assert result.exit_code == 1  # the attempt failed: not a success, even though it will retry
+    shown = json.loads(result.output)
     assert shown["status"] == jobs.QUEUED and shown["attempts"] == 1
     db = connect(db_path)
     db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), shown["id"]])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import file_digest
+from support import API_KEY, file_digest
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -67,8 +67,8 @@ def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, conf
 
 
 def test_http_is_allowed_for_loopback_hosts_only(run, configured):
-    run("cart-settings", configured, "--set", "website_url=http://127.0.0.1:8080/sellers-prod")
-    run("cart-settings", configured, "--set", "website_url=http://localhost:8080")
+    run("cart-settings", configured, "--set", "website_url=http://127.0.0.1:8080/sellers-prod", "--set", f"x_api_key={API_KEY}")
+    run("cart-settings", configured, "--set", "website_url=http://localhost:8080", "--set", f"x_api_key={API_KEY}")
     result = run("cart-settings", configured, "--set", "website_url=http://10.0.0.5/sellers-prod", ok=False)
     assert result.exit_code != 0 and "https" in result.output
 

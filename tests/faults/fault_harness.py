@@ -54,8 +54,10 @@ class Harness:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **FAST_ENV, "CARTPLUGIN_LOG_LEVEL": "DEBUG", **extra}
 
-    def cli(self, *args: str, failpoints: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        env = self.env(**({"CARTPLUGIN_FAILPOINTS": failpoints} if failpoints else {}))
+    def cli(
+        self, *args: str, failpoints: str | None = None, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        env = self.env(**({"CARTPLUGIN_FAILPOINTS": failpoints} if failpoints else {}), **(env or {}))
         result = subprocess.run(
             [sys.executable, "-m", "host", "--db", str(self.db_path), *args],
             capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,

@@ -52,4 +52,12 @@ def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
     db_text = "\n".join(str(row) for table in ("job_logs", "jobs", "companies", "orders", "shipments")
                         for row in h.query(f"SELECT * FROM {table}"))  # fmt: skip
     assert KEY not in db_text and KEY[::-1] not in db_text
-    assert h.query("SELECT COUNT(*) FROM cart_settings WHERE value = ? AND is_secret = 1", [KEY])[0][0] == 1
+    # stored encrypted: the key is not in the database's bytes, and it decrypts to the key
+    assert KEY.encode() not in h.db_path.read_bytes()
+    from host import secrets
+    from host.db import connect
+
+    db = connect(h.db_path)
+    (stored,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
+    assert secrets.is_sealed(stored) and secrets.unseal(db, stored) == KEY
+    db.close()
