@@ -29,7 +29,7 @@ def show(job_id: int):
 @bp.route("/jobs/<int:job_id>/log")
 def log(job_id: int):
     """The job's status and log as a page fragment, fetched again every second while it runs."""
-    return render_template("job_log.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING)
+    return render_template("job_log.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING, action_form=forms.ActionForm())
 
 
 @bp.route("/jobs/<int:job_id>/cancel", methods=["POST"])
