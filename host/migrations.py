@@ -218,6 +218,7 @@ CREATE INDEX IF NOT EXISTS orders_payment_grid ON orders(payment_status, id);
 CREATE INDEX IF NOT EXISTS orders_source_grid ON orders(source_order_id);
 CREATE INDEX IF NOT EXISTS orders_date_grid ON orders(order_date, id);
 CREATE INDEX IF NOT EXISTS orders_updated_grid ON orders(source_updated_for_shipping, id);
+CREATE INDEX IF NOT EXISTS orders_cancelled_grid ON orders(id) WHERE channel_cancelled = 1;
 CREATE INDEX IF NOT EXISTS shipments_failed ON shipments(order_id) WHERE upload_state = 'failed';
 CREATE INDEX IF NOT EXISTS jobs_status_grid ON jobs(status, id);
 CREATE INDEX IF NOT EXISTS jobs_kind_grid ON jobs(kind, id);
