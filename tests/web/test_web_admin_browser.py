@@ -5,6 +5,8 @@ Each step leaves a 1280x800 screenshot in docs/screenshots/ (shown in docs/suppo
 
 from __future__ import annotations
 
+import logging
+
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -62,7 +64,8 @@ class Walk:
         return self.page.inner_text(selector).strip()
 
 
-def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web, channel, db_path):
+def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web, channel, db_path, caplog):
+    caplog.set_level(logging.DEBUG)
     walk = Walk(browser, web)
     page = walk.page
 
@@ -205,3 +208,4 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     assert len(walk.bodies) > 30
     assert not [body for body in walk.bodies if WEB_KEY in body]
     assert not [url for url in walk.urls if WEB_KEY in url]
+    assert caplog.records and WEB_KEY not in caplog.text  # nor in a log line of the server or the worker

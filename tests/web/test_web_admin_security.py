@@ -123,3 +123,22 @@ def test_users_add_asks_the_password_at_a_prompt_and_stores_only_its_argon2_hash
 def test_serve_refuses_a_non_loopback_address_without_the_explicit_flag(db_path):
     result = CliRunner().invoke(cli, ["--db", str(db_path), "serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "--allow-remote" in result.output
+
+
+def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db_path, bmp):
+    from host.web import create_app
+
+    app = create_app(db_path)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret-looking detail 1234567890")
+
+    ann = users.add_user(connect(db_path), "ann", "admin", PASSWORD)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["uid"], session["ver"] = ann.id, ann.session_version
+    answer = client.get("/boom")
+    assert answer.status_code == 500
+    text = answer.get_data(as_text=True)
+    assert "Something went wrong" in text and "Traceback" not in text and "secret-looking" not in text
