@@ -89,7 +89,7 @@ def _save_website(company: companies.Company, current: dict[str, Any], form: for
         flash({"text": str(exc), "error": True})
         return redirect(url_for("companies.website", company_id=company.id, edit=1))
     if changes:
-        audit.record(db(), actor(), "Website General Settings saved", company_id=company.id, target=company.name,
+        audit.record(db(), actor(), "Website General Settings saved", company_id=company.id,
                      details={k: {"from": current[k], "to": v} for k, v in changes.items()})  # fmt: skip
     flash({"text": "Website General Settings saved." if changes else "Nothing changed."})
     return redirect(url_for("companies.website", company_id=company.id))
@@ -168,7 +168,7 @@ def _save_cart_general(company, form, shown) -> tuple[str | None, dict[str, str]
     except InvalidSettings as exc:
         return None, _field_errors(exc, str(exc))
     details = {k: ("replaced" if form.meta_fields[k]["secret"] else v) for k, v in pairs.items()}
-    audit.record(db(), actor(), "Cart General saved", company_id=company.id, target=company.name, details=details)
+    audit.record(db(), actor(), "Cart General saved", company_id=company.id, details=details)
     return "Cart General saved. Run Test Settings to establish the connection.", {}
 
 
