@@ -142,3 +142,24 @@ def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db
     assert answer.status_code == 500
     text = answer.get_data(as_text=True)
     assert "Something went wrong" in text and "Traceback" not in text and "secret-looking" not in text
+
+
+def test_sign_in_never_redirects_to_another_site(web):
+    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+        http = requests.Session()
+        page = http.get(f"{web.url}/login", params={"next": target}, timeout=10)
+        answer = http.post(f"{web.url}/login", params={"next": target},
+                           data={"csrf_token": csrf_token(page.text), "name": "rita", "password": PASSWORD},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+        assert answer.headers["Location"] == "/companies", target
+
+
+def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    bad_key = "pasted key with spaces 9f8e7d"
+    answer = http.post(f"{web.url}/companies/1/cart-general", timeout=10,
+                       data={"csrf_token": token, "website_url": "", "commission_percent": "", "x_api_key": bad_key})  # fmt: skip
+    assert answer.status_code == 422 and 'id="error-x_api_key"' in answer.text
+    assert bad_key not in answer.text and "9f8e7d" not in answer.text
