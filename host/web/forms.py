@@ -19,6 +19,16 @@ from plugin_spec import CartSettings
 
 from .. import orders
 
+try:  # WTForms 3.3 takes options as SelectChoice and deprecates (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # older WTForms: tuples
+    def _Choice(value: str, label: str) -> Any:  # type: ignore[no-redef]  # noqa: N802
+        return (value, label)
+
+
+def choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    return [_Choice(value, label) for value, label in pairs]
+
 
 class ActionForm(FlaskForm):
     """A button that changes something: nothing but its CSRF token."""
@@ -36,7 +46,7 @@ class CompanyForm(FlaskForm):
 
 
 class WebsiteSettingsForm(FlaskForm):
-    store_type = SelectField("Store Type", choices=[("Custom", "Custom")])
+    store_type = SelectField("Store Type", choices=["Custom"])
     store_plugin = SelectField("Store Plugin", choices=[])
     allow_order_download = BooleanField("Allow Order Download")
     allow_tracking_upload = BooleanField("Allow Tracking Upload")
@@ -44,7 +54,7 @@ class WebsiteSettingsForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField("New Status", choices=[(s, s) for s in orders.STATUSES])
+    status = SelectField("New Status", choices=list(orders.STATUSES))
     submit = SubmitField("Go")
 
 

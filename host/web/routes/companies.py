@@ -52,8 +52,8 @@ def show(company_id: int):
     return redirect(url_for("companies.website", company_id=company_id))
 
 
-def _plugin_choices() -> list[tuple[str, str]]:
-    return [("", "(none)")] + [(name, info.display_name) for name, info in sorted(plugins.channels().items())]
+def _plugin_choices() -> list:
+    return forms.choices([("", "(none)")] + [(name, info.display_name) for name, info in sorted(plugins.channels().items())])
 
 
 @bp.route("/companies/<int:company_id>/website-general-settings", methods=["GET", "POST"])
