@@ -44,6 +44,9 @@ class Config:
     tick_companies: int = 10_000
     tick_orders_per_company: int = 10
     tick_repeats: int = 30
+    web_orders: int = 100_000
+    web_jobs: int = 20_000
+    web_repeats: int = 15
 
 
 FULL = Config()
@@ -62,6 +65,9 @@ QUICK = Config(
     tick_companies=300,
     tick_orders_per_company=3,
     tick_repeats=5,
+    web_orders=2_000,
+    web_jobs=400,
+    web_repeats=2,
 )
 
 

@@ -616,3 +616,8 @@ def new_plugin(name: str, directory: str) -> None:
 
     root = generate(name, Path(directory)).resolve()
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
+
+
+from .cli_web import register as _register_web  # noqa: E402
+
+_register_web(cli)

@@ -198,8 +198,62 @@ def m0003_hardening(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+@migrations(name="0004_web_admin")
+def m0004_web_admin(db: sqlite_utils.Database) -> None:
+    # staff accounts, throttled logins and the audit log of the web admin; indexes for its grids
+    for statement in _WEB_ADMIN.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+_WEB_ADMIN = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'support', 'warehouse', 'read-only')),
+    password_hash TEXT NOT NULL,
+    session_version INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    last_login_at TEXT
+);
+CREATE TABLE IF NOT EXISTS login_failures (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures(key, at);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    company_id INTEGER REFERENCES companies(id),
+    target TEXT,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS audit_log_company ON audit_log(company_id, id);
+CREATE TABLE IF NOT EXISTS web_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_company_grid ON orders(company_id, id);
+CREATE INDEX IF NOT EXISTS orders_status_grid ON orders(status, id);
+CREATE INDEX IF NOT EXISTS orders_shipping_grid ON orders(shipping_status, id);
+CREATE INDEX IF NOT EXISTS orders_payment_grid ON orders(payment_status, id);
+CREATE INDEX IF NOT EXISTS orders_source_grid ON orders(source_order_id);
+CREATE INDEX IF NOT EXISTS orders_date_grid ON orders(order_date, id);
+CREATE INDEX IF NOT EXISTS orders_updated_grid ON orders(source_updated_for_shipping, id);
+CREATE INDEX IF NOT EXISTS orders_cancelled_grid ON orders(id) WHERE channel_cancelled = 1;
+CREATE INDEX IF NOT EXISTS shipments_failed ON shipments(order_id) WHERE upload_state = 'failed';
+CREATE INDEX IF NOT EXISTS jobs_status_grid ON jobs(status, id);
+CREATE INDEX IF NOT EXISTS jobs_kind_grid ON jobs(kind, id);
+CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, finished_at)
+"""
+
+
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:

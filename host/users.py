@@ -1,0 +1,130 @@
+"""Staff accounts of the web admin: roles, argon2 password hashes, throttled logins.
+
+A role is a set of permissions checked on the server for every state-changing request;
+the pages only hide what a role cannot do, they never decide it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from . import clock
+from .db import write
+from .errors import HostError, NotFound
+
+ROLES = ("admin", "support", "warehouse", "read-only")
+#: what each role may change; every role may look
+PERMISSIONS = {
+    "admin": {"users", "plugins", "audit", "company_settings", "test_settings", "import_orders", "cancel_job", "ship", "status"},
+    "support": {"company_settings", "test_settings", "import_orders", "cancel_job"},
+    "warehouse": {"ship", "status"},
+    "read-only": set(),
+}
+MIN_PASSWORD = 10
+#: failed logins of one name (or from one address) within the window before logins are refused
+MAX_FAILURES = 5
+FAILURE_WINDOW_SECONDS = 15 * 60
+
+_hasher = PasswordHasher()
+#: verified against when the name is unknown, so a wrong name costs as much time as a wrong password
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    session_version: int
+
+    def can(self, permission: str) -> bool:
+        return permission in PERMISSIONS[self.role]
+
+
+class LoginThrottled(HostError):
+    """Too many failed logins: refused for a while whatever the password."""
+
+
+def _from_row(row: dict[str, Any]) -> User:
+    return User(id=row["id"], name=row["name"], role=row["role"], session_version=row["session_version"])
+
+
+def add_user(db: sqlite_utils.Database, name: str, role: str, password: str) -> User:
+    name = name.strip()
+    if not name or len(name) > 64 or not name.isprintable() or " " in name:
+        raise HostError("a user name is 1 to 64 printable characters without spaces")
+    if role not in ROLES:
+        raise HostError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise HostError(f"a password has at least {MIN_PASSWORD} characters")
+    with write(db):
+        if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+            raise HostError(f"user {name!r} already exists")
+        db.execute(
+            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+            [name, role, _hasher.hash(password), clock.now_iso()],
+        )
+    return get_user_by_name(db, name)
+
+
+def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
+    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+    return _from_row(rows[0]) if rows else None
+
+
+def get_user_by_name(db: sqlite_utils.Database, name: str) -> User:
+    rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
+    if not rows:
+        raise NotFound(f"unknown user {name[:64]!r}")
+    return _from_row(rows[0])
+
+
+def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return [
+        {"id": r["id"], "name": r["name"], "role": r["role"], "created_at": r["created_at"], "last_login_at": r["last_login_at"]}
+        for r in db.query("SELECT * FROM users ORDER BY name")
+    ]
+
+
+def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
+    """A new password; sessions signed in with the old one end (their version no longer matches)."""
+    if len(password) < MIN_PASSWORD:
+        raise HostError(f"a password has at least {MIN_PASSWORD} characters")
+    user = get_user_by_name(db, name)
+    with write(db):
+        db.execute(
+            "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
+            [_hasher.hash(password), user.id],
+        )
+
+
+def _failures(db: sqlite_utils.Database, key: str) -> int:
+    since = clock.now_iso(-FAILURE_WINDOW_SECONDS)
+    return db.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND at >= ?", [key, since]).fetchone()[0]
+
+
+def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address: str = "") -> User | None:
+    """The user when the password matches; None when not. Raises LoginThrottled after
+    ``MAX_FAILURES`` failures of that name or from that address within the window."""
+    keys = [f"name:{name.strip().lower()[:64]}", f"address:{address}"]
+    if any(_failures(db, key) >= MAX_FAILURES for key in keys):
+        raise LoginThrottled("too many failed logins; try again in 15 minutes")
+    rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
+    try:
+        _hasher.verify(rows[0]["password_hash"] if rows else _DUMMY_HASH, password)
+        ok = bool(rows)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    with write(db):
+        if not ok:
+            for key in keys:
+                db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, clock.now_iso()])
+            return None
+        db.execute("DELETE FROM login_failures WHERE key = ?", [keys[0]])
+        db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [clock.now_iso(), rows[0]["id"]])
+    return _from_row(rows[0])

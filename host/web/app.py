@@ -1,0 +1,101 @@
+"""The Flask application: one database connection per request, error pages without tracebacks,
+security headers on every answer."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from flask import Flask, g, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from .. import plugins
+from ..db import connect, write
+from ..errors import NotFound
+from . import auth, filters
+from .routes import admin, companies, jobs, orders
+
+SESSION_HOURS = 8
+
+
+def _secret_key(path: Path) -> str:
+    """A signing key kept in the database, so sessions survive a restart of the server."""
+    db = connect(path)
+    try:
+        with write(db):
+            row = db.execute("SELECT value FROM web_secrets WHERE name = 'session_key'").fetchone()
+            if row is None:
+                key = secrets.token_hex(32)
+                db.execute("INSERT INTO web_secrets (name, value) VALUES ('session_key', ?)", [key])
+                return key
+            return row[0]
+    finally:
+        db.close()
+
+
+def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> Flask:
+    path = Path(db_path)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=_secret_key(path),
+        DB_PATH=str(path),
+        SESSION_COOKIE_NAME="cartplugin_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
+        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
+        WTF_CSRF_SSL_STRICT=secure_cookies,
+        MAX_CONTENT_LENGTH=256 * 1024,
+        PROPAGATE_EXCEPTIONS=False,
+        TRAP_HTTP_EXCEPTIONS=False,
+    )
+    CSRFProtect(app)
+    plugins.load_plugins()
+    auth.init_app(app)
+    filters.init_app(app)
+    for module in (companies, jobs, orders, admin):
+        app.register_blueprint(module.bp)
+
+    @app.teardown_appcontext
+    def _close(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.after_request
+    def _headers(response):
+        response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        if not request.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError):
+        return _error(400, "The form could not be accepted", "Its security token is missing or expired: reload the page and try again.")
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound):
+        return _error(404, "Not found", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here"}
+        messages = {403: "Your role does not allow this. Ask an admin if you need it."}
+        return _error(exc.code or 500, titles.get(exc.code, exc.name), messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        app.logger.error("internal error on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return _error(500, "Something went wrong", "The error was logged. Try again, or tell an admin what you were doing.")
+
+    return app
+
+
+def _error(code: int, title: str, message: str) -> tuple[str, int]:
+    return render_template("error.html", code=code, title=title, message=message), code

@@ -1,0 +1,110 @@
+"""Sign-in, sessions and the role check every state-changing request goes through.
+
+The session cookie is signed (Flask's itsdangerous), HttpOnly and SameSite=Strict; it carries
+the user id and the user's session version, so a password change ends older sessions. A POST
+reaches its view only when the view declares a permission (``@requires``) that the user's role
+has; a view that declares none is refused, so a forgotten check fails closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+
+from .. import users
+from . import forms
+from .context import db
+
+bp = Blueprint("auth", __name__)
+OPEN_ENDPOINTS = {"auth.login", "static"}
+#: POSTs that need a signed-in user but no permission
+ANY_USER_POSTS = {"auth.logout"}
+
+
+def requires(permission: str) -> Callable:
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not g.user.can(permission):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.permission = permission  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+def _load_user() -> users.User | None:
+    uid, version = session.get("uid"), session.get("ver")
+    if not isinstance(uid, int):
+        return None
+    user = users.get_user(db(), uid)
+    if user is None or user.session_version != version:
+        return None
+    return user
+
+
+def _guard() -> Any:
+    g.user = None
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    g.user = _load_user()
+    if g.user is None:
+        if request.method == "GET":
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        abort(401 if request.endpoint else 404)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in ANY_USER_POSTS:
+        view = current_app.view_functions.get(request.endpoint or "")
+        permission = getattr(view, "permission", None)
+        if permission is None or not g.user.can(permission):
+            abort(403)
+    return None
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("companies.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("companies.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = forms.LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = users.authenticate(db(), form.name.data or "", form.password.data or "", address=request.remote_addr or "")
+        except users.LoginThrottled as exc:
+            user, error = None, str(exc)
+        else:
+            error = None if user else "Wrong user name or password."
+        if user is not None:
+            session.clear()
+            session.permanent = True
+            session["uid"], session["ver"] = user.id, user.session_version
+            return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", form=form, error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    flash("Signed out.")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_guard)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _user() -> dict[str, Any]:
+        return {"user": g.get("user"), "logout_form": forms.ActionForm()}

@@ -1,0 +1,44 @@
+"""Template helpers: dates as staff read them, job summaries in words."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, request
+
+from .. import plugins
+
+
+def when(value: str | None) -> str:
+    """``2026-11-27T01:02:03.456789Z`` as ``2026-11-27 01:02:03 UTC``."""
+    if not value:
+        return "-"
+    return value[:19].replace("T", " ") + " UTC"
+
+
+def plugin_name(name: str | None) -> str:
+    if not name:
+        return "-"
+    try:
+        return plugins.channel_info(name).display_name
+    except Exception:  # an uninstalled plugin still named in old settings
+        return name
+
+
+def summary_text(summary: dict[str, Any] | None) -> str:
+    if not summary:
+        return ""
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+
+
+def with_args(**changes: Any) -> str:
+    """This page's query string with some arguments changed (paging and sorting links)."""
+    args = request.args.to_dict()
+    args.update({k: v for k, v in changes.items() if v is not None})
+    return "?" + urlencode({k: v for k, v in args.items() if v not in ("", None)})
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(when=when, plugin_name=plugin_name, summary_text=summary_text)
+    app.jinja_env.globals.update(with_args=with_args)

@@ -1,0 +1,114 @@
+"""Forms (WTForms through Flask-WTF, which adds the CSRF token to each of them).
+
+Forms here only carry and shape what was typed; every rule about the values is the host's.
+The Cart General form is generated from the plugin's pydantic settings model.
+"""
+
+from __future__ import annotations
+
+import typing
+from decimal import Decimal
+from typing import Any
+
+from flask_wtf import FlaskForm
+from pydantic import SecretStr
+from wtforms import BooleanField, Field, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+from plugin_spec import CartSettings
+
+from .. import orders
+
+try:  # WTForms 3.3 takes options as SelectChoice and deprecates (value, label) tuples
+    from wtforms.fields.choices import SelectChoice as _Choice
+except ImportError:  # older WTForms: tuples
+    def _Choice(value: str, label: str) -> Any:  # type: ignore[no-redef]  # noqa: N802
+        return (value, label)
+
+
+def choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    return [_Choice(value, label) for value, label in pairs]
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: nothing but its CSRF token."""
+
+
+class LoginForm(FlaskForm):
+    name = StringField("User name", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField("Sign in")
+
+
+class CompanyForm(FlaskForm):
+    name = StringField("Company Name", validators=[DataRequired(), Length(max=250)])
+    submit = SubmitField("Add")
+
+
+class WebsiteSettingsForm(FlaskForm):
+    store_type = SelectField("Store Type", choices=["Custom"])
+    store_plugin = SelectField("Store Plugin", choices=[])
+    allow_order_download = BooleanField("Allow Order Download")
+    allow_tracking_upload = BooleanField("Allow Tracking Upload")
+    submit = SubmitField("Save")
+
+
+class StatusForm(FlaskForm):
+    status = SelectField("New Status", choices=list(orders.STATUSES))
+    submit = SubmitField("Go")
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in typing.get_args(annotation)
+
+
+def cart_general_form(model: type, shown: dict[str, Any], formdata: Any = None) -> FlaskForm:
+    """A form with one field per settings-model field: label from ``title``, help from
+    ``description``, the stored (or default) value filled in, secrets as an empty "Replace" box."""
+    values = {f["key"]: f["value"] for f in shown["fields"]}
+
+    class CartGeneralForm(FlaskForm):
+        pass
+
+    meta: dict[str, dict[str, Any]] = {}
+    # the channel's own fields first (URL, key), then the host's (commission), as on the screen
+    ordered = sorted(model.model_fields.items(), key=lambda item: item[0] in CartSettings.model_fields)
+    for key, info in ordered:
+        secret = _is_secret(info.annotation)
+        label = info.title or key
+        kwargs = {"description": info.description or ""}
+        if secret:
+            field: Field = PasswordField(label, **kwargs)
+        else:
+            value = values.get(key)
+            field = StringField(label, default="" if value is None else str(value), **kwargs)
+        setattr(CartGeneralForm, key, field)
+        meta[key] = {
+            "secret": secret,
+            "required": info.is_required(),
+            "masked": values.get(key) if secret else None,
+            "default": None if info.is_required() or info.default is None else str(info.default),
+            "numeric": Decimal in typing.get_args(info.annotation) or info.annotation is Decimal,
+        }
+    CartGeneralForm.submit = SubmitField("Save")
+    form = CartGeneralForm(formdata=formdata) if formdata is not None else CartGeneralForm()
+    form.meta_fields = meta  # type: ignore[attr-defined]
+    return form
+
+
+def ship_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:
+    """Carrier, tracking number and URL, and one serial-number box per line still to ship."""
+
+    class ShipForm(FlaskForm):
+        carrier = StringField("Carrier", validators=[DataRequired(), Length(max=200)])
+        tracking_number = StringField("Tracking Number", validators=[DataRequired(), Length(max=100)])
+        tracking_url = StringField("Tracking URL", validators=[Length(max=2000)])
+
+    for line in lines:
+        setattr(
+            ShipForm,
+            f"serial_{line['id']}",
+            StringField(f"Serial numbers / IMEI for {line['sku']}", description="Several: separate with commas."),
+        )
+    ShipForm.submit = SubmitField("Ship")
+    return ShipForm(formdata=formdata) if formdata is not None else ShipForm()

@@ -1,0 +1,57 @@
+"""Attention, Plugins, the audit log and the user list."""
+
+from __future__ import annotations
+
+import typing
+
+from flask import Blueprint, abort, g, render_template
+from pydantic import SecretStr
+
+from ... import audit, orders, plugins, queries, users
+from ..context import db
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.route("/attention")
+def attention():
+    cancelled = list(orders.list_orders(db(), needs_attention=True, limit=500))
+    return render_template("attention.html", cancelled=cancelled, failed=queries.failed_uploads(db()))
+
+
+def _fields(model: type) -> list[dict]:
+    return [
+        {
+            "key": key,
+            "label": info.title or key,
+            "help": info.description or "",
+            "required": info.is_required(),
+            "secret": info.annotation is SecretStr or SecretStr in typing.get_args(info.annotation),
+            "default": None if info.is_required() or info.default is None else str(info.default),
+        }
+        for key, info in model.model_fields.items()
+    ]
+
+
+@bp.route("/plugins")
+def plugin_list():
+    rows = plugins.plugin_listing()
+    channels = plugins.channels()
+    for row in rows:
+        info = channels.get(row.get("channel") or "")
+        row["fields"] = _fields(info.settings_model) if info else []
+    return render_template("plugins.html", rows=rows)
+
+
+@bp.route("/audit")
+def audit_log():
+    if not g.user.can("audit"):
+        abort(403)
+    return render_template("audit.html", entries=audit.entries(db(), limit=500))
+
+
+@bp.route("/users")
+def user_list():
+    if not g.user.can("users"):
+        abort(403)
+    return render_template("users.html", rows=users.list_users(db()), roles=users.PERMISSIONS)

@@ -1,0 +1,211 @@
+"""Companies, and a company's Website General Settings, Cart General and Change Log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from pydantic import ValidationError
+
+from ... import audit, companies, jobs, plugins, queries, runner, services
+from ...errors import HostError, InvalidSettings
+from .. import forms
+from ..auth import requires
+from ..context import actor, db
+
+bp = Blueprint("companies", __name__)
+
+
+@bp.route("/")
+def home():
+    return redirect(url_for("companies.index"))
+
+
+@bp.route("/companies")
+def index():
+    return render_template("companies.html", rows=queries.companies_overview(db()), form=forms.CompanyForm())
+
+
+@bp.route("/companies", methods=["POST"])
+@requires("company_settings")
+def add():
+    form = forms.CompanyForm()
+    if not form.validate_on_submit():
+        flash({"text": "Type a company name.", "error": True})
+        return redirect(url_for("companies.index"))
+    try:
+        company = companies.add_company(db(), form.name.data or "")
+    except HostError as exc:
+        flash({"text": str(exc), "error": True})
+        return redirect(url_for("companies.index"))
+    audit.record(db(), actor(), "company added", company_id=company.id, target=company.name)
+    flash({"text": f"Company {company.name} added. Next: Website General Settings."})
+    return redirect(url_for("companies.website", company_id=company.id))
+
+
+def _company(company_id: int) -> companies.Company:
+    return companies.get_company(db(), company_id)
+
+
+@bp.route("/companies/<int:company_id>")
+def show(company_id: int):
+    return redirect(url_for("companies.website", company_id=company_id))
+
+
+def _plugin_choices() -> list:
+    return forms.choices([("", "(none)")] + [(name, info.display_name) for name, info in sorted(plugins.channels().items())])
+
+
+@bp.route("/companies/<int:company_id>/website-general-settings", methods=["GET", "POST"])
+def website(company_id: int):
+    company = _company(company_id)
+    current = companies.website_settings(db(), company)
+    form = forms.WebsiteSettingsForm(data=current if request.method == "GET" else None)
+    form.store_plugin.choices = _plugin_choices()
+    if request.method == "POST":
+        return _save_website(company, current, form)
+    editing = request.args.get("edit") == "1" and g.user.can("company_settings")
+    return render_template(
+        "website_settings.html", company=company, settings=current, form=form, editing=editing,
+        action_form=forms.ActionForm(), tab="website",
+    )  # fmt: skip
+
+
+def _save_website(company: companies.Company, current: dict[str, Any], form: forms.WebsiteSettingsForm):
+    if not g.user.can("company_settings"):
+        abort(403)
+    if not form.validate_on_submit():
+        flash({"text": "Choose an installed Store Plugin.", "error": True})
+        return redirect(url_for("companies.website", company_id=company.id, edit=1))
+    wanted = {
+        "store_plugin": form.store_plugin.data or None,
+        "allow_order_download": bool(form.allow_order_download.data),
+        "allow_tracking_upload": bool(form.allow_tracking_upload.data),
+    }
+    changes = {k: v for k, v in wanted.items() if v != current[k] and v is not None}
+    try:
+        companies.update_website_settings(db(), company, **changes)
+    except HostError as exc:
+        flash({"text": str(exc), "error": True})
+        return redirect(url_for("companies.website", company_id=company.id, edit=1))
+    if changes:
+        audit.record(db(), actor(), "Website General Settings saved", company_id=company.id,
+                     details={k: {"from": current[k], "to": v} for k, v in changes.items()})  # fmt: skip
+    flash({"text": "Website General Settings saved." if changes else "Nothing changed."})
+    return redirect(url_for("companies.website", company_id=company.id))
+
+
+# POST on the settings page is checked inside (the same URL serves GET to every role)
+website.permission = "company_settings"  # type: ignore[attr-defined]
+
+
+@bp.route("/companies/<int:company_id>/import-orders", methods=["POST"])
+@requires("import_orders")
+def import_orders(company_id: int):
+    company = _company(company_id)
+    if not forms.ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        services.check_allowed(db(), company, "import_orders")
+    except HostError as exc:
+        flash({"text": f"Import Orders not started: {exc}", "error": True})
+        return redirect(url_for("companies.website", company_id=company.id))
+    job, created = jobs.enqueue(db(), company.id, "import_orders", {"since": None})
+    audit.record(db(), actor(), "Import Orders", company_id=company.id, target=f"job {job.id}",
+                 details={"created": created})  # fmt: skip
+    text = f"Queued Job {job.id} (Import Orders) created." if created else f"Import Orders is already queued as job {job.id}."
+    flash({"text": text, "href": url_for("jobs.show", job_id=job.id), "link": f"Open Queued Job {job.id}"})
+    return redirect(url_for("companies.website", company_id=company.id))
+
+
+@bp.route("/companies/<int:company_id>/cart-general", methods=["GET", "POST"])
+def cart_general(company_id: int):
+    company = _company(company_id)
+    ws = companies.website_settings(db(), company)
+    if not ws["store_plugin"]:
+        flash({"text": "Choose a Store Plugin in Website General Settings first.", "error": True})
+        return redirect(url_for("companies.website", company_id=company.id))
+    model = plugins.channel_info(ws["store_plugin"]).settings_model
+    shown = companies.show_cart_settings(db(), company)
+    posted = request.method == "POST"
+    if posted and not g.user.can("company_settings"):
+        abort(403)
+    form = forms.cart_general_form(model, shown, request.form if posted else None)
+    errors: dict[str, str] = {}
+    if posted:
+        if not form.validate_on_submit():
+            abort(400)
+        saved, errors = _save_cart_general(company, form, shown)
+        if saved is not None:
+            flash({"text": saved})
+            return redirect(url_for("companies.cart_general", company_id=company.id))
+    editing = posted or (request.args.get("edit") == "1" and g.user.can("company_settings"))
+    return render_template(
+        "cart_general.html", company=company, shown=shown, form=form, errors=errors, editing=editing,
+        fresh=companies.get_company(db(), company.id), action_form=forms.ActionForm(), tab="cart",
+        plugin=plugins.channel_info(ws["store_plugin"]), by_key={f["key"]: f for f in shown["fields"]},
+    ), (422 if errors else 200)  # fmt: skip
+
+
+cart_general.permission = "company_settings"  # type: ignore[attr-defined]
+
+
+def _save_cart_general(company, form, shown) -> tuple[str | None, dict[str, str]]:
+    """Send only what changed to the host; a secret box left empty keeps the stored secret."""
+    current = {f["key"]: f for f in shown["fields"]}
+    pairs: dict[str, str] = {}
+    for key, meta in form.meta_fields.items():
+        value = (form[key].data or "").strip()
+        if meta["secret"]:
+            if value:
+                pairs[key] = value
+        elif value != ("" if current[key]["value"] is None else str(current[key]["value"])):
+            pairs[key] = value
+    if not pairs:
+        return "Nothing changed.", {}
+    try:
+        companies.update_cart_settings(db(), company, pairs)
+    except InvalidSettings as exc:
+        return None, _field_errors(exc, str(exc))
+    details = {k: ("replaced" if form.meta_fields[k]["secret"] else v) for k, v in pairs.items()}
+    audit.record(db(), actor(), "Cart General saved", company_id=company.id, details=details)
+    return "Cart General saved. Run Test Settings to establish the connection.", {}
+
+
+def _field_errors(exc: InvalidSettings, line: str) -> dict[str, str]:
+    """Each message beside its field: the host's one-line error keeps pydantic's details in its context."""
+    cause = exc.__context__
+    if isinstance(cause, ValidationError):
+        found: dict[str, str] = {}
+        for error in cause.errors(include_input=False, include_url=False):
+            key = str(error["loc"][0]) if error["loc"] else "_form"
+            found.setdefault(key, error["msg"].removeprefix("Value error, "))
+        return found
+    return {"_form": line}
+
+
+@bp.route("/companies/<int:company_id>/test-settings", methods=["POST"])
+@requires("test_settings")
+def test_settings(company_id: int):
+    company = _company(company_id)
+    try:
+        job, _ = jobs.enqueue(db(), company.id, "test_settings")
+        claimed = jobs.claim(db(), runner.worker_id(), job_id=job.id)
+        if claimed is None:
+            raise HostError(f"Test Settings job {job.id} is already running")
+        runner.execute(db(), claimed)
+    except HostError as exc:
+        flash({"text": f"Test Settings failed: {exc}", "error": True})
+        return redirect(url_for("companies.cart_general", company_id=company.id))
+    summary = jobs.show_job(db(), job.id)["summary"] or {}
+    ok = bool(summary.get("ok"))
+    message = summary.get("message") or summary.get("error") or summary.get("reason") or ""
+    audit.record(db(), actor(), "Test Settings", company_id=company.id, target=f"job {job.id}", details={"ok": ok})
+    flash({"text": f"{'Connection established' if ok else 'Test Settings failed'}: {message}", "error": not ok})
+    return redirect(url_for("companies.cart_general", company_id=company.id))
+
+
+@bp.route("/companies/<int:company_id>/change-log")
+def change_log(company_id: int):
+    company = _company(company_id)
+    return render_template("change_log.html", company=company, entries=audit.entries(db(), company_id=company.id), tab="log")

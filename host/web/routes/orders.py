@@ -1,0 +1,90 @@
+"""Manage Orders: the paged grid, Order Details, Ship Items and change status."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from ... import audit, orders, queries
+from ...errors import HostError
+from .. import forms
+from ..auth import requires
+from ..context import actor, db
+
+bp = Blueprint("orders", __name__)
+
+
+@bp.route("/orders")
+def index():
+    page = queries.orders_page(db(), request.args.to_dict())
+    return render_template(
+        "orders.html", page=page, companies=queries.companies_overview(db()), statuses=orders.STATUSES,
+        payments=queries.payment_statuses(db()),
+        shippings=(orders.UNSHIPPED, orders.PARTIALLY_SHIPPED, orders.FULLY_SHIPPED),
+    )  # fmt: skip
+
+
+def _unshipped(order: dict) -> list[dict]:
+    return [line for line in order["lines"] if line["quantity_shipped"] < line["quantity"]]
+
+
+@bp.route("/orders/<int:order_id>")
+def show(order_id: int):
+    order = orders.show_order(db(), order_id)
+    return _page(order, forms.ship_form(_unshipped(order)))
+
+
+def _page(order: dict, ship_form, status: int = 200):
+    status_form = forms.StatusForm(data={"status": order["status"]})
+    return render_template(
+        "order.html", order=order, ship_form=ship_form, status_form=status_form, unshipped=_unshipped(order)
+    ), status
+
+
+@bp.route("/orders/<int:order_id>/ship", methods=["POST"])
+@requires("ship")
+def ship(order_id: int):
+    order = orders.show_order(db(), order_id)
+    lines = _unshipped(order)
+    form = forms.ship_form(lines, request.form)
+    if not form.validate_on_submit():
+        return _page(order, form, 422)
+    serials = [
+        f"{line['sku']}={serial.strip()}"
+        for line in lines
+        for serial in (form[f"serial_{line['id']}"].data or "").split(",")
+        if serial.strip()
+    ]
+    try:
+        shipped = orders.ship_order(
+            db(), order_id, carrier=form.carrier.data or "", tracking_number=form.tracking_number.data or "",
+            tracking_url=form.tracking_url.data or None, serials=serials,
+        )  # fmt: skip
+    except HostError as exc:
+        form.form_errors.append(str(exc))
+        return _page(order, form, 422)
+    audit.record(db(), actor(), "order shipped", company_id=_company_id(order_id), target=f"order {order['source_order_id']}",
+                 details={"carrier": shipped["shipments"][-1]["carrier"], "tracking": shipped["shipments"][-1]["tracking_number"]})  # fmt: skip
+    flash({"text": f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically."})
+    return redirect(url_for("orders.show", order_id=order_id))
+
+
+def _company_id(order_id: int) -> int:
+    return db().execute("SELECT company_id FROM orders WHERE id = ?", [order_id]).fetchone()[0]
+
+
+@bp.route("/orders/<int:order_id>/status", methods=["POST"])
+@requires("status")
+def set_status(order_id: int):
+    order = orders.show_order(db(), order_id)
+    form = forms.StatusForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        changed = orders.set_status(db(), order_id, form.status.data or "")
+    except HostError as exc:
+        flash({"text": str(exc), "error": True})
+        return redirect(url_for("orders.show", order_id=order_id))
+    audit.record(db(), actor(), "order status changed", company_id=_company_id(order_id),
+                 target=f"order {order['source_order_id']}", details={"from": order["status"], "to": changed["status"]})  # fmt: skip
+    flash({"text": f"Order {order['source_order_id']} is now {changed['status']}."})
+    return redirect(url_for("orders.show", order_id=order_id))

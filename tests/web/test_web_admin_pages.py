@@ -1,0 +1,86 @@
+"""The web admin's pages over real HTTP against the sandbox: what each form does, and what it never shows."""
+
+from __future__ import annotations
+
+from host import audit
+from host.db import connect
+from support import API_KEY
+from web_support import signed_in
+
+
+def _cart_form(token: str, **values: str) -> dict[str, str]:
+    return {"csrf_token": token, "website_url": "", "x_api_key": "", "commission_percent": "", **values}
+
+
+def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends_it_back(web, run, sandbox, db_path):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    url = f"{web.url}/companies/1/cart-general"
+    saved = http.post(url, data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="10"), timeout=10)
+    assert saved.status_code == 200 and "Cart General saved" in saved.text
+    assert API_KEY not in saved.text and "****" + API_KEY[-4:] in saved.text
+    # an empty key box keeps the stored key
+    kept = http.post(url, data=_cart_form(token, website_url=sandbox.base_url, commission_percent="12.5"), timeout=10)
+    assert "Cart General saved" in kept.text
+    shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
+    assert shown["x_api_key"] == "****" + API_KEY[-4:] and shown["commission_percent"] == "12.5"
+    # a typed key replaces it; the Change Log says so without the value
+    http.post(url, data=_cart_form(token, website_url=sandbox.base_url, commission_percent="12.5", x_api_key="another-key-0042"), timeout=10)
+    shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
+    assert shown["x_api_key"] == "****0042"
+    entries = audit.entries(connect(db_path), company_id=1)
+    assert [e["details"].get("x_api_key") for e in entries if "x_api_key" in e["details"]] == ["replaced", "replaced"]
+    assert not [e for e in entries if API_KEY in str(e) or "another-key-0042" in str(e)]
+
+
+def test_a_refused_cart_general_names_the_field_and_saves_nothing(web, run, sandbox):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    refused = http.post(f"{web.url}/companies/1/cart-general",
+                        data=_cart_form(token, website_url="ftp://nowhere", x_api_key=API_KEY), timeout=10)  # fmt: skip
+    assert refused.status_code == 422
+    assert 'id="error-website_url"' in refused.text
+    assert API_KEY not in refused.text
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["x_api_key"] is None
+
+
+def test_import_orders_is_refused_with_the_reason_before_test_settings(web, run):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro", "--allow-order-download")
+    http, token = signed_in(web, "sue")
+    answer = http.post(f"{web.url}/companies/1/import-orders", data={"csrf_token": token}, timeout=10)
+    assert "Import Orders not started" in answer.text and "Test Settings" in answer.text
+    assert run.json("jobs", "list") == []
+
+
+def test_support_cancels_a_queued_job_and_warehouse_changes_an_order_status(web, run, company):
+    http, token = signed_in(web, "sue")
+    answer = http.post(f"{web.url}/companies/1/import-orders", data={"csrf_token": token}, timeout=10)
+    job_id = run.json("jobs", "list")[0]["id"]
+    assert f"/jobs/{job_id}" in answer.text
+    cancelled = http.post(f"{web.url}/jobs/{job_id}/cancel", data={"csrf_token": token}, timeout=10)
+    assert "cancelled" in cancelled.text and run.json("jobs", "show", str(job_id))["status"] == "Cancelled"
+    run("import-orders", company)
+    order = run.json("orders", "list")[0]
+    http, token = signed_in(web, "walt")
+    changed = http.post(f"{web.url}/orders/{order['id']}/status", data={"csrf_token": token, "status": "On Hold"}, timeout=10)
+    assert "is now On Hold" in changed.text
+    assert run.json("orders", "show", str(order["id"]))["status"] == "On Hold"
+
+
+def test_the_orders_grid_pages_filters_and_sorts_on_the_server(web, run, company):
+    run("import-orders", company)
+    listed = run.json("orders", "list")
+    http, _ = signed_in(web, "rita")
+    first = http.get(f"{web.url}/orders", timeout=10).text
+    assert f"{len(listed)} found" in first
+    one = listed[3]["source_order_id"]
+    found = http.get(f"{web.url}/orders", params={"q": one}, timeout=10).text
+    assert "1 found" in found and one in found
+    flagged = http.get(f"{web.url}/orders", params={"cancelled": "yes"}, timeout=10).text
+    assert f"{sum(o['channel_cancelled'] for o in listed)} found" in flagged
+    ascending = http.get(f"{web.url}/orders", params={"sort": "id", "dir": "asc"}, timeout=10).text
+    assert ascending.index(f">{listed[0]['source_order_id']}<") < ascending.index(f">{listed[-1]['source_order_id']}<")
+    assert http.get(f"{web.url}/orders", params={"sort": "x; DROP TABLE orders", "page": "-3"}, timeout=10).status_code == 200

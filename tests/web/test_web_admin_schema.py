@@ -1,0 +1,26 @@
+"""Migration 0004_web_admin: users, sign-in failures, the audit log and the grids' indexes."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from host.db import connect
+from host.migrations import migrations
+
+
+def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0004_web_admin")
+    assert "users" not in old.table_names()
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.close()
+    db = connect(db_path)
+    assert {"users", "login_failures", "audit_log", "web_secrets"} <= set(db.table_names())
+    indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"orders_company_grid", "orders_status_grid", "orders_cancelled_grid", "jobs_status_grid", "jobs_kind_grid"} <= indexes
+    assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
+    assert migrations.pending(db) == []
+
+
+def test_web_admin_is_the_last_step_of_the_host_migrations():
+    assert [m.name for m in migrations._migrations][-1] == "0004_web_admin"

@@ -1,0 +1,165 @@
+"""Security of the web admin over real HTTP: roles, CSRF, sign-in, sessions, error pages, bind address."""
+
+from __future__ import annotations
+
+import re
+
+import requests
+from click.testing import CliRunner
+
+from host import users
+from host.cli import cli
+from host.db import connect
+from web_support import PASSWORD, csrf_token, signed_in
+
+
+def _state_changing_urls(web) -> list[str]:
+    """Every URL that accepts a POST, except signing in and out, with ids filled in."""
+    urls = []
+    for rule in web.app.url_map.iter_rules():
+        if "POST" in (rule.methods or ()) and rule.endpoint not in ("auth.login", "auth.logout"):
+            urls.append(re.sub(r"<int:\w+>", "1", rule.rule))
+    return sorted(urls)
+
+
+def test_a_read_only_user_gets_403_on_every_form_post(web, run):
+    run("companies", "add", "Acme Refurb")
+    http, token = signed_in(web, "rita")
+    urls = _state_changing_urls(web)
+    assert len(urls) >= 7
+    for url in urls:
+        answer = http.post(web.url + url, data={"csrf_token": token, "name": "X", "status": "Cancelled"}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 403, url
+        assert "Traceback" not in answer.text
+    assert [c["name"] for c in run.json("companies", "list")] == ["Acme Refurb"]
+
+
+def test_a_warehouse_user_cannot_change_company_settings_but_support_can(web, run):
+    run("companies", "add", "Acme Refurb")
+    http, token = signed_in(web, "walt")
+    form = {"csrf_token": token, "store_type": "Custom", "store_plugin": "backmarket_pro", "allow_order_download": "y"}
+    assert http.post(f"{web.url}/companies/1/website-general-settings", data=form, allow_redirects=False, timeout=10).status_code == 403
+    http, token = signed_in(web, "sue")
+    form["csrf_token"] = token
+    assert http.post(f"{web.url}/companies/1/website-general-settings", data=form, allow_redirects=False, timeout=10).status_code == 302
+    assert run.json("website-settings", "Acme Refurb")["allow_order_download"] is True
+
+
+def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(web, run):
+    http, token = signed_in(web, "sue")
+    answer = http.post(f"{web.url}/companies", data={"name": "Forged Ltd"}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 400 and "security token" in answer.text
+    answer = http.post(f"{web.url}/companies", data={"name": "Forged Ltd", "csrf_token": token + "x"}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 400
+    assert http.post(f"{web.url}/companies", data={"name": "Real Ltd", "csrf_token": token}, allow_redirects=False, timeout=10).status_code == 302
+    assert [c["name"] for c in run.json("companies", "list")] == ["Real Ltd"]
+
+
+def test_a_logged_out_visit_redirects_to_login_and_a_logged_out_post_is_refused(web):
+    for path in ("/companies", "/orders?page=2", "/jobs/1", "/plugins", "/audit"):
+        answer = requests.get(web.url + path, allow_redirects=False, timeout=10)
+        assert answer.status_code == 302
+        assert answer.headers["Location"].startswith("/login?next=")
+    assert requests.post(f"{web.url}/companies", data={"name": "X"}, allow_redirects=False, timeout=10).status_code in (400, 401)
+
+
+def test_the_session_cookie_is_signed_http_only_and_same_site(web):
+    http = requests.Session()
+    page = http.get(f"{web.url}/login", timeout=10)
+    answer = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": "sue", "password": PASSWORD},
+                       allow_redirects=False, timeout=10)  # fmt: skip
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    # a cookie edited by hand (another user id) is not accepted
+    value = http.cookies["cartplugin_session"]
+    forged = requests.get(f"{web.url}/companies", cookies={"cartplugin_session": value[:-3] + "AAA"}, allow_redirects=False, timeout=10)
+    assert forged.status_code == 302
+
+
+def test_logins_are_throttled_after_repeated_failures(web):
+    http = requests.Session()
+    for _ in range(users.MAX_FAILURES):
+        page = http.get(f"{web.url}/login", timeout=10)
+        wrong = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": "ann", "password": "wrong password!"}, timeout=10)
+        assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    page = http.get(f"{web.url}/login", timeout=10)
+    right = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": "ann", "password": PASSWORD},
+                      allow_redirects=False, timeout=10)  # fmt: skip
+    assert right.status_code == 401 and "too many failed logins" in right.text
+
+
+def test_a_changed_password_ends_open_sessions(web, db_path):
+    http, _ = signed_in(web, "walt")
+    assert http.get(f"{web.url}/orders", allow_redirects=False, timeout=10).status_code == 200
+    users.set_password(connect(db_path), "walt", "another long password")
+    assert http.get(f"{web.url}/orders", allow_redirects=False, timeout=10).status_code == 302
+
+
+def test_error_pages_show_no_traceback(web):
+    http, _ = signed_in(web, "ann")
+    for path, code in (("/no/such/page", 404), ("/orders/999", 404), ("/jobs/12345", 404), ("/companies/77/cart-general", 404)):
+        answer = http.get(web.url + path, timeout=10)
+        assert answer.status_code == code, path
+        assert "Traceback" not in answer.text and "File \"" not in answer.text
+
+
+def test_only_admins_see_the_change_log_and_employees(web):
+    http, _ = signed_in(web, "sue")
+    assert http.get(f"{web.url}/audit", timeout=10).status_code == 403
+    assert http.get(f"{web.url}/users", timeout=10).status_code == 403
+    http, _ = signed_in(web, "ann")
+    assert http.get(f"{web.url}/users", timeout=10).status_code == 200
+
+
+def test_users_add_asks_the_password_at_a_prompt_and_stores_only_its_argon2_hash(db_path):
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+                                input="a long enough secret\na long enough secret\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    stored = connect(db_path).execute("SELECT password_hash FROM users WHERE name = 'zoe'").fetchone()[0]
+    assert stored.startswith("$argon2") and "a long enough secret" not in stored
+    assert "a long enough secret" not in result.output
+
+
+def test_serve_refuses_a_non_loopback_address_without_the_explicit_flag(db_path):
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "serve", "--host", "0.0.0.0"])
+    assert result.exit_code != 0 and "--allow-remote" in result.output
+
+
+def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db_path, bmp):
+    from host.web import create_app
+
+    app = create_app(db_path)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret-looking detail 1234567890")
+
+    ann = users.add_user(connect(db_path), "ann", "admin", PASSWORD)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["uid"], session["ver"] = ann.id, ann.session_version
+    answer = client.get("/boom")
+    assert answer.status_code == 500
+    text = answer.get_data(as_text=True)
+    assert "Something went wrong" in text and "Traceback" not in text and "secret-looking" not in text
+
+
+def test_sign_in_never_redirects_to_another_site(web):
+    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+        http = requests.Session()
+        page = http.get(f"{web.url}/login", params={"next": target}, timeout=10)
+        answer = http.post(f"{web.url}/login", params={"next": target},
+                           data={"csrf_token": csrf_token(page.text), "name": "rita", "password": PASSWORD},
+                           allow_redirects=False, timeout=10)  # fmt: skip
+        assert answer.headers["Location"] == "/companies", target
+
+
+def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    bad_key = "pasted key with spaces 9f8e7d"
+    answer = http.post(f"{web.url}/companies/1/cart-general", timeout=10,
+                       data={"csrf_token": token, "website_url": "", "commission_percent": "", "x_api_key": bad_key})  # fmt: skip
+    assert answer.status_code == 422 and 'id="error-x_api_key"' in answer.text
+    assert bad_key not in answer.text and "9f8e7d" not in answer.text
