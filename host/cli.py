@@ -148,6 +148,8 @@ def cli(ctx: click.Context, db_option: str | None, log_level: str | None) -> Non
     """cartplugin: companies, orders and Queued Jobs; sales channels are plugins."""
     ctx.ensure_object(dict)
     ctx.obj["db_path"] = db_path(db_option)
+    # every process working on one database shares each API key's rate limit (plugin_spec.ratelimit)
+    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = f"{ctx.obj['db_path']}-ratelimit"
     if log_level:
         logging.basicConfig(
             level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
