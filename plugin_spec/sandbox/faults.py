@@ -1,0 +1,99 @@
+"""Fault switches of a sandbox and the hostile answers they produce.
+
+A switch is a :class:`Trigger`: an int fires on the next N requests, a float with that
+probability each time, ``True`` on every request. The answers: ``trickle`` (the body one
+byte at a time), ``endless_body`` (a chunked body that never ends), ``huge_body`` (an
+announced body of hundreds of MB), ``cut_body`` (half an error body), and the paging fault
+``next_loop`` (every page links to a fresh next page of the same orders).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .server import Reply
+
+#: the switches every sandbox built on this base understands
+TRIGGERS = (
+    "fail_5xx", "drop_connection", "slow", "malformed_body",
+    "trickle", "endless_body", "huge_body", "cut_error_body", "next_loop",
+)  # fmt: skip
+
+
+@dataclass
+class Trigger:
+    """A fault that fires on the next ``count`` API requests, or with a probability each time."""
+
+    count: int = 0
+    probability: float = 0.0
+
+    @classmethod
+    def parse(cls, name: str, value: Any) -> Trigger:
+        if value is None or value is False:
+            return cls()
+        if value is True:
+            return cls(probability=1.0)
+        if isinstance(value, int) and value >= 0:
+            return cls(count=value)
+        if isinstance(value, float) and 0.0 <= value <= 1.0:
+            return cls(probability=value)
+        raise ValueError(f"{name} must be a count (int >= 0), a probability (0.0-1.0) or a bool")
+
+    def fire(self, rng: random.Random) -> bool:
+        if self.count > 0:
+            self.count -= 1
+            return True
+        return self.probability > 0.0 and rng.random() < self.probability
+
+    def describe(self) -> int | float:
+        return self.probability if self.probability else self.count
+
+
+def trickle(reply: Reply, interval: float, sleep: Callable[[float], None]) -> Reply:
+    """The same answer, its body sent one byte every ``interval`` seconds."""
+    payload = reply.encode()
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(len(payload)):
+            sleep(interval)
+            yield payload[i : i + 1]
+
+    return Reply(reply.status, headers=reply.headers, chunks=chunks(), length=len(payload))
+
+
+def endless_body(status: int = 200) -> Reply:
+    """A chunked JSON answer that never ends (until the client hangs up or the sandbox stops)."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"count":1,"next":null,"results":["'
+        block = b"x" * 65536
+        while True:
+            yield block
+
+    return Reply(status, chunks=chunks())
+
+
+def huge_body(size: int = 300 * 1024 * 1024, status: int = 200) -> Reply:
+    """An answer that announces and sends ``size`` bytes of JSON-looking padding."""
+
+    def chunks() -> Iterator[bytes]:
+        head = b'{"count":1,"next":null,"results":["'
+        yield head
+        left = size - len(head) - 3
+        block = b"x" * 65536
+        while left > 0:
+            piece = block[: min(left, len(block))]
+            left -= len(piece)
+            yield piece
+        yield b'"]}'
+
+    return Reply(status, chunks=chunks(), length=size)
+
+
+def cut_body(reply: Reply) -> Reply:
+    """The answer with only the first half of its body (announced as complete)."""
+    payload = reply.encode()
+    return Reply(reply.status, headers=reply.headers, raw=payload[: len(payload) // 2])
