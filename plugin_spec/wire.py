@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from pydantic import BaseModel, ValidationError
+
 from .errors import AuthError, BadData, ChannelError
 from .models import BadOrder, ChannelOrder, Shipment, UploadResult
 
@@ -28,6 +30,7 @@ CLOCK_SKEW = timedelta(days=1)
 _UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
 
 T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
 
 
 class MappingError(ValueError):
@@ -72,25 +75,45 @@ def timestamp(value: Any, field: str, *, now: datetime | None = None) -> datetim
 
 def order_or_bad(
     raw: Any,
-    mapper: Callable[[Any], ChannelOrder],
+    mapper: Callable[[dict[str, Any]], ChannelOrder],
     *,
     id_field: str,
     updated_field: str,
-    label: str,
+    channel: str,
 ) -> ChannelOrder | BadOrder:
     """``mapper(raw)``, or a BadOrder naming the order and the reason: never an exception.
 
     Any error while mapping one order (a bad field, a model refusal, a bug in the mapper) costs
     that order only; the rest of the page still imports.
     """
+    if not isinstance(raw, dict):
+        return BadOrder(message=f"{channel} sent an order that is not a JSON object but {type(raw).__name__}")
     try:
         return mapper(raw)
     except Exception as exc:  # one order's surprise must not sink the page
-        reason = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
-        data = raw if isinstance(raw, dict) else {}
-        source_id = _best_effort(lambda: plain_id(data.get(id_field), id_field))
-        updated = _best_effort(lambda: timestamp(data.get(updated_field), updated_field))
-        return BadOrder(source_order_id=source_id, updated_at=updated, message=f"{label}: {reason}"[:1000])
+        if isinstance(exc, ValidationError):
+            reason = validation_summary(exc)
+        elif isinstance(exc, ValueError):
+            reason = str(exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        order_id = _best_effort(lambda: plain_id(raw.get(id_field), id_field))
+        updated = _best_effort(lambda: timestamp(raw.get(updated_field), updated_field))
+        label = f"order {order_id}" if order_id else "an order without a usable id"
+        return BadOrder(
+            source_order_id=order_id,
+            updated_at=updated,
+            message=f"{channel} sent {label} that cannot be imported: {mask_text(reason, 600)}",
+        )
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """The first few of pydantic's complaints, as ``field: message``, without the input values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+    return "; ".join(parts)
 
 
 def plain_id(value: Any, field: str) -> str:
@@ -166,3 +189,25 @@ def upload_each(
                 )  # fmt: skip
             )
     return results
+
+
+def settings_as(model: type[S], settings: Any) -> S:
+    """``settings`` as the plugin's own settings model (a host may hand over a mapping or a base
+    ``CartSettings``); validated, so a bad value fails at the hook call, not mid-download."""
+    if isinstance(settings, model):
+        return settings
+    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
+    return model.model_validate(data)
+
+
+def text(value: Any, field: str, *, required: bool = False) -> str | None:
+    """A string field; None for a missing or empty one (a MappingError when ``required``)."""
+    if value.__class__ is str and value:  # the usual case first
+        return value
+    if value is None or value == "":
+        if required:
+            raise MappingError(f"{field} is missing")
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{field} must be a string, got {type(value).__name__}")
+    return value

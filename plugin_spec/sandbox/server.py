@@ -4,6 +4,7 @@ switches (a trickle, an endless body, a body cut short, a dropped connection).""
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import threading
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: the largest request body a sandbox reads
 MAX_REQUEST_BODY = 1_000_000
+#: the most requests a request log keeps (the oldest are forgotten)
+REQUEST_LOG_MAX = 100_000
 
 
 @dataclass
@@ -57,6 +60,8 @@ class SandboxServer:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._log_lock = threading.Lock()
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_MAX)
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
         raise NotImplementedError
@@ -100,6 +105,19 @@ class SandboxServer:
         """Sleep, but wake at once when the sandbox stops."""
         if seconds > 0:
             self._stopping.wait(seconds)
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """The API requests answered so far, oldest first (what each sandbox records; never a secret)."""
+        with self._log_lock:
+            return [dict(entry) for entry in self._requests]
+
+    def clear_request_log(self) -> None:
+        with self._log_lock:
+            self._requests.clear()
+
+    def log_request(self, entry: dict[str, Any]) -> None:
+        with self._log_lock:
+            self._requests.append(entry)
 
     @property
     def stopping(self) -> bool:

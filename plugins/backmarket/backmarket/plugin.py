@@ -8,17 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from plugin_spec import (
-    BadOrder,
-    ChannelError,
-    ChannelInfo,
-    ChannelOrder,
-    Shipment,
-    TestResult,
-    UploadResult,
-    hookimpl,
-)
-from plugin_spec.wire import upload_each
+from plugin_spec import ChannelError, ChannelInfo, TestResult, hookimpl
+from plugin_spec.models import BadOrder, ChannelOrder, Shipment, UploadResult
+from plugin_spec.wire import settings_as, upload_each
 
 from . import __version__, mapping
 from .client import BackMarketClient, ClientOptions, Rejected
@@ -42,10 +34,7 @@ def make_client(settings: BackMarketSettings) -> BackMarketClient:
 
 
 def _settings(settings: Any) -> BackMarketSettings:
-    if isinstance(settings, BackMarketSettings):
-        return settings
-    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
-    return BackMarketSettings.model_validate(data)
+    return settings_as(BackMarketSettings, settings)
 
 
 @hookimpl

@@ -67,7 +67,6 @@ class Sandbox(SandboxServer):
         self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0}
         self._faults = dict(self._defaults)
         self._hits: collections.deque[float] = collections.deque()
-        self._requests: list[dict[str, Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -115,15 +114,6 @@ class Sandbox(SandboxServer):
                 order["date_modification"] = wire_time(self._tick())
             return copy.deepcopy(order)
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """API requests: method, path, query, auth_ok, accept_language, user_agent, status."""
-        with self._lock:
-            return [dict(entry) for entry in self._requests]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
     # --- faults ------------------------------------------------------------------------------
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
@@ -164,8 +154,7 @@ class Sandbox(SandboxServer):
             time.sleep(latency)
         status, payload, extra = self._api(method, split.path, query, headers, body, host, entry)
         entry["status"] = status
-        with self._lock:
-            self._requests.append(entry)
+        self.log_request(entry)
         return status, payload, extra
 
     def _api(self, method, path, query, headers, body, host, entry) -> tuple[int, Any, dict[str, str]]:

@@ -21,7 +21,7 @@ from plugin_spec import (
     UploadResult,
     hookimpl,
 )
-from plugin_spec.wire import upload_each
+from plugin_spec.wire import settings_as, upload_each
 
 from . import __version__, mapping
 from .client import BackMarketProClient, ClientOptions, Rejected
@@ -46,11 +46,7 @@ def make_client(settings: Any) -> BackMarketProClient:
 
 
 def _settings(settings: Any) -> BackMarketProSettings:
-    if isinstance(settings, BackMarketProSettings):
-        return settings
-    # a host may hand over a plain mapping or a base CartSettings; validate it into ours
-    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
-    return BackMarketProSettings.model_validate(data)
+    return settings_as(BackMarketProSettings, settings)
 
 
 @hookimpl

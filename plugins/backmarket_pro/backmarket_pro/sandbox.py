@@ -50,7 +50,6 @@ CONTROL_PREFIX = "/_sandbox"
 DEFAULT_API_KEY = "sandbox-key-0001"
 DEFAULT_PAGE_SIZE = 50
 MAX_BODY = 1_000_000
-REQUEST_LOG_MAX = 100_000
 FULFILLMENT_FILTERS = {
     "unfulfilled": ("unfulfilled", "partial"),  # what the seller still has to ship
     "partial": ("partial",),
@@ -149,7 +148,6 @@ class Sandbox(SandboxServer):
         self._faults = Faults(latency=latency)
         self._fault_rng = random.Random(seed)
         self._rate_hits: dict[str, collections.deque[float]] = {}
-        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_MAX)
         self.add_account(api_key, name="Atelier Réemploi SAS", orders=orders, seed=seed)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -216,15 +214,6 @@ class Sandbox(SandboxServer):
         with self._lock:
             account = self._account(api_key)
             return [copy.deepcopy(account.orders[order_id]) for _, order_id in account.index]
-
-    def request_log(self) -> list[dict[str, Any]]:
-        """API requests so far: method, path, query (no secrets), key_ok, account, status, fault."""
-        with self._lock:
-            return [dict(entry) for entry in self._requests]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._requests.clear()
 
     # --- faults ------------------------------------------------------------------------------
 
@@ -361,14 +350,14 @@ class Sandbox(SandboxServer):
         self._sleep(latency)
         if fired["drop_connection"]:
             entry["fault"] = "drop_connection"
-            self._log(entry)
+            self.log_request(entry)
             return _Reply(drop=True)
         if fired["slow"]:
             entry["fault"] = "slow"
             self._sleep(slow_seconds)
         reply = self._api_reply(method, path, query, headers, body, host, entry, fired["fail_5xx"])
         entry["status"] = reply.status
-        self._log(entry)
+        self.log_request(entry)
         return reply
 
     def _api_reply(
@@ -440,12 +429,6 @@ class Sandbox(SandboxServer):
             return max(1, math.ceil(hits[0] + window - now))
         hits.append(now)
         return None
-
-    def _log(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-    # --- API endpoints -----------------------------------------------------------------------
 
     def _seller_account(self, account: _Account, params: dict[str, str], *_: Any) -> _Reply:
         return _Reply(
