@@ -182,14 +182,20 @@ class Sandbox(SandboxServer):
             self._accounts[api_key] = account
             return seller_id
 
-    def add_orders(self, n: int, api_key: str | None = None) -> list[str]:
-        """Create ``n`` new unfulfilled orders, each with an ``updated_at`` newer than any other."""
+    def add_orders(self, n: int, api_key: str | None = None, ids: list[str] | None = None) -> list[str]:
+        """Create ``n`` new unfulfilled orders, each with an ``updated_at`` newer than any other.
+
+        ``ids`` gives them ids of the caller's choosing (e.g. hostile ones such as ``..``).
+        """
         with self._lock:
             account = self._account(api_key)
+            chosen = list(ids or [])
             ids = []
-            for _ in range(n):
+            for i in range(n):
                 now = self._tick()
                 order = account.factory.order(now, now)
+                if i < len(chosen):
+                    order["id"] = chosen[i]
                 account.put(order)
                 ids.append(order["id"])
             return ids
