@@ -3,7 +3,8 @@
 A switch is a :class:`Trigger`: an int fires on the next N requests, a float with that
 probability each time, ``True`` on every request. The answers: ``trickle`` (the body one
 byte at a time), ``endless_body`` (a chunked body that never ends), ``huge_body`` (an
-announced body of hundreds of MB), ``cut_body`` (half an error body), and the paging fault
+announced body of hundreds of MB), ``cut_body`` (half an error body), ``truncated``
+(announced whole, cut off midway), and the paging fault
 ``next_loop`` (every page links to a fresh next page of the same orders).
 """
 
@@ -18,9 +19,18 @@ from .server import Reply
 
 #: the switches every sandbox built on this base understands
 TRIGGERS = (
-    "fail_5xx", "drop_connection", "slow", "malformed_body",
-    "trickle", "endless_body", "huge_body", "cut_error_body", "next_loop",
+    "fail_5xx", "too_many_requests", "drop_connection", "slow", "malformed_body",
+    "trickle", "endless_body", "huge_body", "cut_error_body", "cut_off_body", "next_loop",
 )  # fmt: skip
+
+
+#: the fault switches behind each kind of trouble ``KitChannel.inject`` names
+KIT_FAULTS: dict[str, dict[str, Any]] = {
+    "rate_limited": {"too_many_requests": True},
+    "server_error": {"fail_5xx": True},
+    "timeout": {"slow": True, "slow_seconds": 3.0},
+    "cut_off_body": {"cut_off_body": True},
+}
 
 
 @dataclass
@@ -97,3 +107,9 @@ def cut_body(reply: Reply) -> Reply:
     """The answer with only the first half of its body (announced as complete)."""
     payload = reply.encode()
     return Reply(reply.status, headers=reply.headers, raw=payload[: len(payload) // 2])
+
+
+def truncated(reply: Reply) -> Reply:
+    """The answer announced whole, half of it sent, then the connection closed (cut off on the way)."""
+    payload = reply.encode()
+    return Reply(reply.status, headers=reply.headers, chunks=iter([payload[: len(payload) // 2]]), length=len(payload))

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from plugin_spec.sandbox import Reply, SandboxServer
+from plugin_spec.sandbox.faults import truncated
 
 from .sandbox_data import OrderFactory, wire_time
 
@@ -64,7 +65,8 @@ class Sandbox(SandboxServer):
         self._orders: dict[int, dict[str, Any]] = {}
         for order in self._factory.history(orders, self._clock):
             self._orders[order["order_id"]] = order
-        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0}
+        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0,
+                          "too_many_requests": 0, "cut_off_body": 0}  # fmt: skip
         self._faults = dict(self._defaults)
         self._hits: collections.deque[float] = collections.deque()
 
@@ -118,7 +120,8 @@ class Sandbox(SandboxServer):
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """``latency`` (s per request), ``rate_limit`` (requests per ``rate_window`` s, None =
-        unlimited), ``fail_5xx`` (answer the next N API requests with 503)."""
+        unlimited), ``fail_5xx`` / ``too_many_requests`` (answer the next N API requests with 503 /
+        429), ``cut_off_body`` (the next N answers stop halfway)."""
         with self._lock:
             for name, value in faults.items():
                 if name not in self._defaults:
@@ -137,7 +140,9 @@ class Sandbox(SandboxServer):
 
     def handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> Reply:
         status, payload, extra = self._handle(method, target, headers, body, host)
-        return Reply(status, payload, extra)
+        with self._lock:
+            cut, self._faults["cut_off_body"] = self._faults["cut_off_body"] > 0, max(0, self._faults["cut_off_body"] - 1)
+        return truncated(Reply(status, payload, extra)) if cut else Reply(status, payload, extra)
 
     def _handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> tuple[int, Any, dict[str, str]]:
         split = urlsplit(target)
@@ -162,6 +167,9 @@ class Sandbox(SandboxServer):
             if self._faults["fail_5xx"]:
                 self._faults["fail_5xx"] -= 1
                 return 503, {"detail": "Service temporarily unavailable."}, {}
+            if self._faults["too_many_requests"]:
+                self._faults["too_many_requests"] -= 1
+                return 429, {"detail": "Request was throttled."}, {"Retry-After": "1"}
             limited = self._rate_limited()
             if limited is not None:
                 return 429, {"detail": "Request was throttled."}, {"Retry-After": str(limited)}

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, trickle
+from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, trickle, truncated
 from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
 from .sandbox_data import OrderFactory, wire_time
@@ -351,7 +351,10 @@ class Sandbox(SandboxServer):
         }
         with self._lock:
             faults = self._faults
-            fired = {name: faults.triggers[name].fire(self._fault_rng) for name in ("fail_5xx", "drop_connection", "slow")}
+            fired = {
+                name: faults.triggers[name].fire(self._fault_rng)
+                for name in ("fail_5xx", "drop_connection", "slow", "too_many_requests")
+            }
             latency, slow_seconds = faults.latency, faults.slow_seconds
         self._sleep(latency)
         if fired["drop_connection"]:
@@ -361,6 +364,10 @@ class Sandbox(SandboxServer):
         if fired["slow"]:
             entry["fault"] = "slow"
             self._sleep(slow_seconds)
+        if fired["too_many_requests"]:
+            entry["fault"], entry["status"] = "too_many_requests", 429
+            self.log_request(entry)
+            return _error(429, "rate_limited", "Too many requests; wait for the number of seconds in Retry-After.", {"Retry-After": "1"})
         reply = self._api_reply(method, path, query, headers, body, host, entry, fired["fail_5xx"])
         entry["status"] = reply.status
         self.log_request(entry)
@@ -409,7 +416,10 @@ class Sandbox(SandboxServer):
             if reply.status >= 400 and triggers["cut_error_body"].fire(rng):
                 entry["fault"] = "cut_error_body"
                 reply = cut_body(reply)
-            if triggers["huge_body"].fire(rng):
+            if triggers["cut_off_body"].fire(rng):
+                entry["fault"] = "cut_off_body"
+                reply = truncated(reply)
+            elif triggers["huge_body"].fire(rng):
                 entry["fault"] = "huge_body"
                 reply = huge_body()
             elif triggers["endless_body"].fire(rng):
