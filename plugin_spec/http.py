@@ -244,7 +244,7 @@ class JsonApi:
 
     def _too_large(self, where: str) -> str:
         return (
-            f"{self.profile.name} answered {where} with more than {self.options.max_body // (1024 * 1024)} MB; "
+            f"{self.profile.name} answered {where} with more than {self.options.max_body / (1024 * 1024):g} MB; "
             f"refusing to read it. {self.profile.check_url}"
         )
 

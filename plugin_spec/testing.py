@@ -36,7 +36,7 @@ import inspect
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -723,3 +723,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if cls is not None and issubclass(cls, ConformanceSuite):
             item.add_marker("cartplugin_kit")
 
+
+def conformance_suite(
+    plugin: Any,
+    *,
+    sandbox: str,
+    channel: Callable[[Any], KitChannel],
+    settings: Callable[[Any], Any],
+    bad_key_settings: Callable[[Any], Any],
+) -> type[ConformanceSuite]:
+    """A :class:`ConformanceSuite` whose four fixtures are built from the fixture named
+    ``sandbox``: ``TestMine = conformance_suite(plugin, sandbox="sandbox", channel=MyChannel,
+    settings=lambda s: MySettings(...), bad_key_settings=lambda s: MySettings(...))``."""
+
+    class Suite(ConformanceSuite):
+        @pytest.fixture
+        def cartplugin_kit_plugin(self) -> Any:
+            return plugin
+
+        @pytest.fixture
+        def cartplugin_kit_channel(self, request: pytest.FixtureRequest) -> KitChannel:
+            return channel(request.getfixturevalue(sandbox))
+
+        @pytest.fixture
+        def cartplugin_kit_settings(self, request: pytest.FixtureRequest) -> Any:
+            return settings(request.getfixturevalue(sandbox))
+
+        @pytest.fixture
+        def cartplugin_kit_bad_key_settings(self, request: pytest.FixtureRequest) -> Any:
+            return bad_key_settings(request.getfixturevalue(sandbox))
+
+    return Suite

@@ -92,10 +92,6 @@ class ApiSandbox(SandboxServer):
     def base_url(self) -> str:
         return self.root_url + self.prefix
 
-    @property
-    def control_url(self) -> str:
-        return self.root_url + CONTROL_PREFIX
-
     # --- fault switches ------------------------------------------------------------------------
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:

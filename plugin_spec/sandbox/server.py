@@ -73,6 +73,11 @@ class SandboxServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def control_url(self) -> str:
+        """Where the ``/_sandbox/`` inspection and control endpoints are (no key needed)."""
+        return self.root_url + "/_sandbox"
+
     def start(self) -> Any:
         """Bind and serve in a background thread; returns self."""
         if self._server is None:

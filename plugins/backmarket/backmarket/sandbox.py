@@ -46,17 +46,8 @@ class Sandbox(SandboxServer):
     thread_name = "backmarket-sandbox"
     server_version = "BackMarketSandbox/1.0"
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token: str = DEFAULT_TOKEN,
-        orders: int = 20,
-        seed: int = 1,
-        latency: float = 0.0,
-        rate_limit: int | None = 200,
-        rate_window: float = 10.0,
-    ):
+    def __init__(self, *, token: str = DEFAULT_TOKEN, orders: int = 20, seed: int = 1, latency: float = 0.0,
+                 rate_limit: int | None = 200, rate_window: float = 10.0, host: str = "127.0.0.1", port: int = 0):  # fmt: skip
         super().__init__(host, port)
         self._token = token
         self._lock = threading.RLock()
@@ -76,10 +67,6 @@ class Sandbox(SandboxServer):
     def base_url(self) -> str:
         """The API URL to put in the settings (``/ws/...`` hangs below it)."""
         return self.root_url
-
-    @property
-    def control_url(self) -> str:
-        return self.base_url + CONTROL_PREFIX
 
     @property
     def token(self) -> str:

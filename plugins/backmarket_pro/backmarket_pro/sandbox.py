@@ -158,11 +158,6 @@ class Sandbox(SandboxServer):
         return self.root_url + API_PREFIX
 
     @property
-    def control_url(self) -> str:
-        """Where the ``/_sandbox/`` inspection and control endpoints are."""
-        return self.root_url + CONTROL_PREFIX
-
-    @property
     def api_key(self) -> str:
         """The key of the first seller account."""
         return self._api_key
