@@ -227,7 +227,7 @@ class JsonApi:
                     raise _Unreadable(f"did not finish within {self.options.deadline:g} s")
                 # read1 returns what one socket read brings, so the deadline is checked between
                 # reads however slowly the bytes arrive
-                chunk = response.raw.read1(_CHUNK)
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
                 if not chunk:
                     return b"".join(chunks)
                 size += len(chunk)

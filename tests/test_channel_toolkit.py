@@ -4,6 +4,7 @@ results and the rate limit shared through SQLite."""
 
 from __future__ import annotations
 
+import gzip
 import multiprocessing
 import time
 from datetime import UTC, datetime
@@ -27,11 +28,15 @@ PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API key",
 
 class Toy(ApiSandbox):
     prefix = "/api"
-    routes = [("GET", "/items", "items"), ("POST", "/items/{id}", "refuse")]
+    routes = [("GET", "/items", "items"), ("POST", "/items/{id}", "refuse"), ("GET", "/gzip/{size}", "gzipped")]
 
     def items(self, request: Request) -> Reply:
         rows = [{"id": str(i), "n": i} for i in range(7)]
         return self.page(request, rows, key=lambda r: (r["n"],), default_size=3)
+
+    def gzipped(self, request: Request) -> Reply:
+        body = b'{"pad": "' + b" " * int(request.params["size"]) + b'"}'
+        return Reply(200, raw=gzip.compress(body), headers={"Content-Encoding": "gzip"})
 
     def refuse(self, request: Request) -> Reply:
         return error(409, "already_recorded", "Already recorded for this item, nothing to do.")
@@ -65,6 +70,13 @@ def test_origins_are_compared_normalised():
     assert origin("https://example.com:443") == origin("https://EXAMPLE.com")
     assert origin("https://example.com:8443") != origin("https://example.com")
     assert origin("http://example.com") != origin("https://example.com")
+
+
+def test_a_compressed_answer_is_read_and_the_cap_counts_its_decompressed_size(toy):
+    with client(toy) as api:
+        assert len(api.request("GET", "/gzip/1000")["pad"]) == 1000
+        with pytest.raises(BadData, match="refusing to read it"):
+            api.request("GET", f"/gzip/{10 * 1024 * 1024}")  # 10 MB of spaces, about 10 kB on the wire
 
 
 def test_a_trickling_answer_fails_at_the_deadline_not_at_the_end_of_the_body(toy):
