@@ -12,17 +12,15 @@ from __future__ import annotations
 import base64
 import collections
 import json
-import math
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from .faults import KIT_FAULTS, TRIGGERS, Trigger, cut_body, endless_body, huge_body, trickle, truncated
+from .faults import KIT_FAULTS, TRIGGERS, Trigger, over_limit, cut_body, endless_body, huge_body, trickle, truncated
 from .server import Reply, SandboxServer
 
 CONTROL_PREFIX = "/_sandbox"
@@ -225,16 +223,7 @@ class ApiSandbox(SandboxServer):
 
     def _rate_limited(self) -> int | None:
         with self._lock:
-            limit, window = self._switches.rate_limit, self._switches.rate_window
-            if limit is None:
-                return None
-            now = time.monotonic()
-            while self._hits and self._hits[0] <= now - window:
-                self._hits.popleft()
-            if len(self._hits) >= limit:
-                return max(1, math.ceil(self._hits[0] + window - now))
-            self._hits.append(now)
-            return None
+            return over_limit(self._hits, self._switches.rate_limit, self._switches.rate_window)
 
     def _control(self, method: str, path: str, body: bytes) -> Reply:
         if (method, path) == ("GET", ""):

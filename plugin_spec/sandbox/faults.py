@@ -10,7 +10,10 @@ announced body of hundreds of MB), ``cut_body`` (half an error body), ``truncate
 
 from __future__ import annotations
 
+import collections
+import math
 import random
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -113,3 +116,18 @@ def truncated(reply: Reply) -> Reply:
     """The answer announced whole, half of it sent, then the connection closed (cut off on the way)."""
     payload = reply.encode()
     return Reply(reply.status, headers=reply.headers, chunks=iter([payload[: len(payload) // 2]]), length=len(payload))
+
+
+def over_limit(hits: collections.deque[float], limit: int | None, window: float) -> int | None:
+    """A channel's sliding-window rate limit: None when one more request fits (and counts it),
+    else the Retry-After in whole seconds. Refused requests do not count, or a client that
+    retries would never get in."""
+    if limit is None:
+        return None
+    now = time.monotonic()
+    while hits and hits[0] <= now - window:
+        hits.popleft()
+    if len(hits) >= limit:
+        return max(1, math.ceil(hits[0] + window - now))
+    hits.append(now)
+    return None

@@ -15,7 +15,6 @@ import collections
 import copy
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -24,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from plugin_spec.sandbox import Reply, SandboxServer
-from plugin_spec.sandbox.faults import truncated
+from plugin_spec.sandbox.faults import over_limit, truncated
 
 from .sandbox_data import OrderFactory, wire_time
 
@@ -187,16 +186,7 @@ class Sandbox(SandboxServer):
         return 404, {"detail": "Not found."}, {}
 
     def _rate_limited(self) -> int | None:
-        limit, window = self._faults["rate_limit"], self._faults["rate_window"]
-        if limit is None:
-            return None
-        now = time.monotonic()
-        while self._hits and self._hits[0] <= now - window:
-            self._hits.popleft()
-        if len(self._hits) >= limit:
-            return max(1, math.ceil(self._hits[0] + window - now))
-        self._hits.append(now)
-        return None
+        return over_limit(self._hits, self._faults["rate_limit"], self._faults["rate_window"])
 
     def _list(self, query: dict[str, str], host: str) -> tuple[int, Any, dict[str, str]]:
         try:

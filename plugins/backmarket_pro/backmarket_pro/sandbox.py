@@ -17,17 +17,15 @@ import collections
 import copy
 import json
 import logging
-import math
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, trickle, truncated
+from plugin_spec.sandbox.faults import over_limit, cut_body, endless_body, huge_body, trickle, truncated
 from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
 from .sandbox_data import OrderFactory, wire_time
@@ -427,19 +425,8 @@ class Sandbox(SandboxServer):
 
     def _rate_limited(self, key: str) -> int | None:
         """Sliding window per key; the Retry-After in whole seconds when over the limit."""
-        limit = self._faults.rate_limit
-        if limit is None:
-            return None
-        window = self._faults.rate_window
-        now = time.monotonic()
         hits = self._rate_hits.setdefault(key, collections.deque())
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) >= limit:
-            # refused requests do not count, or a client that retries would never get in
-            return max(1, math.ceil(hits[0] + window - now))
-        hits.append(now)
-        return None
+        return over_limit(hits, self._faults.rate_limit, self._faults.rate_window)
 
     def _seller_account(self, account: _Account, params: dict[str, str], *_: Any) -> _Reply:
         return _Reply(
