@@ -329,7 +329,7 @@ def _no_bad_orders(items: Iterable[ChannelOrder | BadOrder]) -> None:
     bad = [item for item in items if isinstance(item, BadOrder)]
     if bad:
         kit_fail(
-            f"the download yielded BadOrder for orders the sandbox considers valid: "
+            "the download yielded BadOrder for orders the sandbox considers valid: "
             + "; ".join(f"{b.source_order_id}: {b.message}" for b in bad[:3]),
             "your mapping rejects orders your own sandbox serves; fix the mapping (or the sandbox data)",
         )

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import FAST_ENV, Harness, setup_company
+from fault_harness import Harness, setup_company
 from host import jobs
 from host.db import connect
 from plugin_spec.wire import safe_segment
