@@ -154,10 +154,22 @@ def cli(ctx: click.Context, db_option: str | None, log_level: str | None) -> Non
     """cartplugin: companies, orders and Queued Jobs; sales channels are plugins."""
     ctx.ensure_object(dict)
     ctx.obj["db_path"] = db_path(db_option)
+    # every process working on one database shares each API key's rate limit (plugin_spec.ratelimit);
+    # restored when the command ends, so an in-process caller (tests) keeps its own setting
+    previous = os.environ.get("CARTPLUGIN_RATE_LIMIT_DB")
+    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = os.path.abspath(f"{ctx.obj['db_path']}-ratelimit")
+    ctx.call_on_close(lambda: _restore_env("CARTPLUGIN_RATE_LIMIT_DB", previous))
     if log_level:
         logging.basicConfig(
             level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 # -- plugins -------------------------------------------------------------------------------------

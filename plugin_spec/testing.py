@@ -36,7 +36,7 @@ import inspect
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +45,7 @@ import pytest
 from pydantic import SecretStr
 
 from . import hookspecs
-from .errors import ChannelError
+from .errors import ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME
 from .models import (
     BadOrder,
@@ -121,6 +121,18 @@ class KitChannel(abc.ABC):
     @abc.abstractmethod
     def recorded_tracking(self, order_id: str) -> list[str]:
         """The tracking numbers the channel holds for ``order_id`` (empty when none)."""
+
+    def inject(self, fault: str) -> bool:
+        """Make the sandbox answer every following API request with this trouble until
+        :meth:`clear_faults`: ``"rate_limited"`` (429 with Retry-After), ``"server_error"``
+        (503), ``"timeout"`` (no answer within the plugin's read timeout) or ``"cut_off_body"``
+        (an answer that stops halfway). Return False when your sandbox cannot: that check is
+        skipped. A sandbox on ``plugin_spec.sandbox.api.ApiSandbox`` does all four
+        (``return self.sandbox.inject(fault)``)."""
+        return False
+
+    def clear_faults(self) -> None:
+        """Switch every injected fault off again."""
 
     def unknown_order_id(self) -> str:
         """An order id the channel does not have (override if yours must look a certain way)."""
@@ -317,7 +329,7 @@ def _no_bad_orders(items: Iterable[ChannelOrder | BadOrder]) -> None:
     bad = [item for item in items if isinstance(item, BadOrder)]
     if bad:
         kit_fail(
-            f"the download yielded BadOrder for orders the sandbox considers valid: "
+            "the download yielded BadOrder for orders the sandbox considers valid: "
             + "; ".join(f"{b.source_order_id}: {b.message}" for b in bad[:3]),
             "your mapping rejects orders your own sandbox serves; fix the mapping (or the sandbox data)",
         )
@@ -539,6 +551,40 @@ class ConformanceSuite:
         if not _readable(str(exc)):
             kit_fail(f"the wrong-key error is not readable: {str(exc)!r}", "say what is wrong and what to do")
 
+    @pytest.mark.parametrize(
+        "fault, expected",
+        [pytest.param(fault, kind, id=fault) for fault, kind in (
+            ("rate_limited", RateLimited), ("server_error", TransientError), ("timeout", TransientError),
+            ("cut_off_body", TransientError))],
+    )  # fmt: skip
+    def test_transient_trouble_is_classified_so_the_host_retries(
+        self, cartplugin_kit: Harness, cartplugin_kit_channel: KitChannel, cartplugin_kit_settings: Any,
+        fault: str, expected: type[ChannelError],
+    ) -> None:  # fmt: skip
+        if not cartplugin_kit_channel.inject(fault):
+            pytest.skip(f"the sandbox cannot inject {fault!r}; implement KitChannel.inject to run this check")
+        try:
+            _, exc = _catching(lambda: cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        finally:
+            cartplugin_kit_channel.clear_faults()
+        why = {
+            "rate_limited": "a 429 (after the client's own retries) is plugin_spec.RateLimited, with retry_after",
+            "server_error": "a 5xx answer (after retries) is plugin_spec.TransientError",
+            "timeout": "a connect or read timeout is plugin_spec.TransientError",
+            "cut_off_body": "an answer cut off or unreadable is plugin_spec.TransientError, never BadData: "
+            "repeating the request may well work",
+        }[fault]
+        if exc is None:
+            kit_fail(f"with the channel answering {fault!r} the download raised nothing", f"raise it: {why}")
+        if not isinstance(exc, expected) or not getattr(exc, "retryable", False):
+            kit_fail(
+                f"with the channel answering {fault!r} the download raised {type(exc).__name__}: {_clip(str(exc))}",
+                f"{why} (plugin_spec.http.JsonApi does this for you)",
+            )
+        _check_no_secret([str(exc), repr(exc)], secret_values(cartplugin_kit_settings), f"the {fault} error")
+        if not _readable(str(exc)):
+            kit_fail(f"the {fault} error is not readable: {str(exc)!r}", "say what happened and that it will be retried")
+
     # --- upload -----------------------------------------------------------------------------
 
     def _two_orders(self, kit: Harness, settings: Any) -> list[ChannelOrder]:
@@ -677,3 +723,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if cls is not None and issubclass(cls, ConformanceSuite):
             item.add_marker("cartplugin_kit")
 
+
+def conformance_suite(
+    plugin: Any,
+    *,
+    sandbox: str,
+    channel: Callable[[Any], KitChannel],
+    settings: Callable[[Any], Any],
+    bad_key_settings: Callable[[Any], Any],
+) -> type[ConformanceSuite]:
+    """A :class:`ConformanceSuite` whose four fixtures are built from the fixture named
+    ``sandbox``: ``TestMine = conformance_suite(plugin, sandbox="sandbox", channel=MyChannel,
+    settings=lambda s: MySettings(...), bad_key_settings=lambda s: MySettings(...))``."""
+
+    class Suite(ConformanceSuite):
+        @pytest.fixture
+        def cartplugin_kit_plugin(self) -> Any:
+            return plugin
+
+        @pytest.fixture
+        def cartplugin_kit_channel(self, request: pytest.FixtureRequest) -> KitChannel:
+            return channel(request.getfixturevalue(sandbox))
+
+        @pytest.fixture
+        def cartplugin_kit_settings(self, request: pytest.FixtureRequest) -> Any:
+            return settings(request.getfixturevalue(sandbox))
+
+        @pytest.fixture
+        def cartplugin_kit_bad_key_settings(self, request: pytest.FixtureRequest) -> Any:
+            return bad_key_settings(request.getfixturevalue(sandbox))
+
+    return Suite

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from plugin_spec import (
     AuthError,
+    BadData,
     CartSettings,
     ChannelError,
     ChannelInfo,
@@ -33,6 +34,7 @@ class Shop:
         self.clock = datetime(2026, 3, 1, tzinfo=UTC)
         self.orders: dict[str, ChannelOrder] = {}
         self.tracking: dict[str, list[str]] = {}
+        self.trouble: str | None = None
         for _ in range(orders):
             self.add()
 
@@ -67,6 +69,8 @@ def cartplugin_test_settings(settings: BrokenSettings) -> TestResult:
 
 @hookimpl
 def cartplugin_download_orders(settings: BrokenSettings, since, unfulfilled_only):
+    if SHOP.trouble:
+        raise BadData(f"the shop answered with {SHOP.trouble}")  # DEFECT: passing trouble called bad data
     if settings.api_key != GOOD_KEY:
         raise AuthError(f"key {settings.api_key} refused")  # DEFECT: the key in a message
     if since is None:
@@ -108,6 +112,13 @@ class ShopChannel(KitChannel):
 
     def recorded_tracking(self, order_id: str) -> list[str]:
         return list(self.shop.tracking.get(order_id, []))
+
+    def inject(self, fault: str) -> bool:
+        self.shop.trouble = fault
+        return True
+
+    def clear_faults(self) -> None:
+        self.shop.trouble = None
 
 
 def reset() -> ShopChannel:

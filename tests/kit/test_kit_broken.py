@@ -47,6 +47,12 @@ EXPECTED = {
     "test_upload_returns_one_result_per_shipment": ["cartplugin_upload_tracking raised KeyError", "UploadResult(ok=False"],
     "test_upload_repeat_is_already_recorded": ["raised ChannelError", "already_recorded=True"],
     "test_no_secret_in_any_message": ["a secret settings value appears in", "never format a key or token"],
+    **{
+        f"test_transient_trouble_is_classified_so_the_host_retries[{fault}]": [
+            f"answering {fault!r} the download raised BadData", kind, "plugin_spec.http.JsonApi"]
+        for fault, kind in (("rate_limited", "RateLimited"), ("server_error", "a 5xx answer"),
+                            ("timeout", "timeout is plugin_spec.TransientError"), ("cut_off_body", "never BadData"))
+    },
 }
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
+from plugin_spec.sandbox import run_in_foreground
+from plugin_spec.wire import mask
+
 from .sandbox import DEFAULT_TOKEN, Sandbox
-
-
-def mask(secret: str) -> str:
-    """Only the last 4 characters of a token (nothing of a short one)."""
-    return "****" + secret[-4:] if len(secret) >= 12 else "****"
 
 
 def register(cli: click.Group) -> None:
@@ -35,14 +31,6 @@ def register(cli: click.Group) -> None:
             server.start()
         except OSError as exc:
             raise click.ClickException(f"Cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
-        click.echo("Back Market sandbox running")
-        click.echo(f"API URL: {server.base_url}")
-        click.echo(f"Token:   {mask(token)}")
-        click.echo(f"Inspect: {server.control_url}/orders")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("Stopping.")
-        finally:
-            server.stop()
+        lines = ["Back Market sandbox running", f"API URL: {server.base_url}", f"Token:   {mask(token)}",
+                 f"Inspect: {server.control_url}/"]  # fmt: skip
+        run_in_foreground(server, lines, click.echo)

@@ -18,7 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment
+from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
+from plugin_spec.wire import MappingError, money, timestamp
+
+__all__ = ["MappingError", "money", "timestamp", "order", "order_or_bad"]
 
 #: order states of the seller API (``state`` of an order)
 STATE_PAID = 1  # paid by the buyer, waiting for the seller
@@ -32,33 +35,8 @@ STATE_NAMES = {0: "new", 1: "paid", 3: "accepted", 8: "cancelled", 9: "shipped"}
 #: ``new_state`` of the shipping call (an orderline state: "shipped")
 NEW_STATE_SHIP = 3
 
-_MONEY_RE = re.compile(r"^\d{1,14}(\.\d{1,4})?$")
 _IMEI_RE = re.compile(r"^\d{15}$")
 _MESSAGE_MAX = 300
-
-
-class MappingError(ValueError):
-    """One field of one order is not what the contract says (becomes a BadOrder)."""
-
-
-def money(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
-    if not _MONEY_RE.match(value):
-        raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
-    return Decimal(value)
-
-
-def timestamp(value: Any, field: str) -> datetime:
-    if not isinstance(value, str):
-        raise MappingError(f"{field} must be an ISO-8601 string, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise MappingError(f"{field} is not an ISO-8601 timestamp: {value!r:.40}") from None
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no time zone: {value!r:.40}")
-    return parsed.astimezone(UTC)
 
 
 def format_filter_time(value: datetime) -> str:
@@ -68,14 +46,7 @@ def format_filter_time(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _text(value: Any, field: str, *, required: bool = False) -> str | None:
-    if value is None or value == "":
-        if required:
-            raise MappingError(f"{field} is missing")
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{field} must be a string, got {type(value).__name__}")
-    return value
+_text = wire.text
 
 
 def _ident(value: Any, field: str) -> str:
@@ -168,19 +139,7 @@ def order(raw: Any) -> ChannelOrder:
 
 def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
     """The order, or a BadOrder that says which field is wrong (the rest of the download goes on)."""
-    try:
-        return order(raw)
-    except MappingError as exc:
-        data = raw if isinstance(raw, dict) else {}
-        try:
-            source_id: str | None = _ident(data.get("order_id"), "order_id")
-        except MappingError:
-            source_id = None
-        try:
-            updated: datetime | None = timestamp(data.get("date_modification"), "date_modification")
-        except MappingError:
-            updated = None
-        return BadOrder(source_order_id=source_id, updated_at=updated, message=f"Back Market order: {exc}")
+    return wire.order_or_bad(raw, order, id_field="order_id", updated_field="date_modification", channel="Back Market")
 
 
 def shipment_body(order_id: str, shipment: Shipment, single_unit: bool) -> dict[str, Any]:

@@ -8,17 +8,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from plugin_spec import (
-    AuthError,
-    BadOrder,
-    ChannelError,
-    ChannelInfo,
-    ChannelOrder,
-    Shipment,
-    TestResult,
-    UploadResult,
-    hookimpl,
-)
+from plugin_spec import ChannelError, ChannelInfo, TestResult, hookimpl
+from plugin_spec.models import BadOrder, ChannelOrder, Shipment, UploadResult
+from plugin_spec.wire import settings_as, upload_each
 
 from . import __version__, mapping
 from .client import BackMarketClient, ClientOptions, Rejected
@@ -42,10 +34,7 @@ def make_client(settings: BackMarketSettings) -> BackMarketClient:
 
 
 def _settings(settings: Any) -> BackMarketSettings:
-    if isinstance(settings, BackMarketSettings):
-        return settings
-    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
-    return BackMarketSettings.model_validate(data)
+    return settings_as(BackMarketSettings, settings)
 
 
 @hookimpl
@@ -109,20 +98,8 @@ def _sort_key(item: ChannelOrder | BadOrder) -> tuple[datetime, str]:
 @hookimpl
 def cartplugin_upload_tracking(settings: BackMarketSettings, shipments: list[Shipment]) -> list[UploadResult]:
     """Ship each order with its tracking; exactly one result per shipment, whatever happens."""
-    settings = _settings(settings)
-    results: list[UploadResult] = []
-    auth_failure: AuthError | None = None
-    with make_client(settings) as client:
-        for shipment in shipments:
-            if auth_failure is not None:
-                results.append(UploadResult(shipment_id=shipment.shipment_id, ok=False, message=auth_failure.message))
-                continue
-            try:
-                results.append(_upload_one(client, shipment))
-            except AuthError as exc:
-                auth_failure = exc
-                results.append(UploadResult(shipment_id=shipment.shipment_id, ok=False, message=exc.message))
-    return results
+    with make_client(_settings(settings)) as client:
+        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="Back Market")
 
 
 def _upload_one(client: BackMarketClient, shipment: Shipment) -> UploadResult:
@@ -150,21 +127,11 @@ def _upload_one(client: BackMarketClient, shipment: Shipment) -> UploadResult:
                 message=f"Back Market order {order_id} is already shipped with tracking {recorded or '(none)'}; "
                 "Back Market takes one tracking number per order: change it in the seller portal.",
             )  # fmt: skip
-    except AuthError:
-        raise
     except Rejected as exc:
         reason = exc.detail or f"HTTP {exc.status}"
         return UploadResult(
             shipment_id=sid, ok=False,
             message=f"Back Market refused tracking {shipment.tracking_number} for order {order_id} (HTTP {exc.status}): {reason}",
-        )  # fmt: skip
-    except ChannelError as exc:
-        return UploadResult(shipment_id=sid, ok=False, retryable=exc.retryable, message=exc.message)
-    except Exception as exc:  # one shipment's surprise must not cost the others their upload
-        log.exception("unexpected error uploading shipment %s", sid)
-        return UploadResult(
-            shipment_id=sid, ok=False, retryable=True,
-            message=f"Unexpected error uploading tracking for order {order_id}: {type(exc).__name__}",
         )  # fmt: skip
     return UploadResult(shipment_id=sid, ok=True, message=f"Tracking {shipment.tracking_number} recorded")
 

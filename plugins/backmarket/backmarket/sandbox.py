@@ -15,14 +15,15 @@ import collections
 import copy
 import json
 import logging
-import math
 import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from plugin_spec.sandbox import Reply, SandboxServer
+from plugin_spec.sandbox.faults import over_limit, truncated
 
 from .sandbox_data import OrderFactory, wire_time
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TOKEN = "c2FuZGJveDpiYWNrbWFya2V0LTAwMDE="
 PAGE_SIZE_MAX = 50
 DEFAULT_PAGE_SIZE = 10
-MAX_BODY = 100_000
 CONTROL_PREFIX = "/_sandbox"
 _LANGUAGE = re.compile(r"^[a-z]{2}-[a-z]{2}$", re.IGNORECASE)
 _ORDER_PATH = re.compile(r"^/ws/orders/(\d+)/?$")
@@ -39,79 +39,39 @@ _SHIPPER_MAX = 100
 _GENERIC_AGENTS = ("python-requests", "curl", "wget", "python-urllib", "go-http-client", "java")
 
 
-class Sandbox:
+class Sandbox(SandboxServer):
     """The Back Market seller API on ``host:port`` (``port=0`` picks a free one)."""
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        token: str = DEFAULT_TOKEN,
-        orders: int = 20,
-        seed: int = 1,
-        latency: float = 0.0,
-        rate_limit: int | None = 200,
-        rate_window: float = 10.0,
-    ):
-        self.host, self.port = host, port
+    thread_name = "backmarket-sandbox"
+    server_version = "BackMarketSandbox/1.0"
+
+    def __init__(self, *, token: str = DEFAULT_TOKEN, orders: int = 20, seed: int = 1, latency: float = 0.0,
+                 rate_limit: int | None = 200, rate_window: float = 10.0, host: str = "127.0.0.1", port: int = 0):  # fmt: skip
+        super().__init__(host, port)
         self._token = token
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._clock = datetime.now(UTC).replace(microsecond=0)
         self._orders: dict[int, dict[str, Any]] = {}
         for order in self._factory.history(orders, self._clock):
             self._orders[order["order_id"]] = order
-        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0}
+        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0,
+                          "too_many_requests": 0, "cut_off_body": 0}  # fmt: skip
         self._faults = dict(self._defaults)
         self._hits: collections.deque[float] = collections.deque()
-        self._requests: list[dict[str, Any]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     @property
     def base_url(self) -> str:
         """The API URL to put in the settings (``/ws/...`` hangs below it)."""
-        if self._server is None:
-            raise RuntimeError("the sandbox is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
-    def control_url(self) -> str:
-        return self.base_url + CONTROL_PREFIX
+        return self.root_url
 
     @property
     def token(self) -> str:
         return self._token
 
     api_key = token  # the name Back Market Pro's sandbox uses
-
-    def start(self) -> Sandbox:
-        if self._server is None:
-            server = _Server((self.host, self.port), _Handler)
-            server.sandbox = self
-            self._server = server
-            self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="backmarket-sandbox", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-            if self._thread is not None:
-                self._thread.join(timeout=5)
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # --- orders ------------------------------------------------------------------------------
 
     def orders(self) -> list[dict[str, Any]]:
         """Every order, oldest modification first, as the API would show it."""
@@ -142,20 +102,12 @@ class Sandbox:
                 order["date_modification"] = wire_time(self._tick())
             return copy.deepcopy(order)
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """API requests: method, path, query, auth_ok, accept_language, user_agent, status."""
-        with self._lock:
-            return [dict(entry) for entry in self._requests]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
     # --- faults ------------------------------------------------------------------------------
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """``latency`` (s per request), ``rate_limit`` (requests per ``rate_window`` s, None =
-        unlimited), ``fail_5xx`` (answer the next N API requests with 503)."""
+        unlimited), ``fail_5xx`` / ``too_many_requests`` (answer the next N API requests with 503 /
+        429), ``cut_off_body`` (the next N answers stop halfway)."""
         with self._lock:
             for name, value in faults.items():
                 if name not in self._defaults:
@@ -172,7 +124,13 @@ class Sandbox:
 
     # --- request handling --------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> tuple[int, Any, dict[str, str]]:
+    def handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> Reply:
+        status, payload, extra = self._handle(method, target, headers, body, host)
+        with self._lock:
+            cut, self._faults["cut_off_body"] = self._faults["cut_off_body"] > 0, max(0, self._faults["cut_off_body"] - 1)
+        return truncated(Reply(status, payload, extra)) if cut else Reply(status, payload, extra)
+
+    def _handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> tuple[int, Any, dict[str, str]]:
         split = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         if split.path.startswith(CONTROL_PREFIX):
@@ -187,8 +145,7 @@ class Sandbox:
             time.sleep(latency)
         status, payload, extra = self._api(method, split.path, query, headers, body, host, entry)
         entry["status"] = status
-        with self._lock:
-            self._requests.append(entry)
+        self.log_request(entry)
         return status, payload, extra
 
     def _api(self, method, path, query, headers, body, host, entry) -> tuple[int, Any, dict[str, str]]:
@@ -196,6 +153,9 @@ class Sandbox:
             if self._faults["fail_5xx"]:
                 self._faults["fail_5xx"] -= 1
                 return 503, {"detail": "Service temporarily unavailable."}, {}
+            if self._faults["too_many_requests"]:
+                self._faults["too_many_requests"] -= 1
+                return 429, {"detail": "Request was throttled."}, {"Retry-After": "1"}
             limited = self._rate_limited()
             if limited is not None:
                 return 429, {"detail": "Request was throttled."}, {"Retry-After": str(limited)}
@@ -226,16 +186,7 @@ class Sandbox:
         return 404, {"detail": "Not found."}, {}
 
     def _rate_limited(self) -> int | None:
-        limit, window = self._faults["rate_limit"], self._faults["rate_window"]
-        if limit is None:
-            return None
-        now = time.monotonic()
-        while self._hits and self._hits[0] <= now - window:
-            self._hits.popleft()
-        if len(self._hits) >= limit:
-            return max(1, math.ceil(self._hits[0] + window - now))
-        self._hits.append(now)
-        return None
+        return over_limit(self._hits, self._faults["rate_limit"], self._faults["rate_window"])
 
     def _list(self, query: dict[str, str], host: str) -> tuple[int, Any, dict[str, str]]:
         try:
@@ -310,6 +261,10 @@ class Sandbox:
         return 200, copy.deepcopy(order), {}
 
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
+        if method == "GET" and path in ("", "/"):
+            api = ["GET /ws/orders", "GET /ws/orders/{id}", "POST /ws/orders/{id}"]
+            control = [f"GET {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders", f"GET {CONTROL_PREFIX}/requests"]
+            return 200, {"api": api, "sandbox": control}, {}
         if (method, path) == ("GET", "/orders"):
             orders = self.orders()
             return 200, {"count": len(orders), "orders": orders}, {}
@@ -334,64 +289,3 @@ class Sandbox:
         # whole seconds, strictly increasing: a changed order sorts after every other order
         self._clock = max(datetime.now(UTC).replace(microsecond=0), self._clock + timedelta(seconds=1))
         return self._clock
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    sandbox: Sandbox
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("sandbox connection from %s ended abruptly", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "BackMarketSandbox/1.0"
-    timeout = 30
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._send(413, {"detail": "Request body too large."}, {})
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        try:
-            status, payload, extra = self.server.sandbox.handle(method, self.path, self.headers, body, host)
-        except Exception:  # a sandbox bug answers 500 instead of hanging the client
-            log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
-            status, payload, extra = 500, {"detail": "Sandbox error; see its log."}, {}
-        self._send(status, payload, extra)
-
-    def _send(self, status: int, payload: Any, extra: dict[str, str]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("sandbox: " + format, *args)

@@ -40,3 +40,13 @@ class SandboxChannel(KitChannel):
         except (KeyError, ValueError):
             return []
         return [number] if number else []
+
+    def inject(self, fault: str) -> bool:
+        always = 10**6
+        switches = {"rate_limited": {"too_many_requests": always}, "server_error": {"fail_5xx": always},
+                    "timeout": {"latency": 3.0}, "cut_off_body": {"cut_off_body": always}}  # fmt: skip
+        self.sandbox.set_faults(**switches[fault])
+        return True
+
+    def clear_faults(self) -> None:
+        self.sandbox.clear_faults()

@@ -13,12 +13,6 @@ from backmarket.sandbox import Sandbox
 from backmarket.settings import BackMarketSettings
 
 
-@pytest.fixture(autouse=True)
-def bm_fast_clients(monkeypatch: pytest.MonkeyPatch) -> ClientOptions:
-    monkeypatch.setattr(plugin, "client_options", FAST)
-    return FAST
-
-
 @pytest.fixture
 def bm_sandbox() -> Iterator[Sandbox]:
     with Sandbox(token=TOKEN, orders=18, seed=5) as server:
@@ -28,3 +22,9 @@ def bm_sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def bm_settings(bm_sandbox: Sandbox) -> BackMarketSettings:
     return BackMarketSettings(api_url=bm_sandbox.base_url, token=bm_sandbox.token, country_code="fr-fr")
+
+
+@pytest.fixture(autouse=True)
+def bm_fast_clients(monkeypatch: pytest.MonkeyPatch) -> ClientOptions:
+    monkeypatch.setattr(plugin, "client_options", FAST)
+    return FAST

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
-from bm_helpers import SandboxChannel
+from bm_helpers import TOKEN, SandboxChannel
 
 from backmarket import plugin
-from backmarket.sandbox import Sandbox
 from backmarket.settings import BackMarketSettings
-from plugin_spec.testing import ConformanceSuite
+from plugin_spec.testing import conformance_suite
 
-
-class TestBackMarketConformance(ConformanceSuite):
-    @pytest.fixture
-    def cartplugin_kit_plugin(self):
-        return plugin
-
-    @pytest.fixture
-    def cartplugin_kit_channel(self, bm_sandbox: Sandbox) -> SandboxChannel:
-        return SandboxChannel(bm_sandbox)
-
-    @pytest.fixture
-    def cartplugin_kit_settings(self, bm_settings: BackMarketSettings) -> BackMarketSettings:
-        return bm_settings
-
-    @pytest.fixture
-    def cartplugin_kit_bad_key_settings(self, bm_sandbox: Sandbox) -> BackMarketSettings:
-        return BackMarketSettings(api_url=bm_sandbox.base_url, token="d3Jvbmc6dG9rZW4tMDAwMA==")
+TestBackMarketConformance = conformance_suite(
+    plugin,
+    sandbox="bm_sandbox",
+    channel=SandboxChannel,
+    settings=lambda sandbox: BackMarketSettings(api_url=sandbox.base_url, token=TOKEN, country_code="fr-fr"),
+    bad_key_settings=lambda sandbox: BackMarketSettings(api_url=sandbox.base_url, token="d3Jvbmc6dG9rZW4tMDAwMA=="),
+)

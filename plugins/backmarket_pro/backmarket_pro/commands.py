@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import click
+
+from plugin_spec.sandbox import run_in_foreground
+from plugin_spec.wire import mask
 
 from plugin_spec import validators
 
 from .sandbox import DEFAULT_API_KEY, Sandbox
-
-
-def mask(secret: str) -> str:
-    """Show only the last 4 characters of a key (and nothing of a short one)."""
-    return "****" + secret[-4:] if len(secret) >= 12 else "****"
 
 
 def register(cli: click.Group) -> None:
@@ -48,15 +44,8 @@ def register(cli: click.Group) -> None:
             server.start()
         except OSError as exc:
             raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        click.echo("Back Market Pro sandbox running")
-        click.echo(f"Website URL: {server.base_url}")
-        click.echo(f"x-api-key:   {mask(api_key)}")
-        click.echo(f"Inspect:     {server.control_url}/orders")
-        click.echo("Press Ctrl-C to stop.")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("Stopping.")
-        finally:
-            server.stop()
+        lines = [
+            "Back Market Pro sandbox running", f"Website URL: {server.base_url}", f"x-api-key:   {mask(api_key)}",
+            f"Inspect:     {server.control_url}/",
+        ]  # fmt: skip
+        run_in_foreground(server, lines, click.echo)

@@ -21,47 +21,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
 
-from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment
+from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
+from plugin_spec.wire import MONEY_RE, MappingError, money, plain_id, timestamp
 
-#: money on the wire: a plain non-negative decimal string, e.g. "1299.00"
-_MONEY_RE = re.compile(r"^\d{1,14}(\.\d{1,4})?$")
+__all__ = ["MappingError", "money", "timestamp", "order_or_bad", "channel_order"]
+
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 #: an API message is shown to people; keep it one short printable line
 _MESSAGE_MAX = 300
 
 
-class MappingError(ValueError):
-    """One field of one order is not what the contract says (becomes a BadOrder)."""
-
-
 # ---------------------------------------------------------------------------------------------
 # field readers: each names the field in its error so a BadOrder message is actionable
-
-
-def money(value: Any, field: str) -> Decimal:
-    """A money string such as ``"12.30"`` as Decimal; floats, ints and garbage are refused."""
-    if value.__class__ is str and _MONEY_RE.match(value):  # the usual case, checked once
-        return Decimal(value)
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
-    if not _MONEY_RE.match(value):
-        raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
-    return Decimal(value)
-
-
-def timestamp(value: Any, field: str) -> datetime:
-    """An ISO-8601 timestamp with an offset (``Z`` or ``+hh:mm``) as an aware UTC datetime."""
-    if not isinstance(value, str):
-        raise MappingError(f"{field} must be an ISO-8601 string, got {type(value).__name__}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise MappingError(f"{field} is not an ISO-8601 timestamp: {value!r:.40}") from None
-    if parsed.tzinfo is None:
-        raise MappingError(f"{field} has no time zone: {value!r:.40}")
-    return parsed.astimezone(UTC)
 
 
 def format_timestamp(value: datetime) -> str:
@@ -71,25 +43,13 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _text(value: Any, field: str, *, required: bool = False) -> str | None:
-    if value.__class__ is str and value:  # the usual case first
-        return value
-    if value is None or value == "":
-        if required:
-            raise MappingError(f"{field} is missing")
-        return None
-    if not isinstance(value, str):
-        raise MappingError(f"{field} must be a string, got {type(value).__name__}")
-    return value
+_text = wire.text
 
 
 def _ident(value: Any, field: str) -> str:
-    # ids are strings in the contract; an integer id is accepted because it is unambiguous
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    text = _text(value, field, required=True)
-    assert text is not None
-    return text
+    # ids are strings in the contract; an integer id is accepted because it is unambiguous, and
+    # an id that cannot be one URL path segment ("..", "a/b") is refused: it is used in paths
+    return plain_id(value, field)
 
 
 def _quantity(value: Any, field: str) -> int:
@@ -164,8 +124,8 @@ def order_line(raw: Any, index: int) -> OrderLine:
             and sku.__class__ is str and sku
             and (title is None or title.__class__ is str)
             and quantity.__class__ is int and quantity > 0
-            and price.__class__ is str and _MONEY_RE.match(price)
-            and tax.__class__ is str and _MONEY_RE.match(tax)
+            and price.__class__ is str and MONEY_RE.match(price)
+            and tax.__class__ is str and MONEY_RE.match(tax)
         ):  # fmt: skip
             return OrderLine(
                 source_line_id=ident,
@@ -230,35 +190,7 @@ def channel_order(raw: dict[str, Any]) -> ChannelOrder:
 
 def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
     """Map one listed order, or describe why it cannot be mapped so the rest still import."""
-    if not isinstance(raw, dict):
-        return BadOrder(message=f"order is not a JSON object but {type(raw).__name__}")
-    try:
-        return channel_order(raw)
-    except (MappingError, ValidationError) as exc:
-        order_id = _best_effort(lambda: _ident(raw.get("id"), "id"))
-        updated_at = _best_effort(lambda: timestamp(raw.get("updated_at"), "updated_at"))
-        reason = _validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
-        label = f"order {order_id}" if order_id else "an order without id"
-        return BadOrder(
-            source_order_id=order_id,
-            updated_at=updated_at,
-            message=f"Back Market Pro sent {label} that cannot be imported: {reason}",
-        )
-
-
-def _best_effort(read: Any) -> Any:
-    try:
-        return read()
-    except MappingError:
-        return None
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error.get("loc", ()))
-        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
-    return "; ".join(parts)
+    return wire.order_or_bad(raw, channel_order, id_field="id", updated_field="updated_at", channel="Back Market Pro")
 
 
 # ---------------------------------------------------------------------------------------------

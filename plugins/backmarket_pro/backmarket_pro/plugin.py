@@ -12,8 +12,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from plugin_spec import (
-    AuthError,
-    BadData,
     BadOrder,
     ChannelError,
     ChannelInfo,
@@ -23,6 +21,7 @@ from plugin_spec import (
     UploadResult,
     hookimpl,
 )
+from plugin_spec.wire import settings_as, upload_each
 
 from . import __version__, mapping
 from .client import BackMarketProClient, ClientOptions, Rejected
@@ -43,15 +42,11 @@ client_options = ClientOptions.from_env()
 
 def make_client(settings: Any) -> BackMarketProClient:
     """A client for one company's settings (a fresh session per hook call, see the docs)."""
-    return BackMarketProClient.from_options(_settings(settings), client_options)
+    return BackMarketProClient(_settings(settings), client_options)
 
 
 def _settings(settings: Any) -> BackMarketProSettings:
-    if isinstance(settings, BackMarketProSettings):
-        return settings
-    # a host may hand over a plain mapping or a base CartSettings; validate it into ours
-    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
-    return BackMarketProSettings.model_validate(data)
+    return settings_as(BackMarketProSettings, settings)
 
 
 @hookimpl
@@ -109,46 +104,21 @@ def _download(settings: BackMarketProSettings, since: datetime | None, status: s
 @hookimpl
 def cartplugin_upload_tracking(settings: BackMarketProSettings, shipments: list[Shipment]) -> list[UploadResult]:
     """Post each shipment; exactly one result per shipment, in order, whatever happens."""
-    results: list[UploadResult] = []
-    auth_failure: AuthError | None = None
     with make_client(settings) as client:
-        for shipment in shipments:
-            if auth_failure is not None:
-                # the key is wrong for all of them: say so without hammering the API
-                results.append(UploadResult(shipment_id=shipment.shipment_id, ok=False, message=auth_failure.message))
-                continue
-            try:
-                results.append(_upload_one(client, shipment))
-            except AuthError as exc:
-                auth_failure = exc
-                results.append(UploadResult(shipment_id=shipment.shipment_id, ok=False, message=exc.message))
-    return results
+        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="Back Market Pro")
 
 
 def _upload_one(client: BackMarketProClient, shipment: Shipment) -> UploadResult:
     order_id = shipment.source_order_id
     try:
         created = client.post_shipment(order_id, mapping.shipment_body(shipment))
-    except AuthError:
-        raise
     except Rejected as exc:
-        reason = exc.api_message or f"HTTP {exc.status}"
         return UploadResult(
             shipment_id=shipment.shipment_id,
             ok=False,
             retryable=False,
             message=f"Back Market Pro refused tracking {shipment.tracking_number} for order {order_id} "
-            f"(HTTP {exc.status}): {reason}",
-        )
-    except (BadData, ChannelError) as exc:
-        return UploadResult(shipment_id=shipment.shipment_id, ok=False, retryable=exc.retryable, message=exc.message)
-    except Exception as exc:  # one shipment's surprise must not cost the others their upload
-        log.exception("unexpected error uploading shipment %s", shipment.shipment_id)
-        return UploadResult(
-            shipment_id=shipment.shipment_id,
-            ok=False,
-            retryable=True,
-            message=f"Unexpected error uploading tracking for order {order_id}: {type(exc).__name__}",
+            f"(HTTP {exc.status}): {exc.detail or f'HTTP {exc.status}'}",
         )
     if created:
         return UploadResult(

@@ -17,17 +17,16 @@ import collections
 import copy
 import json
 import logging
-import math
 import random
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from plugin_spec.sandbox.faults import over_limit, cut_body, endless_body, huge_body, trickle, truncated
+from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
 from .sandbox_data import OrderFactory, wire_time
 from .sandbox_faults import TRIGGERS, Faults, Trigger
@@ -49,7 +48,6 @@ CONTROL_PREFIX = "/_sandbox"
 DEFAULT_API_KEY = "sandbox-key-0001"
 DEFAULT_PAGE_SIZE = 50
 MAX_BODY = 1_000_000
-REQUEST_LOG_MAX = 100_000
 FULFILLMENT_FILTERS = {
     "unfulfilled": ("unfulfilled", "partial"),  # what the seller still has to ship
     "partial": ("partial",),
@@ -104,24 +102,8 @@ class _Account:
         self.version += 1
 
 
-@dataclass
-class _Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    raw: bytes | None = None  # sent as is instead of JSON (malformed bodies)
-    drop: bool = False
-
-    def encode(self) -> bytes:
-        if self.raw is not None:
-            return self.raw
-        if self.body is None:
-            return b""
-        return _encode(self.body)
-
-
-def _encode(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+_Reply = Reply
+_encode = encode_json
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> _Reply:
@@ -137,8 +119,11 @@ class _ControlError(Exception):
 # the sandbox
 
 
-class Sandbox:
+class Sandbox(SandboxServer):
     """The Back Market Pro API on ``host:port`` (``port=0`` picks a free one)."""
+
+    thread_name = "backmarket-pro-sandbox"
+    server_version = "BackMarketProSandbox/1.0"
 
     def __init__(
         self,
@@ -150,14 +135,10 @@ class Sandbox:
         latency: float = 0.0,
         page_size_max: int = 200,
     ):
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self._api_key = api_key
         self.page_size_max = page_size_max
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._clock = datetime.now(UTC)
         self._accounts: dict[str, _Account] = {}
         self._primary_key = api_key
@@ -165,7 +146,6 @@ class Sandbox:
         self._faults = Faults(latency=latency)
         self._fault_rng = random.Random(seed)
         self._rate_hits: dict[str, collections.deque[float]] = {}
-        self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_MAX)
         self.add_account(api_key, name="Atelier Réemploi SAS", orders=orders, seed=seed)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -176,51 +156,9 @@ class Sandbox:
         return self.root_url + API_PREFIX
 
     @property
-    def control_url(self) -> str:
-        """Where the ``/_sandbox/`` inspection and control endpoints are."""
-        return self.root_url + CONTROL_PREFIX
-
-    @property
-    def root_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    @property
     def api_key(self) -> str:
         """The key of the first seller account."""
         return self._api_key
-
-    def start(self) -> Sandbox:
-        """Bind and serve in a background thread; returns self."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server((self.host, self.port), _Handler)
-        server.sandbox = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="backmarket-pro-sandbox", daemon=True)
-        self._thread.start()
-        log.info("Back Market Pro sandbox serving at %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (answers in flight are abandoned)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()  # wakes sleeps of latency/slow faults
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> Sandbox:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     # --- accounts and orders -----------------------------------------------------------------
 
@@ -237,14 +175,20 @@ class Sandbox:
             self._accounts[api_key] = account
             return seller_id
 
-    def add_orders(self, n: int, api_key: str | None = None) -> list[str]:
-        """Create ``n`` new unfulfilled orders, each with an ``updated_at`` newer than any other."""
+    def add_orders(self, n: int, api_key: str | None = None, ids: list[str] | None = None) -> list[str]:
+        """Create ``n`` new unfulfilled orders, each with an ``updated_at`` newer than any other.
+
+        ``ids`` gives them ids of the caller's choosing (e.g. hostile ones such as ``..``).
+        """
         with self._lock:
             account = self._account(api_key)
+            chosen = list(ids or [])
             ids = []
-            for _ in range(n):
+            for i in range(n):
                 now = self._tick()
                 order = account.factory.order(now, now)
+                if i < len(chosen):
+                    order["id"] = chosen[i]
                 account.put(order)
                 ids.append(order["id"])
             return ids
@@ -270,15 +214,6 @@ class Sandbox:
             account = self._account(api_key)
             return [copy.deepcopy(account.orders[order_id]) for _, order_id in account.index]
 
-    def request_log(self) -> list[dict[str, Any]]:
-        """API requests so far: method, path, query (no secrets), key_ok, account, status, fault."""
-        with self._lock:
-            return [dict(entry) for entry in self._requests]
-
-    def clear_request_log(self) -> None:
-        with self._lock:
-            self._requests.clear()
-
     # --- faults ------------------------------------------------------------------------------
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
@@ -288,7 +223,11 @@ class Sandbox:
         429 + Retry-After), ``fail_5xx`` / ``drop_connection`` / ``slow`` / ``malformed_body``
         (int = the next N API requests, float = probability per request, True = every request),
         ``fail_status`` (default 503), ``slow_seconds`` (default 3), ``malformed_order`` (True =
-        the sandbox picks an unfulfilled order of the first account, or an order id; None = off).
+        the sandbox picks an unfulfilled order of the first account, or an order id; None = off),
+        and the hostile answers of ``plugin_spec.sandbox.faults``: ``trickle`` (body one byte
+        every ``trickle_seconds``), ``endless_body``, ``huge_body`` (300 MB), ``cut_error_body``
+        (half of an error answer's body) and ``next_loop`` (listings link to the same orders
+        forever).
         """
         with self._lock:
             self._faults = self._apply_faults(copy.deepcopy(self._faults), faults)
@@ -309,7 +248,7 @@ class Sandbox:
         for name, value in changes.items():
             if name in TRIGGERS:
                 target.triggers[name] = Trigger.parse(name, value)
-            elif name in ("latency", "slow_seconds", "rate_window"):
+            elif name in ("latency", "slow_seconds", "rate_window", "trickle_seconds"):
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"{name} must be a number of seconds >= 0")
                 setattr(target, name, float(value))
@@ -367,8 +306,7 @@ class Sandbox:
         return self._clock
 
     def _sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
+        self.sleep(seconds)
 
     def _served(self, order: dict[str, Any], malformed: str | None) -> dict[str, Any]:
         if order["id"] != malformed:
@@ -406,19 +344,26 @@ class Sandbox:
         }
         with self._lock:
             faults = self._faults
-            fired = {name: faults.triggers[name].fire(self._fault_rng) for name in TRIGGERS if name != "malformed_body"}
+            fired = {
+                name: faults.triggers[name].fire(self._fault_rng)
+                for name in ("fail_5xx", "drop_connection", "slow", "too_many_requests")
+            }
             latency, slow_seconds = faults.latency, faults.slow_seconds
         self._sleep(latency)
         if fired["drop_connection"]:
             entry["fault"] = "drop_connection"
-            self._log(entry)
+            self.log_request(entry)
             return _Reply(drop=True)
         if fired["slow"]:
             entry["fault"] = "slow"
             self._sleep(slow_seconds)
+        if fired["too_many_requests"]:
+            entry["fault"], entry["status"] = "too_many_requests", 429
+            self.log_request(entry)
+            return _error(429, "rate_limited", "Too many requests; wait for the number of seconds in Retry-After.", {"Retry-After": "1"})
         reply = self._api_reply(method, path, query, headers, body, host, entry, fired["fail_5xx"])
         entry["status"] = reply.status
-        self._log(entry)
+        self.log_request(entry)
         return reply
 
     def _api_reply(
@@ -457,32 +402,31 @@ class Sandbox:
                     {"Retry-After": str(limited)},
                 )
             reply = handler(self, account, params, query, body, host)
-            if 200 <= reply.status < 300 and self._faults.triggers["malformed_body"].fire(self._fault_rng):
+            triggers, rng = self._faults.triggers, self._fault_rng
+            if 200 <= reply.status < 300 and triggers["malformed_body"].fire(rng):
                 entry["fault"] = "malformed_body"
                 reply = _Reply(reply.status, raw=b'{"count": 3, "results": [{"id": ', headers=reply.headers)
+            if reply.status >= 400 and triggers["cut_error_body"].fire(rng):
+                entry["fault"] = "cut_error_body"
+                reply = cut_body(reply)
+            if triggers["cut_off_body"].fire(rng):
+                entry["fault"] = "cut_off_body"
+                reply = truncated(reply)
+            elif triggers["huge_body"].fire(rng):
+                entry["fault"] = "huge_body"
+                reply = huge_body()
+            elif triggers["endless_body"].fire(rng):
+                entry["fault"] = "endless_body"
+                reply = endless_body()
+            elif triggers["trickle"].fire(rng):
+                entry["fault"] = "trickle"
+                reply = trickle(reply, self._faults.trickle_seconds, self.sleep)
             return reply
 
     def _rate_limited(self, key: str) -> int | None:
         """Sliding window per key; the Retry-After in whole seconds when over the limit."""
-        limit = self._faults.rate_limit
-        if limit is None:
-            return None
-        window = self._faults.rate_window
-        now = time.monotonic()
         hits = self._rate_hits.setdefault(key, collections.deque())
-        while hits and hits[0] <= now - window:
-            hits.popleft()
-        if len(hits) >= limit:
-            # refused requests do not count, or a client that retries would never get in
-            return max(1, math.ceil(hits[0] + window - now))
-        hits.append(now)
-        return None
-
-    def _log(self, entry: dict[str, Any]) -> None:
-        with self._lock:
-            self._requests.append(entry)
-
-    # --- API endpoints -----------------------------------------------------------------------
+        return over_limit(hits, self._faults.rate_limit, self._faults.rate_window)
 
     def _seller_account(self, account: _Account, params: dict[str, str], *_: Any) -> _Reply:
         return _Reply(
@@ -550,7 +494,11 @@ class Sandbox:
             encoded.append(_encode(self._served(order, malformed)) if order["id"] == malformed else account.json_of(order))
 
         next_url = None
-        if more:
+        if self._faults.triggers["next_loop"].fire(self._fault_rng):
+            # a fresh next link on every page, always to the same orders: a client must notice
+            loop = int(query.get("loop", "0")) + 1
+            next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode({**query, 'loop': str(loop)})}"
+        elif more:
             last = results[-1]
             forwarded = {k: query[k] for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size") if k in query}
             forwarded["cursor"] = encode_cursor(last["updated_at"], last["id"])
@@ -633,6 +581,8 @@ class Sandbox:
     def _control(self, method: str, path: str, query: dict[str, str], body: bytes) -> _Reply:
         data = json_body(body)
         account_id = query.get("account") or (data.get("account") if isinstance(data, dict) else None)
+        if method == "GET" and path in ("", "/"):
+            return _Reply(200, {"api": API_INDEX, "sandbox": CONTROL_INDEX})
         with self._lock:
             if (method, path) == ("GET", "/orders"):
                 account = self._control_account(account_id)
@@ -697,6 +647,18 @@ class Sandbox:
 # ---------------------------------------------------------------------------------------------
 # routing and small helpers
 
+#: what ``GET /_sandbox/`` lists
+API_INDEX = [
+    f"GET {API_PREFIX}/{API_VERSION}/seller-account",
+    f"GET {API_PREFIX}/{API_VERSION}/orders",
+    f"GET {API_PREFIX}/{API_VERSION}/orders/{{id}}",
+    f"POST {API_PREFIX}/{API_VERSION}/orders/{{id}}/shipments",
+]
+CONTROL_INDEX = [
+    f"GET {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders/{{id}}/cancel",
+    f"GET|DELETE {CONTROL_PREFIX}/requests", f"GET|POST|DELETE {CONTROL_PREFIX}/faults",
+    f"GET|POST {CONTROL_PREFIX}/accounts",
+]
 _ORDER_ID = r"(?P<order_id>[^/]+)"
 _BASE = re.escape(f"{API_PREFIX}/{API_VERSION}")
 ROUTES: tuple[tuple[str, re.Pattern[str], Callable[..., _Reply]], ...] = (
@@ -718,85 +680,3 @@ def _route(method: str, path: str) -> tuple[Callable[..., _Reply], dict[str, str
     if allowed:
         return _error(405, "method_not_allowed", f"{path} accepts {', '.join(allowed)}.", {"Allow": ", ".join(allowed)})
     return _error(404, "no_such_endpoint", f"No endpoint {method} {path}; see the API version segment /{API_VERSION}/.")
-
-
-# ---------------------------------------------------------------------------------------------
-# HTTP plumbing
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128  # benchmarks open many connections at once
-    sandbox: Sandbox
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # clients that hang up mid-answer are normal here (timeouts, dropped-connection tests)
-        log.debug("sandbox connection from %s ended abruptly", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: a client's session reuses its connection
-    server_version = "BackMarketProSandbox/1.0"
-    timeout = 30  # an idle keep-alive connection frees its thread after this
-    # Status line, headers and a small body leave in one write (the handler flushes after each
-    # request), and TCP_NODELAY sends that write at once. Unbuffered, the headers and the body
-    # were two writes, and Nagle held the body until the client's delayed ACK of the headers:
-    # about 40 ms added to every small answer (a shipment POST), whatever the latency setting.
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_PATCH(self) -> None:
-        self._dispatch("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= MAX_BODY:
-            self._send(_error(413, "body_too_large", f"Bodies are limited to {MAX_BODY} bytes."))
-            self.close_connection = True
-            return
-        body = self.rfile.read(length) if length else b""
-        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-        try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers, body, host)
-        except Exception:  # a sandbox bug must answer 500, not hang the client
-            log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
-            reply = _error(500, "internal_error", "The sandbox failed; see its log.")
-        if reply.drop:
-            self.close_connection = True  # close the socket without a single byte of answer
-            return
-        self._send(reply)
-
-    def _send(self, reply: _Reply) -> None:
-        payload = reply.encode()
-        self.send_response(reply.status)
-        if payload:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            # the client gave up (a read timeout, e.g. under the slow fault): nothing to tell it
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # the stdlib writes every request to stderr; the request log is the place for that
-        log.debug("sandbox: " + format, *args)

@@ -8,6 +8,7 @@ from bmp_helpers import unfulfilled
 from backmarket_pro import plugin
 from backmarket_pro.sandbox import Sandbox
 from backmarket_pro.settings import BackMarketProSettings
+from plugin_spec.sandbox.faults import KIT_FAULTS
 from plugin_spec.testing import ConformanceSuite, KitChannel
 
 
@@ -26,6 +27,13 @@ class SandboxChannel(KitChannel):
     def recorded_tracking(self, order_id: str) -> list[str]:
         order = next((o for o in self.sandbox.orders() if o["id"] == order_id), None)
         return [s["tracking_number"] for s in order["shipments"]] if order else []
+
+    def inject(self, fault: str) -> bool:
+        self.sandbox.set_faults(**KIT_FAULTS[fault])
+        return True
+
+    def clear_faults(self) -> None:
+        self.sandbox.clear_faults()
 
     def unknown_order_id(self) -> str:
         return "BMP-404-NO-SUCH-ORDER"

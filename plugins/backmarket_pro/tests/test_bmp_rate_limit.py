@@ -9,7 +9,8 @@ import time
 from bmp_helpers import FAST
 
 from backmarket_pro import plugin
-from backmarket_pro.client import BackMarketProClient, ClientOptions, RateLimiter
+from backmarket_pro.client import BackMarketProClient, ClientOptions
+from plugin_spec.ratelimit import RateLimiter
 
 
 def test_the_limiter_never_lets_more_than_limit_requests_into_a_window():

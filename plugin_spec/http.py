@@ -1,0 +1,415 @@
+"""A JSON API session for channel plugins: the HTTP plumbing every channel needs, once.
+
+A plugin's ``client.py`` keeps only its paths, query parameters, headers and messages; this
+module does the rest, the way Airbyte's ``HttpStream`` lets a connector write only its path,
+params, paging and parsing:
+
+* a hardened ``requests`` session: no proxy or ``.netrc`` credentials from the environment,
+  no redirect followed (a redirect to another origin would carry the key), urllib3 ``Retry``
+  with exponential backoff and jitter honouring ``Retry-After`` for 429 and 5xx;
+* connect and read timeouts, and a total deadline per answer, so a server that trickles one
+  byte at a time cannot hold a job forever;
+* bodies streamed with a size cap: an answer larger than ``max_body`` is refused without
+  being held in memory;
+* one mapping of status and body to ``AuthError``, ``RateLimited``, ``TransientError``,
+  ``BadData`` or ``Rejected``; an error answer whose body is cut off or unreadable is
+  transient, never a definitive refusal;
+* a ``next``-link follower that compares normalised origins and requires progress.
+
+Secrets: the credential is a session header, never part of a URL, a log record or an
+exception. requests' exceptions hold the prepared request (headers included), so every one
+is translated ``from None``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError, SSLError
+from urllib3.util.retry import Retry
+
+from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
+from .ratelimit import limiter_for
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """Timeouts, retries, limits and paging bounds of a :class:`JsonApi` (tests shrink them)."""
+
+    connect_timeout: float = 5.0
+    #: seconds one socket read may wait for the next byte
+    read_timeout: float = 30.0
+    #: seconds one answer may take in all, body included (a trickling server is cut off)
+    deadline: float = 120.0
+    #: attempts after the first one, shared by connect errors, read errors and 429/5xx answers
+    retries: int = 5
+    #: exponential backoff: backoff_factor * 2 ** (retry - 1) seconds, plus random jitter
+    backoff_factor: float = 0.5
+    backoff_jitter: float = 0.5
+    backoff_max: float = 30.0
+    #: a Retry-After longer than this is cut down, so a job never sleeps for hours
+    retry_after_max: int = 60
+    #: the largest answer read, in bytes; a larger one is refused, not held in memory
+    max_body: int = 32 * 1024 * 1024
+    #: the most pages one listing may follow before it is taken for a loop
+    max_pages: int = 20_000
+    #: requests per ``rate_window`` seconds per API key, shared by every process of one host
+    rate_limit: int = 180
+    rate_window: float = 10.0
+
+    @classmethod
+    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None) -> Any:
+        """Defaults, overridden by ``<prefix><FIELD>`` variables (e.g. CARTPLUGIN_BMP_READ_TIMEOUT=5)."""
+        environ = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for field in fields(cls):
+            name = f"{prefix}{field.name.upper()}"
+            raw = environ.get(name)
+            if raw is not None:
+                kind = int if field.type in ("int", int) else float
+                try:
+                    changes[field.name] = kind(raw)
+                except ValueError:
+                    raise ValueError(f"{name} must be a number") from None
+        return cls(**changes)
+
+
+@dataclass(frozen=True)
+class ApiProfile:
+    """How messages name a channel and read its error bodies (the only per-channel part)."""
+
+    #: the channel's name in messages, e.g. "Back Market Pro"
+    name: str
+    #: the sentence that tells staff where the URL is set, e.g. "Check the Website URL."
+    check_url: str
+    #: the credential's name as staff see it, e.g. "x-api-key"
+    key_name: str
+    #: what to do when the key is refused
+    auth_hint: str
+    #: appended to the 429 message, e.g. " (the limit is about 200 requests per 10 s)"
+    rate_hint: str = ""
+    #: the API's own error text from a parsed error body ('' when none)
+    error_detail: Callable[[Any], str] = lambda body: ""
+    #: the API's machine-readable error code from a parsed error body
+    error_code: Callable[[Any], str | None] = lambda body: None
+
+
+class Rejected(ChannelError):
+    """The API refused one request for a reason a repeat will not fix (404, 409, 422...)."""
+
+    def __init__(self, message: str, status: int, code: str | None, detail: str = ""):
+        super().__init__(message)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, lowercase host and port with the default filled in: ``HTTP://A.com:80`` is ``http://a.com``."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        raise BadData(f"{url[:80]!r} has an invalid port.") from None
+    return scheme, (parts.hostname or "").lower(), port or DEFAULT_PORTS.get(scheme)
+
+
+class _Unreadable(Exception):
+    """The body could not be read whole (cut off, reset, timed out)."""
+
+
+_NOT_JSON = object()
+
+
+class JsonApi:
+    """One account's connection to one JSON API; use it as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        profile: ApiProfile,
+        options: HttpOptions,
+        *,
+        headers: Mapping[str, str],
+        secret: str,
+        retry_post: bool = False,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.profile, self.options = profile, options
+        self.limiter = limiter_for(self.base_url, secret, options.rate_limit, options.rate_window)
+        methods = {"GET", "POST"} if retry_post else {"GET"}
+        retry = Retry(
+            total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
+            other=0, redirect=0, allowed_methods=frozenset(methods), status_forcelist=RETRY_STATUSES,
+            backoff_factor=options.backoff_factor, backoff_jitter=options.backoff_jitter,
+            backoff_max=options.backoff_max, respect_retry_after_header=True,
+            retry_after_max=options.retry_after_max,
+            # hand back the last 429/5xx answer, so its body and Retry-After are translated here
+            raise_on_status=False,
+        )  # fmt: skip
+        self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=4)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.trust_env = False  # a proxy or .netrc from the environment must not add credentials
+        self.session.headers.update({"Accept": "application/json", **headers})
+
+    def __enter__(self) -> JsonApi:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    # --- one request ----------------------------------------------------------------------------
+
+    def request(self, method: str, path_or_url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
+        """Send one request (urllib3 retries inside) and return its parsed JSON body.
+
+        With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
+        """
+        url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        where = urlsplit(url).path  # never the query: it may carry a cursor
+        waited = self.limiter.acquire()
+        if waited:
+            log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method, url, timeout=(self.options.connect_timeout, self.options.read_timeout),
+                allow_redirects=False, stream=True, **kwargs,
+            )  # fmt: skip
+        except requests.exceptions.RequestException as exc:
+            raise self._network_error(exc, where) from None
+        except UnicodeEncodeError:
+            raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
+        with response:
+            try:
+                raw = self._read(response, started, where)
+            except _Unreadable as exc:
+                response.raw.close()  # never hand a half-read connection back to the pool
+                raise TransientError(
+                    f"{self.profile.name} answered {where} with HTTP {response.status_code} but the "
+                    f"answer {exc}; try again later."
+                ) from None
+            return self._parse(response, raw, where, body_needed)
+
+    def _read(self, response: requests.Response, started: float, where: str) -> bytes:
+        cap = self.options.max_body
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            response.raw.close()
+            raise BadData(self._too_large(where))
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() - started > self.options.deadline:
+                    raise _Unreadable(f"did not finish within {self.options.deadline:g} s")
+                # read1 returns what one socket read brings, so the deadline is checked between
+                # reads however slowly the bytes arrive
+                chunk = response.raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > cap:
+                    response.raw.close()
+                    raise BadData(self._too_large(where))
+                chunks.append(chunk)
+        except (requests.exceptions.RequestException, OSError, ValueError) as exc:
+            raise _Unreadable(f"was cut off ({type(exc).__name__})") from None
+        except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError, DecodeError...
+            if isinstance(exc, (BadData, _Unreadable)):
+                raise
+            raise _Unreadable(f"was cut off or unreadable ({type(exc).__name__})") from None
+
+    def _too_large(self, where: str) -> str:
+        return (
+            f"{self.profile.name} answered {where} with more than {self.options.max_body / (1024 * 1024):g} MB; "
+            f"refusing to read it. {self.profile.check_url}"
+        )
+
+    def _parse(self, response: requests.Response, raw: bytes, where: str, body_needed: bool) -> Any:
+        status = response.status_code
+        content_type = response.headers.get("Content-Type", "unknown content type")
+        says_json = "json" in content_type.lower()
+        try:
+            body = json.loads(raw) if raw else _NOT_JSON
+        except (ValueError, RecursionError):
+            body = _NOT_JSON
+        name, base, check = self.profile.name, self.base_url, self.profile.check_url
+        if 200 <= status < 300:
+            if body is _NOT_JSON and not body_needed:
+                return None
+            if body is _NOT_JSON and says_json:
+                raise BadData(
+                    f"{name} answered {where} with HTTP {status} and a malformed JSON body "
+                    "(cut off or corrupted on the way); try again later."
+                )
+            if body is _NOT_JSON:
+                raise BadData(
+                    f"{base} answered {where} with HTTP {status} but not with JSON "
+                    f"({content_type.split(';')[0]}): this does not look like the {name} API. {check}"
+                )
+            return body
+        detail = self.profile.error_detail(body) if body is not _NOT_JSON else ""
+        suffix = f": {detail}" if detail else ""
+        retries = self.options.retries
+        if status in (401, 403):
+            raise AuthError(f"{name} refused the {self.profile.key_name} (HTTP {status}{suffix}). {self.profile.auth_hint}")
+        if status == 429:
+            retry_after = _retry_after(response)
+            wait = f" Wait {retry_after:g} s before trying again." if retry_after is not None else ""
+            raise RateLimited(
+                f"{name} kept answering 429 Too Many Requests to {where} after {retries} retries"
+                f"{self.profile.rate_hint}.{wait}",
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            raise TransientError(
+                f"{name} had a server error (HTTP {status}) on {where} after {retries} retries{suffix}; try again later."
+            )
+        if 300 <= status < 400:
+            raise BadData(f"{base} redirected {where} (HTTP {status}); the URL is probably wrong. {check}")
+        if body is _NOT_JSON and status == 404 and not says_json:
+            raise BadData(f"{base} has no {name} API at {where} (HTTP 404, not JSON). {check}")
+        if body is _NOT_JSON:
+            # a refusal is only final when it can be read: a cut-off "already recorded" is not a failure
+            raise TransientError(
+                f"{name} answered {where} with HTTP {status} but its body was cut off or unreadable; try again later."
+            )
+        raise Rejected(
+            f"{name} rejected {where} (HTTP {status}){suffix or '.'}",
+            status=status, code=self.profile.error_code(body), detail=detail,
+        )  # fmt: skip
+
+    def _network_error(self, exc: requests.exceptions.RequestException, where: str) -> ChannelError:
+        name, base, check = self.profile.name, self.base_url, self.profile.check_url
+        tries = 1 + self.options.retries
+        connect_s, read_s = self.options.connect_timeout, self.options.read_timeout
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            # requests quotes the offending header value, i.e. the key: never pass it on
+            return AuthError(f"The {self.profile.key_name} contains characters that cannot be sent; re-enter it.")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return TransientError(f"Could not connect to {base} within {connect_s:g} s (tried {tries} times). {check}")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return TransientError(f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later.")
+        if not isinstance(exc, requests.exceptions.ConnectionError):
+            return TransientError(f"Request to {name} {where} failed: {type(exc).__name__}")
+        # after the retries, requests wraps urllib3's MaxRetryError; its reason is the last error
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        if isinstance(reason, ReadTimeoutError):
+            return TransientError(f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later.")
+        # NewConnectionError subclasses ConnectTimeoutError: test the specific ones first
+        if isinstance(reason, NameResolutionError):
+            return TransientError(f"Could not reach {base}: the host name does not resolve. {check}")
+        if isinstance(reason, NewConnectionError):
+            return TransientError(f"Could not reach {base}: nothing accepts connections there. {check}")
+        if isinstance(reason, ConnectTimeoutError):
+            return TransientError(f"Could not connect to {base} within {connect_s:g} s (tried {tries} times). {check}")
+        if isinstance(reason, SSLError) or isinstance(exc, requests.exceptions.SSLError):
+            return TransientError(f"Could not open a secure connection to {base}: TLS/certificate problem.")
+        return TransientError(f"The connection to {name} broke during {where} (tried {tries} times); try again later.")
+
+    # --- paging ---------------------------------------------------------------------------------
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        *,
+        results: str = "results",
+        next_link: str = "next",
+        id_of: Callable[[Any], Any] = lambda item: item.get("id") if isinstance(item, dict) else None,
+        what: str = "an order listing page",
+    ) -> Iterator[list[Any]]:
+        """Yield the ``results`` list of each page, following the ``next`` link until it is null.
+
+        The link is followed only to this API's own origin (compared normalised), never twice,
+        and only while pages bring items not seen before: a channel that loops is stopped with
+        BadData instead of being read forever. At most ``max_pages`` pages are read.
+        """
+        url = self.url(path)
+        request_params: Mapping[str, str] | None = params
+        seen_links: set[str] = set()
+        seen_ids: set[Any] = set()
+        for page in range(1, self.options.max_pages + 1):
+            body = self.request("GET", url, params=request_params)
+            items = body.get(results) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise BadData(self.unexpected(what, body))
+            log.debug("%s page %d: %d items", self.profile.name, page, len(items))
+            ids = {_hashable(id_of(item)) for item in items}
+            fresh = ids - seen_ids
+            raw_next = body.get(next_link)
+            if raw_next is not None and page > 1 and not fresh:
+                raise BadData(
+                    f"{self.profile.name} sent a page with no new orders and another next link; "
+                    "stopping so the listing cannot loop forever. Try again later."
+                )
+            seen_ids |= ids
+            yield items
+            if raw_next is None:
+                return
+            url = self._follow(raw_next, url, seen_links)
+            request_params = None  # the next link carries every filter itself
+        raise BadData(
+            f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
+            "stopping so the listing cannot loop forever."
+        )
+
+    def _follow(self, raw: Any, current: str, seen: set[str]) -> str:
+        name = self.profile.name
+        if not isinstance(raw, str) or not raw:
+            raise BadData(f"{name} sent a page whose next link is not a URL.")
+        url = urljoin(current, raw)
+        # the session would send the key wherever the link points: only follow it home
+        if origin(url) != origin(self.base_url):
+            target = urlsplit(url)
+            raise BadData(f"{name} sent a next link to another host ({target.scheme}://{target.hostname}); refusing to follow it.")
+        if url in seen:
+            raise BadData(f"{name} sent the same next link twice; stopping to avoid an endless loop.")
+        seen.add(url)
+        return url
+
+    def unexpected(self, what: str, body: Any) -> str:
+        """The message for JSON of the wrong shape."""
+        return (
+            f"{self.profile.name} answered with JSON that is not {what} (got {type(body).__name__}); "
+            f"{self.profile.check_url[0].lower()}{self.profile.check_url[1:]}"
+        )
+
+
+def _hashable(value: Any) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None

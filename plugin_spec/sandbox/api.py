@@ -1,0 +1,245 @@
+"""``ApiSandbox``: everything a channel sandbox needs but its routes and its data.
+
+A subclass declares ``prefix``, ``key_header`` and ``routes`` (method, path pattern with
+``{name}`` parts, handler method name) and writes one method per route taking a
+:class:`Request`. The base checks the key (401), keeps the request log, serves keyset pages
+with ``next`` links (:meth:`ApiSandbox.page`), applies the fault switches and answers
+``GET /_sandbox/`` with the list of its endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import random
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from .faults import KIT_FAULTS, TRIGGERS, Trigger, over_limit, cut_body, endless_body, huge_body, trickle, truncated
+from .server import Reply, SandboxServer
+
+CONTROL_PREFIX = "/_sandbox"
+_SECRET_PARAM = re.compile(r"key|token|secret|password|signature", re.IGNORECASE)
+_NUMBERS = ("latency", "slow_seconds", "trickle_seconds", "rate_window")
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+    """The sandbox's error body: ``{"error": {"code": ..., "message": ...}}``."""
+    return Reply(status, {"error": {"code": code, "message": message}}, headers or {})
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: Mapping[str, str]
+    body: bytes
+    host: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+
+@dataclass
+class Switches:
+    latency: float = 0.0
+    slow_seconds: float = 3.0
+    trickle_seconds: float = 10.0
+    rate_limit: int | None = None
+    rate_window: float = 10.0
+    triggers: dict[str, Trigger] = field(default_factory=lambda: {name: Trigger() for name in TRIGGERS})
+
+    def describe(self) -> dict[str, Any]:
+        data: dict[str, Any] = {name: getattr(self, name) for name in (*_NUMBERS, "rate_limit")}
+        data.update({name: t.describe() for name, t in self.triggers.items()})
+        return data
+
+
+class ApiSandbox(SandboxServer):
+    """A JSON API on ``host:port`` checked by one key header; subclass it per channel."""
+
+    #: the API's path prefix (the Website URL is ``root_url + prefix``)
+    prefix: ClassVar[str] = ""
+    key_header: ClassVar[str] = "x-api-key"
+    #: (method, pattern such as ``/v1/orders/{id}``, name of the handler method)
+    routes: ClassVar[list[tuple[str, str, str]]] = []
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key-0001", seed: int = 1):
+        super().__init__(host, port)
+        self.api_key = api_key
+        self._lock = threading.RLock()
+        self._rng = random.Random(seed)
+        self._switches = Switches()
+        self._hits: collections.deque[float] = collections.deque()
+        self._compiled = [
+            (method, re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.prefix + pattern))), name)
+            for method, pattern, name in self.routes
+        ]
+
+    @property
+    def base_url(self) -> str:
+        return self.root_url + self.prefix
+
+    # --- fault switches ------------------------------------------------------------------------
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        """Switch faults on: the triggers of ``plugin_spec.sandbox.faults`` (count, probability
+        or True), ``latency``, ``slow_seconds``, ``trickle_seconds``, ``rate_limit`` per ``rate_window``."""
+        with self._lock:
+            for name, value in faults.items():
+                if name in TRIGGERS:
+                    self._switches.triggers[name] = Trigger.parse(name, value)
+                elif name in _NUMBERS:
+                    setattr(self._switches, name, float(value))
+                elif name == "rate_limit":
+                    self._switches.rate_limit = value
+                    self._hits.clear()
+                else:
+                    raise ValueError(f"unknown fault {name!r}")
+            return self._switches.describe()
+
+    def clear_faults(self) -> dict[str, Any]:
+        with self._lock:
+            self._switches = Switches()
+            self._hits.clear()
+            return self._switches.describe()
+
+    def inject(self, fault: str) -> bool:
+        """Switch on the trouble ``KitChannel.inject`` names (see ``faults.KIT_FAULTS``)."""
+        self.set_faults(**KIT_FAULTS[fault])
+        return True
+
+    # --- paging --------------------------------------------------------------------------------
+
+    def page(
+        self, request: Request, items: list[dict[str, Any]], *, key: Callable[[dict[str, Any]], Any],
+        size_param: str = "page-size", default_size: int = 50, max_size: int = 200,
+    ) -> Reply:  # fmt: skip
+        """One keyset page of ``items`` (already filtered) sorted by ``key``, with a ``next`` link."""
+        try:
+            size = int(request.query.get(size_param, default_size))
+        except ValueError:
+            size = -1
+        if not 1 <= size <= max_size:
+            return error(422, "validation_error", f"{size_param} must be an integer from 1 to {max_size}.")
+        ordered = sorted(items, key=key)
+        if "cursor" in request.query:
+            try:
+                after = tuple(json.loads(base64.urlsafe_b64decode(request.query["cursor"])))
+            except ValueError:
+                return error(422, "validation_error", "cursor is not valid; follow the next link as given.")
+            ordered = [item for item in ordered if tuple(key(item)) > after]
+        results, more = ordered[:size], len(ordered) > size
+        query = dict(request.query)
+        if self._switches.triggers["next_loop"].fire(self._rng):
+            # a fresh next link on every page, always to the same orders: a client must notice
+            query["loop"] = str(int(query.get("loop", "0")) + 1)
+        elif more:
+            query["cursor"] = base64.urlsafe_b64encode(json.dumps(list(key(results[-1]))).encode()).decode()
+        else:
+            query = {}
+        next_url = f"http://{request.host}{request.path}?{urlencode(query)}" if query else None
+        return Reply(200, {"count": len(ordered), "next": next_url, "results": results})
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
+        split = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        if split.path.rstrip("/") == CONTROL_PREFIX or split.path.startswith(CONTROL_PREFIX + "/"):
+            return self._control(method, split.path[len(CONTROL_PREFIX) :].rstrip("/"), body)
+        entry: dict[str, Any] = {
+            "method": method, "path": split.path, "status": None, "key_ok": False, "fault": None,
+            "query": {k: v for k, v in query.items() if not _SECRET_PARAM.search(k)},
+        }  # fmt: skip
+        reply = self._answer(Request(method, split.path, {}, query, headers, body, host), entry)
+        entry["status"] = reply.status
+        self.log_request(entry)
+        return reply
+
+    def _answer(self, request: Request, entry: dict[str, Any]) -> Reply:
+        with self._lock:
+            switches, fire = self._switches, lambda name: self._switches.triggers[name].fire(self._rng)
+            fired = {name: fire(name) for name in ("drop_connection", "slow", "fail_5xx", "too_many_requests")}
+        self.sleep(switches.latency)
+        if fired["drop_connection"]:
+            entry["fault"] = "drop_connection"
+            return Reply(drop=True)
+        if fired["slow"]:
+            entry["fault"] = "slow"
+            self.sleep(switches.slow_seconds)
+        if fired["fail_5xx"]:
+            entry["fault"] = "fail_5xx"
+            return error(503, "server_error", "The service is temporarily unavailable; retry later.")
+        limited = 1 if fired["too_many_requests"] else self._rate_limited()
+        if limited is not None:
+            return error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
+        if request.headers.get(self.key_header) != self.api_key:
+            return error(401, "unauthorized", f"The {self.key_header} header is missing or not valid.")
+        entry["key_ok"] = True
+        reply = self._route(request)
+        with self._lock:
+            return self._spoil(reply, entry, fire)
+
+    def _route(self, request: Request) -> Reply:
+        allowed = []
+        for method, pattern, name in self._compiled:
+            match = pattern.fullmatch(request.path)
+            if match and method == request.method:
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
+                with self._lock:
+                    reply: Reply = getattr(self, name)(request)
+                return reply
+            if match:
+                allowed.append(method)
+        if allowed:
+            return error(405, "method_not_allowed", f"{request.path} accepts {', '.join(allowed)}.")
+        return error(404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/.")
+
+    def _spoil(self, reply: Reply, entry: dict[str, Any], fire: Callable[[str], bool]) -> Reply:
+        spoilers: list[tuple[str, bool, Callable[[Reply], Reply]]] = [
+            ("malformed_body", 200 <= reply.status < 300, lambda r: Reply(r.status, raw=b'{"count": 3, "results": [{"id": ')),
+            ("cut_error_body", reply.status >= 400, cut_body),
+            ("cut_off_body", True, truncated),
+            ("huge_body", True, lambda r: huge_body()),
+            ("endless_body", True, lambda r: endless_body()),
+            ("trickle", True, lambda r: trickle(r, self._switches.trickle_seconds, self.sleep)),
+        ]  # fmt: skip
+        for name, applies, spoil in spoilers:
+            if applies and fire(name):
+                entry["fault"] = name
+                return spoil(reply)
+        return reply
+
+    def _rate_limited(self) -> int | None:
+        with self._lock:
+            return over_limit(self._hits, self._switches.rate_limit, self._switches.rate_window)
+
+    def _control(self, method: str, path: str, body: bytes) -> Reply:
+        if (method, path) == ("GET", ""):
+            api = [f"{m} {self.prefix}{p}" for m, p, _ in self.routes]
+            control = [f"GET {CONTROL_PREFIX}/", f"GET|DELETE {CONTROL_PREFIX}/requests", f"GET|POST|DELETE {CONTROL_PREFIX}/faults"]
+            return Reply(200, {"api": api, "sandbox": control})
+        if path == "/requests" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                self.clear_request_log()
+            return Reply(200, {"requests": self.request_log()})
+        if path == "/faults" and method in ("GET", "POST", "DELETE"):
+            try:
+                if method == "POST":
+                    return Reply(200, {"faults": self.set_faults(**(json.loads(body or b"{}")))})
+            except (ValueError, TypeError) as exc:
+                return error(422, "validation_error", str(exc))
+            with self._lock:
+                return Reply(200, {"faults": self.clear_faults() if method == "DELETE" else self._switches.describe()})
+        return error(404, "no_such_endpoint", f"No sandbox endpoint {method} {CONTROL_PREFIX}{path}.")

@@ -1,0 +1,213 @@
+"""Readers of channel JSON and small helpers every channel plugin needs (no I/O).
+
+Each reader names the field in its error, so the ``BadOrder`` a person reads says what to fix.
+A plugin's ``mapping.py`` builds on these and keeps only its own field names.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import AuthError, BadData, ChannelError
+from .models import BadOrder, ChannelOrder, Shipment, UploadResult
+
+log = logging.getLogger(__name__)
+
+#: money on the wire: a plain non-negative decimal string, e.g. "1299.00"
+MONEY_RE = re.compile(r"^\d{1,14}(\.\d{1,4})?$")
+#: the earliest order date believed: anything before is a broken clock or a placeholder
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: how far in the future a channel's clock may run before its stamps are refused
+CLOCK_SKEW = timedelta(days=1)
+_UNSAFE_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+T = TypeVar("T")
+S = TypeVar("S", bound=BaseModel)
+
+
+class MappingError(ValueError):
+    """One field of one order is not what the contract says (the order becomes a BadOrder)."""
+
+
+def money(value: Any, field: str) -> Decimal:
+    """A money string such as ``"12.30"`` as Decimal; floats, ints and junk are refused.
+
+    A float has already lost cents by the time it is read, so only strings are money.
+    """
+    if value.__class__ is str and MONEY_RE.match(value):
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
+    raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
+
+
+def timestamp(value: Any, field: str, *, now: datetime | None = None) -> datetime:
+    """An ISO-8601 timestamp with an offset, as an aware UTC datetime in a plausible range.
+
+    Years before 2000 or more than a day ahead are refused: such a stamp would move the
+    download cursor somewhere no real order is. Never raises OverflowError (year 1 or 9999
+    with an offset): that becomes a MappingError like any other bad value.
+    """
+    if not isinstance(value, str):
+        raise MappingError(f"{field} must be an ISO-8601 string, got {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise MappingError(f"{field} has no time zone: {value!r:.40}")
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, MappingError):
+            raise
+        raise MappingError(f"{field} is not a plausible ISO-8601 timestamp: {value!r:.40}") from None
+    latest = (now or datetime.now(UTC)) + CLOCK_SKEW
+    if not EARLIEST <= parsed <= latest:
+        raise MappingError(f"{field} is out of the plausible range (2000 to tomorrow): {value!r:.40}")
+    return parsed
+
+
+def order_or_bad(
+    raw: Any,
+    mapper: Callable[[dict[str, Any]], ChannelOrder],
+    *,
+    id_field: str,
+    updated_field: str,
+    channel: str,
+) -> ChannelOrder | BadOrder:
+    """``mapper(raw)``, or a BadOrder naming the order and the reason: never an exception.
+
+    Any error while mapping one order (a bad field, a model refusal, a bug in the mapper) costs
+    that order only; the rest of the page still imports.
+    """
+    if not isinstance(raw, dict):
+        return BadOrder(message=f"{channel} sent an order that is not a JSON object but {type(raw).__name__}")
+    try:
+        return mapper(raw)
+    except Exception as exc:  # one order's surprise must not sink the page
+        if isinstance(exc, ValidationError):
+            reason = validation_summary(exc)
+        elif isinstance(exc, ValueError):
+            reason = str(exc)
+        else:
+            reason = f"{type(exc).__name__}: {exc}"
+        order_id = _best_effort(lambda: plain_id(raw.get(id_field), id_field))
+        updated = _best_effort(lambda: timestamp(raw.get(updated_field), updated_field))
+        label = f"order {order_id}" if order_id else "an order without a usable id"
+        return BadOrder(
+            source_order_id=order_id,
+            updated_at=updated,
+            message=f"{channel} sent {label} that cannot be imported: {mask_text(reason, 600)}",
+        )
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """The first few of pydantic's complaints, as ``field: message``, without the input values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "invalid"))
+    return "; ".join(parts)
+
+
+def plain_id(value: Any, field: str) -> str:
+    """An id as text (an integer is accepted: it is unambiguous); refuses what a path cannot hold."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value:
+        raise MappingError(f"{field} is missing or not a string")
+    safe_segment(value, field)
+    return value
+
+
+def _best_effort(read: Callable[[], T]) -> T | None:
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 - only for naming a bad order; None is the honest answer
+        return None
+
+
+def safe_segment(value: Any, what: str = "id") -> str:
+    """Quote ``value`` as exactly one URL path segment, or raise BadData.
+
+    ``.`` and ``..`` are refused rather than quoted (a client or proxy resolves them and the
+    request lands on another path), and so are ``/``, ``\\``, NUL and control characters.
+    """
+    text = str(value)
+    if text in ("", ".", "..") or _UNSAFE_ID.search(text) or len(text) > 200:
+        raise BadData(f"The {what} {mask_text(text)!r} cannot be used in a URL path; it is not a valid channel id.")
+    return quote(text, safe="")
+
+
+def mask_text(text: str, keep: int = 40) -> str:
+    """A short printable rendering of untrusted text for a message."""
+    printable = "".join(ch if ch.isprintable() else "?" for ch in text[:keep])
+    return printable + ("..." if len(text) > keep else "")
+
+
+def mask(secret: str) -> str:
+    """Show only the last 4 characters of a secret (and nothing of a short one)."""
+    return "****" + secret[-4:] if len(secret) >= 12 else "****"
+
+
+def upload_each(
+    shipments: Iterable[Shipment], send_one: Callable[[Shipment], UploadResult], *, label: str
+) -> list[UploadResult]:
+    """One result per shipment, in order: one failure never sinks the rest.
+
+    An AuthError stops the sending (the key is wrong for all of them) and answers every
+    remaining shipment with its message; any other ChannelError or exception is that
+    shipment's result, retryable when the error is.
+    """
+    results: list[UploadResult] = []
+    auth_failure: AuthError | None = None
+    for shipment in shipments:
+        sid = shipment.shipment_id
+        if auth_failure is not None:
+            results.append(UploadResult(shipment_id=sid, ok=False, message=auth_failure.message))
+            continue
+        try:
+            results.append(send_one(shipment))
+        except AuthError as exc:
+            auth_failure = exc
+            results.append(UploadResult(shipment_id=sid, ok=False, message=exc.message))
+        except ChannelError as exc:
+            results.append(UploadResult(shipment_id=sid, ok=False, retryable=exc.retryable, message=exc.message))
+        except Exception as exc:  # one shipment's surprise must not cost the others their upload
+            log.exception("unexpected error uploading shipment %s", sid)
+            results.append(
+                UploadResult(
+                    shipment_id=sid, ok=False, retryable=True,
+                    message=f"Unexpected error uploading tracking to {label} for order "
+                    f"{mask_text(shipment.source_order_id)}: {type(exc).__name__}",
+                )  # fmt: skip
+            )
+    return results
+
+
+def settings_as(model: type[S], settings: Any) -> S:
+    """``settings`` as the plugin's own settings model (a host may hand over a mapping or a base
+    ``CartSettings``); validated, so a bad value fails at the hook call, not mid-download."""
+    if isinstance(settings, model):
+        return settings
+    data = settings.model_dump() if hasattr(settings, "model_dump") else settings
+    return model.model_validate(data)
+
+
+def text(value: Any, field: str, *, required: bool = False) -> str | None:
+    """A string field; None for a missing or empty one (a MappingError when ``required``)."""
+    if value.__class__ is str and value:  # the usual case first
+        return value
+    if value is None or value == "":
+        if required:
+            raise MappingError(f"{field} is missing")
+        return None
+    if not isinstance(value, str):
+        raise MappingError(f"{field} must be a string, got {type(value).__name__}")
+    return value
