@@ -452,18 +452,20 @@ def shipments_to_upload(
 
 
 def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadResult]) -> dict[str, int]:
-    """Mark each shipment accepted or failed; an order whose shipments are all accepted gets
+    """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an order whose shipments are all accepted gets
     Source Updated for Shipping = True. One transaction.
 
     A failed shipment is tried again after a pause that doubles with each attempt (from
     ``UPLOAD_RETRY_SECONDS``, at most a day), so a refusal is not repeated every worker round.
     """
-    counts = {"accepted": 0, "failed": 0}
+    counts = {"accepted": 0, "failed": 0, "retrying": 0}
     now = clock.now_iso()
     with write(db):
         touched = set()
         for result in results:
-            state = "accepted" if result.ok else "failed"
+            # a passing failure (network, 5xx, a cut-off answer) is no refusal: the shipment stays
+            # pending, with the reason, and is not listed among the failed uploads staff must handle
+            state = "accepted" if result.ok else "pending" if result.retryable else "failed"
             row = db.execute(
                 "SELECT upload_attempts FROM shipments WHERE id = ? AND upload_state != 'accepted'", [result.shipment_id]
             ).fetchone()
@@ -480,7 +482,7 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             row = cursor.fetchone()
             if row:
                 touched.add(row[0])
-                counts[state] += 1
+                counts["retrying" if state == "pending" else state] += 1
         for order_id in touched:
             db.execute(
                 "UPDATE orders SET source_updated_for_shipping = 1, updated_at = ? WHERE id = ? "

@@ -338,7 +338,7 @@ def upload_tracking(
     """
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
-    counts = {"accepted": 0, "failed": 0, "already_recorded": 0}
+    counts = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
     after_id = 0
     started = time.monotonic()
     while True:
@@ -367,6 +367,7 @@ def upload_tracking(
         failpoint("upload.after_record")
         counts["accepted"] += recorded["accepted"]
         counts["failed"] += recorded["failed"]
+        counts["retrying"] += recorded["retrying"]
         counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)
         if log:
             source_ids = {s.shipment_id: s.source_order_id for s in shipments}

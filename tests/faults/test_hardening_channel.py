@@ -156,9 +156,11 @@ def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_fai
     _upload_round(h)
     assert any(r["fault"] == "cut_error_body" for r in channel.request_log())
     # the cut-off answer is not a refusal: no "rejected" message, and no pause before the next try
-    # (how the host lists a shipment waiting for that try is the host's part)
     rows = h.query("SELECT upload_state, upload_message, next_upload_at FROM shipments WHERE upload_state != 'accepted'")
     assert rows and all("rejected" not in (m or "") and "cut off" in (m or "") and due is None for _, m, due in rows), rows
+    # while it waits for that try it is pending, not listed among the failed uploads staff handle
+    assert all(state == "pending" for state, _, _ in rows), rows
+    assert json.loads(h.cli("orders", "list", "--upload-failed", "--json").stdout or "[]") == []
     _upload_round(h)
     h.assert_tracking_delivered(shipped)
     failed = h.cli("orders", "list", "--upload-failed", "--json").stdout
