@@ -11,7 +11,6 @@ import logging
 import os
 import sqlite3
 import time
-import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -167,42 +166,6 @@ def cli(ctx: click.Context, config_file: str | None, db_option: str | None, log_
 
 
 # -- plugins -------------------------------------------------------------------------------------
-
-
-@cli.command(name="plugins")
-@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
-def plugins_command(as_json: bool) -> None:
-    """List installed plugins: name, version, the hooks they implement."""
-    rows = plugins.plugin_listing()
-    if as_json or not rows:
-        _emit(rows, True)
-        return
-    for row in rows:
-        echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
-
-
-def _pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", *args])
-    if result.returncode != 0:
-        raise HostError(f"pip {args[0]} failed (exit {result.returncode})")
-
-
-@cli.command()
-@click.argument("packages", nargs=-1, required=True)
-@click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages to the latest version.")
-@click.option("-e", "--editable", metavar="PATH", help="Install a project in editable mode from this path.")
-def install(packages: tuple[str, ...], upgrade: bool, editable: str | None) -> None:
-    """Install plugin packages into the same environment as cartplugin (pip, like `llm install`)."""
-    args = ["install", *(["--upgrade"] if upgrade else []), *(["--editable", editable] if editable else []), *packages]
-    _pip(*args)
-
-
-@cli.command()
-@click.argument("packages", nargs=-1, required=True)
-@click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation.")
-def uninstall(packages: tuple[str, ...], yes: bool) -> None:
-    """Uninstall plugin packages from the cartplugin environment."""
-    _pip("uninstall", *(["-y"] if yes else []), *packages)
 
 
 # -- companies and settings ----------------------------------------------------------------------
@@ -679,6 +642,7 @@ def new_plugin(name: str, directory: str) -> None:
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
-from .cli_web import register as _register_web  # noqa: E402
+from . import cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
 
-_register_web(cli)
+for _module in (cli_plugins, cli_config, cli_db, cli_web):
+    _module.register(cli)
