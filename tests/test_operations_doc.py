@@ -97,3 +97,11 @@ def test_the_container_file_installs_what_it_runs():
             assert (ROOT / path).exists(), path
     assert 'ENTRYPOINT ["/opt/cartplugin/venv/bin/cartplugin"]' in text and 'CMD ["worker"]' in text
     assert "CARTPLUGIN_CONFIG=/etc/cartplugin/config.toml" in text
+
+
+def test_every_setting_is_in_the_table_of_operations_md_with_its_variable():
+    from host.config import Settings
+
+    text = DOC.read_text()
+    for name in Settings.model_fields:
+        assert f"`{name}`" in text and f"`CARTPLUGIN_{name.upper()}`" in text, name
