@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from backmarket_pro.sandbox import Sandbox
-from host import config
 from host.cli import cli
 from support import API_KEY
 
@@ -66,6 +65,8 @@ def test_a_bad_setting_is_one_error_line_naming_where_it_came_from(tmp_path):
 
 
 def test_config_show_masks_secrets():
+    from host import config
+
     class WithSecret(config.Settings):
         token: config.SecretStr | None = None
 
