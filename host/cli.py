@@ -7,11 +7,9 @@ listing takes ``--json``. Secrets are shown masked.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sqlite3
 import time
-import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +18,10 @@ import click
 
 from plugin_spec import ChannelError
 
-from . import clock, companies, jobs, orders, plugins, runner, services, worker
+from . import clock, companies, config, jobs, logs, orders, plugins, runner, services, worker
+from . import tables
 from .terminal import clean, clean_json
-from .db import connect, db_path, open_existing
+from .db import connect, open_existing
 from .errors import HostError
 
 
@@ -36,10 +35,10 @@ class CartGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except sqlite3.Error as exc:
             raise click.ClickException(f"database error: {exc}") from None
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
         except Exception as exc:
-            if os.environ.get("CARTPLUGIN_DEBUG"):
+            if config.current().debug:
                 raise
             raise click.ClickException(
                 f"internal error {type(exc).__name__}: {str(exc)[:200]} (set CARTPLUGIN_DEBUG=1 for the traceback)"
@@ -64,6 +63,10 @@ class CartGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # the reader (`| head`) has all it wanted; the rest of the output goes nowhere
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def _with_plugin_commands(self, cmd_name: str | None = None) -> None:
@@ -136,33 +139,34 @@ def _parse_since(value: str | None) -> datetime | None:
 
 @click.group(cls=CartGroup)
 @click.version_option(package_name="cartplugin")
-@click.option(
-    "--db",
-    "db_option",
-    metavar="PATH",
-    envvar="CARTPLUGIN_DB",
-    help="SQLite database file (default ./cartplugin.db, or $CARTPLUGIN_DB).",
-)
+@click.option("--config", "config_file", metavar="PATH", help="Config file (default: see `cartplugin config show`).")
+@click.option("--db", "db_option", metavar="PATH", help="SQLite database file (default ./cartplugin.db, made absolute).")
 @click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-    envvar="CARTPLUGIN_LOG_LEVEL",
-    help="Write log records of this level and above to stderr (default: none).",
+    help="Write log records of this level and above to stderr (default WARNING).",
 )
+@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log records as text or JSON lines (default text).")
 @click.pass_context
-def cli(ctx: click.Context, db_option: str | None, log_level: str | None) -> None:
-    """cartplugin: companies, orders and Queued Jobs; sales channels are plugins."""
+def cli(ctx: click.Context, config_file: str | None, db_option: str | None, log_level: str | None, log_format: str | None) -> None:
+    """cartplugin: companies, orders and Queued Jobs; sales channels are plugins.
+
+    Settings come from flags, CARTPLUGIN_* variables and a config file, in that order
+    (cartplugin config show lists them and where each came from).
+    """
     ctx.ensure_object(dict)
-    ctx.obj["db_path"] = db_path(db_option)
+    loaded = config.load(config_file, db=db_option, log_level=log_level.upper() if log_level else None, log_format=log_format)
+    settings = loaded.settings
+    config.apply(settings)
+    logs.setup(settings.log_level, settings.log_format)
+    ctx.obj["config"] = loaded
+    ctx.obj["settings"] = settings
+    ctx.obj["db_path"] = settings.db
     # every process working on one database shares each API key's rate limit (plugin_spec.ratelimit);
     # restored when the command ends, so an in-process caller (tests) keeps its own setting
     previous = os.environ.get("CARTPLUGIN_RATE_LIMIT_DB")
     os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = os.path.abspath(f"{ctx.obj['db_path']}-ratelimit")
     ctx.call_on_close(lambda: _restore_env("CARTPLUGIN_RATE_LIMIT_DB", previous))
-    if log_level:
-        logging.basicConfig(
-            level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
 
 
 def _restore_env(name: str, value: str | None) -> None:
@@ -173,42 +177,6 @@ def _restore_env(name: str, value: str | None) -> None:
 
 
 # -- plugins -------------------------------------------------------------------------------------
-
-
-@cli.command(name="plugins")
-@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
-def plugins_command(as_json: bool) -> None:
-    """List installed plugins: name, version, the hooks they implement."""
-    rows = plugins.plugin_listing()
-    if as_json or not rows:
-        _emit(rows, True)
-        return
-    for row in rows:
-        echo(f"{row['name']} {row['version'] or ''}  {row['display_name'] or ''}\n  hooks: {', '.join(row['hooks'])}")
-
-
-def _pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", *args])
-    if result.returncode != 0:
-        raise HostError(f"pip {args[0]} failed (exit {result.returncode})")
-
-
-@cli.command()
-@click.argument("packages", nargs=-1, required=True)
-@click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages to the latest version.")
-@click.option("-e", "--editable", metavar="PATH", help="Install a project in editable mode from this path.")
-def install(packages: tuple[str, ...], upgrade: bool, editable: str | None) -> None:
-    """Install plugin packages into the same environment as cartplugin (pip, like `llm install`)."""
-    args = ["install", *(["--upgrade"] if upgrade else []), *(["--editable", editable] if editable else []), *packages]
-    _pip(*args)
-
-
-@cli.command()
-@click.argument("packages", nargs=-1, required=True)
-@click.option("-y", "--yes", is_flag=True, help="Don't ask for confirmation.")
-def uninstall(packages: tuple[str, ...], yes: bool) -> None:
-    """Uninstall plugin packages from the cartplugin environment."""
-    _pip("uninstall", *(["-y"] if yes else []), *packages)
 
 
 # -- companies and settings ----------------------------------------------------------------------
@@ -235,12 +203,13 @@ def companies_add(ctx: click.Context, name: str, as_json: bool) -> None:
 def companies_list(ctx: click.Context, as_json: bool) -> None:
     """List companies with their store plugin, toggles and connection."""
     rows = companies.list_companies(_db(ctx))
-    lines = [
-        f"{r['id']:>4}  {r['name']}  plugin={r['store_plugin'] or '-'}  download={'on' if r['allow_order_download'] else 'off'}"
-        f"  upload={'on' if r['allow_tracking_upload'] else 'off'}  connection={r['connection_status']}"
-        for r in rows
-    ]
-    _emit(rows, as_json, "\n".join(lines) or "No companies yet: cartplugin companies add NAME")
+    text = tables.render(
+        ("Id", "Company", "Store plugin", "Download", "Upload", "Connection"),
+        [[r["id"], r["name"], r["store_plugin"], "on" if r["allow_order_download"] else "off",
+          "on" if r["allow_tracking_upload"] else "off",
+          "plugin missing" if r["plugin_missing"] else r["connection_status"]] for r in rows],
+    )  # fmt: skip
+    _emit(rows, as_json, text if rows else "No companies yet: cartplugin companies add NAME")
 
 
 @cli.command(name="website-settings")
@@ -272,7 +241,7 @@ def website_settings(ctx, company, store_plugin, allow_order_download, allow_tra
             ("Store Plugin", shown["store_plugin"] or "-"),
             ("Allow Order Download", "on" if shown["allow_order_download"] else "off"),
             ("Allow Tracking Upload", "on" if shown["allow_tracking_upload"] else "off"),
-            ("Connection", shown["connection_status"]),
+            ("Connection", "plugin missing" if shown["plugin_missing"] else shown["connection_status"]),
         ]
     )
     _emit(shown, as_json, text)
@@ -340,6 +309,7 @@ def cart_settings(
         for key, path in _parse_pairs(file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key").items():
             values[key] = _read_value_file(path)
         shown = companies.update_cart_settings(db, target, values)
+        _warn_shared_account(db, target)
     else:
         shown = companies.show_cart_settings(db, target)
     text = "\n".join(
@@ -368,8 +338,21 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     message = summary.get("message") or summary.get("error") or summary.get("reason") or shown["status"]
     _emit({"ok": ok, "message": message, "job": job.id}, as_json,
           f"{'Connection established' if ok else 'Test Settings failed'}: {message}")  # fmt: skip
+    if ok:
+        _warn_shared_account(db, target)
     if not ok:
         ctx.exit(1)
+
+
+def _warn_shared_account(db, company: companies.Company) -> None:
+    others = companies.shared_account(db, company)
+    if others:
+        names = ", ".join(repr(n) for n in others)
+        echo(
+            f"Warning: company {company.name!r} reaches the same channel account (same store plugin, Website URL "
+            f"and key) as {names}: each would import the same orders",
+            err=True,
+        )
 
 
 # -- import orders, worker -------------------------------------------------------------------------
@@ -407,9 +390,23 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
         _emit(shown, as_json, f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
               f"failed: {why}; it stays queued and runs again at {shown['run_after']} (cartplugin worker, or cartplugin jobs run)")  # fmt: skip
         ctx.exit(1)
-    _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']} {json.dumps(shown['summary'] or {})}")
+    _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']}: {jobs.summary_text(shown['summary'])}"
+          + _window_hint(shown, since_dt))  # fmt: skip
     if shown["status"] == jobs.FAILED or (ran and shown["status"] == jobs.CANCELLED):
         ctx.exit(1)
+
+
+def _window_hint(shown: dict[str, Any], since: datetime | None) -> str:
+    """Say so when nothing came in because of the date the import started from."""
+    summary = shown["summary"] or {}
+    if shown["status"] != jobs.COMPLETED or summary.get("seen", 1) != 0 or not summary.get("since"):
+        return ""
+    if since is not None:
+        return f"\n0 orders updated since {summary['since'][:10]} on the channel."
+    return (
+        f"\n0 orders updated since {summary['since'][:10]} (the last {services.RECENT_DAYS} days); "
+        "the channel's orders may be older: use --since DATE"
+    )
 
 
 def _run_with_progress(db, job, quiet: bool) -> None:
@@ -448,14 +445,14 @@ class _Counter:
 @click.option(
     "--download-every",
     type=click.FloatRange(0, 86400),
-    default=worker.DOWNLOAD_EVERY_SECONDS,
-    show_default=True,
-    envvar="CARTPLUGIN_DOWNLOAD_EVERY",
-    help="Seconds between two automatic downloads of a company.",
+    default=None,
+    help="Seconds between two automatic downloads of a company (default 300; 0: every round).",
 )
 @click.pass_context
-def worker_command(ctx: click.Context, once: bool, interval: float, workers: int, download_every: float) -> None:
+def worker_command(ctx: click.Context, once: bool, interval: float, workers: int, download_every: float | None) -> None:
     """Automatic work: incremental order download and tracking upload for every company."""
+    if download_every is None:
+        download_every = ctx.obj["settings"].download_every
     open_existing(ctx.obj["db_path"]).close()
     worker.run(
         ctx.obj["db_path"], once=once, interval=interval, max_workers=workers, download_every=download_every,
@@ -469,6 +466,18 @@ def worker_command(ctx: click.Context, once: bool, interval: float, workers: int
 @cli.group(name="orders", cls=CartGroup)
 def orders_group() -> None:
     """Orders: list, show, ship, change status."""
+
+
+ORDER_HEADERS = ("Order", "Company", "Channel order", "Date", "Buyer", "Status", "Payment", "Shipping", "Total", "Uploaded")
+
+
+def _order_cells(o: dict[str, Any]) -> list[Any]:
+    status = o["status"] + (" [CANCELLED ON CHANNEL]" if o["needs_attention"] else "")
+    return [
+        o["id"], o["company"], o["source_order_id"], tables.short_date(o["order_date"]), o.get("buyer"), status,
+        o["payment_status"], o["shipping_status"], f"{o['grand_total']} {o['currency']}",
+        "yes" if o["source_updated_for_shipping"] else "no",
+    ]  # fmt: skip
 
 
 def _order_line(o: dict[str, Any]) -> str:
@@ -491,19 +500,17 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
     """List orders."""
     db = _db(ctx)
     company_id = companies.get_company(db, company).id if company else None
-    rows = orders.list_orders(db, company_id, needs_attention=needs_attention, upload_failed=upload_failed, limit=limit)
+    rows = orders.list_orders(
+        db, company_id, needs_attention=needs_attention, upload_failed=upload_failed, limit=limit, with_buyer=not as_json
+    )
     if as_json:
         click.echo("[")
         for i, row in enumerate(rows):
             click.echo(clean_json(("," if i else "") + json.dumps(row, ensure_ascii=False)))
         click.echo("]")
         return
-    count = 0
-    for row in rows:
-        echo(_order_line(row))
-        count += 1
-    if not count:
-        click.echo("No orders.")
+    cells = [_order_cells(row) for row in rows]
+    click.echo(tables.render(ORDER_HEADERS, cells) if cells else "No orders.")
 
 
 @orders_group.command(name="show")
@@ -511,10 +518,14 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
-    """Show one order with its lines and shipments."""
+    """Show one order (by number, or by the channel's order id) with its lines and shipments."""
     order = orders.show_order(_db(ctx), order_id)
+    if as_json:
+        _emit(order, True)
+        return
+    order["buyer"] = orders.buyer(order)
     text = "\n".join(
-        [_order_line(order)]
+        [_order_line(order), f"    ordered {tables.short_date(order['order_date'])} by {order['buyer'] or '-'}"]
         + [f"    line {l['sku']} x{l['quantity']} @ {l['unit_price']} (tax {l['tax']}) shipped {l['quantity_shipped']}  {l['title']}" for l in order["lines"]]
         + [f"    shipment {s['tracking_number']} via {s['carrier']}: upload {s['upload_state']} {s['upload_message'] or ''}" for s in order["shipments"]]
     )  # fmt: skip
@@ -531,10 +542,21 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
 @click.pass_context
 def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, as_json) -> None:
     """Ship every unshipped line in one package: the order becomes Fully Shipped."""
+    db = _db(ctx)
     order = orders.ship_order(
-        _db(ctx), order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials
+        db, order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials
     )
-    _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; tracking will upload automatically")
+    _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; {_upload_outlook(db, order['company'])}")
+
+
+def _upload_outlook(db, company_name: str) -> str:
+    """What will happen to the tracking, as the company's settings stand now."""
+    company = companies.get_company(db, company_name)
+    try:
+        services.check_allowed(db, company, "upload_tracking")
+    except services.NotAllowed as exc:
+        return f"the tracking is not uploaded while {exc} (it is kept and sent once that changes)"
+    return "the worker uploads the tracking to the channel on its next round"
 
 
 @orders_group.command(name="set-status")
@@ -566,11 +588,12 @@ def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool
     db = _db(ctx)
     company_id = companies.get_company(db, company).id if company else None
     rows = jobs.list_jobs(db, company_id, limit)
-    text = "\n".join(
-        f"{r['id']:>6}  {r['company']}  {r['kind']}  {r['status']}  attempts={r['attempts']}  {json.dumps(r['summary']) if r['summary'] else ''}"
-        for r in rows
-    )
-    _emit(rows, as_json, text or "No jobs.")
+    text = tables.render(
+        ("Job", "Company", "Kind", "Status", "Attempts", "Created", "Summary"),
+        [[r["id"], r["company"], r["kind"], r["status"], f"{r['attempts']}/{r['max_attempts']}",
+          tables.short_date(r["created_at"]), jobs.summary_text(r["summary"])] for r in rows],
+    )  # fmt: skip
+    _emit(rows, as_json, text if rows else "No jobs.")
 
 
 @jobs_group.command(name="show")
@@ -630,6 +653,7 @@ def new_plugin(name: str, directory: str) -> None:
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
-from .cli_web import register as _register_web  # noqa: E402
+from . import cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
 
-_register_web(cli)
+for _module in (cli_plugins, cli_config, cli_db, cli_web):
+    _module.register(cli)

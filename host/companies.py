@@ -6,6 +6,7 @@ the company's connection untested, and nothing automatic runs until Test Setting
 
 from __future__ import annotations
 
+import hmac
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,7 @@ def list_companies(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             "allow_order_download": bool(row["allow_order_download"]),
             "allow_tracking_upload": bool(row["allow_tracking_upload"]),
             "connection_status": row["connection_status"],
+            "plugin_missing": plugin_missing(row["store_plugin"]),
         }
         for row in db.query(
             "SELECT c.*, w.store_plugin, w.allow_order_download, w.allow_tracking_upload "
@@ -108,7 +110,13 @@ def website_settings(db: sqlite_utils.Database, company: Company) -> dict[str, A
         "allow_order_download": bool(row[2]),
         "allow_tracking_upload": bool(row[3]),
         "connection_status": get_company(db, company.id).connection_status,
+        "plugin_missing": plugin_missing(row[1]),
     }
+
+
+def plugin_missing(store_plugin: str | None) -> bool:
+    """True when the company's store plugin is not installed (uninstalled, or failed to load)."""
+    return bool(store_plugin) and store_plugin not in plugins.channels()
 
 
 def update_website_settings(
@@ -121,7 +129,7 @@ def update_website_settings(
 ) -> dict[str, Any]:
     changes: dict[str, Any] = {}
     if store_plugin is not None:
-        plugins.channel_info(store_plugin)  # refuses an unknown plugin before anything is written
+        store_plugin = plugins.resolve(store_plugin)  # refuses an unknown plugin before anything is written
         changes["store_plugin"] = store_plugin
     if allow_order_download is not None:
         changes["allow_order_download"] = int(allow_order_download)
@@ -231,6 +239,33 @@ def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str,
             {"key": key, "label": field.title or key, "value": shown, "secret": key in secret_names, "required": field.is_required()}
         )
     return {"company": company.name, "store_plugin": channel, "fields": fields}
+
+
+def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
+    """Other companies that reach the same channel account: same store plugin, same Website URL
+    and the same secret values. Compared decrypted, in memory; nothing of a key is shown."""
+    channel = website_settings(db, company)["store_plugin"]
+    if not channel or plugin_missing(channel):
+        return []
+    secret_names = _secret_fields(plugins.channel_info(channel).settings_model)
+    mine = _stored_values(db, company.id, channel)
+    if not any(mine.get(k) for k in secret_names):
+        return []
+
+    def same(other: dict[str, str]) -> bool:
+        return _origin(other.get("website_url")) == _origin(mine.get("website_url")) and all(
+            hmac.compare_digest((other.get(k) or "").encode(), (mine.get(k) or "").encode()) for k in secret_names
+        )
+
+    names = []
+    for other_id, other_name in db.execute(
+        "SELECT c.id, c.name FROM companies c JOIN website_settings w ON w.company_id = c.id "
+        "WHERE w.store_plugin = ? AND c.id != ? ORDER BY c.id",
+        [channel, company.id],
+    ).fetchall():
+        if same(_stored_values(db, other_id, channel)):
+            names.append(other_name)
+    return names
 
 
 def mask(secret: str) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import clock
+from . import clock, config
 from .db import write
 from .errors import HostError, NotFound
 from .validation import parse_id
@@ -36,7 +36,7 @@ STALE_AFTER_SECONDS = 120.0
 #: a channel's Retry-After longer than this is not believed
 MAX_RETRY_AFTER_SECONDS = 3600.0
 #: first retry waits about this long, doubling each attempt (with jitter), at most 5 minutes
-RETRY_BASE_SECONDS = float(os.environ.get("CARTPLUGIN_RETRY_BASE_SECONDS", "2"))
+RETRY_BASE_SECONDS = config.current().retry_base_seconds
 MAX_LOG_MESSAGE = 1000
 
 
@@ -268,6 +268,21 @@ def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> No
 
 def _summary_line(summary: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (summary or {}).items()) or "done"
+
+
+def summary_text(summary: dict[str, Any] | None) -> str:
+    """A job's summary as words: ``inserted 3, updated 0, seen 3`` (empty counts left out)."""
+    if not summary:
+        return "-"
+    parts = []
+    for key, value in summary.items():
+        if isinstance(value, bool):
+            parts.append(key.replace("_", " ") if value else "not " + key.replace("_", " "))
+        elif key in ("error", "reason", "message"):
+            parts.append(str(value))
+        else:
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
 
 
 def list_jobs(db: sqlite_utils.Database, company_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:

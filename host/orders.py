@@ -228,6 +228,21 @@ def _restore(stats: ImportStats, saved: ImportStats) -> None:
 
 
 def _order_row(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
+    """An order by its number, or by the channel's order id (``BMP-11761105``) when unique."""
+    if isinstance(order_id, str) and not order_id.strip().isdecimal():
+        ref = order_id.strip()
+        rows = list(
+            db.query(
+                "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id "
+                "WHERE o.source_order_id = ? ORDER BY o.id LIMIT 2",
+                [ref],
+            )
+        )
+        if not rows:
+            raise NotFound(f"no order with number or channel order id {ref[:60]!r}")
+        if len(rows) > 1:
+            raise HostError(f"channel order id {ref[:60]!r} belongs to several companies' orders; use the order number")
+        return rows[0]
     order_id = parse_id(order_id, "order")
     rows = list(
         db.query(
@@ -266,6 +281,16 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def buyer(row: dict[str, Any]) -> str | None:
+    """Who bought: the business name, else the name on the shipping address."""
+    if row.get("buyer_company"):
+        return row["buyer_company"]
+    address = row.get("shipping_address")
+    if isinstance(address, str):
+        address = json.loads(address)
+    return (address or {}).get("name") or (address or {}).get("company")
+
+
 def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
     row = _order_row(db, order_id)
     order = _public(row)
@@ -299,6 +324,7 @@ def list_orders(
     needs_attention: bool = False,
     upload_failed: bool = False,
     limit: int | None = None,
+    with_buyer: bool = False,
 ) -> Iterable[dict[str, Any]]:
     where, params = [], []
     if company_id is not None:
@@ -314,6 +340,8 @@ def list_orders(
     sql += " ORDER BY o.id"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
+    if with_buyer:
+        return ({**_public(row), "buyer": buyer(row)} for row in db.query(sql, params))
     return (_public(row) for row in db.query(sql, params))
 
 

@@ -143,6 +143,20 @@ def channel_info(name: str) -> ChannelInfo:
         raise NotFound(f"unknown store plugin {name!r} (installed: {known})") from None
 
 
+def resolve(name: str) -> str:
+    """A channel by its name or by its display name (``BackMarketForBusiness WebsiteCartPlugin``),
+    case and spaces aside; returns the channel name."""
+    load_plugins()
+    if name in _channels:
+        return name
+    wanted = " ".join(name.split()).casefold()
+    for channel, (_, info) in _channels.items():
+        if wanted in (channel.casefold(), " ".join(info.display_name.split()).casefold()):
+            return channel
+    channel_info(name)  # raises the usual error naming what is installed
+    return name
+
+
 def hook_for(channel: str, hook_name: str) -> pluggy.HookCaller:
     """The hook ``hook_name`` limited to the plugin of ``channel``: the others are never called."""
     channel_info(channel)

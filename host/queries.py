@@ -63,8 +63,11 @@ def companies_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         FROM companies c JOIN website_settings w ON w.company_id = c.id ORDER BY c.name
         """
     )
+    from .companies import plugin_missing
+
     return [{**row, "allow_order_download": bool(row["allow_order_download"]),
-             "allow_tracking_upload": bool(row["allow_tracking_upload"])} for row in rows]  # fmt: skip
+             "allow_tracking_upload": bool(row["allow_tracking_upload"]),
+             "plugin_missing": plugin_missing(row["store_plugin"])} for row in rows]  # fmt: skip
 
 
 def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:

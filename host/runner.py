@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -21,7 +22,7 @@ import sqlite_utils
 
 from plugin_spec import BadData, ChannelError, RateLimited
 
-from . import clock, jobs, services
+from . import clock, config, jobs, services
 from .companies import get_company
 from .db import connect
 from .errors import HostError
@@ -73,7 +74,7 @@ class _Heartbeat:
 
 #: seconds a download or upload job may run before it stops with its work so far committed and
 #: leaves the rest to the next run, so one huge backlog cannot hold a worker thread
-JOB_BUDGET_SECONDS = float(os.environ.get("CARTPLUGIN_JOB_BUDGET_SECONDS", "900"))
+JOB_BUDGET_SECONDS = config.current().job_budget_seconds
 
 
 def execute(
@@ -126,16 +127,24 @@ def _execute(
             summary = services.download_orders(
                 db, company, since=since, progress=progress, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS
             )
+            summary["since"] = clock.iso(since)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
             if summary.get("more"):
                 services.download_soon(db, company)
         elif job.kind == "upload_tracking":
             summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
-            status = jobs.PARTIAL if summary["failed"] else jobs.COMPLETED
+            # nothing accepted is a failure, not a partial success
+            if not summary["failed"]:
+                status = jobs.COMPLETED
+            elif summary["accepted"] or summary["already_recorded"]:
+                status = jobs.PARTIAL
+            else:
+                status = jobs.FAILED
         else:  # pragma: no cover - enqueue refuses unknown kinds
             raise HostError(f"unknown job kind {job.kind!r}")
     except ChannelError as exc:
         message = _safe(db, company, exc)
+        log.warning("job %s %s (%s) failed: %s: %s", job.id, job.kind, company.name, type(exc).__name__, message)
         # a malformed answer is most often a cut-off body: worth the bounded retries too
         if exc.retryable or isinstance(exc, BadData):
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
@@ -150,9 +159,11 @@ def _execute(
         jobs.requeue_now(db, job, str(exc))
         return jobs.QUEUED
     except HostError as exc:
+        log.error("job %s %s (%s) failed: %s", job.id, job.kind, company.name, exc)
         jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
         return jobs.FAILED
     except Exception as exc:  # never let one job kill the worker; retry in case it was transient
+        log.error("job %s %s (%s): internal error %s: %s", job.id, job.kind, company.name, type(exc).__name__, _safe(db, company, exc))
         requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
         return jobs.QUEUED if requeued else jobs.FAILED
     failpoint("job.before_finish")
@@ -161,12 +172,20 @@ def _execute(
     return status
 
 
+_TWICE_LATER = re.compile(r"[.;,]?\s*(?:please\s+)?(?:re)?try (?:again )?later\.?(?=[;,.]?\s*(?:please\s+)?(?:re)?try (?:again )?later)", re.I)
+
+
+def tidy(message: str) -> str:
+    """A channel's message as one sentence: advice said twice (the API's and the plugin's) once."""
+    return _TWICE_LATER.sub("", message).replace(".;", ";")
+
+
 def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
     try:
         settings = services.companies.cart_settings_model(db, company)
     except HostError:
         settings = None
-    return services.redact(str(exc), settings)[:300]
+    return tidy(services.redact(str(exc), settings))[:300]
 
 
 class LocalPool:

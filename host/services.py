@@ -7,7 +7,6 @@ before Test Settings has passed for the settings as they are now.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -18,18 +17,18 @@ from pydantic import SecretStr
 
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, TestResult, UploadResult
 
-from . import clock, companies, orders, plugins
+from . import clock, companies, config, orders, plugins
 from .companies import Company
 from .db import write
 from .errors import HostError
 from .failpoints import failpoint
 
 #: how far back Import Orders looks when no --since is given ("all recent unfulfilled orders")
-RECENT_DAYS = int(os.environ.get("CARTPLUGIN_RECENT_DAYS", "30"))
+RECENT_DAYS = config.current().recent_days
 #: orders committed per transaction (with the cursor that follows them)
-BATCH_SIZE = int(os.environ.get("CARTPLUGIN_DOWNLOAD_BATCH", "200"))
+BATCH_SIZE = config.current().download_batch
 #: shipments handed to the upload hook per call
-UPLOAD_BATCH = int(os.environ.get("CARTPLUGIN_UPLOAD_BATCH", "200"))
+UPLOAD_BATCH = config.current().upload_batch
 #: channel-cancelled orders named in a job's log line (the rest are counted)
 FLAGGED_SHOWN = 20
 CURSOR_NAME = "orders_updated_at"
@@ -67,6 +66,11 @@ def check_allowed(db: sqlite_utils.Database, company: Company, kind: str) -> Non
     ws = companies.website_settings(db, company)
     if not ws["store_plugin"]:
         raise NotAllowed(f"company {company.name!r} has no store plugin")
+    if ws["plugin_missing"]:
+        raise NotAllowed(
+            f"plugin missing: the store plugin {ws['store_plugin']!r} of company {company.name!r} is not installed "
+            "(cartplugin install it again, or choose another with website-settings --store-plugin)"
+        )
     if kind in ("import_orders", "download_orders") and not ws["allow_order_download"]:
         raise NotAllowed(f"Allow Order Download is off for company {company.name!r}")
     if kind == "upload_tracking" and not ws["allow_tracking_upload"]:

@@ -8,7 +8,6 @@ ten thousand when nothing is due.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import threading
@@ -17,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import clock, jobs
+from . import clock, config, jobs, plugins
 from .db import connect, file_identity, write
 from .errors import HostError
 from .runner import LocalPool
@@ -25,7 +24,7 @@ from .runner import LocalPool
 log = logging.getLogger("cartplugin.worker")
 
 #: seconds between two automatic downloads of one company
-DOWNLOAD_EVERY_SECONDS = 300.0
+DOWNLOAD_EVERY_SECONDS = config.Settings.model_fields["download_every"].default
 
 _DUE_DOWNLOADS = (
     "SELECT c.id FROM companies c INDEXED BY companies_download_due "
@@ -42,12 +41,34 @@ _DUE_UPLOADS = (
 )
 
 
+_reported_missing: set[tuple[int, str]] = set()
+
+
+def _missing_plugin_companies(db: sqlite_utils.Database) -> set[int]:
+    """Companies whose store plugin is not installed: skipped, said once per worker process."""
+    installed = set(plugins.channels())
+    missing = set()
+    for company_id, name, channel in db.execute(
+        "SELECT c.id, c.name, w.store_plugin FROM companies c JOIN website_settings w ON w.company_id = c.id "
+        "WHERE w.store_plugin IS NOT NULL AND c.connection_status = 'established'"
+    ).fetchall():
+        if channel not in installed:
+            missing.add(company_id)
+            if (company_id, channel) not in _reported_missing:
+                _reported_missing.add((company_id, channel))
+                log.warning("company %r skipped: plugin missing (store plugin %r is not installed)", name, channel)
+    return missing
+
+
 def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SECONDS) -> dict[str, int]:
     """Queue the automatic work that is due now; returns how many jobs of each kind were queued."""
     queued = {"download_orders": 0, "upload_tracking": 0}
     jobs.recover_orphans(db)
     now = clock.now_iso()
+    missing = _missing_plugin_companies(db)
     for (company_id,) in db.execute(_DUE_DOWNLOADS, [now]).fetchall():
+        if company_id in missing:
+            continue
         _, created = jobs.enqueue(db, company_id, "download_orders")
         queued["download_orders"] += created
         with write(db):
@@ -55,13 +76,24 @@ def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SE
                 "UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(download_every), company_id]
             )
     for (company_id,) in db.execute(_DUE_UPLOADS, [now]).fetchall():
+        if company_id in missing:
+            continue
         _, created = jobs.enqueue(db, company_id, "upload_tracking")
         queued["upload_tracking"] += created
     return queued
 
 
+def _pull_schedule_forward(db: sqlite_utils.Database, download_every: float) -> None:
+    """Downloads scheduled under a longer interval come due within this one (0: now)."""
+    with write(db):
+        db.execute(
+            "UPDATE companies SET next_download_at = ? WHERE next_download_at > ?",
+            [clock.now_iso(download_every), clock.now_iso(download_every)],
+        )
+
+
 #: seconds a stopping worker waits for its jobs to reach an order boundary and requeue
-STOP_GRACE_SECONDS = float(os.environ.get("CARTPLUGIN_STOP_GRACE_SECONDS", "5"))
+STOP_GRACE_SECONDS = config.current().stop_grace_seconds
 
 
 def run(
@@ -84,10 +116,14 @@ def run(
     if not once and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
+    if echo and not once:  # a service's output is read later, in a journal: each line says when
+        plain_echo = echo
+        echo = lambda text: plain_echo(f"{clock.now_iso()} {text}")  # noqa: E731
     pool = LocalPool(db_path, max_workers=max_workers)
     on_finish = (lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None
     db = connect(db_path, create=False)
     identity = file_identity(db_path)
+    _pull_schedule_forward(db, download_every)
     try:
         if once:
             queued = tick(db, download_every=download_every)

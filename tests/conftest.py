@@ -53,7 +53,7 @@ class Cli:
         return result
 
     def json(self, *args: str):
-        return json.loads(self(*args, "--json").output)
+        return json.loads(self(*args, "--json").stdout)
 
 
 @pytest.fixture

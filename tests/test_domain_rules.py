@@ -189,7 +189,7 @@ def test_a_refused_upload_is_listed_and_retried_later_not_every_round(run, impor
     assert shown["source_updated_for_shipping"] is False
     assert [o["id"] for o in run.json("orders", "list", "--upload-failed")] == [cancelled["id"]]
     jobs = run.json("jobs", "list")
-    assert jobs[0]["kind"] == "upload_tracking" and jobs[0]["status"] == "Partial Success"
+    assert jobs[0]["kind"] == "upload_tracking" and jobs[0]["status"] == "Failed"  # nothing accepted
     sandbox.clear_request_log()
     run("worker", "--once")
     assert api_calls(sandbox, "POST") == []  # backing off: not sent every round

@@ -122,7 +122,7 @@ def flaky(run):
 def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run, db_path, flaky):
     result = run("import-orders", "Flaky Co", "--json", ok=False)
     assert result.exit_code == 1  # the attempt failed: not a success, even though it will retry
-    shown = json.loads(result.output)
+    shown = json.loads(result.stdout)
     assert shown["status"] == jobs.QUEUED and shown["attempts"] == 1
     db = connect(db_path)
     db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), shown["id"]])

@@ -47,7 +47,7 @@ CASES = [
     ("empty key name", ["cart-settings", "{company}", "--set", "=value"], "KEY=VALUE"),
     ("unknown setting", ["cart-settings", "{company}", "--set", "password=hunter22"], "unknown Cart General setting"),
     # orders
-    ("order id not a number", ["orders", "show", "1; DROP TABLE orders"], "must be a number"),
+    ("order id unknown, not a number", ["orders", "show", "1; DROP TABLE orders"], "no order with number or channel order id"),
     ("order id overflow", ["orders", "show", "99999999999999999999999999"], "unknown order"),
     ("order id zero", ["orders", "show", "0"], "unknown order"),
     ("negative order id", ["orders", "show", "-5"], "No such option"),

@@ -84,3 +84,16 @@ def test_the_orders_grid_pages_filters_and_sorts_on_the_server(web, run, company
     ascending = http.get(f"{web.url}/orders", params={"sort": "id", "dir": "asc"}, timeout=10).text
     assert ascending.index(f">{listed[0]['source_order_id']}<") < ascending.index(f">{listed[-1]['source_order_id']}<")
     assert http.get(f"{web.url}/orders", params={"sort": "x; DROP TABLE orders", "page": "-3"}, timeout=10).status_code == 200
+
+
+def test_the_companies_page_shows_plugin_missing_for_a_company_whose_plugin_is_gone(web, run, company, bmp):
+    from host import plugins
+
+    http, _ = signed_in(web, "sue")
+    plugins.unregister(bmp)
+    try:
+        page = http.get(f"{web.url}/companies", timeout=10).text
+    finally:
+        plugins.register(bmp, name="backmarket_pro")
+    assert "Plugin missing" in page
+    assert "Plugin missing" not in http.get(f"{web.url}/companies", timeout=10).text

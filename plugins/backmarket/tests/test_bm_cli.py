@@ -41,7 +41,7 @@ class Run:
         result = self.runner.invoke(cli, ["--db", str(self.db), *args], catch_exceptions=False)
         assert result.exit_code == 0, f"cartplugin {' '.join(args)}: {result.output}"
         assert TOKEN not in result.output
-        return result.output
+        return result.stdout  # warnings go to stderr
 
     def json(self, *args: str):
         return json.loads(self(*args, "--json"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from plugin_spec.sandbox import run_in_foreground
-from plugin_spec.wire import mask
 
 from plugin_spec import validators
 
@@ -27,8 +26,16 @@ def register(cli: click.Group) -> None:
     @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same orders.")
     @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds added to every API request.")
     @click.option("--rate-limit", default=None, type=click.IntRange(1), help="Requests per 10 s per key before 429.")
+    @click.option(
+        "--account",
+        "accounts",
+        multiple=True,
+        metavar="KEY[:NAME]",
+        help="Another seller account with its own orders (repeatable): one per company that shares this sandbox.",
+    )
     def sandbox(
-        host: str, port: int, api_key: str, orders: int, seed: int, latency: float, rate_limit: int | None
+        host: str, port: int, api_key: str, orders: int, seed: int, latency: float, rate_limit: int | None,
+        accounts: tuple[str, ...],
     ) -> None:
         """Run a fake Back Market Pro API in the foreground until Ctrl-C.
 
@@ -40,12 +47,20 @@ def register(cli: click.Group) -> None:
         server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
         if rate_limit:
             server.set_faults(rate_limit=rate_limit)
+        extra = []
+        for i, spec in enumerate(accounts, start=2):
+            key, _, name = spec.partition(":")
+            if not key.strip() or key.strip() == api_key or key.strip() in [k for k, _ in extra]:
+                raise click.BadParameter(f"each account needs its own key (KEY or KEY:NAME), not {spec[:40]!r}", param_hint="--account")
+            extra.append((key.strip(), name.strip() or f"Seller {i}"))
         try:
             server.start()
         except OSError as exc:
             raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        lines = [
-            "Back Market Pro sandbox running", f"Website URL: {server.base_url}", f"x-api-key:   {mask(api_key)}",
-            f"Inspect:     {server.control_url}/",
-        ]  # fmt: skip
+        for i, (key, name) in enumerate(extra, start=2):
+            server.add_account(key, name=name, orders=orders, seed=seed + i - 1)
+        # a sandbox key opens nothing but this local fake, so it is shown whole, to be pasted
+        lines = ["Back Market Pro sandbox running", f"Website URL: {server.base_url}", f"x-api-key:   {api_key}"]
+        lines += [f"x-api-key:   {key}  ({name})" for key, name in extra]
+        lines.append(f"Inspect:     {server.control_url}/  (the index of the sandbox's control endpoints)")
         run_in_foreground(server, lines, click.echo)

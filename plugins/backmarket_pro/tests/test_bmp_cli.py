@@ -9,7 +9,6 @@ import requests
 from click.testing import CliRunner
 
 from backmarket_pro import plugin
-from backmarket_pro.commands import mask
 
 
 def test_sandbox_command_is_registered() -> None:
@@ -30,11 +29,6 @@ def test_sandbox_command_is_registered() -> None:
         assert option in result.output
 
 
-def test_mask_shows_only_the_last_four() -> None:
-    assert mask("sandbox-key-0001") == "****0001"
-    assert mask("short") == "****"
-
-
 SCRIPT = """
 import click, sys
 from backmarket_pro import plugin
@@ -44,22 +38,28 @@ cli(sys.argv[1:])
 """
 
 
-def test_sandbox_runs_as_a_process_until_stopped() -> None:
-    key = "cli-key-1234567890"
+def test_sandbox_prints_its_keys_whole_and_serves_one_account_per_key_until_stopped() -> None:
+    key, second = "cli-key-1234567890", "second-key-0000000002"
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, "backmarket-pro", "sandbox", "--port", "0", "--orders", "4", "--api-key", key],
+        [sys.executable, "-c", SCRIPT, "backmarket-pro", "sandbox", "--port", "0", "--orders", "4", "--api-key", key,
+         "--account", f"{second}:Second Seller"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]  # type: ignore[union-attr]
+        lines = [proc.stdout.readline() for _ in range(4)]  # type: ignore[union-attr]
         website = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("Website URL"))
-        assert any("****7890" in line for line in lines) and not any(key in line for line in lines)
+        # a sandbox key opens only the sandbox: printed whole, to be pasted into Cart General
+        assert f"x-api-key:   {key}\n" in lines and any(second in line and "Second Seller" in line for line in lines)
         account = requests.get(f"{website}/2024-03/seller-account", headers={"x-api-key": key}, timeout=5)
         assert account.status_code == 200
         control = website.replace("/sellers-prod", "/_sandbox")
         assert requests.get(f"{control}/orders", timeout=5).json()["count"] == 4
+        accounts = requests.get(f"{control}/accounts", timeout=5).json()["accounts"]
+        assert [a["name"] for a in accounts][1:] == ["Second Seller"] and accounts[1]["orders"] == 4
+        other = requests.get(f"{website}/2024-03/seller-account", headers={"x-api-key": second}, timeout=5)
+        assert other.status_code == 200
     finally:
         proc.terminate()
         proc.wait(timeout=10)

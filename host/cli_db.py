@@ -1,0 +1,99 @@
+"""``cartplugin db backup`` and ``cartplugin db status``: the operator's view of the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import click
+
+from . import migrations
+from .db import connect, open_existing
+from .errors import HostError
+
+
+@click.group(name="db")
+def db_group() -> None:
+    """The database: backup, status."""
+
+
+@db_group.command(name="backup")
+@click.argument("target", metavar="PATH")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_context
+def db_backup(ctx: click.Context, target: str, force: bool) -> None:
+    """Copy the database to PATH while it is in use (SQLite's online backup API).
+
+    The worker and the web admin may keep running: the copy is one consistent moment. Back
+    up the key file beside the database (<database>.key) too, kept apart: without it the
+    secrets in the copy cannot be read.
+    """
+    source_path = ctx.find_root().obj["db_path"]
+    dest = Path(target).expanduser().absolute()
+    if dest == Path(source_path):
+        raise HostError("the backup must not be the database itself")
+    if dest.exists() and not force:
+        raise HostError(f"{str(dest)!r} exists; pass --force to replace it")
+    if not dest.parent.is_dir():
+        raise HostError(f"folder {str(dest.parent)!r} does not exist")
+    db = open_existing(source_path)
+    partial = dest.with_name(dest.name + ".partial")
+    try:
+        fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # a copy holds the same secrets
+        os.close(fd)
+        copy = sqlite3.connect(partial)
+        try:
+            db.conn.backup(copy, pages=1024)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            copy.close()
+        os.replace(partial, dest)
+    finally:
+        db.close()
+        if partial.exists():
+            partial.unlink()
+    click.echo(f"Backed up {source_path} to {dest} ({dest.stat().st_size} bytes)")
+
+
+@db_group.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Output JSON.")
+@click.pass_context
+def db_status(ctx: click.Context, as_json: bool) -> None:
+    """Path, size, schema version and SQLite's integrity check; exit 1 if the check fails."""
+    path = Path(ctx.find_root().obj["db_path"])
+    db = connect(path, create=False, migrate=False)  # status only looks: an old database stays as it is
+    try:
+        applied = migrations._applied(db)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        integrity = [row[0] for row in db.execute("PRAGMA integrity_check").fetchall()]
+        counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("companies", "orders", "jobs")}
+    finally:
+        db.close()
+    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    status = {
+        "path": str(path),
+        "size_bytes": size,
+        "schema_version": version,
+        "schema_expected": migrations.SCHEMA_VERSION,
+        "migrations": applied,
+        "integrity": "ok" if integrity == ["ok"] else integrity[:20],
+        **counts,
+    }
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+    else:
+        click.echo(
+            f"Database: {status['path']}\nSize: {size / 1024:.1f} KiB\n"
+            f"Schema version: {version} (this cartplugin: {status['schema_expected']}"
+            f"{'; the next command that opens it upgrades it' if version < status['schema_expected'] else ''})\n"
+            f"Integrity: {status['integrity'] if status['integrity'] == 'ok' else '; '.join(status['integrity'])}\n"
+            f"Companies: {counts['companies']}, orders: {counts['orders']}, jobs: {counts['jobs']}"
+        )
+    if status["integrity"] != "ok":
+        ctx.exit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(db_group)

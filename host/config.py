@@ -1,0 +1,185 @@
+"""The host's settings: one model, read from a TOML file, ``CARTPLUGIN_*`` variables and flags.
+
+Each value comes from the first of: a command-line flag, a ``CARTPLUGIN_<NAME>`` variable,
+the config file, the default. The config file is the first that exists of:
+
+1. ``--config PATH`` or ``$CARTPLUGIN_CONFIG`` (then it must exist),
+2. ``./cartplugin.toml``,
+3. ``$XDG_CONFIG_HOME/cartplugin/config.toml`` (``~/.config/cartplugin/config.toml``),
+4. ``/etc/cartplugin/config.toml``.
+
+A relative ``db`` or ``secret_key_file`` in a config file is relative to that file, elsewhere
+to the working directory; both are made absolute at once, so a service and a person at the
+terminal never open two different databases by starting in two different folders.
+
+Plugin-loading and debugging switches (``CARTPLUGIN_LOAD_PLUGINS``, ``CARTPLUGIN_TRACE_PLUGINS``,
+``CARTPLUGIN_FAILPOINTS``) stay plain variables: they belong to one run, not to an installation.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import HostError
+
+ENV_PREFIX = "CARTPLUGIN_"
+CONFIG_ENV = "CARTPLUGIN_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Host settings (never a channel's: those are each company's Cart General)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    db: Path = Field(Path("cartplugin.db"), description="SQLite database file")
+    secret_key_file: Path | None = Field(None, description="key that encrypts secrets (default: <database>.key beside it)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="log records to stderr")
+    log_format: Literal["text", "json"] = Field("text", description="text, or one JSON object a line for collectors")
+    download_every: float = Field(300.0, ge=0, le=86400, description="seconds between automatic downloads of a company")
+    recent_days: int = Field(30, ge=1, le=3650, description="days Import Orders looks back without --since")
+    download_batch: int = Field(200, ge=1, le=100000, description="orders per transaction")
+    upload_batch: int = Field(200, ge=1, le=100000, description="shipments per upload hook call")
+    retry_base_seconds: float = Field(2.0, ge=0, le=3600, description="first job retry delay (doubles per attempt)")
+    job_budget_seconds: float = Field(900.0, gt=0, description="seconds a job runs before it commits and yields")
+    stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
+    debug: bool = Field(False, description="show the traceback behind an internal error")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FileSource(settings_cls)
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The values of the config file in use (see ``find_config_file``)."""
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_file_values)
+
+
+_file_values: dict[str, Any] = {}
+
+
+def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The config file in use, or None; a named file that does not exist is an error."""
+    named = explicit or os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise HostError(f"config file {str(path)!r} does not exist (named by --config or ${CONFIG_ENV})")
+        return path.absolute()
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    for candidate in (Path("cartplugin.toml"), Path(xdg) / "cartplugin" / "config.toml", Path("/etc/cartplugin/config.toml")):
+        if candidate.is_file():
+            return candidate.absolute()
+    return None
+
+
+def _read_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            values = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise HostError(f"cannot read config file {str(path)!r}: {exc}") from None
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise HostError(f"config file {str(path)!r}: unknown setting {unknown[0]!r} (known: {', '.join(Settings.model_fields)})")
+    for key in ("db", "secret_key_file"):
+        if isinstance(values.get(key), str):
+            values[key] = str((path.parent / Path(values[key]).expanduser()).absolute())
+    return values
+
+
+class Loaded:
+    """Settings with the file they were read from and where each value came from."""
+
+    def __init__(self, settings: Settings, path: Path | None, file_values: dict[str, Any], flags: dict[str, Any]):
+        self.settings, self.path, self.file_values, self.flags = settings, path, file_values, flags
+
+    def source(self, name: str) -> str:
+        if name in self.flags:
+            return "flag"
+        if ENV_PREFIX + name.upper() in os.environ:
+            return f"${ENV_PREFIX}{name.upper()}"
+        if name in self.file_values:
+            return str(self.path)
+        return "default"
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every setting as shown to a person: secrets masked, paths absolute."""
+        rows = []
+        for name, field in Settings.model_fields.items():
+            value = getattr(self.settings, name)
+            if isinstance(value, SecretStr):
+                value = "****" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                value = str(value)
+            rows.append({"name": name, "value": value, "source": self.source(name), "description": field.description})
+        return rows
+
+
+def load(config_file: str | os.PathLike | None = None, **flags: Any) -> Loaded:
+    """Read the settings now; flags given as None are left to the other sources."""
+    global _file_values
+    flags = {k: v for k, v in flags.items() if v is not None}
+    path = find_config_file(config_file)
+    file_values = _read_file(path)
+    _file_values = file_values
+    try:
+        settings = Settings(**flags)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(p) for p in error["loc"]) or "?"
+        raise HostError(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}") from None
+    finally:
+        _file_values = {}
+    updates = {"db": settings.db.expanduser().absolute()}
+    if settings.secret_key_file is not None:
+        updates["secret_key_file"] = settings.secret_key_file.expanduser().absolute()
+    settings = settings.model_copy(update=updates)
+    return Loaded(settings, path, file_values, flags)
+
+
+def _where(name: str, flags: dict[str, Any], path: Path | None, file_values: dict[str, Any]) -> str:
+    if name in flags:
+        return "from a flag"
+    if ENV_PREFIX + name.upper() in os.environ:
+        return f"from ${ENV_PREFIX}{name.upper()}"
+    if name in file_values:
+        return f"from {path}"
+    return "default"
+
+
+def current() -> Settings:
+    """The settings for code that runs outside the CLI; a bad value falls back to the default
+    here, and the CLI, which loads the same sources, reports it as an error."""
+    try:
+        return load().settings
+    except HostError:
+        return Settings.model_construct()
+
+
+def apply(settings: Settings) -> None:
+    """Make the modules that tune themselves at import follow ``settings``."""
+    from . import jobs, runner, services, worker
+
+    services.RECENT_DAYS = settings.recent_days
+    services.BATCH_SIZE = settings.download_batch
+    services.UPLOAD_BATCH = settings.upload_batch
+    jobs.RETRY_BASE_SECONDS = settings.retry_base_seconds
+    runner.JOB_BUDGET_SECONDS = settings.job_budget_seconds
+    worker.STOP_GRACE_SECONDS = settings.stop_grace_seconds
+    if settings.secret_key_file is not None:
+        os.environ["CARTPLUGIN_SECRET_KEY_FILE"] = str(settings.secret_key_file)

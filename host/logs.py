@@ -1,0 +1,67 @@
+"""Where the host's log records go: stderr, timestamped, as text or one JSON object a line.
+
+Warnings and errors are written by default, so a failed worker round or a job given up is
+never lost; ``--log-level INFO`` adds each job's progress. ``--log-format json`` suits log
+collectors (journald, Loki, CloudWatch): one object a line with time, level, logger, message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+from .terminal import clean
+
+_handler: logging.Handler | None = None
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        text = f"{stamp} {record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return clean(text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a redirected pipe)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup(level: str = "WARNING", fmt: str = "text") -> None:
+    """Send log records of ``level`` and above (host and plugins) to stderr; safe to call again."""
+    global _handler
+    root = logging.getLogger()
+    if _handler is None:
+        _handler = _Stderr()
+        root.addHandler(_handler)
+    _handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
+    _handler.setLevel(level.upper())
+    if root.level > _handler.level or root.level == logging.NOTSET:
+        root.setLevel(_handler.level)
