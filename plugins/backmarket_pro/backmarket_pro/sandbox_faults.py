@@ -50,6 +50,8 @@ class Faults:
     fail_status: int = 503
     slow_seconds: float = 3.0
     malformed_order: str | None = None
+    #: scheme://host:port the listing's ``next`` link points to instead of the sandbox itself
+    next_link_base: str | None = None
     triggers: dict[str, Trigger] = field(default_factory=lambda: {name: Trigger() for name in TRIGGERS})
 
     def describe(self) -> dict[str, Any]:
@@ -60,6 +62,7 @@ class Faults:
             "fail_status": self.fail_status,
             "slow_seconds": self.slow_seconds,
             "malformed_order": self.malformed_order,
+            "next_link_base": self.next_link_base,
         }
         data.update({name: trigger.describe() for name, trigger in self.triggers.items()})
         return data
