@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from host import clock, jobs, plugins, runner
 from host.companies import add_company
 from host.db import connect
-from plugin_spec import TransientError, hookimpl
+from plugin_spec import AuthError, TransientError, hookimpl
 from spy_plugin import SpyChannel
 
 
@@ -151,3 +152,45 @@ def test_a_queued_job_can_be_cancelled_and_then_is_not_run(run, db_path, flaky):
     run("jobs", "cancel", str(job["id"]))
     assert runner.LocalPool(db_path).drain() == 0
     assert flaky.calls[-1][0] == "test_settings"  # download never called
+
+
+def test_asking_for_a_job_while_one_of_the_same_kind_is_processing_returns_that_job(db, company_id):
+    first, _ = jobs.enqueue(db, company_id, "download_orders")
+    running = jobs.claim(db, "w")
+    assert running.id == first.id and jobs.get_job(db, first.id).status == jobs.PROCESSING
+    again, created = jobs.enqueue(db, company_id, "download_orders")
+    assert not created and again.id == first.id and again.status == jobs.PROCESSING
+
+
+class RevokedKeyChannel(SpyChannel):
+    def __init__(self):
+        super().__init__(name="revoked_channel")
+        self.downloads = 0
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+        self.downloads += 1
+        raise AuthError("the channel refused the key (401)")
+
+
+def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_and_is_not_requeued(run, db_path):
+    channel = RevokedKeyChannel()
+    plugins.register(channel, name="revoked")
+    try:
+        run("companies", "add", "Revoked Co")
+        run("website-settings", "Revoked Co", "--store-plugin", "revoked_channel", "--allow-order-download")
+        run("cart-settings", "Revoked Co", "--set", "token=tok-123456")
+        run("test-settings", "Revoked Co")
+        result = run("import-orders", "Revoked Co", "--json", ok=False)
+        assert result.exit_code != 0
+        shown = json.loads(result.output)
+        assert shown["status"] == jobs.FAILED and shown["attempts"] == 1
+        assert "AuthError" in shown["summary"]["error"]
+        db = connect(db_path)
+        db.execute("UPDATE jobs SET run_after = ?", [clock.now_iso(-3600)])  # nothing is merely backing off
+        db.close()
+        assert runner.LocalPool(db_path, max_workers=1).drain() == 0
+        assert channel.downloads == 1
+        assert run.json("jobs", "show", str(shown["id"]))["status"] == jobs.FAILED
+    finally:
+        plugins.unregister(channel)
