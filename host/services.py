@@ -180,6 +180,7 @@ def download_orders(
             failpoint("download.before_cursor")
             if contiguous and not frozen:
                 _save_cursor(db, company.id, channel, min(newest, cursor_cap) if cursor_cap else newest)
+            failpoint("download.after_cursor")  # cursor written, nothing committed yet
         failpoint("download.after_commit")
         batch.clear()
 
