@@ -120,6 +120,7 @@ def test_tracking_of_fully_shipped_orders_uploads_once_and_sets_source_updated(r
     channel = {o["id"]: o for o in sandbox.orders()}[order["source_order_id"]]
     assert [s["tracking_number"] for s in channel["shipments"]] == ["1ZTEST123"]
     assert channel["shipments"][0]["carrier"] == "UPS"
+    assert channel["shipments"][0]["tracking_url"] == "https://ups.example/1ZTEST123"
     shown = run.json("orders", "show", str(order["id"]))
     assert shown["source_updated_for_shipping"] is True and shown["shipments"][0]["upload_state"] == "accepted"
     sandbox.clear_request_log()
@@ -396,5 +397,100 @@ def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_curs
         assert len(run.json("orders", "list", "--company", "Dated Co")) == 2
         run("worker", "--once", "--download-every", "0")
         assert channel.calls[-1] == ("download_orders", {"since": newer})  # asked from where it was
+    finally:
+        plugins.unregister(channel)
+
+
+def test_import_orders_after_an_import_from_a_later_date_still_reads_the_whole_recent_window(run, company, sandbox):
+    expected = channel_unfulfilled(sandbox)
+    stamps = sorted(datetime.fromisoformat(o["updated_at"]) for o in expected.values())
+    middle = stamps[len(stamps) // 2].astimezone(UTC) + timedelta(seconds=1)
+    older = {sid for sid, o in expected.items() if datetime.fromisoformat(o["updated_at"]) < middle}
+    assert older and older != set(expected)
+    run("import-orders", company, "--since", middle.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert not older & {o["source_order_id"] for o in run.json("orders", "list")}
+    run("import-orders", company)  # the last 30 days were not all read: read them
+    assert {o["source_order_id"] for o in run.json("orders", "list")} == set(expected)
+
+
+def test_each_download_moves_the_cursor_to_its_newest_order_and_the_next_asks_from_there(run, imported, sandbox):
+    new_ids = sandbox.add_orders(2)
+    run("worker", "--once", "--download-every", "0")
+    newest = {o["id"]: o for o in sandbox.orders()}[new_ids[-1]]["updated_at"]
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    (listing,) = api_calls(sandbox, "GET", "/orders")
+    assert listing["query"]["updated_at_min"][:19] == newest[:19]
+
+
+def test_a_malformed_order_holds_the_cursor_so_the_next_download_asks_for_it_again(run, imported, sandbox):
+    new_ids = sandbox.add_orders(3)
+    sandbox.set_faults(malformed_order=new_ids[1])
+    run("worker", "--once", "--download-every", "0")
+    have = {o["source_order_id"] for o in run.json("orders", "list")}
+    assert {new_ids[0], new_ids[2]} <= have and new_ids[1] not in have
+    bad_at = {o["id"]: o for o in sandbox.orders()}[new_ids[1]]["updated_at"]
+    sandbox.clear_faults()
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    (listing,) = api_calls(sandbox, "GET", "/orders")
+    assert listing["query"]["updated_at_min"][:19] == bad_at[:19]
+    assert new_ids[1] in {o["source_order_id"] for o in run.json("orders", "list")}
+
+
+def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is_sent_again_next_round(
+    run, db_path, monkeypatch
+):
+    from decimal import Decimal as D
+
+    from host import plugins
+    from plugin_spec import ChannelOrder, OrderLine, UploadResult, hookimpl
+    from spy_plugin import SpyChannel
+
+    class Silent(SpyChannel):
+        answers = False
+
+        @hookimpl
+        def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            when = datetime.now(UTC) - timedelta(hours=1)
+            line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=D("1.00"))
+            return iter([ChannelOrder(source_order_id=f"S-{n}", created_at=when, updated_at=when, currency="EUR",
+                                      subtotal=D("1.00"), tax_total=D("0"), grand_total=D("1.00"), lines=[line])
+                         for n in range(3)])  # fmt: skip
+
+        @hookimpl
+        def cartplugin_upload_tracking(self, settings, shipments):
+            self.calls.append(("upload_tracking", {"shipments": shipments}))
+            # the first round answers only for the first shipment, as a plugin that lost a reply
+            if not self.answers and shipments[0].source_order_id != "S-0":
+                return []
+            return [UploadResult(shipment_id=s.shipment_id, ok=True) for s in shipments]
+
+    monkeypatch.setattr(services, "UPLOAD_BATCH", 1)  # one shipment per hook call: counts add up over batches
+    channel = Silent(name="silent_channel")
+    plugins.register(channel, name="silent")
+    try:
+        run("companies", "add", "Silent Co")
+        run("website-settings", "Silent Co", "--store-plugin", "silent_channel", "--allow-order-download",
+            "--allow-tracking-upload")  # fmt: skip
+        run("cart-settings", "Silent Co", "--set", "token=abcd1234")
+        run("test-settings", "Silent Co")
+        run("import-orders", "Silent Co")
+        orders = run.json("orders", "list")
+        for n, order in enumerate(orders):
+            run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1ZSILENT{n}")
+        run("worker", "--once", "--download-every", "3600")
+        first = run.json("jobs", "list")[0]
+        assert first["kind"] == "upload_tracking" and first["status"] == "Partial Success"
+        assert (first["summary"]["accepted"], first["summary"]["failed"]) == (1, 2)
+        shown = [run.json("orders", "show", str(o["id"])) for o in orders]
+        assert [o["source_updated_for_shipping"] for o in shown] == [True, False, False]
+        assert all("no result" in o["shipments"][0]["upload_message"] for o in shown[1:])
+        channel.answers = True
+        run("worker", "--once", "--download-every", "3600")  # not held back: sent on the next round
+        second = run.json("jobs", "list")[0]
+        assert second["status"] == "Completed" and (second["summary"]["accepted"], second["summary"]["failed"]) == (2, 0)
+        assert [len(call["shipments"]) for _, call in channel.calls[-2:]] == [1, 1]
+        assert all(run.json("orders", "show", str(o["id"]))["source_updated_for_shipping"] for o in orders)
     finally:
         plugins.unregister(channel)

@@ -194,3 +194,26 @@ def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_a
         assert run.json("jobs", "show", str(shown["id"]))["status"] == jobs.FAILED
     finally:
         plugins.unregister(channel)
+
+
+def test_each_retry_of_a_failing_job_waits_about_twice_as_long_as_the_one_before(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    db.execute("UPDATE jobs SET max_attempts = 6 WHERE id = ?", [job.id])
+    for attempt in range(1, 5):
+        db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), job.id])
+        claimed = jobs.claim(db, "w")
+        asked = clock.now()
+        assert jobs.retry_later(db, claimed, "TransientError: 503") is True
+        run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+        waited = (run_after - asked).total_seconds()
+        full = jobs.RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+        assert full / 2 - 0.5 <= waited <= full + 0.5, (attempt, waited)  # half to all of it: jitter
+
+
+def test_a_retry_honours_the_channels_retry_after(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    claimed = jobs.claim(db, "w")
+    before = clock.now()
+    assert jobs.retry_later(db, claimed, "RateLimited: 429", retry_after=120) is True
+    run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+    assert 119 <= (run_after - before).total_seconds() <= 121
