@@ -193,3 +193,13 @@ def test_when_the_settings_change_while_test_settings_runs_the_result_is_discard
         assert "run Test Settings first" in run("import-orders", "Busy Co", ok=False).output
     finally:
         plugins.unregister(channel)
+
+
+def test_companies_list_shows_each_companys_toggles_as_staff_set_them(run, bmp):
+    run("companies", "add", "Downloads Only")
+    run("companies", "add", "Uploads Only")
+    run("website-settings", "Downloads Only", "--store-plugin", "backmarket_pro", "--allow-order-download")
+    run("website-settings", "Uploads Only", "--store-plugin", "backmarket_pro", "--allow-tracking-upload")
+    listed = {c["name"]: c for c in run.json("companies", "list")}
+    assert (listed["Downloads Only"]["allow_order_download"], listed["Downloads Only"]["allow_tracking_upload"]) == (True, False)
+    assert (listed["Uploads Only"]["allow_order_download"], listed["Uploads Only"]["allow_tracking_upload"]) == (False, True)
