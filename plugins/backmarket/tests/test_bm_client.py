@@ -122,3 +122,24 @@ def test_mapping_keeps_the_channel_tax_and_refuses_float_money(bm_sandbox):
     raw["price"] = 12.5
     bad = mapping.order_or_bad(raw)
     assert bad.source_order_id == str(raw["order_id"]) and "price must be a decimal string" in bad.message
+
+
+def _shipment(serials: list[str], quantity: int = 1) -> Shipment:
+    line = ShipmentLine(source_line_id="1", sku="IPH13", quantity=quantity, serial_numbers=serials)
+    return Shipment(shipment_id=7, source_order_id="123456", carrier="UPS", tracking_number="1Z999",
+                    tracking_url="https://ups.example/1Z999", shipped_at=datetime.now(UTC), lines=[line])  # fmt: skip
+
+
+@pytest.mark.parametrize("serial,key", [("SN-ABC-0001", "serial_number"), ("356938035643809", "imei")])
+def test_the_channel_gets_the_tracking_url_and_a_single_units_serial_under_its_own_name(serial, key) -> None:
+    body = mapping.shipment_body("123456", _shipment([f" {serial} "]), single_unit=True)
+    assert body == {"order_id": 123456, "new_state": mapping.NEW_STATE_SHIP, "tracking_number": "1Z999",
+                    "shipper": "UPS", "tracking_url": "https://ups.example/1Z999", key: serial}  # fmt: skip
+
+
+def test_an_order_of_several_units_is_shipped_without_a_serial_the_channel_would_refuse() -> None:
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}]}) is True
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 2}]}) is False
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}, {"quantity": 1}]}) is False
+    body = mapping.shipment_body("123456", _shipment(["SN-1", "SN-2"], quantity=2), single_unit=False)
+    assert "serial_number" not in body and "imei" not in body
