@@ -143,3 +143,20 @@ def test_an_order_of_several_units_is_shipped_without_a_serial_the_channel_would
     assert mapping.is_single_unit({"orderlines": [{"quantity": 1}, {"quantity": 1}]}) is False
     body = mapping.shipment_body("123456", _shipment(["SN-1", "SN-2"], quantity=2), single_unit=False)
     assert "serial_number" not in body and "imei" not in body
+
+
+def test_every_address_field_reaches_the_host_as_the_channel_sent_it_and_a_non_text_one_is_named() -> None:
+    raw = {"first_name": "Ada", "last_name": "Kowalska", "company": "Kowalski Sp. z o.o.", "street": "ul. Długa 1",
+           "street2": "lok. 4", "city": "Gdańsk", "postal_code": "80-001", "state_or_province": "Pomorskie",
+           "country": "pl", "phone": "+48 58 000000", "email": "ap@kowalski.example"}  # fmt: skip
+    assert mapping.address(raw, "billing_address").model_dump() == {
+        "name": "Ada Kowalska", "company": "Kowalski Sp. z o.o.", "line1": "ul. Długa 1", "line2": "lok. 4",
+        "city": "Gdańsk", "postal_code": "80-001", "region": "Pomorskie", "country": "PL",
+        "phone": "+48 58 000000", "email": "ap@kowalski.example",
+    }  # fmt: skip
+    blank = mapping.address({**raw, "first_name": "", "last_name": None, "street2": "", "phone": ""}, "shipping_address")
+    assert (blank.name, blank.line2, blank.phone) == (None, None, None)
+    assert mapping.address(None, "billing_address") is None
+    for key in raw:
+        with pytest.raises(mapping.MappingError, match=f"shipping_address.{key} must be a string"):
+            mapping.address({**raw, key: 12345}, "shipping_address")
