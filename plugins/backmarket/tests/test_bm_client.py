@@ -160,3 +160,30 @@ def test_every_address_field_reaches_the_host_as_the_channel_sent_it_and_a_non_t
     for key in raw:
         with pytest.raises(mapping.MappingError, match=f"shipping_address.{key} must be a string"):
             mapping.address({**raw, key: 12345}, "shipping_address")
+
+
+def test_an_order_keeps_the_channels_amounts_statuses_lines_and_addresses() -> None:
+    from decimal import Decimal
+
+    from backmarket.sandbox_data import OrderFactory
+
+    now = datetime.now(UTC)
+    raw = OrderFactory(seed=11).order(now - timedelta(hours=2), now - timedelta(hours=1), state=1)
+    raw["billing_address"] = {**raw["shipping_address"], "street": "Rechnungsweg 9", "email": "billing@example.de"}
+    result = mapping.order(raw)
+    assert (result.shipping_total, result.tax_total, result.grand_total) == (
+        Decimal(raw.get("shipping_price", "0")), Decimal(raw.get("sales_taxes", "0")), Decimal(raw["price"]),
+    )  # fmt: skip
+    assert result.subtotal == sum(Decimal(l["price"]) * l["quantity"] for l in raw["orderlines"])
+    assert [(l.source_line_id, l.sku, l.title, l.quantity, l.unit_price, l.tax) for l in result.lines] == [
+        (str(l["id"]), l["listing"], l.get("product") or "", l["quantity"], Decimal(l["price"]),
+         Decimal(l.get("sales_taxes", "0"))) for l in raw["orderlines"]
+    ]  # fmt: skip
+    assert (result.channel_fulfillment_status, result.channel_financial_status) == (mapping.STATE_NAMES[1], "paid")
+    assert result.channel_cancelled is False
+    assert result.shipping_address == mapping.address(raw["shipping_address"], "shipping_address")
+    assert result.billing_address is not None and result.billing_address.line1 == "Rechnungsweg 9"
+    assert (result.buyer_company, result.buyer_email) == (result.shipping_address.company, result.shipping_address.email)
+    cancelled = mapping.order({**raw, "state": mapping.STATE_CANCELLED})
+    assert cancelled.channel_cancelled is True and cancelled.channel_financial_status == "refunded"
+    assert mapping.order({**raw, "state": 0}).channel_financial_status == "pending"
