@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench mutate clean
 
 $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,5 +21,22 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Mutation testing, on demand only (not CI): docs/testing.md says how to read the outcome.
+# The host's rule modules first, then each plugin's mapping.py from the plugin's own folder.
+MUTATE_JOBS ?= 2
+MUTMUT := $(abspath $(BIN))/mutmut
+$(VENV)/.mutate-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,mutate]'
+	touch $@
+
+mutate: $(VENV)/.mutate-installed
+	$(MUTMUT) run --max-children $(MUTATE_JOBS)
+	cd plugins/backmarket_pro && $(MUTMUT) run --max-children $(MUTATE_JOBS)
+	cd plugins/backmarket && $(MUTMUT) run --max-children $(MUTATE_JOBS)
+	@for dir in . plugins/backmarket_pro plugins/backmarket; do \
+		echo "== surviving mutants in $$dir (mutmut show NAME, from that folder, prints the change)"; \
+		(cd $$dir && $(MUTMUT) results); \
+	done
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache mutants plugins/*/mutants

@@ -15,7 +15,6 @@ import requests
 import sqlite_utils
 
 from .common import (
-    CHANNEL,
     ROOT,
     SandboxProcess,
     add_company,

@@ -17,6 +17,7 @@ NAMES = (
     "job.after_claim",  # a job is Processing, nothing done yet
     "download.item",  # an order was read from the channel, its batch is not committed (mid-page)
     "download.before_cursor",  # inside the batch's transaction: orders written, cursor not yet
+    "download.after_cursor",  # inside the batch's transaction: orders and cursor written, not committed
     "download.after_commit",  # a batch and its cursor are committed
     "upload.before_send",  # shipments selected, nothing sent
     "upload.after_channel",  # the channel accepted the tracking, the host has not recorded it

@@ -247,6 +247,7 @@ def download_orders(
                 newest = max(stored)
                 cap = state["cap"]
                 _save_cursor(db, company.id, channel, min(newest, cap) if cap is not None else newest)
+            failpoint("download.after_cursor")  # cursor written, nothing committed yet
         failpoint("download.after_commit")
         batch.clear()
 

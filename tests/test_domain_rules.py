@@ -120,6 +120,7 @@ def test_tracking_of_fully_shipped_orders_uploads_once_and_sets_source_updated(r
     channel = {o["id"]: o for o in sandbox.orders()}[order["source_order_id"]]
     assert [s["tracking_number"] for s in channel["shipments"]] == ["1ZTEST123"]
     assert channel["shipments"][0]["carrier"] == "UPS"
+    assert channel["shipments"][0]["tracking_url"] == "https://ups.example/1ZTEST123"
     shown = run.json("orders", "show", str(order["id"]))
     assert shown["source_updated_for_shipping"] is True and shown["shipments"][0]["upload_state"] == "accepted"
     sandbox.clear_request_log()
@@ -283,5 +284,213 @@ def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, 
         assert job["status"] == "Partial Success" and job["summary"]["bad_orders"] == 1
         assert any("TWIN not imported: two of its lines share one line id" in l["message"] for l in job["log"])
         assert [o["source_order_id"] for o in run.json("orders", "list", "--company", "Twin Co")] == ["GOOD"]
+    finally:
+        plugins.unregister(channel)
+
+
+def test_a_tax_with_four_decimals_is_stored_and_shown_exactly_as_the_channel_sent_it(run, imported, sandbox, company):
+    (order_id,) = sandbox.add_orders(1)
+    order = {o["id"]: o for o in sandbox.orders()}[order_id]
+    lines = [{**line, "tax": tax} for line, tax in zip(order["line_items"], ["0.1235", "1.2", "0.001", "2.5"])]
+    sandbox.edit_order(order_id, total_tax="1.2345", line_items=lines)
+    run("worker", "--once", "--download-every", "0")
+    listed = {o["source_order_id"]: o for o in run.json("orders", "list")}[order_id]
+    shown = run.json("orders", "show", str(listed["id"]))
+    assert shown["tax"] == "1.2345"
+    assert [line["tax"] for line in shown["lines"]] == [line["tax"] for line in lines]
+
+
+def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_and_ends_cancelled(
+    run, imported, sandbox, company, db_path
+):
+    from host import companies, jobs, runner
+    from host.db import connect
+
+    order = next(iter(imported.values()))
+    run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZQUEUED")
+    db = connect(db_path)
+    try:
+        queued, _ = jobs.enqueue(db, companies.get_company(db, company).id, "upload_tracking")
+    finally:
+        db.close()
+    run("website-settings", company, "--no-allow-tracking-upload")
+    sandbox.clear_request_log()
+    runner.LocalPool(db_path, max_workers=1).drain()
+    assert api_calls(sandbox, "POST") == []
+    shown = run.json("jobs", "show", str(queued.id))
+    assert shown["status"] == "Cancelled" and "Allow Tracking Upload is off" in shown["summary"]["reason"]
+    after = run.json("orders", "show", str(order["id"]))
+    assert after["source_updated_for_shipping"] is False and after["shipments"][0]["upload_state"] != "accepted"
+    assert sandbox.orders() and all(not o["shipments"] for o in sandbox.orders() if o["id"] == order["source_order_id"])
+
+
+def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_source_order_id(imported, db_path):
+    import sqlite3
+
+    from host.companies import add_company
+    from host.db import connect
+
+    db = connect(db_path)
+    try:
+        row = dict(next(db.query("SELECT * FROM orders ORDER BY id LIMIT 1")))
+        del row["id"]
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            db.execute(f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        # the same channel order id is fine for another company or another channel
+        other = {**row, "company_id": add_company(db, "Other Co").id}
+        elsewhere = {**row, "channel": "another_channel"}
+        for ok in (other, elsewhere):
+            db.execute(f"INSERT INTO orders ({', '.join(ok)}) VALUES ({', '.join('?' * len(ok))})", list(ok.values()))
+        count = db.execute("SELECT COUNT(*) FROM orders WHERE source_order_id = ?", [row["source_order_id"]]).fetchone()[0]
+        assert count == 3
+    finally:
+        db.close()
+
+
+def test_a_channel_update_keeps_the_status_staff_set(run, imported, sandbox):
+    held, cancelled = list(imported.values())[:2]
+    run("orders", "set-status", str(held["id"]), "On Hold")
+    run("orders", "set-status", str(cancelled["id"]), "On Hold")
+    sandbox.edit_order(held["source_order_id"], financial_status="paid")
+    sandbox.cancel_order(cancelled["source_order_id"])
+    job_count = len(run.json("jobs", "list"))
+    run("worker", "--once", "--download-every", "0")
+    assert len(run.json("jobs", "list")) > job_count
+    for order in (held, cancelled):
+        shown = run.json("orders", "show", str(order["id"]))
+        assert shown["status"] == "On Hold", shown
+    shown = run.json("orders", "show", str(cancelled["id"]))
+    assert shown["channel_cancelled"] is True  # the channel's own fields did change
+
+
+def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_cursor_where_it_was(run, company, db_path):
+    from decimal import Decimal as D
+
+    from host import plugins
+    from plugin_spec import ChannelOrder, OrderLine, hookimpl
+    from spy_plugin import SpyChannel
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    newer, older = now - timedelta(days=2), now - timedelta(days=5)
+
+    class Dated(SpyChannel):
+        when = newer
+
+        @hookimpl
+        def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            self.calls.append(("download_orders", {"since": since}))
+            line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=D("1.00"))
+            return iter([ChannelOrder(source_order_id=f"AT-{self.when:%d}", created_at=self.when, updated_at=self.when,
+                                      currency="EUR", subtotal=D("1.00"), tax_total=D("0"), grand_total=D("1.00"),
+                                      lines=[line])])  # fmt: skip
+
+    channel = Dated(name="dated_channel")
+    plugins.register(channel, name="dated")
+    try:
+        run("companies", "add", "Dated Co")
+        run("website-settings", "Dated Co", "--store-plugin", "dated_channel", "--allow-order-download")
+        run("cart-settings", "Dated Co", "--set", "token=abcd1234")
+        run("test-settings", "Dated Co")
+        run("import-orders", "Dated Co")
+        channel.when = older  # the channel now only answers with an order older than the cursor
+        run("import-orders", "Dated Co", "--since", (now - timedelta(days=10)).date().isoformat())
+        assert len(run.json("orders", "list", "--company", "Dated Co")) == 2
+        run("worker", "--once", "--download-every", "0")
+        assert channel.calls[-1] == ("download_orders", {"since": newer})  # asked from where it was
+    finally:
+        plugins.unregister(channel)
+
+
+def test_import_orders_after_an_import_from_a_later_date_still_reads_the_whole_recent_window(run, company, sandbox):
+    expected = channel_unfulfilled(sandbox)
+    stamps = sorted(datetime.fromisoformat(o["updated_at"]) for o in expected.values())
+    middle = stamps[len(stamps) // 2].astimezone(UTC) + timedelta(seconds=1)
+    older = {sid for sid, o in expected.items() if datetime.fromisoformat(o["updated_at"]) < middle}
+    assert older and older != set(expected)
+    run("import-orders", company, "--since", middle.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert not older & {o["source_order_id"] for o in run.json("orders", "list")}
+    run("import-orders", company)  # the last 30 days were not all read: read them
+    assert {o["source_order_id"] for o in run.json("orders", "list")} == set(expected)
+
+
+def test_each_download_moves_the_cursor_to_its_newest_order_and_the_next_asks_from_there(run, imported, sandbox):
+    new_ids = sandbox.add_orders(2)
+    run("worker", "--once", "--download-every", "0")
+    newest = {o["id"]: o for o in sandbox.orders()}[new_ids[-1]]["updated_at"]
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    (listing,) = api_calls(sandbox, "GET", "/orders")
+    assert listing["query"]["updated_at_min"][:19] == newest[:19]
+
+
+def test_a_malformed_order_holds_the_cursor_so_the_next_download_asks_for_it_again(run, imported, sandbox):
+    new_ids = sandbox.add_orders(3)
+    sandbox.set_faults(malformed_order=new_ids[1])
+    run("worker", "--once", "--download-every", "0")
+    have = {o["source_order_id"] for o in run.json("orders", "list")}
+    assert {new_ids[0], new_ids[2]} <= have and new_ids[1] not in have
+    bad_at = {o["id"]: o for o in sandbox.orders()}[new_ids[1]]["updated_at"]
+    sandbox.clear_faults()
+    sandbox.clear_request_log()
+    run("worker", "--once", "--download-every", "0")
+    (listing,) = api_calls(sandbox, "GET", "/orders")
+    assert listing["query"]["updated_at_min"][:19] == bad_at[:19]
+    assert new_ids[1] in {o["source_order_id"] for o in run.json("orders", "list")}
+
+
+def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is_sent_again_next_round(
+    run, db_path, monkeypatch
+):
+    from decimal import Decimal as D
+
+    from host import plugins
+    from plugin_spec import ChannelOrder, OrderLine, UploadResult, hookimpl
+    from spy_plugin import SpyChannel
+
+    class Silent(SpyChannel):
+        answers = False
+
+        @hookimpl
+        def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            when = datetime.now(UTC) - timedelta(hours=1)
+            line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=D("1.00"))
+            return iter([ChannelOrder(source_order_id=f"S-{n}", created_at=when, updated_at=when, currency="EUR",
+                                      subtotal=D("1.00"), tax_total=D("0"), grand_total=D("1.00"), lines=[line])
+                         for n in range(3)])  # fmt: skip
+
+        @hookimpl
+        def cartplugin_upload_tracking(self, settings, shipments):
+            self.calls.append(("upload_tracking", {"shipments": shipments}))
+            # the first round answers only for the first shipment, as a plugin that lost a reply
+            if not self.answers and shipments[0].source_order_id != "S-0":
+                return []
+            return [UploadResult(shipment_id=s.shipment_id, ok=True) for s in shipments]
+
+    monkeypatch.setattr(services, "UPLOAD_BATCH", 1)  # one shipment per hook call: counts add up over batches
+    channel = Silent(name="silent_channel")
+    plugins.register(channel, name="silent")
+    try:
+        run("companies", "add", "Silent Co")
+        run("website-settings", "Silent Co", "--store-plugin", "silent_channel", "--allow-order-download",
+            "--allow-tracking-upload")  # fmt: skip
+        run("cart-settings", "Silent Co", "--set", "token=abcd1234")
+        run("test-settings", "Silent Co")
+        run("import-orders", "Silent Co")
+        orders = run.json("orders", "list")
+        for n, order in enumerate(orders):
+            run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1ZSILENT{n}")
+        run("worker", "--once", "--download-every", "3600")
+        first = run.json("jobs", "list")[0]
+        assert first["kind"] == "upload_tracking" and first["status"] == "Partial Success"
+        assert (first["summary"]["accepted"], first["summary"]["failed"]) == (1, 2)
+        shown = [run.json("orders", "show", str(o["id"])) for o in orders]
+        assert [o["source_updated_for_shipping"] for o in shown] == [True, False, False]
+        assert all("no result" in o["shipments"][0]["upload_message"] for o in shown[1:])
+        channel.answers = True
+        run("worker", "--once", "--download-every", "3600")  # not held back: sent on the next round
+        second = run.json("jobs", "list")[0]
+        assert second["status"] == "Completed" and (second["summary"]["accepted"], second["summary"]["failed"]) == (2, 0)
+        assert [len(call["shipments"]) for _, call in channel.calls[-2:]] == [1, 1]
+        assert all(run.json("orders", "show", str(o["id"]))["source_updated_for_shipping"] for o in orders)
     finally:
         plugins.unregister(channel)

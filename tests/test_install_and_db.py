@@ -7,11 +7,9 @@ import os
 import site
 import sqlite3
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
-import pytest
 
 from host.newplugin import generate
 
@@ -70,7 +68,7 @@ def test_install_takes_several_editable_paths_and_uninstall_refuses_a_plugin_in_
 def test_install_without_a_package_or_with_a_missing_folder_is_one_error_line(run):
     for args, expected in ((["install"], "name a package"), (["install", "-e", "/no/such/dir"], "no such folder")):
         result = run(*args, ok=False)
-        assert result.exit_code == 1 and result.stderr.startswith(f"Error: ") and expected in result.stderr
+        assert result.exit_code == 1 and result.stderr.startswith("Error: ") and expected in result.stderr
 
 
 def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, db_path, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from host import clock, jobs, plugins, runner
 from host.companies import add_company
 from host.db import connect
-from plugin_spec import TransientError, hookimpl
+from plugin_spec import AuthError, TransientError, hookimpl
 from spy_plugin import SpyChannel
 
 
@@ -155,3 +155,68 @@ def test_a_queued_job_can_be_cancelled_and_then_is_not_run(run, db_path, flaky):
     run("jobs", "cancel", str(job["id"]))
     assert runner.LocalPool(db_path).drain() == 0
     assert flaky.calls[-1][0] == "test_settings"  # download never called
+
+
+def test_asking_for_a_job_while_one_of_the_same_kind_is_processing_returns_that_job(db, company_id):
+    first, _ = jobs.enqueue(db, company_id, "download_orders")
+    running = jobs.claim(db, "w")
+    assert running.id == first.id and jobs.get_job(db, first.id).status == jobs.PROCESSING
+    again, created = jobs.enqueue(db, company_id, "download_orders")
+    assert not created and again.id == first.id and again.status == jobs.PROCESSING
+
+
+class RevokedKeyChannel(SpyChannel):
+    def __init__(self):
+        super().__init__(name="revoked_channel")
+        self.downloads = 0
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+        self.downloads += 1
+        raise AuthError("the channel refused the key (401)")
+
+
+def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_and_is_not_requeued(run, db_path):
+    channel = RevokedKeyChannel()
+    plugins.register(channel, name="revoked")
+    try:
+        run("companies", "add", "Revoked Co")
+        run("website-settings", "Revoked Co", "--store-plugin", "revoked_channel", "--allow-order-download")
+        run("cart-settings", "Revoked Co", "--set", "token=tok-123456")
+        run("test-settings", "Revoked Co")
+        result = run("import-orders", "Revoked Co", "--json", ok=False)
+        assert result.exit_code != 0
+        shown = json.loads(result.output)
+        assert shown["status"] == jobs.FAILED and shown["attempts"] == 1
+        assert "AuthError" in shown["summary"]["error"]
+        db = connect(db_path)
+        db.execute("UPDATE jobs SET run_after = ?", [clock.now_iso(-3600)])  # nothing is merely backing off
+        db.close()
+        assert runner.LocalPool(db_path, max_workers=1).drain() == 0
+        assert channel.downloads == 1
+        assert run.json("jobs", "show", str(shown["id"]))["status"] == jobs.FAILED
+    finally:
+        plugins.unregister(channel)
+
+
+def test_each_retry_of_a_failing_job_waits_about_twice_as_long_as_the_one_before(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    db.execute("UPDATE jobs SET max_attempts = 6 WHERE id = ?", [job.id])
+    for attempt in range(1, 5):
+        db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), job.id])
+        claimed = jobs.claim(db, "w")
+        asked = clock.now()
+        assert jobs.retry_later(db, claimed, "TransientError: 503") is True
+        run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+        waited = (run_after - asked).total_seconds()
+        full = jobs.RETRY_BASE_SECONDS * 2 ** (attempt - 1)
+        assert full / 2 - 0.5 <= waited <= full + 0.5, (attempt, waited)  # half to all of it: jitter
+
+
+def test_a_retry_honours_the_channels_retry_after(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    claimed = jobs.claim(db, "w")
+    before = clock.now()
+    assert jobs.retry_later(db, claimed, "RateLimited: 429", retry_after=120) is True
+    run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+    assert 119 <= (run_after - before).total_seconds() <= 121

@@ -8,11 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
 
 from backmarket_pro.sandbox import Sandbox
-from host.cli import cli
 from support import API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]

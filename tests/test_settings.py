@@ -160,3 +160,46 @@ def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(
     assert count() == 2
     run("cart-settings", company, "--set", "x_api_key=another-account-key-1")
     assert count() == 0
+
+
+def test_when_the_settings_change_while_test_settings_runs_the_result_is_discarded_and_the_connection_stays_untested(
+    run, db_path
+):
+    from host import companies, plugins
+    from host.db import connect
+    from plugin_spec import TestResult, hookimpl
+    from spy_plugin import SpyChannel
+
+    class SlowCheck(SpyChannel):
+        @hookimpl
+        def cartplugin_test_settings(self, settings):
+            # staff save a new token from another screen while the channel is being asked
+            other = connect(db_path)
+            try:
+                companies.update_cart_settings(other, companies.get_company(other, "Busy Co"), {"token": "tok-new-9876"})
+            finally:
+                other.close()
+            return TestResult(ok=True, message="the old token works", account_name="Spy")
+
+    channel = SlowCheck(name="slow_check")
+    plugins.register(channel, name="slow_check")
+    try:
+        run("companies", "add", "Busy Co")
+        run("website-settings", "Busy Co", "--store-plugin", "slow_check", "--allow-order-download")
+        run("cart-settings", "Busy Co", "--set", "token=tok-old-1234")
+        result = run("test-settings", "Busy Co", ok=False)
+        assert result.exit_code != 0 and "settings changed while they were being tested" in result.output
+        assert run.json("website-settings", "Busy Co")["connection_status"] == "untested"
+        assert "run Test Settings first" in run("import-orders", "Busy Co", ok=False).output
+    finally:
+        plugins.unregister(channel)
+
+
+def test_companies_list_shows_each_companys_toggles_as_staff_set_them(run, bmp):
+    run("companies", "add", "Downloads Only")
+    run("companies", "add", "Uploads Only")
+    run("website-settings", "Downloads Only", "--store-plugin", "backmarket_pro", "--allow-order-download")
+    run("website-settings", "Uploads Only", "--store-plugin", "backmarket_pro", "--allow-tracking-upload")
+    listed = {c["name"]: c for c in run.json("companies", "list")}
+    assert (listed["Downloads Only"]["allow_order_download"], listed["Downloads Only"]["allow_tracking_upload"]) == (True, False)
+    assert (listed["Uploads Only"]["allow_order_download"], listed["Uploads Only"]["allow_tracking_upload"]) == (False, True)

@@ -30,6 +30,15 @@ IMPORT_POINTS = [
     "download.after_commit=2",
     "job.before_finish=1",  # all work done, job still Processing
 ]
+# an incremental download (the worker's job, not Import Orders) resumes from the saved cursor:
+# a cursor committed ahead of its orders would lose them for good
+DOWNLOAD_POINTS = [
+    "download.item=14",  # mid second batch
+    "download.before_cursor=2",
+    "download.after_cursor=1",  # orders and cursor written, the transaction not committed
+    "download.after_cursor=2",
+    "download.after_commit=2",
+]
 UPLOAD_POINTS = [
     "job.after_claim=1",
     "upload.before_send=1",
@@ -64,6 +73,25 @@ def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point
     h.assert_exactly_once(expected)
     statuses = [status for (status,) in h.query("SELECT status FROM jobs WHERE kind = 'import_orders'")]
     assert statuses == ["Completed"]
+    cursor = h.query("SELECT value FROM cursors WHERE name = 'orders_updated_at'")
+    newest = max(o["updated_at"] for o in channel.orders() if o["id"] in expected)
+    assert cursor and cursor[0][0][:19] == newest[:19]
+
+
+@pytest.mark.parametrize("point", DOWNLOAD_POINTS)
+def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_run(tmp_path, channel, point):
+    h = Harness(tmp_path, channel)
+    h.cli("import-orders", h.company)
+    new = channel.add_orders(25)  # three batches of 10 for the next download
+    expected = h.channel_unfulfilled_ids()
+    assert set(new) <= expected
+    crashed = h.cli("worker", "--once", "--download-every", "0", failpoints=point, check=False)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    assert h.query("SELECT kind FROM jobs WHERE status = 'Processing'") == [("download_orders",)]
+    h.cli("worker", "--once", "--download-every", "0")
+    h.assert_exactly_once(expected)
+    statuses = {status for (status,) in h.query("SELECT status FROM jobs WHERE kind = 'download_orders'")}
+    assert statuses == {"Completed"}
     cursor = h.query("SELECT value FROM cursors WHERE name = 'orders_updated_at'")
     newest = max(o["updated_at"] for o in channel.orders() if o["id"] in expected)
     assert cursor and cursor[0][0][:19] == newest[:19]

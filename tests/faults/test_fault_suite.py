@@ -31,6 +31,15 @@ SCENARIOS = {
 }  # fmt: skip
 
 
+#: faults the channel serves before they are switched off, and the bound on waiting for them
+FAULTS_WANTED = 3
+FAULT_TIMEOUT = 120.0
+
+
+def faults_served(channel: Sandbox) -> list[dict]:
+    return [r for r in channel.request_log() if r.get("fault") or r["status"] == 429]
+
+
 @pytest.fixture
 def channel():
     with Sandbox(api_key=KEY, orders=40, seed=5) as server:
@@ -52,14 +61,20 @@ def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults):
     applied = channel.set_faults(**faults)
     channel.clear_request_log()
     worker = h.start_worker()
-    time.sleep(2.5)
+    # the fault stays on until the worker has met it, however busy the machine: waiting a fixed
+    # time instead let a slow worker start after the fault was gone
+    if faults.get("malformed_order"):
+        met = h.wait_until(lambda: h.query(
+            "SELECT COUNT(*) FROM job_logs WHERE message LIKE ?", [f"%{applied['malformed_order']} not imported%"]
+        )[0][0] > 0, timeout=FAULT_TIMEOUT)  # fmt: skip
+    else:
+        met = h.wait_until(lambda: len(faults_served(channel)) >= FAULTS_WANTED, timeout=FAULT_TIMEOUT, step=0.05)
     channel.clear_faults()
-    hit = [r for r in channel.request_log() if r.get("fault") or r["status"] == 429]
-    assert hit or faults.get("malformed_order"), "the fault never happened: the scenario tests nothing"
+    assert met, f"the fault never happened within {FAULT_TIMEOUT} s: the scenario tests nothing"
     done = h.wait_until(
         lambda: {o["source_order_id"] for o in h.host_orders()} == expected
         and all(o["source_updated_for_shipping"] for o in h.host_orders() if o["source_order_id"] in shipped),
-        timeout=40,
+        timeout=90,
     )
     assert worker.poll() is None, "the worker died"
     assert h.stop_worker(worker) == 0

@@ -61,3 +61,69 @@ def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
     (stored,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
     assert secrets.is_sealed(stored) and secrets.unseal(db, stored) == KEY
     db.close()
+
+
+def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_host_output_and_job_log(
+    run, db_path, caplog
+):
+    import logging
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from host import plugins
+    from plugin_spec import BadOrder, ChannelOrder, OrderLine, TestResult, UploadResult, hookimpl
+    from spy_plugin import SpyChannel
+
+    token = "tok-LEAKY-secret-7788"
+    masked = "****7788"
+
+    class Careless(SpyChannel):
+        """Echoes the settings' token in every message, as a careless plugin might."""
+
+        crash = False
+
+        @hookimpl
+        def cartplugin_test_settings(self, settings):
+            return TestResult(ok=True, message=f"connected with {settings.token.get_secret_value()}")
+
+        @hookimpl
+        def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            secret = settings.token.get_secret_value()
+            if self.crash:
+                raise RuntimeError(f"socket closed while sending key={secret}")
+            when = datetime.now(UTC) - timedelta(hours=1)
+            line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=Decimal("1.00"))
+            good = ChannelOrder(source_order_id="GOOD-1", created_at=when, updated_at=when, currency="EUR",
+                                subtotal=Decimal("1.00"), tax_total=Decimal("0"), grand_total=Decimal("1.00"),
+                                lines=[line])  # fmt: skip
+            return iter([BadOrder(source_order_id="BAD-1", updated_at=when, message=f"refused for {secret}"), good])
+
+        @hookimpl
+        def cartplugin_upload_tracking(self, settings, shipments):
+            secret = settings.token.get_secret_value()
+            return [UploadResult(shipment_id=s.shipment_id, ok=False, message=f"422 for key {secret}") for s in shipments]
+
+    channel = Careless(name="careless_channel")
+    plugins.register(channel, name="careless")
+    caplog.set_level(logging.DEBUG)
+    try:
+        run("companies", "add", "Leaky Co")
+        run("website-settings", "Leaky Co", "--store-plugin", "careless_channel", "--allow-order-download",
+            "--allow-tracking-upload")  # fmt: skip
+        run("cart-settings", "Leaky Co", "--set", f"token={token}")
+        tested = run("test-settings", "Leaky Co").output
+        imported = run("import-orders", "Leaky Co", "--json").output  # the BadOrder's message
+        (order,) = run.json("orders", "list")
+        run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZLEAK")
+        run("worker", "--once", "--download-every", "3600")  # the upload result's message
+        channel.crash = True
+        crashed = run("import-orders", "Leaky Co", "--json").output  # the exception's text
+        jobs_shown = [run("jobs", "show", str(job["id"]), "--json").output for job in run.json("jobs", "list")]
+        order_shown = run("orders", "show", str(order["id"]), "--json").output
+    finally:
+        plugins.unregister(channel)
+    outputs = {"test-settings": tested, "import-orders": imported, "crashed import": crashed,
+               "jobs show": "\n".join(jobs_shown), "orders show": order_shown, "log": caplog.text}  # fmt: skip
+    for name, text in outputs.items():
+        assert token not in text, f"the secret shows in {name}"
+        assert masked in text, f"{name} does not show the masked secret: {text[:500]}"

@@ -122,3 +122,68 @@ def test_mapping_keeps_the_channel_tax_and_refuses_float_money(bm_sandbox):
     raw["price"] = 12.5
     bad = mapping.order_or_bad(raw)
     assert bad.source_order_id == str(raw["order_id"]) and "price must be a decimal string" in bad.message
+
+
+def _shipment(serials: list[str], quantity: int = 1) -> Shipment:
+    line = ShipmentLine(source_line_id="1", sku="IPH13", quantity=quantity, serial_numbers=serials)
+    return Shipment(shipment_id=7, source_order_id="123456", carrier="UPS", tracking_number="1Z999",
+                    tracking_url="https://ups.example/1Z999", shipped_at=datetime.now(UTC), lines=[line])  # fmt: skip
+
+
+@pytest.mark.parametrize("serial,key", [("SN-ABC-0001", "serial_number"), ("356938035643809", "imei")])
+def test_the_channel_gets_the_tracking_url_and_a_single_units_serial_under_its_own_name(serial, key) -> None:
+    body = mapping.shipment_body("123456", _shipment([f" {serial} "]), single_unit=True)
+    assert body == {"order_id": 123456, "new_state": mapping.NEW_STATE_SHIP, "tracking_number": "1Z999",
+                    "shipper": "UPS", "tracking_url": "https://ups.example/1Z999", key: serial}  # fmt: skip
+
+
+def test_an_order_of_several_units_is_shipped_without_a_serial_the_channel_would_refuse() -> None:
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}]}) is True
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 2}]}) is False
+    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}, {"quantity": 1}]}) is False
+    body = mapping.shipment_body("123456", _shipment(["SN-1", "SN-2"], quantity=2), single_unit=False)
+    assert "serial_number" not in body and "imei" not in body
+
+
+def test_every_address_field_reaches_the_host_as_the_channel_sent_it_and_a_non_text_one_is_named() -> None:
+    raw = {"first_name": "Ada", "last_name": "Kowalska", "company": "Kowalski Sp. z o.o.", "street": "ul. Długa 1",
+           "street2": "lok. 4", "city": "Gdańsk", "postal_code": "80-001", "state_or_province": "Pomorskie",
+           "country": "pl", "phone": "+48 58 000000", "email": "ap@kowalski.example"}  # fmt: skip
+    assert mapping.address(raw, "billing_address").model_dump() == {
+        "name": "Ada Kowalska", "company": "Kowalski Sp. z o.o.", "line1": "ul. Długa 1", "line2": "lok. 4",
+        "city": "Gdańsk", "postal_code": "80-001", "region": "Pomorskie", "country": "PL",
+        "phone": "+48 58 000000", "email": "ap@kowalski.example",
+    }  # fmt: skip
+    blank = mapping.address({**raw, "first_name": "", "last_name": None, "street2": "", "phone": ""}, "shipping_address")
+    assert (blank.name, blank.line2, blank.phone) == (None, None, None)
+    assert mapping.address(None, "billing_address") is None
+    for key in raw:
+        with pytest.raises(mapping.MappingError, match=f"shipping_address.{key} must be a string"):
+            mapping.address({**raw, key: 12345}, "shipping_address")
+
+
+def test_an_order_keeps_the_channels_amounts_statuses_lines_and_addresses() -> None:
+    from decimal import Decimal
+
+    from backmarket.sandbox_data import OrderFactory
+
+    now = datetime.now(UTC)
+    raw = OrderFactory(seed=11).order(now - timedelta(hours=2), now - timedelta(hours=1), state=1)
+    raw["billing_address"] = {**raw["shipping_address"], "street": "Rechnungsweg 9", "email": "billing@example.de"}
+    result = mapping.order(raw)
+    assert (result.shipping_total, result.tax_total, result.grand_total) == (
+        Decimal(raw.get("shipping_price", "0")), Decimal(raw.get("sales_taxes", "0")), Decimal(raw["price"]),
+    )  # fmt: skip
+    assert result.subtotal == sum(Decimal(l["price"]) * l["quantity"] for l in raw["orderlines"])
+    assert [(l.source_line_id, l.sku, l.title, l.quantity, l.unit_price, l.tax) for l in result.lines] == [
+        (str(l["id"]), l["listing"], l.get("product") or "", l["quantity"], Decimal(l["price"]),
+         Decimal(l.get("sales_taxes", "0"))) for l in raw["orderlines"]
+    ]  # fmt: skip
+    assert (result.channel_fulfillment_status, result.channel_financial_status) == (mapping.STATE_NAMES[1], "paid")
+    assert result.channel_cancelled is False
+    assert result.shipping_address == mapping.address(raw["shipping_address"], "shipping_address")
+    assert result.billing_address is not None and result.billing_address.line1 == "Rechnungsweg 9"
+    assert (result.buyer_company, result.buyer_email) == (result.shipping_address.company, result.shipping_address.email)
+    cancelled = mapping.order({**raw, "state": mapping.STATE_CANCELLED})
+    assert cancelled.channel_cancelled is True and cancelled.channel_financial_status == "refunded"
+    assert mapping.order({**raw, "state": 0}).channel_financial_status == "pending"

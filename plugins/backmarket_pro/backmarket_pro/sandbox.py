@@ -208,6 +208,17 @@ class Sandbox(SandboxServer):
                 account.touch(order, now)
             return copy.deepcopy(order)
 
+    def edit_order(self, order_id: str, api_key: str | None = None, **fields: Any) -> dict[str, Any]:
+        """The channel changes fields of an order as given (``updated_at`` bumps); returns it."""
+        with self._lock:
+            account = self._account(api_key)
+            order = account.orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            order.update(copy.deepcopy(fields))
+            account.touch(order, wire_time(self._tick()))
+            return copy.deepcopy(order)
+
     def orders(self, api_key: str | None = None) -> list[dict[str, Any]]:
         """Every order of an account (default: the first) with the shipments it received."""
         with self._lock:
@@ -226,8 +237,9 @@ class Sandbox(SandboxServer):
         the sandbox picks an unfulfilled order of the first account, or an order id; None = off),
         and the hostile answers of ``plugin_spec.sandbox.faults``: ``trickle`` (body one byte
         every ``trickle_seconds``), ``endless_body``, ``huge_body`` (300 MB), ``cut_error_body``
-        (half of an error answer's body) and ``next_loop`` (listings link to the same orders
-        forever).
+        (half of an error answer's body), ``next_loop`` (listings link to the same orders
+        forever) and ``next_link_base`` (``scheme://host:port`` the listing's ``next`` link points to, as a
+        compromised or misconfigured API might; None = the sandbox itself).
         """
         with self._lock:
             self._faults = self._apply_faults(copy.deepcopy(self._faults), faults)
@@ -263,6 +275,10 @@ class Sandbox(SandboxServer):
                 target.fail_status = value
             elif name == "malformed_order":
                 target.malformed_order = self._pick_malformed(value)
+            elif name == "next_link_base":
+                if value is not None and not (isinstance(value, str) and "://" in value):
+                    raise ValueError("next_link_base must be scheme://host[:port] or None")
+                target.next_link_base = value.rstrip("/") if value else None
             else:
                 raise ValueError(f"unknown fault {name!r}")
         return target
@@ -502,7 +518,8 @@ class Sandbox(SandboxServer):
             last = results[-1]
             forwarded = {k: query[k] for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size") if k in query}
             forwarded["cursor"] = encode_cursor(last["updated_at"], last["id"])
-            next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode(forwarded)}"
+            base = self._faults.next_link_base or f"http://{host}"
+            next_url = f"{base}{API_PREFIX}/{API_VERSION}/orders?{urlencode(forwarded)}"
         count = self._count(account, (fulfillment, financial, min_key), matches, min_key)
         # the bytes of {"count": ..., "next": ..., "results": [...]}, from each order's cached JSON
         raw = b'{"count":%d,"next":%s,"results":[%s]}' % (count, _encode(next_url), b",".join(encoded))

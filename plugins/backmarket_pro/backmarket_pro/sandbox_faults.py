@@ -21,6 +21,8 @@ class Faults:
     slow_seconds: float = 3.0
     trickle_seconds: float = 10.0
     malformed_order: str | None = None
+    #: scheme://host:port the listing's ``next`` link points to instead of the sandbox itself
+    next_link_base: str | None = None
     triggers: dict[str, Trigger] = field(default_factory=lambda: {name: Trigger() for name in TRIGGERS})
 
     def describe(self) -> dict[str, Any]:
@@ -32,6 +34,7 @@ class Faults:
             "slow_seconds": self.slow_seconds,
             "trickle_seconds": self.trickle_seconds,
             "malformed_order": self.malformed_order,
+            "next_link_base": self.next_link_base,
         }
         data.update({name: trigger.describe() for name, trigger in self.triggers.items()})
         return data

@@ -12,7 +12,7 @@ from bmp_helpers import SECRET_KEY, unfulfilled
 from backmarket_pro import plugin
 from backmarket_pro.sandbox import Sandbox
 from backmarket_pro.settings import BackMarketProSettings
-from plugin_spec import AuthError, BadData, BadOrder, ChannelOrder, TransientError
+from plugin_spec import AuthError, BadData, BadOrder, ChannelError, ChannelOrder, TransientError
 
 
 def download(settings: BackMarketProSettings, since: datetime | None = None, unfulfilled_only: bool = True) -> list:
@@ -127,3 +127,55 @@ def test_key_is_never_logged(sandbox: Sandbox, settings: BackMarketProSettings, 
         assert SECRET_KEY not in record.getMessage()
     for entry in sandbox.request_log():
         assert SECRET_KEY not in repr(entry)
+
+
+class _Recorder:
+    """A second server on 127.0.0.1 that records whatever bytes reach it and answers nothing."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+
+        received: list[bytes] = []
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.settimeout(1.0)
+                try:
+                    received.append(self.request.recv(65536))
+                except OSError:
+                    received.append(b"(connection without data)")
+
+        self.received = received
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Recorder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("elsewhere", ["another host", "another port", "another scheme"])
+def test_an_order_page_whose_next_link_points_elsewhere_is_refused_and_the_key_is_not_sent_there(
+    sandbox: Sandbox, settings: BackMarketProSettings, elsewhere: str
+) -> None:
+    with _Recorder() as other:
+        sandbox_port = sandbox.base_url.split(":")[2].split("/")[0]
+        sandbox.set_faults(next_link_base={
+            "another host": f"http://localhost:{other.port}",
+            "another port": f"http://127.0.0.1:{other.port}",
+            "another scheme": f"https://127.0.0.1:{sandbox_port}",
+        }[elsewhere])  # fmt: skip
+        with pytest.raises(ChannelError) as refused:
+            download(settings)
+        assert not any(SECRET_KEY.encode() in data for data in other.received), "the key was sent elsewhere"
+        assert other.received == []  # not even a connection
+        assert isinstance(refused.value, BadData) and "refusing to follow it" in str(refused.value)
+    assert len(listing_pages(sandbox)) == 1  # only the first page was asked for
+    assert all(entry["key_ok"] for entry in sandbox.request_log())

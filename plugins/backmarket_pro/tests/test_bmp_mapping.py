@@ -166,3 +166,29 @@ def test_account_name() -> None:
     assert mapping.account_name({"id": "s", "name": "Atelier Réemploi SAS"}) == "Atelier Réemploi SAS"
     with pytest.raises(mapping.MappingError):
         mapping.account_name({"id": "s"})
+
+
+def test_every_field_of_the_shipping_and_billing_address_reaches_the_host_as_the_channel_sent_it() -> None:
+    billing = {"first_name": "Ada", "last_name": "Kowalska", "company": "Kowalski Sp. z o.o.", "address1": "ul. Długa 1",
+               "address2": "lok. 4", "city": "Gdańsk", "postal_code": "80-001", "province": "Pomorskie",
+               "country_code": "pl", "phone": "+48 58 000000", "email": "ap@kowalski.example"}  # fmt: skip
+    shipping = {**billing, "first_name": "", "last_name": "", "company": "", "address2": "", "province": "",
+                "phone": "", "email": ""}  # fmt: skip
+    result = mapping.order_or_bad(order(billing_address=billing, shipping_address=shipping))
+    assert isinstance(result, ChannelOrder)
+    assert result.billing_address is not None and result.billing_address.model_dump() == {
+        "name": "Ada Kowalska", "company": "Kowalski Sp. z o.o.", "line1": "ul. Długa 1", "line2": "lok. 4",
+        "city": "Gdańsk", "postal_code": "80-001", "region": "Pomorskie", "country": "PL",
+        "phone": "+48 58 000000", "email": "ap@kowalski.example",
+    }  # fmt: skip
+    # empty strings are absent values, not blanks shown to staff
+    assert result.shipping_address is not None and result.shipping_address.model_dump() == {
+        "name": None, "company": None, "line1": "ul. Długa 1", "line2": None, "city": "Gdańsk",
+        "postal_code": "80-001", "region": None, "country": "PL", "phone": None, "email": None,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["address1", "postal_code", "phone"])
+def test_an_address_field_that_is_not_text_sets_the_order_aside_naming_the_field(key: str) -> None:
+    result = mapping.order_or_bad(order(shipping_address={**ORDER["shipping_address"], key: 12345}))
+    assert isinstance(result, BadOrder) and f"shipping_address.{key}" in result.message
