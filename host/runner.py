@@ -133,8 +133,9 @@ def _execute(
                 services.download_soon(db, company)
         elif job.kind == "upload_tracking":
             summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
-            # nothing accepted is a failure, not a partial success
-            if not summary["failed"]:
+            # nothing accepted is a failure, not a partial success; a shipment that met a passing
+            # failure is not sent yet either, though it goes again next round without a pause
+            if not summary["failed"] and not summary["retrying"]:
                 status = jobs.COMPLETED
             elif summary["accepted"] or summary["already_recorded"]:
                 status = jobs.PARTIAL

@@ -466,7 +466,7 @@ def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is
                 return []
             return [UploadResult(shipment_id=s.shipment_id, ok=True) for s in shipments]
 
-    monkeypatch.setattr(services, "UPLOAD_BATCH", 1)  # one shipment per hook call: counts add up over batches
+    monkeypatch.setenv("CARTPLUGIN_UPLOAD_BATCH", "1")  # one shipment per hook call: counts add up over batches
     channel = Silent(name="silent_channel")
     plugins.register(channel, name="silent")
     try:
@@ -482,14 +482,15 @@ def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is
         run("worker", "--once", "--download-every", "3600")
         first = run.json("jobs", "list")[0]
         assert first["kind"] == "upload_tracking" and first["status"] == "Partial Success"
-        assert (first["summary"]["accepted"], first["summary"]["failed"]) == (1, 2)
+        assert (first["summary"]["accepted"], first["summary"]["failed"], first["summary"]["retrying"]) == (1, 0, 2)
         shown = [run.json("orders", "show", str(o["id"])) for o in orders]
         assert [o["source_updated_for_shipping"] for o in shown] == [True, False, False]
         assert all("no result" in o["shipments"][0]["upload_message"] for o in shown[1:])
         channel.answers = True
         run("worker", "--once", "--download-every", "3600")  # not held back: sent on the next round
         second = run.json("jobs", "list")[0]
-        assert second["status"] == "Completed" and (second["summary"]["accepted"], second["summary"]["failed"]) == (2, 0)
+        assert second["status"] == "Completed"
+        assert (second["summary"]["accepted"], second["summary"]["failed"], second["summary"]["retrying"]) == (2, 0, 0)
         assert [len(call["shipments"]) for _, call in channel.calls[-2:]] == [1, 1]
         assert all(run.json("orders", "show", str(o["id"]))["source_updated_for_shipping"] for o in orders)
     finally:

@@ -186,7 +186,7 @@ def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_a
         run("test-settings", "Revoked Co")
         result = run("import-orders", "Revoked Co", "--json", ok=False)
         assert result.exit_code != 0
-        shown = json.loads(result.output)
+        shown = json.loads(result.stdout)  # the failure is also logged, on stderr
         assert shown["status"] == jobs.FAILED and shown["attempts"] == 1
         assert "AuthError" in shown["summary"]["error"]
         db = connect(db_path)

@@ -256,10 +256,19 @@ def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, co
     key_file = db_path.with_name("cart.key")
     saved = key_file.read_bytes()
     key_file.unlink()
-    before = file_digest(db_path)
+
+    def secret_row():
+        db = sqlite3.connect(db_path)
+        try:
+            return db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchall()
+        finally:
+            db.close()
+
+    before = secret_row()
     for args in (["test-settings", company], ["cart-settings", company, "--set", "commission_percent=3"]):
         result = run(*args, ok=False)
         assert result.exit_code == 1 and "cart.key" in result.output and "missing" in result.output, result.output
+    assert secret_row() == before  # the stored secret is left as it was
     assert not key_file.exists()
     key_file.write_bytes(saved)
     os.chmod(key_file, 0o600)
