@@ -472,7 +472,9 @@ def orders_group() -> None:
 
 
 def _order_line(o: dict[str, Any]) -> str:
-    flags = " [CANCELLED ON CHANNEL]" if o["needs_attention"] else ""
+    flags = (" [CANCELLED ON CHANNEL]" if o["needs_attention"] else "") + (
+        " [AWAITING ACCEPTANCE]" if o.get("awaiting_acceptance") else ""
+    )
     return (
         f"{o['id']:>6}  {o['company']}  {o['source_order_id']}  {o['status']} / {o['payment_status']} / "
         f"{o['shipping_status']}  {o['grand_total']} {o['currency']}  total cost {o['total_cost']}"
@@ -630,6 +632,8 @@ def new_plugin(name: str, directory: str) -> None:
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
+from .cli_accept import register as _register_accept  # noqa: E402
 from .cli_web import register as _register_web  # noqa: E402
 
 _register_web(cli)
+_register_accept(orders_group)
