@@ -481,7 +481,9 @@ def _order_cells(o: dict[str, Any]) -> list[Any]:
 
 
 def _order_line(o: dict[str, Any]) -> str:
-    flags = " [CANCELLED ON CHANNEL]" if o["needs_attention"] else ""
+    flags = (" [CANCELLED ON CHANNEL]" if o["needs_attention"] else "") + (
+        " [AWAITING ACCEPTANCE]" if o.get("awaiting_acceptance") else ""
+    )
     return (
         f"{o['id']:>6}  {o['company']}  {o['source_order_id']}  {o['status']} / {o['payment_status']} / "
         f"{o['shipping_status']}  {o['grand_total']} {o['currency']}  total cost {o['total_cost']}"
@@ -653,7 +655,8 @@ def new_plugin(name: str, directory: str) -> None:
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
-from . import cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
+from . import cli_accept, cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
 
 for _module in (cli_plugins, cli_config, cli_db, cli_web):
     _module.register(cli)
+cli_accept.register(orders_group)

@@ -207,6 +207,16 @@ def m0004_web_admin(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+@migrations(name="0005_order_acceptance")
+def m0005_order_acceptance(db: sqlite_utils.Database) -> None:
+    # some channels want each new order accepted by the seller before it may be shipped
+    columns = {row[1] for row in db.execute("PRAGMA table_info(orders)").fetchall()}
+    if "awaiting_acceptance" not in columns:
+        db.execute("ALTER TABLE orders ADD COLUMN awaiting_acceptance INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX IF NOT EXISTS orders_awaiting ON orders(company_id, awaiting_acceptance)")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 _WEB_ADMIN = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
@@ -253,7 +263,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:

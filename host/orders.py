@@ -36,6 +36,7 @@ _ORDER_COLUMNS = (
     "currency", "subtotal", "shipping_total", "tax", "grand_total", "commission", "total_cost",
     "buyer_company", "buyer_vat_number", "buyer_email", "shipping_address", "billing_address",
     "channel_financial_status", "channel_fulfillment_status", "channel_cancelled", "imported_at", "updated_at",
+    "awaiting_acceptance",
 )  # fmt: skip
 _INSERT_ORDER = (
     f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
@@ -47,7 +48,7 @@ _INSERT_LINE = (
 # Only the channel's own fields; a staff change (status, shipments) is never touched.
 _UPDATE_FROM_CHANNEL = (
     "UPDATE orders SET channel_updated_at = ?, channel_financial_status = ?, channel_fulfillment_status = ?, "
-    "channel_cancelled = MAX(channel_cancelled, ?), updated_at = ? WHERE id = ?"
+    "channel_cancelled = MAX(channel_cancelled, ?), updated_at = ?, awaiting_acceptance = ? WHERE id = ?"
 )
 
 
@@ -119,7 +120,7 @@ def upsert_orders(
             db.execute(
                 _UPDATE_FROM_CHANNEL,
                 [updated_at, order.channel_financial_status, order.channel_fulfillment_status,
-                 int(order.channel_cancelled), now, order_id],
+                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id],
             )  # fmt: skip
             stats.updated += 1
             # seen again later in this batch: compare with what was just written
@@ -140,7 +141,7 @@ def upsert_orders(
                 _money(order.tax_total), _money(order.grand_total), _money(commission), _money(order.grand_total + commission),
                 order.buyer_company, order.buyer_vat_number, order.buyer_email, _address(order.shipping_address),
                 _address(order.billing_address), order.channel_financial_status, order.channel_fulfillment_status,
-                int(order.channel_cancelled), now, now,
+                int(order.channel_cancelled), now, now, int(order.awaiting_acceptance),
             )
         )  # fmt: skip
         if order.channel_cancelled:
@@ -278,6 +279,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
         "channel_cancelled": bool(row["channel_cancelled"]),
         "needs_attention": bool(row["channel_cancelled"]) and row["status"] != "Cancelled",
+        "awaiting_acceptance": bool(row["awaiting_acceptance"]),
     }
 
 
@@ -441,6 +443,8 @@ def shipments_to_upload(
         db.query(
             "SELECT s.*, o.source_order_id FROM orders o JOIN shipments s ON s.order_id = o.id "
             "WHERE o.company_id = ? AND o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
+            # the channel refuses tracking for an order the seller has not accepted yet
+            "AND o.awaiting_acceptance = 0 "
             "AND s.upload_state != 'accepted' AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?) "
             "AND s.id > ? ORDER BY s.id LIMIT ?",
             [company_id, clock.now_iso(), after_id, limit],

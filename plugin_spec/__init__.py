@@ -7,6 +7,8 @@ from . import validators
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
 from .models import (
+    AcceptRequest,
+    AcceptResult,
     Address,
     BadOrder,
     CartSettings,
@@ -23,6 +25,8 @@ __all__ = [
     "PROJECT_NAME",
     "hookimpl",
     "hookspec",
+    "AcceptRequest",
+    "AcceptResult",
     "Address",
     "BadOrder",
     "CartSettings",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from .models import BadOrder, CartSettings, ChannelInfo, ChannelOrder, Shipment, TestResult, UploadResult
+from .models import AcceptRequest, AcceptResult, BadOrder, CartSettings, ChannelInfo, ChannelOrder, Shipment, TestResult, UploadResult
 
 if TYPE_CHECKING:
     import click
@@ -77,6 +77,25 @@ def cartplugin_upload_tracking(settings: CartSettings, shipments: list[Shipment]
     :return: exactly one ``UploadResult`` per shipment, echoing its ``shipment_id``; a
         channel answer that the tracking is already recorded is a success
         (``ok=True, already_recorded=True``). One failing shipment never fails the others.
+
+    Stops at first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def cartplugin_accept_orders(settings: CartSettings, orders: list[AcceptRequest]) -> list[AcceptResult]:
+    """Accept new orders on a channel that wants them accepted before they are shipped.
+
+    Only for plugins whose ``ChannelInfo.capabilities`` include ``accept_orders``. The host
+    calls it for orders downloaded with ``awaiting_acceptance=True``: right after the download
+    when the company's ``accept_on_download`` setting is on, otherwise when staff accept them.
+
+    :param settings: an instance of the plugin's own ``settings_model``.
+    :param orders: one request per order; ``cancel_line_ids`` are lines to cancel on the
+        channel (the seller cannot serve them) instead of accepting them.
+    :return: exactly one ``AcceptResult`` per request, echoing its ``source_order_id``; an
+        order the channel has already accepted is a success. One failing order never fails
+        the others.
 
     Stops at first non-None result.
     """

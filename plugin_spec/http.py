@@ -107,14 +107,23 @@ class ApiProfile:
     error_detail: Callable[[Any], str] = lambda body: ""
     #: the API's machine-readable error code from a parsed error body
     error_code: Callable[[Any], str | None] = lambda body: None
+    #: the id the channel gives an error answer so its support can trace it (``requestId``)
+    request_id: Callable[[Any], str | None] = lambda body: _default_request_id(body)
+    #: headers that trace an answer when its body cannot: a firewall's HTML page has only these
+    trace_headers: tuple[str, ...] = ("cf-ray", "x-request-id")
 
 
 class Rejected(ChannelError):
     """The API refused one request for a reason a repeat will not fix (404, 409, 422...)."""
 
-    def __init__(self, message: str, status: int, code: str | None, detail: str = ""):
+    def __init__(self, message: str, status: int, code: str | None, detail: str = "", request_id: str | None = None):
         super().__init__(message)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.request_id = status, code, detail, request_id
+
+
+def _default_request_id(body: Any) -> str | None:
+    value = body.get("requestId", body.get("request_id")) if isinstance(body, dict) else None
+    return value[:100] if isinstance(value, str) and value.isprintable() and value else None
 
 
 def origin(url: str) -> tuple[str, str, int | None]:
@@ -272,16 +281,24 @@ class JsonApi:
                 )
             return body
         detail = self.profile.error_detail(body) if body is not _NOT_JSON else ""
-        suffix = f": {detail}" if detail else ""
+        reference = self._reference(response, body)
+        suffix = (f": {detail}" if detail else "") + (f" (request id {reference})" if reference else "")
         retries = self.options.retries
+        if status == 403 and body is _NOT_JSON and not says_json:
+            # a web application firewall answers with an HTML page, not the API's error body
+            raise AuthError(
+                f"{name} (or its firewall) refused {where} with HTTP 403 and no API error{suffix}. "
+                f"{self.profile.auth_hint} If the settings are right, give the request id to the channel's support."
+            )
         if status in (401, 403):
             raise AuthError(f"{name} refused the {self.profile.key_name} (HTTP {status}{suffix}). {self.profile.auth_hint}")
         if status == 429:
             retry_after = _retry_after(response)
             wait = f" Wait {retry_after:g} s before trying again." if retry_after is not None else ""
+            traced = f" (request id {reference})" if reference else ""
             raise RateLimited(
                 f"{name} kept answering 429 Too Many Requests to {where} after {retries} retries"
-                f"{self.profile.rate_hint}.{wait}",
+                f"{self.profile.rate_hint}{traced}.{wait}",
                 retry_after=retry_after,
             )
         if status >= 500:
@@ -299,8 +316,20 @@ class JsonApi:
             )
         raise Rejected(
             f"{name} rejected {where} (HTTP {status}){suffix or '.'}",
-            status=status, code=self.profile.error_code(body), detail=detail,
+            status=status, code=self.profile.error_code(body), detail=detail, request_id=reference,
         )  # fmt: skip
+
+    def _reference(self, response: requests.Response, body: Any) -> str | None:
+        """The channel's trace id of an error answer: from its body, else from a trace header."""
+        if body is not _NOT_JSON:
+            found = self.profile.request_id(body)
+            if found:
+                return found
+        for header in self.profile.trace_headers:
+            value = response.headers.get(header, "").strip()
+            if value and value.isprintable():
+                return value[:100]
+        return None
 
     def _network_error(self, exc: requests.exceptions.RequestException, where: str) -> ChannelError:
         name, base, check = self.profile.name, self.base_url, self.profile.check_url

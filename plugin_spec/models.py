@@ -118,7 +118,10 @@ class ChannelInfo(BaseModel):
     display_name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     settings_model: type[CartSettings]
-    capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking"]] = frozenset(
+    #: ``accept_orders``: the channel wants each new order accepted (or its lines cancelled)
+    #: before it may be shipped; the plugin then implements ``cartplugin_accept_orders`` and its
+    #: settings model has a bool ``accept_on_download``
+    capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking", "accept_orders"]] = frozenset(
         {"test_settings", "download_orders", "upload_tracking"}
     )
 
@@ -163,6 +166,8 @@ class ChannelOrder(_ChannelText):
     channel_financial_status: str | None = None
     channel_fulfillment_status: str | None = None
     channel_cancelled: bool = False
+    #: the channel waits for the seller to accept the order (or cancel lines) before shipping
+    awaiting_acceptance: bool = False
     buyer_company: str | None = None
     buyer_vat_number: str | None = None
     buyer_email: str | None = None
@@ -226,3 +231,20 @@ class TestResult(_Model):
     ok: bool
     message: str
     account_name: str | None = None
+
+
+class AcceptRequest(_Model):
+    """Accept one order on the channel; lines the seller cannot serve are cancelled instead."""
+
+    source_order_id: str
+    #: ``source_line_id`` of each line to cancel rather than accept
+    cancel_line_ids: list[str] = Field(default_factory=list)
+
+
+class AcceptResult(_Model):
+    """The channel's answer for one AcceptRequest."""
+
+    source_order_id: str
+    ok: bool
+    retryable: bool = False
+    message: str = ""

@@ -48,6 +48,8 @@ from . import hookspecs
 from .errors import ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME
 from .models import (
+    AcceptRequest,
+    AcceptResult,
     BadOrder,
     CartSettings,
     ChannelInfo,
@@ -67,6 +69,7 @@ OPERATION_HOOKS = {
     "test_settings": "cartplugin_test_settings",
     "download_orders": "cartplugin_download_orders",
     "upload_tracking": "cartplugin_upload_tracking",
+    "accept_orders": "cartplugin_accept_orders",
 }
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 #: shorter secrets are too likely to occur by chance in a message to be checked for
@@ -133,6 +136,11 @@ class KitChannel(abc.ABC):
 
     def clear_faults(self) -> None:
         """Switch every injected fault off again."""
+
+    def lose_next_answer(self) -> bool:
+        """Make the sandbox apply the next change (a POST) but answer it with a 502, as when a
+        proxy loses the answer. Return False when your sandbox cannot: that check is skipped."""
+        return False
 
     def unknown_order_id(self) -> str:
         """An order id the channel does not have (override if yours must look a certain way)."""
@@ -259,6 +267,23 @@ class Harness:
                     "yield plugin_spec.ChannelOrder for each order (BadOrder for one you cannot map)",
                 )
         return items
+
+    def accept(self, settings: CartSettings, orders: list[ChannelOrder]) -> list[AcceptResult]:
+        requests = [AcceptRequest(source_order_id=o.source_order_id) for o in orders]
+        results, exc = _catching(lambda: self.call("cartplugin_accept_orders", settings=settings, orders=requests))
+        if exc is not None:
+            kit_fail(f"cartplugin_accept_orders raised {type(exc).__name__}: {_clip(str(exc))}",
+                     "return AcceptResult(ok=False, message=...) for an order that cannot be accepted")  # fmt: skip
+        if not isinstance(results, list) or sorted(getattr(r, "source_order_id", None) or "" for r in results) != sorted(
+            r.source_order_id for r in requests
+        ):
+            kit_fail(f"cartplugin_accept_orders returned {_short(results)}",
+                     "return exactly one plugin_spec.AcceptResult per request, echoing its source_order_id")  # fmt: skip
+        failed = [r for r in results if not r.ok]
+        if failed:
+            kit_fail(f"accepting order {failed[0].source_order_id} failed: {failed[0].message}",
+                     "check the accept call your plugin sends against the sandbox")  # fmt: skip
+        return results
 
     def upload(self, settings: CartSettings, shipments: list[Shipment]) -> list[UploadResult]:
         results, exc = _catching(
@@ -591,7 +616,47 @@ class ConformanceSuite:
         orders = [o for o in _orders(kit.download(settings, since=LONG_AGO)) if not o.channel_cancelled]
         if len(orders) < 2:
             kit_fail("the sandbox needs at least 2 unfulfilled orders to test uploads", "seed it with more orders")
-        return orders[:2]
+        two = orders[:2]
+        if "accept_orders" in kit.channel_info().capabilities:
+            kit.accept(settings, [o for o in two if o.awaiting_acceptance])
+        return two
+
+    def test_accepted_orders_no_longer_await_acceptance(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_info: ChannelInfo
+    ) -> None:
+        """Only for plugins that declare ``accept_orders``: accepting works and shows on download."""
+        if "accept_orders" not in cartplugin_kit_info.capabilities:
+            pytest.skip("the plugin does not declare accept_orders")
+        if "accept_on_download" not in cartplugin_kit_info.settings_model.model_fields:
+            kit_fail("the settings model has no accept_on_download field",
+                     'add `accept_on_download: bool = Field(default=True, title="Accept new orders on download")`')  # fmt: skip
+        waiting = [o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO)) if o.awaiting_acceptance]
+        if not waiting:
+            kit_fail("no downloaded order is awaiting_acceptance", "seed the sandbox with new orders the seller must accept")
+        cartplugin_kit.accept(cartplugin_kit_settings, waiting[:1])
+        again = {o.source_order_id: o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))}
+        if again[waiting[0].source_order_id].awaiting_acceptance:
+            kit_fail(f"order {waiting[0].source_order_id} still awaits acceptance after an ok AcceptResult",
+                     "accept every waiting line on the channel before returning ok=True")  # fmt: skip
+
+    def test_an_upload_whose_answer_was_lost_is_reconciled(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """A change that landed although its answer was lost is a success, not a failed upload."""
+        a, _ = self._two_orders(cartplugin_kit, cartplugin_kit_settings)
+        if not cartplugin_kit_channel.lose_next_answer():
+            pytest.skip("the sandbox cannot lose an answer; implement KitChannel.lose_next_answer to run this check")
+        try:
+            number = f"KIT{uuid.uuid4().hex[:12].upper()}"
+            (result,) = cartplugin_kit.upload(cartplugin_kit_settings, [cartplugin_kit_channel.make_shipment(a, 301, number)])
+        finally:
+            cartplugin_kit_channel.clear_faults()
+        if not result.ok:
+            kit_fail(
+                f"the channel recorded tracking {number} but the upload came back failed: {result.message}",
+                "when the answer is lost or a retry is refused, read the order back before calling it failed "
+                "(plugin_spec.wire.send_or_reconcile)",
+            )
 
     def test_upload_returns_one_result_per_shipment(
         self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel

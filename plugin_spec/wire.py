@@ -211,3 +211,25 @@ def text(value: Any, field: str, *, required: bool = False) -> str | None:
     if not isinstance(value, str):
         raise MappingError(f"{field} must be a string, got {type(value).__name__}")
     return value
+
+
+def send_or_reconcile(send: Callable[[], T], read_back: Callable[[], T | None]) -> T:
+    """Send one change; if its answer is lost or it is refused, ask the channel what it holds.
+
+    A change can land on the channel while its answer is lost (a 502 from a proxy, a reset):
+    the retry is then refused because the order has moved on. ``read_back()`` reads the
+    channel's state and returns the result when the change is already there, else ``None``;
+    only then is the original error raised. A wrong key is never reconciled.
+    """
+    try:
+        return send()
+    except AuthError:
+        raise
+    except ChannelError as exc:
+        try:
+            answer = read_back()
+        except ChannelError:
+            raise exc from None
+        if answer is None:
+            raise
+        return answer

@@ -17,7 +17,7 @@ from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected, origin
 from plugin_spec.ratelimit import SharedRateLimiter
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request, error
-from plugin_spec.wire import MappingError, money, order_or_bad, safe_segment, timestamp, upload_each
+from plugin_spec.wire import MappingError, money, order_or_bad, safe_segment, send_or_reconcile, timestamp, upload_each
 
 KEY = "toolkit-key-0a1b2c3d"
 FAST = HttpOptions(connect_timeout=0.5, read_timeout=0.5, deadline=1.5, retries=1, backoff_factor=0.01,
@@ -28,7 +28,15 @@ PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API key",
 
 class Toy(ApiSandbox):
     prefix = "/api"
-    routes = [("GET", "/items", "items"), ("POST", "/items/{id}", "refuse"), ("GET", "/gzip/{size}", "gzipped")]
+    routes = [("GET", "/items", "items"), ("POST", "/items/{id}", "refuse"), ("GET", "/gzip/{size}", "gzipped"),
+              ("GET", "/traced", "traced"), ("GET", "/firewall", "firewall")]  # fmt: skip
+
+    def traced(self, request: Request) -> Reply:
+        return Reply(400, {"error": {"code": "invalid", "message": "page must be a number"}, "requestId": "req-42"})
+
+    def firewall(self, request: Request) -> Reply:
+        return Reply(403, raw=b"<html>Attention Required! | Cloudflare</html>",
+                     headers={"Content-Type": "text/html; charset=UTF-8", "cf-ray": "931354450813d142-CDG"})  # fmt: skip
 
     def items(self, request: Request) -> Reply:
         rows = [{"id": str(i), "n": i} for i in range(7)]
@@ -111,6 +119,29 @@ def test_a_refusal_is_rejected_but_the_same_refusal_cut_in_half_is_transient(toy
         toy.set_faults(cut_error_body=1)
         with pytest.raises(TransientError, match="cut off or unreadable"):
             api.request("POST", "/items/1", json={})
+
+
+def test_staff_see_the_channel_message_and_request_id_of_an_error_and_the_ray_of_a_firewall_page(toy):
+    with client(toy) as api:
+        with pytest.raises(Rejected) as info:
+            api.request("GET", "/traced")
+        assert info.value.request_id == "req-42" and info.value.code == "invalid"
+        assert "(request id req-42)" in str(info.value)
+        with pytest.raises(AuthError) as blocked:
+            api.request("GET", "/firewall")
+        assert "931354450813d142-CDG" in str(blocked.value) and "firewall" in str(blocked.value)
+
+
+def test_a_change_whose_answer_was_lost_is_reconciled_by_reading_it_back(toy):
+    with client(toy) as api:
+        def send():
+            return api.request("POST", "/items/1", json={})  # refused: the first attempt had landed
+
+        assert send_or_reconcile(send, lambda: "already there") == "already there"
+        with pytest.raises(Rejected):
+            send_or_reconcile(send, lambda: None)  # not on the channel: the refusal stands
+        with client(toy, key="wrong-key-99999999") as wrong, pytest.raises(AuthError):
+            send_or_reconcile(lambda: wrong.request("GET", "/items"), lambda: "never asked")
 
 
 def test_a_wrong_key_is_an_auth_error_without_the_key(toy):

@@ -61,3 +61,14 @@ def test_an_old_database_migrates_and_keeps_its_rows(db_path):
     assert "next_upload_at" in db["shipments"].columns_dict
     assert [r["name"] for r in db.query("SELECT name FROM companies")] == ["Old Co"]
     assert migrations.pending(db) == []
+
+
+def test_an_older_database_gains_awaiting_acceptance_and_keeps_its_rows(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0005_order_acceptance")
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.close()
+    db = connect(db_path)
+    assert "awaiting_acceptance" in {c.name for c in db["orders"].columns}
+    assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
+    assert migrations.pending(db) == []

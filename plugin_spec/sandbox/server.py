@@ -205,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         payload = b"" if reply.chunks is not None else reply.encode()
         self.send_response(reply.status)
-        if payload or reply.chunks is not None:
+        if (payload or reply.chunks is not None) and "Content-Type" not in reply.headers:
             self.send_header("Content-Type", "application/json; charset=utf-8")
         if reply.chunks is None:
             self.send_header("Content-Length", str(len(payload)))

@@ -22,5 +22,6 @@ def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_path
     assert migrations.pending(db) == []
 
 
-def test_web_admin_is_the_last_step_of_the_host_migrations():
-    assert [m.name for m in migrations._migrations][-1] == "0004_web_admin"
+def test_web_admin_comes_right_after_the_hardening_step():
+    names = [m.name for m in migrations._migrations]
+    assert names.index("0004_web_admin") == names.index("0003_hardening") + 1

@@ -16,14 +16,13 @@ from plugin_spec import BadData
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.wire import safe_segment
 
-from . import __version__
 from .mapping import error_code, error_detail, format_filter_time
 from .settings import BackMarketSettings
 
 ORDERS_PATH = "/ws/orders"
 PAGE_SIZE_MAX = 50
-#: Back Market asks integrators for a User-Agent that names the integration
-USER_AGENT = f"cartplugin-backmarket/{__version__} (cartplugin order-management host)"
+#: the integration's name in the User-Agent Back Market requires: BM-{Company}-{Integration};{email}
+INTEGRATION = "cartplugin"
 
 __all__ = ["BackMarketClient", "ClientOptions", "Rejected", "PROFILE"]
 
@@ -33,7 +32,7 @@ PROFILE = ApiProfile(
     key_name="API token",
     auth_hint="Check the token in Cart General (it is the one from the Back Market seller portal, API "
     "section), and the region.",
-    rate_hint=" (the limit is about 200 requests per 10 s)",
+    rate_hint=" (the limit is about 200 requests per 10 s, then a 10 s block)",
     error_detail=error_detail,
     error_code=error_code,
 )
@@ -53,14 +52,14 @@ class BackMarketClient(JsonApi):
         if not 1 <= options.page_size <= PAGE_SIZE_MAX:
             raise ValueError(f"page_size must be between 1 and {PAGE_SIZE_MAX}")
         token = settings.token.get_secret_value()
-        # POST ships an order: a repeat of one that landed answers "already shipped", which the
-        # plugin turns into already_recorded, so retrying it is safe
+        # a repeated POST that had landed is refused (the lines moved on); the plugin then reads
+        # the order back (send_or_reconcile), so retrying it is safe
         super().__init__(
             settings.base_url, PROFILE, options, secret=token, retry_post=True,
             headers={
                 "Authorization": f"Basic {token}",
                 "Accept-Language": settings.country_code,
-                "User-Agent": USER_AGENT,
+                "User-Agent": user_agent(settings),
             },
         )  # fmt: skip
         self.page_size = options.page_size
@@ -73,11 +72,10 @@ class BackMarketClient(JsonApi):
         count = body.get("count")
         return count if isinstance(count, int) else len(body["results"])
 
-    def iter_orders(self, *, state: int | None, modified_since: datetime | None) -> Iterator[Any]:
-        """Yield raw orders of ``GET /ws/orders``, one page in memory at a time, following ``next``."""
+    def iter_orders(self, *, modified_since: datetime | None) -> Iterator[Any]:
+        """Yield raw orders of ``GET /ws/orders`` (every state the listing shows), one page in
+        memory at a time, following ``next``."""
         params = {"page": "1", "page-size": str(self.page_size)}
-        if state is not None:
-            params["state"] = str(state)
         if modified_since is not None:
             params["date_modification"] = format_filter_time(modified_since)
         for page in self.pages(ORDERS_PATH, params, id_of=_order_id):
@@ -89,10 +87,14 @@ class BackMarketClient(JsonApi):
             raise BadData(self.unexpected(f"order {order_id}", body))
         return body
 
-    def ship(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /ws/orders/{id}`` with ``new_state`` 3; raises Rejected on 400/404."""
+    def update(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /ws/orders/{id}`` (accept, cancel or ship lines); raises Rejected on 400/404."""
         answer = self.request("POST", f"{ORDERS_PATH}/{_segment(order_id)}", json=body)
         return answer if isinstance(answer, dict) else {}
+
+
+def user_agent(settings: BackMarketSettings) -> str:
+    return f"BM-{settings.company_name}-{INTEGRATION};{settings.contact_email}"
 
 
 def _order_id(raw: Any) -> Any:

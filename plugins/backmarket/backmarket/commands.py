@@ -24,7 +24,9 @@ def register(cli: click.Group) -> None:
     def sandbox(port: int, token: str, orders: int, seed: int, rate_limit: int) -> None:
         """Run a fake Back Market seller API on 127.0.0.1 until Ctrl-C.
 
-        Put the printed API URL and the token into the company's Cart General settings.
+        Put the printed API URL and the token into the company's Cart General settings, with
+        a company_name and contact_email (the sandbox, like Back Market's firewall, refuses a
+        User-Agent that is not BM-{Company}-{Integration};{email}).
         """
         server = Sandbox(port=port, token=token, orders=orders, seed=seed, rate_limit=rate_limit)
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,17 +22,17 @@ from plugin_spec.wire import MappingError, money, timestamp
 
 __all__ = ["MappingError", "money", "timestamp", "order", "order_or_bad"]
 
-#: order states of the seller API (``state`` of an order)
-STATE_PAID = 1  # paid by the buyer, waiting for the seller
-STATE_ACCEPTED = 3  # accepted by the seller, to ship
-STATE_CANCELLED = 8  # cancelled or refunded before shipping (assumed, see README)
-STATE_SHIPPED = 9
-#: the states a download with unfulfilled_only lists: still to ship, plus cancellations so the
-#: host can flag an imported order that the channel cancelled
-UNFULFILLED_STATES = (STATE_PAID, STATE_ACCEPTED, STATE_CANCELLED)
-STATE_NAMES = {0: "new", 1: "paid", 3: "accepted", 8: "cancelled", 9: "shipped"}
-#: ``new_state`` of the shipping call (an orderline state: "shipped")
-NEW_STATE_SHIP = 3
+#: order states (Table 5 of the orders API); the listing never shows 0 (new) nor 8 (not paid)
+ORDER_STATE_NAMES = {0: "new", 10: "pending payment", 1: "to accept", 3: "to ship", 8: "not paid", 9: "shipped"}
+#: orders the seller still has to accept or ship
+ORDER_STATES_TO_SHIP = (1, 3)
+#: orderline states (Table 6): 1 paid (accept with 2 or cancel with 4), 2 accepted (ship with 3)
+LINE_PAID, LINE_ACCEPTED, LINE_SHIPPED, LINE_CANCELLED = 1, 2, 3, 4
+#: final states of a line the buyer does not get or pays back: cancelled, refunded before
+#: shipping, refunded after shipping, not paid
+LINE_STATES_CANCELLED = frozenset({4, 5, 6, 7})
+#: ``new_state`` of the update call: accept a line (with its ``sku``), ship the order, cancel a line
+NEW_STATE_ACCEPT, NEW_STATE_SHIP, NEW_STATE_CANCEL = 2, 3, 4
 
 _IMEI_RE = re.compile(r"^\d{15}$")
 _MESSAGE_MAX = 300
@@ -69,19 +68,25 @@ def address(raw: Any, field: str) -> Address | None:
         return None
     if not isinstance(raw, dict):
         raise MappingError(f"{field} must be an object, got {type(raw).__name__}")
-    names = [_text(raw.get(k), f"{field}.{k}") for k in ("first_name", "last_name")]
-    country = _text(raw.get("country"), f"{field}.country")
+
+    def pick(*names: str) -> str | None:
+        # the orders API's Address table spells fields snake_case, its schema camelCase
+        name = next((n for n in names if raw.get(n) is not None), names[0])
+        return _text(raw.get(name), f"{field}.{name}")
+
+    names = [pick("first_name", "firstName"), pick("last_name", "lastName")]
+    country = pick("country")
     return Address(
         name=" ".join(n for n in names if n) or None,
-        company=_text(raw.get("company"), f"{field}.company"),
-        line1=_text(raw.get("street"), f"{field}.street"),
-        line2=_text(raw.get("street2"), f"{field}.street2"),
-        city=_text(raw.get("city"), f"{field}.city"),
-        postal_code=_text(raw.get("postal_code"), f"{field}.postal_code"),
-        region=_text(raw.get("state_or_province"), f"{field}.state_or_province"),
+        company=pick("company"),
+        line1=pick("street"),
+        line2=pick("street2"),
+        city=pick("city"),
+        postal_code=pick("postal_code", "postalCode"),
+        region=pick("state_or_province", "state"),
         country=country.upper() if country else None,
-        phone=_text(raw.get("phone"), f"{field}.phone"),
-        email=_text(raw.get("email"), f"{field}.email"),
+        phone=pick("phone", "phoneNumber"),
+        email=pick("email"),
     )
 
 
@@ -96,10 +101,12 @@ def order(raw: Any) -> ChannelOrder:
     if not isinstance(lines_raw, list) or not lines_raw:
         raise MappingError("orderlines must be a non-empty list")
     lines = []
+    line_states = []
     for i, line in enumerate(lines_raw):
         if not isinstance(line, dict):
             raise MappingError(f"orderlines[{i}] must be an object")
         where = f"orderlines[{i}]"
+        line_states.append(_line_state(line.get("state"), f"{where}.state"))
         lines.append(
             OrderLine(
                 source_line_id=_ident(line.get("id"), f"{where}.id"),
@@ -112,20 +119,28 @@ def order(raw: Any) -> ChannelOrder:
         )
     shipping = address(raw.get("shipping_address"), "shipping_address")
     currency = _text(raw.get("currency"), "currency", required=True)
+    # price is the items' total, taxes included, without shipping; shipping_price is apart
+    items_total = money(raw.get("price"), "price")
+    shipping_total = money(raw.get("shipping_price", "0"), "shipping_price")
+    cancelled = [s for s in line_states if s in LINE_STATES_CANCELLED]
+    financial = "refunded" if len(cancelled) == len(line_states) else ("partially refunded" if cancelled else "paid")
+    awaiting = state == 1 and LINE_PAID in line_states
     try:
         return ChannelOrder(
             source_order_id=_ident(raw.get("order_id"), "order_id"),
             created_at=timestamp(raw.get("date_creation"), "date_creation"),
             updated_at=timestamp(raw.get("date_modification"), "date_modification"),
             currency=currency,
-            # the API has no items subtotal: it is the sum of the lines (a sum, not a tax computation)
-            subtotal=sum((line.unit_price * line.quantity for line in lines), Decimal("0")),
-            shipping_total=money(raw.get("shipping_price", "0"), "shipping_price"),
+            subtotal=items_total,
+            shipping_total=shipping_total,
+            # the VAT contained in the tax-inclusive prices, as the channel gives it
             tax_total=money(raw.get("sales_taxes", "0"), "sales_taxes"),
-            grand_total=money(raw.get("price"), "price"),
-            channel_financial_status="refunded" if state == STATE_CANCELLED else ("pending" if state == 0 else "paid"),
-            channel_fulfillment_status=STATE_NAMES.get(state, f"state {state}"),
-            channel_cancelled=state == STATE_CANCELLED,
+            grand_total=items_total + shipping_total,
+            channel_financial_status=financial,
+            channel_fulfillment_status=ORDER_STATE_NAMES.get(state, f"state {state}"),
+            # a buyer cancellation or a refund shows as lines in final states 4 to 7
+            channel_cancelled=bool(cancelled),
+            awaiting_acceptance=awaiting,
             buyer_company=shipping.company if shipping else None,
             buyer_email=shipping.email if shipping else None,
             shipping_address=shipping,
@@ -135,6 +150,33 @@ def order(raw: Any) -> ChannelOrder:
     except ValidationError as exc:
         first = exc.errors(include_input=False, include_url=False)[0]
         raise MappingError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def _line_state(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MappingError(f"{field} must be an integer, got {value!r:.20}")
+    return value
+
+
+def wanted(raw: Any) -> bool:
+    """An order a download of unfulfilled orders keeps: to accept or ship, or with a cancelled
+    or refunded line (so the host flags an order it imported earlier)."""
+    if not isinstance(raw, dict):
+        return True  # let the mapping say what is wrong with it
+    lines = raw.get("orderlines") if isinstance(raw.get("orderlines"), list) else []
+    return raw.get("state") in ORDER_STATES_TO_SHIP or any(
+        isinstance(line, dict) and line.get("state") in LINE_STATES_CANCELLED for line in lines
+    )
+
+
+def lines_in_state(raw_order: Any, state: int) -> list[dict[str, Any]]:
+    lines = raw_order.get("orderlines") if isinstance(raw_order, dict) else None
+    return [line for line in lines or [] if isinstance(line, dict) and line.get("state") == state]
+
+
+def line_body(order_id: str, new_state: int, sku: str) -> dict[str, Any]:
+    """The ``POST /ws/orders/{id}`` body that accepts (2) or cancels (4) the line with ``sku``."""
+    return {"order_id": int(order_id), "new_state": new_state, "sku": sku}
 
 
 def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
@@ -175,9 +217,19 @@ def recorded_tracking(raw_order: Any) -> str | None:
     return None
 
 
+def _error(body: Any) -> dict[str, Any]:
+    # {"error": {"code", "message"}, "requestId"}; newer endpoints send {"errors": [...]}
+    if not isinstance(body, dict):
+        return {}
+    error = body.get("error")
+    if not isinstance(error, dict) and isinstance(body.get("errors"), list) and body["errors"]:
+        error = body["errors"][0]
+    return error if isinstance(error, dict) else {}
+
+
 def error_detail(body: Any) -> str:
-    """The API's own error text (``{"detail": ...}``), one short line, or ''."""
-    detail = body.get("detail") if isinstance(body, dict) else None
+    """The API's own error message, one short line, or ''."""
+    detail = _error(body).get("message")
     if not isinstance(detail, str):
         return ""
     line = " ".join(detail.split())
@@ -185,7 +237,7 @@ def error_detail(body: Any) -> str:
 
 
 def error_code(body: Any) -> str | None:
-    code = body.get("code") if isinstance(body, dict) else None
+    code = _error(body).get("code")
     return code if isinstance(code, str) else None
 
 

@@ -19,8 +19,11 @@ GRADES = [("Excellent", "1.00"), ("Very good", "0.92"), ("Good", "0.85")]
 PEOPLE = [("Camille", "Durand"), ("Lukas", "Schmidt"), ("Giulia", "Rossi"), ("Noah", "Martin"), ("Emma", "García")]
 CITIES = [("Lyon", "69002", "FR"), ("Berlin", "10115", "DE"), ("Milano", "20121", "IT"), ("Madrid", "28013", "ES")]
 VAT = {"FR": "0.20", "DE": "0.19", "IT": "0.22", "ES": "0.21"}
-#: order states a fresh account holds, with weights: mostly to ship, some shipped or cancelled
-STATE_WEIGHTS = {1: 50, 3: 25, 9: 15, 8: 10}
+#: order states a fresh account holds, with weights: mostly to accept or ship, some shipped, and
+#: some the listing never shows (0: payment being verified, 8: not paid)
+STATE_WEIGHTS = {1: 50, 3: 25, 9: 15, 0: 5, 8: 5}
+#: the orderline state that goes with each order state
+LINE_STATE = {0: 0, 1: 1, 3: 2, 8: 7, 9: 3, 10: 8}
 
 
 def wire_time(value: datetime) -> str:
@@ -74,13 +77,15 @@ class OrderFactory:
                     # the VAT contained in the line's tax-inclusive price
                     "sales_taxes": money(line_total - line_total / (1 + rate)),
                     "currency": "EUR",
-                    "state": 1 if state in (1, 8) else 2,
+                    "state": LINE_STATE[state],
                     "imei": None,
                     "serial_number": None,
                 }
             )
             self.next_line += 1
         shipping = Decimal(rng.choice(("0.00", "0.00", "9.90")))
+        if lines[0]["quantity"] == 1:
+            lines[0]["shipping_price"] = money(shipping)  # per unit: the first line carries it
         items = sum((Decimal(l["price"]) * l["quantity"] for l in lines), Decimal("0"))
         taxes = sum((Decimal(l["sales_taxes"]) for l in lines), Decimal("0"))
         first, last = rng.choice(PEOPLE)
@@ -105,7 +110,7 @@ class OrderFactory:
             "date_payment": wire_time(created),
             "date_shipping": None,
             "currency": "EUR",
-            "price": money(items + shipping),  # what the buyer paid, VAT and shipping included
+            "price": money(items),  # the items, VAT included, without shipping
             "shipping_price": money(shipping),
             "sales_taxes": money(taxes),
             "country_code": country.lower() + "-" + country.lower(),

@@ -17,9 +17,31 @@ FAST = ClientOptions(
 )  # fmt: skip
 
 
+#: the User-Agent parts every test company uses
+COMPANY_NAME, CONTACT_EMAIL = "RefurbBoutique", "ops@refurb.example"
+
+
+def settings_for(sandbox: Sandbox, token: str = TOKEN, **more):
+    from backmarket.settings import BackMarketSettings
+
+    return BackMarketSettings(api_url=sandbox.base_url, token=token, country_code="fr-fr",
+                              company_name=COMPANY_NAME, contact_email=CONTACT_EMAIL, **more)  # fmt: skip
+
+
+def listed(sandbox: Sandbox) -> list[dict]:
+    """Orders the listing shows (never states 0 and 8), oldest modification first."""
+    return [o for o in sandbox.orders() if o["state"] not in (0, 8)]
+
+
 def to_ship(sandbox: Sandbox) -> list[dict]:
-    """Orders still to ship (paid or accepted), oldest modification first."""
-    return [o for o in sandbox.orders() if o["state"] in (1, 3)]
+    """Orders still to accept or ship, oldest modification first."""
+    return [o for o in listed(sandbox) if o["state"] in (1, 3)]
+
+
+def unfulfilled(sandbox: Sandbox) -> list[dict]:
+    """What a download of unfulfilled orders yields: to accept or ship, or with a cancelled or
+    refunded line."""
+    return [o for o in listed(sandbox) if o["state"] in (1, 3) or any(x["state"] in (4, 5, 6, 7) for x in o["orderlines"])]
 
 
 class SandboxChannel(KitChannel):
@@ -29,7 +51,7 @@ class SandboxChannel(KitChannel):
         self.sandbox = sandbox
 
     def unfulfilled_order_ids(self) -> set[str]:
-        return {str(o["order_id"]) for o in to_ship(self.sandbox)}
+        return {str(o["order_id"]) for o in unfulfilled(self.sandbox)}
 
     def add_order(self) -> str:
         return self.sandbox.add_orders(1)[0]
@@ -50,3 +72,7 @@ class SandboxChannel(KitChannel):
 
     def clear_faults(self) -> None:
         self.sandbox.clear_faults()
+
+    def lose_next_answer(self) -> bool:
+        self.sandbox.set_faults(lose_answer=1)
+        return True

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from bm_helpers import FAST, TOKEN
+from bm_helpers import FAST, TOKEN, settings_for
 
 from backmarket import plugin
 from backmarket.client import ClientOptions
 from backmarket.sandbox import Sandbox
-from backmarket.settings import BackMarketSettings
 
 
 @pytest.fixture
@@ -21,7 +20,7 @@ def bm_sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture
 def bm_settings(bm_sandbox: Sandbox) -> BackMarketSettings:
-    return BackMarketSettings(api_url=bm_sandbox.base_url, token=bm_sandbox.token, country_code="fr-fr")
+    return settings_for(bm_sandbox, token=bm_sandbox.token)
 
 
 @pytest.fixture(autouse=True)

@@ -6,37 +6,37 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from bm_helpers import FAST, TOKEN, to_ship
+from bm_helpers import CONTACT_EMAIL, FAST, TOKEN, settings_for, to_ship, unfulfilled
 
 from backmarket import mapping, plugin
-from backmarket.client import USER_AGENT
-from backmarket.settings import REGION_URLS, BackMarketSettings
-from plugin_spec import AuthError, RateLimited, Shipment, ShipmentLine
+from backmarket.settings import BackMarketSettings
+from plugin_spec import AcceptRequest, AuthError, RateLimited, Shipment, ShipmentLine
 
 
 def download(settings, since=None, unfulfilled_only=True):
     return list(plugin.cartplugin_download_orders(settings=settings, since=since, unfulfilled_only=unfulfilled_only))
 
 
-def test_every_request_carries_token_language_and_a_descriptive_user_agent(bm_sandbox, bm_settings):
+def test_every_request_carries_token_language_and_the_user_agent_back_market_asks_for(bm_sandbox, bm_settings):
     download(bm_settings)
     log = bm_sandbox.request_log()
     assert log and all(r["auth_ok"] and r["status"] == 200 for r in log)
     assert {r["accept_language"] for r in log} == {"fr-fr"}
-    assert {r["user_agent"] for r in log} == {USER_AGENT} and "cartplugin-backmarket/" in USER_AGENT
-    assert {r["query"]["state"] for r in log} == {"1", "3", "8"}
+    assert {r["user_agent"] for r in log} == {f"BM-RefurbBoutique-cartplugin;{CONTACT_EMAIL}"}
+    # one listing whatever the state: a state filter would hide cancellations
+    assert all("state" not in r["query"] for r in log)
     assert all(int(r["query"]["page-size"]) <= 50 for r in log)
 
 
 def test_pages_follow_next_links_and_orders_come_oldest_first(bm_sandbox, bm_settings):
     orders = download(bm_settings)
-    wanted = {str(o["order_id"]) for o in bm_sandbox.orders() if o["state"] in (1, 3, 8)}
+    wanted = {str(o["order_id"]) for o in unfulfilled(bm_sandbox)}
     assert {o.source_order_id for o in orders} == wanted and len(orders) == len(wanted)
     assert [o.updated_at for o in orders] == sorted(o.updated_at for o in orders)
     assert max(int(r["query"]["page"]) for r in bm_sandbox.request_log()) >= 2  # page size 4 in tests
-    cancelled = [o for o in orders if o.channel_cancelled]
-    assert cancelled and all(o.channel_financial_status == "refunded" for o in cancelled)
     assert all(o.payment_status == "Fully Charged" for o in orders)
+    hidden = {str(o["order_id"]) for o in bm_sandbox.orders() if o["state"] in (0, 8)}
+    assert hidden and not hidden & {o.source_order_id for o in download(bm_settings, unfulfilled_only=False)}
 
 
 def test_since_is_exact_although_the_api_filters_by_whole_seconds(bm_sandbox, bm_settings):
@@ -56,11 +56,13 @@ def test_a_missing_language_reads_as_a_settings_problem(bm_sandbox, bm_settings)
     assert not result.ok and "Accept-Language" in result.message and TOKEN not in result.message
 
 
-def test_wrong_token_is_an_auth_error_without_the_token(bm_sandbox):
-    settings = BackMarketSettings(api_url=bm_sandbox.base_url, token="bm-wrong-token-1234")
+def test_wrong_token_is_an_auth_error_with_the_channel_message_and_request_id_but_no_token(bm_sandbox):
+    settings = settings_for(bm_sandbox, token="bm-wrong-token-1234")
     with pytest.raises(AuthError) as info:
         download(settings)
-    assert "refused the API token" in str(info.value) and "bm-wrong-token-1234" not in str(info.value)
+    message = str(info.value)
+    assert "refused the API token" in message and "bm-wrong-token-1234" not in message
+    assert "Invalid token." in message and "(request id " in message
 
 
 def test_429_is_retried_after_retry_after_then_reported(bm_sandbox, bm_settings, monkeypatch):
@@ -72,10 +74,14 @@ def test_429_is_retried_after_retry_after_then_reported(bm_sandbox, bm_settings,
     with pytest.raises(RateLimited) as info:
         download(bm_settings)
     assert info.value.retry_after is not None and "200 requests per 10 s" in str(info.value)
+    assert "(request id " in str(info.value)  # Cloudflare's HTML 429 is traced by its cf-ray
 
 
-def test_a_single_unit_order_ships_with_its_imei(bm_sandbox, bm_settings):
+def test_a_single_unit_order_ships_with_its_imei_once_accepted(bm_sandbox, bm_settings):
     (order_id,) = bm_sandbox.add_orders(1)
+    (accepted,) = plugin.cartplugin_accept_orders(settings=bm_settings, orders=[AcceptRequest(source_order_id=order_id)])
+    assert accepted.ok and bm_sandbox.order(order_id)["state"] == 3
+    bm_sandbox.clear_request_log()
     raw = bm_sandbox.order(order_id)
     raw_line = raw["orderlines"][0]
     single = len(raw["orderlines"]) == 1 and raw_line["quantity"] == 1
@@ -104,20 +110,31 @@ def test_another_tracking_on_a_shipped_order_is_refused_with_a_reason(bm_sandbox
     assert not result.ok and shipped["tracking_number"] in result.message and "seller portal" in result.message
 
 
-def test_settings_pick_the_region_host_and_refuse_plain_http_elsewhere():
-    assert BackMarketSettings(token="abcdefgh12").base_url == REGION_URLS["eu"]
-    assert BackMarketSettings(token="abcdefgh12", region="us").base_url == "https://www.backmarket.com"
-    assert BackMarketSettings(token="abcdefgh12", country_code="DE_de").country_code == "de-de"
+def test_settings_pick_the_platform_host_preprod_on_request_and_refuse_plain_http_elsewhere():
+    def make(**more):
+        values = {"token": "abcdefgh12", "company_name": "Refurb Boutique", "contact_email": "a@b.example", **more}
+        return BackMarketSettings(**values)
+
+    assert make().base_url == "https://www.backmarket.fr" and make().company_name == "RefurbBoutique"
+    assert make(region="uk", country_code="en-gb").base_url == "https://www.backmarket.fr"  # en-gb is served by EU
+    assert make(region="na").base_url == make(region="us").base_url == "https://www.backmarket.com"
+    assert make(region="ap").base_url == "https://www.backmarket.co.jp"
+    assert make(region="ap", preprod=True).base_url == "https://preprod.backmarket.co.jp"
+    assert make(country_code="DE_de").country_code == "de-de"
     with pytest.raises(ValueError, match="https"):
-        BackMarketSettings(token="abcdefgh12", api_url="http://example.com")
+        make(api_url="http://example.com")
     with pytest.raises(ValueError):
-        BackMarketSettings(token="abc def gh")
+        make(contact_email="not an email")
+    with pytest.raises(ValueError):
+        BackMarketSettings(token="abc def gh", company_name="X", contact_email="a@b.example")
 
 
-def test_mapping_keeps_the_channel_tax_and_refuses_float_money(bm_sandbox):
-    raw = to_ship(bm_sandbox)[0]
+def test_price_is_without_shipping_so_the_grand_total_adds_it_and_tax_is_the_channels(bm_sandbox):
+    raw = next(o for o in to_ship(bm_sandbox) if o["shipping_price"] != "0.00")
     order = mapping.order(raw)
-    assert str(order.tax_total) == raw["sales_taxes"] and str(order.grand_total) == raw["price"]
+    assert str(order.subtotal) == raw["price"] and str(order.shipping_total) == raw["shipping_price"]
+    assert order.grand_total == order.subtotal + order.shipping_total
+    assert str(order.tax_total) == raw["sales_taxes"]
     assert not hasattr(order, "payment_method")
     raw["price"] = 12.5
     bad = mapping.order_or_bad(raw)
