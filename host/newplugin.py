@@ -297,7 +297,29 @@ def _upload_one(client: Client, shipment: Shipment) -> UploadResult:
 
 @hookimpl
 def cartplugin_register_commands(cli: click.Group) -> None:
-    \"\"\"Add `cartplugin $command ...` commands here (a sandbox server, for one).\"\"\"
+    \"\"\"`cartplugin $command sandbox`: the local fake of the $title API, to try the plugin on.\"\"\"
+    import click  # the host's CLI brings it; imported here so the hooks load without it
+
+    @cli.group("$command")
+    def group() -> None:
+        \"\"\"$title channel tools.\"\"\"
+
+    @group.command("sandbox")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+    @click.option("--port", default=8770, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+    @click.option("--api-key", default="sandbox-key-0001", show_default=True, help="The sandbox account's key.")
+    @click.option("--orders", default=12, show_default=True, type=click.IntRange(0, 100_000), help="Orders to make.")
+    def sandbox(host: str, port: int, api_key: str, orders: int) -> None:
+        \"\"\"Serve the $title sandbox until Ctrl-C; put its API URL and key into Cart General.\"\"\"
+        from plugin_spec.sandbox import run_in_foreground
+
+        from .sandbox import Sandbox
+
+        server = Sandbox(host=host, port=port, api_key=api_key, orders=orders).start()
+        # a sandbox key opens nothing but this local fake, so it is shown whole, to be pasted
+        lines = ["$title sandbox running", f"API URL: {server.base_url}", f"API key: {api_key}",
+                 f"Inspect: {server.control_url}/"]  # fmt: skip
+        run_in_foreground(server, lines, click.echo)
 """,
     "$package/sandbox.py": """\
 \"\"\"A local fake of the $title API for tests and demos, on ``plugin_spec.sandbox.api``

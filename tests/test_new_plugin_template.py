@@ -8,6 +8,7 @@ import os
 import site
 import subprocess
 import sys
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -69,3 +70,22 @@ def test_generated_plugin_installs_into_a_fresh_venv_and_is_listed(tmp_path):
                          text=True, timeout=300, cwd=root, env=environment)  # fmt: skip
     assert kit.returncode == 0, kit.stdout[-4000:] + kit.stderr[-2000:]
     assert "16 passed" in kit.stdout, kit.stdout[-2000:]
+    # the author's sandbox starts from the CLI, prints what Cart General needs and answers on it
+    server = subprocess.Popen([python, "-m", "host", "acme-shop", "sandbox", "--port", "0"], stdout=subprocess.PIPE,
+                              text=True, cwd=tmp_path, env={**environment, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    try:
+        printed = {}
+        for line in server.stdout:
+            key, _, value = line.partition(": ")
+            printed[key] = value.strip()
+            if key == "Inspect":
+                break
+        assert printed["API key"] == "sandbox-key-0001", printed
+        account = urllib.request.Request(printed["API URL"] + "/v1/account", headers={"x-api-key": "sandbox-key-0001"})
+        with urllib.request.urlopen(account, timeout=10) as answer:
+            assert answer.status == 200
+        with urllib.request.urlopen(printed["Inspect"], timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
