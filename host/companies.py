@@ -190,6 +190,19 @@ def _origin(value: str | None) -> tuple[str, str, int | None] | None:
         return ("", value, None)
 
 
+def _destinations(model: type[CartSettings], values: dict[str, str]) -> set[Any]:
+    """The origins a plugin's requests go to with these settings: every ``*url`` field and a
+    ``base_url`` property, defaults included (an empty URL still sends to the platform's host)."""
+    try:
+        settings: Any = model.model_validate(values)
+    except ValidationError:  # incomplete settings: compare what was typed
+        return {(key, _origin(value)) for key, value in values.items() if key.endswith("url")}
+    names = [name for name in type(settings).model_fields if name.endswith("url")]
+    if isinstance(getattr(type(settings), "base_url", None), property):
+        names.append("base_url")
+    return {(name, _origin(str(getattr(settings, name) or ""))) for name in names}
+
+
 def _secret_fields(model: type[CartSettings]) -> set[str]:
     """Fields typed ``SecretStr``, optional ones (``SecretStr | None``) included."""
     return {
@@ -297,18 +310,14 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
         validated = model.model_validate(merged)
     except ValidationError as exc:
         raise InvalidSettings(describe_validation_error(exc, model)) from None
-    for key, value in pairs.items():
-        # a stored secret would follow a URL to another host: whoever changes where it goes
-        # gives it again (or clears it)
-        if key in secrets_fields or not value.strip() or not key.endswith("url"):
-            continue
-        if _origin(value) != _origin(before.get(key)):
-            kept = sorted(name for name in secrets_fields if before.get(name) and name not in pairs)
-            if kept and before.get(key):
-                raise InvalidSettings(
-                    f"changing {key} sends {', '.join(kept)} to another host: give it again in the same command "
-                    f"(--set {kept[0]}=- asks for it at a hidden prompt, --set-file {kept[0]}=PATH reads it from a file)"
-                )
+    # a stored secret would follow the requests to another host: whoever changes where they go
+    # (a URL, or a setting such as a region that picks the host) gives the secret again
+    kept = sorted(name for name in secrets_fields if before.get(name) and name not in pairs)
+    if kept and _destinations(model, before) != _destinations(model, merged):
+        raise InvalidSettings(
+            f"this change sends {', '.join(kept)} to another host: give it again in the same command "
+            f"(--set {kept[0]}=- asks for it at a hidden prompt, --set-file {kept[0]}=PATH reads it from a file)"
+        )
     secret_keys = secrets_fields
     normalised = {
         key: (value.get_secret_value() if isinstance(value, SecretStr) else str(value))

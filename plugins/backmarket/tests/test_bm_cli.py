@@ -149,3 +149,21 @@ def test_with_accept_on_download_off_staff_accept_and_cancel_a_line_they_cannot_
     run("worker", "--once", "--download-every", "0")
     assert bm_sandbox.order(first["source_order_id"])["tracking_number"] == "1Z999"
     assert run.json("orders", "show", str(first["id"]))["source_updated_for_shipping"] is True
+
+
+def test_a_stored_token_never_follows_a_new_host_or_platform_without_being_given_again(
+    tmp_path: Path, registered
+) -> None:
+    run = Run(tmp_path / "bm.db")
+    run("companies", "add", COMPANY)
+    run("website-settings", COMPANY, "--store-plugin", "backmarket")
+    # no api_url: requests go to the EU platform's host
+    run("cart-settings", COMPANY, "--set", f"token={TOKEN}", "--set", "country_code=fr-fr",
+        "--set", f"company_name={COMPANY_NAME}", "--set", f"contact_email={CONTACT_EMAIL}")  # fmt: skip
+    for change in ("api_url=https://collector.example", "region=na", "preprod=true"):
+        run("cart-settings", COMPANY, "--set", change, code=1)
+    shown = {f["key"]: f["value"] for f in run.json("cart-settings", COMPANY)["fields"]}
+    assert (shown["api_url"], shown["region"]) in {(None, "eu"), ("", "eu")}, shown
+    run("cart-settings", COMPANY, "--set", "commission_percent=5")  # the host stays: the token stays
+    run("cart-settings", COMPANY, "--set", "region=na", "--set", f"token={TOKEN}")  # given again: taken
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", COMPANY)["fields"]}["region"] == "na"
