@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from .. import plugins
+from .. import secrets as sealing
 from ..db import connect, write
 from ..errors import NotFound
 from . import auth, filters
@@ -21,16 +22,22 @@ SESSION_HOURS = 8
 
 
 def _secret_key(path: Path) -> str:
-    """A signing key kept in the database, so sessions survive a restart of the server."""
+    """The session signing key, kept in the database (sessions survive a restart) and sealed with
+    the host's key file like the channel secrets, so a copy of the database cannot forge a session."""
     db = connect(path)
     try:
         with write(db):
             row = db.execute("SELECT value FROM web_secrets WHERE name = 'session_key'").fetchone()
-            if row is None:
-                key = secrets.token_hex(32)
-                db.execute("INSERT INTO web_secrets (name, value) VALUES ('session_key', ?)", [key])
-                return key
-            return row[0]
+            if row is not None and sealing.is_sealed(row[0]):
+                return sealing.unseal(db, row[0])
+            # none yet, or one an older version stored in clear: a new key (open sessions end)
+            key = secrets.token_hex(32)
+            db.execute(
+                "INSERT INTO web_secrets (name, value) VALUES ('session_key', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                [sealing.seal(db, key)],
+            )
+            return key
     finally:
         db.close()
 

@@ -70,7 +70,10 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("companies.index")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # browsers read a backslash as a slash ("/\\evil.example" is another site) and drop
+    # control characters, so a target with either is refused with the rest
+    unsafe = "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target)
+    if unsafe or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("companies.index")
     return target
 

@@ -107,6 +107,7 @@ def test_only_admins_see_the_change_log_and_employees(web):
     http, _ = signed_in(web, "sue")
     assert http.get(f"{web.url}/audit", timeout=10).status_code == 403
     assert http.get(f"{web.url}/users", timeout=10).status_code == 403
+    assert http.get(f"{web.url}/companies/1/change-log", timeout=10).status_code == 403
     http, _ = signed_in(web, "ann")
     assert http.get(f"{web.url}/users", timeout=10).status_code == 200
 
@@ -145,7 +146,8 @@ def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db
 
 
 def test_sign_in_never_redirects_to_another_site(web):
-    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+    for target in ("//evil.example/x", "https://evil.example/", "javascript:alert(1)", "/\\evil.example/x",
+                   "/\t/evil.example/x"):
         http = requests.Session()
         page = http.get(f"{web.url}/login", params={"next": target}, timeout=10)
         answer = http.post(f"{web.url}/login", params={"next": target},
@@ -163,3 +165,15 @@ def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
                        data={"csrf_token": token, "website_url": "", "commission_percent": "", "x_api_key": bad_key})  # fmt: skip
     assert answer.status_code == 422 and 'id="error-x_api_key"' in answer.text
     assert bad_key not in answer.text and "9f8e7d" not in answer.text
+
+
+def test_the_session_signing_key_is_sealed_in_the_database_so_a_copy_cannot_forge_a_session(web, db_path):
+    from host import secrets
+
+    db = connect(db_path)
+    try:
+        (stored,) = db.execute("SELECT value FROM web_secrets WHERE name = 'session_key'").fetchone()
+    finally:
+        db.close()
+    assert secrets.is_sealed(stored)
+    assert web.app.secret_key not in stored

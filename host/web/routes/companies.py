@@ -207,5 +207,7 @@ def test_settings(company_id: int):
 
 @bp.route("/companies/<int:company_id>/change-log")
 def change_log(company_id: int):
+    if not g.user.can("audit"):
+        abort(403)
     company = _company(company_id)
     return render_template("change_log.html", company=company, entries=audit.entries(db(), company_id=company.id), tab="log")
