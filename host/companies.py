@@ -14,9 +14,9 @@ from typing import Any
 import sqlite_utils
 from pydantic import SecretStr, ValidationError
 
-from plugin_spec import CartSettings
-
-from urllib.parse import urlsplit
+from plugin_spec import BadData, CartSettings
+from plugin_spec.http import origin
+from plugin_spec.wire import mask  # the one masking rule, shared with the plugins
 
 from . import clock, plugins, secrets
 from .db import write
@@ -179,14 +179,12 @@ def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> 
 
 
 def _origin(value: str | None) -> tuple[str, str, int | None] | None:
-    """Where a URL sends requests (scheme, host, port), compared without case or default port."""
+    """Where a URL sends requests (``plugin_spec.http.origin``); None when unset."""
     if not value:
         return None
     try:
-        parts = urlsplit(value.strip())
-        default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port if parts.port != default else None
-    except ValueError:
+        return origin(value.strip())
+    except BadData:  # an unreadable port: compared as typed
         return ("", value, None)
 
 
@@ -279,12 +277,6 @@ def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
         if same(_stored_values(db, other_id, channel)):
             names.append(other_name)
     return names
-
-
-def mask(secret: str) -> str:
-    """Show at most the last 4 characters of a secret, fewer for short ones."""
-    visible = secret[-4:] if len(secret) >= 12 else ""
-    return "****" + visible
 
 
 def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dict[str, str]) -> dict[str, Any]:
