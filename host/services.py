@@ -258,14 +258,15 @@ def download_orders(
     for item in items:
         seen += 1
         if isinstance(item, ChannelOrder):
-            item = _screen(item, ceiling)
+            at = _utc_or_bound(item.updated_at)
+            item = _screen(item, at, ceiling)
         if isinstance(item, BadOrder):
             report_bad(item.source_order_id, item.updated_at, item.message)
             continue
         if not isinstance(item, ChannelOrder):
             report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
             continue
-        batch.append((item, _utc_or_bound(item.updated_at)))
+        batch.append((item, at))
         failpoint("download.item")
         if len(batch) >= BATCH_SIZE:
             commit()
@@ -317,16 +318,17 @@ def _accept_new(db: sqlite_utils.Database, company: Company, log: Callable[[str,
         return 0
 
 
-def _screen(order: ChannelOrder, ceiling: datetime) -> ChannelOrder | BadOrder:
-    """The host's own checks of an order a plugin mapped, before it joins a batch."""
+def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrder | BadOrder:
+    """The host's own checks of an order a plugin mapped (``at``: its updated_at in UTC), before
+    it joins a batch."""
     if len({line.source_line_id for line in order.lines}) != len(order.lines):
         # line ids are unique per order in the schema: one such order must not sink its batch
         return BadOrder(source_order_id=order.source_order_id, updated_at=order.updated_at,
                         message="two of its lines share one line id")  # fmt: skip
-    if _utc_or_bound(order.updated_at) > ceiling:
+    if at > ceiling:
         # a cursor moved there would skip every real order until that date
         return BadOrder(source_order_id=order.source_order_id, updated_at=order.updated_at,
-                        message=f"its updated_at {clock.iso(_utc_or_bound(order.updated_at))} is in the future")  # fmt: skip
+                        message=f"its updated_at {clock.iso(at)} is in the future")  # fmt: skip
     return order
 
 
