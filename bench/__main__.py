@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from .common import SandboxProcess, bench_client_options, tempdir
-from .web_rows import web_pages
 from .rows import FULL, QUICK, Config, Row, bulk_import, many_companies, memory, scheduler_tick, tracking_upload
+from .web_rows import web_pages
 
 ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport")
 #: rows run only when asked for with --rows (the default table stays the six above)
@@ -38,7 +38,15 @@ def render(rows: list[Row]) -> str:
     header = ("#", "benchmark", "measured", "floor", "ratio", "target", "result")
     order = {key: i for i, key in enumerate(ROW_KEYS + EXTRA_KEYS, start=1)}
     body = [
-        (str(order[r.key]), r.title, r.measured, r.floor, "-" if r.ratio is None else f"{r.ratio:.2f}", r.target, r.result)
+        (
+            str(order[r.key]),
+            r.title,
+            r.measured,
+            r.floor,
+            "-" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target,
+            r.result,
+        )
         for r in sorted(rows, key=lambda r: order[r.key])
     ]
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
@@ -65,9 +73,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat: a smoke run of every row")
     parser.add_argument("--repeats", type=int, help="repeats of each timed figure (default 3, quick 1)")
     parser.add_argument(
-        "--rows", default=",".join(ROW_KEYS), help=f"comma-separated subset of {','.join(ROW_KEYS + EXTRA_KEYS)} (default: {','.join(ROW_KEYS)})"
+        "--rows",
+        default=",".join(ROW_KEYS),
+        help=f"comma-separated subset of {','.join(ROW_KEYS + EXTRA_KEYS)} (default: {','.join(ROW_KEYS)})",
     )
-    parser.add_argument("--notes", action=argparse.BooleanOptionalAction, default=True, help="print the notes below the table")
+    parser.add_argument(
+        "--notes", action=argparse.BooleanOptionalAction, default=True, help="print the notes below the table"
+    )
     parser.add_argument("--strict", action="store_true", help="exit with status 1 when a target is missed")
     args = parser.parse_args(argv)
     wanted = {part.strip() for part in args.rows.split(",") if part.strip()}
@@ -99,7 +111,10 @@ def run(cfg: Config, wanted: set[str], log=print) -> list[Row]:
             started = time.perf_counter()
             produced = [row for row in step() if row.key in wanted]
             rows.extend(produced)
-            log(f"  ... {', '.join(r.key for r in produced)} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            log(
+                f"  ... {', '.join(r.key for r in produced)} done in {time.perf_counter() - started:.0f} s",
+                file=sys.stderr,
+            )
     return rows
 
 
@@ -109,12 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Config(**{**base.__dict__})
     if args.repeats:
         cfg.repeats = cfg.upload_repeats = cfg.memory_small_repeats = args.repeats
-    print(f"cartplugin benchmarks ({'quick' if args.quick else 'full'}, {cfg.repeats} repeat(s), median)", file=sys.stderr)
+    print(
+        f"cartplugin benchmarks ({'quick' if args.quick else 'full'}, {cfg.repeats} repeat(s), median)", file=sys.stderr
+    )
     started = time.perf_counter()
     rows = run(cfg, args.wanted)
     print(f"Machine: {machine()}")
     chosen = "" if args.wanted == set(ROW_KEYS) else f" --rows {args.rows}"
-    print(f"Command: python -m bench{' --quick' if args.quick else ''}{chosen}   ({time.perf_counter() - started:.0f} s)")
+    print(
+        f"Command: python -m bench{' --quick' if args.quick else ''}{chosen}   ({time.perf_counter() - started:.0f} s)"
+    )
     print(render(rows))
     if args.notes:
         print()

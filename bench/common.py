@@ -88,7 +88,9 @@ class SandboxProcess:
         """A fresh seller account holding ``orders`` unfulfilled orders; ``(api_key, seller id)``."""
         self._keys += 1
         key = f"bench-account-{self._keys:06d}-{os.getpid()}"
-        seller = self._call("POST", "/accounts", {"api_key": key, "name": f"Bench Seller {self._keys}", "orders": 0})["id"]
+        seller = self._call("POST", "/accounts", {"api_key": key, "name": f"Bench Seller {self._keys}", "orders": 0})[
+            "id"
+        ]
         left = orders
         while left > 0:
             n = min(left, 100_000)

@@ -280,7 +280,9 @@ def many_companies(sandbox: SandboxProcess, cfg: Config, work: Path) -> Row:
         requests_made = len(sandbox.requests_made())
         request_counts.append(requests_made)
         floor_s.append(requests_made * cfg.company_latency / cfg.workers)
-        statuses = dict(db.execute("SELECT status, COUNT(*) FROM jobs WHERE kind = 'import_orders' GROUP BY status").fetchall())
+        statuses = dict(
+            db.execute("SELECT status, COUNT(*) FROM jobs WHERE kind = 'import_orders' GROUP BY status").fetchall()
+        )
         imported = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
         db.close()
         if ran != cfg.companies or statuses != {"Completed": cfg.companies} or imported != total:
@@ -471,7 +473,16 @@ def _populate_companies(db: Any, n: int, orders_per_company: int) -> None:
             for k in range(orders_per_company):
                 shipped = k % 2 == 0
                 rows.append(
-                    (company, f"T{company}-{k}", "Fully Shipped" if shipped else "Unshipped", int(shipped), now, now, now, now)
+                    (
+                        company,
+                        f"T{company}-{k}",
+                        "Fully Shipped" if shipped else "Unshipped",
+                        int(shipped),
+                        now,
+                        now,
+                        now,
+                        now,
+                    )
                 )
         db.conn.executemany(
             "INSERT INTO orders (company_id, channel, source_order_id, payment_status, shipping_status, "

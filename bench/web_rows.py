@@ -92,7 +92,9 @@ def _sql_of(path: str) -> list[tuple[str, list[Any]]]:
         select, count, params = queries.jobs_sql(args, page, queries.PAGE_SIZE)
     else:
         sort = args.get("sort") if args.get("sort") in queries.ORDER_SORTS else "id"
-        select, count, params = queries.orders_sql(args, sort, args.get("dir", "desc") != "asc", page, queries.PAGE_SIZE)
+        select, count, params = queries.orders_sql(
+            args, sort, args.get("dir", "desc") != "asc", page, queries.PAGE_SIZE
+        )
     return [(select, params), (count, params)]
 
 
@@ -132,14 +134,18 @@ def web_pages(cfg: Any, work: Path):
         floor, _ = median_of(cfg.web_repeats, bare)
         figures[page] = (served, floor)
         for statement, params in sql:
-            plans[f"{page} {'COUNT' if statement.startswith('SELECT COUNT') else 'page'}"] = queries.explain(db, statement, params)
+            plans[f"{page} {'COUNT' if statement.startswith('SELECT COUNT') else 'page'}"] = queries.explain(
+                db, statement, params
+            )
     counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("orders", "jobs")}
     db.close()
     bad = []
     for name, steps in plans.items():
         filtered = "?" in name.split()[0]
         for step in steps:
-            if "TEMP B-TREE" in step or (filtered and step.startswith("SCAN") and "INDEX" not in step and "page=" not in name.split()[0]):
+            if "TEMP B-TREE" in step or (
+                filtered and step.startswith("SCAN") and "INDEX" not in step and "page=" not in name.split()[0]
+            ):
                 bad.append(f"{name}: {step}")
     order_served = sorted(s for p, (s, _) in figures.items() if p.startswith("/orders"))
     job_served = sorted(s for p, (s, _) in figures.items() if p.startswith("/jobs"))

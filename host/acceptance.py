@@ -61,7 +61,9 @@ def accept_orders(
         wanted = {int(i) for i in order_ids}
         by_id = {row["id"] for row in rows}
         for order_id in wanted - by_id:
-            if not db.execute("SELECT 1 FROM orders WHERE id = ? AND company_id = ?", [order_id, company.id]).fetchone():
+            if not db.execute(
+                "SELECT 1 FROM orders WHERE id = ? AND company_id = ?", [order_id, company.id]
+            ).fetchone():
                 raise NotFound(f"company {company.name!r} has no order {order_id}")
         rows = [row for row in rows if row["id"] in wanted]
     if not rows:
@@ -81,13 +83,17 @@ def accept_orders(
             if result.ok:
                 db.execute("UPDATE orders SET awaiting_acceptance = 0 WHERE id = ?", [row["id"]])
             message = redact(result.message, settings)
-            report.append({"id": row["id"], "source_order_id": row["source_order_id"], "ok": result.ok, "message": message})
+            report.append(
+                {"id": row["id"], "source_order_id": row["source_order_id"], "ok": result.ok, "message": message}
+            )
             if log and not result.ok:
                 log("warning", f"order {row['source_order_id']} not accepted: {message}")
     return report
 
 
-def accept_after_download(db: sqlite_utils.Database, company: Company, log: Callable[[str, str], None] | None = None) -> int | None:
+def accept_after_download(
+    db: sqlite_utils.Database, company: Company, log: Callable[[str, str], None] | None = None
+) -> int | None:
     """Accept waiting orders when the channel needs it and ``accept_on_download`` is on; how many."""
     channel = companies.store_plugin(db, company)
     if not needs_acceptance(channel):

@@ -27,7 +27,14 @@ def record(
     with write(db):
         db.execute(
             "INSERT INTO audit_log (at, actor, action, company_id, target, details) VALUES (?, ?, ?, ?, ?, ?)",
-            [clock.now_iso(), actor, action, company_id, target, json.dumps(details or {}, ensure_ascii=False, default=str)],
+            [
+                clock.now_iso(),
+                actor,
+                action,
+                company_id,
+                target,
+                json.dumps(details or {}, ensure_ascii=False, default=str),
+            ],
         )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import time
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,11 +18,10 @@ import click
 
 from plugin_spec import ChannelError
 
-from . import clock, companies, config, jobs, logs, orders, plugins, runner, services, worker
-from . import tables
-from .terminal import clean, clean_json
+from . import clock, companies, config, jobs, logs, orders, plugins, runner, services, tables, worker
 from .db import connect, open_existing
 from .errors import HostError
+from .terminal import clean, clean_json
 
 
 class CartGroup(click.Group):
@@ -140,22 +139,30 @@ def _parse_since(value: str | None) -> datetime | None:
 @click.group(cls=CartGroup)
 @click.version_option(package_name="cartplugin")
 @click.option("--config", "config_file", metavar="PATH", help="Config file (default: see `cartplugin config show`).")
-@click.option("--db", "db_option", metavar="PATH", help="SQLite database file (default ./cartplugin.db, made absolute).")
+@click.option(
+    "--db", "db_option", metavar="PATH", help="SQLite database file (default ./cartplugin.db, made absolute)."
+)
 @click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="Write log records of this level and above to stderr (default WARNING).",
 )
-@click.option("--log-format", type=click.Choice(["text", "json"]), help="Log records as text or JSON lines (default text).")
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), help="Log records as text or JSON lines (default text)."
+)
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None, db_option: str | None, log_level: str | None, log_format: str | None) -> None:
+def cli(
+    ctx: click.Context, config_file: str | None, db_option: str | None, log_level: str | None, log_format: str | None
+) -> None:
     """cartplugin: companies, orders and Queued Jobs; sales channels are plugins.
 
     Settings come from flags, CARTPLUGIN_* variables and a config file, in that order
     (cartplugin config show lists them and where each came from).
     """
     ctx.ensure_object(dict)
-    loaded = config.load(config_file, db=db_option, log_level=log_level.upper() if log_level else None, log_format=log_format)
+    loaded = config.load(
+        config_file, db=db_option, log_level=log_level.upper() if log_level else None, log_format=log_format
+    )
     settings = loaded.settings
     config.apply(settings)
     logs.setup(settings.log_level, settings.log_format)
@@ -255,7 +262,9 @@ def _parse_pairs(
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             # nothing of what was typed is echoed: it may be a key pasted in the wrong place
-            raise HostError(f"{option} takes KEY={'PATH' if option == '--set-file' else 'VALUE'} (for example {option} {example})")
+            raise HostError(
+                f"{option} takes KEY={'PATH' if option == '--set-file' else 'VALUE'} (for example {option} {example})"
+            )
         parsed[key.strip()] = value
     return parsed
 
@@ -306,7 +315,9 @@ def cart_settings(
         for key, value in values.items():
             if value == "-":  # typed at a hidden prompt: not in shell history nor in `ps`
                 values[key] = click.prompt(key, hide_input=True, err=True)
-        for key, path in _parse_pairs(file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key").items():
+        for key, path in _parse_pairs(
+            file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key"
+        ).items():
             values[key] = _read_value_file(path)
         shown = companies.update_cart_settings(db, target, values)
         _warn_shared_account(db, target)
@@ -360,7 +371,9 @@ def _warn_shared_account(db, company: companies.Company) -> None:
 
 @cli.command(name="import-orders")
 @click.argument("company")
-@click.option("--since", metavar="DATE", help=f"Orders updated since this date (default: {services.RECENT_DAYS} days ago).")
+@click.option(
+    "--since", metavar="DATE", help=f"Orders updated since this date (default: {services.RECENT_DAYS} days ago)."
+)
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job now, or leave it to the worker.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
@@ -440,7 +453,9 @@ class _Counter:
 
 @cli.command(name="worker")
 @click.option("--once", is_flag=True, help="One round: queue what is due, run the queue, exit.")
-@click.option("--interval", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True, help="Seconds between rounds.")
+@click.option(
+    "--interval", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True, help="Seconds between rounds."
+)
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once.")
 @click.option(
     "--download-every",
@@ -468,7 +483,18 @@ def orders_group() -> None:
     """Orders: list, show, ship, change status."""
 
 
-ORDER_HEADERS = ("Order", "Company", "Channel order", "Date", "Buyer", "Status", "Payment", "Shipping", "Total", "Uploaded")
+ORDER_HEADERS = (
+    "Order",
+    "Company",
+    "Channel order",
+    "Date",
+    "Buyer",
+    "Status",
+    "Payment",
+    "Shipping",
+    "Total",
+    "Uploaded",
+)
 
 
 def _order_cells(o: dict[str, Any]) -> list[Any]:
@@ -503,7 +529,12 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
     db = _db(ctx)
     company_id = companies.get_company(db, company).id if company else None
     rows = orders.list_orders(
-        db, company_id, needs_attention=needs_attention, upload_failed=upload_failed, limit=limit, with_buyer=not as_json
+        db,
+        company_id,
+        needs_attention=needs_attention,
+        upload_failed=upload_failed,
+        limit=limit,
+        with_buyer=not as_json,
     )
     if as_json:
         click.echo("[")
@@ -644,7 +675,9 @@ def demo(order_count: int) -> None:
 
 @cli.command(name="new-plugin")
 @click.argument("name")
-@click.option("--directory", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create it.")
+@click.option(
+    "--directory", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create it."
+)
 def new_plugin(name: str, directory: str) -> None:
     """Write a ready-to-install channel plugin package NAME (see docs/writing-a-plugin.md)."""
     from pathlib import Path

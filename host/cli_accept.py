@@ -17,7 +17,9 @@ def register(orders_group: click.Group) -> None:
                   help="Cancel this line on the channel instead of accepting it (the seller cannot serve it).")  # fmt: skip
     @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
     @click.pass_context
-    def orders_accept(ctx: click.Context, company: str, order_ids: tuple[int, ...], cancels: tuple[str, ...], as_json: bool) -> None:
+    def orders_accept(
+        ctx: click.Context, company: str, order_ids: tuple[int, ...], cancels: tuple[str, ...], as_json: bool
+    ) -> None:
         """Accept the company's orders Awaiting acceptance (all, or the ORDER_IDS given).
 
         Back Market, for one, refuses tracking for an order whose lines the seller has not

@@ -24,7 +24,9 @@ from .terminal import clean, clean_json
 
 
 def _pip(*args: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args], stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args], stdin=subprocess.DEVNULL
+    )
     if result.returncode != 0:
         raise HostError(f"pip {args[0]} failed (exit {result.returncode}); its messages are above")
 
@@ -80,7 +82,14 @@ def plugins_command(as_json: bool) -> None:
 @click.command()
 @click.argument("packages", nargs=-1)
 @click.option("-U", "--upgrade", is_flag=True, help="Upgrade packages to the latest version.")
-@click.option("-e", "--editable", "editables", multiple=True, metavar="PATH", help="Install a project in editable mode from PATH (repeatable).")
+@click.option(
+    "-e",
+    "--editable",
+    "editables",
+    multiple=True,
+    metavar="PATH",
+    help="Install a project in editable mode from PATH (repeatable).",
+)
 def install(packages: tuple[str, ...], upgrade: bool, editables: tuple[str, ...]) -> None:
     """Install plugin packages into cartplugin's own environment (pip).
 
@@ -120,7 +129,9 @@ def uninstall(ctx: click.Context, packages: tuple[str, ...], yes: bool, force: b
                 f"companies sell through this plugin: {named}{more}; choose another store plugin for them, "
                 "or pass --force (they then show 'plugin missing' and nothing automatic runs for them)"
             )
-        click.echo(clean(f"Warning: {named}{more} will show 'plugin missing' until the plugin is installed again"), err=True)
+        click.echo(
+            clean(f"Warning: {named}{more} will show 'plugin missing' until the plugin is installed again"), err=True
+        )
     if not yes:
         if not sys.stdin.isatty():
             raise HostError("uninstall asks before it removes anything; pass --yes (-y) when not at a terminal")

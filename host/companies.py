@@ -20,8 +20,8 @@ from plugin_spec.wire import mask  # the one masking rule, shared with the plugi
 
 from . import clock, plugins, secrets
 from .db import write
-from .names import name_key
 from .errors import HostError, InvalidSettings, NotFound
+from .names import name_key
 
 MAX_NAME = 100
 #: Cart General fields the host uses itself; changing them says nothing about the account
@@ -161,7 +161,9 @@ def _reset_connection(db: sqlite_utils.Database, company_id: int, why: str) -> N
 def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
     plugin = website_settings(db, company)["store_plugin"]
     if not plugin:
-        raise HostError(f"company {company.name!r} has no store plugin; run: cartplugin website-settings {company.name!r} --store-plugin NAME")
+        raise HostError(
+            f"company {company.name!r} has no store plugin; run: cartplugin website-settings {company.name!r} --store-plugin NAME"
+        )
     return plugin
 
 
@@ -173,7 +175,8 @@ def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> 
     return {
         key: secrets.unseal(db, value) if is_secret and value is not None else value
         for key, value, is_secret in db.execute(
-            "SELECT key, value, is_secret FROM cart_settings WHERE company_id = ? AND channel = ?", [company_id, channel]
+            "SELECT key, value, is_secret FROM cart_settings WHERE company_id = ? AND channel = ?",
+            [company_id, channel],
         ).fetchall()
     }
 
@@ -247,7 +250,13 @@ def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str,
         elif value is None and not field.is_required() and field.default is not None:
             shown = str(field.default)
         fields.append(
-            {"key": key, "label": field.title or key, "value": shown, "secret": key in secret_names, "required": field.is_required()}
+            {
+                "key": key,
+                "label": field.title or key,
+                "value": shown,
+                "secret": key in secret_names,
+                "required": field.is_required(),
+            }
         )
     return {"company": company.name, "store_plugin": channel, "fields": fields}
 

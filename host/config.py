@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
     db: Path = Field(Path("cartplugin.db"), description="SQLite database file")
-    secret_key_file: Path | None = Field(None, description="key that encrypts secrets (default: <database>.key beside it)")
+    secret_key_file: Path | None = Field(
+        None, description="key that encrypts secrets (default: <database>.key beside it)"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("WARNING", description="log records to stderr")
     log_format: Literal["text", "json"] = Field("text", description="text, or one JSON object a line for collectors")
     download_every: float = Field(300.0, ge=0, le=86400, description="seconds between automatic downloads of a company")
@@ -79,7 +81,11 @@ def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
             raise HostError(f"config file {str(path)!r} does not exist (named by --config or ${CONFIG_ENV})")
         return path.absolute()
     xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    for candidate in (Path("cartplugin.toml"), Path(xdg) / "cartplugin" / "config.toml", Path("/etc/cartplugin/config.toml")):
+    for candidate in (
+        Path("cartplugin.toml"),
+        Path(xdg) / "cartplugin" / "config.toml",
+        Path("/etc/cartplugin/config.toml"),
+    ):
         if candidate.is_file():
             return candidate.absolute()
     return None
@@ -95,7 +101,9 @@ def _read_file(path: Path | None) -> dict[str, Any]:
         raise HostError(f"cannot read config file {str(path)!r}: {exc}") from None
     unknown = sorted(set(values) - set(Settings.model_fields))
     if unknown:
-        raise HostError(f"config file {str(path)!r}: unknown setting {unknown[0]!r} (known: {', '.join(Settings.model_fields)})")
+        raise HostError(
+            f"config file {str(path)!r}: unknown setting {unknown[0]!r} (known: {', '.join(Settings.model_fields)})"
+        )
     for key in ("db", "secret_key_file"):
         if isinstance(values.get(key), str):
             values[key] = str((path.parent / Path(values[key]).expanduser()).absolute())

@@ -40,7 +40,9 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
         raise HostError(f"database folder {str(path.parent)!r} does not exist")
     if not path.exists():
         if not create:
-            raise HostError(f"no database at {str(path)!r}; add a company first (cartplugin companies add) or pass --db")
+            raise HostError(
+                f"no database at {str(path)!r}; add a company first (cartplugin companies add) or pass --db"
+            )
         _create_private(path)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)

@@ -40,14 +40,18 @@ def run_demo(order_count: int = 25) -> None:
     try:
         from backmarket_pro.sandbox import Sandbox
     except ImportError:
-        raise HostError("the demo needs the Back Market Pro plugin: cartplugin install -e plugins/backmarket_pro") from None
+        raise HostError(
+            "the demo needs the Back Market Pro plugin: cartplugin install -e plugins/backmarket_pro"
+        ) from None
 
     with tempfile.TemporaryDirectory(prefix="cartplugin-demo-") as tmp, Sandbox(orders=order_count, seed=7) as sandbox:
         db = Path(tmp) / "demo.db"
         click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {db}\n", bold=True)
         click.secho("1. Add the company designated for this integration", bold=True)
         _run(db, "companies", "add", COMPANY)
-        click.secho("\n2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload", bold=True)
+        click.secho(
+            "\n2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload", bold=True
+        )
         _run(db, "website-settings", COMPANY, "--store-plugin", "backmarket_pro",
              "--allow-order-download", "--allow-tracking-upload")  # fmt: skip
         click.secho("\n3. Cart General: Website URL, x-api-key, Order Import: Commission (%)", bold=True)

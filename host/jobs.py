@@ -84,7 +84,14 @@ def enqueue(
         try:
             job_id = db.execute(
                 "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [company_id, kind, PRIORITY[kind] if priority is None else priority, json.dumps(params or {}), now, now],
+                [
+                    company_id,
+                    kind,
+                    PRIORITY[kind] if priority is None else priority,
+                    json.dumps(params or {}),
+                    now,
+                    now,
+                ],
             ).lastrowid
         except sqlite3.IntegrityError:  # another process queued it between our read and insert
             return _pending(db, company_id, kind), False  # type: ignore[return-value]
@@ -194,7 +201,8 @@ def _alive(pid: int) -> bool:
 def heartbeat(db: sqlite_utils.Database, job: Job) -> None:
     with write(db):
         db.execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ?", [clock.now_iso(), job.id, job.claimed_by]
+            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ?",
+            [clock.now_iso(), job.id, job.claimed_by],
         )
 
 
@@ -221,7 +229,10 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     if job.attempts >= job.max_attempts:
         finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
         return False
-    delay = max(min(retry_after or 0, MAX_RETRY_AFTER_SECONDS), min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0))
+    delay = max(
+        min(retry_after or 0, MAX_RETRY_AFTER_SECONDS),
+        min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0),
+    )
     with write(db):
         db.execute(
             "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing' "
@@ -315,7 +326,11 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 def show_job(db: sqlite_utils.Database, job_id: int | str) -> dict[str, Any]:
     job = get_job(db, job_id)
-    row = next(db.query("SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id WHERE j.id = ?", [job.id]))
+    row = next(
+        db.query(
+            "SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id WHERE j.id = ?", [job.id]
+        )
+    )
     shown = _public(row)
     shown["params"] = job.params
     shown["log"] = [

@@ -187,7 +187,9 @@ def m0003_hardening(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE companies SET name_key = ? WHERE id = ?", [name_key(name), company_id])
     db.execute("CREATE UNIQUE INDEX IF NOT EXISTS companies_name_key ON companies(name_key)")
     # an older version wrote years before 1000 unpadded ("999-..."), which sorts above "2026-..."
-    for company_id, channel, name, value in db.execute("SELECT company_id, channel, name, value FROM cursors").fetchall():
+    for company_id, channel, name, value in db.execute(
+        "SELECT company_id, channel, name, value FROM cursors"
+    ).fetchall():
         fixed = clock.iso(clock.parse(value))
         if fixed != value:
             db.execute(

@@ -18,7 +18,7 @@ from .errors import HostError
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 
 TEMPLATES: dict[str, str] = {
-    "pyproject.toml": '''\
+    "pyproject.toml": """\
 [build-system]
 requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
@@ -39,8 +39,8 @@ $channel = "$package.plugin"
 
 [tool.setuptools]
 packages = ["$package"]
-''',
-    "README.md": '''\
+""",
+    "README.md": """\
 # $dist
 
 The **$title** sales channel for [cartplugin](https://github.com/): download orders, upload tracking.
@@ -58,7 +58,7 @@ Where things go (docs/writing-a-plugin.md of cartplugin walks through each):
 | `$package/settings.py` | the Cart General fields staff fill in; credentials typed `SecretStr` |
 | `$package/plugin.py` | the hooks; each stub says what it must do |
 | `tests/test_${channel}_conformance.py` | the kit: fill in the sandbox fixtures, then make it pass |
-''',
+""",
     "$package/__init__.py": '''\
 """$title channel plugin for cartplugin."""
 

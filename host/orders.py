@@ -38,9 +38,7 @@ _ORDER_COLUMNS = (
     "channel_financial_status", "channel_fulfillment_status", "channel_cancelled", "imported_at", "updated_at",
     "awaiting_acceptance",
 )  # fmt: skip
-_INSERT_ORDER = (
-    f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
-)
+_INSERT_ORDER = f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
 _INSERT_LINE = (
     "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -301,7 +299,10 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
     order["channel_financial_status"] = row["channel_financial_status"]
     order["channel_fulfillment_status"] = row["channel_fulfillment_status"]
     order["lines"] = [
-        {k: line[k] for k in ("id", "source_line_id", "sku", "title", "quantity", "unit_price", "tax", "quantity_shipped")}
+        {
+            k: line[k]
+            for k in ("id", "source_line_id", "sku", "title", "quantity", "unit_price", "tax", "quantity_shipped")
+        }
         for line in db.query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]])
     ]
     order["shipments"] = [
@@ -387,7 +388,9 @@ def ship_order(
         row = _order_row(db, order_id)
         if row["status"] == "Cancelled":
             raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
-        lines = list(db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]]))
+        lines = list(
+            db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]])
+        )
         if not lines:
             raise HostError(f"order {row['id']} is already Fully Shipped")
         per_line = _assign_serials(lines, serials)
@@ -402,7 +405,12 @@ def ship_order(
         for line in lines:
             db.execute(
                 "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) VALUES (?, ?, ?, ?)",
-                [shipment_id, line["id"], line["quantity"] - line["quantity_shipped"], json.dumps(per_line[line["id"]])],
+                [
+                    shipment_id,
+                    line["id"],
+                    line["quantity"] - line["quantity_shipped"],
+                    json.dumps(per_line[line["id"]]),
+                ],
             )
             db.execute("UPDATE order_lines SET quantity_shipped = quantity WHERE id = ?", [line["id"]])
         db.execute(
@@ -499,7 +507,8 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             # pending, with the reason, and is not listed among the failed uploads staff must handle
             state = "accepted" if result.ok else "pending" if result.retryable else "failed"
             row = db.execute(
-                "SELECT upload_attempts FROM shipments WHERE id = ? AND upload_state != 'accepted'", [result.shipment_id]
+                "SELECT upload_attempts FROM shipments WHERE id = ? AND upload_state != 'accepted'",
+                [result.shipment_id],
             ).fetchone()
             if row is None:  # unknown, or accepted already (a late duplicate result)
                 continue

@@ -118,6 +118,7 @@ def refresh_channels(*, drop_broken: bool = False) -> None:
 def _trace() -> None:
     global _tracing
     _tracing = True
+
     def before(hook_name: str, hook_impls: list, kwargs: dict[str, Any]) -> None:
         shown = {k: ("<settings>" if k == "settings" else v) for k, v in kwargs.items()}
         print(f"[trace] {hook_name}({shown}) -> {[i.plugin_name for i in hook_impls]}", file=sys.stderr)

@@ -82,7 +82,11 @@ def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
     if filters.get("payment"):
         where.append("o.payment_status = ?")
         params.append(str(filters["payment"])[:40])
-    if filters.get("shipping") in (orders_module.UNSHIPPED, orders_module.PARTIALLY_SHIPPED, orders_module.FULLY_SHIPPED):
+    if filters.get("shipping") in (
+        orders_module.UNSHIPPED,
+        orders_module.PARTIALLY_SHIPPED,
+        orders_module.FULLY_SHIPPED,
+    ):
         where.append("o.shipping_status = ?")
         params.append(filters["shipping"])
     if filters.get("source_updated") in ("yes", "no"):
@@ -98,7 +102,9 @@ def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-def orders_sql(filters: dict[str, Any], sort: str, descending: bool, page: int, per_page: int) -> tuple[str, str, list[Any]]:
+def orders_sql(
+    filters: dict[str, Any], sort: str, descending: bool, page: int, per_page: int
+) -> tuple[str, str, list[Any]]:
     where, params = _order_filters(filters)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if descending else "ASC"
@@ -117,7 +123,10 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int =
     sort = args.get("sort") if args.get("sort") in ORDER_SORTS else "id"
     descending = args.get("dir", "desc") != "asc"
     page = _page_number(args.get("page"))
-    filters = {k: args.get(k) for k in ("company", "status", "payment", "shipping", "source_updated", "cancelled", "upload_failed", "q")}
+    filters = {
+        k: args.get(k)
+        for k in ("company", "status", "payment", "shipping", "source_updated", "cancelled", "upload_failed", "q")
+    }
     select, count, params = orders_sql(filters, sort, descending, page, per_page)
     rows = [
         {**row, "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
@@ -157,7 +166,9 @@ def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = P
     page = _page_number(args.get("page"))
     filters = {k: args.get(k) for k in ("company", "kind", "status")}
     select, count, params = jobs_sql(filters, page, per_page)
-    rows = [{**row, "summary": json.loads(row["summary"]) if row["summary"] else None} for row in db.query(select, params)]
+    rows = [
+        {**row, "summary": json.loads(row["summary"]) if row["summary"] else None} for row in db.query(select, params)
+    ]
     total = db.execute(count, params).fetchone()[0]
     return Page(rows, total, page, per_page, filters={k: v for k, v in filters.items() if v})
 

@@ -29,7 +29,6 @@ from .errors import HostError
 from .failpoints import failpoint
 from .jobs import Job
 
-
 log = logging.getLogger("cartplugin.runner")
 
 
@@ -164,7 +163,14 @@ def _execute(
         jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
         return jobs.FAILED
     except Exception as exc:  # never let one job kill the worker; retry in case it was transient
-        log.error("job %s %s (%s): internal error %s: %s", job.id, job.kind, company.name, type(exc).__name__, _safe(db, company, exc))
+        log.error(
+            "job %s %s (%s): internal error %s: %s",
+            job.id,
+            job.kind,
+            company.name,
+            type(exc).__name__,
+            _safe(db, company, exc),
+        )
         requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
         return jobs.QUEUED if requeued else jobs.FAILED
     failpoint("job.before_finish")
@@ -173,7 +179,9 @@ def _execute(
     return status
 
 
-_TWICE_LATER = re.compile(r"[.;,]?\s*(?:please\s+)?(?:re)?try (?:again )?later\.?(?=[;,.]?\s*(?:please\s+)?(?:re)?try (?:again )?later)", re.I)
+_TWICE_LATER = re.compile(
+    r"[.;,]?\s*(?:please\s+)?(?:re)?try (?:again )?later\.?(?=[;,.]?\s*(?:please\s+)?(?:re)?try (?:again )?later)", re.I
+)
 
 
 def tidy(message: str) -> str:

@@ -74,9 +74,12 @@ def _fernet(db: sqlite_utils.Database, *, create: bool) -> Fernet:
 def _sealed_rows_exist(db: sqlite_utils.Database) -> bool:
     if not db["cart_settings"].exists():
         return False
-    return db.execute(
-        "SELECT 1 FROM cart_settings WHERE is_secret = 1 AND value LIKE ? LIMIT 1", [PREFIX + "%"]
-    ).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM cart_settings WHERE is_secret = 1 AND value LIKE ? LIMIT 1", [PREFIX + "%"]
+        ).fetchone()
+        is not None
+    )
 
 
 def _create_key(path: Path) -> bytes:

@@ -284,14 +284,19 @@ def download_orders(
         if close is not None:
             close()
         if log:
-            log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next download continues from the cursor")
+            log(
+                "warning",
+                f"stopped after its time budget of {budget_seconds:g} s; the next download continues from the cursor",
+            )
     elif since is not None and contiguous and not state["frozen"]:
         with write(db):
             same_settings()
             _extend_coverage(db, company.id, channel, since)
     flagged = stats.flagged_cancelled
     if flagged and log:
-        shown = ", ".join(flagged[:FLAGGED_SHOWN]) + (f" and {len(flagged) - FLAGGED_SHOWN} more" if len(flagged) > FLAGGED_SHOWN else "")
+        shown = ", ".join(flagged[:FLAGGED_SHOWN]) + (
+            f" and {len(flagged) - FLAGGED_SHOWN} more" if len(flagged) > FLAGGED_SHOWN else ""
+        )
         log(
             "warning",
             f"{len(flagged)} order(s) cancelled on the channel, flagged for staff with their status unchanged "
@@ -314,7 +319,10 @@ def _accept_new(db: sqlite_utils.Database, company: Company, log: Callable[[str,
     except ChannelError as exc:
         # the orders are imported; they stay Awaiting acceptance and the next download tries again
         if log:
-            log("warning", f"new orders not accepted yet: {redact(exc.message, companies.cart_settings_model(db, company))}")
+            log(
+                "warning",
+                f"new orders not accepted yet: {redact(exc.message, companies.cart_settings_model(db, company))}",
+            )
         return 0
 
 
@@ -381,7 +389,9 @@ def upload_tracking(
         by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
         complete = [
             by_id.get(s.shipment_id)
-            or UploadResult(shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result")
+            or UploadResult(
+                shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result"
+            )
             for s in shipments
         ]
         complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]

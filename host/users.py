@@ -20,7 +20,17 @@ from .errors import HostError, NotFound
 ROLES = ("admin", "support", "warehouse", "read-only")
 #: what each role may change; every role may look
 PERMISSIONS = {
-    "admin": {"users", "plugins", "audit", "company_settings", "test_settings", "import_orders", "cancel_job", "ship", "status"},
+    "admin": {
+        "users",
+        "plugins",
+        "audit",
+        "company_settings",
+        "test_settings",
+        "import_orders",
+        "cancel_job",
+        "ship",
+        "status",
+    },
     "support": {"company_settings", "test_settings", "import_orders", "cancel_job"},
     "warehouse": {"ship", "status"},
     "read-only": set(),
@@ -86,7 +96,13 @@ def get_user_by_name(db: sqlite_utils.Database, name: str) -> User:
 
 def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return [
-        {"id": r["id"], "name": r["name"], "role": r["role"], "created_at": r["created_at"], "last_login_at": r["last_login_at"]}
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "role": r["role"],
+            "created_at": r["created_at"],
+            "last_login_at": r["last_login_at"],
+        }
         for r in db.query("SELECT * FROM users ORDER BY name")
     ]
 

@@ -129,7 +129,9 @@ def run(
             queued = tick(db, download_every=download_every)
             ran = pool.drain(on_finish=on_finish)
             if echo:
-                echo(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)")
+                echo(
+                    f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)"
+                )
             return
         pool.start(stop, poll_seconds=min(interval, 1.0), on_finish=on_finish)
         while not stop.is_set():

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
-from .models import AcceptRequest, AcceptResult, BadOrder, CartSettings, ChannelInfo, ChannelOrder, Shipment, TestResult, UploadResult
+from .models import (
+    AcceptRequest,
+    AcceptResult,
+    BadOrder,
+    CartSettings,
+    ChannelInfo,
+    ChannelOrder,
+    Shipment,
+    TestResult,
+    UploadResult,
+)
 
 if TYPE_CHECKING:
     import click

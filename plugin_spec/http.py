@@ -291,7 +291,9 @@ class JsonApi:
                 f"{self.profile.auth_hint} If the settings are right, give the request id to the channel's support."
             )
         if status in (401, 403):
-            raise AuthError(f"{name} refused the {self.profile.key_name} (HTTP {status}{suffix}). {self.profile.auth_hint}")
+            raise AuthError(
+                f"{name} refused the {self.profile.key_name} (HTTP {status}{suffix}). {self.profile.auth_hint}"
+            )
         if status == 429:
             retry_after = _retry_after(response)
             wait = f" Wait {retry_after:g} s before trying again." if retry_after is not None else ""
@@ -341,13 +343,17 @@ class JsonApi:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return TransientError(f"Could not connect to {base} within {connect_s:g} s (tried {tries} times). {check}")
         if isinstance(exc, requests.exceptions.ReadTimeout):
-            return TransientError(f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later.")
+            return TransientError(
+                f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later."
+            )
         if not isinstance(exc, requests.exceptions.ConnectionError):
             return TransientError(f"Request to {name} {where} failed: {type(exc).__name__}")
         # after the retries, requests wraps urllib3's MaxRetryError; its reason is the last error
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         if isinstance(reason, ReadTimeoutError):
-            return TransientError(f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later.")
+            return TransientError(
+                f"{name} did not answer {where} within {read_s:g} s (tried {tries} times); try again later."
+            )
         # NewConnectionError subclasses ConnectTimeoutError: test the specific ones first
         if isinstance(reason, NameResolutionError):
             return TransientError(f"Could not reach {base}: the host name does not resolve. {check}")
@@ -414,7 +420,9 @@ class JsonApi:
         # the session would send the key wherever the link points: only follow it home
         if origin(url) != origin(self.base_url):
             target = urlsplit(url)
-            raise BadData(f"{name} sent a next link to another host ({target.scheme}://{target.hostname}); refusing to follow it.")
+            raise BadData(
+                f"{name} sent a next link to another host ({target.scheme}://{target.hostname}); refusing to follow it."
+            )
         if url in seen:
             raise BadData(f"{name} sent the same next link twice; stopping to avoid an endless loop.")
         seen.add(url)

@@ -7,7 +7,6 @@ strings with ``Decimal(str)``. Datetimes are timezone-aware (UTC is fine).
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -121,8 +120,8 @@ class ChannelInfo(BaseModel):
     #: ``accept_orders``: the channel wants each new order accepted (or its lines cancelled)
     #: before it may be shipped; the plugin then implements ``cartplugin_accept_orders`` and its
     #: settings model has a bool ``accept_on_download``
-    capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking", "accept_orders"]] = frozenset(
-        {"test_settings", "download_orders", "upload_tracking"}
+    capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking", "accept_orders"]] = (
+        frozenset({"test_settings", "download_orders", "upload_tracking"})
     )
 
 

@@ -274,9 +274,9 @@ class Harness:
         if exc is not None:
             kit_fail(f"cartplugin_accept_orders raised {type(exc).__name__}: {_clip(str(exc))}",
                      "return AcceptResult(ok=False, message=...) for an order that cannot be accepted")  # fmt: skip
-        if not isinstance(results, list) or sorted(getattr(r, "source_order_id", None) or "" for r in results) != sorted(
-            r.source_order_id for r in requests
-        ):
+        if not isinstance(results, list) or sorted(
+            getattr(r, "source_order_id", None) or "" for r in results
+        ) != sorted(r.source_order_id for r in requests):
             kit_fail(f"cartplugin_accept_orders returned {_short(results)}",
                      "return exactly one plugin_spec.AcceptResult per request, echoing its source_order_id")  # fmt: skip
         failed = [r for r in results if not r.ok]
@@ -462,7 +462,9 @@ class ConformanceSuite:
 
     # --- Test Settings ----------------------------------------------------------------------
 
-    def test_test_settings_succeeds_with_good_settings(self, cartplugin_kit: Harness, cartplugin_kit_settings: Any) -> None:
+    def test_test_settings_succeeds_with_good_settings(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any
+    ) -> None:
         result = cartplugin_kit.test_settings(cartplugin_kit_settings)
         if not result.ok:
             kit_fail(
@@ -515,7 +517,9 @@ class ConformanceSuite:
                 f"the download missed {len(missing)} of {len(expected)} unfulfilled orders, e.g. {missing[:5]}",
                 "fetch every page, and every state the channel uses for orders still to ship",
             )
-        extra = sorted(o.source_order_id for o in orders if o.source_order_id not in expected and not o.channel_cancelled)
+        extra = sorted(
+            o.source_order_id for o in orders if o.source_order_id not in expected and not o.channel_cancelled
+        )
         if extra:
             kit_fail(
                 f"the download yielded orders that are not unfulfilled: {extra[:10]}",
@@ -608,7 +612,9 @@ class ConformanceSuite:
             )
         _check_no_secret([str(exc), repr(exc)], secret_values(cartplugin_kit_settings), f"the {fault} error")
         if not _readable(str(exc)):
-            kit_fail(f"the {fault} error is not readable: {str(exc)!r}", "say what happened and that it will be retried")
+            kit_fail(
+                f"the {fault} error is not readable: {str(exc)!r}", "say what happened and that it will be retried"
+            )
 
     # --- upload -----------------------------------------------------------------------------
 
@@ -630,11 +636,19 @@ class ConformanceSuite:
         if "accept_on_download" not in cartplugin_kit_info.settings_model.model_fields:
             kit_fail("the settings model has no accept_on_download field",
                      'add `accept_on_download: bool = Field(default=True, title="Accept new orders on download")`')  # fmt: skip
-        waiting = [o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO)) if o.awaiting_acceptance]
+        waiting = [
+            o
+            for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+            if o.awaiting_acceptance
+        ]
         if not waiting:
-            kit_fail("no downloaded order is awaiting_acceptance", "seed the sandbox with new orders the seller must accept")
+            kit_fail(
+                "no downloaded order is awaiting_acceptance", "seed the sandbox with new orders the seller must accept"
+            )
         cartplugin_kit.accept(cartplugin_kit_settings, waiting[:1])
-        again = {o.source_order_id: o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))}
+        again = {
+            o.source_order_id: o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+        }
         if again[waiting[0].source_order_id].awaiting_acceptance:
             kit_fail(f"order {waiting[0].source_order_id} still awaits acceptance after an ok AcceptResult",
                      "accept every waiting line on the channel before returning ok=True")  # fmt: skip
@@ -648,7 +662,9 @@ class ConformanceSuite:
             pytest.skip("the sandbox cannot lose an answer; implement KitChannel.lose_next_answer to run this check")
         try:
             number = f"KIT{uuid.uuid4().hex[:12].upper()}"
-            (result,) = cartplugin_kit.upload(cartplugin_kit_settings, [cartplugin_kit_channel.make_shipment(a, 301, number)])
+            (result,) = cartplugin_kit.upload(
+                cartplugin_kit_settings, [cartplugin_kit_channel.make_shipment(a, 301, number)]
+            )
         finally:
             cartplugin_kit_channel.clear_faults()
         if not result.ok:
@@ -728,7 +744,10 @@ class ConformanceSuite:
         secrets = secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings)
         texts: list[tuple[str, str]] = []
         caplog.set_level(logging.DEBUG)
-        for label, settings in (("good settings", cartplugin_kit_settings), ("wrong key", cartplugin_kit_bad_key_settings)):
+        for label, settings in (
+            ("good settings", cartplugin_kit_settings),
+            ("wrong key", cartplugin_kit_bad_key_settings),
+        ):
             result = _quietly(lambda: cartplugin_kit.call("cartplugin_test_settings", settings=settings), texts)
             if isinstance(result, TestResult):
                 texts.append((f"TestResult ({label})", f"{result.message} {result.account_name or ''} {result!r}"))
@@ -742,12 +761,19 @@ class ConformanceSuite:
             shipment = (
                 cartplugin_kit_channel.make_shipment(target, 301, "KITSECRET0001")
                 if target is not None
-                else Shipment(shipment_id=301, source_order_id=cartplugin_kit_channel.unknown_order_id(),
-                              carrier="UPS", tracking_number="KITSECRET0001", shipped_at=datetime.now(UTC))  # fmt: skip
+                else Shipment(
+                    shipment_id=301,
+                    source_order_id=cartplugin_kit_channel.unknown_order_id(),
+                    carrier="UPS",
+                    tracking_number="KITSECRET0001",
+                    shipped_at=datetime.now(UTC),
+                )  # fmt: skip
             )
             results = _quietly(lambda: cartplugin_kit.call("cartplugin_upload_tracking", settings=settings,
                                                            shipments=[shipment, shipment.model_copy(update={"shipment_id": 302})]), texts)  # fmt: skip
-            texts += [(f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
+            texts += [
+                (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
+            ]
         texts += [(f"log record {r.name}", r.getMessage()) for r in caplog.records]
         for where, text in texts:
             _check_no_secret([text], secrets, where)

@@ -183,7 +183,9 @@ def upload_each(
             log.exception("unexpected error uploading shipment %s", sid)
             results.append(
                 UploadResult(
-                    shipment_id=sid, ok=False, retryable=True,
+                    shipment_id=sid,
+                    ok=False,
+                    retryable=True,
                     message=f"Unexpected error uploading tracking to {label} for order "
                     f"{mask_text(shipment.source_order_id)}: {type(exc).__name__}",
                 )  # fmt: skip

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import API_KEY
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
 from host import plugins
 from host.cli import cli
-
-from support import API_KEY
 
 
 def pytest_configure(config):
@@ -72,7 +71,14 @@ def company(run: Cli, bmp, sandbox) -> str:
     """A company set up as the help page says, with the connection established."""
     name = "Acme Refurb"
     run("companies", "add", name)
-    run("website-settings", name, "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+    run(
+        "website-settings",
+        name,
+        "--store-plugin",
+        "backmarket_pro",
+        "--allow-order-download",
+        "--allow-tracking-upload",
+    )
     run("cart-settings", name, "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}",
         "--set", "commission_percent=10")  # fmt: skip
     run("test-settings", name)

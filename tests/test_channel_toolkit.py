@@ -134,6 +134,7 @@ def test_staff_see_the_channel_message_and_request_id_of_an_error_and_the_ray_of
 
 def test_a_change_whose_answer_was_lost_is_reconciled_by_reading_it_back(toy):
     with client(toy) as api:
+
         def send():
             return api.request("POST", "/items/1", json={})  # refused: the first attempt had landed
 
@@ -192,7 +193,11 @@ def test_one_failing_shipment_never_sinks_the_others():
         return UploadResult(shipment_id=shipment.shipment_id, ok=True)
 
     results = upload_each(shipments, send, label="Toy")
-    assert [(r.shipment_id, r.ok, r.retryable) for r in results] == [(1, True, False), (2, False, True), (3, True, False)]
+    assert [(r.shipment_id, r.ok, r.retryable) for r in results] == [
+        (1, True, False),
+        (2, False, True),
+        (3, True, False),
+    ]
 
 
 def _hammer(path: str, stamps) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
+from support import API_KEY
 
 from host import services
-from support import API_KEY
 
 
 def channel_unfulfilled(sandbox) -> dict[str, dict]:
@@ -134,7 +134,9 @@ def test_unshipped_orders_are_not_uploaded(run, imported, sandbox):
     assert api_calls(sandbox, "POST") == []
 
 
-@pytest.mark.parametrize("toggle,method", [("--no-allow-order-download", "GET"), ("--no-allow-tracking-upload", "POST")])
+@pytest.mark.parametrize(
+    "toggle,method", [("--no-allow-order-download", "GET"), ("--no-allow-tracking-upload", "POST")]
+)
 def test_with_a_toggle_off_the_plugin_is_never_called_for_that_work(run, imported, sandbox, company, toggle, method):
     order = next(iter(imported.values()))
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZOFF")
@@ -158,7 +160,14 @@ def test_import_is_refused_while_download_is_off(run, company, db_path):
 
 def test_nothing_automatic_runs_until_test_settings_passes(run, bmp, sandbox):
     run("companies", "add", "Untested")
-    run("website-settings", "Untested", "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+    run(
+        "website-settings",
+        "Untested",
+        "--store-plugin",
+        "backmarket_pro",
+        "--allow-order-download",
+        "--allow-tracking-upload",
+    )
     run("cart-settings", "Untested", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
     sandbox.clear_request_log()
     run("worker", "--once", "--download-every", "0")
@@ -258,17 +267,26 @@ def test_an_import_from_a_later_date_does_not_let_the_cursor_skip_the_gap(run, i
 def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, company, db_path):
     from decimal import Decimal as D
 
+    from spy_plugin import SpyChannel
+
     from host import plugins
     from plugin_spec import ChannelOrder, OrderLine, hookimpl
-    from spy_plugin import SpyChannel
 
     class TwinLines(SpyChannel):
         @hookimpl
         def cartplugin_download_orders(self, settings, since, unfulfilled_only):
             now = datetime.now(UTC) - timedelta(hours=1)
             line = OrderLine(source_line_id="1", sku="A", title="A", quantity=1, unit_price=D("1.00"))
-            good = ChannelOrder(source_order_id="GOOD", created_at=now, updated_at=now, currency="EUR",
-                                subtotal=D("1.00"), tax_total=D("0"), grand_total=D("1.00"), lines=[line])
+            good = ChannelOrder(
+                source_order_id="GOOD",
+                created_at=now,
+                updated_at=now,
+                currency="EUR",
+                subtotal=D("1.00"),
+                tax_total=D("0"),
+                grand_total=D("1.00"),
+                lines=[line],
+            )
             # built without validation, as a careless plugin might: the host must still cope
             twin = ChannelOrder.model_construct(**{**good.__dict__, "source_order_id": "TWIN", "lines": [line, line]})
             return iter([twin, good])
@@ -335,13 +353,17 @@ def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_sou
         row = dict(next(db.query("SELECT * FROM orders ORDER BY id LIMIT 1")))
         del row["id"]
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            db.execute(f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            db.execute(
+                f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
+            )
         # the same channel order id is fine for another company or another channel
         other = {**row, "company_id": add_company(db, "Other Co").id}
         elsewhere = {**row, "channel": "another_channel"}
         for ok in (other, elsewhere):
             db.execute(f"INSERT INTO orders ({', '.join(ok)}) VALUES ({', '.join('?' * len(ok))})", list(ok.values()))
-        count = db.execute("SELECT COUNT(*) FROM orders WHERE source_order_id = ?", [row["source_order_id"]]).fetchone()[0]
+        count = db.execute(
+            "SELECT COUNT(*) FROM orders WHERE source_order_id = ?", [row["source_order_id"]]
+        ).fetchone()[0]
         assert count == 3
     finally:
         db.close()
@@ -366,9 +388,10 @@ def test_a_channel_update_keeps_the_status_staff_set(run, imported, sandbox):
 def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_cursor_where_it_was(run, company, db_path):
     from decimal import Decimal as D
 
+    from spy_plugin import SpyChannel
+
     from host import plugins
     from plugin_spec import ChannelOrder, OrderLine, hookimpl
-    from spy_plugin import SpyChannel
 
     now = datetime.now(UTC).replace(microsecond=0)
     newer, older = now - timedelta(days=2), now - timedelta(days=5)
@@ -443,9 +466,10 @@ def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is
 ):
     from decimal import Decimal as D
 
+    from spy_plugin import SpyChannel
+
     from host import plugins
     from plugin_spec import ChannelOrder, OrderLine, UploadResult, hookimpl
-    from spy_plugin import SpyChannel
 
     class Silent(SpyChannel):
         answers = False

@@ -52,7 +52,14 @@ def calls(sandbox, method):
 def test_the_help_page_end_to_end(cart, channel):
     # Settings screens
     cart("companies", "add", COMPANY)
-    cart("website-settings", COMPANY, "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+    cart(
+        "website-settings",
+        COMPANY,
+        "--store-plugin",
+        "backmarket_pro",
+        "--allow-order-download",
+        "--allow-tracking-upload",
+    )
     shown = cart("cart-settings", COMPANY, "--set", f"website_url={channel.base_url}", "--set", f"x_api_key={KEY}",
                  "--set", "commission_percent=7.5")  # fmt: skip
     assert KEY not in shown.stdout + shown.stderr
@@ -112,7 +119,12 @@ def test_the_help_page_end_to_end(cart, channel):
 
 def test_a_bad_command_is_one_line_on_stderr_and_a_non_zero_exit(cart):
     cart("companies", "add", "X")
-    for args in (["orders", "show", "abc"], ["orders", "show", "999"], ["jobs", "show", "1"], ["orders", "set-status", "1", "Lost"]):
+    for args in (
+        ["orders", "show", "abc"],
+        ["orders", "show", "999"],
+        ["jobs", "show", "1"],
+        ["orders", "set-status", "1", "Lost"],
+    ):
         result = cart(*args, ok=False)
         assert result.returncode != 0 and result.stdout == ""
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("Error: "), result.stderr

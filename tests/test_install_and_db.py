@@ -10,7 +10,6 @@ import subprocess
 import venv
 from pathlib import Path
 
-
 from host.newplugin import generate
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-
 import threading
 
 import pytest
+from spy_plugin import SpyChannel
 
 from host import clock, jobs, plugins, runner
 from host.companies import add_company
 from host.db import connect
 from plugin_spec import AuthError, TransientError, hookimpl
-from spy_plugin import SpyChannel
 
 
 @pytest.fixture

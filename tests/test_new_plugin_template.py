@@ -33,9 +33,14 @@ def test_the_command_writes_the_package_and_refuses_to_overwrite(run, tmp_path):
     root = tmp_path / "cartplugin-acme-shop"
     assert str(root) in out
     files = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    package = {f"cartplugin_acme_shop/{name}.py" for name in ("__init__", "settings", "client", "mapping", "plugin", "sandbox")}
+    package = {
+        f"cartplugin_acme_shop/{name}.py" for name in ("__init__", "settings", "client", "mapping", "plugin", "sandbox")
+    }
     assert files == {"pyproject.toml", "README.md", "tests/test_acme_shop_conformance.py", *package}
-    assert '[project.entry-points.cartplugin]\nacme_shop = "cartplugin_acme_shop.plugin"' in (root / "pyproject.toml").read_text()
+    assert (
+        '[project.entry-points.cartplugin]\nacme_shop = "cartplugin_acme_shop.plugin"'
+        in (root / "pyproject.toml").read_text()
+    )
     again = run("new-plugin", "acme-shop", "--directory", str(tmp_path), ok=False)
     assert again.exit_code != 0 and "already exists" in again.output
 

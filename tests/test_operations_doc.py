@@ -39,7 +39,9 @@ def _venv_seeing_this_environment(env_dir: Path) -> None:
 
 def test_an_operator_following_operations_md_gets_a_configured_worker_a_backup_and_an_upgrade(tmp_path):
     checkout = tmp_path / "checkout"
-    shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "*.db", "*.egg-info", "build", "__pycache__"))
+    shutil.copytree(
+        ROOT, checkout, ignore=shutil.ignore_patterns(".venv", ".git", "*.db", "*.egg-info", "build", "__pycache__")
+    )
     folders = {"VENV": tmp_path / "venv", "STATE": tmp_path / "state", "ETC": tmp_path / "etc"}
     _venv_seeing_this_environment(folders["VENV"])
     script = "set -euo pipefail\n" + "\n".join(_blocks("sh"))
@@ -84,7 +86,11 @@ def test_each_systemd_unit_starts_a_real_cartplugin_command(unit, tmp_path):
     if shutil.which("systemd-analyze"):
         # verify the unit with ExecStart pointing at this environment's cartplugin
         local = tmp_path / unit.name
-        local.write_text(unit.read_text().replace("/opt/cartplugin/venv/bin/cartplugin", shutil.which("cartplugin") or sys.executable))
+        local.write_text(
+            unit.read_text().replace(
+                "/opt/cartplugin/venv/bin/cartplugin", shutil.which("cartplugin") or sys.executable
+            )
+        )
         check = subprocess.run(["systemd-analyze", "verify", str(local)], capture_output=True, text=True, timeout=60)
         problems = [line for line in check.stderr.splitlines() if unit.name in line or "Unknown" in line]
         assert check.returncode == 0 or not problems, check.stderr

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from support import API_KEY
 
 from backmarket_pro.sandbox import Sandbox
-from support import API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,14 @@ def test_config_show_masks_secrets():
 
 def _company_with_sandbox(run, sandbox, name="Acme Refurb"):
     run("companies", "add", name)
-    run("website-settings", name, "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+    run(
+        "website-settings",
+        name,
+        "--store-plugin",
+        "backmarket_pro",
+        "--allow-order-download",
+        "--allow-tracking-upload",
+    )
     run("cart-settings", name, "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
     run("test-settings", name)
     return name

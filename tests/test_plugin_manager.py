@@ -8,12 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from spy_plugin import SpyChannel
+from support import API_KEY
 
 from host import plugins
 from host.plugins import DuplicateChannel
-from spy_plugin import SpyChannel
-
-from support import API_KEY
 
 
 def test_backmarket_pro_validates_against_the_hook_specs(bmp):
@@ -51,7 +50,14 @@ def test_calls_reach_only_the_plugin_the_company_selected(run, bmp, sandbox):
     plugins.register(spy, name="spy")
     try:
         run("companies", "add", "A")
-        run("website-settings", "A", "--store-plugin", "backmarket_pro", "--allow-order-download", "--allow-tracking-upload")
+        run(
+            "website-settings",
+            "A",
+            "--store-plugin",
+            "backmarket_pro",
+            "--allow-order-download",
+            "--allow-tracking-upload",
+        )
         run("cart-settings", "A", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
         run("test-settings", "A")
         run("import-orders", "A")
@@ -70,7 +76,11 @@ def test_calls_reach_only_the_plugin_the_company_selected(run, bmp, sandbox):
 
 def _cli_subprocess(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "host", *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60
+        [sys.executable, "-m", "host", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
     )
 
 
@@ -105,7 +115,9 @@ def _fake_distribution(root, name: str, module_source: str) -> dict:
 
 
 def test_a_broken_plugin_is_set_aside_with_a_warning_and_the_rest_works(tmp_path):
-    env = _fake_distribution(tmp_path, "brokenchannel", "raise ImportError('needs frobnicate, which is not installed')\n")
+    env = _fake_distribution(
+        tmp_path, "brokenchannel", "raise ImportError('needs frobnicate, which is not installed')\n"
+    )
     listed = _cli_subprocess("plugins", "--json", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}

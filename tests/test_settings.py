@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from support import API_KEY, file_digest
 
 SECRET = "sk-live-0123456789abcdef"
@@ -13,7 +12,14 @@ SECRET = "sk-live-0123456789abcdef"
 def configured(run, bmp):
     run("companies", "add", "Acme")
     run("website-settings", "Acme", "--store-plugin", "backmarket_pro")
-    run("cart-settings", "Acme", "--set", f"x_api_key={SECRET}", "--set", "website_url=https://api.pro.backmarket.com/sellers-prod")
+    run(
+        "cart-settings",
+        "Acme",
+        "--set",
+        f"x_api_key={SECRET}",
+        "--set",
+        "website_url=https://api.pro.backmarket.com/sellers-prod",
+    )
     return "Acme"
 
 
@@ -67,7 +73,14 @@ def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, conf
 
 
 def test_http_is_allowed_for_loopback_hosts_only(run, configured):
-    run("cart-settings", configured, "--set", "website_url=http://127.0.0.1:8080/sellers-prod", "--set", f"x_api_key={API_KEY}")
+    run(
+        "cart-settings",
+        configured,
+        "--set",
+        "website_url=http://127.0.0.1:8080/sellers-prod",
+        "--set",
+        f"x_api_key={API_KEY}",
+    )
     run("cart-settings", configured, "--set", "website_url=http://localhost:8080", "--set", f"x_api_key={API_KEY}")
     result = run("cart-settings", configured, "--set", "website_url=http://10.0.0.5/sellers-prod", ok=False)
     assert result.exit_code != 0 and "https" in result.output
@@ -126,7 +139,9 @@ def test_an_optional_secret_field_is_masked_too(run, bmp):
     class Channel:
         @hookimpl
         def cartplugin_channel_info(self):
-            return ChannelInfo(name="optional_secret", display_name="Optional", version="1", settings_model=OptionalSecretSettings)
+            return ChannelInfo(
+                name="optional_secret", display_name="Optional", version="1", settings_model=OptionalSecretSettings
+            )
 
     channel = Channel()
     plugins.register(channel, name="optional_secret")
@@ -145,7 +160,9 @@ def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_path):
     from host.cli import cli
 
     typed = "typed-at-prompt-9876"
-    result = CliRunner().invoke(cli, ["--db", str(db_path), "cart-settings", configured, "--set", "x_api_key=-"], input=typed + "\n")
+    result = CliRunner().invoke(
+        cli, ["--db", str(db_path), "cart-settings", configured, "--set", "x_api_key=-"], input=typed + "\n"
+    )
     assert result.exit_code == 0, result.output
     assert typed not in result.output and "****9876" in result.stdout
 
@@ -165,10 +182,11 @@ def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(
 def test_when_the_settings_change_while_test_settings_runs_the_result_is_discarded_and_the_connection_stays_untested(
     run, db_path
 ):
+    from spy_plugin import SpyChannel
+
     from host import companies, plugins
     from host.db import connect
     from plugin_spec import TestResult, hookimpl
-    from spy_plugin import SpyChannel
 
     class SlowCheck(SpyChannel):
         @hookimpl
@@ -176,7 +194,9 @@ def test_when_the_settings_change_while_test_settings_runs_the_result_is_discard
             # staff save a new token from another screen while the channel is being asked
             other = connect(db_path)
             try:
-                companies.update_cart_settings(other, companies.get_company(other, "Busy Co"), {"token": "tok-new-9876"})
+                companies.update_cart_settings(
+                    other, companies.get_company(other, "Busy Co"), {"token": "tok-new-9876"}
+                )
             finally:
                 other.close()
             return TestResult(ok=True, message="the old token works", account_name="Spy")
@@ -201,5 +221,11 @@ def test_companies_list_shows_each_companys_toggles_as_staff_set_them(run, bmp):
     run("website-settings", "Downloads Only", "--store-plugin", "backmarket_pro", "--allow-order-download")
     run("website-settings", "Uploads Only", "--store-plugin", "backmarket_pro", "--allow-tracking-upload")
     listed = {c["name"]: c for c in run.json("companies", "list")}
-    assert (listed["Downloads Only"]["allow_order_download"], listed["Downloads Only"]["allow_tracking_upload"]) == (True, False)
-    assert (listed["Uploads Only"]["allow_order_download"], listed["Uploads Only"]["allow_tracking_upload"]) == (False, True)
+    assert (listed["Downloads Only"]["allow_order_download"], listed["Downloads Only"]["allow_tracking_upload"]) == (
+        True,
+        False,
+    )
+    assert (listed["Uploads Only"]["allow_order_download"], listed["Uploads Only"]["allow_tracking_upload"]) == (
+        False,
+        True,
+    )

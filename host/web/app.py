@@ -7,6 +7,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -84,7 +85,11 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
-        return _error(400, "The form could not be accepted", "Its security token is missing or expired: reload the page and try again.")
+        return _error(
+            400,
+            "The form could not be accepted",
+            "Its security token is missing or expired: reload the page and try again.",
+        )
 
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound):
@@ -99,7 +104,9 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
         app.logger.error("internal error on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return _error(500, "Something went wrong", "The error was logged. Try again, or tell an admin what you were doing.")
+        return _error(
+            500, "Something went wrong", "The error was logged. Try again, or tell an admin what you were doing."
+        )
 
     return app
 

@@ -84,7 +84,9 @@ def login():
     error = None
     if form.validate_on_submit():
         try:
-            user = users.authenticate(db(), form.name.data or "", form.password.data or "", address=request.remote_addr or "")
+            user = users.authenticate(
+                db(), form.name.data or "", form.password.data or "", address=request.remote_addr or ""
+            )
         except users.LoginThrottled as exc:
             user, error = None, str(exc)
         else:

@@ -22,6 +22,7 @@ from .. import orders
 try:  # WTForms 3.3 takes options as SelectChoice and deprecates (value, label) tuples
     from wtforms.fields.choices import SelectChoice as _Choice
 except ImportError:  # older WTForms: tuples
+
     def _Choice(value: str, label: str) -> Any:  # type: ignore[no-redef]  # noqa: N802
         return (value, label)
 

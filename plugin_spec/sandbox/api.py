@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from .faults import KIT_FAULTS, TRIGGERS, Trigger, over_limit, cut_body, endless_body, huge_body, trickle, truncated
+from .faults import KIT_FAULTS, TRIGGERS, Trigger, cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from .server import Reply, SandboxServer
 
 CONTROL_PREFIX = "/_sandbox"
@@ -228,7 +228,11 @@ class ApiSandbox(SandboxServer):
     def _control(self, method: str, path: str, body: bytes) -> Reply:
         if (method, path) == ("GET", ""):
             api = [f"{m} {self.prefix}{p}" for m, p, _ in self.routes]
-            control = [f"GET {CONTROL_PREFIX}/", f"GET|DELETE {CONTROL_PREFIX}/requests", f"GET|POST|DELETE {CONTROL_PREFIX}/faults"]
+            control = [
+                f"GET {CONTROL_PREFIX}/",
+                f"GET|DELETE {CONTROL_PREFIX}/requests",
+                f"GET|POST|DELETE {CONTROL_PREFIX}/faults",
+            ]
             return Reply(200, {"api": api, "sandbox": control})
         if path == "/requests" and method in ("GET", "DELETE"):
             if method == "DELETE":

@@ -85,7 +85,9 @@ class SandboxServer:
             server = _Server((self.host, self.port), _Handler)
             server.sandbox = self
             self._server = server
-            self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True)
+            self._thread = threading.Thread(
+                target=server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True
+            )
             self._thread.start()
         return self
 

@@ -14,11 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
 from host import companies, orders, plugins
 from host.db import connect
-
-import backmarket_pro.plugin
 
 FAST_ENV = {
     "CARTPLUGIN_BMP_CONNECT_TIMEOUT": "0.5",
@@ -64,7 +63,9 @@ class Harness:
         )  # fmt: skip
         self.logs += [result.stdout, result.stderr]
         if check and result.returncode != 0:
-            raise AssertionError(f"cartplugin {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-3000:]}")
+            raise AssertionError(
+                f"cartplugin {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr[-3000:]}"
+            )
         return result
 
     def start_worker(self, interval: float = 0.2) -> subprocess.Popen:
@@ -133,7 +134,9 @@ class Harness:
         )
         assert all(count == 1 for _, count in rows)
         have = {sid for sid, _ in rows}
-        assert have == expected_ids, f"missing {sorted(expected_ids - have)[:5]}, extra {sorted(have - expected_ids)[:5]}"
+        assert have == expected_ids, (
+            f"missing {sorted(expected_ids - have)[:5]}, extra {sorted(have - expected_ids)[:5]}"
+        )
         lines = self.query(
             "SELECT o.source_order_id, COUNT(l.id) FROM orders o JOIN order_lines l ON l.order_id = o.id "
             "WHERE o.company_id = ? GROUP BY o.id", [self.company_id],
@@ -158,8 +161,12 @@ class Harness:
         rows = self.query("SELECT id, kind, status FROM jobs WHERE company_id = ?", [self.company_id])
         bad = [r for r in rows if r[2] not in ("Completed", "Partial Success", "Queued", "Cancelled")]
         assert not bad, f"jobs not settled: {bad}"
-        for job_id, status in self.query("SELECT id, status FROM jobs WHERE attempts > 1 OR status = 'Partial Success'"):
-            messages = [m for (m,) in self.query("SELECT message FROM job_logs WHERE job_id = ? AND level != 'info'", [job_id])]
+        for job_id, status in self.query(
+            "SELECT id, status FROM jobs WHERE attempts > 1 OR status = 'Partial Success'"
+        ):
+            messages = [
+                m for (m,) in self.query("SELECT message FROM job_logs WHERE job_id = ? AND level != 'info'", [job_id])
+            ]
             assert messages and all(len(m) > 15 for m in messages), (job_id, status, messages)
 
 
@@ -174,7 +181,9 @@ def setup_company(db, name: str, base_url: str, key: str) -> int:
         companies.update_website_settings(
             db, company, store_plugin="backmarket_pro", allow_order_download=True, allow_tracking_upload=True
         )
-        companies.update_cart_settings(db, company, {"website_url": base_url, "x_api_key": key, "commission_percent": "5"})
+        companies.update_cart_settings(
+            db, company, {"website_url": base_url, "x_api_key": key, "commission_percent": "5"}
+        )
         from host import services
 
         assert services.test_settings(db, company).ok

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from support import API_KEY, file_digest
 
 from host.cli import cli
-from support import API_KEY, file_digest
 
 LONG = "x" * 5000
 
@@ -32,22 +32,42 @@ CASES = [
     ("unknown company id", ["test-settings", "987654"], "unknown company"),
     # website general settings
     ("unknown plugin", ["website-settings", "{company}", "--store-plugin", "amazon"], "unknown store plugin"),
-    ("path as plugin name", ["website-settings", "{company}", "--store-plugin", "../../etc/passwd"], "unknown store plugin"),
+    (
+        "path as plugin name",
+        ["website-settings", "{company}", "--store-plugin", "../../etc/passwd"],
+        "unknown store plugin",
+    ),
     # cart general
     ("commission over 100", ["cart-settings", "{company}", "--set", "commission_percent=100.01"], "commission_percent"),
     ("negative commission", ["cart-settings", "{company}", "--set", "commission_percent=-0.5"], "commission_percent"),
     ("commission overflow", ["cart-settings", "{company}", "--set", "commission_percent=1e400"], "commission_percent"),
-    ("commission infinity", ["cart-settings", "{company}", "--set", "commission_percent=Infinity"], "commission_percent"),
+    (
+        "commission infinity",
+        ["cart-settings", "{company}", "--set", "commission_percent=Infinity"],
+        "commission_percent",
+    ),
     ("javascript URL", ["cart-settings", "{company}", "--set", "website_url=javascript:alert(1)"], "website_url"),
-    ("URL with credentials", ["cart-settings", "{company}", "--set", "website_url=https://u:p@api.example.com"], "website_url"),
-    ("clear-text URL", ["cart-settings", "{company}", "--set", "website_url=http://api.pro.backmarket.com/sellers-prod"], "https"),
+    (
+        "URL with credentials",
+        ["cart-settings", "{company}", "--set", "website_url=https://u:p@api.example.com"],
+        "website_url",
+    ),
+    (
+        "clear-text URL",
+        ["cart-settings", "{company}", "--set", "website_url=http://api.pro.backmarket.com/sellers-prod"],
+        "https",
+    ),
     ("oversize URL", ["cart-settings", "{company}", "--set", f"website_url=https://a.com/{LONG}"], "website_url"),
     ("shell in the key", ["cart-settings", "{company}", "--set", "x_api_key=$(rm -rf /)"], "x_api_key"),
     ("oversize key", ["cart-settings", "{company}", "--set", f"x_api_key={LONG}"], "x_api_key"),
     ("empty key name", ["cart-settings", "{company}", "--set", "=value"], "KEY=VALUE"),
     ("unknown setting", ["cart-settings", "{company}", "--set", "password=hunter22"], "unknown Cart General setting"),
     # orders
-    ("order id unknown, not a number", ["orders", "show", "1; DROP TABLE orders"], "no order with number or channel order id"),
+    (
+        "order id unknown, not a number",
+        ["orders", "show", "1; DROP TABLE orders"],
+        "no order with number or channel order id",
+    ),
     ("order id overflow", ["orders", "show", "99999999999999999999999999"], "unknown order"),
     ("order id zero", ["orders", "show", "0"], "unknown order"),
     ("negative order id", ["orders", "show", "-5"], "No such option"),
@@ -56,9 +76,17 @@ CASES = [
     ("oversize carrier", ["orders", "ship", "{order}", "--carrier", LONG, "--tracking", "1Z"], "carrier"),
     ("carrier with a NUL", ["orders", "ship", "{order}", "--carrier", "UPS\x00", "--tracking", "1Z"], "carrier"),
     ("empty tracking", ["orders", "ship", "{order}", "--carrier", "UPS", "--tracking", ""], "tracking number"),
-    ("non-http tracking URL", ["orders", "ship", "{order}", "--carrier", "UPS", "--tracking", "1Z", "--tracking-url", "file:///etc/passwd"], "tracking URL"),
+    (
+        "non-http tracking URL",
+        ["orders", "ship", "{order}", "--carrier", "UPS", "--tracking", "1Z", "--tracking-url", "file:///etc/passwd"],
+        "tracking URL",
+    ),
     ("missing tracking", ["orders", "ship", "{order}", "--carrier", "UPS"], "--tracking"),
-    ("too many serials", ["orders", "ship", "{order}", "--carrier", "UPS", "--tracking", "1Z"] + ["--serial", "S"] * 3000, "serial"),
+    (
+        "too many serials",
+        ["orders", "ship", "{order}", "--carrier", "UPS", "--tracking", "1Z"] + ["--serial", "S"] * 3000,
+        "serial",
+    ),
     ("unknown status", ["orders", "set-status", "{order}", "Lost in space"], "unknown status"),
     ("SQL as a status", ["orders", "set-status", "{order}", "Cancelled'; DROP TABLE orders; --"], "unknown status"),
     # dates

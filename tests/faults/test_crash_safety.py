@@ -9,9 +9,9 @@ from __future__ import annotations
 import signal
 
 import pytest
+from fault_harness import Harness
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import Harness
 
 KEY = "crash-suite-key-5b2c9e41"
 

@@ -11,9 +11,9 @@ import threading
 import time
 
 import pytest
+from fault_harness import Harness
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import Harness
 
 KEY = "fault-suite-key-3e8d1a7b"
 
@@ -72,8 +72,10 @@ def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults):
     channel.clear_faults()
     assert met, f"the fault never happened within {FAULT_TIMEOUT} s: the scenario tests nothing"
     done = h.wait_until(
-        lambda: {o["source_order_id"] for o in h.host_orders()} == expected
-        and all(o["source_updated_for_shipping"] for o in h.host_orders() if o["source_order_id"] in shipped),
+        lambda: (
+            {o["source_order_id"] for o in h.host_orders()} == expected
+            and all(o["source_updated_for_shipping"] for o in h.host_orders() if o["source_order_id"] in shipped)
+        ),
         timeout=90,
     )
     assert worker.poll() is None, "the worker died"

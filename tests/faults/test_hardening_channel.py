@@ -16,9 +16,9 @@ import time
 
 import pytest
 import requests
+from fault_harness import Harness, setup_company
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import Harness, setup_company
 from host import jobs
 from host.db import connect
 from plugin_spec.wire import safe_segment
@@ -156,8 +156,12 @@ def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_fai
     _upload_round(h)
     assert any(r["fault"] == "cut_error_body" for r in channel.request_log())
     # the cut-off answer is not a refusal: no "rejected" message, and no pause before the next try
-    rows = h.query("SELECT upload_state, upload_message, next_upload_at FROM shipments WHERE upload_state != 'accepted'")
-    assert rows and all("rejected" not in (m or "") and "cut off" in (m or "") and due is None for _, m, due in rows), rows
+    rows = h.query(
+        "SELECT upload_state, upload_message, next_upload_at FROM shipments WHERE upload_state != 'accepted'"
+    )
+    assert rows and all("rejected" not in (m or "") and "cut off" in (m or "") and due is None for _, m, due in rows), (
+        rows
+    )
     # while it waits for that try it is pending, not listed among the failed uploads staff handle
     assert all(state == "pending" for state, _, _ in rows), rows
     assert json.loads(h.cli("orders", "list", "--upload-failed", "--json").stdout or "[]") == []

@@ -17,12 +17,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fault_harness import Harness, setup_company
+from support import API_KEY, file_digest
 
 from backmarket_pro.sandbox import Sandbox
-from fault_harness import Harness, setup_company
 from host import clock
 from host.db import connect
-from support import API_KEY, file_digest
 
 KEY = "hardening-key-0001-abcd"
 
@@ -99,7 +99,7 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
     imported = host_ids(h)
     assert good_before | good_after <= imported
     assert not (bad | {victim}) & imported
-    (status, summary), = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
+    ((status, summary),) = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
     assert status == "Partial Success"
     assert json.loads(summary)["bad_orders"] == len(bad) + 1
     messages = "\n".join(m for (m,) in h.query("SELECT message FROM job_logs WHERE level = 'warning'"))
@@ -174,6 +174,7 @@ def test_import_orders_says_an_attempt_failed_and_when_it_retries_instead_of_rep
 
 # -- the database and the key ------------------------------------------------------------------
 
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
@@ -182,7 +183,9 @@ def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchang
     run("companies", "add", "Acme")
     db = sqlite3.connect(db_path)
     with db:
-        db.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')")
+        db.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')"
+        )
     db.close()
     before = file_digest(db_path)
     for args in (["companies", "list"], ["companies", "add", "Other"], ["worker", "--once"]):
@@ -204,8 +207,12 @@ def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it
         path = tmp_path / f"fresh-{round_}.db"
         start = time.time() + 1.5
         procs = [
-            subprocess.Popen([sys.executable, "-c", script, str(start), "--db", str(path), "companies", "add", f"Co {n}"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(start), "--db", str(path), "companies", "add", f"Co {n}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
             for n in range(6)
         ]
         results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]
@@ -239,7 +246,9 @@ def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_st
     assert "****" in run("cart-settings", company).output
 
 
-def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come_from_a_file(run, company, db_path, tmp_path):
+def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come_from_a_file(
+    run, company, db_path, tmp_path
+):
     before = file_digest(db_path)
     result = run("cart-settings", company, "--set", "website_url=https://evil.example.com", ok=False)
     assert result.exit_code == 1 and "x_api_key" in result.output and len(result.output.strip().splitlines()) == 1
@@ -247,7 +256,14 @@ def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come
     # the same host with its default port spelled out is the same host
     key_file = tmp_path / "bmp.key.txt"
     key_file.write_text(API_KEY + "\n")
-    run("cart-settings", company, "--set", "website_url=https://other.example.com", "--set-file", f"x_api_key={key_file}")
+    run(
+        "cart-settings",
+        company,
+        "--set",
+        "website_url=https://other.example.com",
+        "--set-file",
+        f"x_api_key={key_file}",
+    )
     shown = run.json("cart-settings", company)
     assert {f["key"]: f["value"] for f in shown["fields"]}["x_api_key"] == "****" + API_KEY[-4:]
 
@@ -332,6 +348,7 @@ def test_company_names_match_without_case_in_every_script(run):
 
 # -- the worker: deleted database, time budget, scheduling, SIGTERM ----------------------------
 
+
 def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is_not_recreated(h):
     worker = h.start_worker()
     try:
@@ -356,7 +373,7 @@ def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continu
         started = time.monotonic()
         h.cli("import-orders", h.company, env=budget)
         assert time.monotonic() - started < 15
-        (status, summary), = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
+        ((status, summary),) = h.query("SELECT status, summary FROM jobs WHERE kind = 'import_orders'")
         assert status == "Completed" and json.loads(summary).get("more") is True
         first = len(h.host_orders())
         expected = h.channel_unfulfilled_ids()
@@ -380,7 +397,10 @@ def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, in
 
 
 def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
-    with Sandbox(api_key=KEY, orders=1500, seed=7) as slow, Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick:
+    with (
+        Sandbox(api_key=KEY, orders=1500, seed=7) as slow,
+        Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick,
+    ):
         h, other = _two_companies(tmp_path, slow, quick)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
@@ -392,7 +412,9 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
             assert h.wait_until(lambda: len(quick_ids()) > 0, timeout=20)
             new = set(quick.add_orders(3))
             assert h.wait_until(lambda: new <= quick_ids(), timeout=6), "the quick company waited for the slow one"
-            running = h.query("SELECT COUNT(*) FROM jobs WHERE company_id = ? AND status = 'Processing'", [h.company_id])
+            running = h.query(
+                "SELECT COUNT(*) FROM jobs WHERE company_id = ? AND status = 'Processing'", [h.company_id]
+            )
             assert running[0][0] == 1  # the long job was still running meanwhile
         finally:
             h.stop_worker(worker)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from backmarket_pro.sandbox import Sandbox
 from fault_harness import UNFULFILLED, Harness, setup_company
+
+from backmarket_pro.sandbox import Sandbox
 from host.db import connect
 
 KEY_A = "company-a-key-11aa22bb"
@@ -22,7 +23,9 @@ def test_two_companies_with_two_keys_never_mix(tmp_path):
         db.close()
         a.cli("worker", "--once", "--download-every", "0")
         ids = {
-            company_id: {sid for (sid,) in a.query("SELECT source_order_id FROM orders WHERE company_id = ?", [company_id])}
+            company_id: {
+                sid for (sid,) in a.query("SELECT source_order_id FROM orders WHERE company_id = ?", [company_id])
+            }
             for company_id in (a.company_id, b_id)
         }
         for company_id, key in ((a.company_id, KEY_A), (b_id, KEY_B)):
@@ -58,7 +61,9 @@ def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
             channel.add_account(key, name=f"Seller {n}", orders=30, seed=n * 10)
         h = Harness(tmp_path, channel, company="Company 0", key=KEY_A)
         db = connect(h.db_path)
-        company_ids = [h.company_id] + [setup_company(db, f"Company {n}", channel.base_url, k) for n, k in enumerate(keys[1:], 1)]
+        company_ids = [h.company_id] + [
+            setup_company(db, f"Company {n}", channel.base_url, k) for n, k in enumerate(keys[1:], 1)
+        ]
         db.close()
         h.cli("worker", "--once", "--download-every", "3600")  # import everything once
         shipped = {}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from backmarket_pro.sandbox import Sandbox
 from fault_harness import Harness
+
+from backmarket_pro.sandbox import Sandbox
 
 KEY = "SeCrEt-ApIkEy-0042-zz9q"
 
@@ -70,9 +71,10 @@ def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_ho
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
+    from spy_plugin import SpyChannel
+
     from host import plugins
     from plugin_spec import BadOrder, ChannelOrder, OrderLine, TestResult, UploadResult, hookimpl
-    from spy_plugin import SpyChannel
 
     token = "tok-LEAKY-secret-7788"
     masked = "****7788"
@@ -101,7 +103,9 @@ def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_ho
         @hookimpl
         def cartplugin_upload_tracking(self, settings, shipments):
             secret = settings.token.get_secret_value()
-            return [UploadResult(shipment_id=s.shipment_id, ok=False, message=f"422 for key {secret}") for s in shipments]
+            return [
+                UploadResult(shipment_id=s.shipment_id, ok=False, message=f"422 for key {secret}") for s in shipments
+            ]
 
     channel = Careless(name="careless_channel")
     plugins.register(channel, name="careless")

@@ -11,7 +11,7 @@ pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).resolve().parent
 
-SUITE = '''
+SUITE = """
 import pytest
 import kit_broken_plugin as broken
 from plugin_spec.testing import ConformanceSuite
@@ -33,7 +33,7 @@ class TestBrokenConformance(ConformanceSuite):
     @pytest.fixture
     def cartplugin_kit_bad_key_settings(self, cartplugin_kit_channel):
         return broken.BrokenSettings(api_key="wrong-key-8086")
-'''
+"""
 
 #: each failing check and the fragments its message must contain (what is wrong, what to fix)
 EXPECTED = {
@@ -41,17 +41,31 @@ EXPECTED = {
     "test_channel_info_is_complete": ["settings fields without a title: ['shop_name']", "Field(title=...)"],
     "test_settings_model_marks_secrets": ["['api_key'] look like credentials", "exactly `SecretStr`"],
     "test_test_settings_fails_readably_on_a_wrong_key": ["returned ok=True with a wrong key", "401/403"],
-    "test_download_streams_every_unfulfilled_order_once": ["returned list", "not an iterator", "make the hook a generator"],
+    "test_download_streams_every_unfulfilled_order_once": [
+        "returned list",
+        "not an iterator",
+        "make the hook a generator",
+    ],
     "test_download_respects_since": ["yielded orders updated before it", "since"],
     "test_download_with_a_wrong_key_raises_a_channel_error": ["a secret settings value appears in the wrong-key error"],
-    "test_upload_returns_one_result_per_shipment": ["cartplugin_upload_tracking raised KeyError", "UploadResult(ok=False"],
+    "test_upload_returns_one_result_per_shipment": [
+        "cartplugin_upload_tracking raised KeyError",
+        "UploadResult(ok=False",
+    ],
     "test_upload_repeat_is_already_recorded": ["raised ChannelError", "already_recorded=True"],
     "test_no_secret_in_any_message": ["a secret settings value appears in", "never format a key or token"],
     **{
         f"test_transient_trouble_is_classified_so_the_host_retries[{fault}]": [
-            f"answering {fault!r} the download raised BadData", kind, "plugin_spec.http.JsonApi"]
-        for fault, kind in (("rate_limited", "RateLimited"), ("server_error", "a 5xx answer"),
-                            ("timeout", "timeout is plugin_spec.TransientError"), ("cut_off_body", "never BadData"))
+            f"answering {fault!r} the download raised BadData",
+            kind,
+            "plugin_spec.http.JsonApi",
+        ]
+        for fault, kind in (
+            ("rate_limited", "RateLimited"),
+            ("server_error", "a 5xx answer"),
+            ("timeout", "timeout is plugin_spec.TransientError"),
+            ("cut_off_body", "never BadData"),
+        )
     },
 }
 
@@ -125,4 +139,6 @@ def test_missing_fixture_says_how_to_define_it(pytester: pytest.Pytester):
     )
     result = pytester.runpytest("-p", "no:cacheprovider", "-k", "test_hooks_match_the_specs")
     result.assert_outcomes(errors=1)  # a fixture that fails is an error in its test's setup
-    result.stdout.fnmatch_lines(["*the fixture 'cartplugin_kit_plugin' is not defined*", "*define `cartplugin_kit_plugin`*"])
+    result.stdout.fnmatch_lines(
+        ["*the fixture 'cartplugin_kit_plugin' is not defined*", "*define `cartplugin_kit_plugin`*"]
+    )

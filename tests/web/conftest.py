@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from web_support import WebServer
 
 from backmarket_pro.sandbox import Sandbox
-from web_support import WebServer
 
 CHROMIUM = os.environ.get("CARTPLUGIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -6,16 +6,16 @@ Each step leaves a 1280x800 screenshot in docs/screenshots/ (shown in docs/suppo
 from __future__ import annotations
 
 import logging
-
 import threading
 from decimal import Decimal
 from pathlib import Path
 
+from conftest import WEB_KEY
+from web_support import PASSWORD
+
 from host import orders as host_orders
 from host import runner, worker
 from host.db import connect
-from web_support import PASSWORD
-from conftest import WEB_KEY
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 COMPANY = "Refurb Traders GmbH"

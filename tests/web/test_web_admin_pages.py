@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from host import audit
-from host.db import connect
 from support import API_KEY
 from web_support import signed_in
+
+from host import audit
+from host.db import connect
 
 
 def _cart_form(token: str, **values: str) -> dict[str, str]:
@@ -17,7 +18,11 @@ def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
     http, token = signed_in(web, "sue")
     url = f"{web.url}/companies/1/cart-general"
-    saved = http.post(url, data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="10"), timeout=10)
+    saved = http.post(
+        url,
+        data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="10"),
+        timeout=10,
+    )
     assert saved.status_code == 200 and "Cart General saved" in saved.text
     assert API_KEY not in saved.text and "****" + API_KEY[-4:] in saved.text
     # an empty key box keeps the stored key
@@ -26,7 +31,11 @@ def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends
     shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
     assert shown["x_api_key"] == "****" + API_KEY[-4:] and shown["commission_percent"] == "12.5"
     # a typed key replaces it; the Change Log says so without the value
-    http.post(url, data=_cart_form(token, website_url=sandbox.base_url, commission_percent="12.5", x_api_key="another-key-0042"), timeout=10)
+    http.post(
+        url,
+        data=_cart_form(token, website_url=sandbox.base_url, commission_percent="12.5", x_api_key="another-key-0042"),
+        timeout=10,
+    )
     shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
     assert shown["x_api_key"] == "****0042"
     entries = audit.entries(connect(db_path), company_id=1)
@@ -65,7 +74,9 @@ def test_support_cancels_a_queued_job_and_warehouse_changes_an_order_status(web,
     run("import-orders", company)
     order = run.json("orders", "list")[0]
     http, token = signed_in(web, "walt")
-    changed = http.post(f"{web.url}/orders/{order['id']}/status", data={"csrf_token": token, "status": "On Hold"}, timeout=10)
+    changed = http.post(
+        f"{web.url}/orders/{order['id']}/status", data={"csrf_token": token, "status": "On Hold"}, timeout=10
+    )
     assert "is now On Hold" in changed.text
     assert run.json("orders", "show", str(order["id"]))["status"] == "On Hold"
 
@@ -83,7 +94,10 @@ def test_the_orders_grid_pages_filters_and_sorts_on_the_server(web, run, company
     assert f"{sum(o['channel_cancelled'] for o in listed)} found" in flagged
     ascending = http.get(f"{web.url}/orders", params={"sort": "id", "dir": "asc"}, timeout=10).text
     assert ascending.index(f">{listed[0]['source_order_id']}<") < ascending.index(f">{listed[-1]['source_order_id']}<")
-    assert http.get(f"{web.url}/orders", params={"sort": "x; DROP TABLE orders", "page": "-3"}, timeout=10).status_code == 200
+    assert (
+        http.get(f"{web.url}/orders", params={"sort": "x; DROP TABLE orders", "page": "-3"}, timeout=10).status_code
+        == 200
+    )
 
 
 def test_the_companies_page_shows_plugin_missing_for_a_company_whose_plugin_is_gone(web, run, company, bmp):

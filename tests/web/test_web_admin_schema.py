@@ -17,7 +17,13 @@ def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_path
     db = connect(db_path)
     assert {"users", "login_failures", "audit_log", "web_secrets"} <= set(db.table_names())
     indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"orders_company_grid", "orders_status_grid", "orders_cancelled_grid", "jobs_status_grid", "jobs_kind_grid"} <= indexes
+    assert {
+        "orders_company_grid",
+        "orders_status_grid",
+        "orders_cancelled_grid",
+        "jobs_status_grid",
+        "jobs_kind_grid",
+    } <= indexes
     assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
     assert migrations.pending(db) == []
 

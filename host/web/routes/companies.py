@@ -53,7 +53,9 @@ def show(company_id: int):
 
 
 def _plugin_choices() -> list:
-    return forms.choices([("", "(none)")] + [(name, info.display_name) for name, info in sorted(plugins.channels().items())])
+    return forms.choices(
+        [("", "(none)")] + [(name, info.display_name) for name, info in sorted(plugins.channels().items())]
+    )
 
 
 @bp.route("/companies/<int:company_id>/website-general-settings", methods=["GET", "POST"])
@@ -113,7 +115,11 @@ def import_orders(company_id: int):
     job, created = jobs.enqueue(db(), company.id, "import_orders", {"since": None})
     audit.record(db(), actor(), "Import Orders", company_id=company.id, target=f"job {job.id}",
                  details={"created": created})  # fmt: skip
-    text = f"Queued Job {job.id} (Import Orders) created." if created else f"Import Orders is already queued as job {job.id}."
+    text = (
+        f"Queued Job {job.id} (Import Orders) created."
+        if created
+        else f"Import Orders is already queued as job {job.id}."
+    )
     flash({"text": text, "href": url_for("jobs.show", job_id=job.id), "link": f"Open Queued Job {job.id}"})
     return redirect(url_for("companies.website", company_id=company.id))
 
@@ -210,4 +216,6 @@ def change_log(company_id: int):
     if not g.user.can("audit"):
         abort(403)
     company = _company(company_id)
-    return render_template("change_log.html", company=company, entries=audit.entries(db(), company_id=company.id), tab="log")
+    return render_template(
+        "change_log.html", company=company, entries=audit.entries(db(), company_id=company.id), tab="log"
+    )

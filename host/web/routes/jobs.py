@@ -23,13 +23,17 @@ def index():
 
 @bp.route("/jobs/<int:job_id>")
 def show(job_id: int):
-    return render_template("job.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING, action_form=forms.ActionForm())
+    return render_template(
+        "job.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING, action_form=forms.ActionForm()
+    )
 
 
 @bp.route("/jobs/<int:job_id>/log")
 def log(job_id: int):
     """The job's status and log as a page fragment, fetched again every second while it runs."""
-    return render_template("job_log.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING, action_form=forms.ActionForm())
+    return render_template(
+        "job_log.html", job=jobs.show_job(db(), job_id), pending=jobs.PENDING, action_form=forms.ActionForm()
+    )
 
 
 @bp.route("/jobs/<int:job_id>/cancel", methods=["POST"])

@@ -64,7 +64,9 @@ def ship(order_id: int):
         return _page(order, form, 422)
     audit.record(db(), actor(), "order shipped", company_id=_company_id(order_id), target=f"order {order['source_order_id']}",
                  details={"carrier": shipped["shipments"][-1]["carrier"], "tracking": shipped["shipments"][-1]["tracking_number"]})  # fmt: skip
-    flash({"text": f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically."})
+    flash(
+        {"text": f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically."}
+    )
     return redirect(url_for("orders.show", order_id=order_id))
 
 

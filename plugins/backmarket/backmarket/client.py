@@ -103,5 +103,7 @@ def _order_id(raw: Any) -> Any:
 
 def _segment(order_id: str) -> str:
     if not order_id or not order_id.isdigit():
-        raise Rejected(f"{order_id!r:.40} is not a Back Market order id (they are numbers).", status=404, code="not_found")
+        raise Rejected(
+            f"{order_id!r:.40} is not a Back Market order id (they are numbers).", status=404, code="not_found"
+        )
     return safe_segment(order_id, "order id")

@@ -18,9 +18,13 @@ def register(cli: click.Group) -> None:
     @backmarket.command("sandbox")
     @click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
     @click.option("--token", default=DEFAULT_TOKEN, show_default=True, help="The seller's API token.")
-    @click.option("--orders", default=20, show_default=True, type=click.IntRange(0, 100_000), help="Orders to generate.")
+    @click.option(
+        "--orders", default=20, show_default=True, type=click.IntRange(0, 100_000), help="Orders to generate."
+    )
     @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same orders.")
-    @click.option("--rate-limit", default=200, show_default=True, type=click.IntRange(1), help="Requests per 10 s before 429.")
+    @click.option(
+        "--rate-limit", default=200, show_default=True, type=click.IntRange(1), help="Requests per 10 s before 429."
+    )
     def sandbox(port: int, token: str, orders: int, seed: int, rate_limit: int) -> None:
         """Run a fake Back Market seller API on 127.0.0.1 until Ctrl-C.
 

@@ -76,7 +76,9 @@ def cartplugin_download_orders(
     return _download(_settings(settings), since, unfulfilled_only)
 
 
-def _download(settings: BackMarketSettings, since: datetime | None, unfulfilled_only: bool) -> Iterator[ChannelOrder | BadOrder]:
+def _download(
+    settings: BackMarketSettings, since: datetime | None, unfulfilled_only: bool
+) -> Iterator[ChannelOrder | BadOrder]:
     with make_client(settings) as client:
         for raw in client.iter_orders(modified_since=since):
             if unfulfilled_only and not mapping.wanted(raw):

@@ -48,7 +48,9 @@ _USER_AGENT = re.compile(r"^BM-[^-;\s]+-[^;\s]+;[^@\s;]+@[^@\s;]+\.[^@\s;]+$")
 HIDDEN_STATES = (0, 8)
 
 
-_FIREWALL_PAGE = b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>blocked</body></html>"
+_FIREWALL_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head><body>blocked</body></html>"
+)
 _HTML = {"Content-Type": "text/html; charset=UTF-8", "server": "cloudflare"}
 
 
@@ -151,17 +153,22 @@ class Sandbox(SandboxServer):
     def handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> Reply:
         status, payload, extra = self._handle(method, target, headers, body, host)
         with self._lock:
-            cut, self._faults["cut_off_body"] = self._faults["cut_off_body"] > 0, max(0, self._faults["cut_off_body"] - 1)
+            cut, self._faults["cut_off_body"] = (
+                self._faults["cut_off_body"] > 0,
+                max(0, self._faults["cut_off_body"] - 1),
+            )
         if isinstance(payload, Html):
             ray = uuid.uuid4().hex[:16] + "-CDG"
             return Reply(status, None, {**_HTML, "cf-ray": ray, **extra}, raw=bytes(payload))
         return truncated(Reply(status, payload, extra)) if cut else Reply(status, payload, extra)
 
-    def _handle(self, method: str, target: str, headers: Any, body: bytes, host: str) -> tuple[int, Any, dict[str, str]]:
+    def _handle(
+        self, method: str, target: str, headers: Any, body: bytes, host: str
+    ) -> tuple[int, Any, dict[str, str]]:
         split = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         if split.path.startswith(CONTROL_PREFIX):
-            return self._control(method, split.path[len(CONTROL_PREFIX):], body)
+            return self._control(method, split.path[len(CONTROL_PREFIX) :], body)
         entry: dict[str, Any] = {
             "method": method, "path": split.path, "query": query, "auth_ok": False, "status": None,
             "accept_language": headers.get("Accept-Language"), "user_agent": headers.get("User-Agent"),
@@ -192,7 +199,11 @@ class Sandbox(SandboxServer):
             return 403, Html(_FIREWALL_PAGE), {}
         auth = headers.get("Authorization") or ""
         if auth != f"Basic {self._token}":
-            return 401, error("unauthorized", "Invalid token." if auth else "Authentication credentials were not provided."), {}
+            return (
+                401,
+                error("unauthorized", "Invalid token." if auth else "Authentication credentials were not provided."),
+                {},
+            )
         entry["auth_ok"] = True
         if not _LANGUAGE.match(headers.get("Accept-Language") or ""):
             return 400, error("language_required", "The Accept-Language header is required, e.g. fr-fr."), {}
@@ -316,7 +327,11 @@ class Sandbox(SandboxServer):
     def _control(self, method: str, path: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
         if method == "GET" and path in ("", "/"):
             api = ["GET /ws/orders", "GET /ws/orders/{id}", "POST /ws/orders/{id}"]
-            control = [f"GET {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders", f"GET {CONTROL_PREFIX}/requests"]
+            control = [
+                f"GET {CONTROL_PREFIX}/orders",
+                f"POST {CONTROL_PREFIX}/orders",
+                f"GET {CONTROL_PREFIX}/requests",
+            ]
             return 200, {"api": api, "sandbox": control}, {}
         if (method, path) == ("GET", "/orders"):
             orders = self.orders()

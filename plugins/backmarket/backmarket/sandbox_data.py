@@ -11,8 +11,8 @@ PRODUCTS = [
     ("IPH12-64-BLK", "iPhone 12 64 GB - Black - Unlocked", "329.00"),
     ("IPH13-128-BLU", "iPhone 13 128 GB - Blue - Unlocked", "459.00"),
     ("GS21-128-GRY", "Galaxy S21 5G 128 GB - Phantom Grey", "279.00"),
-    ("MBA-M1-256", "MacBook Air 13\" M1 (2020) 256 GB SSD - Space Grey", "689.00"),
-    ("IPAD9-64-SLV", "iPad 10.2\" (2021) 64 GB - Silver - Wi-Fi", "249.00"),
+    ("MBA-M1-256", 'MacBook Air 13" M1 (2020) 256 GB SSD - Space Grey', "689.00"),
+    ("IPAD9-64-SLV", 'iPad 10.2" (2021) 64 GB - Silver - Wi-Fi', "249.00"),
     ("AIRPODS-PRO", "AirPods Pro (1st gen) with MagSafe case", "129.00"),
 ]
 GRADES = [("Excellent", "1.00"), ("Very good", "0.92"), ("Good", "0.85")]

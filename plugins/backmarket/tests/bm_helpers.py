@@ -41,7 +41,9 @@ def to_ship(sandbox: Sandbox) -> list[dict]:
 def unfulfilled(sandbox: Sandbox) -> list[dict]:
     """What a download of unfulfilled orders yields: to accept or ship, or with a cancelled or
     refunded line."""
-    return [o for o in listed(sandbox) if o["state"] in (1, 3) or any(x["state"] in (4, 5, 6, 7) for x in o["orderlines"])]
+    return [
+        o for o in listed(sandbox) if o["state"] in (1, 3) or any(x["state"] in (4, 5, 6, 7) for x in o["orderlines"])
+    ]
 
 
 class SandboxChannel(KitChannel):

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from decimal import ROUND_HALF_UP, Decimal
-
-from bm_helpers import CONTACT_EMAIL, COMPANY_NAME, TOKEN, unfulfilled
+from bm_helpers import COMPANY_NAME, CONTACT_EMAIL, TOKEN, unfulfilled
 from click.testing import CliRunner
 
 from backmarket import plugin
@@ -53,7 +52,9 @@ class Run:
 def setup_company(run: Run, sandbox: Sandbox, *extra: str) -> None:
     assert "backmarket" in {row["channel"] for row in run.json("plugins")}
     run("companies", "add", COMPANY)
-    run("website-settings", COMPANY, "--store-plugin", "backmarket", "--allow-order-download", "--allow-tracking-upload")
+    run(
+        "website-settings", COMPANY, "--store-plugin", "backmarket", "--allow-order-download", "--allow-tracking-upload"
+    )
     run("cart-settings", COMPANY, "--set", f"api_url={sandbox.base_url}", "--set", f"token={TOKEN}",
         "--set", "country_code=fr-fr", "--set", "commission_percent=10", "--set", f"company_name={COMPANY_NAME}",
         "--set", f"contact_email={CONTACT_EMAIL}", *extra)  # fmt: skip
@@ -81,7 +82,10 @@ def test_a_company_runs_back_market_from_the_cli(tmp_path: Path, registered, bm_
         raw = on_channel[source_id]
         grand = Decimal(raw["price"]) + Decimal(raw["shipping_price"])
         assert (Decimal(order["subtotal"]), Decimal(order["shipping_total"]), Decimal(order["grand_total"])) == (
-            Decimal(raw["price"]), Decimal(raw["shipping_price"]), grand)
+            Decimal(raw["price"]),
+            Decimal(raw["shipping_price"]),
+            grand,
+        )
         assert Decimal(order["total_cost"]) == grand + (grand / 10).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     # "Accept new orders on download" is on: every paid line was accepted (new_state 2 with its sku)

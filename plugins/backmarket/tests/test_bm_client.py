@@ -44,7 +44,9 @@ def test_since_is_exact_although_the_api_filters_by_whole_seconds(bm_sandbox, bm
     pivot = orders[len(orders) // 2].updated_at
     later = download(bm_settings, since=pivot + timedelta(microseconds=1))
     assert later and all(o.updated_at > pivot for o in later)
-    assert {r["query"].get("date_modification") for r in bm_sandbox.request_log()} >= {pivot.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert {r["query"].get("date_modification") for r in bm_sandbox.request_log()} >= {
+        pivot.strftime("%Y-%m-%dT%H:%M:%SZ")
+    }
 
 
 def test_a_missing_language_reads_as_a_settings_problem(bm_sandbox, bm_settings):
@@ -79,7 +81,9 @@ def test_429_is_retried_after_retry_after_then_reported(bm_sandbox, bm_settings,
 
 def test_a_single_unit_order_ships_with_its_imei_once_accepted(bm_sandbox, bm_settings):
     (order_id,) = bm_sandbox.add_orders(1)
-    (accepted,) = plugin.cartplugin_accept_orders(settings=bm_settings, orders=[AcceptRequest(source_order_id=order_id)])
+    (accepted,) = plugin.cartplugin_accept_orders(
+        settings=bm_settings, orders=[AcceptRequest(source_order_id=order_id)]
+    )
     assert accepted.ok and bm_sandbox.order(order_id)["state"] == 3
     bm_sandbox.clear_request_log()
     raw = bm_sandbox.order(order_id)
@@ -171,7 +175,9 @@ def test_every_address_field_reaches_the_host_as_the_channel_sent_it_and_a_non_t
         "city": "Gdańsk", "postal_code": "80-001", "region": "Pomorskie", "country": "PL",
         "phone": "+48 58 000000", "email": "ap@kowalski.example",
     }  # fmt: skip
-    blank = mapping.address({**raw, "first_name": "", "last_name": None, "street2": "", "phone": ""}, "shipping_address")
+    blank = mapping.address(
+        {**raw, "first_name": "", "last_name": None, "street2": "", "phone": ""}, "shipping_address"
+    )
     assert (blank.name, blank.line2, blank.phone) == (None, None, None)
     assert mapping.address(None, "billing_address") is None
     for key in raw:
@@ -197,11 +203,17 @@ def test_an_order_keeps_the_channels_amounts_statuses_lines_and_addresses() -> N
         (str(l["id"]), l["listing"], l.get("product") or "", l["quantity"], Decimal(l["price"]),
          Decimal(l.get("sales_taxes", "0"))) for l in raw["orderlines"]
     ]  # fmt: skip
-    assert (result.channel_fulfillment_status, result.channel_financial_status) == (mapping.ORDER_STATE_NAMES[1], "paid")
+    assert (result.channel_fulfillment_status, result.channel_financial_status) == (
+        mapping.ORDER_STATE_NAMES[1],
+        "paid",
+    )
     assert result.channel_cancelled is False
     assert result.shipping_address == mapping.address(raw["shipping_address"], "shipping_address")
     assert result.billing_address is not None and result.billing_address.line1 == "Rechnungsweg 9"
-    assert (result.buyer_company, result.buyer_email) == (result.shipping_address.company, result.shipping_address.email)
+    assert (result.buyer_company, result.buyer_email) == (
+        result.shipping_address.company,
+        result.shipping_address.email,
+    )
     # a buyer cancellation shows as lines in a final state (5: cancelled by the buyer)
     cancelled = mapping.order({**raw, "orderlines": [{**line, "state": 5} for line in raw["orderlines"]]})
     assert cancelled.channel_cancelled is True and cancelled.channel_financial_status == "refunded"

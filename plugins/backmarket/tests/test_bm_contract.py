@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import requests
-from bm_helpers import CONTACT_EMAIL, COMPANY_NAME, TOKEN
+from bm_helpers import COMPANY_NAME, CONTACT_EMAIL, TOKEN
 
 from backmarket import mapping
 from backmarket.sandbox import Sandbox
@@ -16,7 +16,12 @@ from backmarket.settings import PLATFORM_URLS, PREPROD_URLS
 
 SPEC = (Path(__file__).resolve().parents[1] / "reference" / "back-market-orders-api-openapi.yml").read_text("utf-8")
 AGENT = f"BM-{COMPANY_NAME}-cartplugin;{CONTACT_EMAIL}"
-HEADERS = {"Authorization": f"Basic {TOKEN}", "Accept-Language": "fr-fr", "User-Agent": AGENT, "Accept": "application/json"}
+HEADERS = {
+    "Authorization": f"Basic {TOKEN}",
+    "Accept-Language": "fr-fr",
+    "User-Agent": AGENT,
+    "Accept": "application/json",
+}
 
 
 def enum_of(schema: str) -> list[int]:
@@ -39,7 +44,9 @@ class Api:
         return requests.get(self.base + path, params=params, headers=headers or HEADERS, timeout=5)
 
     def post(self, order_id: int, body: dict):
-        return requests.post(f"{self.base}/ws/orders/{order_id}", json={"order_id": order_id, **body}, headers=HEADERS, timeout=5)
+        return requests.post(
+            f"{self.base}/ws/orders/{order_id}", json={"order_id": order_id, **body}, headers=HEADERS, timeout=5
+        )
 
 
 def envelope(answer: requests.Response) -> dict:
@@ -56,13 +63,28 @@ def test_settings_know_every_platform_host_the_spec_lists() -> None:
 def test_the_states_and_fields_the_plugin_reads_are_the_published_ones() -> None:
     assert set(mapping.ORDER_STATE_NAMES) == set(enum_of("OrderState"))
     line_states = set(enum_of("OrderLineState"))
-    assert mapping.LINE_STATES_CANCELLED | {mapping.LINE_PAID, mapping.LINE_ACCEPTED, mapping.LINE_SHIPPED} <= line_states
+    assert (
+        mapping.LINE_STATES_CANCELLED | {mapping.LINE_PAID, mapping.LINE_ACCEPTED, mapping.LINE_SHIPPED} <= line_states
+    )
     order_fields = schema_fields("Order")
-    assert {"order_id", "state", "price", "shipping_price", "sales_taxes", "currency", "date_creation",
-            "date_modification", "orderlines", "tracking_number", "shipping_address", "billing_address"} <= order_fields
+    assert {
+        "order_id",
+        "state",
+        "price",
+        "shipping_price",
+        "sales_taxes",
+        "currency",
+        "date_creation",
+        "date_modification",
+        "orderlines",
+        "tracking_number",
+        "shipping_address",
+        "billing_address",
+    } <= order_fields
     assert {"id", "state", "listing", "product", "quantity", "price", "sales_taxes"} <= schema_fields("OrderLine")
     assert {"order_id", "new_state", "sku", "tracking_number", "tracking_url", "shipper", "imei", "serial_number"} <= (
-        schema_fields("UpdateOrder"))
+        schema_fields("UpdateOrder")
+    )
     assert "without the shipping price" in SPEC and "neither in state=0 (New Order) nor state=8" in SPEC
 
 
@@ -108,7 +130,9 @@ def test_an_order_is_accepted_line_by_line_then_shipped_once(bm_sandbox: Sandbox
     assert repeat.status_code == 400 and envelope(repeat)
 
 
-def test_a_line_the_seller_cannot_serve_is_cancelled_and_buyer_cancellations_reach_4_5_or_6(bm_sandbox: Sandbox) -> None:
+def test_a_line_the_seller_cannot_serve_is_cancelled_and_buyer_cancellations_reach_4_5_or_6(
+    bm_sandbox: Sandbox,
+) -> None:
     api = Api(bm_sandbox)
     a, b, c = map(int, bm_sandbox.add_orders(3))
     line = api.get(f"/ws/orders/{a}").json()["orderlines"][0]
@@ -120,7 +144,9 @@ def test_a_line_the_seller_cannot_serve_is_cancelled_and_buyer_cancellations_rea
     shipped = next(o for o in bm_sandbox.orders() if o["state"] == 9)
     assert {x["state"] for x in bm_sandbox.cancel_order(shipped["order_id"])["orderlines"]} == {6}
     listed = {o["order_id"] for o in api.get("/ws/orders", **{"page-size": "50", "page": "1"}).json()["results"]}
-    listed |= {o["order_id"] for o in api.get("/ws/orders", **{"page-size": "50", "page": "2"}).json().get("results", [])}
+    listed |= {
+        o["order_id"] for o in api.get("/ws/orders", **{"page-size": "50", "page": "2"}).json().get("results", [])
+    }
     assert {a, b, c, shipped["order_id"]} <= listed
 
 
@@ -131,7 +157,11 @@ def test_errors_come_in_the_envelope_or_as_cloudflare_html(bm_sandbox: Sandbox) 
     no_language = api.get("/ws/orders", headers={k: v for k, v in HEADERS.items() if k != "Accept-Language"})
     assert no_language.status_code == 400 and envelope(no_language)["error"]["code"] == "language_required"
     blocked = api.get("/ws/orders", headers={**HEADERS, "User-Agent": "python-requests/2.32"})
-    assert blocked.status_code == 403 and blocked.headers["Content-Type"].startswith("text/html") and blocked.headers["cf-ray"]
+    assert (
+        blocked.status_code == 403
+        and blocked.headers["Content-Type"].startswith("text/html")
+        and blocked.headers["cf-ray"]
+    )
     bm_sandbox.set_faults(too_many_requests=1)
     limited = api.get("/ws/orders")
     assert limited.status_code == 429 and limited.headers["Retry-After"] and "html" in limited.headers["Content-Type"]

@@ -92,7 +92,9 @@ class BackMarketProClient(JsonApi):
 
     def get_order(self, order_id: str) -> dict[str, Any]:
         """``GET /2024-03/orders/{id}``: one order (raises :class:`Rejected` with 404)."""
-        return self._object(self.request("GET", f"{ORDERS_PATH}/{safe_segment(order_id, 'order id')}"), f"order {order_id}")
+        return self._object(
+            self.request("GET", f"{ORDERS_PATH}/{safe_segment(order_id, 'order id')}"), f"order {order_id}"
+        )
 
     def post_shipment(self, order_id: str, body: dict[str, Any]) -> bool:
         """``POST /2024-03/orders/{id}/shipments``.

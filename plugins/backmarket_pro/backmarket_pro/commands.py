@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from plugin_spec.sandbox import run_in_foreground
-
 from plugin_spec import validators
+from plugin_spec.sandbox import run_in_foreground
 
 from .sandbox import DEFAULT_API_KEY, Sandbox
 
@@ -22,9 +21,17 @@ def register(cli: click.Group) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
     @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
     @click.option("--api-key", default=DEFAULT_API_KEY, show_default=True, help="The seller account's x-api-key.")
-    @click.option("--orders", default=25, show_default=True, type=click.IntRange(0, 1_000_000), help="Orders to generate.")
+    @click.option(
+        "--orders", default=25, show_default=True, type=click.IntRange(0, 1_000_000), help="Orders to generate."
+    )
     @click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same orders.")
-    @click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(0), help="Seconds added to every API request.")
+    @click.option(
+        "--latency",
+        default=0.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Seconds added to every API request.",
+    )
     @click.option("--rate-limit", default=None, type=click.IntRange(1), help="Requests per 10 s per key before 429.")
     @click.option(
         "--account",
@@ -34,7 +41,13 @@ def register(cli: click.Group) -> None:
         help="Another seller account with its own orders (repeatable): one per company that shares this sandbox.",
     )
     def sandbox(
-        host: str, port: int, api_key: str, orders: int, seed: int, latency: float, rate_limit: int | None,
+        host: str,
+        port: int,
+        api_key: str,
+        orders: int,
+        seed: int,
+        latency: float,
+        rate_limit: int | None,
         accounts: tuple[str, ...],
     ) -> None:
         """Run a fake Back Market Pro API in the foreground until Ctrl-C.
@@ -43,7 +56,9 @@ def register(cli: click.Group) -> None:
         Inspect and drive it under /_sandbox/ (orders, requests, faults).
         """
         if not validators.is_loopback(host):
-            click.echo(f"Warning: {host} is not a loopback address; anyone who can reach it can use the sandbox.", err=True)
+            click.echo(
+                f"Warning: {host} is not a loopback address; anyone who can reach it can use the sandbox.", err=True
+            )
         server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
         if rate_limit:
             server.set_faults(rate_limit=rate_limit)
@@ -51,7 +66,9 @@ def register(cli: click.Group) -> None:
         for i, spec in enumerate(accounts, start=2):
             key, _, name = spec.partition(":")
             if not key.strip() or key.strip() == api_key or key.strip() in [k for k, _ in extra]:
-                raise click.BadParameter(f"each account needs its own key (KEY or KEY:NAME), not {spec[:40]!r}", param_hint="--account")
+                raise click.BadParameter(
+                    f"each account needs its own key (KEY or KEY:NAME), not {spec[:40]!r}", param_hint="--account"
+                )
             extra.append((key.strip(), name.strip() or f"Seller {i}"))
         try:
             server.start()

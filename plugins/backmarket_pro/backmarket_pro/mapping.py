@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-
 from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
 from plugin_spec.wire import MONEY_RE, MappingError, money, plain_id, timestamp
 

@@ -51,9 +51,7 @@ def _settings(settings: Any) -> BackMarketProSettings:
 
 @hookimpl
 def cartplugin_channel_info() -> ChannelInfo:
-    return ChannelInfo(
-        name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=BackMarketProSettings
-    )
+    return ChannelInfo(name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=BackMarketProSettings)
 
 
 @hookimpl
@@ -95,7 +93,9 @@ def cartplugin_download_orders(
     return _download(_settings(settings), since, "unfulfilled" if unfulfilled_only else "any")
 
 
-def _download(settings: BackMarketProSettings, since: datetime | None, status: str) -> Iterator[ChannelOrder | BadOrder]:
+def _download(
+    settings: BackMarketProSettings, since: datetime | None, status: str
+) -> Iterator[ChannelOrder | BadOrder]:
     with make_client(settings) as client:
         for raw in client.iter_orders(updated_at_min=since, fulfillment_status=status):
             yield mapping.order_or_bad(raw)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from plugin_spec.sandbox.faults import over_limit, cut_body, endless_body, huge_body, trickle, truncated
+from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
 from .sandbox_data import OrderFactory, wire_time
@@ -376,7 +376,12 @@ class Sandbox(SandboxServer):
         if fired["too_many_requests"]:
             entry["fault"], entry["status"] = "too_many_requests", 429
             self.log_request(entry)
-            return _error(429, "rate_limited", "Too many requests; wait for the number of seconds in Retry-After.", {"Retry-After": "1"})
+            return _error(
+                429,
+                "rate_limited",
+                "Too many requests; wait for the number of seconds in Retry-After.",
+                {"Retry-After": "1"},
+            )
         reply = self._api_reply(method, path, query, headers, body, host, entry, fired["fail_5xx"])
         entry["status"] = reply.status
         self.log_request(entry)
@@ -462,9 +467,13 @@ class Sandbox(SandboxServer):
         fulfillment = query.get("fulfillment_status", "any")
         financial = query.get("financial_status", "any")
         if fulfillment not in FULFILLMENT_FILTERS:
-            return _error(422, "validation_error", f"fulfillment_status must be one of {', '.join(FULFILLMENT_FILTERS)}.")
+            return _error(
+                422, "validation_error", f"fulfillment_status must be one of {', '.join(FULFILLMENT_FILTERS)}."
+            )
         if financial not in FINANCIAL_FILTERS:
-            return _error(422, "validation_error", f"financial_status must be one of {', '.join(sorted(FINANCIAL_FILTERS))}.")
+            return _error(
+                422, "validation_error", f"financial_status must be one of {', '.join(sorted(FINANCIAL_FILTERS))}."
+            )
         try:
             page_size = int(query.get("page-size", DEFAULT_PAGE_SIZE))
         except ValueError:
@@ -507,7 +516,9 @@ class Sandbox(SandboxServer):
                 more = True
                 break
             results.append(order)
-            encoded.append(_encode(self._served(order, malformed)) if order["id"] == malformed else account.json_of(order))
+            encoded.append(
+                _encode(self._served(order, malformed)) if order["id"] == malformed else account.json_of(order)
+            )
 
         next_url = None
         if self._faults.triggers["next_loop"].fire(self._fault_rng):
@@ -516,7 +527,11 @@ class Sandbox(SandboxServer):
             next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode({**query, 'loop': str(loop)})}"
         elif more:
             last = results[-1]
-            forwarded = {k: query[k] for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size") if k in query}
+            forwarded = {
+                k: query[k]
+                for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size")
+                if k in query
+            }
             forwarded["cursor"] = encode_cursor(last["updated_at"], last["id"])
             base = self._faults.next_link_base or f"http://{host}"
             next_url = f"{base}{API_PREFIX}/{API_VERSION}/orders?{urlencode(forwarded)}"
@@ -525,7 +540,9 @@ class Sandbox(SandboxServer):
         raw = b'{"count":%d,"next":%s,"results":[%s]}' % (count, _encode(next_url), b",".join(encoded))
         return _Reply(200, raw=raw)
 
-    def _count(self, account: _Account, key: tuple[Any, ...], matches: Callable[[dict[str, Any]], bool], min_key: str) -> int:
+    def _count(
+        self, account: _Account, key: tuple[Any, ...], matches: Callable[[dict[str, Any]], bool], min_key: str
+    ) -> int:
         cached = account.count_cache.get(key)
         if cached is not None and cached[0] == account.version:
             return cached[1]
@@ -672,8 +689,11 @@ API_INDEX = [
     f"POST {API_PREFIX}/{API_VERSION}/orders/{{id}}/shipments",
 ]
 CONTROL_INDEX = [
-    f"GET {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders", f"POST {CONTROL_PREFIX}/orders/{{id}}/cancel",
-    f"GET|DELETE {CONTROL_PREFIX}/requests", f"GET|POST|DELETE {CONTROL_PREFIX}/faults",
+    f"GET {CONTROL_PREFIX}/orders",
+    f"POST {CONTROL_PREFIX}/orders",
+    f"POST {CONTROL_PREFIX}/orders/{{id}}/cancel",
+    f"GET|DELETE {CONTROL_PREFIX}/requests",
+    f"GET|POST|DELETE {CONTROL_PREFIX}/faults",
     f"GET|POST {CONTROL_PREFIX}/accounts",
 ]
 _ORDER_ID = r"(?P<order_id>[^/]+)"

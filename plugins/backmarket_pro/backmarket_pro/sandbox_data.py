@@ -260,7 +260,9 @@ def vat_number(rng: random.Random, country: str) -> str:
     if country == "US":
         return f"{rng.randrange(10, 99)}-{rng.randrange(1000000, 9999999)}"  # an EIN
     if country == "BR":
-        return f"{rng.randrange(10, 99)}.{rng.randrange(100, 999)}.{rng.randrange(100, 999)}/0001-{rng.randrange(10, 99)}"
+        return (
+            f"{rng.randrange(10, 99)}.{rng.randrange(100, 999)}.{rng.randrange(100, 999)}/0001-{rng.randrange(10, 99)}"
+        )
     prefix = "EL" if country == "GR" else country
     digits = {"FR": 11, "NL": 9, "SE": 12, "IT": 11, "PL": 10, "DK": 8, "AT": 8, "BE": 10}.get(country, 9)
     body = "".join(str(rng.randrange(10)) for _ in range(digits))

@@ -41,8 +41,21 @@ cli(sys.argv[1:])
 def test_sandbox_prints_its_keys_whole_and_serves_one_account_per_key_until_stopped() -> None:
     key, second = "cli-key-1234567890", "second-key-0000000002"
     proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, "backmarket-pro", "sandbox", "--port", "0", "--orders", "4", "--api-key", key,
-         "--account", f"{second}:Second Seller"],
+        [
+            sys.executable,
+            "-c",
+            SCRIPT,
+            "backmarket-pro",
+            "sandbox",
+            "--port",
+            "0",
+            "--orders",
+            "4",
+            "--api-key",
+            key,
+            "--account",
+            f"{second}:Second Seller",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

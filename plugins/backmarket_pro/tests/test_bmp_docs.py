@@ -25,9 +25,9 @@ def test_doc_lists_the_api_and_the_control_endpoints() -> None:
     assert ("GET", client.SELLER_ACCOUNT_PATH) in api and ("GET", client.ORDERS_PATH) in api
     assert len(api) == len(ROUTES)  # the sandbox serves nothing the doc does not describe
     for method, pattern, _ in ROUTES:
-        assert any(
-            m == method and pattern.fullmatch("/sellers-prod" + p.replace("{order_id}", "X")) for m, p in api
-        ), pattern.pattern
+        assert any(m == method and pattern.fullmatch("/sellers-prod" + p.replace("{order_id}", "X")) for m, p in api), (
+            pattern.pattern
+        )
     assert len(endpoints) - len(api) >= 5
 
 

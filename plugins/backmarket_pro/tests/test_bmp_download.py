@@ -118,7 +118,9 @@ def test_faults_mid_download_are_retried(sandbox: Sandbox, settings: BackMarketP
     assert {e["fault"] for e in sandbox.request_log()} >= {"drop_connection"}
 
 
-def test_key_is_never_logged(sandbox: Sandbox, settings: BackMarketProSettings, caplog: pytest.LogCaptureFixture) -> None:
+def test_key_is_never_logged(
+    sandbox: Sandbox, settings: BackMarketProSettings, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     sandbox.set_faults(fail_5xx=2, drop_connection=1)
     download(settings)

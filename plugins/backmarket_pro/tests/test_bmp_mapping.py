@@ -40,7 +40,14 @@ ORDER = {
     },
     "billing_address": None,
     "line_items": [
-        {"id": "L1", "sku": "IPH13-128-MID-EXC", "title": "iPhone 13 - Excellent", "quantity": 2, "price": "389.00", "tax": "147.82"},
+        {
+            "id": "L1",
+            "sku": "IPH13-128-MID-EXC",
+            "title": "iPhone 13 - Excellent",
+            "quantity": 2,
+            "price": "389.00",
+            "tax": "147.82",
+        },
     ],
     "shipments": [],
 }
@@ -62,7 +69,12 @@ def test_order_maps_every_field() -> None:
     )  # fmt: skip
     assert all(isinstance(v, Decimal) for v in (result.subtotal, result.lines[0].unit_price, result.lines[0].tax))
     line = result.lines[0]
-    assert (line.source_line_id, line.sku, line.title, line.quantity) == ("L1", "IPH13-128-MID-EXC", "iPhone 13 - Excellent", 2)
+    assert (line.source_line_id, line.sku, line.title, line.quantity) == (
+        "L1",
+        "IPH13-128-MID-EXC",
+        "iPhone 13 - Excellent",
+        2,
+    )
     assert (line.unit_price, line.tax) == (Decimal("389.00"), Decimal("147.82"))
     assert (result.buyer_company, result.buyer_vat_number) == ("Müller IT-Service GmbH", "DE123456789")
     assert result.shipping_address is not None

@@ -49,7 +49,9 @@ def upload(settings: BackMarketProSettings, shipments: list[Shipment]):
 
 def test_tracking_is_posted_and_visible_in_the_sandbox(sandbox: Sandbox, settings: BackMarketProSettings) -> None:
     first, second = open_orders(sandbox)[:2]
-    results = upload(settings, [shipment_for(first, 11, "JD0001"), shipment_for(second, 12, "1Z0002", with_lines=False)])
+    results = upload(
+        settings, [shipment_for(first, 11, "JD0001"), shipment_for(second, 12, "1Z0002", with_lines=False)]
+    )
     assert [(r.shipment_id, r.ok, r.already_recorded) for r in results] == [(11, True, False), (12, True, False)]
 
     seen = requests.get(f"{sandbox.control_url}/orders", timeout=5).json()["orders"]
