@@ -26,7 +26,6 @@ from .names import name_key
 MAX_NAME = 100
 #: Cart General fields the host uses itself; changing them says nothing about the account
 HOST_FIELDS = set(CartSettings.model_fields)
-STORE_TYPES = ("Custom",)
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,7 @@ def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> d
     row = _order_row(db, order_id)
     with write(db):
         db.execute(
-            "UPDATE orders SET status = ?, status_set_by_staff = 1, updated_at = ? WHERE id = ?",
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
             [matched[0], clock.now_iso(), row["id"]],
         )
     return show_order(db, row["id"])

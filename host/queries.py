@@ -24,7 +24,6 @@ ORDER_SORTS = {
     "source_order_id": "o.source_order_id",
     "status": "o.status",
 }
-JOB_SORTS = {"id": "j.id"}
 
 
 @dataclass

@@ -205,11 +205,6 @@ def shipment_body(order_id: str, shipment: Shipment, single_unit: bool) -> dict[
     return body
 
 
-def is_single_unit(raw_order: dict[str, Any]) -> bool:
-    lines = raw_order.get("orderlines")
-    return isinstance(lines, list) and len(lines) == 1 and isinstance(lines[0], dict) and lines[0].get("quantity") == 1
-
-
 def recorded_tracking(raw_order: Any) -> str | None:
     """The tracking number an order already has on the channel, if any."""
     if isinstance(raw_order, dict) and isinstance(raw_order.get("tracking_number"), str):

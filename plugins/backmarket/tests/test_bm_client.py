@@ -159,9 +159,6 @@ def test_the_channel_gets_the_tracking_url_and_a_single_units_serial_under_its_o
 
 
 def test_an_order_of_several_units_is_shipped_without_a_serial_the_channel_would_refuse() -> None:
-    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}]}) is True
-    assert mapping.is_single_unit({"orderlines": [{"quantity": 2}]}) is False
-    assert mapping.is_single_unit({"orderlines": [{"quantity": 1}, {"quantity": 1}]}) is False
     body = mapping.shipment_body("123456", _shipment(["SN-1", "SN-2"], quantity=2), single_unit=False)
     assert "serial_number" not in body and "imei" not in body
 

@@ -47,7 +47,6 @@ API_VERSION = "2024-03"
 CONTROL_PREFIX = "/_sandbox"
 DEFAULT_API_KEY = "sandbox-key-0001"
 DEFAULT_PAGE_SIZE = 50
-MAX_BODY = 1_000_000
 FULFILLMENT_FILTERS = {
     "unfulfilled": ("unfulfilled", "partial"),  # what the seller still has to ship
     "partial": ("partial",),
