@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarke
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cartplugin demo
+	$(BIN)/cartplugin backmarket-pro demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

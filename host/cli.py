@@ -664,15 +664,6 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     echo(f"Job {job.id} {job.kind}: {job.status}")
 
 
-@cli.command()
-@click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
-def demo(order_count: int) -> None:
-    """Walk the Back Market Pro setup of the help page on a temporary database and sandbox."""
-    from .demo import run_demo
-
-    run_demo(order_count)
-
-
 @cli.command(name="new-plugin")
 @click.argument("name")
 @click.option(

@@ -1,4 +1,4 @@
-"""CLI commands the plugin adds to ``cartplugin``: ``cartplugin backmarket-pro sandbox``."""
+"""CLI commands the plugin adds to ``cartplugin``: ``cartplugin backmarket-pro sandbox`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -81,3 +81,11 @@ def register(cli: click.Group) -> None:
         lines += [f"x-api-key:   {key}  ({name})" for key, name in extra]
         lines.append(f"Inspect:     {server.control_url}/  (the index of the sandbox's control endpoints)")
         run_in_foreground(server, lines, click.echo)
+
+    @backmarket_pro.command("demo")
+    @click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
+    def demo(order_count: int) -> None:
+        """Walk the Back Market Pro setup of the support guide on a temporary database and sandbox."""
+        from .demo import run_demo
+
+        run_demo(cli, order_count)
