@@ -305,7 +305,8 @@ class JsonApi:
             )
         if status >= 500:
             raise TransientError(
-                f"{name} had a server error (HTTP {status}) on {where} after {retries} retries{suffix}; try again later."
+                f"{name} had a server error (HTTP {status}) on {where} after {retries} retries{suffix}; "
+                "try again later."
             )
         if 300 <= status < 400:
             raise BadData(f"{base} redirected {where} (HTTP {status}); the URL is probably wrong. {check}")

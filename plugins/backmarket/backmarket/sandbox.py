@@ -69,8 +69,18 @@ class Sandbox(SandboxServer):
     thread_name = "backmarket-sandbox"
     server_version = "BackMarketSandbox/1.0"
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, orders: int = 20, seed: int = 1, latency: float = 0.0,
-                 rate_limit: int | None = 200, rate_window: float = 10.0, host: str = "127.0.0.1", port: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        orders: int = 20,
+        seed: int = 1,
+        latency: float = 0.0,
+        rate_limit: int | None = 200,
+        rate_window: float = 10.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         super().__init__(host, port)
         self._token = token
         self._lock = threading.RLock()

@@ -196,9 +196,9 @@ def test_an_order_keeps_the_channels_amounts_statuses_lines_and_addresses() -> N
     assert (result.subtotal, result.shipping_total, result.tax_total, result.grand_total) == (
         Decimal(raw["price"]), shipping, Decimal(raw.get("sales_taxes", "0")), Decimal(raw["price"]) + shipping,
     )  # fmt: skip
-    assert [(l.source_line_id, l.sku, l.title, l.quantity, l.unit_price, l.tax) for l in result.lines] == [
-        (str(l["id"]), l["listing"], l.get("product") or "", l["quantity"], Decimal(l["price"]),
-         Decimal(l.get("sales_taxes", "0"))) for l in raw["orderlines"]
+    assert [(ln.source_line_id, ln.sku, ln.title, ln.quantity, ln.unit_price, ln.tax) for ln in result.lines] == [
+        (str(ln["id"]), ln["listing"], ln.get("product") or "", ln["quantity"], Decimal(ln["price"]),
+         Decimal(ln.get("sales_taxes", "0"))) for ln in raw["orderlines"]
     ]  # fmt: skip
     assert (result.channel_fulfillment_status, result.channel_financial_status) == (
         mapping.ORDER_STATE_NAMES[1],
