@@ -15,8 +15,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils

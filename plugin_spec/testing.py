@@ -388,6 +388,7 @@ class ConformanceSuite:
         """Registers on a fresh PluginManager and passes check_pending; implements every hook it needs."""
         pm = pluggy.PluginManager(PROJECT_NAME)
         pm.add_hookspecs(hookspecs)
+
         def register_and_check() -> None:
             pm.register(cartplugin_kit_plugin, name="plugin-under-test")
             pm.check_pending()

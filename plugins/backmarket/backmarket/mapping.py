@@ -163,7 +163,9 @@ def wanted(raw: Any) -> bool:
     or refunded line (so the host flags an order it imported earlier)."""
     if not isinstance(raw, dict):
         return True  # let the mapping say what is wrong with it
-    lines = raw.get("orderlines") if isinstance(raw.get("orderlines"), list) else []
+    lines = raw.get("orderlines")
+    if not isinstance(lines, list):
+        lines = []
     return raw.get("state") in ORDER_STATES_TO_SHIP or any(
         isinstance(line, dict) and line.get("state") in LINE_STATES_CANCELLED for line in lines
     )

@@ -89,8 +89,10 @@ class Sandbox(SandboxServer):
         self._orders: dict[int, dict[str, Any]] = {}
         for order in self._factory.history(orders, self._clock):
             self._orders[order["order_id"]] = order
-        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0,
-                          "too_many_requests": 0, "cut_off_body": 0, "lose_answer": 0}  # fmt: skip
+        self._defaults: dict[str, Any] = {
+            "latency": latency, "rate_limit": rate_limit, "rate_window": rate_window,
+            "fail_5xx": 0, "too_many_requests": 0, "cut_off_body": 0, "lose_answer": 0,
+        }  # fmt: skip
         self._faults = dict(self._defaults)
         self._hits: collections.deque[float] = collections.deque()
 

@@ -59,7 +59,7 @@ class OrderFactory:
         self.next_id += 1
         city, postal, country = rng.choice(CITIES)
         rate = Decimal(VAT[country])
-        lines = []
+        lines: list[dict[str, Any]] = []
         for _ in range(rng.choice((1, 1, 1, 2))):
             sku, title, base = rng.choice(PRODUCTS)
             grade, factor = rng.choice(GRADES)

@@ -62,7 +62,7 @@ def register(cli: click.Group) -> None:
         server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
         if rate_limit:
             server.set_faults(rate_limit=rate_limit)
-        extra = []
+        extra: list[tuple[str, str]] = []
         for i, spec in enumerate(accounts, start=2):
             key, _, name = spec.partition(":")
             if not key.strip() or key.strip() == api_key or key.strip() in [k for k, _ in extra]:

@@ -526,7 +526,7 @@ class Sandbox(SandboxServer):
             next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode({**query, 'loop': str(loop)})}"
         elif more:
             last = results[-1]
-            forwarded = {
+            forwarded: dict[str, str] = {
                 k: query[k]
                 for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size")
                 if k in query
