@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench mutate clean
+.PHONY: demo test lint bench mutate clean
 
 $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,10 +13,20 @@ $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarke
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cartplugin demo
+	$(BIN)/cartplugin backmarket-pro demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The quality gate CI runs before the tests (docs/testing.md): formatting, lint, types; zero findings.
+$(VENV)/.lint-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[lint]'
+	touch $@
+
+lint: $(VENV)/.lint-installed
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -39,4 +49,4 @@ mutate: $(VENV)/.mutate-installed
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache mutants plugins/*/mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants plugins/*/mutants

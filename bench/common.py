@@ -8,9 +8,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +22,6 @@ def median_of(repeats: int, measure: Callable[[int], float]) -> tuple[float, lis
     """Run ``measure(i)`` ``repeats`` times; the median and every sample."""
     samples = [measure(i) for i in range(repeats)]
     return statistics.median(samples), samples
-
-
-@contextmanager
-def stopwatch() -> Any:
-    box = {"seconds": 0.0}
-    started = time.perf_counter()
-    try:
-        yield box
-    finally:
-        box["seconds"] = time.perf_counter() - started
 
 
 class SandboxProcess:

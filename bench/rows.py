@@ -551,9 +551,10 @@ def scheduler_tick(cfg: Config, work: Path) -> Row:
     ]  # fmt: skip
     ratio = tick_s / bare_s if bare_s else None
     notes = [
-        f"{counts['companies']:,} established companies, {counts['orders']:,} orders, {counts['jobs']:,} finished jobs, "
-        f"nothing due; {cfg.tick_repeats} ticks, min {min(tick_samples) * 1000:.2f} / max "
-        f"{max(tick_samples) * 1000:.2f} ms; floor = the {len(statements)} statements a tick runs, bare",
+        f"{counts['companies']:,} established companies, {counts['orders']:,} orders, "
+        f"{counts['jobs']:,} finished jobs, nothing due; {cfg.tick_repeats} ticks, "
+        f"min {min(tick_samples) * 1000:.2f} / max {max(tick_samples) * 1000:.2f} ms; "
+        f"floor = the {len(statements)} statements a tick runs, bare",
     ]
     for sql, steps in plans.items():
         short = " ".join(sql.split())

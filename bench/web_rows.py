@@ -151,8 +151,9 @@ def web_pages(cfg: Any, work: Path):
     job_served = sorted(s for p, (s, _) in figures.items() if p.startswith("/jobs"))
     worst = max(figures.values(), key=lambda f: f[0])
     notes = [
-        f"{counts['orders']:,} orders in {COMPANIES} companies, {counts['jobs']:,} jobs; {cfg.web_repeats} requests per page "
-        "through Flask's test client, median; floor = the page's SELECT + COUNT run bare",
+        f"{counts['orders']:,} orders in {COMPANIES} companies, {counts['jobs']:,} jobs; "
+        f"{cfg.web_repeats} requests per page through Flask's test client, median; "
+        "floor = the page's SELECT + COUNT run bare",
     ]
     for page, (served, floor) in figures.items():
         notes.append(f"GET {page}: {served * 1000:.1f} ms (SQL alone {floor * 1000:.1f} ms)")
@@ -162,9 +163,10 @@ def web_pages(cfg: Any, work: Path):
         notes.append("NOT INDEXED: " + "; ".join(bad))
     return Row(
         "web",
-        f"Web admin pages, {counts['orders']:,} orders / {counts['jobs']:,} jobs: orders grid, Queued Jobs (median per page)",
-        f"orders {order_served[len(order_served) // 2] * 1000:.1f} ms, jobs {job_served[len(job_served) // 2] * 1000:.1f} ms; "
-        f"slowest {worst[0] * 1000:.1f} ms",
+        f"Web admin pages, {counts['orders']:,} orders / {counts['jobs']:,} jobs: "
+        "orders grid, Queued Jobs (median per page)",
+        f"orders {order_served[len(order_served) // 2] * 1000:.1f} ms, "
+        f"jobs {job_served[len(job_served) // 2] * 1000:.1f} ms; slowest {worst[0] * 1000:.1f} ms",
         f"{worst[1] * 1000:.1f} ms",
         worst[0] / worst[1] if worst[1] else None,
         "report; indexed",

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,12 +44,19 @@ class CartGroup(click.Group):
                 f"internal error {type(exc).__name__}: {str(exc)[:200]} (set CARTPLUGIN_DEBUG=1 for the traceback)"
             ) from None
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         """Like click's, but every error, usage errors included, is one line on stderr."""
-        if self is not cli or not kwargs.pop("standalone_mode", True):
-            return super().main(*args, **kwargs)
+        if self is not cli or not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            rv = super().main(*args, standalone_mode=False, **kwargs)
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: show its help
             click.echo(exc.ctx.get_help())
             sys.exit(0)
@@ -81,7 +89,7 @@ class CartGroup(click.Group):
                 _warned.add(name)
                 echo(f"Warning: plugin {name!r} is not loaded: {reason}", err=True)
         for plugin in plugins.pm.get_plugins():
-            name = plugins.pm.get_name(plugin)
+            name = plugins.pm.get_name(plugin) or repr(plugin)
             if name in _commands_from or not hasattr(plugin, "cartplugin_register_commands"):
                 continue
             _commands_from.add(name)
@@ -400,8 +408,13 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
         # the attempt failed and was put back: saying "Queued" with exit 0 would read as success
         warnings = [line["message"] for line in shown["log"] if line["level"] != "info"]
         why = warnings[-1] if warnings else "no reason recorded"
-        _emit(shown, as_json, f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
-              f"failed: {why}; it stays queued and runs again at {shown['run_after']} (cartplugin worker, or cartplugin jobs run)")  # fmt: skip
+        _emit(
+            shown,
+            as_json,
+            f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
+            f"failed: {why}; it stays queued and runs again at {shown['run_after']} "
+            "(cartplugin worker, or cartplugin jobs run)",
+        )
         ctx.exit(1)
     _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']}: {jobs.summary_text(shown['summary'])}"
           + _window_hint(shown, since_dt))  # fmt: skip
@@ -559,9 +572,17 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
     order["buyer"] = orders.buyer(order)
     text = "\n".join(
         [_order_line(order), f"    ordered {tables.short_date(order['order_date'])} by {order['buyer'] or '-'}"]
-        + [f"    line {l['sku']} x{l['quantity']} @ {l['unit_price']} (tax {l['tax']}) shipped {l['quantity_shipped']}  {l['title']}" for l in order["lines"]]
-        + [f"    shipment {s['tracking_number']} via {s['carrier']}: upload {s['upload_state']} {s['upload_message'] or ''}" for s in order["shipments"]]
-    )  # fmt: skip
+        + [
+            f"    line {line['sku']} x{line['quantity']} @ {line['unit_price']} (tax {line['tax']}) "
+            f"shipped {line['quantity_shipped']}  {line['title']}"
+            for line in order["lines"]
+        ]
+        + [
+            f"    shipment {s['tracking_number']} via {s['carrier']}: "
+            f"upload {s['upload_state']} {s['upload_message'] or ''}"
+            for s in order["shipments"]
+        ]
+    )
     _emit(order, as_json, text)
 
 
@@ -662,15 +683,6 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a Queued job."""
     job = jobs.cancel(_db(ctx), job_id)
     echo(f"Job {job.id} {job.kind}: {job.status}")
-
-
-@cli.command()
-@click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
-def demo(order_count: int) -> None:
-    """Walk the Back Market Pro setup of the help page on a temporary database and sandbox."""
-    from .demo import run_demo
-
-    run_demo(order_count)
 
 
 @cli.command(name="new-plugin")

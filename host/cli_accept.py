@@ -13,8 +13,13 @@ def register(orders_group: click.Group) -> None:
     @orders_group.command(name="accept")
     @click.argument("company")
     @click.argument("order_ids", nargs=-1, type=int)
-    @click.option("--cancel", "cancels", multiple=True, metavar="ORDER_ID=SKU",
-                  help="Cancel this line on the channel instead of accepting it (the seller cannot serve it).")  # fmt: skip
+    @click.option(
+        "--cancel",
+        "cancels",
+        multiple=True,
+        metavar="ORDER_ID=SKU",
+        help="Cancel this line on the channel instead of accepting it (the seller cannot serve it).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
     @click.pass_context
     def orders_accept(

@@ -75,8 +75,12 @@ def plugins_command(as_json: bool) -> None:
         click.echo(clean_json(json.dumps(rows, indent=2, ensure_ascii=False)))
         return
     for row in rows:
-        click.echo(clean(f"{row['name']} {row.get('version') or ''}  {row.get('display_name') or row.get('error') or ''}\n"
-                         f"  hooks: {', '.join(row.get('hooks', []))}"))  # fmt: skip
+        click.echo(
+            clean(
+                f"{row['name']} {row.get('version') or ''}  {row.get('display_name') or row.get('error') or ''}\n"
+                f"  hooks: {', '.join(row.get('hooks', []))}"
+            )
+        )
 
 
 @click.command()

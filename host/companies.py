@@ -26,7 +26,6 @@ from .names import name_key
 MAX_NAME = 100
 #: Cart General fields the host uses itself; changing them says nothing about the account
 HOST_FIELDS = set(CartSettings.model_fields)
-STORE_TYPES = ("Custom",)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,9 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
             raise HostError(f"company {name!r} already exists")
         now = clock.now_iso()
         company_id = db.execute(
-            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?)", [name, name_key(name), now]
-        ).lastrowid
+            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?) RETURNING id",
+            [name, name_key(name), now],
+        ).fetchone()[0]
         db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
     return get_company(db, company_id)
 
@@ -162,7 +162,8 @@ def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
     plugin = website_settings(db, company)["store_plugin"]
     if not plugin:
         raise HostError(
-            f"company {company.name!r} has no store plugin; run: cartplugin website-settings {company.name!r} --store-plugin NAME"
+            f"company {company.name!r} has no store plugin; "
+            f"run: cartplugin website-settings {company.name!r} --store-plugin NAME"
         )
     return plugin
 

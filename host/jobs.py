@@ -83,7 +83,8 @@ def enqueue(
         now = clock.now_iso()
         try:
             job_id = db.execute(
-                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [
                     company_id,
                     kind,
@@ -92,9 +93,12 @@ def enqueue(
                     now,
                     now,
                 ],
-            ).lastrowid
+            ).fetchone()[0]
         except sqlite3.IntegrityError:  # another process queued it between our read and insert
-            return _pending(db, company_id, kind), False  # type: ignore[return-value]
+            raced = _pending(db, company_id, kind)
+            if raced is None:  # and it has already finished: say so rather than return no job
+                raise
+            return raced, False
         _log(db, job_id, "info", f"queued {kind}")
     return get_job(db, job_id), True
 
@@ -128,7 +132,8 @@ def claim(
     """Atomically take the most urgent runnable job (or a stale one whose worker died)."""
     now = clock.now_iso()
     stale = clock.now_iso(-stale_after)
-    filters, params = "", [now, stale]
+    filters = ""
+    params: list[object] = [now, stale]
     if job_id is not None:
         filters += " AND id = ?"
         params.append(job_id)
@@ -153,7 +158,7 @@ def claim(
         row = cursor.fetchone()
         if row is None:
             return None
-        job = Job.from_row(dict(zip([c[0] for c in cursor.description], row)))
+        job = Job.from_row(dict(zip([c[0] for c in cursor.description], row, strict=True)))
         if job.attempts > 1:
             _log(db, job.id, "info", f"attempt {job.attempts} of {job.max_attempts} (worker {worker_id})")
     return job
@@ -235,8 +240,8 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     )
     with write(db):
         db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing' "
-            "AND claimed_by IS ?",
+            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL "
+            "WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
             [clock.now_iso(delay), job.id, job.claimed_by],
         )
         _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")

@@ -219,6 +219,17 @@ def m0005_order_acceptance(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
+@migrations(name="0006_drop_unused")
+def m0006_drop_unused(db: sqlite_utils.Database) -> None:
+    # nothing ever read them: staff own an order's status by construction (an import never
+    # changes it), and Source Updated for Shipping is a column of orders, the only property
+    db.execute("DROP TABLE IF EXISTS order_properties")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(orders)").fetchall()}
+    if "status_set_by_staff" in columns:
+        db.execute("ALTER TABLE orders DROP COLUMN status_set_by_staff")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 _WEB_ADMIN = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
@@ -265,7 +276,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:

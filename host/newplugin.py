@@ -148,7 +148,8 @@ class Client(JsonApi):
     def post_shipment(self, order_id: str, body: dict[str, Any]) -> bool:
         \"\"\"True when recorded now, False when the channel already had it.\"\"\"
         try:
-            self.request("POST", f"{ORDERS_PATH}/{safe_segment(order_id, 'order id')}/shipments", json=body, body_needed=False)
+            path = f"{ORDERS_PATH}/{safe_segment(order_id, 'order id')}/shipments"
+            self.request("POST", path, json=body, body_needed=False)
         except Rejected as exc:
             if exc.status == 409 and exc.code == ALREADY_RECORDED:
                 return False
@@ -292,7 +293,8 @@ def _upload_one(client: Client, shipment: Shipment) -> UploadResult:
         return UploadResult(shipment_id=sid, ok=False, message=message)
     if created:
         return UploadResult(shipment_id=sid, ok=True, message=f"Tracking {number} recorded")
-    return UploadResult(shipment_id=sid, ok=True, already_recorded=True, message=f"Tracking {number} was already recorded")
+    message = f"Tracking {number} was already recorded"
+    return UploadResult(shipment_id=sid, ok=True, already_recorded=True, message=message)
 
 
 @hookimpl

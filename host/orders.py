@@ -136,7 +136,8 @@ def upsert_orders(
             (
                 company_id, channel, order.source_order_id, order.payment_status, _iso(order.created_at),
                 updated_at, order.currency, _money(order.subtotal), _money(order.shipping_total),
-                _money(order.tax_total), _money(order.grand_total), _money(commission), _money(order.grand_total + commission),
+                _money(order.tax_total), _money(order.grand_total), _money(commission),
+                _money(order.grand_total + commission),
                 order.buyer_company, order.buyer_vat_number, order.buyer_email, _address(order.shipping_address),
                 _address(order.billing_address), order.channel_financial_status, order.channel_fulfillment_status,
                 int(order.channel_cancelled), now, now, int(order.awaiting_acceptance),
@@ -358,7 +359,7 @@ def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> d
     row = _order_row(db, order_id)
     with write(db):
         db.execute(
-            "UPDATE orders SET status = ?, status_set_by_staff = 1, updated_at = ? WHERE id = ?",
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
             [matched[0], clock.now_iso(), row["id"]],
         )
     return show_order(db, row["id"])
@@ -399,7 +400,8 @@ def ship_order(
         ).fetchone():
             raise HostError(f"order {row['id']} already has a shipment with tracking {tracking_number!r}")
         shipment_id = db.execute(
-            "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) "
+            "VALUES (?, ?, ?, ?, ?)",
             [row["id"], carrier, tracking_number, tracking_url, now],
         ).lastrowid
         for line in lines:
@@ -492,8 +494,8 @@ def shipments_to_upload(
 
 
 def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadResult]) -> dict[str, int]:
-    """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an order whose shipments are all accepted gets
-    Source Updated for Shipping = True. One transaction.
+    """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an
+    order whose shipments are all accepted gets Source Updated for Shipping = True. One transaction.
 
     A failed shipment is tried again after a pause that doubles with each attempt (from
     ``UPLOAD_RETRY_SECONDS``, at most a day), so a refusal is not repeated every worker round.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -75,7 +76,7 @@ def load_plugins() -> None:
                 pm.check_pending()
                 break
             except pluggy.PluginValidationError as exc:
-                broken[pm.get_name(exc.plugin)] = str(exc)[:300]
+                broken[pm.get_name(exc.plugin) or repr(exc.plugin)] = str(exc)[:300]
                 pm.unregister(exc.plugin)
         refresh_channels(drop_broken=True)
         _loaded = True
@@ -101,7 +102,7 @@ def refresh_channels(*, drop_broken: bool = False) -> None:
         except Exception as exc:
             if not drop_broken:
                 raise
-            broken[pm.get_name(plugin)] = f"{type(exc).__name__}: {exc}"[:300]
+            broken[pm.get_name(plugin) or repr(plugin)] = f"{type(exc).__name__}: {exc}"[:300]
             pm.unregister(plugin)
             continue
         if info.name in channels:
@@ -119,11 +120,13 @@ def _trace() -> None:
     global _tracing
     _tracing = True
 
-    def before(hook_name: str, hook_impls: list, kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         shown = {k: ("<settings>" if k == "settings" else v) for k, v in kwargs.items()}
         print(f"[trace] {hook_name}({shown}) -> {[i.plugin_name for i in hook_impls]}", file=sys.stderr)
 
-    def after(outcome: Any, hook_name: str, hook_impls: list, kwargs: dict[str, Any]) -> None:
+    def after(
+        outcome: pluggy.Result[Any], hook_name: str, hook_impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
         print(f"[trace] {hook_name} returned {type(outcome.get_result()).__name__}", file=sys.stderr)
 
     pm.add_hookcall_monitoring(before, after)

@@ -24,7 +24,6 @@ ORDER_SORTS = {
     "source_order_id": "o.source_order_id",
     "status": "o.status",
 }
-JOB_SORTS = {"id": "j.id"}
 
 
 @dataclass
@@ -120,7 +119,7 @@ def orders_sql(
 
 
 def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = PAGE_SIZE) -> Page:
-    sort = args.get("sort") if args.get("sort") in ORDER_SORTS else "id"
+    sort: str = args["sort"] if args.get("sort") in ORDER_SORTS else "id"
     descending = args.get("dir", "desc") != "asc"
     page = _page_number(args.get("page"))
     filters = {
@@ -177,9 +176,10 @@ def failed_uploads(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str
     """Shipments the channel refused, newest first, with their order."""
     return list(
         db.query(
-            "SELECT s.id AS shipment_id, s.order_id, s.carrier, s.tracking_number, s.upload_attempts, s.upload_message, "
-            "s.next_upload_at, o.source_order_id, c.name AS company FROM shipments s JOIN orders o ON o.id = s.order_id "
-            "JOIN companies c ON c.id = o.company_id WHERE s.upload_state = 'failed' ORDER BY s.id DESC LIMIT ?",
+            "SELECT s.id AS shipment_id, s.order_id, s.carrier, s.tracking_number, s.upload_attempts, "
+            "s.upload_message, s.next_upload_at, o.source_order_id, c.name AS company "
+            "FROM shipments s JOIN orders o ON o.id = s.order_id JOIN companies c ON c.id = o.company_id "
+            "WHERE s.upload_state = 'failed' ORDER BY s.id DESC LIMIT ?",
             [limit],
         )
     )

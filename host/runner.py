@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -115,6 +116,7 @@ def _execute(
             return status
         if job.kind in ("import_orders", "download_orders"):
             channel = services.companies.store_plugin(db, company)
+            since: datetime | None
             if job.kind == "import_orders":
                 requested = clock.parse(job.params["since"]) if job.params.get("since") else None
                 since, why = services.import_since(db, company, requested)

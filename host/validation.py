@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from .errors import HostError, NotFound
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER
@@ -16,6 +18,14 @@ def parse_id(value: object, what: str) -> int:
     if not 0 < number <= MAX_ID:
         raise NotFound(f"unknown {what} {text[:40]}")
     return number
+
+
+@overload
+def check_text(label: str, value: str | None, *, required: Literal[True] = True, limit: int = 200) -> str: ...
+
+
+@overload
+def check_text(label: str, value: str | None, *, required: bool, limit: int = 200) -> str | None: ...
 
 
 def check_text(label: str, value: str | None, *, required: bool = True, limit: int = 200) -> str | None:

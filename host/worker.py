@@ -130,7 +130,8 @@ def run(
             ran = pool.drain(on_finish=on_finish)
             if echo:
                 echo(
-                    f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s); ran {ran} job(s)"
+                    f"tick: queued {queued['download_orders']} download(s), "
+                    f"{queued['upload_tracking']} upload(s); ran {ran} job(s)"
                 )
             return
         pool.start(stop, poll_seconds=min(interval, 1.0), on_finish=on_finish)

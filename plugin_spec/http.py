@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -73,7 +73,7 @@ class HttpOptions:
     rate_window: float = 10.0
 
     @classmethod
-    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None) -> Any:
+    def from_env(cls, prefix: str, environ: Mapping[str, str] | None = None) -> Self:
         """Defaults, overridden by ``<prefix><FIELD>`` variables (e.g. CARTPLUGIN_BMP_READ_TIMEOUT=5)."""
         environ = os.environ if environ is None else environ
         changes: dict[str, Any] = {}
@@ -177,7 +177,7 @@ class JsonApi:
         self.session.trust_env = False  # a proxy or .netrc from the environment must not add credentials
         self.session.headers.update({"Accept": "application/json", **headers})
 
-    def __enter__(self) -> JsonApi:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -305,7 +305,8 @@ class JsonApi:
             )
         if status >= 500:
             raise TransientError(
-                f"{name} had a server error (HTTP {status}) on {where} after {retries} retries{suffix}; try again later."
+                f"{name} had a server error (HTTP {status}) on {where} after {retries} retries{suffix}; "
+                "try again later."
             )
         if 300 <= status < 400:
             raise BadData(f"{base} redirected {where} (HTTP {status}); the URL is probably wrong. {check}")

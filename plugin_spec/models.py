@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 #: Sellercloud's payment status for every imported order (the channel collects payment).
-FULLY_CHARGED = "Fully Charged"
+FULLY_CHARGED: Final = "Fully Charged"
 
 
 #: longest channel text the host stores (titles, names, address lines); more is not an order

@@ -38,7 +38,8 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NoReturn
 
 import pluggy
 import pytest
@@ -76,7 +77,7 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 MIN_SECRET_LEN = 6
 
 
-def kit_fail(problem: str, fix: str) -> None:
+def kit_fail(problem: str, fix: str) -> NoReturn:
     """Fail the current check with what is wrong and what the author should change."""
     for secret in sorted(_shown_secrets, key=len, reverse=True):
         problem = problem.replace(secret, "<secret>")
@@ -134,7 +135,7 @@ class KitChannel(abc.ABC):
         (``return self.sandbox.inject(fault)``)."""
         return False
 
-    def clear_faults(self) -> None:
+    def clear_faults(self) -> None:  # noqa: B027 - optional: a channel that injects no fault has none to clear
         """Switch every injected fault off again."""
 
     def lose_next_answer(self) -> bool:
@@ -277,8 +278,10 @@ class Harness:
         if not isinstance(results, list) or sorted(
             getattr(r, "source_order_id", None) or "" for r in results
         ) != sorted(r.source_order_id for r in requests):
-            kit_fail(f"cartplugin_accept_orders returned {_short(results)}",
-                     "return exactly one plugin_spec.AcceptResult per request, echoing its source_order_id")  # fmt: skip
+            kit_fail(
+                f"cartplugin_accept_orders returned {_short(results)}",
+                "return exactly one plugin_spec.AcceptResult per request, echoing its source_order_id",
+            )
         failed = [r for r in results if not r.ok]
         if failed:
             kit_fail(f"accepting order {failed[0].source_order_id} failed: {failed[0].message}",
@@ -385,7 +388,12 @@ class ConformanceSuite:
         """Registers on a fresh PluginManager and passes check_pending; implements every hook it needs."""
         pm = pluggy.PluginManager(PROJECT_NAME)
         pm.add_hookspecs(hookspecs)
-        _, exc = _catching(lambda: (pm.register(cartplugin_kit_plugin, name="plugin-under-test"), pm.check_pending()))
+
+        def register_and_check() -> None:
+            pm.register(cartplugin_kit_plugin, name="plugin-under-test")
+            pm.check_pending()
+
+        _, exc = _catching(register_and_check)
         if exc is not None:
             kit_fail(f"the hooks do not match the specs: {exc}", _spec_fix())
         implemented = {caller.name for caller in pm.get_hookcallers(cartplugin_kit_plugin) or []}
@@ -412,7 +420,7 @@ class ConformanceSuite:
         for field in ("display_name", "version"):
             if not getattr(info, field).strip():
                 kit_fail(f"ChannelInfo.{field} is blank", f"give ChannelInfo a {field} staff can read")
-        model = info.settings_model
+        model: object = info.settings_model  # whatever the plugin really gave, checked below
         if not (isinstance(model, type) and issubclass(model, CartSettings)):
             kit_fail(
                 f"ChannelInfo.settings_model is {model!r}, not a subclass of CartSettings",
@@ -490,8 +498,11 @@ class ConformanceSuite:
                 "say what is wrong and what to do, e.g. 'The channel refused the token (HTTP 401). "
                 "Check the token in Cart General.'",
             )
-        _check_no_secret([result.message, result.account_name or ""],
-                         secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings), "the wrong-key TestResult")  # fmt: skip
+        _check_no_secret(
+            [result.message, result.account_name or ""],
+            secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings),
+            "the wrong-key TestResult",
+        )
 
     # --- download ---------------------------------------------------------------------------
 
@@ -575,8 +586,11 @@ class ConformanceSuite:
                 "translate the channel's 401/403 into plugin_spec.AuthError (a ChannelError), so the host "
                 "fails the job at once instead of retrying",
             )
-        _check_no_secret([str(exc), repr(exc)],
-                         secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings), "the wrong-key error")  # fmt: skip
+        _check_no_secret(
+            [str(exc), repr(exc)],
+            secret_values(cartplugin_kit_settings, cartplugin_kit_bad_key_settings),
+            "the wrong-key error",
+        )
         if not _readable(str(exc)):
             kit_fail(f"the wrong-key error is not readable: {str(exc)!r}", "say what is wrong and what to do")
 
@@ -634,8 +648,10 @@ class ConformanceSuite:
         if "accept_orders" not in cartplugin_kit_info.capabilities:
             pytest.skip("the plugin does not declare accept_orders")
         if "accept_on_download" not in cartplugin_kit_info.settings_model.model_fields:
-            kit_fail("the settings model has no accept_on_download field",
-                     'add `accept_on_download: bool = Field(default=True, title="Accept new orders on download")`')  # fmt: skip
+            kit_fail(
+                "the settings model has no accept_on_download field",
+                'add `accept_on_download: bool = Field(default=True, title="Accept new orders on download")`',
+            )
         waiting = [
             o
             for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
@@ -705,7 +721,8 @@ class ConformanceSuite:
             recorded = cartplugin_kit_channel.recorded_tracking(order.source_order_id)
             if number not in recorded:
                 kit_fail(
-                    f"the upload said ok for order {order.source_order_id} but the sandbox holds {recorded}, not {number}",
+                    f"the upload said ok for order {order.source_order_id} "
+                    f"but the sandbox holds {recorded}, not {number}",
                     "send the tracking number to the channel before returning ok=True",
                 )
 
@@ -748,11 +765,13 @@ class ConformanceSuite:
             ("good settings", cartplugin_kit_settings),
             ("wrong key", cartplugin_kit_bad_key_settings),
         ):
-            result = _quietly(lambda: cartplugin_kit.call("cartplugin_test_settings", settings=settings), texts)
+            result = _quietly(partial(cartplugin_kit.call, "cartplugin_test_settings", settings=settings), texts)
             if isinstance(result, TestResult):
                 texts.append((f"TestResult ({label})", f"{result.message} {result.account_name or ''} {result!r}"))
-            items = _quietly(lambda: list(cartplugin_kit.call(
-                "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)), texts)  # fmt: skip
+            download = partial(
+                cartplugin_kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True
+            )
+            items = _quietly(lambda download=download: list(download()), texts)
             orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
             texts += [(f"BadOrder ({label})", i.message) for i in items or [] if isinstance(i, BadOrder)]
             target = orders[0] if orders else None
@@ -769,8 +788,15 @@ class ConformanceSuite:
                     shipped_at=datetime.now(UTC),
                 )  # fmt: skip
             )
-            results = _quietly(lambda: cartplugin_kit.call("cartplugin_upload_tracking", settings=settings,
-                                                           shipments=[shipment, shipment.model_copy(update={"shipment_id": 302})]), texts)  # fmt: skip
+            results = _quietly(
+                partial(
+                    cartplugin_kit.call,
+                    "cartplugin_upload_tracking",
+                    settings=settings,
+                    shipments=[shipment, shipment.model_copy(update={"shipment_id": 302})],
+                ),
+                texts,
+            )
             texts += [
                 (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
             ]

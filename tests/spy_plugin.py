@@ -37,12 +37,19 @@ class SpyChannel:
         now = datetime(2026, 11, 1, tzinfo=UTC)
         return iter(
             ChannelOrder(
-                source_order_id=f"SPY-{n}", created_at=now, updated_at=now, currency="EUR",
-                subtotal=Decimal("10.00"), tax_total=Decimal("2.00"), grand_total=Decimal("12.00"),
-                lines=[OrderLine(source_line_id="1", sku="SKU", title="Thing", quantity=1, unit_price=Decimal("10.00"))],
+                source_order_id=f"SPY-{n}",
+                created_at=now,
+                updated_at=now,
+                currency="EUR",
+                subtotal=Decimal("10.00"),
+                tax_total=Decimal("2.00"),
+                grand_total=Decimal("12.00"),
+                lines=[
+                    OrderLine(source_line_id="1", sku="SKU", title="Thing", quantity=1, unit_price=Decimal("10.00"))
+                ],
             )
             for n in range(self.order_count)
-        )  # fmt: skip
+        )
 
     @hookimpl
     def cartplugin_upload_tracking(self, settings, shipments):

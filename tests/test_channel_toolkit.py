@@ -35,8 +35,11 @@ class Toy(ApiSandbox):
         return Reply(400, {"error": {"code": "invalid", "message": "page must be a number"}, "requestId": "req-42"})
 
     def firewall(self, request: Request) -> Reply:
-        return Reply(403, raw=b"<html>Attention Required! | Cloudflare</html>",
-                     headers={"Content-Type": "text/html; charset=UTF-8", "cf-ray": "931354450813d142-CDG"})  # fmt: skip
+        return Reply(
+            403,
+            raw=b"<html>Attention Required! | Cloudflare</html>",
+            headers={"Content-Type": "text/html; charset=UTF-8", "cf-ray": "931354450813d142-CDG"},
+        )
 
     def items(self, request: Request) -> Reply:
         rows = [{"id": str(i), "n": i} for i in range(7)]
@@ -102,8 +105,15 @@ def test_an_answer_over_the_size_cap_is_refused(toy, fault):
         api.request("GET", "/items")
 
 
-@pytest.mark.parametrize(("fault", "kind"), [("rate_limited", RateLimited), ("server_error", TransientError),
-                                             ("timeout", TransientError), ("cut_off_body", TransientError)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("rate_limited", RateLimited),
+        ("server_error", TransientError),
+        ("timeout", TransientError),
+        ("cut_off_body", TransientError),
+    ],
+)
 def test_passing_trouble_is_retryable(toy, fault, kind):
     toy.inject(fault)
     with client(toy) as api, pytest.raises(kind) as info:

@@ -60,8 +60,8 @@ def test_tax_is_stored_as_the_channel_sent_it(run, imported, sandbox):
         order = run.json("orders", "show", str(imported[sid]["id"]))
         assert order["tax"] == channel["total_tax"]
         assert [line["tax"] for line in order["lines"]] == [line["tax"] for line in channel["line_items"]]
-        assert [(l["sku"], l["quantity"], l["unit_price"]) for l in order["lines"]] == [
-            (l["sku"], l["quantity"], l["price"]) for l in channel["line_items"]
+        assert [(line["sku"], line["quantity"], line["unit_price"]) for line in order["lines"]] == [
+            (line["sku"], line["quantity"], line["price"]) for line in channel["line_items"]
         ]
 
 
@@ -300,7 +300,7 @@ def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, 
         run("test-settings", "Twin Co")
         job = run.json("import-orders", "Twin Co")
         assert job["status"] == "Partial Success" and job["summary"]["bad_orders"] == 1
-        assert any("TWIN not imported: two of its lines share one line id" in l["message"] for l in job["log"])
+        assert any("TWIN not imported: two of its lines share one line id" in entry["message"] for entry in job["log"])
         assert [o["source_order_id"] for o in run.json("orders", "list", "--company", "Twin Co")] == ["GOOD"]
     finally:
         plugins.unregister(channel)
@@ -309,7 +309,10 @@ def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, 
 def test_a_tax_with_four_decimals_is_stored_and_shown_exactly_as_the_channel_sent_it(run, imported, sandbox, company):
     (order_id,) = sandbox.add_orders(1)
     order = {o["id"]: o for o in sandbox.orders()}[order_id]
-    lines = [{**line, "tax": tax} for line, tax in zip(order["line_items"], ["0.1235", "1.2", "0.001", "2.5"])]
+    # a sandbox order has one to four lines: each takes the next of these taxes
+    lines = [
+        {**line, "tax": tax} for line, tax in zip(order["line_items"], ["0.1235", "1.2", "0.001", "2.5"], strict=False)
+    ]
     sandbox.edit_order(order_id, total_tax="1.2345", line_items=lines)
     run("worker", "--once", "--download-every", "0")
     listed = {o["source_order_id"]: o for o in run.json("orders", "list")}[order_id]

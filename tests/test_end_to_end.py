@@ -156,11 +156,3 @@ def test_import_shows_a_progress_bar_on_a_terminal_only(cart, channel):
     proc.wait(timeout=60)
     os.close(primary)
     assert proc.returncode == 0 and b"Importing orders" in output
-
-
-def test_make_demo_entry_point_prints_the_summary():
-    result = subprocess.run([sys.executable, "-m", "host", "demo"], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "Summary" in result.stdout and "tracking accepted by channel:    2 of 2" in result.stdout
-    assert "Source Updated for Shipping:     2" in result.stdout
-    assert "sandbox-key" not in result.stdout

@@ -8,11 +8,11 @@ import pytest
 import sqlite_utils
 
 from host.db import connect
-from host.migrations import migrate, migrations
+from host.migrations import SCHEMA_VERSION, migrate, migrations
 
 EXPECTED_TABLES = {
-    "companies", "website_settings", "cart_settings", "cursors", "orders", "order_lines", "order_properties",
-    "shipments", "shipment_lines", "jobs", "job_logs",
+    "companies", "website_settings", "cart_settings", "cursors", "orders", "order_lines", "shipments",
+    "shipment_lines", "jobs", "job_logs",
 }  # fmt: skip
 
 
@@ -71,4 +71,35 @@ def test_an_older_database_gains_awaiting_acceptance_and_keeps_its_rows(db_path)
     db = connect(db_path)
     assert "awaiting_acceptance" in {c.name for c in db["orders"].columns}
     assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
+    assert migrations.pending(db) == []
+
+
+def test_an_empty_database_has_no_unused_table_or_column(db_path):
+    db = connect(db_path)
+    assert "order_properties" not in db.table_names()
+    assert "status_set_by_staff" not in db["orders"].columns_dict
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+
+
+def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0006_drop_unused")
+    old.execute("PRAGMA user_version = 5")  # what cartplugin with schema version 5 wrote
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.execute(
+        "INSERT INTO orders (company_id, channel, source_order_id, status, status_set_by_staff, payment_status,"
+        " order_date, channel_updated_at, currency, subtotal, shipping_total, tax, grand_total, commission,"
+        " total_cost, imported_at, updated_at, awaiting_acceptance) VALUES (1, 'bmp', 'A-1', 'Cancelled', 1, 'Paid',"
+        " 'd', 'd', 'EUR', '10.50', '0', '0', '10.50', '0', '0', 'd', 'd', 1)"
+    )
+    old.execute("INSERT INTO order_properties (order_id, name, value) VALUES (1, 'gift', 'yes')")
+    old.conn.commit()
+    old.close()
+    db = connect(db_path)
+    assert "order_properties" not in db.table_names()
+    assert "status_set_by_staff" not in db["orders"].columns_dict
+    assert db.execute("SELECT source_order_id, status, grand_total, awaiting_acceptance FROM orders").fetchall() == [
+        ("A-1", "Cancelled", "10.50", 1)
+    ]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
     assert migrations.pending(db) == []

@@ -99,7 +99,8 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
     def _http(exc: HTTPException):
         titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed here"}
         messages = {403: "Your role does not allow this. Ask an admin if you need it."}
-        return _error(exc.code or 500, titles.get(exc.code, exc.name), messages.get(exc.code, exc.description or ""))
+        code = exc.code or 500
+        return _error(code, titles.get(code, exc.name), messages.get(code, exc.description or ""))
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception):

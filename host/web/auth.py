@@ -13,11 +13,11 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from .. import users
 from . import forms
-from .context import db
+from .context import db, notice
 
 bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = {"auth.login", "static"}
@@ -102,7 +102,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     session.clear()
-    flash("Signed out.")
+    notice("Signed out.")
     return redirect(url_for("auth.login"))
 
 

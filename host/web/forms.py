@@ -23,7 +23,7 @@ try:  # WTForms 3.3 takes options as SelectChoice and deprecates (value, label) 
     from wtforms.fields.choices import SelectChoice as _Choice
 except ImportError:  # older WTForms: tuples
 
-    def _Choice(value: str, label: str) -> Any:  # type: ignore[no-redef]  # noqa: N802
+    def _Choice(value: str, label: str) -> Any:  # noqa: N802
         return (value, label)
 
 
@@ -63,7 +63,7 @@ def _is_secret(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in typing.get_args(annotation)
 
 
-def cart_general_form(model: type, shown: dict[str, Any], formdata: Any = None) -> FlaskForm:
+def cart_general_form(model: type[CartSettings], shown: dict[str, Any], formdata: Any = None) -> FlaskForm:
     """A form with one field per settings-model field: label from ``title``, help from
     ``description``, the stored (or default) value filled in, secrets as an empty "Replace" box."""
     values = {f["key"]: f["value"] for f in shown["fields"]}
@@ -93,7 +93,7 @@ def cart_general_form(model: type, shown: dict[str, Any], formdata: Any = None) 
         }
     CartGeneralForm.submit = SubmitField("Save")
     form = CartGeneralForm(formdata=formdata) if formdata is not None else CartGeneralForm()
-    form.meta_fields = meta  # type: ignore[attr-defined]
+    form.meta_fields = meta
     return form
 
 

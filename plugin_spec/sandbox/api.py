@@ -207,8 +207,9 @@ class ApiSandbox(SandboxServer):
         return error(404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/.")
 
     def _spoil(self, reply: Reply, entry: dict[str, Any], fire: Callable[[str], bool]) -> Reply:
+        cut_json = b'{"count": 3, "results": [{"id": '
         spoilers: list[tuple[str, bool, Callable[[Reply], Reply]]] = [
-            ("malformed_body", 200 <= reply.status < 300, lambda r: Reply(r.status, raw=b'{"count": 3, "results": [{"id": ')),
+            ("malformed_body", 200 <= reply.status < 300, lambda r: Reply(r.status, raw=cut_json)),
             ("cut_error_body", reply.status >= 400, cut_body),
             ("cut_off_body", True, truncated),
             ("huge_body", True, lambda r: huge_body()),

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,6 +72,7 @@ class SandboxServer:
         if self._server is None:
             raise RuntimeError("the sandbox is not started")
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address is (host text, port)
         return f"http://{host}:{port}"
 
     @property
@@ -155,6 +157,25 @@ class _Server(ThreadingHTTPServer):
         log.debug("sandbox connection from %s ended abruptly", client_address, exc_info=True)
 
 
+class _HeaderMap(Mapping[str, str]):
+    """A request's headers as the read-only mapping ``handle`` takes, looked up case-insensitively."""
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    def __getitem__(self, name: str) -> str:
+        value = self._message.get(name)
+        if value is None:
+            raise KeyError(name)
+        return str(value)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._message.keys())
+
+    def __len__(self) -> int:
+        return len(self._message)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client's session reuses its connection
     timeout = 30  # an idle keep-alive connection frees its thread after this
@@ -195,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         try:
-            reply = self.server.sandbox.handle(method, self.path, self.headers, body, host)
+            reply = self.server.sandbox.handle(method, self.path, _HeaderMap(self.headers), body, host)
         except Exception:  # a sandbox bug must answer 500, not hang the client
             log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
             reply = Reply(500, {"error": {"code": "internal_error", "message": "The sandbox failed; see its log."}})

@@ -89,8 +89,8 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
     }
     victim = plant(channel, lambda order: None)  # valid for the models, refused by the database below
     h.query(
-        "CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '%s' "
-        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END" % victim
+        f"CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '{victim}' "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
     )
     good_after = set(channel.add_orders(3))
 

@@ -67,7 +67,7 @@ def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
         db.close()
         h.cli("worker", "--once", "--download-every", "3600")  # import everything once
         shipped = {}
-        for company_id, key in zip(company_ids, keys):
+        for company_id, key in zip(company_ids, keys, strict=True):
             view = Harness.__new__(Harness)
             view.__dict__.update(h.__dict__, company_id=company_id, key=key)
             shipped[company_id] = (view, view.ship(5, prefix=f"C{company_id}T"))
@@ -85,7 +85,7 @@ def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
             assert proc.returncode == 0, err[-2000:]
         statuses = [r["status"] for r in channel.request_log() if r["method"] == "POST"]
         assert statuses.count(201) == 20 and 409 not in statuses  # no shipment sent twice
-        for company_id, key in zip(company_ids, keys):
+        for company_id, key in zip(company_ids, keys, strict=True):
             view, sent = shipped[company_id]
             expected = {o["id"] for o in channel.orders(key) if o["fulfillment_status"] in UNFULFILLED} | set(sent)
             view.assert_exactly_once(expected)

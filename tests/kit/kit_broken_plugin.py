@@ -42,10 +42,17 @@ class Shop:
         self.clock += timedelta(minutes=5)
         order_id = f"BRK-{len(self.orders) + 1}"
         self.orders[order_id] = ChannelOrder(
-            source_order_id=order_id, created_at=self.clock, updated_at=self.clock, currency="EUR",
-            subtotal="10.00", tax_total="2.00", grand_total="12.00",
-            lines=[OrderLine(source_line_id=f"{order_id}-1", sku="SKU-1", title="Phone", quantity=1, unit_price="10.00")],
-        )  # fmt: skip
+            source_order_id=order_id,
+            created_at=self.clock,
+            updated_at=self.clock,
+            currency="EUR",
+            subtotal="10.00",
+            tax_total="2.00",
+            grand_total="12.00",
+            lines=[
+                OrderLine(source_line_id=f"{order_id}-1", sku="SKU-1", title="Phone", quantity=1, unit_price="10.00")
+            ],
+        )
         return order_id
 
 

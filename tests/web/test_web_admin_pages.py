@@ -111,3 +111,10 @@ def test_the_companies_page_shows_plugin_missing_for_a_company_whose_plugin_is_g
         plugins.register(bmp, name="backmarket_pro")
     assert "Plugin missing" in page
     assert "Plugin missing" not in http.get(f"{web.url}/companies", timeout=10).text
+
+
+def test_signing_out_says_so_on_the_sign_in_page(web):
+    http, token = signed_in(web, "sue")
+    page = http.post(f"{web.url}/logout", data={"csrf_token": token}, timeout=10)
+    assert page.status_code == 200 and page.url.endswith("/login")
+    assert '<div class="flash " role="status">Signed out.</div>' in page.text

@@ -94,8 +94,12 @@ def test_a_logged_out_visit_redirects_to_login_and_a_logged_out_post_is_refused(
 def test_the_session_cookie_is_signed_http_only_and_same_site(web):
     http = requests.Session()
     page = http.get(f"{web.url}/login", timeout=10)
-    answer = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": "sue", "password": PASSWORD},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+    answer = http.post(
+        f"{web.url}/login",
+        data={"csrf_token": csrf_token(page.text), "name": "sue", "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     # a cookie edited by hand (another user id) is not accepted
@@ -117,8 +121,12 @@ def test_logins_are_throttled_after_repeated_failures(web):
         )
         assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
     page = http.get(f"{web.url}/login", timeout=10)
-    right = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": "ann", "password": PASSWORD},
-                      allow_redirects=False, timeout=10)  # fmt: skip
+    right = http.post(
+        f"{web.url}/login",
+        data={"csrf_token": csrf_token(page.text), "name": "ann", "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert right.status_code == 401 and "too many failed logins" in right.text
 
 
@@ -205,8 +213,11 @@ def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
     http, token = signed_in(web, "sue")
     bad_key = "pasted key with spaces 9f8e7d"
-    answer = http.post(f"{web.url}/companies/1/cart-general", timeout=10,
-                       data={"csrf_token": token, "website_url": "", "commission_percent": "", "x_api_key": bad_key})  # fmt: skip
+    answer = http.post(
+        f"{web.url}/companies/1/cart-general",
+        timeout=10,
+        data={"csrf_token": token, "website_url": "", "commission_percent": "", "x_api_key": bad_key},
+    )
     assert answer.status_code == 422 and 'id="error-x_api_key"' in answer.text
     assert bad_key not in answer.text and "9f8e7d" not in answer.text
 

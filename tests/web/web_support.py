@@ -49,7 +49,11 @@ def signed_in(web: WebServer, name: str) -> tuple[requests.Session, str]:
     """A session signed in as ``name`` and a valid CSRF token of that session."""
     http = requests.Session()
     page = http.get(f"{web.url}/login", timeout=10)
-    answer = http.post(f"{web.url}/login", data={"csrf_token": csrf_token(page.text), "name": name, "password": PASSWORD},
-                       allow_redirects=False, timeout=10)  # fmt: skip
+    answer = http.post(
+        f"{web.url}/login",
+        data={"csrf_token": csrf_token(page.text), "name": name, "password": PASSWORD},
+        allow_redirects=False,
+        timeout=10,
+    )
     assert answer.status_code == 302, answer.text
     return http, csrf_token(http.get(f"{web.url}/companies", timeout=10).text)

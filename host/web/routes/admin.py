@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 from flask import Blueprint, abort, g, render_template
 from pydantic import SecretStr
+
+from plugin_spec import CartSettings
 
 from ... import audit, orders, plugins, queries, users
 from ..context import db
@@ -19,7 +22,7 @@ def attention():
     return render_template("attention.html", cancelled=cancelled, failed=queries.failed_uploads(db()))
 
 
-def _fields(model: type) -> list[dict]:
+def _fields(model: type[CartSettings]) -> list[dict[str, Any]]:
     return [
         {
             "key": key,

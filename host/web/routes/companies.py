@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
 from ... import audit, companies, jobs, plugins, queries, runner, services
 from ...errors import HostError, InvalidSettings
 from .. import forms
 from ..auth import requires
-from ..context import actor, db
+from ..context import actor, db, notice
 
 bp = Blueprint("companies", __name__)
 
@@ -31,15 +31,15 @@ def index():
 def add():
     form = forms.CompanyForm()
     if not form.validate_on_submit():
-        flash({"text": "Type a company name.", "error": True})
+        notice("Type a company name.", error=True)
         return redirect(url_for("companies.index"))
     try:
         company = companies.add_company(db(), form.name.data or "")
     except HostError as exc:
-        flash({"text": str(exc), "error": True})
+        notice(str(exc), error=True)
         return redirect(url_for("companies.index"))
     audit.record(db(), actor(), "company added", company_id=company.id, target=company.name)
-    flash({"text": f"Company {company.name} added. Next: Website General Settings."})
+    notice(f"Company {company.name} added. Next: Website General Settings.")
     return redirect(url_for("companies.website", company_id=company.id))
 
 
@@ -77,9 +77,9 @@ def _save_website(company: companies.Company, current: dict[str, Any], form: for
     if not g.user.can("company_settings"):
         abort(403)
     if not form.validate_on_submit():
-        flash({"text": "Choose an installed Store Plugin.", "error": True})
+        notice("Choose an installed Store Plugin.", error=True)
         return redirect(url_for("companies.website", company_id=company.id, edit=1))
-    wanted = {
+    wanted: dict[str, Any] = {
         "store_plugin": form.store_plugin.data or None,
         "allow_order_download": bool(form.allow_order_download.data),
         "allow_tracking_upload": bool(form.allow_tracking_upload.data),
@@ -88,12 +88,12 @@ def _save_website(company: companies.Company, current: dict[str, Any], form: for
     try:
         companies.update_website_settings(db(), company, **changes)
     except HostError as exc:
-        flash({"text": str(exc), "error": True})
+        notice(str(exc), error=True)
         return redirect(url_for("companies.website", company_id=company.id, edit=1))
     if changes:
         audit.record(db(), actor(), "Website General Settings saved", company_id=company.id,
                      details={k: {"from": current[k], "to": v} for k, v in changes.items()})  # fmt: skip
-    flash({"text": "Website General Settings saved." if changes else "Nothing changed."})
+    notice("Website General Settings saved." if changes else "Nothing changed.")
     return redirect(url_for("companies.website", company_id=company.id))
 
 
@@ -110,7 +110,7 @@ def import_orders(company_id: int):
     try:
         services.check_allowed(db(), company, "import_orders")
     except HostError as exc:
-        flash({"text": f"Import Orders not started: {exc}", "error": True})
+        notice(f"Import Orders not started: {exc}", error=True)
         return redirect(url_for("companies.website", company_id=company.id))
     job, created = jobs.enqueue(db(), company.id, "import_orders", {"since": None})
     audit.record(db(), actor(), "Import Orders", company_id=company.id, target=f"job {job.id}",
@@ -120,7 +120,7 @@ def import_orders(company_id: int):
         if created
         else f"Import Orders is already queued as job {job.id}."
     )
-    flash({"text": text, "href": url_for("jobs.show", job_id=job.id), "link": f"Open Queued Job {job.id}"})
+    notice(text, href=url_for("jobs.show", job_id=job.id), link=f"Open Queued Job {job.id}")
     return redirect(url_for("companies.website", company_id=company.id))
 
 
@@ -129,7 +129,7 @@ def cart_general(company_id: int):
     company = _company(company_id)
     ws = companies.website_settings(db(), company)
     if not ws["store_plugin"]:
-        flash({"text": "Choose a Store Plugin in Website General Settings first.", "error": True})
+        notice("Choose a Store Plugin in Website General Settings first.", error=True)
         return redirect(url_for("companies.website", company_id=company.id))
     model = plugins.channel_info(ws["store_plugin"]).settings_model
     shown = companies.show_cart_settings(db(), company)
@@ -143,7 +143,7 @@ def cart_general(company_id: int):
             abort(400)
         saved, errors = _save_cart_general(company, form, shown)
         if saved is not None:
-            flash({"text": saved})
+            notice(saved)
             return redirect(url_for("companies.cart_general", company_id=company.id))
     editing = posted or (request.args.get("edit") == "1" and g.user.can("company_settings"))
     return render_template(
@@ -201,13 +201,13 @@ def test_settings(company_id: int):
             raise HostError(f"Test Settings job {job.id} is already running")
         runner.execute(db(), claimed)
     except HostError as exc:
-        flash({"text": f"Test Settings failed: {exc}", "error": True})
+        notice(f"Test Settings failed: {exc}", error=True)
         return redirect(url_for("companies.cart_general", company_id=company.id))
     summary = jobs.show_job(db(), job.id)["summary"] or {}
     ok = bool(summary.get("ok"))
     message = summary.get("message") or summary.get("error") or summary.get("reason") or ""
     audit.record(db(), actor(), "Test Settings", company_id=company.id, target=f"job {job.id}", details={"ok": ok})
-    flash({"text": f"{'Connection established' if ok else 'Test Settings failed'}: {message}", "error": not ok})
+    notice(f"{'Connection established' if ok else 'Test Settings failed'}: {message}", error=not ok)
     return redirect(url_for("companies.cart_general", company_id=company.id))
 
 

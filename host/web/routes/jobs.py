@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from ... import audit, jobs, queries
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
-from ..context import actor, db
+from ..context import actor, db, notice
 
 bp = Blueprint("jobs", __name__)
 
@@ -44,8 +44,8 @@ def cancel(job_id: int):
     try:
         job = jobs.cancel(db(), job_id)
     except HostError as exc:
-        flash({"text": str(exc), "error": True})
+        notice(str(exc), error=True)
         return redirect(url_for("jobs.show", job_id=job_id))
     audit.record(db(), actor(), "Queued Job cancelled", company_id=job.company_id, target=f"job {job.id} ({job.kind})")
-    flash({"text": f"Job {job.id} cancelled."})
+    notice(f"Job {job.id} cancelled.")
     return redirect(url_for("jobs.show", job_id=job_id))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from ... import audit, orders, queries
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
-from ..context import actor, db
+from ..context import actor, db, notice
 
 bp = Blueprint("orders", __name__)
 
@@ -62,11 +62,18 @@ def ship(order_id: int):
     except HostError as exc:
         form.form_errors.append(str(exc))
         return _page(order, form, 422)
-    audit.record(db(), actor(), "order shipped", company_id=_company_id(order_id), target=f"order {order['source_order_id']}",
-                 details={"carrier": shipped["shipments"][-1]["carrier"], "tracking": shipped["shipments"][-1]["tracking_number"]})  # fmt: skip
-    flash(
-        {"text": f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically."}
+    audit.record(
+        db(),
+        actor(),
+        "order shipped",
+        company_id=_company_id(order_id),
+        target=f"order {order['source_order_id']}",
+        details={
+            "carrier": shipped["shipments"][-1]["carrier"],
+            "tracking": shipped["shipments"][-1]["tracking_number"],
+        },
     )
+    notice(f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically.")
     return redirect(url_for("orders.show", order_id=order_id))
 
 
@@ -84,9 +91,15 @@ def set_status(order_id: int):
     try:
         changed = orders.set_status(db(), order_id, form.status.data or "")
     except HostError as exc:
-        flash({"text": str(exc), "error": True})
+        notice(str(exc), error=True)
         return redirect(url_for("orders.show", order_id=order_id))
-    audit.record(db(), actor(), "order status changed", company_id=_company_id(order_id),
-                 target=f"order {order['source_order_id']}", details={"from": order["status"], "to": changed["status"]})  # fmt: skip
-    flash({"text": f"Order {order['source_order_id']} is now {changed['status']}."})
+    audit.record(
+        db(),
+        actor(),
+        "order status changed",
+        company_id=_company_id(order_id),
+        target=f"order {order['source_order_id']}",
+        details={"from": order["status"], "to": changed["status"]},
+    )
+    notice(f"Order {order['source_order_id']} is now {changed['status']}.")
     return redirect(url_for("orders.show", order_id=order_id))

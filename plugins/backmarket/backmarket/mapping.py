@@ -163,7 +163,9 @@ def wanted(raw: Any) -> bool:
     or refunded line (so the host flags an order it imported earlier)."""
     if not isinstance(raw, dict):
         return True  # let the mapping say what is wrong with it
-    lines = raw.get("orderlines") if isinstance(raw.get("orderlines"), list) else []
+    lines = raw.get("orderlines")
+    if not isinstance(lines, list):
+        lines = []
     return raw.get("state") in ORDER_STATES_TO_SHIP or any(
         isinstance(line, dict) and line.get("state") in LINE_STATES_CANCELLED for line in lines
     )
@@ -203,11 +205,6 @@ def shipment_body(order_id: str, shipment: Shipment, single_unit: bool) -> dict[
         serial = serials[0].strip()
         body["imei" if _IMEI_RE.match(serial) else "serial_number"] = serial
     return body
-
-
-def is_single_unit(raw_order: dict[str, Any]) -> bool:
-    lines = raw_order.get("orderlines")
-    return isinstance(lines, list) and len(lines) == 1 and isinstance(lines[0], dict) and lines[0].get("quantity") == 1
 
 
 def recorded_tracking(raw_order: Any) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from plugin_spec import AuthError, ChannelError, ChannelInfo, RateLimited, TestResult, TransientError, hookimpl
@@ -114,8 +115,11 @@ def _accept_one(client: BackMarketClient, request: AcceptRequest) -> AcceptResul
     cancel = set(request.cancel_line_ids)
     unknown = cancel - {str(line.get("id")) for line in raw.get("orderlines") or [] if isinstance(line, dict)}
     if unknown:
-        return AcceptResult(source_order_id=order_id, ok=False,
-                            message=f"Back Market order {order_id} has no line {', '.join(sorted(unknown))}")  # fmt: skip
+        return AcceptResult(
+            source_order_id=order_id,
+            ok=False,
+            message=f"Back Market order {order_id} has no line {', '.join(sorted(unknown))}",
+        )
     done = []
     for line in mapping.lines_in_state(raw, mapping.LINE_PAID):
         line_id, sku = str(line.get("id")), str(line.get("listing"))
@@ -127,7 +131,7 @@ def _accept_one(client: BackMarketClient, request: AcceptRequest) -> AcceptResul
             states = {str(x.get("id")): x.get("state") for x in again.get("orderlines") or [] if isinstance(x, dict)}
             return again if states.get(line_id) == new_state else None
 
-        send_or_reconcile(lambda: client.update(order_id, mapping.line_body(order_id, new_state, sku)), landed)
+        send_or_reconcile(partial(client.update, order_id, mapping.line_body(order_id, new_state, sku)), landed)
         done.append(f"{'cancelled' if new_state == mapping.NEW_STATE_CANCEL else 'accepted'} {sku}")
     message = f"Back Market order {order_id}: " + (", ".join(done) if done else "nothing left to accept")
     return AcceptResult(source_order_id=order_id, ok=True, message=message)

@@ -69,8 +69,18 @@ class Sandbox(SandboxServer):
     thread_name = "backmarket-sandbox"
     server_version = "BackMarketSandbox/1.0"
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, orders: int = 20, seed: int = 1, latency: float = 0.0,
-                 rate_limit: int | None = 200, rate_window: float = 10.0, host: str = "127.0.0.1", port: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        orders: int = 20,
+        seed: int = 1,
+        latency: float = 0.0,
+        rate_limit: int | None = 200,
+        rate_window: float = 10.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
         super().__init__(host, port)
         self._token = token
         self._lock = threading.RLock()
@@ -79,8 +89,10 @@ class Sandbox(SandboxServer):
         self._orders: dict[int, dict[str, Any]] = {}
         for order in self._factory.history(orders, self._clock):
             self._orders[order["order_id"]] = order
-        self._defaults = {"latency": latency, "rate_limit": rate_limit, "rate_window": rate_window, "fail_5xx": 0,
-                          "too_many_requests": 0, "cut_off_body": 0, "lose_answer": 0}  # fmt: skip
+        self._defaults: dict[str, Any] = {
+            "latency": latency, "rate_limit": rate_limit, "rate_window": rate_window,
+            "fail_5xx": 0, "too_many_requests": 0, "cut_off_body": 0, "lose_answer": 0,
+        }  # fmt: skip
         self._faults = dict(self._defaults)
         self._hits: collections.deque[float] = collections.deque()
 

@@ -59,7 +59,7 @@ class OrderFactory:
         self.next_id += 1
         city, postal, country = rng.choice(CITIES)
         rate = Decimal(VAT[country])
-        lines = []
+        lines: list[dict[str, Any]] = []
         for _ in range(rng.choice((1, 1, 1, 2))):
             sku, title, base = rng.choice(PRODUCTS)
             grade, factor = rng.choice(GRADES)
@@ -86,8 +86,8 @@ class OrderFactory:
         shipping = Decimal(rng.choice(("0.00", "0.00", "9.90")))
         if lines[0]["quantity"] == 1:
             lines[0]["shipping_price"] = money(shipping)  # per unit: the first line carries it
-        items = sum((Decimal(l["price"]) * l["quantity"] for l in lines), Decimal("0"))
-        taxes = sum((Decimal(l["sales_taxes"]) for l in lines), Decimal("0"))
+        items = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal("0"))
+        taxes = sum((Decimal(line["sales_taxes"]) for line in lines), Decimal("0"))
         first, last = rng.choice(PEOPLE)
         address = {
             "first_name": first,

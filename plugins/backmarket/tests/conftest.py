@@ -10,6 +10,7 @@ from bm_helpers import FAST, TOKEN, settings_for
 from backmarket import plugin
 from backmarket.client import ClientOptions
 from backmarket.sandbox import Sandbox
+from backmarket.settings import BackMarketSettings
 
 
 @pytest.fixture

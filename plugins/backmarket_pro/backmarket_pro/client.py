@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from plugin_spec import BadData
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
@@ -47,9 +47,9 @@ class ClientOptions(HttpOptions):
     page_size: int = 200
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> ClientOptions:  # type: ignore[override]
+    def from_env(cls, prefix: str = ENV_PREFIX, environ: Mapping[str, str] | None = None) -> Self:
         """Defaults, overridden by ``CARTPLUGIN_BMP_<FIELD>`` variables (e.g. CARTPLUGIN_BMP_READ_TIMEOUT=5)."""
-        return super().from_env(prefix, environ)  # type: ignore[no-any-return]
+        return super().from_env(prefix, environ)
 
 
 class BackMarketProClient(JsonApi):

@@ -1,4 +1,4 @@
-"""CLI commands the plugin adds to ``cartplugin``: ``cartplugin backmarket-pro sandbox``."""
+"""CLI commands the plugin adds to ``cartplugin``: ``cartplugin backmarket-pro sandbox`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def register(cli: click.Group) -> None:
         server = Sandbox(host=host, port=port, api_key=api_key, orders=orders, seed=seed, latency=latency)
         if rate_limit:
             server.set_faults(rate_limit=rate_limit)
-        extra = []
+        extra: list[tuple[str, str]] = []
         for i, spec in enumerate(accounts, start=2):
             key, _, name = spec.partition(":")
             if not key.strip() or key.strip() == api_key or key.strip() in [k for k, _ in extra]:
@@ -81,3 +81,11 @@ def register(cli: click.Group) -> None:
         lines += [f"x-api-key:   {key}  ({name})" for key, name in extra]
         lines.append(f"Inspect:     {server.control_url}/  (the index of the sandbox's control endpoints)")
         run_in_foreground(server, lines, click.echo)
+
+    @backmarket_pro.command("demo")
+    @click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
+    def demo(order_count: int) -> None:
+        """Walk the Back Market Pro setup of the support guide on a temporary database and sandbox."""
+        from .demo import run_demo
+
+        run_demo(cli, order_count)

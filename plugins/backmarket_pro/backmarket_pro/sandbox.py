@@ -47,7 +47,6 @@ API_VERSION = "2024-03"
 CONTROL_PREFIX = "/_sandbox"
 DEFAULT_API_KEY = "sandbox-key-0001"
 DEFAULT_PAGE_SIZE = 50
-MAX_BODY = 1_000_000
 FULFILLMENT_FILTERS = {
     "unfulfilled": ("unfulfilled", "partial"),  # what the seller still has to ship
     "partial": ("partial",),
@@ -527,7 +526,7 @@ class Sandbox(SandboxServer):
             next_url = f"http://{host}{API_PREFIX}/{API_VERSION}/orders?{urlencode({**query, 'loop': str(loop)})}"
         elif more:
             last = results[-1]
-            forwarded = {
+            forwarded: dict[str, str] = {
                 k: query[k]
                 for k in ("fulfillment_status", "financial_status", "updated_at_min", "page-size")
                 if k in query

@@ -151,7 +151,7 @@ class OrderFactory:
         reverse_charge = country in EU and country != "FR" and has_vat_number and rng.random() < 0.4
         rate = Decimal("0") if reverse_charge else Decimal(VAT_RATE[country])
 
-        lines = []
+        lines: list[dict[str, Any]] = []
         for position in range(1, rng.choice((1, 1, 2, 2, 3, 4)) + 1):
             sku, title, eur = rng.choice(PRODUCTS)
             grade_code, grade, factor = rng.choice(GRADES)

@@ -92,7 +92,8 @@ def shipment_lines(order: dict[str, Any], lines: Any) -> tuple[list[dict[str, An
             return [], f"lines[{i}] must be an object."
         line_id = line.get("line_id")
         if not isinstance(line_id, str) or line_id not in remaining:
-            line_id = by_sku.get(line.get("sku")) if isinstance(line.get("sku"), str) else None
+            sku = line.get("sku")
+            line_id = by_sku.get(sku) if isinstance(sku, str) else None
         if line_id is None:
             return [], f"lines[{i}] names no line of order {order['id']} (line_id or sku)."
         quantity = line.get("quantity")

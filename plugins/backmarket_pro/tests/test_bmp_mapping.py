@@ -181,9 +181,19 @@ def test_account_name() -> None:
 
 
 def test_every_field_of_the_shipping_and_billing_address_reaches_the_host_as_the_channel_sent_it() -> None:
-    billing = {"first_name": "Ada", "last_name": "Kowalska", "company": "Kowalski Sp. z o.o.", "address1": "ul. Długa 1",
-               "address2": "lok. 4", "city": "Gdańsk", "postal_code": "80-001", "province": "Pomorskie",
-               "country_code": "pl", "phone": "+48 58 000000", "email": "ap@kowalski.example"}  # fmt: skip
+    billing = {
+        "first_name": "Ada",
+        "last_name": "Kowalska",
+        "company": "Kowalski Sp. z o.o.",
+        "address1": "ul. Długa 1",
+        "address2": "lok. 4",
+        "city": "Gdańsk",
+        "postal_code": "80-001",
+        "province": "Pomorskie",
+        "country_code": "pl",
+        "phone": "+48 58 000000",
+        "email": "ap@kowalski.example",
+    }
     shipping = {**billing, "first_name": "", "last_name": "", "company": "", "address2": "", "province": "",
                 "phone": "", "email": ""}  # fmt: skip
     result = mapping.order_or_bad(order(billing_address=billing, shipping_address=shipping))

@@ -66,5 +66,5 @@ def test_without_the_client_limit_the_same_load_is_refused(sandbox, settings):
 
 
 def test_options_come_from_the_environment():
-    options = ClientOptions.from_env({"CARTPLUGIN_BMP_READ_TIMEOUT": "2.5", "CARTPLUGIN_BMP_RATE_LIMIT": "50"})
+    options = ClientOptions.from_env(environ={"CARTPLUGIN_BMP_READ_TIMEOUT": "2.5", "CARTPLUGIN_BMP_RATE_LIMIT": "50"})
     assert options.read_timeout == 2.5 and options.rate_limit == 50 and options.page_size == ClientOptions.page_size

@@ -1,7 +1,8 @@
-"""``cartplugin demo``: the help page's Back Market Pro setup, step by step, on a sandbox.
+"""``cartplugin backmarket-pro demo``: the Back Market Pro setup of the support guide, step by step.
 
-Each step prints the command a support person would type and runs that very command, on a
-temporary database, against the Back Market Pro sandbox started on a free loopback port.
+Each step prints the command a support person would type and runs that very command through
+the ``cartplugin`` group the host hands to the plugin, on a temporary database, against this
+plugin's sandbox started on a free loopback port. The plugin never imports the host.
 """
 
 from __future__ import annotations
@@ -11,74 +12,64 @@ import shlex
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
+from click.testing import CliRunner
 
-from .errors import HostError
+from .sandbox import Sandbox
 
 COMPANY = "Refurb Traders GmbH"
 COMMISSION = "12.5"
 
 
-def _run(db: Path, *args: str, show: bool = True) -> str:
-    from .cli import cli
-
-    shown = " ".join(shlex.quote(a) for a in args)
-    click.secho("$ cartplugin " + shown, fg="cyan")
-    runner_args = ["--db", str(db), *args]
-    from click.testing import CliRunner
-
-    result = CliRunner().invoke(cli, runner_args, catch_exceptions=False)
+def _run(cli: click.Group, db: Path, *args: str, show: bool = True) -> str:
+    click.secho("$ cartplugin " + " ".join(shlex.quote(a) for a in args), fg="cyan")
+    result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
     if result.exit_code != 0:
-        raise HostError(f"demo step failed: cartplugin {' '.join(args)}: {result.output.strip()}")
+        raise click.ClickException(f"demo step failed: cartplugin {' '.join(args)}: {result.output.strip()}")
     if show:
         click.echo(result.output.rstrip())
     return result.output
 
 
-def run_demo(order_count: int = 25) -> None:
-    try:
-        from backmarket_pro.sandbox import Sandbox
-    except ImportError:
-        raise HostError(
-            "the demo needs the Back Market Pro plugin: cartplugin install -e plugins/backmarket_pro"
-        ) from None
-
+def run_demo(cli: click.Group, order_count: int = 25) -> None:
+    """Run each step through ``cli``, the root ``cartplugin`` group."""
     with tempfile.TemporaryDirectory(prefix="cartplugin-demo-") as tmp, Sandbox(orders=order_count, seed=7) as sandbox:
         db = Path(tmp) / "demo.db"
         click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {db}\n", bold=True)
         click.secho("1. Add the company designated for this integration", bold=True)
-        _run(db, "companies", "add", COMPANY)
+        _run(cli, db, "companies", "add", COMPANY)
         click.secho(
             "\n2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload", bold=True
         )
-        _run(db, "website-settings", COMPANY, "--store-plugin", "backmarket_pro",
+        _run(cli, db, "website-settings", COMPANY, "--store-plugin", "backmarket_pro",
              "--allow-order-download", "--allow-tracking-upload")  # fmt: skip
         click.secho("\n3. Cart General: Website URL, x-api-key, Order Import: Commission (%)", bold=True)
         # the key from a file, as staff should give it: a value on the command line shows in `ps`
         key_file = Path(tmp) / "bmp-key.txt"
         key_file.write_text(sandbox.api_key + "\n")
         key_file.chmod(0o600)
-        _run(db, "cart-settings", COMPANY, "--set", f"website_url={sandbox.base_url}",
+        _run(cli, db, "cart-settings", COMPANY, "--set", f"website_url={sandbox.base_url}",
              "--set-file", f"x_api_key={key_file}", "--set", f"commission_percent={COMMISSION}")  # fmt: skip
         click.secho("\n4. Test Settings (required to establish the connection)", bold=True)
-        _run(db, "test-settings", COMPANY)
+        _run(cli, db, "test-settings", COMPANY)
         click.secho("\n5. Actions > Import Orders (a Queued Job)", bold=True)
-        _run(db, "import-orders", COMPANY)
-        imported = json.loads(_run(db, "orders", "list", "--company", COMPANY, "--json", show=False))
+        _run(cli, db, "import-orders", COMPANY)
+        imported = json.loads(_run(cli, db, "orders", "list", "--company", COMPANY, "--json", show=False))
         click.echo(f"{len(imported)} orders imported")
         click.secho("\n6. Ship two orders in the host", bold=True)
         shippable = [o for o in imported if not o["channel_cancelled"]][:2]
         for n, order in enumerate(shippable, 1):
-            _run(db, "orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
+            _run(cli, db, "orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
                  "--tracking-url", f"https://www.ups.com/track?tracknum=1Z999AA1012345678{n}")  # fmt: skip
         click.secho("\n7. The worker: automatic download and tracking upload", bold=True)
-        _run(db, "worker", "--once")
-        final = json.loads(_run(db, "orders", "list", "--company", COMPANY, "--json", show=False))
+        _run(cli, db, "worker", "--once")
+        final = json.loads(_run(cli, db, "orders", "list", "--company", COMPANY, "--json", show=False))
         _summary(final, sandbox, [o["source_order_id"] for o in shippable])
 
 
-def _summary(final: list[dict], sandbox, shipped_ids: list[str]) -> None:
+def _summary(final: list[dict[str, Any]], sandbox: Sandbox, shipped_ids: list[str]) -> None:
     channel_orders = {o["id"]: o for o in sandbox.orders()}
     accepted = [sid for sid in shipped_ids if channel_orders.get(sid, {}).get("shipments")]
     commission: dict[str, Decimal] = {}
