@@ -171,8 +171,8 @@ def upload_each(
 
     Up to ``concurrency`` shipments are sent at once, each ``send_one`` on a thread of a
     bounded pool (give it the client's ``HttpOptions.concurrency``; the rate limiter still
-    paces every request). An AuthError stops the sending (the key is wrong for all of them)
-    and answers every shipment not sent yet with its message; any other ChannelError or
+    paces every request), after the first one alone. An AuthError stops the sending (the key
+    is wrong for all of them) and answers every shipment not sent yet with its message; any other ChannelError or
     exception is that shipment's result, retryable when the error is. When the job is
     stopping (``plugin_spec.stopping``) nothing more is sent: a shipment not sent is answered
     retryable and named in the host's ``Halt.unsent``, the results obtained are returned.
@@ -209,13 +209,14 @@ def upload_each(
     results: list[UploadResult | None] = [None] * len(todo)
     # the limiter asks the same question while it waits, so a request waiting for a slot is not sent either
     with stopping.stop_when(halted):
-        if concurrency <= 1 or len(todo) <= 1:
-            for i, shipment in enumerate(todo):
-                if halted():
-                    break
-                results[i] = one(shipment)
-        else:
-            _send_concurrently(todo, one, halted, results, concurrency)
+        # the first shipment goes alone: a wrong key costs one request, not one per thread
+        alone = len(todo) if concurrency <= 1 else 1
+        for i, shipment in enumerate(todo[:alone]):
+            if halted():
+                break
+            results[i] = one(shipment)
+        if alone < len(todo) and not halted():
+            _send_concurrently(todo, one, halted, results, concurrency, start=alone)
     answered: list[UploadResult] = []
     for shipment, result in zip(todo, results, strict=True):
         if result is None:
@@ -236,12 +237,14 @@ def _send_concurrently(
     halted: Callable[[], bool],
     results: list[UploadResult | None],
     concurrency: int,
+    *,
+    start: int,
 ) -> None:
-    """``one(shipment)`` for each, at most ``concurrency`` at once, until ``halted()``."""
+    """``one(shipment)`` for each from ``start`` on, at most ``concurrency`` at once, until ``halted()``."""
     free = threading.BoundedSemaphore(concurrency)
     futures: list[tuple[int, Future[UploadResult | None]]] = []
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
-        for i, shipment in enumerate(todo):
+        for i, shipment in enumerate(todo[start:], start=start):
             free.acquire()  # a thread is free: the next shipment goes only now, so a stop keeps the rest
             if halted():
                 free.release()
