@@ -34,9 +34,10 @@ _NAP = 0.2
 class Limiter:
     """A sliding window: at most ``limit`` requests in any ``window`` seconds.
 
-    A backend only says whether a slot is free now (``_take``); the waiting is done here once,
-    for every backend: thread-safe, and a job that is stopping (``plugin_spec.stopping``) is
-    answered with ``Stopped`` instead of a slot, so nothing more is sent.
+    A backend implements only ``try_take`` (thread-safe: the threads of one upload share a
+    limiter); the waiting is done here once, for every backend, and a job that is stopping
+    (``plugin_spec.stopping``) is answered with ``Stopped`` instead of a slot, so nothing more
+    is sent.
     """
 
     def __init__(self, limit: int, window: float):
