@@ -281,7 +281,9 @@ def _download(settings: ${model}, since: datetime | None, unfulfilled_only: bool
 @hookimpl
 def cartplugin_upload_tracking(settings: ${model}, shipments: list[Shipment]) -> list[UploadResult]:
     with make_client(settings) as client:
-        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="$title")
+        # up to client_options.concurrency shipments in flight; the rate limiter paces each request
+        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="$title",
+                           concurrency=client.options.concurrency)
 
 
 def _upload_one(client: Client, shipment: Shipment) -> UploadResult:

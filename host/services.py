@@ -15,7 +15,7 @@ from typing import Any
 import sqlite_utils
 from pydantic import SecretStr
 
-from plugin_spec import BadOrder, CartSettings, ChannelError, ChannelOrder, TestResult, UploadResult
+from plugin_spec import BadOrder, CartSettings, ChannelError, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 
 from . import clock, companies, config, orders, plugins
 from .companies import Company
@@ -363,18 +363,29 @@ def upload_tracking(
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
 
-    One result per shipment is recorded right after the channel answers; an order whose
+    The results of each batch are recorded right after the plugin returns them; an order whose
     shipments are all accepted gets Source Updated for Shipping = True and is not sent again.
+    The plugin may post a batch's shipments concurrently (``plugin_spec.wire.upload_each``);
+    ``stop`` and the time budget are asked before each shipment is sent (``stopping.stop_when``):
+    once either says stop nothing more is sent, the answers already obtained are recorded (so
+    nothing is posted twice), and the shipments not sent stay pending exactly as they were.
     """
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
     counts = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
     after_id = 0
     started = time.monotonic()
+
+    def over_budget() -> bool:
+        return budget_seconds is not None and time.monotonic() - started > budget_seconds
+
+    def stopping_now() -> bool:
+        return (stop is not None and stop()) or over_budget()
+
     while True:
         if stop is not None and stop():
             raise Interrupted("the worker is stopping; the rest of the tracking is sent by the next run")
-        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+        if over_budget():
             counts["more"] = True  # the scheduler queues the rest on its next tick
             if log:
                 log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next upload sends the rest")
@@ -384,26 +395,53 @@ def upload_tracking(
             break
         after_id = shipments[-1].shipment_id
         failpoint("upload.before_send")
-        results = hook(settings=settings, shipments=shipments) or []
+        results, unsent = _send(hook, settings, shipments, stopping_now)
         failpoint("upload.after_channel")
-        by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
-        complete = [
-            by_id.get(s.shipment_id)
-            or UploadResult(
-                shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result"
-            )
-            for s in shipments
-        ]
-        complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]
-        recorded = orders.record_upload_results(db, complete)
+        _record(db, shipments, results, unsent, settings, counts, log)
         failpoint("upload.after_record")
-        counts["accepted"] += recorded["accepted"]
-        counts["failed"] += recorded["failed"]
-        counts["retrying"] += recorded["retrying"]
-        counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)
-        if log:
-            source_ids = {s.shipment_id: s.source_order_id for s in shipments}
-            for r in complete:
-                if not r.ok:
-                    log("warning", f"tracking of order {source_ids[r.shipment_id]} not accepted: {r.message}")
     return counts
+
+
+def _send(
+    hook: Callable[..., Any], settings: CartSettings, shipments: list[Shipment], stop: Callable[[], bool]
+) -> tuple[list[Any], set[int]]:
+    """The plugin's results for one batch, and the ids of the shipments it did not send because
+    the job is stopping."""
+    with stopping.stop_when(stop) as halt:
+        try:
+            results = hook(settings=settings, shipments=shipments) or []
+        except stopping.Stopped:
+            # a plugin sending without upload_each let the limiter's refusal through: its answers
+            # are lost, so the whole batch stays pending (the channel answers a repeat "already recorded")
+            return [], {s.shipment_id for s in shipments}
+    return results, halt.unsent
+
+
+def _record(
+    db: sqlite_utils.Database,
+    shipments: list[Shipment],
+    results: list[Any],
+    unsent: set[int],
+    settings: CartSettings,
+    counts: dict[str, Any],
+    log: Callable[[str, str], None] | None,
+) -> None:
+    """Record one result per shipment sent (a shipment not sent is left as it was)."""
+    by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
+    complete = [
+        by_id.get(s.shipment_id)
+        or UploadResult(shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result")
+        for s in shipments
+        if s.shipment_id not in unsent
+    ]
+    complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]
+    recorded = orders.record_upload_results(db, complete)
+    counts["accepted"] += recorded["accepted"]
+    counts["failed"] += recorded["failed"]
+    counts["retrying"] += recorded["retrying"]
+    counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)
+    if log:
+        source_ids = {s.shipment_id: s.source_order_id for s in shipments}
+        for r in complete:
+            if not r.ok:
+                log("warning", f"tracking of order {source_ids[r.shipment_id]} not accepted: {r.message}")

@@ -15,6 +15,8 @@ import sqlite3
 import threading
 import time
 
+from . import stopping
+
 #: the environment variable naming the shared limiter file
 ENV_VAR = "CARTPLUGIN_RATE_LIMIT_DB"
 
@@ -25,41 +27,73 @@ def _span(window: float) -> float:
     return window + min(0.25, window * 0.05)
 
 
-class RateLimiter:
-    """A sliding window in this process: at most ``limit`` requests in any ``window`` seconds."""
+#: the longest a waiting request sleeps before asking again whether its job is stopping
+_NAP = 0.2
+
+
+class Limiter:
+    """A sliding window: at most ``limit`` requests in any ``window`` seconds.
+
+    A backend implements only ``try_take`` (thread-safe: the threads of one upload share a
+    limiter); the waiting is done here once, for every backend, and a job that is stopping
+    (``plugin_spec.stopping``) is answered with ``Stopped`` instead of a slot, so nothing more
+    is sent.
+    """
 
     def __init__(self, limit: int, window: float):
         self.limit, self.window = limit, window
         self._span = _span(window)
-        self._sent: collections.deque[float] = collections.deque()
-        self._lock = threading.Lock()
+
+    def try_take(self) -> float | None:
+        """Take a slot now and return None, or return the seconds until one frees (nothing taken)."""
+        raise NotImplementedError
 
     def acquire(self) -> float:
-        """Take a slot, waiting if needed; returns the seconds waited."""
+        """Take a slot, waiting if needed; returns the seconds waited.
+
+        Raises ``stopping.Stopped`` (before taking a slot) once the job in force is stopping.
+        """
         waited = 0.0
         while True:
-            with self._lock:
-                now = time.monotonic()
-                while self._sent and self._sent[0] <= now - self._span:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return waited
-                pause = self._sent[0] + self._span - now
+            stopping.check()
+            pause = self.try_take()
+            if pause is None:
+                return waited
+            pause = max(0.001, min(pause, _NAP))
             time.sleep(pause)
             waited += pause
 
 
-class SharedRateLimiter:
-    """The same sliding window, kept in a SQLite file so every process counts every request.
+class RateLimiter(Limiter):
+    """The window kept in this process."""
 
-    Each ``acquire`` is one short ``BEGIN IMMEDIATE`` transaction: two processes never both
-    take the last slot. Wall-clock time is used because monotonic clocks differ per process.
+    def __init__(self, limit: int, window: float):
+        super().__init__(limit, window)
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def try_take(self) -> float | None:
+        with self._lock:
+            now = time.monotonic()
+            while self._sent and self._sent[0] <= now - self._span:
+                self._sent.popleft()
+            if len(self._sent) < self.limit:
+                self._sent.append(now)
+                return None
+            return self._sent[0] + self._span - now
+
+
+class SharedRateLimiter(Limiter):
+    """The same window, kept in a SQLite file so every process counts every request.
+
+    Each slot is one short ``BEGIN IMMEDIATE`` transaction: two processes, or two threads of
+    one process (each has its own connection), never both take the last slot. Wall-clock time
+    is used because monotonic clocks differ per process.
     """
 
     def __init__(self, path: str, key: str, limit: int, window: float):
-        self.path, self.key, self.limit, self.window = path, key, limit, window
-        self._span = _span(window)
+        super().__init__(limit, window)
+        self.path, self.key = path, key
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
@@ -72,35 +106,29 @@ class SharedRateLimiter:
             self._local.conn = conn
         return conn
 
-    def acquire(self) -> float:
-        waited = 0.0
+    def try_take(self) -> float | None:
         db = self._db()
-        while True:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                now = time.time()
-                db.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (self.key, now - self._span))
-                count, oldest = db.execute(
-                    "SELECT count(*), min(at) FROM rate_hits WHERE key = ?", (self.key,)
-                ).fetchone()
-                if count < self.limit:
-                    db.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (self.key, now))
-                    db.execute("COMMIT")
-                    return waited
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time()
+            db.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (self.key, now - self._span))
+            count, oldest = db.execute("SELECT count(*), min(at) FROM rate_hits WHERE key = ?", (self.key,)).fetchone()
+            if count < self.limit:
+                db.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (self.key, now))
                 db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            pause = max(0.001, oldest + self._span - now)
-            time.sleep(pause)
-            waited += pause
+                return None
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return float(oldest) + self._span - now
 
 
-_limiters: dict[tuple[str, str, int, float], RateLimiter | SharedRateLimiter] = {}
+_limiters: dict[tuple[str, str, int, float], Limiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def limiter_for(api: str, secret: str, limit: int, window: float) -> RateLimiter | SharedRateLimiter:
+def limiter_for(api: str, secret: str, limit: int, window: float) -> Limiter:
     """The limiter of one (API, key); keyed by a digest, so the key itself is never stored."""
     ident = hashlib.sha256(f"{api}\0{secret}".encode()).hexdigest()
     shared = os.environ.get(ENV_VAR)

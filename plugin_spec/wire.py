@@ -6,9 +6,12 @@ A plugin's ``mapping.py`` builds on these and keeps only its own field names.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -16,6 +19,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
+from . import stopping
 from .errors import AuthError, BadData, ChannelError
 from .models import BadOrder, ChannelOrder, Shipment, UploadResult
 
@@ -157,40 +161,100 @@ def mask(secret: str) -> str:
 
 
 def upload_each(
-    shipments: Iterable[Shipment], send_one: Callable[[Shipment], UploadResult], *, label: str
+    shipments: Iterable[Shipment],
+    send_one: Callable[[Shipment], UploadResult],
+    *,
+    label: str,
+    concurrency: int = 1,
 ) -> list[UploadResult]:
     """One result per shipment, in order: one failure never sinks the rest.
 
-    An AuthError stops the sending (the key is wrong for all of them) and answers every
-    remaining shipment with its message; any other ChannelError or exception is that
-    shipment's result, retryable when the error is.
+    Up to ``concurrency`` shipments are sent at once, each ``send_one`` on a thread of a
+    bounded pool (give it the client's ``HttpOptions.concurrency``; the rate limiter still
+    paces every request), after the first one alone. An AuthError stops the sending (the key
+    is wrong for all of them) and answers every shipment not sent yet with its message; any other ChannelError or
+    exception is that shipment's result, retryable when the error is. When the job is
+    stopping (``plugin_spec.stopping``) nothing more is sent: a shipment not sent is answered
+    retryable and named in the host's ``Halt.unsent``, the results obtained are returned.
     """
-    results: list[UploadResult] = []
-    auth_failure: AuthError | None = None
-    for shipment in shipments:
+    todo = list(shipments)
+    host_halt = stopping.current()
+    auth: list[AuthError] = []  # the first wrong-key answer, shared by the threads
+
+    def halted() -> bool:
+        return bool(auth) or (host_halt is not None and host_halt())
+
+    def one(shipment: Shipment) -> UploadResult | None:
+        """The shipment's result, or None when it was not sent (the job stopping, a wrong key)."""
         sid = shipment.shipment_id
-        if auth_failure is not None:
-            results.append(UploadResult(shipment_id=sid, ok=False, message=auth_failure.message))
-            continue
         try:
-            results.append(send_one(shipment))
+            return send_one(shipment)
+        except stopping.Stopped:
+            return None
         except AuthError as exc:
-            auth_failure = exc
-            results.append(UploadResult(shipment_id=sid, ok=False, message=exc.message))
+            auth.append(exc)
+            return UploadResult(shipment_id=sid, ok=False, message=exc.message)
         except ChannelError as exc:
-            results.append(UploadResult(shipment_id=sid, ok=False, retryable=exc.retryable, message=exc.message))
+            return UploadResult(shipment_id=sid, ok=False, retryable=exc.retryable, message=exc.message)
         except Exception as exc:  # one shipment's surprise must not cost the others their upload
             log.exception("unexpected error uploading shipment %s", sid)
-            results.append(
-                UploadResult(
-                    shipment_id=sid,
-                    ok=False,
-                    retryable=True,
-                    message=f"Unexpected error uploading tracking to {label} for order "
-                    f"{mask_text(shipment.source_order_id)}: {type(exc).__name__}",
-                )  # fmt: skip
-            )
-    return results
+            return UploadResult(
+                shipment_id=sid,
+                ok=False,
+                retryable=True,
+                message=f"Unexpected error uploading tracking to {label} for order "
+                f"{mask_text(shipment.source_order_id)}: {type(exc).__name__}",
+            )  # fmt: skip
+
+    results: list[UploadResult | None] = [None] * len(todo)
+    # the limiter asks the same question while it waits, so a request waiting for a slot is not sent either
+    with stopping.stop_when(halted):
+        # the first shipment goes alone: a wrong key costs one request, not one per thread
+        alone = len(todo) if concurrency <= 1 else 1
+        for i, shipment in enumerate(todo[:alone]):
+            if halted():
+                break
+            results[i] = one(shipment)
+        if alone < len(todo) and not halted():
+            _send_concurrently(todo, one, halted, results, concurrency, start=alone)
+    answered: list[UploadResult] = []
+    for shipment, result in zip(todo, results, strict=True):
+        if result is None:
+            sid = shipment.shipment_id
+            if auth:
+                result = UploadResult(shipment_id=sid, ok=False, message=auth[0].message)
+            else:
+                if host_halt is not None:
+                    host_halt.not_sent(sid)
+                result = UploadResult(shipment_id=sid, ok=False, retryable=True, message="not sent: the job stopped")
+        answered.append(result)
+    return answered
+
+
+def _send_concurrently(
+    todo: list[Shipment],
+    one: Callable[[Shipment], UploadResult | None],
+    halted: Callable[[], bool],
+    results: list[UploadResult | None],
+    concurrency: int,
+    *,
+    start: int,
+) -> None:
+    """``one(shipment)`` for each from ``start`` on, at most ``concurrency`` at once, until ``halted()``."""
+    free = threading.BoundedSemaphore(concurrency)
+    futures: list[tuple[int, Future[UploadResult | None]]] = []
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
+        for i, shipment in enumerate(todo[start:], start=start):
+            free.acquire()  # a thread is free: the next shipment goes only now, so a stop keeps the rest
+            if halted():
+                free.release()
+                break
+            # each send sees this context's stop scope (the limiter asks it)
+            future = pool.submit(contextvars.copy_context().run, one, shipment)
+            future.add_done_callback(lambda _: free.release())
+            futures.append((i, future))
+    for i, future in futures:
+        results[i] = future.result()
 
 
 def settings_as(model: type[S], settings: Any) -> S:

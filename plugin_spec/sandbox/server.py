@@ -63,6 +63,9 @@ class SandboxServer:
         self._stopping = threading.Event()
         self._log_lock = threading.Lock()
         self._requests: collections.deque[dict[str, Any]] = collections.deque(maxlen=REQUEST_LOG_MAX)
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._arrivals: collections.deque[float] = collections.deque(maxlen=REQUEST_LOG_MAX)
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Reply:
         raise NotImplementedError
@@ -131,6 +134,27 @@ class SandboxServer:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    def traffic(self) -> dict[str, Any]:
+        """``peak_in_flight``: the most requests being answered at once; ``arrivals``: when each
+        request arrived (``time.monotonic()``, oldest first), since the start or ``clear_traffic``."""
+        with self._log_lock:
+            return {"peak_in_flight": self._peak_in_flight, "arrivals": list(self._arrivals)}
+
+    def clear_traffic(self) -> None:
+        with self._log_lock:
+            self._peak_in_flight = self._in_flight
+            self._arrivals.clear()
+
+    def _arrive(self) -> None:
+        with self._log_lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            self._arrivals.append(time.monotonic())
+
+    def _leave(self) -> None:
+        with self._log_lock:
+            self._in_flight -= 1
 
 
 def run_in_foreground(server: SandboxServer, lines: list[str], echo: Callable[[str], None]) -> None:
@@ -215,11 +239,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length) if length else b""
         host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        sandbox = self.server.sandbox
+        sandbox._arrive()
         try:
-            reply = self.server.sandbox.handle(method, self.path, _HeaderMap(self.headers), body, host)
+            reply = sandbox.handle(method, self.path, _HeaderMap(self.headers), body, host)
         except Exception:  # a sandbox bug must answer 500, not hang the client
             log.exception("sandbox failed on %s %s", method, urlsplit(self.path).path)
             reply = Reply(500, {"error": {"code": "internal_error", "message": "The sandbox failed; see its log."}})
+        finally:
+            sandbox._leave()  # counted until its answer is ready (latency included)
         if reply.drop:
             self.close_connection = True  # close the socket without a single byte of answer
             return

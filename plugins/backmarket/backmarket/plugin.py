@@ -141,7 +141,12 @@ def _accept_one(client: BackMarketClient, request: AcceptRequest) -> AcceptResul
 def cartplugin_upload_tracking(settings: BackMarketSettings, shipments: list[Shipment]) -> list[UploadResult]:
     """Ship each order with its tracking; exactly one result per shipment, whatever happens."""
     with make_client(_settings(settings)) as client:
-        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="Back Market")
+        return upload_each(
+            shipments,
+            lambda shipment: _upload_one(client, shipment),
+            label="Back Market",
+            concurrency=client.options.concurrency,  # up to the rate limit, which paces every request
+        )
 
 
 def _upload_one(client: BackMarketClient, shipment: Shipment) -> UploadResult:

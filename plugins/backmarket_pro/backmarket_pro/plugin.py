@@ -105,7 +105,12 @@ def _download(
 def cartplugin_upload_tracking(settings: BackMarketProSettings, shipments: list[Shipment]) -> list[UploadResult]:
     """Post each shipment; exactly one result per shipment, in order, whatever happens."""
     with make_client(settings) as client:
-        return upload_each(shipments, lambda shipment: _upload_one(client, shipment), label="Back Market Pro")
+        return upload_each(
+            shipments,
+            lambda shipment: _upload_one(client, shipment),
+            label="Back Market Pro",
+            concurrency=client.options.concurrency,  # up to the rate limit, which paces every request
+        )
 
 
 def _upload_one(client: BackMarketProClient, shipment: Shipment) -> UploadResult:
