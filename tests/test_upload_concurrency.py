@@ -275,7 +275,7 @@ def test_a_stop_mid_batch_sends_nothing_more_and_records_every_answer(shipped, s
     assert found["pending"] == [0] * (n - len(sent))  # the rest untouched: not even an attempt
     again = services.upload_tracking(db, company)
     assert again["accepted"] == n - len(sent)
-    assert sorted(r["path"] for r in posts(sandbox)) == sorted(set(r["path"] for r in posts(sandbox)))  # none twice
+    assert sorted(r["path"] for r in posts(sandbox)) == sorted({r["path"] for r in posts(sandbox)})  # none twice
     assert all(r["status"] == 201 for r in posts(sandbox))
     assert db.execute("SELECT COUNT(*) FROM orders WHERE source_updated_for_shipping = 1").fetchone()[0] == n
 
