@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e plugins/backmarket_pro -e plugins/backmarket
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,postgresql]' -e plugins/backmarket_pro -e plugins/backmarket
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -401,9 +401,9 @@ def ship_order(
             raise HostError(f"order {row['id']} already has a shipment with tracking {tracking_number!r}")
         shipment_id = db.execute(
             "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
             [row["id"], carrier, tracking_number, tracking_url, now],
-        ).lastrowid
+        ).fetchone()[0]
         for line in lines:
             db.execute(
                 "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) VALUES (?, ?, ?, ?)",

@@ -25,7 +25,7 @@ from plugin_spec import BadData, ChannelError, RateLimited
 
 from . import clock, config, jobs, services
 from .companies import get_company
-from .db import connect
+from .db import as_target, connect, target_of
 from .errors import HostError
 from .failpoints import failpoint
 from .jobs import Job
@@ -46,7 +46,7 @@ class _Heartbeat:
     timeouts, Retry-After waits) never makes a live job look dead to other workers."""
 
     def __init__(self, db: sqlite_utils.Database, job: Job):
-        self.path = db.execute("PRAGMA database_list").fetchone()[2]
+        self.path = target_of(db)
         self.job = job
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
@@ -203,7 +203,7 @@ class LocalPool:
     """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection."""
 
     def __init__(self, db_path: str | Path, max_workers: int = 4):
-        self.db_path = Path(db_path)
+        self.db_path = as_target(db_path)
         self.max_workers = max_workers
         self._threads: list[threading.Thread] = []
 

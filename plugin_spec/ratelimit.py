@@ -136,6 +136,11 @@ def limiter_for(api: str, secret: str, limit: int, window: float) -> Limiter:
     with _limiters_lock:
         limiter = _limiters.get(cache_key)
         if limiter is None:
-            limiter = SharedRateLimiter(shared, ident, limit, window) if shared else RateLimiter(limit, window)
+            if shared and shared.startswith(("postgresql://", "postgres://")):  # workers on several machines
+                from .ratelimit_pg import PgRateLimiter as _Pg
+
+                limiter = _Pg(shared, ident, limit, window)
+            else:
+                limiter = SharedRateLimiter(shared, ident, limit, window) if shared else RateLimiter(limit, window)
             _limiters[cache_key] = limiter
         return limiter

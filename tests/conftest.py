@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pg_server
 import pytest
 from click.testing import CliRunner
 from support import API_KEY
@@ -83,3 +89,54 @@ def company(run: Cli, bmp, sandbox) -> str:
         "--set", "commission_percent=10")  # fmt: skip
     run("test-settings", name)
     return name
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the whole run (tests.pg_server), stopped at the end.
+
+    Skipped where PostgreSQL is not installed, unless CARTPLUGIN_REQUIRE_POSTGRESQL=1 (.ci/run
+    installs it and sets that, so CI never skips these tests silently).
+    """
+    if not pg_server.available():
+        if os.environ.get("CARTPLUGIN_REQUIRE_POSTGRESQL") == "1":
+            pytest.fail("PostgreSQL is required (CARTPLUGIN_REQUIRE_POSTGRESQL=1) but not installed")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    folder = tempfile.mkdtemp(prefix="cartpg-")  # under /tmp: the server's own user must reach it
+    server = pg_server.PgServer(folder)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+_database_numbers = itertools.count(1)
+
+#: CARTPLUGIN_TEST_DB_BACKEND=sqlite or =postgresql runs the backend-parametrized tests on one only
+BACKENDS = [b for b in ("sqlite", "postgresql") if os.environ.get("CARTPLUGIN_TEST_DB_BACKEND", b) == b] or [
+    "sqlite",
+    "postgresql",
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_target(request, tmp_path: Path, monkeypatch) -> Path | str:
+    """The host database of a test that runs on both backends: a SQLite file, or a new
+    PostgreSQL database (then its key file is named, for this process and the CLI it starts)."""
+    if request.param == "sqlite":
+        return tmp_path / "cart.db"
+    monkeypatch.setenv("CARTPLUGIN_SECRET_KEY_FILE", str(tmp_path / "cart.key"))
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(postgres) -> Iterator[str]:
+    """The URL of a new empty PostgreSQL database, dropped after the test."""
+    name = f"test_{os.getpid()}_{next(_database_numbers)}"
+    url = postgres.create_database(name)
+    try:
+        yield url
+    finally:
+        postgres.drop_database(name)
