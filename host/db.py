@@ -44,14 +44,15 @@ def is_postgresql(target: object) -> bool:
 
 def target_of(db: sqlite_utils.Database) -> str:
     """What opens this database again: the SQLite file's path or the PostgreSQL URL."""
-    if isinstance(db, pg.PgDatabase):
-        return db.url
+    pgdb = pg.as_pg(db)
+    if pgdb is not None:
+        return pgdb.url
     return db.execute("PRAGMA database_list").fetchone()[2]
 
 
 def file_of(db: sqlite_utils.Database) -> Path | None:
     """The SQLite file behind ``db``; None for PostgreSQL or an in-memory database."""
-    if isinstance(db, pg.PgDatabase):
+    if pg.as_pg(db) is not None:
         return None
     file = db.execute("PRAGMA database_list").fetchone()[2]
     return Path(file) if file else None
@@ -164,8 +165,9 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     transactions can fall into when both try to upgrade from reading to writing. On
     PostgreSQL writers take turns the same way (``host.pg.PgDatabase.write``).
     """
-    if isinstance(db, pg.PgDatabase):
-        with db.write():
+    pgdb = pg.as_pg(db)
+    if pgdb is not None:
+        with pgdb.write():
             yield db
         return
     if db.conn.in_transaction:

@@ -68,6 +68,12 @@ def is_url(target: object) -> bool:
     return isinstance(target, str) and target.startswith(SCHEMES)
 
 
+def as_pg(db: object) -> PgDatabase | None:
+    """``db`` itself when it is a PostgreSQL database, else None (the host types every database
+    as ``sqlite_utils.Database``, whose surface :class:`PgDatabase` copies)."""
+    return db if isinstance(db, PgDatabase) else None
+
+
 def display(url: str) -> str:
     """The URL with its password masked, for messages and status output."""
     parts = urlsplit(url)
