@@ -14,7 +14,11 @@ params, paging and parsing:
 * one mapping of status and body to ``AuthError``, ``RateLimited``, ``TransientError``,
   ``BadData`` or ``Rejected``; an error answer whose body is cut off or unreadable is
   transient, never a definitive refusal;
-* a ``next``-link follower that compares normalised origins and requires progress.
+* a ``next``-link follower that compares normalised origins and requires progress, and
+  fetches the next page on a thread of its own while the caller works on the current one;
+* an optional reader of a page's bytes (e.g. pydantic's ``validate_json`` into the channel's
+  models), so a page can be parsed and validated in one pass, with the plain JSON path as
+  its fallback.
 
 Secrets: the credential is a session header, never part of a URL, a log record or an
 exception. requests' exceptions hold the prepared request (headers included), so every one
@@ -28,6 +32,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -68,6 +73,8 @@ class HttpOptions:
     max_body: int = 32 * 1024 * 1024
     #: the most pages one listing may follow before it is taken for a loop
     max_pages: int = 20_000
+    #: 1: fetch a listing's next page on a thread while the caller works on this one; 0: don't
+    prefetch_pages: int = 1
     #: requests per ``rate_window`` seconds per API key, shared by every process of one host
     rate_limit: int = 180
     rate_window: float = 10.0
@@ -144,6 +151,13 @@ class _Unreadable(Exception):
 _NOT_JSON = object()
 
 
+@dataclass(frozen=True)
+class _Read:
+    """What a ``read`` function made of a 2xx body (see ``JsonApi.request``)."""
+
+    value: Any
+
+
 class JsonApi:
     """One account's connection to one JSON API; use it as a context manager."""
 
@@ -191,10 +205,21 @@ class JsonApi:
 
     # --- one request ----------------------------------------------------------------------------
 
-    def request(self, method: str, path_or_url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        body_needed: bool = True,
+        read: Callable[[bytes], Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Send one request (urllib3 retries inside) and return its parsed JSON body.
 
         With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
+        With ``read``, a 2xx body is first given to ``read(bytes)``, and its result comes back
+        wrapped in ``_Read``; when ``read`` raises ValueError (pydantic's ValidationError is
+        one) the body is parsed and checked as without it.
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         where = urlsplit(url).path  # never the query: it may carry a cursor
@@ -220,6 +245,11 @@ class JsonApi:
                     f"{self.profile.name} answered {where} with HTTP {response.status_code} but the "
                     f"answer {exc}; try again later."
                 ) from None
+            if read is not None and raw and 200 <= response.status_code < 300:
+                try:
+                    return _Read(read(raw))
+                except ValueError:
+                    pass  # read the plain way below, with its checks and messages
             return self._parse(response, raw, where, body_needed)
 
     def _read(self, response: requests.Response, started: float, where: str) -> bytes:
@@ -376,37 +406,68 @@ class JsonApi:
         next_link: str = "next",
         id_of: Callable[[Any], Any] = lambda item: item.get("id") if isinstance(item, dict) else None,
         what: str = "an order listing page",
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the ``results`` list of each page, following the ``next`` link until it is null.
 
         The link is followed only to this API's own origin (compared normalised), never twice,
         and only while pages bring items not seen before: a channel that loops is stopped with
         BadData instead of being read forever. At most ``max_pages`` pages are read.
+
+        With ``read_page``, each page's bytes go to ``read_page(bytes) -> (items, next link)``
+        first (a whole page validated at once); a page it refuses with ValueError is read as
+        JSON and yields its raw items, for the caller to read one by one. ``id_of`` must then
+        know both kinds of item.
+
+        With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
+        caller works on this one; it is asked for only once this page's link has passed the
+        checks above, and closing the generator waits for that thread to finish.
         """
+        fetch = _PageFetcher(self, results, next_link, what, read_page)
         url = self.url(path)
-        request_params: Mapping[str, str] | None = params
         seen_links: set[str] = set()
         seen_ids: set[Any] = set()
-        for page in range(1, self.options.max_pages + 1):
-            body = self.request("GET", url, params=request_params)
-            items = body.get(results) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise BadData(self.unexpected(what, body))
-            log.debug("%s page %d: %d items", self.profile.name, page, len(items))
-            ids = {_hashable(id_of(item)) for item in items}
-            fresh = ids - seen_ids
-            raw_next = body.get(next_link)
-            if raw_next is not None and page > 1 and not fresh:
-                raise BadData(
-                    f"{self.profile.name} sent a page with no new orders and another next link; "
-                    "stopping so the listing cannot loop forever. Try again later."
-                )
-            seen_ids |= ids
-            yield items
-            if raw_next is None:
-                return
-            url = self._follow(raw_next, url, seen_links)
-            request_params = None  # the next link carries every filter itself
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-prefetch") if (
+            self.options.prefetch_pages > 0
+        ) else None  # fmt: skip
+        pending: Future[tuple[list[Any], Any]] | None = None
+        try:
+            for page in range(1, self.options.max_pages + 1):
+                if page == 1:
+                    items, raw_next = fetch(url, params)
+                elif pending is not None:
+                    items, raw_next = pending.result()
+                    pending = None
+                else:
+                    items, raw_next = fetch(url, None)  # the next link carries every filter itself
+                log.debug("%s page %d: %d items", self.profile.name, page, len(items))
+                ids = {_hashable(id_of(item)) for item in items}
+                fresh = ids - seen_ids
+                if raw_next is not None and page > 1 and not fresh:
+                    raise BadData(
+                        f"{self.profile.name} sent a page with no new orders and another next link; "
+                        "stopping so the listing cannot loop forever. Try again later."
+                    )
+                seen_ids |= ids
+                refused: BadData | None = None
+                if raw_next is not None:
+                    try:
+                        url = self._follow(raw_next, url, seen_links)
+                    except BadData as exc:
+                        refused = exc  # raised after this page, as the caller has it by then
+                    else:
+                        if pool is not None and page < self.options.max_pages:
+                            pending = pool.submit(fetch, url, None)
+                yield items
+                if raw_next is None:
+                    return
+                if refused is not None:
+                    raise refused
+        finally:
+            if pending is not None:
+                pending.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         raise BadData(
             f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
             "stopping so the listing cannot loop forever."
@@ -434,6 +495,31 @@ class JsonApi:
             f"{self.profile.name} answered with JSON that is not {what} (got {type(body).__name__}); "
             f"{self.profile.check_url[0].lower()}{self.profile.check_url[1:]}"
         )
+
+
+class _PageFetcher:
+    """One listing page as ``(items, raw next link)``: through ``read_page`` when it accepts the
+    page, else parsed as JSON and checked for its ``results`` list."""
+
+    def __init__(
+        self,
+        api: JsonApi,
+        results: str,
+        next_link: str,
+        what: str,
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
+    ):
+        self.api, self.results, self.next_link, self.what, self.read_page = api, results, next_link, what, read_page
+
+    def __call__(self, url: str, params: Mapping[str, str] | None) -> tuple[list[Any], Any]:
+        body = self.api.request("GET", url, params=params, read=self.read_page)
+        if isinstance(body, _Read):
+            items, raw_next = body.value
+            return list(items), raw_next
+        items = body.get(self.results) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BadData(self.api.unexpected(self.what, body))
+        return items, body.get(self.next_link)
 
 
 def _hashable(value: Any) -> Any:
