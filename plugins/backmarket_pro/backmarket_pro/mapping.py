@@ -91,6 +91,10 @@ _ADDRESS_KEYS = (
 )  # fmt: skip
 
 
+#: what an address field may be (anything else is named by _check_address)
+_TEXT_TYPES = frozenset({str, type(None)})
+
+
 def address(raw: Any, field: str) -> Address | None:
     """An API address object (``first_name``, ``address1``, ``country_code``...) as Address."""
     fields = _address_fields(raw, field)
@@ -104,14 +108,12 @@ def _address_fields(raw: Any, field: str) -> dict[str, str | None] | None:
         return None
     # Fast path (an import maps two addresses per order): read every key once, and only when
     # one is not a string build the per-field error the checked path names it with.
-    get = data.get
-    values = [get(key) for key in _ADDRESS_KEYS]
-    for value in values:
-        if value is not None and not isinstance(value, str):
-            _check_address(data, field)  # raises the MappingError naming the first bad field
+    values = tuple(map(data.get, _ADDRESS_KEYS))
+    if not _TEXT_TYPES.issuperset(map(type, values)):
+        _check_address(data, field)  # raises the MappingError naming the first bad field
     first, last, country, company, line1, line2, city, postal_code, region, phone, email = values
     return {
-        "name": " ".join(part for part in (first, last) if part) or None,
+        "name": f"{first} {last}" if first and last else first or last or None,
         "company": company or None,
         "line1": line1 or None,
         "line2": line2 or None,
