@@ -151,13 +151,6 @@ class _Unreadable(Exception):
 _NOT_JSON = object()
 
 
-@dataclass(frozen=True)
-class _Read:
-    """What a ``read`` function made of a 2xx body (see ``JsonApi.request``)."""
-
-    value: Any
-
-
 class JsonApi:
     """One account's connection to one JSON API; use it as a context manager."""
 
@@ -205,22 +198,17 @@ class JsonApi:
 
     # --- one request ----------------------------------------------------------------------------
 
-    def request(
-        self,
-        method: str,
-        path_or_url: str,
-        *,
-        body_needed: bool = True,
-        read: Callable[[bytes], Any] | None = None,
-        **kwargs: Any,
-    ) -> Any:
+    def request(self, method: str, path_or_url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
         """Send one request (urllib3 retries inside) and return its parsed JSON body.
 
         With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
-        With ``read``, a 2xx body is first given to ``read(bytes)``, and its result comes back
-        wrapped in ``_Read``; when ``read`` raises ValueError (pydantic's ValidationError is
-        one) the body is parsed and checked as without it.
         """
+        response, raw, where = self._exchange(method, path_or_url, **kwargs)
+        return self._parse(response, raw, where, body_needed)
+
+    def _exchange(self, method: str, path_or_url: str, **kwargs: Any) -> tuple[requests.Response, bytes, str]:
+        """Send one request and read its whole body (within the deadline and the size cap),
+        without parsing it: the answer, its bytes and the path to name in messages."""
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         where = urlsplit(url).path  # never the query: it may carry a cursor
         waited = self.limiter.acquire()
@@ -245,12 +233,7 @@ class JsonApi:
                     f"{self.profile.name} answered {where} with HTTP {response.status_code} but the "
                     f"answer {exc}; try again later."
                 ) from None
-            if read is not None and raw and 200 <= response.status_code < 300:
-                try:
-                    return _Read(read(raw))
-                except ValueError:
-                    pass  # read the plain way below, with its checks and messages
-            return self._parse(response, raw, where, body_needed)
+        return response, raw, where
 
     def _read(self, response: requests.Response, started: float, where: str) -> bytes:
         cap = self.options.max_body
@@ -423,23 +406,31 @@ class JsonApi:
         caller works on this one; it is asked for only once this page's link has passed the
         checks above, and closing the generator waits for that thread to finish.
         """
-        fetch = _PageFetcher(self, results, next_link, what, read_page)
+
+        def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
+            return self._exchange("GET", url, params=params)
+
+        def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
+            return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
+
         url = self.url(path)
         seen_links: set[str] = set()
         seen_ids: set[Any] = set()
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-prefetch") if (
             self.options.prefetch_pages > 0
         ) else None  # fmt: skip
+        # the thread fetches the next page and reads it (validation included), mostly while the
+        # caller's thread waits on SQLite or the network, which release the GIL
         pending: Future[tuple[list[Any], Any]] | None = None
         try:
             for page in range(1, self.options.max_pages + 1):
                 if page == 1:
-                    items, raw_next = fetch(url, params)
+                    items, raw_next = page_of(fetch(url, params))
                 elif pending is not None:
                     items, raw_next = pending.result()
                     pending = None
                 else:
-                    items, raw_next = fetch(url, None)  # the next link carries every filter itself
+                    items, raw_next = page_of(fetch(url, None))  # the next link carries every filter itself
                 log.debug("%s page %d: %d items", self.profile.name, page, len(items))
                 ids = {_hashable(id_of(item)) for item in items}
                 fresh = ids - seen_ids
@@ -457,7 +448,7 @@ class JsonApi:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            pending = pool.submit(fetch, url, None)
+                            pending = pool.submit(lambda url: page_of(fetch(url, None)), url)
                 yield items
                 if raw_next is None:
                     return
@@ -472,6 +463,32 @@ class JsonApi:
             f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
             "stopping so the listing cannot loop forever."
         )
+
+    def _page_of(
+        self,
+        response: requests.Response,
+        raw: bytes,
+        where: str,
+        *,
+        results: str,
+        next_link: str,
+        what: str,
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
+    ) -> tuple[list[Any], Any]:
+        """One listing page as ``(items, raw next link)``: through ``read_page`` when it accepts
+        the page, else parsed as JSON (with every check of ``request``) for its ``results``."""
+        if read_page is not None and raw and 200 <= response.status_code < 300:
+            try:
+                read, raw_next = read_page(raw)
+            except ValueError:
+                pass  # read the plain way below, with its checks and messages
+            else:
+                return list(read), raw_next
+        body = self._parse(response, raw, where, True)
+        items = body.get(results) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BadData(self.unexpected(what, body))
+        return items, body.get(next_link)
 
     def _follow(self, raw: Any, current: str, seen: set[str]) -> str:
         name = self.profile.name
@@ -495,31 +512,6 @@ class JsonApi:
             f"{self.profile.name} answered with JSON that is not {what} (got {type(body).__name__}); "
             f"{self.profile.check_url[0].lower()}{self.profile.check_url[1:]}"
         )
-
-
-class _PageFetcher:
-    """One listing page as ``(items, raw next link)``: through ``read_page`` when it accepts the
-    page, else parsed as JSON and checked for its ``results`` list."""
-
-    def __init__(
-        self,
-        api: JsonApi,
-        results: str,
-        next_link: str,
-        what: str,
-        read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
-    ):
-        self.api, self.results, self.next_link, self.what, self.read_page = api, results, next_link, what, read_page
-
-    def __call__(self, url: str, params: Mapping[str, str] | None) -> tuple[list[Any], Any]:
-        body = self.api.request("GET", url, params=params, read=self.read_page)
-        if isinstance(body, _Read):
-            items, raw_next = body.value
-            return list(items), raw_next
-        items = body.get(self.results) if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise BadData(self.api.unexpected(self.what, body))
-        return items, body.get(self.next_link)
 
 
 def _hashable(value: Any) -> Any:
