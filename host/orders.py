@@ -107,6 +107,7 @@ def upsert_orders(
     }
     now = clock.now_iso()
     new: dict[str, tuple[ChannelOrder, str]] = {}
+    updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
     for order in orders:
         updated_at = _iso(order.updated_at)
         if order.source_order_id in known:
@@ -114,10 +115,9 @@ def upsert_orders(
             if updated_at <= seen_updated_at:
                 stats.unchanged += 1
                 continue
-            db.execute(
-                _UPDATE_FROM_CHANNEL,
-                [updated_at, order.channel_financial_status, order.channel_fulfillment_status,
-                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id],
+            updates.append(
+                (updated_at, order.channel_financial_status, order.channel_fulfillment_status,
+                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id)
             )  # fmt: skip
             stats.updated += 1
             # seen again later in this batch: compare with what was just written
@@ -126,6 +126,8 @@ def upsert_orders(
                 stats.flagged_cancelled.append(order.source_order_id)
         elif order.source_order_id not in new or updated_at > new[order.source_order_id][1]:
             new[order.source_order_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
+    if updates:
+        db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
     if not new:
         return
     # one tuple per order and per line, built in one pass; money as plain text, exactly as received:
