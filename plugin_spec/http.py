@@ -398,9 +398,9 @@ class JsonApi:
         BadData instead of being read forever. At most ``max_pages`` pages are read.
 
         With ``read_page``, each page's bytes go to ``read_page(bytes) -> (items, next link)``
-        first (a whole page validated at once); a page it refuses with ValueError is read as
-        JSON and yields its raw items, for the caller to read one by one. ``id_of`` must then
-        know both kinds of item.
+        first (a whole page validated at once); a page it refuses (ValueError, pydantic's
+        ValidationError, or any other exception) is read as JSON and yields its raw items, for
+        the caller to read one by one. ``id_of`` must then know both kinds of item.
 
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
@@ -480,8 +480,10 @@ class JsonApi:
         if read_page is not None and raw and 200 <= response.status_code < 300:
             try:
                 read, raw_next = read_page(raw)
-            except ValueError:
-                pass  # read the plain way below, with its checks and messages
+            except Exception as exc:  # noqa: BLE001 - the plain way below decides, order by order
+                if not isinstance(exc, ValueError):  # a bug in the reader, not a bad page
+                    log.warning("%s: the page reader failed (%s); reading the page the plain way",
+                                self.profile.name, type(exc).__name__)  # fmt: skip
             else:
                 return list(read), raw_next
         body = self._parse(response, raw, where, True)

@@ -146,3 +146,13 @@ def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db
         db.close()
     finally:
         plugin.client_options = original
+
+
+def test_a_page_reader_that_fails_unexpectedly_costs_only_speed(toy, caplog):
+    def broken(raw: bytes) -> tuple[list[Any], Any]:
+        raise TypeError("a bug in the reader")
+
+    with api(toy) as client:
+        ids = [item["id"] for page in client.pages("/items", {}, read_page=broken) for item in page]
+    assert ids == [str(i) for i in range(7)]
+    assert "the page reader failed (TypeError)" in caplog.text
