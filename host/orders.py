@@ -66,13 +66,12 @@ class ImportStats:
         }
 
 
-def _money(value: Decimal) -> str:
-    """Decimal as plain text (``format(..., "f")``: never ``1E+2``), exactly as received."""
-    return format(value, "f")
-
-
 def _address(value: Address | None) -> str | None:
-    return None if value is None else value.model_dump_json(exclude_none=True)
+    """The address as JSON without its empty fields (``model_dump_json(exclude_none=True)``,
+    called on the model's serializer directly: two per imported order)."""
+    if value is None:
+        return None
+    return value.__pydantic_serializer__.to_json(value, exclude_none=True).decode()
 
 
 def _iso(value: datetime) -> str:
@@ -108,6 +107,7 @@ def upsert_orders(
     }
     now = clock.now_iso()
     new: dict[str, tuple[ChannelOrder, str]] = {}
+    updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
     for order in orders:
         updated_at = _iso(order.updated_at)
         if order.source_order_id in known:
@@ -115,10 +115,9 @@ def upsert_orders(
             if updated_at <= seen_updated_at:
                 stats.unchanged += 1
                 continue
-            db.execute(
-                _UPDATE_FROM_CHANNEL,
-                [updated_at, order.channel_financial_status, order.channel_fulfillment_status,
-                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id],
+            updates.append(
+                (updated_at, order.channel_financial_status, order.channel_fulfillment_status,
+                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id)
             )  # fmt: skip
             stats.updated += 1
             # seen again later in this batch: compare with what was just written
@@ -127,20 +126,33 @@ def upsert_orders(
                 stats.flagged_cancelled.append(order.source_order_id)
         elif order.source_order_id not in new or updated_at > new[order.source_order_id][1]:
             new[order.source_order_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
+    if updates:
+        db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
     if not new:
         return
+    # one tuple per order and per line, built in one pass; money as plain text, exactly as received:
+    # format(value, "f") never gives 1E+2
     rows = []
+    line_rows: list[tuple[str, list[tuple[Any, ...]]]] = []
     for order, updated_at in new.values():
-        commission = money.commission(order.grand_total, commission_percent)
+        grand_total = order.grand_total
+        commission = money.commission(grand_total, commission_percent)
         rows.append(
             (
                 company_id, channel, order.source_order_id, order.payment_status, _iso(order.created_at),
-                updated_at, order.currency, _money(order.subtotal), _money(order.shipping_total),
-                _money(order.tax_total), _money(order.grand_total), _money(commission),
-                _money(order.grand_total + commission),
-                order.buyer_company, order.buyer_vat_number, order.buyer_email, _address(order.shipping_address),
-                _address(order.billing_address), order.channel_financial_status, order.channel_fulfillment_status,
-                int(order.channel_cancelled), now, now, int(order.awaiting_acceptance),
+                updated_at, order.currency, format(order.subtotal, "f"), format(order.shipping_total, "f"),
+                format(order.tax_total, "f"), format(grand_total, "f"), format(commission, "f"),
+                format(grand_total + commission, "f"), order.buyer_company, order.buyer_vat_number,
+                order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
+                order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
+                now, now, int(order.awaiting_acceptance),
+            )
+        )  # fmt: skip
+        line_rows.append(
+            (
+                order.source_order_id,
+                [(line.source_line_id, line.sku, line.title, line.quantity, format(line.unit_price, "f"),
+                  format(line.tax, "f")) for line in order.lines],
             )
         )  # fmt: skip
         if order.channel_cancelled:
@@ -156,14 +168,8 @@ def upsert_orders(
         ).fetchall()
     )
     db.conn.executemany(
-        _INSERT_LINE,
-        [
-            (order_ids[order.source_order_id], line.source_line_id, line.sku, line.title, line.quantity,
-             _money(line.unit_price), _money(line.tax))
-            for order, _ in new.values()
-            for line in order.lines
-        ],
-    )  # fmt: skip
+        _INSERT_LINE, [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines]
+    )
     stats.inserted += len(new)
 
 

@@ -255,34 +255,37 @@ def download_orders(
     if items is None:
         raise HostError(f"plugin {channel!r} does not download orders")
     more = False
-    for item in items:
-        seen += 1
-        if isinstance(item, ChannelOrder):
-            at = _utc_or_bound(item.updated_at)
-            item = _screen(item, at, ceiling)
-        if isinstance(item, BadOrder):
-            report_bad(item.source_order_id, item.updated_at, item.message)
-            continue
-        if not isinstance(item, ChannelOrder):
-            report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
-            continue
-        batch.append((item, at))
-        failpoint("download.item")
-        if len(batch) >= BATCH_SIZE:
-            commit()
-        if progress:
-            progress(1)
-        if stop is not None and stop():
-            commit()
-            raise Interrupted("the worker is stopping; the job continues from its cursor")
-        if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-            more = True
-            break
-    commit()
-    if more:
+    try:
+        for item in items:
+            seen += 1
+            if isinstance(item, ChannelOrder):
+                at = _utc_or_bound(item.updated_at)
+                item = _screen(item, at, ceiling)
+            if isinstance(item, BadOrder):
+                report_bad(item.source_order_id, item.updated_at, item.message)
+                continue
+            if not isinstance(item, ChannelOrder):
+                report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
+                continue
+            batch.append((item, at))
+            failpoint("download.item")
+            if len(batch) >= BATCH_SIZE:
+                commit()
+            if progress:
+                progress(1)
+            if stop is not None and stop():
+                commit()
+                raise Interrupted("the worker is stopping; the job continues from its cursor")
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                more = True
+                break
+    finally:
+        # stops the plugin's listing (and any page it is fetching ahead) however this loop ends
         close = getattr(items, "close", None)
         if close is not None:
             close()
+    commit()
+    if more:
         if log:
             log(
                 "warning",

@@ -14,7 +14,11 @@ params, paging and parsing:
 * one mapping of status and body to ``AuthError``, ``RateLimited``, ``TransientError``,
   ``BadData`` or ``Rejected``; an error answer whose body is cut off or unreadable is
   transient, never a definitive refusal;
-* a ``next``-link follower that compares normalised origins and requires progress.
+* a ``next``-link follower that compares normalised origins and requires progress, and
+  fetches the next page on a thread of its own while the caller works on the current one;
+* an optional reader of a page's bytes (e.g. pydantic's ``validate_json`` into the channel's
+  models), so a page can be parsed and validated in one pass, with the plain JSON path as
+  its fallback.
 
 Secrets: the credential is a session header, never part of a URL, a log record or an
 exception. requests' exceptions hold the prepared request (headers included), so every one
@@ -29,6 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
@@ -69,6 +74,8 @@ class HttpOptions:
     max_body: int = 32 * 1024 * 1024
     #: the most pages one listing may follow before it is taken for a loop
     max_pages: int = 20_000
+    #: 1: fetch a listing's next page on a thread while the caller works on this one; 0: don't
+    prefetch_pages: int = 1
     #: requests per ``rate_window`` seconds per API key, shared by every process of one host
     rate_limit: int = 180
     rate_window: float = 10.0
@@ -206,6 +213,12 @@ class JsonApi:
 
         With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
         """
+        response, raw, where = self._exchange(method, path_or_url, **kwargs)
+        return self._parse(response, raw, where, body_needed)
+
+    def _exchange(self, method: str, path_or_url: str, **kwargs: Any) -> tuple[requests.Response, bytes, str]:
+        """Send one request and read its whole body (within the deadline and the size cap),
+        without parsing it: the answer, its bytes and the path to name in messages."""
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         where = urlsplit(url).path  # never the query: it may carry a cursor
         waited = self.limiter.acquire()
@@ -230,7 +243,7 @@ class JsonApi:
                     f"{self.profile.name} answered {where} with HTTP {response.status_code} but the "
                     f"answer {exc}; try again later."
                 ) from None
-            return self._parse(response, raw, where, body_needed)
+        return response, raw, where
 
     def _read(self, response: requests.Response, started: float, where: str) -> bytes:
         cap = self.options.max_body
@@ -387,41 +400,108 @@ class JsonApi:
         next_link: str = "next",
         id_of: Callable[[Any], Any] = lambda item: item.get("id") if isinstance(item, dict) else None,
         what: str = "an order listing page",
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the ``results`` list of each page, following the ``next`` link until it is null.
 
         The link is followed only to this API's own origin (compared normalised), never twice,
         and only while pages bring items not seen before: a channel that loops is stopped with
         BadData instead of being read forever. At most ``max_pages`` pages are read.
+
+        With ``read_page``, each page's bytes go to ``read_page(bytes) -> (items, next link)``
+        first (a whole page validated at once); a page it refuses (ValueError, pydantic's
+        ValidationError, or any other exception) is read as JSON and yields its raw items, for
+        the caller to read one by one. ``id_of`` must then know both kinds of item.
+
+        With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
+        caller works on this one; it is asked for only once this page's link has passed the
+        checks above, and closing the generator waits for that thread to finish.
         """
+
+        def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
+            return self._exchange("GET", url, params=params)
+
+        def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
+            return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
+
         url = self.url(path)
-        request_params: Mapping[str, str] | None = params
         seen_links: set[str] = set()
         seen_ids: set[Any] = set()
-        for page in range(1, self.options.max_pages + 1):
-            body = self.request("GET", url, params=request_params)
-            items = body.get(results) if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise BadData(self.unexpected(what, body))
-            log.debug("%s page %d: %d items", self.profile.name, page, len(items))
-            ids = {_hashable(id_of(item)) for item in items}
-            fresh = ids - seen_ids
-            raw_next = body.get(next_link)
-            if raw_next is not None and page > 1 and not fresh:
-                raise BadData(
-                    f"{self.profile.name} sent a page with no new orders and another next link; "
-                    "stopping so the listing cannot loop forever. Try again later."
-                )
-            seen_ids |= ids
-            yield items
-            if raw_next is None:
-                return
-            url = self._follow(raw_next, url, seen_links)
-            request_params = None  # the next link carries every filter itself
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-prefetch") if (
+            self.options.prefetch_pages > 0
+        ) else None  # fmt: skip
+        # the thread fetches the next page and reads it (validation included), mostly while the
+        # caller's thread waits on SQLite or the network, which release the GIL
+        pending: Future[tuple[list[Any], Any]] | None = None
+        try:
+            for page in range(1, self.options.max_pages + 1):
+                if page == 1:
+                    items, raw_next = page_of(fetch(url, params))
+                elif pending is not None:
+                    items, raw_next = pending.result()
+                    pending = None
+                else:
+                    items, raw_next = page_of(fetch(url, None))  # the next link carries every filter itself
+                log.debug("%s page %d: %d items", self.profile.name, page, len(items))
+                ids = {_hashable(id_of(item)) for item in items}
+                fresh = ids - seen_ids
+                if raw_next is not None and page > 1 and not fresh:
+                    raise BadData(
+                        f"{self.profile.name} sent a page with no new orders and another next link; "
+                        "stopping so the listing cannot loop forever. Try again later."
+                    )
+                seen_ids |= ids
+                refused: BadData | None = None
+                if raw_next is not None:
+                    try:
+                        url = self._follow(raw_next, url, seen_links)
+                    except BadData as exc:
+                        refused = exc  # raised after this page, as the caller has it by then
+                    else:
+                        if pool is not None and page < self.options.max_pages:
+                            pending = pool.submit(lambda url: page_of(fetch(url, None)), url)
+                yield items
+                if raw_next is None:
+                    return
+                if refused is not None:
+                    raise refused
+        finally:
+            if pending is not None:
+                pending.cancel()
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         raise BadData(
             f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
             "stopping so the listing cannot loop forever."
         )
+
+    def _page_of(
+        self,
+        response: requests.Response,
+        raw: bytes,
+        where: str,
+        *,
+        results: str,
+        next_link: str,
+        what: str,
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
+    ) -> tuple[list[Any], Any]:
+        """One listing page as ``(items, raw next link)``: through ``read_page`` when it accepts
+        the page, else parsed as JSON (with every check of ``request``) for its ``results``."""
+        if read_page is not None and raw and 200 <= response.status_code < 300:
+            try:
+                read, raw_next = read_page(raw)
+            except Exception as exc:  # noqa: BLE001 - the plain way below decides, order by order
+                if not isinstance(exc, ValueError):  # a bug in the reader, not a bad page
+                    log.warning("%s: the page reader failed (%s); reading the page the plain way",
+                                self.profile.name, type(exc).__name__)  # fmt: skip
+            else:
+                return list(read), raw_next
+        body = self._parse(response, raw, where, True)
+        items = body.get(results) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise BadData(self.unexpected(what, body))
+        return items, body.get(next_link)
 
     def _follow(self, raw: Any, current: str, seen: set[str]) -> str:
         name = self.profile.name

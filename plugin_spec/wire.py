@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, ValidationError, create_model
+from pydantic_core import core_schema
 
 from . import stopping
 from .errors import AuthError, BadData, ChannelError
-from .models import BadOrder, ChannelOrder, Shipment, UploadResult
+from .models import MAX_ID, BadOrder, ChannelOrder, Shipment, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,71 @@ def order_or_bad(
             updated_at=updated,
             message=f"{channel} sent {label} that cannot be imported: {mask_text(reason, 600)}",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole listing page validated from its bytes in pydantic's core (see ``page_reader``)
+
+#: money on the wire as pydantic's core checks it: MONEY_RE with ASCII digits only (stricter)
+_MONEY_CORE = r"^[0-9]{1,14}(\.[0-9]{1,4})?$"
+_C = r"\x00-\x1f\x7f-\x9f"
+#: an Ident of the models (not "." nor "..", no control character), as one core pattern
+_IDENT_CORE = rf"^(?:[^.{_C}][^{_C}]*|\.[^.{_C}][^{_C}]*|\.\.[^{_C}]+)$"
+_S = _C + r"/\\"
+#: an id that is also one URL path segment (``safe_segment``): no "/" nor "\\" either
+_SEGMENT_CORE = rf"^(?:[^.{_S}][^{_S}]*|\.[^.{_S}][^{_S}]*|\.\.[^{_S}]+)$"
+
+
+def _money_schema(source: Any, handler: Any) -> core_schema.CoreSchema:
+    # a JSON string matching the pattern, then the core's Decimal (which also serialises it)
+    return core_schema.chain_schema(
+        [core_schema.str_schema(pattern=_MONEY_CORE, strict=True), core_schema.decimal_schema()]
+    )
+
+
+#: ``money()`` in pydantic's core: a decimal string as Decimal; a number, "1e3", "-1" are refused
+MoneyText = Annotated[Decimal, GetPydanticSchema(_money_schema)]
+#: a non-empty string id the models accept (``Ident``), checked in the core
+IdentText = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_IDENT_CORE, strict=True)]
+#: ``plain_id()`` for string ids in the core: an Ident that is also one URL path segment
+SegmentId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_SEGMENT_CORE, strict=True)]
+
+
+def optional_text(value: Any) -> str | None:
+    """``text()`` for a page model: a string, None for a missing or empty one, else ValueError."""
+    if value.__class__ is str and value:
+        return value
+    if value is None or value == "":
+        return None
+    raise ValueError("not a string")
+
+
+PageReader = Callable[[bytes], tuple[list[Any], Any]]
+
+
+def page_reader(order_model: type[ChannelOrder], *, results: str = "results", next_link: str = "next") -> PageReader:
+    """A reader of one listing page's bytes into ``(orders, next link)`` in pydantic's core.
+
+    ``order_model`` is a subclass of ChannelOrder that validates the channel's JSON of one
+    order as it is on the wire (aliases, core types such as ``MoneyText``), so each order is
+    parsed and validated once, from bytes, with no Python mapping in between. The model must
+    be at least as strict as the plugin's Python mapping and give the same order when both
+    accept one: any ``ValidationError`` (one bad order, malformed JSON) makes ``JsonApi.pages``
+    read the page the plain way, where the mapping reports each bad order on its own.
+    """
+    page = create_model(
+        f"{order_model.__name__}Page",
+        __config__=ConfigDict(extra="ignore"),
+        results=(list[order_model], Field(validation_alias=results)),  # type: ignore[valid-type]
+        next=(str | None, Field(default=None, validation_alias=next_link)),
+    )
+    adapter: TypeAdapter[Any] = TypeAdapter(page)
+
+    def read(raw: bytes) -> tuple[list[Any], Any]:
+        parsed = adapter.validate_json(raw)
+        return parsed.results, parsed.next
+
+    return read
 
 
 def validation_summary(exc: ValidationError) -> str:

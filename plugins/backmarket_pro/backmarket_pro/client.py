@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Self
 
-from plugin_spec import BadData
+from plugin_spec import BadData, ChannelOrder
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.wire import safe_segment
 
 from . import __version__
-from .mapping import error_code, error_message, format_timestamp
+from .mapping import error_code, error_message, format_timestamp, read_page
 from .settings import DEFAULT_WEBSITE_URL, BackMarketProSettings
 
 API_VERSION = "2024-03"
@@ -79,15 +79,18 @@ class BackMarketProClient(JsonApi):
     def iter_orders(
         self, *, updated_at_min: datetime | None = None, fulfillment_status: str = "unfulfilled"
     ) -> Iterator[Any]:
-        """Yield raw orders of ``GET /2024-03/orders``, one page in memory at a time.
+        """Yield the orders of ``GET /2024-03/orders``, one page in memory at a time (and the
+        next one on its way).
 
         Follows the ``next`` link (a keyset cursor) until it is null; orders come sorted by
-        (``updated_at``, ``id``) ascending.
+        (``updated_at``, ``id``) ascending. A page whose orders are all valid is read from its
+        bytes straight into ChannelOrders (``mapping.read_page``); the orders of any other page
+        come as raw dicts, for ``mapping.order_or_bad`` to read one by one.
         """
         params = {"fulfillment_status": fulfillment_status, "financial_status": "any", "page-size": str(self.page_size)}
         if updated_at_min is not None:
             params["updated_at_min"] = format_timestamp(updated_at_min)
-        for page in self.pages(ORDERS_PATH, params):
+        for page in self.pages(ORDERS_PATH, params, id_of=_order_id, read_page=read_page):
             yield from page
 
     def get_order(self, order_id: str) -> dict[str, Any]:
@@ -117,3 +120,10 @@ class BackMarketProClient(JsonApi):
         if not isinstance(body, dict):
             raise BadData(self.unexpected(what, body))
         return body
+
+
+def _order_id(item: Any) -> Any:
+    """The id of a listed order, raw or already read (the paging checks that pages progress)."""
+    if isinstance(item, ChannelOrder):
+        return item.source_order_id
+    return item.get("id") if isinstance(item, dict) else None

@@ -19,10 +19,23 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
-from plugin_spec.wire import MONEY_RE, MappingError, money, plain_id, timestamp
+from plugin_spec.models import MAX_QUANTITY, MAX_TEXT
+from plugin_spec.wire import (
+    MONEY_RE,
+    IdentText,
+    MappingError,
+    MoneyText,
+    SegmentId,
+    money,
+    optional_text,
+    plain_id,
+    timestamp,
+)
 
 __all__ = ["MappingError", "money", "timestamp", "order_or_bad", "channel_order"]
 
@@ -78,31 +91,39 @@ _ADDRESS_KEYS = (
 )  # fmt: skip
 
 
+#: what an address field may be (anything else is named by _check_address)
+_TEXT_TYPES = frozenset({str, type(None)})
+
+
 def address(raw: Any, field: str) -> Address | None:
     """An API address object (``first_name``, ``address1``, ``country_code``...) as Address."""
+    fields = _address_fields(raw, field)
+    return None if fields is None else Address(**fields)
+
+
+def _address_fields(raw: Any, field: str) -> dict[str, str | None] | None:
+    """The Address fields of an API address object (None for a missing one)."""
     data = _object(raw, field)
     if data is None:
         return None
     # Fast path (an import maps two addresses per order): read every key once, and only when
     # one is not a string build the per-field error the checked path names it with.
-    get = data.get
-    values = [get(key) for key in _ADDRESS_KEYS]
-    for value in values:
-        if value is not None and not isinstance(value, str):
-            _check_address(data, field)  # raises the MappingError naming the first bad field
+    values = tuple(map(data.get, _ADDRESS_KEYS))
+    if not _TEXT_TYPES.issuperset(map(type, values)):
+        _check_address(data, field)  # raises the MappingError naming the first bad field
     first, last, country, company, line1, line2, city, postal_code, region, phone, email = values
-    return Address(
-        name=" ".join(part for part in (first, last) if part) or None,
-        company=company or None,
-        line1=line1 or None,
-        line2=line2 or None,
-        city=city or None,
-        postal_code=postal_code or None,
-        region=region or None,
-        country=country.upper() if country else None,
-        phone=phone or None,
-        email=email or None,
-    )
+    return {
+        "name": f"{first} {last}" if first and last else first or last or None,
+        "company": company or None,
+        "line1": line1 or None,
+        "line2": line2 or None,
+        "city": city or None,
+        "postal_code": postal_code or None,
+        "region": region or None,
+        "country": country.upper() if country else None,
+        "phone": phone or None,
+        "email": email or None,
+    }
 
 
 def _check_address(data: dict[str, Any], field: str) -> None:
@@ -190,6 +211,92 @@ def channel_order(raw: dict[str, Any]) -> ChannelOrder:
 def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
     """Map one listed order, or describe why it cannot be mapped so the rest still import."""
     return wire.order_or_bad(raw, channel_order, id_field="id", updated_field="updated_at", channel="Back Market Pro")
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole listing page from its bytes, validated in pydantic's core
+#
+# The models below read the API's JSON of one order as it is on the wire, straight into a
+# ChannelOrder (a subclass of it), so a page is parsed and validated once, in the core, with
+# no Python per field. They are at least as strict as ``channel_order`` and give the same
+# order whenever both accept it (tests/test_bmp_page.py compares them on thousands of mutated
+# orders); any order they refuse sends its whole page through ``channel_order``, order by
+# order, which reports exactly what is wrong with the bad ones.
+
+
+class _PageLine(OrderLine):
+    """One entry of ``line_items`` as on the wire (``id``, ``price``)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=MAX_TEXT)
+
+    source_line_id: IdentText = Field(validation_alias="id")
+    sku: IdentText
+    title: Annotated[str, Strict()]
+    quantity: Annotated[int, Strict(), Field(gt=0, le=MAX_QUANTITY)]
+    unit_price: MoneyText = Field(validation_alias="price")
+    tax: MoneyText
+
+
+def _created(value: Any) -> datetime:
+    return timestamp(value, "created_at")
+
+
+def _updated(value: Any) -> datetime:
+    return timestamp(value, "updated_at")
+
+
+class PageOrder(ChannelOrder):
+    """One API order of a listing page, read from JSON into a ChannelOrder (see above)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_TEXT)
+
+    source_order_id: SegmentId
+    created_at: Annotated[datetime, BeforeValidator(_created)]
+    updated_at: Annotated[datetime, BeforeValidator(_updated)]
+    subtotal: MoneyText
+    shipping_total: MoneyText
+    tax_total: MoneyText
+    grand_total: MoneyText
+    lines: list[_PageLine] = Field(min_length=1, max_length=10_000)  # type: ignore[assignment]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, data: Any) -> Any:
+        # only the keys channel_order reads, renamed; the core validates the values
+        if data.__class__ is not dict:
+            return data
+        get = data.get
+        buyer = get("buyer")
+        if buyer is None:
+            buyer = {}
+        elif buyer.__class__ is not dict:
+            raise ValueError("buyer must be an object")
+        cancelled = get("cancelled", False)
+        if cancelled.__class__ is not bool:
+            raise ValueError("cancelled must be true or false")
+        return {
+            "source_order_id": get("id"),
+            "created_at": get("created_at"),
+            "updated_at": get("updated_at"),
+            "currency": get("currency"),
+            "subtotal": get("subtotal_price"),
+            "shipping_total": get("shipping_price"),
+            "tax_total": get("total_tax"),
+            "grand_total": get("total_price"),
+            "channel_financial_status": optional_text(get("financial_status")),
+            "channel_fulfillment_status": optional_text(get("fulfillment_status")),
+            "channel_cancelled": cancelled,
+            "buyer_company": optional_text(buyer.get("company")),
+            "buyer_vat_number": optional_text(buyer.get("vat_number")),
+            "buyer_email": optional_text(buyer.get("email")),
+            "shipping_address": _address_fields(get("shipping_address"), "shipping_address"),
+            "billing_address": _address_fields(get("billing_address"), "billing_address"),
+            "lines": get("line_items"),
+        }
+
+
+#: ``(orders, next link)`` of one listing page's bytes; raises ValueError for a page to read the plain way
+read_page = wire.page_reader(PageOrder)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -97,8 +97,9 @@ def _download(
     settings: BackMarketProSettings, since: datetime | None, status: str
 ) -> Iterator[ChannelOrder | BadOrder]:
     with make_client(settings) as client:
-        for raw in client.iter_orders(updated_at_min=since, fulfillment_status=status):
-            yield mapping.order_or_bad(raw)
+        for item in client.iter_orders(updated_at_min=since, fulfillment_status=status):
+            # a page validated whole brings ChannelOrders; any other page raw orders, each read alone
+            yield item if isinstance(item, ChannelOrder) else mapping.order_or_bad(item)
 
 
 @hookimpl
