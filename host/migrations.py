@@ -197,7 +197,7 @@ def m0003_hardening(db: sqlite_utils.Database) -> None:
                 [fixed, company_id, channel, name],
             )
     secrets.seal_clear_rows(db)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("PRAGMA user_version = 3")  # this step's own number: a run stopped after it says so
 
 
 @migrations(name="0004_web_admin")
@@ -206,7 +206,7 @@ def m0004_web_admin(db: sqlite_utils.Database) -> None:
     for statement in _WEB_ADMIN.split(";\n"):
         if statement.strip():
             db.execute(statement)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("PRAGMA user_version = 4")  # this step's own number: a run stopped after it says so
 
 
 @migrations(name="0005_order_acceptance")
@@ -216,7 +216,7 @@ def m0005_order_acceptance(db: sqlite_utils.Database) -> None:
     if "awaiting_acceptance" not in columns:
         db.execute("ALTER TABLE orders ADD COLUMN awaiting_acceptance INTEGER NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX IF NOT EXISTS orders_awaiting ON orders(company_id, awaiting_acceptance)")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("PRAGMA user_version = 5")  # this step's own number: a run stopped after it says so
 
 
 @migrations(name="0006_drop_unused")
@@ -227,7 +227,7 @@ def m0006_drop_unused(db: sqlite_utils.Database) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(orders)").fetchall()}
     if "status_set_by_staff" in columns:
         db.execute("ALTER TABLE orders DROP COLUMN status_set_by_staff")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("PRAGMA user_version = 6")  # this step's own number: a run stopped after it says so
 
 
 _WEB_ADMIN = """

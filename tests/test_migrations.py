@@ -103,3 +103,16 @@ def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_or
     ]
     assert db.execute("PRAGMA user_version").fetchone()[0] == 6
     assert migrations.pending(db) == []
+
+
+def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_path):
+    """A database left between two steps must not claim the final version: the refusal of a
+    newer database and `db status` read PRAGMA user_version."""
+    names = [m.name for m in migrations._migrations]
+    db = sqlite_utils.Database(db_path)
+    for step, name in enumerate(names[1:], start=2):
+        migrations.apply(db, stop_before=name)
+        if step - 1 >= 3:  # the steps before 0003 predate user_version
+            assert db.execute("PRAGMA user_version").fetchone()[0] == step - 1, name
+    migrations.apply(db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(names)
