@@ -40,7 +40,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -97,7 +97,6 @@ class _Child:
     ended: bool = False
     told_to_stop: bool = False
     exitcode: int | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 class ProcessPool:
@@ -116,6 +115,7 @@ class ProcessPool:
         self._stopping = False
         self._serve_args: tuple[float, float] | None = None
         self._collector: threading.Thread | None = None
+        self._stop: threading.Event | None = None
         self._rate_limit_file = ""
 
     # -- children --------------------------------------------------------------------------------
@@ -276,15 +276,19 @@ class ProcessPool:
         for _ in range(self.processes):
             self._fork("serve", None, *self._serve_args)
 
-        def collect() -> None:
+        def collect() -> None:  # the only thread that reads from the children of ``start``
             while True:
-                if stop.is_set():
-                    self._stop_children()
-                if not self._pump(0.2):
+                try:
                     if stop.is_set():
-                        return
-                    stop.wait(0.2)  # every child died: replace_dead starts others
+                        self._stop_children()
+                    if not self._pump(0.2):
+                        if stop.is_set():
+                            return
+                        stop.wait(0.2)  # every child died: replace_dead starts others
+                except Exception:  # pragma: no cover - keep collecting whatever one message did
+                    log.exception("reading from the job processes failed")
 
+        self._stop = stop
         self._collector = threading.Thread(target=collect, name="cartplugin-pool", daemon=True)
         self._collector.start()
 
@@ -309,11 +313,17 @@ class ProcessPool:
         """Stop the processes of ``start``: each gives its jobs up to ``timeout`` seconds to reach
         an order boundary and requeue; one still running a little after that is killed (its job
         goes back to the queue on the next worker's first round). True if none was killed."""
-        self._stop_children()
-        clean = self._end_children(timeout + KILL_MARGIN_SECONDS)
-        if self._collector is not None:
-            self._collector.join(1.0)
-        return clean
+        if self._collector is None or self._stop is None:
+            self._stop_children()
+            return self._end_children(timeout + KILL_MARGIN_SECONDS)
+        self._stop.set()  # the collector asks the children to stop and ends once they all have
+        self._collector.join(timeout + KILL_MARGIN_SECONDS)
+        stuck = self._live()
+        for child in stuck:
+            log.warning("job process %s still running after %.0f s; killed", child.process.pid, timeout)
+            child.process.kill()
+        self._collector.join(5.0)
+        return not stuck
 
 
 def _grace() -> float:
