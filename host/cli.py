@@ -19,7 +19,7 @@ import click
 
 from plugin_spec import ChannelError
 
-from . import clock, companies, config, jobs, logs, orders, plugins, runner, services, tables, worker
+from . import clock, companies, config, jobs, logs, orders, plugins, process_pool, runner, services, tables, worker
 from .db import connect, open_existing
 from .errors import HostError
 from .terminal import clean, clean_json
@@ -469,12 +469,24 @@ class _Counter:
         click.echo(f"\r{self.label}: {self.count} ({rate:.0f}/s)")
 
 
+PROCESSES_OPTION = click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=None,
+    help=f"Job processes, each running --workers jobs (default: the number of cores, at most "
+    f"{process_pool.MAX_DEFAULT_PROCESSES}; 1: threads of this process only).",
+)
+
+
 @cli.command(name="worker")
 @click.option("--once", is_flag=True, help="One round: queue what is due, run the queue, exit.")
 @click.option(
     "--interval", type=click.FloatRange(0.1, 86400), default=30.0, show_default=True, help="Seconds between rounds."
 )
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once (in each process)."
+)
+@PROCESSES_OPTION
 @click.option(
     "--download-every",
     type=click.FloatRange(0, 86400),
@@ -482,14 +494,16 @@ class _Counter:
     help="Seconds between two automatic downloads of a company (default 300; 0: every round).",
 )
 @click.pass_context
-def worker_command(ctx: click.Context, once: bool, interval: float, workers: int, download_every: float | None) -> None:
+def worker_command(
+    ctx: click.Context, once: bool, interval: float, workers: int, processes: int | None, download_every: float | None
+) -> None:
     """Automatic work: incremental order download and tracking upload for every company."""
     if download_every is None:
         download_every = ctx.obj["settings"].download_every
     open_existing(ctx.obj["db_path"]).close()
     worker.run(
-        ctx.obj["db_path"], once=once, interval=interval, max_workers=workers, download_every=download_every,
-        echo=echo,
+        ctx.obj["db_path"], once=once, interval=interval, max_workers=workers,
+        processes=processes or process_pool.default_processes(), download_every=download_every, echo=echo,
     )  # fmt: skip
 
 
@@ -670,14 +684,18 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 
 @jobs_group.command(name="run")
-@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once (in each process)."
+)
+@PROCESSES_OPTION
 @click.pass_context
-def jobs_run(ctx: click.Context, workers: int) -> None:
+def jobs_run(ctx: click.Context, workers: int, processes: int | None) -> None:
     """Run every queued job that is due now, then exit."""
     open_existing(ctx.obj["db_path"]).close()
-    ran = runner.LocalPool(ctx.obj["db_path"], max_workers=workers).drain(
-        on_finish=lambda job, status: echo(f"job {job.id} {job.kind}: {status}")
+    pool = process_pool.make_pool(
+        ctx.obj["db_path"], max_workers=workers, processes=processes or process_pool.default_processes()
     )
+    ran = pool.drain(on_finish=lambda job, status: echo(f"job {job.id} {job.kind}: {status}"))
     click.echo(f"ran {ran} job(s)")
 
 

@@ -2,7 +2,8 @@
 
 ``execute`` is the whole contract a job engine needs: given a claimed job it does the work
 and leaves the job Completed, Partial Success, Failed, Cancelled or queued again for a retry.
-``LocalPool`` runs it on threads against SQLite; a distributed engine (Celery, Dramatiq) could
+``LocalPool`` runs it on threads against SQLite (``host.process_pool`` in worker processes of
+threads); a distributed engine (Celery, Dramatiq) could
 call ``claim`` + ``execute`` in its task instead, and the plugins would not know the difference.
 """
 
@@ -200,7 +201,12 @@ def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
 
 
 class LocalPool:
-    """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection."""
+    """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection.
+
+    A pool's interface (``host.process_pool.ProcessPool`` has the same): ``drain`` runs what is
+    runnable now and returns; ``start`` serves in the background until its ``stop`` is set,
+    ``join`` waits for that; ``replace_dead`` is called by the worker between rounds.
+    """
 
     def __init__(self, db_path: str | Path, max_workers: int = 4):
         self.db_path = as_target(db_path)
@@ -294,6 +300,10 @@ class LocalPool:
         ]
         for thread in self._threads:
             thread.start()
+
+    def replace_dead(self) -> int:
+        """Nothing to do: a thread does not die of a job (``_claim_and_run`` catches)."""
+        return 0
 
     def join(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds in all for the threads of ``start``; True if all ended."""

@@ -19,7 +19,7 @@ import sqlite_utils
 from . import clock, config, jobs, plugins
 from .db import connect, file_identity, write
 from .errors import HostError
-from .runner import LocalPool
+from .process_pool import make_pool
 
 log = logging.getLogger("cartplugin.worker")
 
@@ -102,13 +102,15 @@ def run(
     once: bool = False,
     interval: float = 30.0,
     max_workers: int = 4,
+    processes: int = 1,
     download_every: float = DOWNLOAD_EVERY_SECONDS,
     echo: Any = None,
 ) -> None:
     """Tick and run the queue; with ``once`` a single round, else until SIGINT/SIGTERM.
 
-    Jobs run on background threads while this thread ticks every ``interval`` seconds, so a
-    long job of one company never holds up the schedule of the others. On SIGTERM running
+    Jobs run on ``max_workers`` background threads (in each of ``processes`` job processes when
+    more than 1, see ``host.process_pool``) while this thread ticks every ``interval`` seconds,
+    so a long job of one company never holds up the schedule of the others. On SIGTERM running
     jobs stop at their next order or batch, commit and go back to the queue. A database
     deleted or replaced under the worker stops it with an error instead of a new empty one.
     """
@@ -119,7 +121,7 @@ def run(
     if echo and not once:  # a service's output is read later, in a journal: each line says when
         plain_echo = echo
         echo = lambda text: plain_echo(f"{clock.now_iso()} {text}")  # noqa: E731
-    pool = LocalPool(db_path, max_workers=max_workers)
+    pool = make_pool(db_path, max_workers=max_workers, processes=processes)
     on_finish = (lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None
     db = connect(db_path, create=False)
     identity = file_identity(db_path)
@@ -127,6 +129,7 @@ def run(
     try:
         if once:
             queued = tick(db, download_every=download_every)
+            db.close()  # job processes are forked with no connection open (see host.process_pool)
             ran = pool.drain(on_finish=on_finish)
             if echo:
                 echo(
@@ -134,8 +137,11 @@ def run(
                     f"{queued['upload_tracking']} upload(s); ran {ran} job(s)"
                 )
             return
+        db.close()
         pool.start(stop, poll_seconds=min(interval, 1.0), on_finish=on_finish)
+        db = connect(db_path, create=False)
         while not stop.is_set():
+            pool.replace_dead()  # a job process that was killed: its job is requeued by this round's tick
             if file_identity(db_path) != identity:
                 stop.set()
                 raise HostError(

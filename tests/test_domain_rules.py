@@ -421,7 +421,7 @@ def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_curs
         channel.when = older  # the channel now only answers with an order older than the cursor
         run("import-orders", "Dated Co", "--since", (now - timedelta(days=10)).date().isoformat())
         assert len(run.json("orders", "list", "--company", "Dated Co")) == 2
-        run("worker", "--once", "--download-every", "0")
+        run("worker", "--once", "--processes", "1", "--download-every", "0")  # calls are recorded in this process
         assert channel.calls[-1] == ("download_orders", {"since": newer})  # asked from where it was
     finally:
         plugins.unregister(channel)
@@ -514,7 +514,8 @@ def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is
         assert [o["source_updated_for_shipping"] for o in shown] == [True, False, False]
         assert all("no result" in o["shipments"][0]["upload_message"] for o in shown[1:])
         channel.answers = True
-        run("worker", "--once", "--download-every", "3600")  # not held back: sent on the next round
+        # not held back: sent on the next round (in this process, where channel.calls is read)
+        run("worker", "--once", "--processes", "1", "--download-every", "3600")
         second = run.json("jobs", "list")[0]
         assert second["status"] == "Completed"
         assert (second["summary"]["accepted"], second["summary"]["failed"], second["summary"]["retrying"]) == (2, 0, 0)

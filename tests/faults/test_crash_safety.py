@@ -86,7 +86,8 @@ def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_ru
     new = channel.add_orders(25)  # three batches of 10 for the next download
     expected = h.channel_unfulfilled_ids()
     assert set(new) <= expected
-    crashed = h.cli("worker", "--once", "--download-every", "0", failpoints=point, check=False)
+    # --processes 1: the failpoint kills the worker itself (in a job process see test_process_pool)
+    crashed = h.cli("worker", "--once", "--processes", "1", "--download-every", "0", failpoints=point, check=False)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     assert h.query("SELECT kind FROM jobs WHERE status = 'Processing'") == [("download_orders",)]
     h.cli("worker", "--once", "--download-every", "0")
@@ -103,7 +104,7 @@ def test_a_killed_upload_is_finished_by_the_next_worker(tmp_path, channel, point
     h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
     shipped = h.ship(10)  # three upload batches of 4
-    crashed = h.cli("worker", "--once", "--download-every", "3600", failpoints=point, check=False)
+    crashed = h.cli("worker", "--once", "--processes", "1", "--download-every", "3600", failpoints=point, check=False)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     h.cli("worker", "--once", "--download-every", "3600")
     h.assert_tracking_delivered(shipped)  # once each on the channel; accepted, not failed, in the host

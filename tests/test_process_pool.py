@@ -1,0 +1,314 @@
+"""Jobs in worker processes (host.process_pool): forked children claim and run Queued Jobs.
+
+Real parts throughout: sandboxes on 127.0.0.1, a SQLite file, the pool's forked processes,
+the CLI through click's CliRunner. The Back Market Pro plugin is registered in this process
+only (the ``bmp`` fixture), so every job that succeeds here proves a child has it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import backmarket_pro.plugin
+from backmarket_pro.sandbox import Sandbox
+from host import companies, jobs, runner, services
+from host.cli import cli
+from host.db import connect
+from host.process_pool import ProcessPool, make_pool
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="job processes need fork")
+
+
+def _company(db, name: str, sandbox: Sandbox, key: str) -> int:
+    company = companies.add_company(db, name)
+    companies.update_website_settings(
+        db, company, store_plugin="backmarket_pro", allow_order_download=True, allow_tracking_upload=True
+    )
+    companies.update_cart_settings(db, company, {"website_url": sandbox.base_url, "x_api_key": key})
+    assert services.test_settings(db, company).ok
+    return company.id
+
+
+@pytest.fixture
+def shops(bmp, db_path: Path) -> Iterator[list[tuple[int, Sandbox]]]:
+    """Four companies, each with a seller account of its own on a sandbox of its own."""
+    with ExitStack() as stack:
+        sandboxes = [stack.enter_context(Sandbox(api_key=f"key-{n:04d}-abcdefgh", orders=25, seed=n)) for n in range(4)]
+        db = connect(db_path)
+        try:
+            ids = [_company(db, f"Shop {n}", s, s.api_key) for n, s in enumerate(sandboxes)]
+        finally:
+            db.close()
+        yield list(zip(ids, sandboxes, strict=True))
+
+
+def _orders_per_company(db_path: Path) -> dict[int, list[int]]:
+    db = connect(db_path)
+    try:
+        rows = db.execute(
+            "SELECT company_id, source_order_id, COUNT(*) FROM orders GROUP BY company_id, source_order_id"
+        ).fetchall()
+    finally:
+        db.close()
+    counts: dict[int, list[int]] = {}
+    for company_id, _, count in rows:
+        counts.setdefault(company_id, []).append(count)
+    return counts
+
+
+def _unfulfilled(sandbox: Sandbox) -> int:
+    return sum(o["fulfillment_status"] in ("unfulfilled", "partial") for o in sandbox.orders())
+
+
+def _enqueue_imports(db_path: Path, ids: list[int]) -> list[int]:
+    db = connect(db_path)
+    try:
+        return [jobs.enqueue(db, company_id, "import_orders")[0].id for company_id in ids]
+    finally:
+        db.close()
+
+
+def _job_rows(db_path: Path) -> list[dict]:
+    db = connect(db_path)
+    try:
+        return list(db.query("SELECT * FROM jobs ORDER BY id"))
+    finally:
+        db.close()
+
+
+def _pid(claimed_by: str) -> int:
+    return int(claimed_by.split(":")[1])
+
+
+def test_child_processes_run_every_job_once_with_a_plugin_registered_only_in_this_process(shops, db_path):
+    ids = [company_id for company_id, _ in shops]
+    _enqueue_imports(db_path, ids)
+    finished: list[tuple[jobs.Job, str]] = []
+    pool = make_pool(db_path, max_workers=2, processes=2)
+    assert isinstance(pool, ProcessPool)
+    ran = pool.drain(on_finish=lambda job, status: finished.append((job, status)))
+    assert ran == 4 and sorted(status for _, status in finished) == ["Completed"] * 4
+    rows = [r for r in _job_rows(db_path) if r["kind"] == "import_orders"]
+    assert [r["status"] for r in rows] == ["Completed"] * 4 and all(r["attempts"] == 1 for r in rows)
+    # each job was claimed by a job process, not by this one: the pid in claimed_by is the child's
+    pids = {_pid(r["claimed_by"]) for r in rows}
+    assert os.getpid() not in pids and {_pid(job.claimed_by or "") for job, _ in finished} == pids
+    counts = _orders_per_company(db_path)
+    for company_id, sandbox in shops:
+        assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
+    # asking again finds nothing to do: no job runs twice
+    assert make_pool(db_path, max_workers=2, processes=2).drain() == 0
+
+
+def test_processes_1_is_the_thread_pool_of_this_process(db_path):
+    assert isinstance(make_pool(db_path, max_workers=3, processes=1), runner.LocalPool)
+
+
+def test_the_cli_runs_jobs_in_processes_and_writes_their_logs_as_json_to_stderr(shops, db_path):
+    ids = [company_id for company_id, _ in shops]
+    _enqueue_imports(db_path, ids[:2])
+    cli_runner = CliRunner()
+    result = cli_runner.invoke(
+        cli,
+        ["--db", str(db_path), "--log-level", "INFO", "--log-format", "json", "jobs", "run", "--processes", "2"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "ran 2 job(s)" in result.stdout
+    assert result.stdout.count("import_orders: Completed") == 2  # on_finish, reported to the parent
+    records = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    done = [r for r in records if r["logger"] == "cartplugin.runner" and "import_orders" in r["message"]]
+    assert any(": Completed" in r["message"] for r in done), records
+    assert all(r["time"].endswith("Z") for r in records)
+
+    result = cli_runner.invoke(
+        cli, ["--db", str(db_path), "worker", "--once", "--processes", "2", "--download-every", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("download_orders: Completed") == 4 and "ran 4 job(s)" in result.stdout
+    counts = _orders_per_company(db_path)
+    assert all(set(c) == {1} for c in counts.values()) and len(counts) == 4
+
+    for bad in ("0", "many"):
+        refused = cli_runner.invoke(cli, ["--db", str(db_path), "worker", "--once", "--processes", bad])
+        assert refused.exit_code == 2 and "--processes" in refused.output
+
+
+def test_a_childs_log_records_reach_this_processes_handlers(shops, db_path, caplog):
+    _enqueue_imports(db_path, [shops[0][0]])
+    with caplog.at_level(logging.INFO):
+        assert ProcessPool(db_path, processes=2, threads=1).drain() == 1
+    from_children = [r for r in caplog.records if r.name == "cartplugin.runner" and "Completed" in r.getMessage()]
+    assert from_children and all(r.process != os.getpid() for r in from_children)
+
+
+def _wait(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Five orders a page and a batch, so a job has many order boundaries (forked children inherit it)."""
+    options = dataclasses.replace(backmarket_pro.plugin.client_options, page_size=5)
+    monkeypatch.setattr(backmarket_pro.plugin, "client_options", options)
+    monkeypatch.setattr(services, "BATCH_SIZE", 5)
+
+
+def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finishes_them(shops, db_path, small_pages):
+    for _, sandbox in shops:
+        sandbox.set_faults(latency=0.15)
+    ids = [company_id for company_id, _ in shops]
+    _enqueue_imports(db_path, ids)
+    stop = threading.Event()
+    pool = ProcessPool(db_path, processes=2, threads=2)
+    pool.start(stop, poll_seconds=0.1)
+    try:
+        assert _wait(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_path)) == 4)
+        assert _wait(lambda: sum(len(c) for c in _orders_per_company(db_path).values()) > 0)
+    finally:
+        stop.set()
+        assert pool.join(5.0)  # every child stopped at an order boundary; none had to be killed
+    rows = _job_rows(db_path)
+    assert [r["status"] for r in rows if r["kind"] == "import_orders"] == ["Queued"] * 4
+    assert all(r["attempts"] == 0 and r["claimed_by"] is None for r in rows if r["kind"] == "import_orders")
+    for _, sandbox in shops:
+        sandbox.clear_faults()
+    assert ProcessPool(db_path, processes=2, threads=2).drain() == 4
+    counts = _orders_per_company(db_path)
+    for company_id, sandbox in shops:
+        assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
+
+
+def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
+    company_id, sandbox = shops[0]
+    sandbox.set_faults(latency=0.15)
+    (job_id,) = _enqueue_imports(db_path, [company_id])
+    stop = threading.Event()
+    pool = ProcessPool(db_path, processes=1, threads=1)
+    pool.start(stop, poll_seconds=0.1)
+    try:
+        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Processing")
+        (pid,) = pool.pids()
+        os.kill(pid, signal.SIGTERM)  # as systemd does to every process of the service
+        assert _wait(lambda: not pool.pids())
+    finally:
+        stop.set()
+        assert pool.join(5.0)
+    row = [r for r in _job_rows(db_path) if r["id"] == job_id][0]
+    assert row["status"] == "Queued" and row["attempts"] == 0
+
+
+def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_finishes_it(
+    shops, db_path, small_pages, monkeypatch
+):
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.1)  # inherited by the children
+    company_id, sandbox = shops[0]
+    sandbox.set_faults(latency=0.2)
+    (job_id,) = _enqueue_imports(db_path, [company_id])
+    stop = threading.Event()
+    pool = ProcessPool(db_path, processes=2, threads=1)
+    pool.start(stop, poll_seconds=0.1)
+    try:
+        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Processing")
+        first = _job_rows(db_path)[-1]
+        pid = _pid(first["claimed_by"])
+        assert pid in pool.pids() and pid != os.getpid()
+        # the child's heartbeat thread beats for its job
+        assert _wait(lambda: _job_rows(db_path)[-1]["heartbeat_at"] > first["heartbeat_at"], timeout=5)
+        os.kill(pid, signal.SIGKILL)
+        assert _wait(lambda: pid not in pool.pids())
+        db = connect(db_path)
+        try:
+            assert jobs.recover_orphans(db) == [job_id]
+        finally:
+            db.close()
+        assert _job_rows(db_path)[-1]["status"] == "Queued"
+        assert pool.replace_dead() == 1 and len(pool.pids()) == 2
+        sandbox.clear_faults()
+        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Completed")
+    finally:
+        stop.set()
+        assert pool.join(5.0)
+    last = _job_rows(db_path)[-1]
+    assert last["attempts"] == 2 and _pid(last["claimed_by"]) not in (pid, os.getpid())
+    counts = _orders_per_company(db_path)
+    assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
+
+
+def test_a_job_in_a_child_keeps_its_time_budget(shops, db_path, small_pages, monkeypatch):
+    monkeypatch.setattr(runner, "JOB_BUDGET_SECONDS", 0.3)
+    company_id, sandbox = shops[0]
+    sandbox.set_faults(latency=0.1)
+    _enqueue_imports(db_path, [company_id])
+    assert ProcessPool(db_path, processes=2, threads=1).drain() == 1
+    row = _job_rows(db_path)[-1]
+    assert row["status"] == "Completed" and json.loads(row["summary"]).get("more") is True
+    assert 0 < len(_orders_per_company(db_path)[company_id]) < _unfulfilled(sandbox)
+
+
+def test_every_process_counts_its_requests_in_the_one_rate_limit_file(shops, db_path, small_pages, monkeypatch):
+    monkeypatch.delenv("CARTPLUGIN_RATE_LIMIT_DB", raising=False)
+    # a window long enough that no hit expires during the test: the file holds one row per request
+    options = dataclasses.replace(backmarket_pro.plugin.client_options, rate_limit=1000, rate_window=600.0)
+    monkeypatch.setattr(backmarket_pro.plugin, "client_options", options)
+    for _, sandbox in shops:
+        sandbox.set_faults(latency=0.05)  # a job lasts longer than a fork: both processes get work
+        sandbox.clear_request_log()
+    _enqueue_imports(db_path, [company_id for company_id, _ in shops])
+    finished: list[jobs.Job] = []
+    assert ProcessPool(db_path, processes=2, threads=1).drain(on_finish=lambda job, _: finished.append(job)) == 4
+    assert len({_pid(job.claimed_by or "") for job in finished}) == 2  # both processes ran jobs
+    made = sum(len(sandbox.request_log()) for _, sandbox in shops)
+    limiter = sqlite3.connect(f"{db_path}-ratelimit")
+    try:
+        hits = limiter.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM rate_hits").fetchone()
+    finally:
+        limiter.close()
+    assert made > 8 and hits == (made, 4)
+
+
+def test_a_job_process_killed_by_a_failpoint_is_recovered_by_the_next_worker_round(shops, db_path):
+    """The worker as staff start it (a subprocess, plugins from entry points): a job process dies
+    mid-import; the worker itself ends normally and says so; the next round finishes the job."""
+    env = {
+        **os.environ,
+        "CARTPLUGIN_BMP_PAGE_SIZE": "5",
+        "CARTPLUGIN_DOWNLOAD_BATCH": "5",
+        "CARTPLUGIN_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "host", "--db", str(db_path), "worker", "--once", "--processes", "2"]
+    _enqueue_imports(db_path, [company_id for company_id, _ in shops])
+    crashed = subprocess.run(
+        command, env={**env, "CARTPLUGIN_FAILPOINTS": "download.after_commit=2"}, capture_output=True, text=True,
+        timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert crashed.returncode == 0, crashed.stderr[-2000:]
+    assert "ended with exit code -9" in crashed.stderr
+    left = [r for r in _job_rows(db_path) if r["status"] == "Processing"]
+    assert left  # claimed by a job process that is gone
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {r["status"] for r in _job_rows(db_path) if r["kind"] == "import_orders"} == {"Completed"}
+    counts = _orders_per_company(db_path)
+    for company_id, sandbox in shops:
+        assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
