@@ -172,7 +172,9 @@ def cli(
     # every process working on one database shares each API key's rate limit (plugin_spec.ratelimit);
     # restored when the command ends, so an in-process caller (tests) keeps its own setting
     previous = os.environ.get("CARTPLUGIN_RATE_LIMIT_DB")
-    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = os.path.abspath(f"{ctx.obj['db_path']}-ratelimit")
+    db = str(ctx.obj["db_path"])
+    # on PostgreSQL the limit lives in the same database, shared by the workers of every machine
+    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = db if db.startswith("postgres") else os.path.abspath(f"{db}-ratelimit")
     ctx.call_on_close(lambda: _restore_env("CARTPLUGIN_RATE_LIMIT_DB", previous))
 
 

@@ -14,6 +14,10 @@ import os
 import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from .ratelimit_pg import PgRateLimiter
 
 #: the environment variable naming the shared limiter file
 ENV_VAR = "CARTPLUGIN_RATE_LIMIT_DB"
@@ -96,11 +100,12 @@ class SharedRateLimiter:
             waited += pause
 
 
-_limiters: dict[tuple[str, str, int, float], RateLimiter | SharedRateLimiter] = {}
+Limiter = Union[RateLimiter, SharedRateLimiter, "PgRateLimiter"]
+_limiters: dict[tuple[str, str, int, float], Limiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def limiter_for(api: str, secret: str, limit: int, window: float) -> RateLimiter | SharedRateLimiter:
+def limiter_for(api: str, secret: str, limit: int, window: float) -> Limiter:
     """The limiter of one (API, key); keyed by a digest, so the key itself is never stored."""
     ident = hashlib.sha256(f"{api}\0{secret}".encode()).hexdigest()
     shared = os.environ.get(ENV_VAR)
@@ -108,6 +113,11 @@ def limiter_for(api: str, secret: str, limit: int, window: float) -> RateLimiter
     with _limiters_lock:
         limiter = _limiters.get(cache_key)
         if limiter is None:
-            limiter = SharedRateLimiter(shared, ident, limit, window) if shared else RateLimiter(limit, window)
+            if shared and shared.startswith(("postgresql://", "postgres://")):  # workers on several machines
+                from .ratelimit_pg import PgRateLimiter as _Pg
+
+                limiter = _Pg(shared, ident, limit, window)
+            else:
+                limiter = SharedRateLimiter(shared, ident, limit, window) if shared else RateLimiter(limit, window)
             _limiters[cache_key] = limiter
         return limiter

@@ -1,0 +1,90 @@
+"""The per-key request limit kept in PostgreSQL, for workers on several machines.
+
+Selected by ``limiter_for`` when ``CARTPLUGIN_RATE_LIMIT_DB`` is a ``postgresql://`` URL (the
+host sets it to its own database URL). The same sliding window as the SQLite one, in the table
+``cartplugin_rate_hits``: each ``acquire`` is one short transaction that first takes a
+transaction advisory lock on the key, so two processes (on any machines) never both take the
+last slot. Time is the database server's clock, so the machines' clocks need not agree. A lost
+connection (database restart) is opened again; until it is back, ``acquire`` waits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+
+from .ratelimit import _span
+
+#: seconds between two tries to reach a database that went away
+RECONNECT_PAUSE_SECONDS = 0.5
+#: give up (raise) when the database stays unreachable this long
+RECONNECT_GIVE_UP_SECONDS = 300.0
+
+_SETUP = """
+CREATE TABLE IF NOT EXISTS cartplugin_rate_hits (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS cartplugin_rate_hits_key_at ON cartplugin_rate_hits (key, at);
+"""
+_SETUP_LOCK = 0x63617274_0003
+
+
+class PgRateLimiter:
+    """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL."""
+
+    def __init__(self, url: str, key: str, limit: int, window: float):
+        self.url, self.key, self.limit, self.window = url, key, limit, window
+        self._span = _span(window)
+        self._local = threading.local()
+
+    def _db(self) -> psycopg.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
+                conn.execute(_SETUP)  # type: ignore[arg-type]
+            self._local.conn = conn
+        return conn
+
+    def _try(self) -> tuple[bool, float]:
+        """One transaction: take a slot if there is one; else (False, seconds until one frees)."""
+        conn = self._db()
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
+            row = conn.execute(
+                "WITH now AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS t), "
+                "gone AS (DELETE FROM cartplugin_rate_hits WHERE key = %s AND at <= (SELECT t FROM now) - %s) "
+                "SELECT (SELECT t FROM now), count(*), min(at) FROM cartplugin_rate_hits "
+                "WHERE key = %s AND at > (SELECT t FROM now) - %s",
+                [self.key, self._span, self.key, self._span],
+            ).fetchone()
+            assert row is not None
+            now, count, oldest = row
+            if count < self.limit:
+                conn.execute("INSERT INTO cartplugin_rate_hits (key, at) VALUES (%s, %s)", [self.key, now])
+                return True, 0.0
+        return False, max(0.001, oldest + self._span - now)
+
+    def acquire(self) -> float:
+        """Take a slot, waiting if needed; returns the seconds waited."""
+        waited = 0.0
+        down_since: float | None = None
+        while True:
+            try:
+                taken, pause = self._try()
+                down_since = None
+            except psycopg.OperationalError:
+                conn = getattr(self._local, "conn", None)
+                self._local.conn = None
+                if conn is not None:
+                    conn.close()
+                now = time.monotonic()
+                down_since = down_since or now
+                if now - down_since > RECONNECT_GIVE_UP_SECONDS:
+                    raise
+                taken, pause = False, RECONNECT_PAUSE_SECONDS
+            if taken:
+                return waited
+            time.sleep(pause)
+            waited += pause

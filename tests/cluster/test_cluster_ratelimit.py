@@ -1,0 +1,55 @@
+"""The per-key limit held across processes (and so machines) in PostgreSQL (plugin_spec.ratelimit_pg)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import psycopg
+
+from plugin_spec.ratelimit import limiter_for
+from plugin_spec.ratelimit_pg import PgRateLimiter
+
+LIMIT, WINDOW, EACH = 4, 1.0, 8
+
+CHILD = f"""
+import json, time
+from plugin_spec.ratelimit import limiter_for
+limiter = limiter_for("https://api.example", "one-key", {LIMIT}, {WINDOW})
+assert type(limiter).__name__ == "PgRateLimiter", type(limiter)
+stamps = []
+for _ in range({EACH}):
+    limiter.acquire()
+    stamps.append(time.time())
+print(json.dumps(stamps))
+"""
+
+
+def test_the_host_picks_the_postgresql_limiter_for_a_postgresql_url(pg_url, monkeypatch):
+    monkeypatch.setenv("CARTPLUGIN_RATE_LIMIT_DB", pg_url)
+    assert isinstance(limiter_for("https://api.example", "a-key", 3, 1.0), PgRateLimiter)
+
+
+def test_two_processes_sending_with_one_key_share_one_window(pg_url):
+    env = {**os.environ, "CARTPLUGIN_RATE_LIMIT_DB": pg_url}
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD], env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    stamps = sorted(t for child in children for t in json.loads(child.communicate(timeout=120)[0]))
+    assert all(child.returncode == 0 for child in children)
+    assert len(stamps) == 2 * EACH
+    # any LIMIT + 1 consecutive requests of the two processes together span more than one window
+    # (a per-process limit would let 2 * LIMIT through in one window)
+    spans = [stamps[i + LIMIT] - stamps[i] for i in range(len(stamps) - LIMIT)]
+    assert min(spans) >= WINDOW - 0.05, spans
+
+
+def test_a_key_limit_survives_a_database_restart(postgres, pg_url):
+    limiter = PgRateLimiter(pg_url, "restart-key", 100, 60.0)
+    limiter.acquire()
+    postgres.restart()
+    assert limiter.acquire() >= 0.0  # the broken connection is replaced, the window is still counted
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM cartplugin_rate_hits").fetchone() == (2,)
