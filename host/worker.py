@@ -112,6 +112,11 @@ def run(
     jobs stop at their next order or batch, commit and go back to the queue. A database
     deleted or replaced under the worker stops it with an error instead of a new empty one.
     """
+    if str(db_path).startswith(("postgresql://", "postgres://")):  # workers on several machines: procrastinate
+        from .cluster.worker import run as run_cluster
+
+        return run_cluster(str(db_path), once=once, interval=interval, max_workers=max_workers,
+                           download_every=download_every, echo=echo)  # fmt: skip
     stop = threading.Event()
     if not once and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
