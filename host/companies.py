@@ -59,8 +59,9 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
             raise HostError(f"company {name!r} already exists")
         now = clock.now_iso()
         company_id = db.execute(
-            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?)", [name, name_key(name), now]
-        ).lastrowid
+            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?) RETURNING id",
+            [name, name_key(name), now],
+        ).fetchone()[0]
         db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
     return get_company(db, company_id)
 

@@ -4,6 +4,9 @@ The file is created readable by its owner only (SQLite gives its ``-wal`` and ``
 the same mode). A new or outdated database is migrated under an exclusive lock file
 (``<database>.lock``), so processes opening it at once never race each other's steps; a
 database written by a newer cartplugin is refused before anything is changed.
+
+A ``postgresql://`` URL instead of a path opens PostgreSQL (``host.pg``): the same functions
+take either, migrated on open under an advisory lock (``host.pg_migrations``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,41 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import pg
 from .errors import HostError
 
 DEFAULT_DB = "cartplugin.db"
 BUSY_TIMEOUT_SECONDS = 30
 
 
-def db_path(explicit: str | os.PathLike | None = None) -> Path:
-    return Path(explicit or os.environ.get("CARTPLUGIN_DB") or DEFAULT_DB)
+def db_path(explicit: str | os.PathLike | None = None) -> Path | str:
+    target = str(explicit or os.environ.get("CARTPLUGIN_DB") or DEFAULT_DB)
+    return target if pg.is_url(target) else Path(target)
+
+
+def is_postgresql(target: object) -> bool:
+    """True for a PostgreSQL URL or an open PostgreSQL database."""
+    return isinstance(target, pg.PgDatabase) or pg.is_url(target)
+
+
+def target_of(db: sqlite_utils.Database) -> str:
+    """What opens this database again: the SQLite file's path or the PostgreSQL URL."""
+    if isinstance(db, pg.PgDatabase):
+        return db.url
+    return db.execute("PRAGMA database_list").fetchone()[2]
+
+
+def file_of(db: sqlite_utils.Database) -> Path | None:
+    """The SQLite file behind ``db``; None for PostgreSQL or an in-memory database."""
+    if isinstance(db, pg.PgDatabase):
+        return None
+    file = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(file) if file else None
+
+
+def display(target: str | os.PathLike) -> str:
+    """A database path or URL as shown to a person (a URL's password masked)."""
+    return pg.display(str(target)) if pg.is_url(str(target)) else str(target)
 
 
 def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = True) -> sqlite_utils.Database:
@@ -32,7 +62,11 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
 
     With ``create=False`` a missing file is an error instead of a new empty database: the
     worker and the commands that only use a database must not invent one where it vanished.
+    A PostgreSQL URL gives a :class:`host.pg.PgDatabase` (the database itself must exist;
+    an empty one gets the schema).
     """
+    if pg.is_url(path):
+        return _connect_postgresql(str(path), migrate=migrate)
     path = Path(path)
     if path.is_dir():
         raise HostError(f"database path {str(path)!r} is a directory")
@@ -54,6 +88,19 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
     except sqlite3.DatabaseError as exc:
         raise HostError(f"cannot open database {str(path)!r}: {exc}") from None
     return db
+
+
+def _connect_postgresql(url: str, *, migrate: bool) -> sqlite_utils.Database:
+    from . import pg_migrations
+
+    db = pg.PgDatabase(url)
+    try:
+        if migrate:
+            pg_migrations.prepare(db)
+    except BaseException:
+        db.close()
+        raise
+    return db  # type: ignore[return-value]  # the same surface, see host.pg
 
 
 def _create_private(path: Path) -> None:
@@ -106,8 +153,13 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A short write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     Taking the lock at BEGIN instead of at the first write avoids the deadlock two deferred
-    transactions can fall into when both try to upgrade from reading to writing.
+    transactions can fall into when both try to upgrade from reading to writing. On
+    PostgreSQL writers take turns the same way (``host.pg.PgDatabase.write``).
     """
+    if isinstance(db, pg.PgDatabase):
+        with db.write():
+            yield db
+        return
     if db.conn.in_transaction:
         with db.atomic():
             yield db

@@ -83,7 +83,8 @@ def enqueue(
         now = clock.now_iso()
         try:
             job_id = db.execute(
-                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 [
                     company_id,
                     kind,
@@ -92,7 +93,7 @@ def enqueue(
                     now,
                     now,
                 ],
-            ).lastrowid
+            ).fetchone()[0]
         except sqlite3.IntegrityError:  # another process queued it between our read and insert
             return _pending(db, company_id, kind), False  # type: ignore[return-value]
         _log(db, job_id, "info", f"queued {kind}")

@@ -358,7 +358,7 @@ def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> d
     row = _order_row(db, order_id)
     with write(db):
         db.execute(
-            "UPDATE orders SET status = ?, status_set_by_staff = 1, updated_at = ? WHERE id = ?",
+            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
             [matched[0], clock.now_iso(), row["id"]],
         )
     return show_order(db, row["id"])
@@ -399,9 +399,10 @@ def ship_order(
         ).fetchone():
             raise HostError(f"order {row['id']} already has a shipment with tracking {tracking_number!r}")
         shipment_id = db.execute(
-            "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) "
+            "VALUES (?, ?, ?, ?, ?) RETURNING id",
             [row["id"], carrier, tracking_number, tracking_url, now],
-        ).lastrowid
+        ).fetchone()[0]
         for line in lines:
             db.execute(
                 "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) VALUES (?, ?, ?, ?)",

@@ -24,7 +24,7 @@ from plugin_spec import BadData, ChannelError, RateLimited
 
 from . import clock, config, jobs, services
 from .companies import get_company
-from .db import connect
+from .db import connect, target_of
 from .errors import HostError
 from .failpoints import failpoint
 from .jobs import Job
@@ -45,7 +45,7 @@ class _Heartbeat:
     timeouts, Retry-After waits) never makes a live job look dead to other workers."""
 
     def __init__(self, db: sqlite_utils.Database, job: Job):
-        self.path = db.execute("PRAGMA database_list").fetchone()[2]
+        self.path = target_of(db)
         self.job = job
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)

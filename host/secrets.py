@@ -26,10 +26,16 @@ def key_path(db: sqlite_utils.Database) -> Path:
     explicit = os.environ.get(KEY_FILE_ENV)
     if explicit:
         return Path(explicit)
-    file = db.execute("PRAGMA database_list").fetchone()[2]
-    if not file:
+    from .db import file_of, is_postgresql
+
+    if is_postgresql(db):
+        raise HostError(
+            f"a PostgreSQL database keeps its secrets' key in a file you name: set secret_key_file in the "
+            f"config file or {KEY_FILE_ENV} (the same file on every machine; see docs/scale-out.md)"
+        )
+    path = file_of(db)
+    if path is None:
         raise HostError(f"an in-memory database keeps no secrets: set {KEY_FILE_ENV}")
-    path = Path(file)
     return path.with_name((path.stem if path.suffix != ".key" else path.name) + ".key")
 
 

@@ -136,7 +136,7 @@ def _extend_coverage(db: sqlite_utils.Database, company_id: int, channel: str, s
     ``since`` to the cursor has been read."""
     db.execute(
         "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MIN(value, excluded.value), "
+        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MIN(cursors.value, excluded.value), "
         "updated_at = excluded.updated_at",
         [company_id, channel, COVERED_FROM, clock.iso(since), clock.now_iso()],
     )
@@ -146,7 +146,7 @@ def _save_cursor(db: sqlite_utils.Database, company_id: int, channel: str, value
     # Never moves backwards: a concurrent or older run cannot undo a newer cursor.
     db.execute(
         "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MAX(value, excluded.value), "
+        "ON CONFLICT (company_id, channel, name) DO UPDATE SET value = MAX(cursors.value, excluded.value), "
         "updated_at = excluded.updated_at",
         [company_id, channel, CURSOR_NAME, clock.iso(value), clock.now_iso()],
     )

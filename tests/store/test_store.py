@@ -1,0 +1,267 @@
+"""The host's data functions behave the same on SQLite and PostgreSQL (every test runs on both)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from host import audit, clock, companies, jobs, orders, services, users
+from host.companies import add_company, get_company
+from host.db import connect, write
+from host.errors import HostError
+from plugin_spec import ChannelOrder, OrderLine, UploadResult
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+
+
+def order(n: int, *, updated: datetime = T0, cancelled: bool = False, price: str = "100.10") -> ChannelOrder:
+    return ChannelOrder(
+        source_order_id=f"SO-{n}", created_at=T0, updated_at=updated, currency="EUR",
+        subtotal=Decimal(price), tax_total=Decimal("16.68"), grand_total=Decimal(price),
+        channel_cancelled=cancelled, buyer_email=f"b{n}@example.com",
+        lines=[OrderLine(source_line_id=f"L{n}", sku=f"SKU-{n}", title="Phone 50% off?", quantity=2,
+                         unit_price=Decimal(price) / 2)],
+    )  # fmt: skip
+
+
+def import_orders(db, company_id: int, batch: list[ChannelOrder]) -> orders.ImportStats:
+    stats = orders.ImportStats()
+    with write(db):
+        failed = orders.upsert_each(db, company_id, "backmarket_pro", batch, Decimal("10"), stats)
+    assert failed == []
+    return stats
+
+
+@pytest.fixture
+def acme(store):
+    return add_company(store, "Acme Refurb")
+
+
+# -- companies and settings ------------------------------------------------------------------
+
+
+def test_companies_are_numbered_and_found_by_name_in_any_case(store):
+    first = add_company(store, "Acme Refurb")
+    second = add_company(store, "Zeta Ltd")
+    assert second.id > first.id
+    assert get_company(store, "ACME REFURB").id == first.id
+    assert get_company(store, str(second.id)).name == "Zeta Ltd"
+    with pytest.raises(HostError, match="already exists"):
+        add_company(store, "acme refurb")
+    assert [c["name"] for c in companies.list_companies(store)] == ["Acme Refurb", "Zeta Ltd"]
+
+
+def test_settings_are_stored_with_the_secret_sealed(store, acme, bmp):
+    companies.update_website_settings(store, acme, store_plugin="backmarket_pro", allow_order_download=True)
+    shown = companies.update_cart_settings(
+        store, acme, {"website_url": "https://pro.example.com", "x_api_key": "secret-key-123456"}
+    )
+    fields = {f["key"]: f["value"] for f in shown["fields"]}
+    assert fields["x_api_key"] != "secret-key-123456" and fields["x_api_key"].endswith("3456")
+    stored = dict(store.execute("SELECT key, value FROM cart_settings WHERE company_id = ?", [acme.id]).fetchall())
+    assert stored["x_api_key"].startswith("fernet:") and "secret-key" not in stored["x_api_key"]
+    assert companies.cart_settings_model(store, acme).x_api_key.get_secret_value() == "secret-key-123456"
+    assert companies.website_settings(store, acme)["allow_order_download"] == 1
+    assert companies.settings_version(store, acme) >= 1
+
+
+def test_a_test_result_for_outdated_settings_is_not_recorded(store, acme, bmp):
+    companies.update_website_settings(store, acme, store_plugin="backmarket_pro")
+    version = companies.settings_version(store, acme)
+    companies.update_cart_settings(store, acme, {"website_url": "https://pro.example.com", "x_api_key": "k" * 16})
+    assert not companies.record_test_result(store, acme, version, True, "ok")
+    assert companies.record_test_result(store, acme, companies.settings_version(store, acme), True, "ok")
+    assert get_company(store, acme.id).connection_status == "established"
+
+
+# -- orders and shipments --------------------------------------------------------------------
+
+
+def test_an_import_is_idempotent_and_keeps_money_exact(store, acme):
+    stats = import_orders(store, acme.id, [order(1), order(2, price="0.30")])
+    assert (stats.inserted, stats.updated) == (2, 0)
+    again = import_orders(store, acme.id, [order(1), order(2, price="0.30")])
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    rows = list(orders.list_orders(store, acme.id))
+    assert [r["source_order_id"] for r in rows] == ["SO-1", "SO-2"]
+    shown = orders.show_order(store, rows[1]["id"])
+    assert shown["grand_total"] == "0.30" and shown["lines"][0]["title"] == "Phone 50% off?"
+    assert shown["commission"] == "0.03"
+
+
+def test_one_order_per_company_channel_and_source_id(store, acme):
+    import_orders(store, acme.id, [order(1)])
+    with pytest.raises(Exception, match="(?i)unique"):
+        with write(store):
+            store.execute(
+                "INSERT INTO orders (company_id, channel, source_order_id, payment_status, order_date, "
+                "channel_updated_at, currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, "
+                "imported_at, updated_at) SELECT company_id, channel, source_order_id, payment_status, order_date, "
+                "channel_updated_at, currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, "
+                "imported_at, updated_at FROM orders WHERE source_order_id = ?",
+                ["SO-1"],
+            )
+    assert store.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
+
+
+def test_a_newer_copy_updates_the_channel_fields_but_keeps_the_staff_status(store, acme):
+    import_orders(store, acme.id, [order(1)])
+    order_id = next(iter(orders.list_orders(store, acme.id)))["id"]
+    orders.set_status(store, order_id, "on hold")
+    stats = import_orders(store, acme.id, [order(1, updated=T0 + timedelta(hours=1), cancelled=True)])
+    assert stats.updated == 1 and stats.flagged_cancelled == ["SO-1"]
+    shown = orders.show_order(store, order_id)
+    assert shown["status"] == "On Hold" and shown["channel_cancelled"]
+    older = import_orders(store, acme.id, [order(1, updated=T0)])
+    assert older.unchanged == 1
+
+
+def test_a_bad_order_in_a_batch_does_not_sink_the_others(store, acme):
+    good, bad = order(1), order(2)
+    bad.lines.append(bad.lines[0].model_copy())  # two lines with one id: the UNIQUE index refuses it
+    stats = orders.ImportStats()
+    with write(store):
+        failed = orders.upsert_each(store, acme.id, "backmarket_pro", [good, bad, order(3)], None, stats)
+    assert [o.source_order_id for o, _ in failed] == ["SO-2"]
+    assert stats.inserted == 2
+    assert sorted(r["source_order_id"] for r in orders.list_orders(store, acme.id)) == ["SO-1", "SO-3"]
+
+
+def test_shipping_twice_ships_once_and_the_upload_result_is_recorded(store, acme):
+    import_orders(store, acme.id, [order(1)])
+    order_id = next(iter(orders.list_orders(store, acme.id)))["id"]
+    shipped = orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z999", serials=["IMEI1"])
+    assert shipped["shipping_status"] == "Fully Shipped" and shipped["status"] == "Completed"
+    with pytest.raises(HostError, match="already Fully Shipped"):
+        orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z998")
+    due = orders.shipments_to_upload(store, acme.id)
+    assert [s.tracking_number for s in due] == ["1Z999"]
+    counts = orders.record_upload_results(store, [UploadResult(shipment_id=due[0].shipment_id, ok=True)])
+    assert counts["accepted"] == 1
+    assert orders.show_order(store, order_id)["source_updated_for_shipping"]
+    assert orders.shipments_to_upload(store, acme.id) == []
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+def test_one_pending_job_per_company_and_kind(store, acme):
+    first, created = jobs.enqueue(store, acme.id, "download_orders")
+    again, created_again = jobs.enqueue(store, acme.id, "download_orders")
+    assert created and not created_again and again.id == first.id
+    other, created_other = jobs.enqueue(store, acme.id, "upload_tracking")
+    assert created_other and other.id != first.id
+    with pytest.raises(Exception, match="(?i)unique"):
+        with write(store):
+            store.execute(
+                "INSERT INTO jobs (company_id, kind, run_after, created_at) VALUES (?, 'download_orders', ?, ?)",
+                [acme.id, clock.now_iso(), clock.now_iso()],
+            )
+
+
+def test_claim_finish_cancel(store, acme):
+    download, _ = jobs.enqueue(store, acme.id, "download_orders")
+    test, _ = jobs.enqueue(store, acme.id, "test_settings")
+    claimed = jobs.claim(store, "w1")
+    assert claimed.id == test.id and claimed.status == "Processing" and claimed.attempts == 1
+    jobs.finish(store, claimed, jobs.COMPLETED, {"ok": True})
+    assert jobs.get_job(store, test.id).status == "Completed"
+    assert jobs.cancel(store, download.id).status == "Cancelled"
+    with pytest.raises(HostError, match="only a Queued job"):
+        jobs.cancel(store, download.id)
+    assert jobs.claim(store, "w1") is None
+    shown = jobs.show_job(store, test.id)
+    assert [line["message"] for line in shown["log"]][-1].startswith("Completed")
+
+
+def test_a_replaced_worker_cannot_finish_the_job_of_its_replacement(store, acme):
+    job, _ = jobs.enqueue(store, acme.id, "download_orders")
+    mine = jobs.claim(store, "old")
+    store.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-1000), job.id])
+    theirs = jobs.claim(store, "new")
+    assert theirs.id == job.id and theirs.attempts == 2
+    jobs.finish(store, mine, jobs.FAILED, {"error": "late"})
+    assert jobs.get_job(store, job.id).status == "Processing"
+    assert jobs.retry_later(store, theirs, "busy", retry_after=0)
+    assert jobs.get_job(store, job.id).status == "Queued"
+
+
+def test_a_dead_local_worker_is_recovered(store, acme):
+    job, _ = jobs.enqueue(store, acme.id, "download_orders")
+    import socket
+
+    jobs.claim(store, f"{socket.gethostname()}:999999999:1")
+    assert jobs.recover_orphans(store) == [job.id]
+    assert jobs.get_job(store, job.id).status == "Queued"
+
+
+def test_concurrent_claims_never_take_the_same_job(store, store_target):
+    ids = [add_company(store, f"C{n}").id for n in range(20)]
+    for company_id in ids:
+        jobs.enqueue(store, company_id, "download_orders")
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def grab(n: int) -> None:
+        own = connect(store_target, migrate=False)
+        try:
+            while (job := jobs.claim(own, f"w{n}")) is not None:
+                with lock:
+                    claimed.append(job.id)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=grab, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
+
+
+# -- cursors, audit log, users -------------------------------------------------------------------
+
+
+def test_the_cursor_never_moves_back(store, acme):
+    services._save_cursor(store, acme.id, "backmarket_pro", T0)
+    services._save_cursor(store, acme.id, "backmarket_pro", T0 - timedelta(days=1))
+    assert services.get_cursor(store, acme.id, "backmarket_pro") == T0
+    services._save_cursor(store, acme.id, "backmarket_pro", T0 + timedelta(seconds=1))
+    assert services.get_cursor(store, acme.id, "backmarket_pro") == T0 + timedelta(seconds=1)
+    services._extend_coverage(store, acme.id, "backmarket_pro", T0)
+    services._extend_coverage(store, acme.id, "backmarket_pro", T0 + timedelta(days=1))
+    assert services.get_cursor(store, acme.id, "backmarket_pro", services.COVERED_FROM) == T0
+
+
+def test_the_audit_log_lists_the_newest_first(store, acme):
+    audit.record(store, "alice", "company added", company_id=acme.id, target="Acme", details={"50%": "?"})
+    audit.record(store, "bob", "user added")
+    entries = audit.entries(store)
+    assert [e["actor"] for e in entries] == ["bob", "alice"]
+    assert entries[1]["details"] == {"50%": "?"} and entries[1]["company"] == "Acme Refurb"
+    assert [e["actor"] for e in audit.entries(store, company_id=acme.id)] == ["alice"]
+
+
+def test_users_sign_in_by_name_in_any_case_and_are_throttled(store):
+    added = users.add_user(store, "Alice", "admin", "correct horse battery")
+    assert users.authenticate(store, "ALICE", "correct horse battery").id == added.id
+    with pytest.raises(HostError):
+        users.add_user(store, "alice", "support", "another password 1")
+    for _ in range(users.MAX_FAILURES):
+        assert users.authenticate(store, "alice", "wrong password!!") is None
+    with pytest.raises(users.LoginThrottled):
+        users.authenticate(store, "alice", "correct horse battery")
+    assert [u["name"] for u in users.list_users(store)] == ["Alice"]
+
+
+def test_job_params_and_summaries_round_trip_as_json(store, acme):
+    job, _ = jobs.enqueue(store, acme.id, "import_orders", {"since": "2026-11-01T00:00:00Z"})
+    assert jobs.get_job(store, job.id).params == {"since": "2026-11-01T00:00:00Z"}
+    claimed = jobs.claim(store, "w")
+    jobs.finish(store, claimed, jobs.PARTIAL, {"inserted": 3})
+    row = store.execute("SELECT summary FROM jobs WHERE id = ?", [job.id]).fetchone()
+    assert json.loads(row[0]) == {"inserted": 3}
