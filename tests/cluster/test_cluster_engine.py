@@ -78,7 +78,7 @@ def test_a_job_queued_on_postgresql_runs_through_procrastinate_in_a_worker_proce
     try:
         job, _ = jobs.enqueue(db, company_id, "import_orders")
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.COMPLETED, timeout=60), worker.output
-        assert tasks(cluster_url) == [(job.id, "succeeded", f"cartplugin:{company_id}:import_orders")]
+        assert (job.id, "succeeded", f"cartplugin:{company_id}:import_orders") in tasks(cluster_url)
         imported = [r[0] for r in db.execute("SELECT source_order_id FROM orders").fetchall()]
         assert len(imported) == len(set(imported)) > 0
     finally:
