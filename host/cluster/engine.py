@@ -21,12 +21,13 @@ import json
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import procrastinate
 import psycopg
 
-from .. import jobs, runner
+from .. import clock, jobs, runner
 from ..db import connect
 from .schema import QUEUE, TASK
 
@@ -40,6 +41,8 @@ STALLED_WORKER_SECONDS = float(os.environ.get("CARTPLUGIN_CLUSTER_STALLED_SECOND
 ORPHAN_AFTER_SECONDS = STALLED_WORKER_SECONDS
 #: the heartbeats (procrastinate's worker, the host's running job) in a cluster worker
 HEARTBEAT_SECONDS = STALLED_WORKER_SECONDS / 3
+#: how long a task whose database went away keeps trying to give its row back
+GIVE_BACK_SECONDS = 120.0
 
 _local = threading.local()
 #: set when the worker process is stopping: running jobs stop at their next order and requeue
@@ -76,17 +79,38 @@ def run_job(url: str, job_id: int) -> str:
     try:
         db = _host_db(url)
         job = jobs.claim(db, runner.worker_id(), job_id=job_id)
-        if job is None:
-            return _not_claimed(url, job_id)
-        status = runner.execute(db, job, stop=stopping.is_set)
-        with _runs_lock:
-            _runs[0] += 1
-        return status
-    except Exception:
-        # most often the database went away (restart, failover): reconnect on the next task;
-        # the row, still Processing under this worker, is given back by the sweep
+    except Exception:  # the database went away before the claim: the task fails, the sweep redoes it
         _forget_host_db()
         raise
+    if job is None:
+        return _not_claimed(url, job_id)
+    try:
+        status = runner.execute(db, job, stop=stopping.is_set)
+    except Exception as exc:  # the job's end could not be recorded: most often the database went away
+        _forget_host_db()
+        _give_back(url, job, exc)
+        return jobs.QUEUED
+    with _runs_lock:
+        _runs[0] += 1
+    return status
+
+
+def _give_back(url: str, job: jobs.Job, exc: Exception) -> None:
+    """Put a claimed row back in the queue once the database answers again (a restart, a
+    failover); if it stays away, the sweep does it later (the row's heartbeat stops)."""
+    reason = f"the database connection was lost ({type(exc).__name__}); queued again"
+    deadline = time.monotonic() + GIVE_BACK_SECONDS
+    while True:
+        try:
+            db = _host_db(url)
+            jobs.requeue_now(db, job, reason)
+            log.warning("job %s %s: %s", job.id, job.kind, reason)
+            return
+        except Exception:
+            _forget_host_db()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _not_claimed(url: str, job_id: int) -> str:
@@ -138,15 +162,19 @@ SELECT 1 FROM procrastinate_jobs p WHERE p.task_name = '{TASK}' AND p.status IN 
 """
 
 
-def sweep(conn: psycopg.Connection, *, now_iso: str, orphan_before_iso: str) -> dict[str, int]:
+def sweep(conn: psycopg.Connection) -> dict[str, int]:
     """Bring the queue and the engine back in step after a worker died; once per cluster round.
 
     * procrastinate tasks ``doing`` on a dead worker end ``failed`` (their rows are handled next);
-    * a Processing row with no live task and no recent heartbeat goes back to Queued, or Failed
-      once its attempts are used up (the host's rule for a worker that dies with its job);
+    * a Processing row with no recent heartbeat and no live task (or no heartbeat for the host's
+      ``jobs.STALE_AFTER_SECONDS`` at all) goes back to Queued, or Failed once its attempts are
+      used up (the host's rule for a worker that dies with its job);
     * a Queued row with no task (queued before the engine was installed) gets one.
     """
     done = {"stalled_tasks": 0, "requeued": 0, "failed": 0, "deferred": 0}
+    now_iso = clock.now_iso()
+    orphan_before_iso = clock.now_iso(-ORPHAN_AFTER_SECONDS)
+    stale_before_iso = clock.now_iso(-jobs.STALE_AFTER_SECONDS)
     with conn.transaction():
         for (task_id,) in conn.execute(_STALLED_TASKS, [STALLED_WORKER_SECONDS]).fetchall():
             conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", [task_id])
@@ -154,13 +182,14 @@ def sweep(conn: psycopg.Connection, *, now_iso: str, orphan_before_iso: str) -> 
     with conn.transaction():
         rows = conn.execute(
             f"WITH dead AS (SELECT id, claimed_by FROM jobs j WHERE status = 'Processing' "
-            f"AND COALESCE(heartbeat_at, '') < %s AND NOT EXISTS ({_LIVE_TASK}) FOR UPDATE) "
+            f"AND COALESCE(heartbeat_at, '') < %s AND (NOT EXISTS ({_LIVE_TASK}) OR COALESCE(heartbeat_at, '') < %s) "
+            "FOR UPDATE) "
             "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'Failed' ELSE 'Queued' END, "
             "run_after = %s, claimed_by = NULL, "
             "finished_at = CASE WHEN attempts >= max_attempts THEN %s ELSE finished_at END, "
             "summary = CASE WHEN attempts >= max_attempts THEN %s ELSE summary END "
             "FROM dead WHERE jobs.id = dead.id RETURNING jobs.id, jobs.status, dead.claimed_by",
-            [orphan_before_iso, STALLED_WORKER_SECONDS, now_iso, now_iso, _DIED_SUMMARY],
+            [orphan_before_iso, STALLED_WORKER_SECONDS, stale_before_iso, now_iso, now_iso, _DIED_SUMMARY],
         ).fetchall()
         for job_id, status, claimed_by in rows:
             if status == jobs.FAILED:

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from .. import clock, worker
+from .. import worker
 from ..db import connect
 from . import engine
 
@@ -76,9 +76,7 @@ class Scheduler:
             queued = worker.tick(db, download_every=self.download_every)
         finally:
             db.close()
-        swept = engine.sweep(
-            self._conn, now_iso=clock.now_iso(), orphan_before_iso=clock.now_iso(-engine.ORPHAN_AFTER_SECONDS)
-        )
+        swept = engine.sweep(self._conn)
         self.rounds += 1
         if any(queued.values()):
             self._say(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s)")

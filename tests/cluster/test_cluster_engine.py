@@ -148,11 +148,11 @@ def test_the_sweep_gives_back_the_job_of_a_worker_on_another_machine_that_stoppe
             # alive (a fresh heartbeat): nothing is touched
             old = clock.now_iso(-engine.ORPHAN_AFTER_SECONDS - 1)
             db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [old, job.id])
-            swept = engine.sweep(conn, now_iso=clock.now_iso(), orphan_before_iso=clock.now_iso(-30))
+            swept = engine.sweep(conn)
             assert swept == {"stalled_tasks": 0, "requeued": 0, "failed": 0, "deferred": 0}
 
             conn.execute("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'")
-            swept = engine.sweep(conn, now_iso=clock.now_iso(), orphan_before_iso=clock.now_iso(-30))
+            swept = engine.sweep(conn)
             assert swept == {"stalled_tasks": 1, "requeued": 1, "failed": 0, "deferred": 0}
         assert jobs.get_job(db, job.id).status == jobs.QUEUED
         assert tasks(cluster_url) == [
@@ -177,7 +177,7 @@ def test_rows_queued_before_the_engine_was_installed_are_given_to_it(pg_url, tmp
         assert schema.ensure(pg_url) is False  # already in place
         assert tasks(pg_url) == []
         with psycopg.connect(pg_url, autocommit=True) as conn:
-            swept = engine.sweep(conn, now_iso=clock.now_iso(), orphan_before_iso=clock.now_iso(-30))
+            swept = engine.sweep(conn)
         assert swept["deferred"] == 1
         assert tasks(pg_url) == [(job.id, "todo", f"cartplugin:{company_id}:download_orders")]
     finally:
