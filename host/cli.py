@@ -140,7 +140,10 @@ def _parse_since(value: str | None) -> datetime | None:
 @click.version_option(package_name="cartplugin")
 @click.option("--config", "config_file", metavar="PATH", help="Config file (default: see `cartplugin config show`).")
 @click.option(
-    "--db", "db_option", metavar="PATH", help="SQLite database file (default ./cartplugin.db, made absolute)."
+    "--db",
+    "db_option",
+    metavar="PATH|URL",
+    help="SQLite database file (default ./cartplugin.db, made absolute), or a postgresql:// URL.",
 )
 @click.option(
     "--log-level",

@@ -1,4 +1,4 @@
-"""``cartplugin db backup`` and ``cartplugin db status``: the operator's view of the database."""
+"""``cartplugin db backup``, ``db status`` and ``db copy``: the operator's view of the database."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import click
 
-from . import migrations
-from .db import connect, open_existing
+from . import migrations, pg_migrations
+from .db import connect, connect_postgresql, display, is_postgresql, open_existing
 from .errors import HostError
 
 
 @click.group(name="db")
 def db_group() -> None:
-    """The database: backup, status."""
+    """The database: backup, status, copy to PostgreSQL."""
 
 
 @db_group.command(name="backup")
@@ -31,6 +31,12 @@ def db_backup(ctx: click.Context, target: str, force: bool) -> None:
     secrets in the copy cannot be read.
     """
     source_path = ctx.find_root().obj["db_path"]
+    if is_postgresql(source_path):
+        raise HostError(
+            "a PostgreSQL database is backed up with PostgreSQL's own tools, e.g. "
+            f"pg_dump --format=custom --file={target} '{display(source_path)}' (restore with pg_restore); "
+            "keep the key file (secret_key_file) apart from the dump"
+        )
     dest = Path(target).expanduser().absolute()
     if dest == Path(source_path):
         raise HostError("the backup must not be the database itself")
@@ -62,6 +68,9 @@ def db_backup(ctx: click.Context, target: str, force: bool) -> None:
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
     """Path, size, schema version and SQLite's integrity check; exit 1 if the check fails."""
+    if is_postgresql(ctx.find_root().obj["db_path"]):
+        _pg_status(ctx, str(ctx.find_root().obj["db_path"]), as_json)
+        return
     path = Path(ctx.find_root().obj["db_path"])
     db = connect(path, create=False, migrate=False)  # status only looks: an old database stays as it is
     try:
@@ -93,6 +102,82 @@ def db_status(ctx: click.Context, as_json: bool) -> None:
         )
     if status["integrity"] != "ok":
         ctx.exit(1)
+
+
+def _pg_status(ctx: click.Context, url: str, as_json: bool) -> None:
+    db = connect_postgresql(url, migrate=False)  # status only looks
+    try:
+        applied = pg_migrations.applied(db)
+        server = db.execute("SHOW server_version").fetchone()[0]
+        size = db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+        counts = (
+            {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("companies", "orders", "jobs")}
+            if db["companies"].exists()
+            else dict.fromkeys(("companies", "orders", "jobs"), 0)
+        )
+    finally:
+        db.close()
+    status = {
+        "path": display(url),
+        "backend": "postgresql",
+        "server_version": server,
+        "size_bytes": size,
+        "schema_version": len(applied),
+        "schema_expected": len(pg_migrations.steps),
+        "migrations": applied,
+        "integrity": "not checked (PostgreSQL checks its own pages; pg_amcheck for more)",
+        **counts,
+    }
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    version, expected = status["schema_version"], status["schema_expected"]
+    click.echo(
+        f"Database: {status['path']} (PostgreSQL {server})\nSize: {size / 1024:.1f} KiB\n"
+        f"Schema version: {version} (this cartplugin: {expected}"
+        f"{'; the next command that opens it upgrades it' if version < expected else ''})\n"
+        f"Integrity: {status['integrity']}\n"
+        f"Companies: {counts['companies']}, orders: {counts['orders']}, jobs: {counts['jobs']}"
+    )
+
+
+@db_group.command(name="copy")
+@click.option("--to", "to", required=True, metavar="URL", help="The PostgreSQL database to fill (must be empty).")
+@click.pass_context
+def db_copy(ctx: click.Context, to: str) -> None:
+    """Copy this SQLite database into an empty PostgreSQL database, ids and sealed secrets as they are.
+
+    Stop the worker and the web admin first (what they write during the copy would not be in
+    it). The copy is one transaction: if it fails, the target stays empty. Afterwards point
+    every process at the URL (db = "postgresql://..." in the config file) and set
+    secret_key_file to the key file this database uses, which the command prints.
+    """
+    from . import pg_copy
+
+    source_path = ctx.find_root().obj["db_path"]
+    if is_postgresql(source_path):
+        raise HostError("db copy reads a SQLite database: pass --db PATH of the SQLite file to copy")
+    if not is_postgresql(to):
+        raise HostError(f"--to must be a postgresql:// URL, not {to[:60]!r}")
+    source = open_existing(source_path)
+    try:
+        target = connect_postgresql(to)
+        try:
+            report = pg_copy.copy(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    total = sum(report.rows.values())
+    click.echo(f"Copied {total} rows in {len(report.rows)} tables from {source_path} to {display(to)}:")
+    for table, count in report.rows.items():
+        if count:
+            click.echo(f"  {table}: {count}")
+    if report.sealed_secrets:
+        click.echo(
+            f"{report.sealed_secrets} secret(s) stay sealed with the key file {report.key_file}: set "
+            f"secret_key_file (or CARTPLUGIN_SECRET_KEY_FILE) to that file for {display(to)}"
+        )
 
 
 def register(cli: click.Group) -> None:

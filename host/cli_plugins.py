@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from . import plugins
-from .db import connect
+from .db import connect, is_postgresql
 from .errors import HostError
 from .terminal import clean, clean_json
 
@@ -52,7 +52,7 @@ def _channels_of(package: str) -> set[str]:
 
 
 def _companies_using(db_path: Path, channels: set[str]) -> list[tuple[str, str]]:
-    if not channels or not Path(db_path).exists():
+    if not channels or not (is_postgresql(db_path) or Path(db_path).exists()):
         return []
     db = connect(db_path, create=False)
     try:

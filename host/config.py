@@ -10,7 +10,8 @@ the config file, the default. The config file is the first that exists of:
 
 A relative ``db`` or ``secret_key_file`` in a config file is relative to that file, elsewhere
 to the working directory; both are made absolute at once, so a service and a person at the
-terminal never open two different databases by starting in two different folders.
+terminal never open two different databases by starting in two different folders. A ``db``
+that is a ``postgresql://`` URL is kept as it is (docs/scale-out.md).
 
 Plugin-loading and debugging switches (``CARTPLUGIN_LOAD_PLUGINS``, ``CARTPLUGIN_TRACE_PLUGINS``,
 ``CARTPLUGIN_FAILPOINTS``) stay plain variables: they belong to one run, not to an installation.
@@ -23,10 +24,11 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import HostError
+from .pg import display, is_url
 
 ENV_PREFIX = "CARTPLUGIN_"
 CONFIG_ENV = "CARTPLUGIN_CONFIG"
@@ -37,7 +39,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
 
-    db: Path = Field(Path("cartplugin.db"), description="SQLite database file")
+    db: Path | str = Field(Path("cartplugin.db"), description="SQLite database file, or a postgresql:// URL")
     secret_key_file: Path | None = Field(
         None, description="key that encrypts secrets (default: <database>.key beside it)"
     )
@@ -51,6 +53,14 @@ class Settings(BaseSettings):
     job_budget_seconds: float = Field(900.0, gt=0, description="seconds a job runs before it commits and yields")
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
     debug: bool = Field(False, description="show the traceback behind an internal error")
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: Any) -> Any:
+        """A postgresql:// URL stays text; anything else is a SQLite file's path."""
+        if isinstance(value, str) and not is_url(value):
+            return Path(value)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -105,7 +115,7 @@ def _read_file(path: Path | None) -> dict[str, Any]:
             f"config file {str(path)!r}: unknown setting {unknown[0]!r} (known: {', '.join(Settings.model_fields)})"
         )
     for key in ("db", "secret_key_file"):
-        if isinstance(values.get(key), str):
+        if isinstance(values.get(key), str) and not is_url(values[key]):
             values[key] = str((path.parent / Path(values[key]).expanduser()).absolute())
     return values
 
@@ -134,6 +144,8 @@ class Loaded:
                 value = "****" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
+            elif name == "db" and isinstance(value, str):
+                value = display(value)  # a password in the URL is masked like every secret
             rows.append({"name": name, "value": value, "source": self.source(name), "description": field.description})
         return rows
 
@@ -153,7 +165,9 @@ def load(config_file: str | os.PathLike | None = None, **flags: Any) -> Loaded:
         raise HostError(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}") from None
     finally:
         _file_values = {}
-    updates = {"db": settings.db.expanduser().absolute()}
+    updates: dict[str, Any] = {
+        "db": settings.db if isinstance(settings.db, str) else settings.db.expanduser().absolute()
+    }
     if settings.secret_key_file is not None:
         updates["secret_key_file"] = settings.secret_key_file.expanduser().absolute()
     settings = settings.model_copy(update=updates)

@@ -32,6 +32,11 @@ def db_path(explicit: str | os.PathLike | None = None) -> Path | str:
     return target if pg.is_url(target) else Path(target)
 
 
+def as_target(target: str | os.PathLike) -> Path | str:
+    """A database named by a path or URL, kept in that form (``Path`` would mangle a URL's ``//``)."""
+    return str(target) if pg.is_url(str(target)) else Path(target)
+
+
 def is_postgresql(target: object) -> bool:
     """True for a PostgreSQL URL or an open PostgreSQL database."""
     return isinstance(target, pg.PgDatabase) or pg.is_url(target)
@@ -66,7 +71,7 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
     an empty one gets the schema).
     """
     if pg.is_url(path):
-        return _connect_postgresql(str(path), migrate=migrate)
+        return connect_postgresql(str(path), migrate=migrate)  # type: ignore[return-value]  # same surface
     path = Path(path)
     if path.is_dir():
         raise HostError(f"database path {str(path)!r} is a directory")
@@ -90,7 +95,8 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
     return db
 
 
-def _connect_postgresql(url: str, *, migrate: bool) -> sqlite_utils.Database:
+def connect_postgresql(url: str, *, migrate: bool = True) -> pg.PgDatabase:
+    """A PostgreSQL database by its URL, with the schema up to date unless ``migrate=False``."""
     from . import pg_migrations
 
     db = pg.PgDatabase(url)
@@ -100,7 +106,7 @@ def _connect_postgresql(url: str, *, migrate: bool) -> sqlite_utils.Database:
     except BaseException:
         db.close()
         raise
-    return db  # type: ignore[return-value]  # the same surface, see host.pg
+    return db
 
 
 def _create_private(path: Path) -> None:
@@ -140,7 +146,9 @@ def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
 
 def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
     """(device, inode) of the database file, None when it is gone: tells a file replaced or
-    deleted under a running process from the one it opened."""
+    deleted under a running process from the one it opened. None for a PostgreSQL URL."""
+    if pg.is_url(str(path)):
+        return None
     try:
         st = os.stat(path)
     except FileNotFoundError:

@@ -40,11 +40,22 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import HostError
 
-try:
-    import psycopg
-    from psycopg.rows import dict_row
-except ImportError:  # pragma: no cover - the extra is not installed
-    psycopg = None  # type: ignore[assignment]
+#: psycopg and its dict row factory, imported on first use: a SQLite-only run never pays for them
+psycopg: Any = None
+dict_row: Any = None
+
+
+def _load_psycopg() -> None:
+    global psycopg, dict_row
+    if psycopg is not None:
+        return
+    try:
+        import psycopg as module
+        from psycopg.rows import dict_row as factory
+    except ImportError:  # the extra is not installed
+        raise HostError("a postgresql:// database needs psycopg: pip install 'cartplugin[postgresql]'") from None
+    psycopg, dict_row = module, factory
+
 
 SCHEMES = ("postgresql://", "postgres://")
 #: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
@@ -160,7 +171,7 @@ class PgCursor:
     def lastrowid(self) -> int:
         raise NotImplementedError("PostgreSQL has no lastrowid: use INSERT ... RETURNING id")
 
-    def fetchone(self) -> tuple[Any, ...] | None:
+    def fetchone(self) -> Any:  # a tuple or None, typed as sqlite3's
         if self._cursor.description is None:
             return None
         return self._cursor.fetchone()
@@ -219,8 +230,7 @@ class PgDatabase:
     backend = "postgresql"
 
     def __init__(self, url: str):
-        if psycopg is None:
-            raise HostError("a postgresql:// database needs psycopg: pip install 'cartplugin[postgresql]'")
+        _load_psycopg()
         self.url = url
         self.conn = PgConnection(self)
         self._raw: Any = None

@@ -24,7 +24,7 @@ from plugin_spec import BadData, ChannelError, RateLimited
 
 from . import clock, config, jobs, services
 from .companies import get_company
-from .db import connect, target_of
+from .db import as_target, connect, target_of
 from .errors import HostError
 from .failpoints import failpoint
 from .jobs import Job
@@ -201,7 +201,7 @@ class LocalPool:
     """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection."""
 
     def __init__(self, db_path: str | Path, max_workers: int = 4):
-        self.db_path = Path(db_path)
+        self.db_path = as_target(db_path)
         self.max_workers = max_workers
         self._threads: list[threading.Thread] = []
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import plugins
 from .. import secrets as sealing
-from ..db import connect, write
+from ..db import as_target, connect, write
 from ..errors import NotFound
 from . import auth, filters
 from .routes import admin, companies, jobs, orders
@@ -22,7 +22,7 @@ from .routes import admin, companies, jobs, orders
 SESSION_HOURS = 8
 
 
-def _secret_key(path: Path) -> str:
+def _secret_key(path: Path | str) -> str:
     """The session signing key, kept in the database (sessions survive a restart) and sealed with
     the host's key file like the channel secrets, so a copy of the database cannot forge a session."""
     db = connect(path)
@@ -44,7 +44,7 @@ def _secret_key(path: Path) -> str:
 
 
 def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> Flask:
-    path = Path(db_path)
+    path = as_target(db_path)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=_secret_key(path),
