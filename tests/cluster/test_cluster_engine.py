@@ -4,12 +4,15 @@ cluster, a killed worker's job finished by another."""
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 
 import psycopg
 import pytest
 from cluster_support import wait_until
-from fault_harness import UNFULFILLED
+from fault_harness import FAST_ENV, UNFULFILLED, setup_company
 
 from host import clock, jobs
 from host.cluster import engine, schema
@@ -167,8 +170,6 @@ def test_the_sweep_gives_back_the_job_of_a_worker_on_another_machine_that_stoppe
 
 def test_rows_queued_before_the_engine_was_installed_are_given_to_it(pg_url, tmp_path, monkeypatch, sandbox):
     monkeypatch.setenv("CARTPLUGIN_SECRET_KEY_FILE", str(tmp_path / "cluster.key"))
-    from fault_harness import setup_company
-
     db = connect(pg_url)
     try:
         company_id = setup_company(db, "Early AG", sandbox.base_url, sandbox.api_key)
@@ -180,5 +181,22 @@ def test_rows_queued_before_the_engine_was_installed_are_given_to_it(pg_url, tmp
             swept = engine.sweep(conn)
         assert swept["deferred"] == 1
         assert tasks(pg_url) == [(job.id, "todo", f"cartplugin:{company_id}:download_orders")]
+    finally:
+        db.close()
+
+
+def test_worker_once_on_postgresql_runs_one_round_and_the_due_tasks(cluster_url, company_id):
+    db = connect(cluster_url)
+    try:
+        job, _ = jobs.enqueue(db, company_id, "import_orders")
+        result = subprocess.run(
+            [sys.executable, "-m", "host", "--db", cluster_url, "worker", "--once", "--download-every", "3600"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **FAST_ENV}, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert jobs.get_job(db, job.id).status == jobs.COMPLETED
+        # the round queued the company's first download too; both ran
+        assert "tick: queued 1 download(s), 0 upload(s); ran 2 job(s)" in result.stdout, result.stdout
+        assert {status for _, status, _ in tasks(cluster_url)} == {"succeeded"}
     finally:
         db.close()
