@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +67,7 @@ class Cluster:
     def close(self) -> None:
         self.sandbox.close()
         self.server.stop()
+        shutil.rmtree(self.server.folder, ignore_errors=True)
 
     # -- setup ------------------------------------------------------------------------------
 
