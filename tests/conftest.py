@@ -114,6 +114,22 @@ def postgres():
 
 _database_numbers = itertools.count(1)
 
+#: CARTPLUGIN_TEST_DB_BACKEND=sqlite or =postgresql runs the backend-parametrized tests on one only
+BACKENDS = [b for b in ("sqlite", "postgresql") if os.environ.get("CARTPLUGIN_TEST_DB_BACKEND", b) == b] or [
+    "sqlite",
+    "postgresql",
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_target(request, tmp_path: Path, monkeypatch) -> Path | str:
+    """The host database of a test that runs on both backends: a SQLite file, or a new
+    PostgreSQL database (then its key file is named, for this process and the CLI it starts)."""
+    if request.param == "sqlite":
+        return tmp_path / "cart.db"
+    monkeypatch.setenv("CARTPLUGIN_SECRET_KEY_FILE", str(tmp_path / "cart.key"))
+    return request.getfixturevalue("pg_url")
+
 
 @pytest.fixture
 def pg_url(postgres) -> Iterator[str]:

@@ -36,8 +36,17 @@ UNFULFILLED = ("unfulfilled", "partial")
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, sandbox: Sandbox, *, company: str = "Reliable GmbH", key: str | None = None):
-        self.db_path = tmp_path / "faults.db"
+    def __init__(
+        self,
+        tmp_path: Path,
+        sandbox: Sandbox,
+        *,
+        company: str = "Reliable GmbH",
+        key: str | None = None,
+        db: Path | str | None = None,
+    ):
+        # ``db``: the conftest's db_target (a SQLite file or a PostgreSQL URL); a SQLite file by default
+        self.db_path = db if db is not None else tmp_path / "faults.db"
         self.sandbox = sandbox
         self.company = company
         self.key = key or sandbox.api_key

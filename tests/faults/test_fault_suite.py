@@ -2,7 +2,8 @@
 
 Each scenario: a clean import, some orders shipped, new orders and a cancellation on the
 channel, then a long-running worker meets the fault; the fault stops, the worker goes on, and
-the end state is checked. The worker process must still be alive at the end.
+the end state is checked. The worker process must still be alive at the end. Every test runs
+on SQLite and on PostgreSQL (``db_target``).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def channel():
 
 
 @pytest.mark.parametrize("faults", SCENARIOS.values(), ids=SCENARIOS.keys())
-def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults):
-    h = Harness(tmp_path, channel)
+def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults, db_target):
+    h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
     expected = h.channel_unfulfilled_ids()
     shipped = h.ship(6)
@@ -91,8 +92,8 @@ def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults):
         assert partial >= 1
 
 
-def test_orders_that_move_between_pages_while_paging_are_not_missed(tmp_path, channel):
-    h = Harness(tmp_path, channel)
+def test_orders_that_move_between_pages_while_paging_are_not_missed(tmp_path, channel, db_target):
+    h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
     expected = h.channel_unfulfilled_ids()
     stop = threading.Event()

@@ -265,3 +265,31 @@ def test_job_params_and_summaries_round_trip_as_json(store, acme):
     jobs.finish(store, claimed, jobs.PARTIAL, {"inserted": 3})
     row = store.execute("SELECT summary FROM jobs WHERE id = ?", [job.id]).fetchone()
     assert json.loads(row[0]) == {"inserted": 3}
+
+
+def test_concurrent_enqueues_of_one_kind_all_get_the_one_pending_job(store, store_target, acme):
+    results: list[tuple[int, bool]] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def ask() -> None:
+        own = connect(store_target, migrate=False)
+        try:
+            start.wait()
+            for _ in range(10):
+                job, created = jobs.enqueue(own, acme.id, "download_orders")
+                with lock:
+                    results.append((job.id, created))
+        except Exception as exc:  # collected: an error in a thread must fail the test
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len({job_id for job_id, _ in results}) == 1 and sum(created for _, created in results) == 1
