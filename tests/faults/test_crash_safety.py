@@ -2,6 +2,7 @@
 the same end state: each order once, each tracking on the channel once, nothing shown failed.
 
 The kill comes from a failpoint (host/failpoints.py) so each phase is hit exactly, not by luck.
+Every test runs on SQLite and on PostgreSQL (``db_target``).
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def test_there_are_at_least_twenty_points():
 
 
 @pytest.mark.parametrize("point", IMPORT_POINTS)
-def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point):
-    h = Harness(tmp_path, channel)
+def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point, db_target):
+    h = Harness(tmp_path, channel, db=db_target)
     expected = h.channel_unfulfilled_ids()
     assert len(expected) > 20  # enough for three pages of 10
     crashed = h.cli("import-orders", h.company, failpoints=point, check=False)
@@ -79,8 +80,8 @@ def test_a_killed_import_is_finished_by_the_next_worker(tmp_path, channel, point
 
 
 @pytest.mark.parametrize("point", DOWNLOAD_POINTS)
-def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_run(tmp_path, channel, point):
-    h = Harness(tmp_path, channel)
+def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_run(tmp_path, channel, point, db_target):
+    h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
     new = channel.add_orders(25)  # three batches of 10 for the next download
     expected = h.channel_unfulfilled_ids()
@@ -98,8 +99,8 @@ def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_ru
 
 
 @pytest.mark.parametrize("point", UPLOAD_POINTS)
-def test_a_killed_upload_is_finished_by_the_next_worker(tmp_path, channel, point):
-    h = Harness(tmp_path, channel)
+def test_a_killed_upload_is_finished_by_the_next_worker(tmp_path, channel, point, db_target):
+    h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
     shipped = h.ship(10)  # three upload batches of 4
     crashed = h.cli("worker", "--once", "--download-every", "3600", failpoints=point, check=False)

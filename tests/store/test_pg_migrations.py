@@ -98,3 +98,36 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url):
         names = [r[0] for r in conn.execute(f"SELECT name FROM {pg_migrations.TABLE}")]
         assert sorted(names) == sorted(name for name, _ in pg_migrations.steps)
         assert conn.execute("SELECT COUNT(*) FROM companies").fetchone() == (3,)
+
+
+def test_a_database_of_the_previous_version_gets_the_next_step_once(pg_url, monkeypatch):
+    connect(pg_url).close()  # the current version
+    ran: list[str] = []
+
+    def next_step(db: PgDatabase) -> None:
+        ran.append("next")
+        db.execute("ALTER TABLE companies ADD COLUMN next_column TEXT")
+
+    monkeypatch.setattr(pg_migrations, "steps", [*pg_migrations.steps, ("9000_next", next_step)])
+    db = connect(pg_url)
+    assert "next_column" in db["companies"].columns_dict
+    assert pg_migrations.applied(db)[-1] == "9000_next"
+    db.close()
+    connect(pg_url).close()
+    assert ran == ["next"]
+
+
+def test_a_failing_step_leaves_no_trace_and_is_tried_again(pg_url, monkeypatch):
+    connect(pg_url).close()
+
+    def broken(db: PgDatabase) -> None:
+        db.execute("ALTER TABLE companies ADD COLUMN half_done TEXT")
+        db.execute("SELECT no_such_column FROM companies")
+
+    monkeypatch.setattr(pg_migrations, "steps", [*pg_migrations.steps, ("9001_broken", broken)])
+    with pytest.raises(Exception, match="no_such_column"):
+        connect(pg_url)
+    db = PgDatabase(pg_url)
+    assert "half_done" not in db["companies"].columns_dict
+    assert "9001_broken" not in pg_migrations.applied(db)
+    db.close()
