@@ -113,7 +113,13 @@ def run(
     deleted or replaced under the worker stops it with an error instead of a new empty one.
     """
     if str(db_path).startswith(("postgresql://", "postgres://")):  # workers on several machines: procrastinate
-        from .cluster.worker import run as run_cluster
+        try:
+            from .cluster.worker import run as run_cluster
+        except ImportError as exc:
+            raise HostError(
+                f"a worker on PostgreSQL needs the postgresql extra ({exc.name} is missing): "
+                "pip install 'cartplugin[postgresql]'"
+            ) from None
 
         return run_cluster(str(db_path), once=once, interval=interval, max_workers=max_workers,
                            download_every=download_every, echo=echo)  # fmt: skip

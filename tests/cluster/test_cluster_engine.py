@@ -222,3 +222,16 @@ def test_a_stopping_worker_gives_its_running_job_back_and_the_next_one_finishes_
     finally:
         db.close()
     assert second.stop() == 0, second.output
+
+
+def test_a_worker_on_postgresql_without_the_engine_installed_says_what_to_install(cluster_url):
+    code = (
+        "import sys; sys.modules['procrastinate'] = None\n"  # as if the postgresql extra were not installed
+        f"from host.cli import cli; cli(['--db', {cluster_url!r}, 'worker', '--once'])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "needs the postgresql extra (procrastinate is missing): pip install 'cartplugin[postgresql]'" in (
+        result.stdout + result.stderr
+    )
+    assert "Traceback" not in result.stderr
