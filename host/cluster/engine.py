@@ -125,9 +125,12 @@ def _not_claimed(url: str, job_id: int) -> str:
         if row is None:
             return "missing"
         status, company_id, kind, priority, run_after = row
-        if status == jobs.QUEUED:
-            conn.execute("SELECT cartplugin_defer_run_job(%s, %s, %s, %s, %s)",
-                         [job_id, company_id, kind, priority, run_after])  # fmt: skip
+        if status == jobs.QUEUED:  # at least a second from now, so a clock behind the database's cannot spin
+            conn.execute(
+                "SELECT cartplugin_defer_run_job(%s, %s, %s, %s, "
+                "GREATEST(%s::timestamptz, now() + interval '1 second')::text)",
+                [job_id, company_id, kind, priority, run_after],
+            )
             return "deferred again"
         return f"not run: {status}"
 

@@ -235,3 +235,21 @@ def test_a_worker_on_postgresql_without_the_engine_installed_says_what_to_instal
         result.stdout + result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_a_task_that_comes_before_its_row_is_due_defers_itself_to_then(cluster_url, company_id, start_worker):
+    """Two machines' clocks may differ: a task run early leaves the row to a task of its own time."""
+    db = connect(cluster_url)
+    try:
+        job, _ = jobs.enqueue(db, company_id, "import_orders")
+        due = clock.now_iso(3.0)
+        db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [due, job.id])
+        with psycopg.connect(cluster_url, autocommit=True) as conn:  # as if this database's clock ran ahead
+            conn.execute("UPDATE procrastinate_jobs SET scheduled_at = NULL")
+        worker = start_worker()
+        assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.COMPLETED, timeout=60), worker.output
+        assert jobs.show_job(db, job.id)["started_at"] >= due
+        mine = [status for job_id, status, _ in tasks(cluster_url) if job_id == job.id]
+        assert mine == ["succeeded", "succeeded"]  # the early one, then the one it deferred
+    finally:
+        db.close()
