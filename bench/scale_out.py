@@ -243,6 +243,8 @@ class Cluster:
         accepted = collections.Counter(path for (path, status), n in posts.items() if status == 201 for _ in range(n))
         repeated = sum(n for (_, status), n in posts.items() if status == 409)
         failed_jobs = self.q("SELECT count(*) FROM jobs WHERE status IN ('Failed', 'Cancelled')")[0][0]
+        dead = ["%stopped while running this job%"]  # the sweep's and recover_orphans' log line
+        requeued = self.q("SELECT count(*) FROM job_logs WHERE message LIKE %s", dead)[0][0]
         return {
             "orders": total,
             "orders_ok": total == expected_orders and doubled == 0,
@@ -252,6 +254,7 @@ class Cluster:
             "repeated_posts_409": repeated,
             "not_uploaded": not_uploaded,
             "failed_jobs": failed_jobs,
+            "requeued_from_dead_workers": requeued,
         }
 
     def sandbox_shipments_ok(self) -> tuple[int, int]:
@@ -324,7 +327,8 @@ def _line(r: dict[str, Any], args: argparse.Namespace) -> str:
         f"{r['throughput']:.1f} req/s, floor {r['floor']:.1f} s, ratio {r['ratio']:.2f}; orders {r['orders']} "
         f"(doubled {r['doubled_orders']}), trackings accepted {r['trackings_accepted']} (twice "
         f"{r['trackings_twice']}, repeats answered 409 {r['repeated_posts_409']}), not uploaded {r['not_uploaded']}, "
-        f"failed jobs {r['failed_jobs']}, exit codes {r['exit_codes']}"
+        f"failed jobs {r['failed_jobs']}, jobs of dead workers requeued so far {r['requeued_from_dead_workers']}, "
+        f"exit codes {r['exit_codes']}"
     )
 
 
