@@ -114,6 +114,17 @@ def run(
     jobs stop at their next order or batch, commit and go back to the queue. A database
     deleted or replaced under the worker stops it with an error instead of a new empty one.
     """
+    if str(db_path).startswith(("postgresql://", "postgres://")):  # workers on several machines: procrastinate
+        try:
+            from .cluster.worker import run as run_cluster
+        except ImportError as exc:
+            raise HostError(
+                f"a worker on PostgreSQL needs the postgresql extra ({exc.name} is missing): "
+                "pip install 'cartplugin[postgresql]'"
+            ) from None
+
+        return run_cluster(str(db_path), once=once, interval=interval, max_workers=max_workers,
+                           download_every=download_every, echo=echo)  # fmt: skip
     stop = threading.Event()
     if not once and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):

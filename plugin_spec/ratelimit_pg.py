@@ -29,27 +29,39 @@ CREATE INDEX IF NOT EXISTS cartplugin_rate_hits_key_at ON cartplugin_rate_hits (
 _SETUP_LOCK = 0x63617274_0003
 
 
+#: one connection per thread and database, shared by the limiters of every key (a worker talks to
+#: many channels' keys: a connection each would exhaust the server's max_connections)
+_local = threading.local()
+
+
+def _connection(url: str) -> psycopg.Connection:
+    conns: dict[str, psycopg.Connection] = _local.__dict__.setdefault("conns", {})
+    conn = conns.get(url)
+    if conn is None or conn.closed:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
+            conn.execute(_SETUP)  # type: ignore[arg-type]
+        conns[url] = conn
+    return conn
+
+
+def _drop_connection(url: str) -> None:
+    conn = _local.__dict__.get("conns", {}).pop(url, None)
+    if conn is not None:
+        conn.close()
+
+
 class PgRateLimiter:
     """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL."""
 
     def __init__(self, url: str, key: str, limit: int, window: float):
         self.url, self.key, self.limit, self.window = url, key, limit, window
         self._span = _span(window)
-        self._local = threading.local()
-
-    def _db(self) -> psycopg.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
-                conn.execute(_SETUP)  # type: ignore[arg-type]
-            self._local.conn = conn
-        return conn
 
     def _try(self) -> tuple[bool, float]:
         """One transaction: take a slot if there is one; else (False, seconds until one frees)."""
-        conn = self._db()
+        conn = _connection(self.url)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
             row = conn.execute(
@@ -75,10 +87,7 @@ class PgRateLimiter:
                 taken, pause = self._try()
                 down_since = None
             except psycopg.OperationalError:
-                conn = getattr(self._local, "conn", None)
-                self._local.conn = None
-                if conn is not None:
-                    conn.close()
+                _drop_connection(self.url)
                 now = time.monotonic()
                 down_since = down_since or now
                 if now - down_since > RECONNECT_GIVE_UP_SECONDS:

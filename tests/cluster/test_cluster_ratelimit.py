@@ -53,3 +53,14 @@ def test_a_key_limit_survives_a_database_restart(postgres, pg_url):
     assert limiter.acquire() >= 0.0  # the broken connection is replaced, the window is still counted
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM cartplugin_rate_hits").fetchone() == (2,)
+
+
+def test_the_limiters_of_many_keys_share_one_connection_per_thread(pg_url):
+    """A worker talks to hundreds of companies' keys: a connection for each would exhaust the server."""
+    for n in range(30):
+        PgRateLimiter(pg_url, f"key-{n}", 10, 1.0).acquire()
+    with psycopg.connect(pg_url) as conn:
+        mine = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()"
+        ).fetchone()
+    assert mine == (1,)
