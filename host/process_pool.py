@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from . import plugins
+from .db import is_postgresql
 from .jobs import Job
 from .runner import LocalPool
 
@@ -80,8 +81,9 @@ def default_processes() -> int:
 
 def make_pool(db_path: str | Path, *, max_workers: int = 4, processes: int = 1) -> LocalPool | ProcessPool:
     """``processes`` 1 (or no fork on this system): today's thread pool of ``max_workers``
-    threads; more: that many processes with ``max_workers`` threads each."""
-    if processes <= 1 or not can_fork():
+    threads; more: that many processes with ``max_workers`` threads each. On PostgreSQL the
+    thread pool too: more machines and processes are the cluster engine's (docs/scale-out.md)."""
+    if processes <= 1 or not can_fork() or is_postgresql(db_path):
         return LocalPool(db_path, max_workers=max_workers)
     return ProcessPool(db_path, processes=processes, threads=max_workers)
 
@@ -105,6 +107,8 @@ class ProcessPool:
     def __init__(self, db_path: str | Path, processes: int | None = None, threads: int = 4):
         if not can_fork():
             raise RuntimeError("job processes need the fork start method (use processes=1 here)")
+        if is_postgresql(db_path):
+            raise ValueError("job processes run on a SQLite database; PostgreSQL has the cluster engine")
         self.db_path = Path(db_path)
         self.processes = processes or default_processes()
         self.threads = threads

@@ -15,7 +15,7 @@ import time
 
 import psycopg
 
-from .ratelimit import _span
+from .ratelimit import Limiter
 
 #: seconds between two tries to reach a database that went away
 RECONNECT_PAUSE_SECONDS = 0.5
@@ -41,7 +41,7 @@ def _connection(url: str) -> psycopg.Connection:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
-            conn.execute(_SETUP)  # type: ignore[arg-type]
+            conn.execute(_SETUP)
         conns[url] = conn
     return conn
 
@@ -52,15 +52,21 @@ def _drop_connection(url: str) -> None:
         conn.close()
 
 
-class PgRateLimiter:
-    """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL."""
+class PgRateLimiter(Limiter):
+    """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL.
+
+    Waiting (and answering a stopping job with ``Stopped``) is ``Limiter.acquire``'s; this
+    backend only takes a slot or says how long until one frees, and while the database is away
+    it answers "ask again shortly" until ``RECONNECT_GIVE_UP_SECONDS`` have passed.
+    """
 
     def __init__(self, url: str, key: str, limit: int, window: float):
-        self.url, self.key, self.limit, self.window = url, key, limit, window
-        self._span = _span(window)
+        super().__init__(limit, window)
+        self.url, self.key = url, key
+        self._down = threading.local()
 
-    def _try(self) -> tuple[bool, float]:
-        """One transaction: take a slot if there is one; else (False, seconds until one frees)."""
+    def _try(self) -> float | None:
+        """One transaction: take a slot if there is one (None); else the seconds until one frees."""
         conn = _connection(self.url)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
@@ -75,25 +81,19 @@ class PgRateLimiter:
             now, count, oldest = row
             if count < self.limit:
                 conn.execute("INSERT INTO cartplugin_rate_hits (key, at) VALUES (%s, %s)", [self.key, now])
-                return True, 0.0
-        return False, max(0.001, oldest + self._span - now)
+                return None
+        return max(0.001, oldest + self._span - now)
 
-    def acquire(self) -> float:
-        """Take a slot, waiting if needed; returns the seconds waited."""
-        waited = 0.0
-        down_since: float | None = None
-        while True:
-            try:
-                taken, pause = self._try()
-                down_since = None
-            except psycopg.OperationalError:
-                _drop_connection(self.url)
-                now = time.monotonic()
-                down_since = down_since or now
-                if now - down_since > RECONNECT_GIVE_UP_SECONDS:
-                    raise
-                taken, pause = False, RECONNECT_PAUSE_SECONDS
-            if taken:
-                return waited
-            time.sleep(pause)
-            waited += pause
+    def try_take(self) -> float | None:
+        try:
+            pause = self._try()
+        except psycopg.OperationalError:
+            _drop_connection(self.url)
+            now = time.monotonic()
+            since = getattr(self._down, "since", None) or now
+            self._down.since = since
+            if now - since > RECONNECT_GIVE_UP_SECONDS:
+                raise
+            return RECONNECT_PAUSE_SECONDS
+        self._down.since = None
+        return pause

@@ -92,6 +92,6 @@ def ensure(url: str) -> bool:
             if installed(conn):  # another process did it while we waited
                 return False
             if conn.execute("SELECT to_regclass('procrastinate_jobs')").fetchone()[0] is None:  # type: ignore[index]
-                conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
-            conn.execute(BRIDGE_SQL)  # type: ignore[arg-type]
+                conn.execute(SchemaManager.get_schema())
+            conn.execute(BRIDGE_SQL)
     return True

@@ -6,9 +6,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import psycopg
+import pytest
 
+from host.process_pool import ProcessPool, make_pool
+from host.runner import LocalPool
+from plugin_spec import stopping
 from plugin_spec.ratelimit import limiter_for
 from plugin_spec.ratelimit_pg import PgRateLimiter
 
@@ -64,3 +70,24 @@ def test_the_limiters_of_many_keys_share_one_connection_per_thread(pg_url):
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()"
         ).fetchone()
     assert mine == (1,)
+
+
+def test_a_request_waiting_for_a_postgresql_slot_is_not_sent_once_the_job_stops(pg_url):
+    """The PostgreSQL window is a Limiter like the others: a stopping upload sends nothing more."""
+
+    limiter = PgRateLimiter(pg_url, "stopping-key", limit=1, window=30)
+    limiter.acquire()
+    flag = threading.Event()
+    threading.Timer(0.2, flag.set).start()
+    started = time.monotonic()
+    with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
+        limiter.acquire()  # the next slot is 30 s away
+    assert time.monotonic() - started < 5
+
+
+def test_job_processes_are_not_forked_for_a_postgresql_database(pg_url):
+    """On PostgreSQL `jobs run` and the pool use threads; more processes are the cluster engine's."""
+
+    assert isinstance(make_pool(pg_url, max_workers=2, processes=2), LocalPool)
+    with pytest.raises(ValueError, match="cluster engine"):
+        ProcessPool(pg_url, processes=2)
