@@ -84,8 +84,16 @@ def register(cli: click.Group) -> None:
 
     @backmarket_pro.command("demo")
     @click.option("--orders", "order_count", type=click.IntRange(1, 100000), default=25, show_default=True)
-    def demo(order_count: int) -> None:
-        """Walk the Back Market Pro setup of the support guide on a temporary database and sandbox."""
+    @click.option(
+        "--db",
+        "target",
+        metavar="PATH|URL",
+        default=None,
+        help="Run on this new, empty database (a SQLite path or a postgresql:// URL) instead of a temporary file.",
+    )
+    def demo(order_count: int, target: str | None) -> None:
+        """Walk the Back Market Pro setup of the support guide against a sandbox, on a temporary
+        SQLite database or the one given."""
         from .demo import run_demo
 
-        run_demo(cli, order_count)
+        run_demo(cli, order_count, target)

@@ -1,18 +1,22 @@
 """``cartplugin backmarket-pro demo``: the Back Market Pro setup of the support guide, step by step.
 
 Each step prints the command a support person would type and runs that very command through
-the ``cartplugin`` group the host hands to the plugin, on a temporary database, against this
-plugin's sandbox started on a free loopback port. The plugin never imports the host.
+the ``cartplugin`` group the host hands to the plugin, on a temporary SQLite database (or the
+new, empty database ``--db`` names: a path or a ``postgresql://`` URL), against this plugin's
+sandbox started on a free loopback port. The plugin never imports the host.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import shlex
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from click.testing import CliRunner
@@ -23,9 +27,13 @@ COMPANY = "Refurb Traders GmbH"
 COMMISSION = "12.5"
 
 
-def _run(cli: click.Group, db: Path, *args: str, show: bool = True) -> str:
+#: the host's variable naming the file that keeps the key of sealed secrets
+KEY_FILE_ENV = "CARTPLUGIN_SECRET_KEY_FILE"
+
+
+def _run(cli: click.Group, db: Path | str, *args: str, show: bool = True, env: dict[str, str] | None = None) -> str:
     click.secho("$ cartplugin " + " ".join(shlex.quote(a) for a in args), fg="cyan")
-    result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False, env=env)
     if result.exit_code != 0:
         raise click.ClickException(f"demo step failed: cartplugin {' '.join(args)}: {result.output.strip()}")
     if show:
@@ -33,40 +41,55 @@ def _run(cli: click.Group, db: Path, *args: str, show: bool = True) -> str:
     return result.output
 
 
-def run_demo(cli: click.Group, order_count: int = 25) -> None:
-    """Run each step through ``cli``, the root ``cartplugin`` group."""
+def run_demo(cli: click.Group, order_count: int = 25, target: str | None = None) -> None:
+    """Run each step through ``cli``, the root ``cartplugin`` group, on ``target`` (a new, empty
+    database) or a temporary SQLite file."""
     with tempfile.TemporaryDirectory(prefix="cartplugin-demo-") as tmp, Sandbox(orders=order_count, seed=7) as sandbox:
-        db = Path(tmp) / "demo.db"
-        click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {db}\n", bold=True)
+        db: Path | str = target or Path(tmp) / "demo.db"
+        env: dict[str, str] = {}
+        if target and "://" in target and not os.environ.get(KEY_FILE_ENV):
+            # a server database keeps its secrets' key in a file it names: one for this run
+            env[KEY_FILE_ENV] = str(Path(tmp) / "demo.key")
+        run = functools.partial(_run, cli, db, env=env)
+        shown = _without_password(str(db))
+        click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {shown}\n", bold=True)
         click.secho("1. Add the company designated for this integration", bold=True)
-        _run(cli, db, "companies", "add", COMPANY)
+        run("companies", "add", COMPANY)
         click.secho(
             "\n2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload", bold=True
         )
-        _run(cli, db, "website-settings", COMPANY, "--store-plugin", "backmarket_pro",
+        run("website-settings", COMPANY, "--store-plugin", "backmarket_pro",
              "--allow-order-download", "--allow-tracking-upload")  # fmt: skip
         click.secho("\n3. Cart General: Website URL, x-api-key, Order Import: Commission (%)", bold=True)
         # the key from a file, as staff should give it: a value on the command line shows in `ps`
         key_file = Path(tmp) / "bmp-key.txt"
         key_file.write_text(sandbox.api_key + "\n")
         key_file.chmod(0o600)
-        _run(cli, db, "cart-settings", COMPANY, "--set", f"website_url={sandbox.base_url}",
+        run("cart-settings", COMPANY, "--set", f"website_url={sandbox.base_url}",
              "--set-file", f"x_api_key={key_file}", "--set", f"commission_percent={COMMISSION}")  # fmt: skip
         click.secho("\n4. Test Settings (required to establish the connection)", bold=True)
-        _run(cli, db, "test-settings", COMPANY)
+        run("test-settings", COMPANY)
         click.secho("\n5. Actions > Import Orders (a Queued Job)", bold=True)
-        _run(cli, db, "import-orders", COMPANY)
-        imported = json.loads(_run(cli, db, "orders", "list", "--company", COMPANY, "--json", show=False))
+        run("import-orders", COMPANY)
+        imported = json.loads(run("orders", "list", "--company", COMPANY, "--json", show=False))
         click.echo(f"{len(imported)} orders imported")
         click.secho("\n6. Ship two orders in the host", bold=True)
         shippable = [o for o in imported if not o["channel_cancelled"]][:2]
         for n, order in enumerate(shippable, 1):
-            _run(cli, db, "orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
+            run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
                  "--tracking-url", f"https://www.ups.com/track?tracknum=1Z999AA1012345678{n}")  # fmt: skip
         click.secho("\n7. The worker: automatic download and tracking upload", bold=True)
-        _run(cli, db, "worker", "--once")
-        final = json.loads(_run(cli, db, "orders", "list", "--company", COMPANY, "--json", show=False))
+        run("worker", "--once")
+        final = json.loads(run("orders", "list", "--company", COMPANY, "--json", show=False))
         _summary(final, sandbox, [o["source_order_id"] for o in shippable])
+
+
+def _without_password(target: str) -> str:
+    """A database URL as shown to a person: its password masked."""
+    parts = urlsplit(target)
+    if "://" not in target or parts.password is None:
+        return target
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":****@")))
 
 
 def _summary(final: list[dict[str, Any]], sandbox: Sandbox, shipped_ids: list[str]) -> None:
