@@ -9,6 +9,7 @@ call ``claim`` + ``execute`` in its task instead, and the plugins would not know
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -26,7 +27,7 @@ from plugin_spec import BadData, ChannelError, RateLimited
 
 from . import clock, config, jobs, services
 from .companies import get_company
-from .db import as_target, connect, target_of
+from .db import as_target, connect, is_postgresql, target_of
 from .errors import HostError
 from .failpoints import failpoint
 from .jobs import Job
@@ -52,14 +53,27 @@ class _Heartbeat:
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
 
+    def _interval(self) -> float:
+        if is_postgresql(self.path):  # the cluster's sweep gives back a row whose beats stop
+            from .cluster import HEARTBEAT_SECONDS as cluster_beat
+
+            return min(HEARTBEAT_SECONDS, cluster_beat)
+        return HEARTBEAT_SECONDS
+
     def _run(self) -> None:
         own = None
+        interval = self._interval()
         try:
-            while not self.stopped.wait(HEARTBEAT_SECONDS):
-                own = own or connect(self.path, migrate=False, create=False)
-                jobs.heartbeat(own, self.job)
-        except Exception:  # a missed beat is not worth killing anything for
-            log.warning("heartbeat of job %s failed", self.job.id, exc_info=True)
+            while not self.stopped.wait(interval):
+                try:
+                    own = own or connect(self.path, migrate=False, create=False)
+                    jobs.heartbeat(own, self.job)
+                except Exception:  # a missed beat (database restarting) is no reason to stop beating
+                    log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
+                    if own is not None:
+                        with contextlib.suppress(Exception):
+                            own.close()
+                    own = None
         finally:
             if own is not None:
                 own.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from spy_plugin import SpyChannel
@@ -219,3 +220,26 @@ def test_a_retry_honours_the_channels_retry_after(db, company_id):
     assert jobs.retry_later(db, claimed, "RateLimited: 429", retry_after=120) is True
     run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
     assert 119 <= (run_after - before).total_seconds() <= 121
+
+
+def test_a_failed_heartbeat_does_not_stop_the_beats(db_path, db, company_id, monkeypatch, tmp_path):
+    """A database that is away for a moment (a PostgreSQL restart, a moved file) costs one beat,
+    not the rest: a job whose beats stopped would be given to another worker while it runs."""
+    monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.05)
+    job, _ = jobs.enqueue(db, company_id, "import_orders")
+    claimed = jobs.claim(db, "me:1:1")
+    assert claimed is not None and claimed.id == job.id
+
+    def beat() -> str:
+        return db.execute("SELECT heartbeat_at FROM jobs WHERE id = ?", [job.id]).fetchone()[0]
+
+    away = tmp_path / "away.db"
+    with runner._Heartbeat(db, claimed):
+        db_path.rename(away)  # the next beats cannot open the database
+        time.sleep(0.3)
+        away.rename(db_path)
+        missed = beat()
+        deadline = time.monotonic() + 10
+        while beat() == missed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert beat() > missed

@@ -18,3 +18,14 @@ import os
 def is_postgres(db: str | os.PathLike | None) -> bool:
     """True for a ``postgresql://`` (or ``postgres://``) URL, False for a SQLite path."""
     return str(db or "").startswith(("postgresql://", "postgres://"))
+
+
+#: a worker whose procrastinate heartbeat is older than this is presumed dead (it beats 3 times as
+#: often); ``CARTPLUGIN_CLUSTER_STALLED_SECONDS`` changes it (tests, a slow network)
+STALLED_WORKER_SECONDS = float(os.environ.get("CARTPLUGIN_CLUSTER_STALLED_SECONDS") or 30.0)
+#: a Processing row with no live task is only given back once its own heartbeat is this old, so
+#: a job run outside the engine (``cartplugin jobs run``) is never taken from under its runner
+ORPHAN_AFTER_SECONDS = STALLED_WORKER_SECONDS
+#: the heartbeats (procrastinate's worker, the host's running job) of every process on a
+#: PostgreSQL database, cluster worker or not: three beats fit in the orphan window
+HEARTBEAT_SECONDS = STALLED_WORKER_SECONDS / 3

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -28,19 +27,16 @@ import procrastinate
 import psycopg
 
 from .. import clock, jobs, runner
+from .. import cluster as cluster_timing
 from ..db import connect
 from .schema import QUEUE, TASK
 
 log = logging.getLogger("cartplugin.cluster")
 
-#: a worker whose procrastinate heartbeat is older than this is presumed dead (it beats 3 times as
-#: often); ``CARTPLUGIN_CLUSTER_STALLED_SECONDS`` changes it (tests, a slow network)
-STALLED_WORKER_SECONDS = float(os.environ.get("CARTPLUGIN_CLUSTER_STALLED_SECONDS") or 30.0)
-#: a Processing row with no live task is only given back once its own heartbeat is this old, so
-#: a job run outside the engine (``cartplugin jobs run``) is never taken from under its runner
-ORPHAN_AFTER_SECONDS = STALLED_WORKER_SECONDS
-#: the heartbeats (procrastinate's worker, the host's running job) in a cluster worker
-HEARTBEAT_SECONDS = STALLED_WORKER_SECONDS / 3
+# the timing of a cluster (one definition, in host.cluster, for every process on PostgreSQL)
+STALLED_WORKER_SECONDS = cluster_timing.STALLED_WORKER_SECONDS
+ORPHAN_AFTER_SECONDS = cluster_timing.ORPHAN_AFTER_SECONDS
+HEARTBEAT_SECONDS = cluster_timing.HEARTBEAT_SECONDS
 #: how long a task whose database went away keeps trying to give its row back
 GIVE_BACK_SECONDS = 120.0
 
