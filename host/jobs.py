@@ -10,12 +10,16 @@ effect of running it once.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import json
 import os
 import random
 import socket
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlite_utils
@@ -164,13 +168,27 @@ def claim(
     return job
 
 
+@functools.cache
+def machine_id() -> str:
+    """Who can judge a pid with ``kill(pid, 0)``: the hostname, tagged with the kernel's boot id
+    and the pid namespace. Containers sharing a hostname (host networking) or cloned machines
+    share a database but not their pids, and must never requeue each other's running jobs."""
+    parts = []
+    with contextlib.suppress(OSError):
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip())
+    with contextlib.suppress(OSError):
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    tag = hashlib.sha256("|".join(parts).encode()).hexdigest()[:8] if parts else ""
+    return f"{socket.gethostname()}/{tag}" if tag else socket.gethostname()
+
+
 def recover_orphans(db: sqlite_utils.Database) -> list[int]:
     """Requeue Processing jobs whose worker process on this machine no longer exists.
 
     A worker on another machine is only presumed dead after ``STALE_AFTER_SECONDS`` without a
     heartbeat (see :func:`claim`); on this machine we can ask the kernel right away.
     """
-    me = socket.gethostname()
+    me = machine_id()
     orphans = []
     for job_id, claimed_by in db.execute("SELECT id, claimed_by FROM jobs WHERE status = 'Processing'").fetchall():
         host, _, rest = (claimed_by or "").partition(":")

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ log = logging.getLogger("cartplugin.runner")
 
 
 def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    return f"{jobs.machine_id()}:{os.getpid()}:{threading.get_ident()}"
 
 
 #: seconds between two heartbeats of a running job (well under jobs.STALE_AFTER_SECONDS)

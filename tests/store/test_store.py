@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -192,11 +193,27 @@ def test_a_replaced_worker_cannot_finish_the_job_of_its_replacement(store, acme)
 
 def test_a_dead_local_worker_is_recovered(store, acme):
     job, _ = jobs.enqueue(store, acme.id, "download_orders")
-    import socket
 
-    jobs.claim(store, f"{socket.gethostname()}:999999999:1")
+    jobs.claim(store, f"{jobs.machine_id()}:999999999:1")
     assert jobs.recover_orphans(store) == [job.id]
     assert jobs.get_job(store, job.id).status == "Queued"
+
+
+def test_a_worker_sharing_only_the_hostname_is_never_judged_by_pid(store, acme):
+    """Containers with host networking, or cloned machines, share a hostname but not their pids:
+    a pid that does not exist here may be a live worker there."""
+    from pathlib import Path
+
+    from host import runner
+
+    # a worker names its machine by hostname, boot and pid namespace, and recovery judges by that
+    assert runner.worker_id().startswith(jobs.machine_id() + ":")
+    if Path("/proc/self/ns/pid").exists():
+        assert jobs.machine_id().startswith(socket.gethostname() + "/")
+    job, _ = jobs.enqueue(store, acme.id, "download_orders")
+    jobs.claim(store, f"{socket.gethostname()}/0ther000:999999999:1")
+    assert jobs.recover_orphans(store) == []
+    assert jobs.get_job(store, job.id).status == "Processing"
 
 
 def test_concurrent_claims_never_take_the_same_job(store, store_target):
