@@ -36,7 +36,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from plugin_spec import pgurl
 
 from .errors import HostError
 
@@ -75,13 +76,8 @@ def as_pg(db: object) -> PgDatabase | None:
 
 
 def display(url: str) -> str:
-    """The URL with its password masked, for messages and status output."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:****@{netloc[2]}"))
+    """The URL with its password masked (user part or ``password=`` parameter), for messages."""
+    return pgurl.display(url)
 
 
 # -- SQL translation -------------------------------------------------------------------------
@@ -244,7 +240,7 @@ class PgDatabase:
 
     def _connect(self) -> None:
         try:
-            self._raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as exc:
             raise HostError(f"cannot open database {display(self.url)!r}: {_sqlite_error(exc)}") from None
 
@@ -259,7 +255,7 @@ class PgDatabase:
             if self._writing:
                 raise sqlite3.OperationalError("the connection to PostgreSQL was lost during a transaction")
             try:
-                self._raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+                self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
             except psycopg.Error as exc:
                 raise _sqlite_error(exc) from exc
         return self._raw

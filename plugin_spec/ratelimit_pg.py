@@ -15,6 +15,7 @@ import time
 
 import psycopg
 
+from . import pgurl
 from .ratelimit import Limiter
 
 #: seconds between two tries to reach a database that went away
@@ -38,7 +39,7 @@ def _connection(url: str) -> psycopg.Connection:
     conns: dict[str, psycopg.Connection] = _local.__dict__.setdefault("conns", {})
     conn = conns.get(url)
     if conn is None or conn.closed:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+        conn = pgurl.connect(url, autocommit=True, connect_timeout=5)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
             conn.execute(_SETUP)

@@ -26,6 +26,8 @@ from typing import Any
 import procrastinate
 import psycopg
 
+from plugin_spec import pgurl
+
 from .. import clock, jobs, runner
 from .. import cluster as cluster_timing
 from ..db import connect
@@ -115,7 +117,7 @@ def _not_claimed(url: str, job_id: int) -> str:
     Only the last case needs anything: a task for its ``run_after`` (clocks of two machines may
     differ by a little, and a row must never be left Queued without a task).
     """
-    with psycopg.connect(url, autocommit=True) as conn:
+    with pgurl.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT status, company_id, kind, priority, run_after FROM jobs WHERE id = %s",
                            [job_id]).fetchone()  # fmt: skip
         if row is None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import psycopg
 
+from plugin_spec import pgurl
+
 from .. import worker
 from ..db import connect
 from . import engine
@@ -51,7 +53,7 @@ class Scheduler:
         """Hold the scheduler lock (kept until this connection ends); True while we hold it."""
         if self._conn is None or self._conn.closed:
             self.leading = False
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = pgurl.connect(self.url, autocommit=True, connect_timeout=5)
         if self.leading:  # the lock lives as long as this connection: make sure it still does
             self._conn.execute("SELECT 1")
         else:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import psycopg
 from procrastinate.schema import SchemaManager
 
+from plugin_spec import pgurl
+
 #: the procrastinate queue and task every host job runs as
 QUEUE = "cartplugin"
 TASK = "cartplugin.run_job"
@@ -84,7 +86,7 @@ def ensure(url: str) -> bool:
     The host's own tables (``jobs``) must exist already: open the database through
     ``host.db.connect`` first, which migrates it.
     """
-    with psycopg.connect(url, autocommit=True) as conn:
+    with pgurl.connect(url, autocommit=True) as conn:
         if installed(conn):
             return False
         with conn.transaction():

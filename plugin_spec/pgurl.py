@@ -1,0 +1,68 @@
+"""A PostgreSQL URL's password kept out of what people and logs see.
+
+libpq quotes the part of a URL it cannot read in its error messages, password included, and a
+URL may carry the password in its user part (``postgresql://user:pw@host/db``) or as a
+parameter (``?password=pw``). :func:`connect` opens a connection with psycopg and raises its
+errors (same class) with every spelling of the password replaced by ``****``; :func:`display`
+masks a URL for messages. Used by the host's PostgreSQL store and engine, and the limiter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
+
+MASK = "****"
+
+
+def _passwords(url: str) -> list[str]:
+    found: list[str] = []
+    try:
+        parts = urlsplit(url)
+        raw_netloc = parts.netloc.rpartition("@")[0]
+        if ":" in raw_netloc:
+            raw = raw_netloc.partition(":")[2]
+            found += [raw, unquote(raw)]
+        found += [value for key, value in parse_qsl(parts.query, keep_blank_values=True) if key == "password"]
+        found += [raw for raw in parts.query.split("&") if raw.startswith("password=")]
+    except ValueError:
+        pass
+    return sorted({p.removeprefix("password=") for p in found if p}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with the password of ``url`` (raw, decoded or as a parameter) masked."""
+    for secret in _passwords(url):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def display(url: str) -> str:
+    """The URL as shown to a person: its password masked, wherever it is written."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return scrub(url, url)
+    netloc = parts.netloc
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{hostport}"
+    query = parts.query
+    if "password=" in query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK if k == "password" else v) for k, v in pairs], safe="*")
+    return scrub(urlunsplit(parts._replace(netloc=netloc, query=query)), url)
+
+
+def connect(url: str, **kwargs: Any) -> psycopg.Connection[TupleRow]:
+    """``psycopg.connect(url, **kwargs)``; an error is raised again, same class, password masked."""
+    import psycopg
+
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.Error as exc:
+        raise type(exc)(scrub(str(exc), url)) from None
