@@ -10,6 +10,7 @@ connection (database restart) is opened again; until it is back, ``acquire`` wai
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -30,25 +31,30 @@ CREATE INDEX IF NOT EXISTS cartplugin_rate_hits_key_at ON cartplugin_rate_hits (
 _SETUP_LOCK = 0x63617274_0003
 
 
-#: one connection per thread and database, shared by the limiters of every key (a worker talks to
-#: many channels' keys: a connection each would exhaust the server's max_connections)
-_local = threading.local()
+#: one connection per process and database, shared by the limiters of every key and every thread
+#: (each slot is one transaction of about a millisecond, taken under ``_lock``): a worker talks to
+#: hundreds of keys from short-lived upload and prefetch threads, and a connection for each would
+#: exhaust the server's max_connections
+_conns: dict[tuple[int, str], psycopg.Connection] = {}
+_lock = threading.Lock()
 
 
 def _connection(url: str) -> psycopg.Connection:
-    conns: dict[str, psycopg.Connection] = _local.__dict__.setdefault("conns", {})
-    conn = conns.get(url)
-    if conn is None or conn.closed:
+    """The process's connection to ``url`` (call with ``_lock`` held); the table made once."""
+    key = (os.getpid(), url)  # a forked child never uses its parent's connection
+    conn = _conns.get(key)
+    if conn is None or conn.closed or conn.broken:
         conn = pgurl.connect(url, autocommit=True, connect_timeout=5)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
-            conn.execute(_SETUP)
-        conns[url] = conn
+            if conn.execute("SELECT to_regclass('cartplugin_rate_hits')").fetchone() == (None,):
+                conn.execute(_SETUP)
+        _conns[key] = conn
     return conn
 
 
 def _drop_connection(url: str) -> None:
-    conn = _local.__dict__.get("conns", {}).pop(url, None)
+    conn = _conns.pop((os.getpid(), url), None)
     if conn is not None:
         conn.close()
 
@@ -68,7 +74,10 @@ class PgRateLimiter(Limiter):
 
     def _try(self) -> float | None:
         """One transaction: take a slot if there is one (None); else the seconds until one frees."""
-        conn = _connection(self.url)
+        with _lock:
+            return self._try_locked(_connection(self.url))
+
+    def _try_locked(self, conn: psycopg.Connection) -> float | None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
             row = conn.execute(
@@ -89,7 +98,8 @@ class PgRateLimiter(Limiter):
         try:
             pause = self._try()
         except psycopg.OperationalError:
-            _drop_connection(self.url)
+            with _lock:
+                _drop_connection(self.url)
             now = time.monotonic()
             since = getattr(self._down, "since", None) or now
             self._down.since = since
