@@ -64,21 +64,29 @@ def test_a_key_limit_survives_a_database_restart(postgres, pg_url):
 def test_the_limiters_of_many_keys_and_threads_share_one_connection_per_process(pg_url):
     """A worker talks to hundreds of companies' keys from short-lived upload and prefetch threads:
     a connection for each key or thread would exhaust the server."""
+    for n in range(10):
+        PgRateLimiter(pg_url, f"key-{n}", 10, 1.0).acquire()
+    sent = threading.Barrier(21)
+    counted = threading.Event()
 
     def send(n: int) -> None:
         PgRateLimiter(pg_url, f"key-{n}", 10, 1.0).acquire()
+        sent.wait(30)
+        counted.wait(30)  # alive (with whatever it opened) while the connections are counted
 
-    for n in range(10):
-        send(n)
     threads = [threading.Thread(target=send, args=(n,)) for n in range(10, 30)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(30)
-    with psycopg.connect(pg_url) as conn:
-        mine = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()"
-        ).fetchone()
+    sent.wait(30)
+    try:
+        with psycopg.connect(pg_url) as conn:
+            mine = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()"
+            ).fetchone()
+    finally:
+        counted.set()
+        for t in threads:
+            t.join(30)
     assert mine == (1,)
 
 
