@@ -86,18 +86,21 @@ def enqueue(
             return pending, False
         now = clock.now_iso()
         try:
-            job_id = db.execute(
-                "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                [
-                    company_id,
-                    kind,
-                    PRIORITY[kind] if priority is None else priority,
-                    json.dumps(params or {}),
-                    now,
-                    now,
-                ],
-            ).fetchone()[0]
+            # in a savepoint: on PostgreSQL a failed statement spoils the whole transaction, and
+            # the pending job must still be read after it
+            with db.atomic():
+                job_id = db.execute(
+                    "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    [
+                        company_id,
+                        kind,
+                        PRIORITY[kind] if priority is None else priority,
+                        json.dumps(params or {}),
+                        now,
+                        now,
+                    ],
+                ).fetchone()[0]
         except sqlite3.IntegrityError:  # another process queued it between our read and insert
             raced = _pending(db, company_id, kind)
             if raced is None:  # and it has already finished: say so rather than return no job
