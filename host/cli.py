@@ -351,8 +351,7 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     """Test Settings: check the connection; required before anything automatic runs."""
     db = _db(ctx)
     target = companies.get_company(db, company)
-    job, _ = jobs.enqueue(db, target.id, "test_settings")
-    claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
+    job, _, claimed = jobs.enqueue_and_claim(db, target.id, "test_settings", runner.worker_id())
     if claimed is None:
         raise HostError(f"Test Settings job {job.id} is already running")
     runner.execute(db, claimed)
@@ -398,13 +397,15 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     services.check_allowed(db, target, "import_orders")
     jobs.recover_orphans(db)  # e.g. an earlier import-orders stopped with Ctrl-C
     params = {"since": clock.iso(since_dt) if since_dt else None}
-    job, created = jobs.enqueue(db, target.id, "import_orders", params)
+    if wait:  # queued and claimed at once, so no worker takes it in between
+        job, created, claimed = jobs.enqueue_and_claim(db, target.id, "import_orders", runner.worker_id(), params)
+    else:
+        (job, created), claimed = jobs.enqueue(db, target.id, "import_orders", params), None
     if not created:
         differs = " (with its own --since; yours was not applied)" if job.params != params else ""
         echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
     ran = False
     if wait:
-        claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)
         if claimed is not None:
             _run_with_progress(db, claimed, as_json)
             ran = True

@@ -110,6 +110,23 @@ def enqueue(
     return get_job(db, job_id), True
 
 
+def enqueue_and_claim(
+    db: sqlite_utils.Database, company_id: int, kind: str, worker_id: str, params: dict[str, Any] | None = None
+) -> tuple[Job, bool, Job | None]:
+    """Queue (or find) the job and claim it for ``worker_id`` in one transaction: ``(job, created,
+    claimed)``, ``claimed`` None when the pending job is already running elsewhere.
+
+    For a job the caller runs at once (Test Settings, ``import-orders --wait``): between a commit
+    of the Queued row and a separate claim, a worker woken by that row (the cluster engine's
+    are woken by every Queued row) could take it first, and the caller would wrongly report it
+    as "already running".
+    """
+    with write(db):
+        job, created = enqueue(db, company_id, kind, params)
+        claimed = claim(db, worker_id, job_id=job.id)
+    return job, created, claimed
+
+
 def _pending(db: sqlite_utils.Database, company_id: int, kind: str) -> Job | None:
     rows = list(
         db.query(

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from host import audit, clock, companies, jobs, orders, services, users
+from host import db as db_module
 from host.companies import add_company, get_company
 from host.db import connect, write
 from host.errors import HostError
@@ -310,3 +311,19 @@ def test_concurrent_enqueues_of_one_kind_all_get_the_one_pending_job(store, stor
         t.join()
     assert errors == []
     assert len({job_id for job_id, _ in results}) == 1 and sum(created for _, created in results) == 1
+
+
+def test_a_job_run_at_once_is_queued_and_claimed_in_one_transaction(store, acme):
+    """Test Settings and import-orders --wait: no other worker can take the row in between, so
+    the caller never reports its own new job as "already running"."""
+    seen_queued: list[str] = []
+    other = connect(db_module.target_of(store), migrate=False)
+    try:
+        job, created, claimed = jobs.enqueue_and_claim(store, acme.id, "test_settings", "caller:1:1")
+        seen_queued = [r[0] for r in other.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchall()]
+        again, created_again, claimed_again = jobs.enqueue_and_claim(store, acme.id, "test_settings", "late:2:2")
+    finally:
+        other.close()
+    assert created and claimed is not None and claimed.id == job.id and claimed.claimed_by == "caller:1:1"
+    assert seen_queued == ["Processing"]  # committed already claimed: never visible as Queued
+    assert again.id == job.id and not created_again and claimed_again is None

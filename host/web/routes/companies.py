@@ -195,8 +195,7 @@ def _field_errors(exc: InvalidSettings, line: str) -> dict[str, str]:
 def test_settings(company_id: int):
     company = _company(company_id)
     try:
-        job, _ = jobs.enqueue(db(), company.id, "test_settings")
-        claimed = jobs.claim(db(), runner.worker_id(), job_id=job.id)
+        job, _, claimed = jobs.enqueue_and_claim(db(), company.id, "test_settings", runner.worker_id())
         if claimed is None:
             raise HostError(f"Test Settings job {job.id} is already running")
         runner.execute(db(), claimed)
