@@ -70,6 +70,18 @@ def copy(source: sqlite_utils.Database, target: PgDatabase) -> CopyReport:
 
 
 def _copy_tables(source: sqlite_utils.Database, target: PgDatabase, tables: list[str], report: CopyReport) -> None:
+    # one read transaction on the source: every table from the same snapshot (WAL), even if a
+    # worker the operator forgot to stop writes meanwhile
+    source.conn.execute("BEGIN")
+    try:
+        _copy_in_one_write(source, target, tables, report)
+    finally:
+        source.conn.execute("ROLLBACK")
+
+
+def _copy_in_one_write(
+    source: sqlite_utils.Database, target: PgDatabase, tables: list[str], report: CopyReport
+) -> None:
     with target.write():
         for table in tables:
             try:
