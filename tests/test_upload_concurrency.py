@@ -123,7 +123,7 @@ def test_a_request_waiting_for_a_slot_is_not_sent_once_the_job_stops():
     started = time.monotonic()
     with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
         limiter.acquire()  # the next slot is 30 s away
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # long before the slot 30 s away: it did not wait for it
 
 
 def _threads_hammer(path: str, stamps) -> None:

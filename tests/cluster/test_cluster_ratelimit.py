@@ -100,7 +100,7 @@ def test_a_request_waiting_for_a_postgresql_slot_is_not_sent_once_the_job_stops(
     started = time.monotonic()
     with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
         limiter.acquire()  # the next slot is 30 s away
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # long before the slot 30 s away: it did not wait for it
 
 
 def test_job_processes_are_not_forked_for_a_postgresql_database(pg_url):
