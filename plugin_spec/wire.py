@@ -22,7 +22,7 @@ from pydantic_core import core_schema
 
 from . import stopping
 from .errors import AuthError, BadData, ChannelError
-from .models import MAX_ID, BadOrder, ChannelOrder, Shipment, UploadResult
+from .models import MAX_ID, MAX_TEXT, BadOrder, ChannelOrder, Shipment, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +138,42 @@ MoneyText = Annotated[Decimal, GetPydanticSchema(_money_schema)]
 IdentText = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_IDENT_CORE, strict=True)]
 #: ``plain_id()`` for string ids in the core: an Ident that is also one URL path segment
 SegmentId = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_SEGMENT_CORE, strict=True)]
+
+
+def _optional_text_schema(source: Any, handler: Any) -> core_schema.CoreSchema:
+    text = core_schema.str_schema(min_length=1, max_length=MAX_TEXT, strict=True)
+    # "" is checked by the literal, then becomes None: a step that always fails, so its default
+    empty = core_schema.chain_schema([core_schema.literal_schema([""]), _always_default(None)])
+    return core_schema.nullable_schema(core_schema.union_schema([text, empty], mode="left_to_right"))
+
+
+def _always_default(default: Any) -> core_schema.CoreSchema:
+    """A core step whose result is always ``default``: it refuses every value but ``default`` itself."""
+    return core_schema.with_default_schema(core_schema.literal_schema([default]), default=default, on_error="default")
+
+
+#: ``text()`` in pydantic's core: a string (at most MAX_TEXT), None for null or ""; anything else is refused
+OptionalText = Annotated[str | None, GetPydanticSchema(_optional_text_schema)]
+
+
+def Ignored(default: Any) -> GetPydanticSchema:  # noqa: N802 - used like a type: ``Annotated[bool, Ignored(False)]``
+    """A page model's field that keeps ``default`` whatever the wire sends under its name.
+
+    For the ChannelOrder fields a plugin's mapping never reads (``payment_status``,
+    ``awaiting_acceptance``): declared without an alias, pydantic would read them from a key of
+    the same name.
+    """
+    return GetPydanticSchema(lambda source, handler: _always_default(default))
+
+
+def _object_schema(source: Any, handler: Any) -> core_schema.CoreSchema:
+    shape = core_schema.nullable_schema(core_schema.typed_dict_schema({}, extra_behavior="ignore"))
+    return core_schema.chain_schema([shape, _always_default(None)])
+
+
+#: a JSON object or null, checked and not kept (None): for a field whose values are read with
+#: ``AliasPath`` (which would read nothing from a list or a string, where the mapping refuses)
+ObjectShape = Annotated[None, GetPydanticSchema(_object_schema)]
 
 
 def optional_text(value: Any) -> str | None:
