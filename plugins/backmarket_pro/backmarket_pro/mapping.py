@@ -19,20 +19,22 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import AliasPath, BeforeValidator, ConfigDict, Field, Strict, model_validator
 
 from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
-from plugin_spec.models import MAX_QUANTITY, MAX_TEXT
+from plugin_spec.models import FULLY_CHARGED, MAX_QUANTITY, MAX_TEXT
 from plugin_spec.wire import (
     MONEY_RE,
     IdentText,
+    Ignored,
     MappingError,
     MoneyText,
+    ObjectShape,
+    OptionalText,
     SegmentId,
     money,
-    optional_text,
     plain_id,
     timestamp,
 )
@@ -217,9 +219,12 @@ def order_or_bad(raw: Any) -> ChannelOrder | BadOrder:
 # a whole listing page from its bytes, validated in pydantic's core
 #
 # The models below read the API's JSON of one order as it is on the wire, straight into a
-# ChannelOrder (a subclass of it), so a page is parsed and validated once, in the core, with
-# no Python per field. They are at least as strict as ``channel_order`` and give the same
-# order whenever both accept it (tests/test_bmp_page.py compares them on thousands of mutated
+# ChannelOrder (a subclass of it), so a page is parsed and validated once, in the core: each
+# field names its wire key (``validation_alias``), keys the mapping never reads are ignored,
+# and Python runs only where the core cannot: an address's name (first + last) and upper-case
+# country, the timestamps (``timestamp``, the mapping's own reader) and ChannelOrder's
+# line-id check. They are at least as strict as ``channel_order`` and give the same order
+# whenever both accept it (tests/test_bmp_page.py compares them on thousands of mutated
 # orders); any order they refuse sends its whole page through ``channel_order``, order by
 # order, which reports exactly what is wrong with the bad ones.
 
@@ -237,6 +242,42 @@ class _PageLine(OrderLine):
     tax: MoneyText
 
 
+class _PageAddress(Address):
+    """An API address object as on the wire; ``last_name`` is read only to make ``name``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=MAX_TEXT)
+
+    name: OptionalText = Field(default=None, validation_alias="first_name")
+    last_name: OptionalText = Field(default=None, exclude=True, repr=False)
+    company: OptionalText = None
+    line1: OptionalText = Field(default=None, validation_alias="address1")
+    line2: OptionalText = Field(default=None, validation_alias="address2")
+    city: OptionalText = None
+    postal_code: OptionalText = None
+    region: OptionalText = Field(default=None, validation_alias="province")
+    country: OptionalText = Field(default=None, validation_alias="country_code")
+    phone: OptionalText = None
+    email: OptionalText = None
+
+    @model_validator(mode="after")
+    def _derived(self) -> _PageAddress:
+        # as _address_fields: "first last" (or the one given), the country upper-cased; both
+        # still within the model's length limit, as Address(**fields) checks them there
+        values = self.__dict__
+        last = values["last_name"]
+        if last is not None:
+            first = values["name"]
+            values["name"] = name = f"{first} {last}" if first else last
+            if len(name) > MAX_TEXT:
+                raise ValueError(f"name is longer than {MAX_TEXT} characters")
+        country = values["country"]
+        if country is not None:
+            values["country"] = upper = country.upper()
+            if len(upper) > MAX_TEXT:
+                raise ValueError(f"country_code is longer than {MAX_TEXT} characters")
+        return self
+
+
 def _created(value: Any) -> datetime:
     return timestamp(value, "created_at")
 
@@ -248,51 +289,28 @@ def _updated(value: Any) -> datetime:
 class PageOrder(ChannelOrder):
     """One API order of a listing page, read from JSON into a ChannelOrder (see above)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_TEXT)
+    model_config = ConfigDict(frozen=True, extra="ignore", str_max_length=MAX_TEXT)
 
-    source_order_id: SegmentId
+    source_order_id: SegmentId = Field(validation_alias="id")
     created_at: Annotated[datetime, BeforeValidator(_created)]
     updated_at: Annotated[datetime, BeforeValidator(_updated)]
-    subtotal: MoneyText
-    shipping_total: MoneyText
-    tax_total: MoneyText
-    grand_total: MoneyText
-    lines: list[_PageLine] = Field(min_length=1, max_length=10_000)  # type: ignore[assignment]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_wire(cls, data: Any) -> Any:
-        # only the keys channel_order reads, renamed; the core validates the values
-        if data.__class__ is not dict:
-            return data
-        get = data.get
-        buyer = get("buyer")
-        if buyer is None:
-            buyer = {}
-        elif buyer.__class__ is not dict:
-            raise ValueError("buyer must be an object")
-        cancelled = get("cancelled", False)
-        if cancelled.__class__ is not bool:
-            raise ValueError("cancelled must be true or false")
-        return {
-            "source_order_id": get("id"),
-            "created_at": get("created_at"),
-            "updated_at": get("updated_at"),
-            "currency": get("currency"),
-            "subtotal": get("subtotal_price"),
-            "shipping_total": get("shipping_price"),
-            "tax_total": get("total_tax"),
-            "grand_total": get("total_price"),
-            "channel_financial_status": optional_text(get("financial_status")),
-            "channel_fulfillment_status": optional_text(get("fulfillment_status")),
-            "channel_cancelled": cancelled,
-            "buyer_company": optional_text(buyer.get("company")),
-            "buyer_vat_number": optional_text(buyer.get("vat_number")),
-            "buyer_email": optional_text(buyer.get("email")),
-            "shipping_address": _address_fields(get("shipping_address"), "shipping_address"),
-            "billing_address": _address_fields(get("billing_address"), "billing_address"),
-            "lines": get("line_items"),
-        }
+    subtotal: MoneyText = Field(validation_alias="subtotal_price")
+    shipping_total: MoneyText = Field(validation_alias="shipping_price")
+    tax_total: MoneyText = Field(validation_alias="total_tax")
+    grand_total: MoneyText = Field(validation_alias="total_price")
+    # not the channel's to set: whatever an order carries under these names is not read
+    payment_status: Annotated[Literal["Fully Charged"], Ignored(FULLY_CHARGED)] = FULLY_CHARGED
+    awaiting_acceptance: Annotated[bool, Ignored(False)] = False
+    channel_financial_status: OptionalText = Field(default=None, validation_alias="financial_status")
+    channel_fulfillment_status: OptionalText = Field(default=None, validation_alias="fulfillment_status")
+    channel_cancelled: Annotated[bool, Strict()] = Field(default=False, validation_alias="cancelled")
+    buyer: ObjectShape = Field(default=None, exclude=True, repr=False)
+    buyer_company: OptionalText = Field(default=None, validation_alias=AliasPath("buyer", "company"))
+    buyer_vat_number: OptionalText = Field(default=None, validation_alias=AliasPath("buyer", "vat_number"))
+    buyer_email: OptionalText = Field(default=None, validation_alias=AliasPath("buyer", "email"))
+    shipping_address: _PageAddress | None = None
+    billing_address: _PageAddress | None = None
+    lines: list[_PageLine] = Field(min_length=1, max_length=10_000, validation_alias="line_items")  # type: ignore[assignment]
 
 
 #: ``(orders, next link)`` of one listing page's bytes; raises ValueError for a page to read the plain way
