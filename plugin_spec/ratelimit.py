@@ -83,6 +83,26 @@ class RateLimiter(Limiter):
             return self._sent[0] + self._span - now
 
 
+def _set_up(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """WAL mode and the table. Switching a new file to WAL is not covered by the busy timeout:
+    several processes (or threads) opening a new file at once get "database is locked" for
+    a moment, so each step is tried again until ``patience`` runs out."""
+    deadline = time.monotonic() + patience
+    pause = 0.01
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at REAL NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS rate_hits_key_at ON rate_hits (key, at)")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+
 class SharedRateLimiter(Limiter):
     """The same window, kept in a SQLite file so every process counts every request.
 
@@ -100,9 +120,7 @@ class SharedRateLimiter(Limiter):
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at REAL NOT NULL)")
-            conn.execute("CREATE INDEX IF NOT EXISTS rate_hits_key_at ON rate_hits (key, at)")
+            _set_up(conn)
             self._local.conn = conn
         return conn
 
