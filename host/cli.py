@@ -20,7 +20,7 @@ import click
 from plugin_spec import ChannelError
 
 from . import clock, companies, config, jobs, logs, orders, plugins, process_pool, runner, services, tables, worker
-from .db import connect, open_existing
+from .db import connect, is_postgresql, open_existing
 from .errors import HostError
 from .terminal import clean, clean_json
 
@@ -185,7 +185,7 @@ def cli(
     previous = os.environ.get("CARTPLUGIN_RATE_LIMIT_DB")
     db = str(ctx.obj["db_path"])
     # on PostgreSQL the limit lives in the same database, shared by the workers of every machine
-    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = db if db.startswith("postgres") else os.path.abspath(f"{db}-ratelimit")
+    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = db if is_postgresql(db) else os.path.abspath(f"{db}-ratelimit")
     ctx.call_on_close(lambda: _restore_env("CARTPLUGIN_RATE_LIMIT_DB", previous))
 
 

@@ -58,15 +58,12 @@ def _load_psycopg() -> None:
     psycopg, dict_row = module, factory
 
 
-SCHEMES = ("postgresql://", "postgres://")
 #: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
 WRITE_LOCK = 0x63617274706C7567
 CONNECT_TIMEOUT_SECONDS = 10
 
 
-def is_url(target: object) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL; anything else is a SQLite path."""
-    return isinstance(target, str) and target.startswith(SCHEMES)
+is_url = pgurl.is_url
 
 
 def as_pg(db: object) -> PgDatabase | None:

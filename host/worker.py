@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from . import clock, config, jobs, plugins
-from .db import connect, file_identity, write
+from .db import connect, file_identity, is_postgresql, write
 from .errors import HostError
 from .process_pool import make_pool
 
@@ -114,7 +114,7 @@ def run(
     jobs stop at their next order or batch, commit and go back to the queue. A database
     deleted or replaced under the worker stops it with an error instead of a new empty one.
     """
-    if str(db_path).startswith(("postgresql://", "postgres://")):  # workers on several machines: procrastinate
+    if is_postgresql(str(db_path)):  # workers on several machines: procrastinate
         try:
             from .cluster.worker import run as run_cluster
         except ImportError as exc:

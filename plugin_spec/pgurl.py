@@ -9,7 +9,7 @@ masks a URL for messages. Used by the host's PostgreSQL store and engine, and th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
 MASK = "****"
+#: what names a PostgreSQL database rather than a SQLite file
+SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(target: object) -> TypeGuard[str]:
+    """True for a ``postgresql://`` (or ``postgres://``) URL; anything else is a SQLite path."""
+    return isinstance(target, str) and target.startswith(SCHEMES)
 
 
 def _passwords(url: str) -> list[str]:

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 
-from . import stopping
+from . import pgurl, stopping
 
 #: the environment variable naming the shared limiter file
 ENV_VAR = "CARTPLUGIN_RATE_LIMIT_DB"
@@ -154,7 +154,7 @@ def limiter_for(api: str, secret: str, limit: int, window: float) -> Limiter:
     with _limiters_lock:
         limiter = _limiters.get(cache_key)
         if limiter is None:
-            if shared and shared.startswith(("postgresql://", "postgres://")):  # workers on several machines
+            if pgurl.is_url(shared):  # workers on several machines
                 from .ratelimit_pg import PgRateLimiter as _Pg
 
                 limiter = _Pg(shared, ident, limit, window)

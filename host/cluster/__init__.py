@@ -14,12 +14,6 @@ from __future__ import annotations
 
 import os
 
-
-def is_postgres(db: str | os.PathLike | None) -> bool:
-    """True for a ``postgresql://`` (or ``postgres://``) URL, False for a SQLite path."""
-    return str(db or "").startswith(("postgresql://", "postgres://"))
-
-
 #: a worker whose procrastinate heartbeat is older than this is presumed dead (it beats 3 times as
 #: often); ``CARTPLUGIN_CLUSTER_STALLED_SECONDS`` changes it (tests, a slow network)
 STALLED_WORKER_SECONDS = float(os.environ.get("CARTPLUGIN_CLUSTER_STALLED_SECONDS") or 30.0)

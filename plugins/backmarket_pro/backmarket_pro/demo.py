@@ -16,10 +16,11 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 from click.testing import CliRunner
+
+from plugin_spec import pgurl
 
 from .sandbox import Sandbox
 
@@ -47,11 +48,11 @@ def run_demo(cli: click.Group, order_count: int = 25, target: str | None = None)
     with tempfile.TemporaryDirectory(prefix="cartplugin-demo-") as tmp, Sandbox(orders=order_count, seed=7) as sandbox:
         db: Path | str = target or Path(tmp) / "demo.db"
         env: dict[str, str] = {}
-        if target and "://" in target and not os.environ.get(KEY_FILE_ENV):
+        if pgurl.is_url(target) and not os.environ.get(KEY_FILE_ENV):
             # a server database keeps its secrets' key in a file it names: one for this run
             env[KEY_FILE_ENV] = str(Path(tmp) / "demo.key")
         run = functools.partial(_run, cli, db, env=env)
-        shown = _without_password(str(db))
+        shown = pgurl.display(str(db))
         click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {shown}\n", bold=True)
         click.secho("1. Add the company designated for this integration", bold=True)
         run("companies", "add", COMPANY)
@@ -82,14 +83,6 @@ def run_demo(cli: click.Group, order_count: int = 25, target: str | None = None)
         run("worker", "--once")
         final = json.loads(run("orders", "list", "--company", COMPANY, "--json", show=False))
         _summary(final, sandbox, [o["source_order_id"] for o in shippable])
-
-
-def _without_password(target: str) -> str:
-    """A database URL as shown to a person: its password masked."""
-    parts = urlsplit(target)
-    if "://" not in target or parts.password is None:
-        return target
-    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":****@")))
 
 
 def _summary(final: list[dict[str, Any]], sandbox: Sandbox, shipped_ids: list[str]) -> None:
