@@ -96,7 +96,7 @@ def upsert_orders(
     if not orders:
         return
     ids = [order.source_order_id for order in orders]
-    placeholders = ",".join("?" for _ in ids)
+    placeholders = ",".join("?" * len(ids))
     known = {
         row[0]: row[1:]
         for row in db.execute(
@@ -109,9 +109,11 @@ def upsert_orders(
     new: dict[str, tuple[ChannelOrder, str]] = {}
     updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
     for order in orders:
+        source_id = order.source_order_id
         updated_at = _iso(order.updated_at)
-        if order.source_order_id in known:
-            order_id, seen_updated_at, was_cancelled, status = known[order.source_order_id]
+        seen = known.get(source_id)
+        if seen is not None:
+            order_id, seen_updated_at, was_cancelled, status = seen
             if updated_at <= seen_updated_at:
                 stats.unchanged += 1
                 continue
@@ -121,56 +123,75 @@ def upsert_orders(
             )  # fmt: skip
             stats.updated += 1
             # seen again later in this batch: compare with what was just written
-            known[order.source_order_id] = (order_id, updated_at, was_cancelled or order.channel_cancelled, status)
+            known[source_id] = (order_id, updated_at, was_cancelled or order.channel_cancelled, status)
             if order.channel_cancelled and not was_cancelled and status != "Cancelled":
-                stats.flagged_cancelled.append(order.source_order_id)
-        elif order.source_order_id not in new or updated_at > new[order.source_order_id][1]:
-            new[order.source_order_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
+                stats.flagged_cancelled.append(source_id)
+        else:
+            first = new.get(source_id)
+            if first is None or updated_at > first[1]:
+                new[source_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
     if updates:
         db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
     if not new:
         return
-    # one tuple per order and per line, built in one pass; money as plain text, exactly as received:
-    # format(value, "f") never gives 1E+2
+    # one tuple per order and per line, built in one pass; money as plain text, exactly as received
     rows = []
-    line_rows: list[tuple[str, list[tuple[Any, ...]]]] = []
-    for order, updated_at in new.values():
+    lines: list[tuple[str, Any]] = []
+    percent = commission_percent or None
+    for source_id, (order, updated_at) in new.items():
         grand_total = order.grand_total
-        commission = money.commission(grand_total, commission_percent)
+        commission = money.commission(grand_total, percent) if percent else _NO_COMMISSION
+        created = order.created_at
         rows.append(
             (
-                company_id, channel, order.source_order_id, order.payment_status, _iso(order.created_at),
-                updated_at, order.currency, format(order.subtotal, "f"), format(order.shipping_total, "f"),
-                format(order.tax_total, "f"), format(grand_total, "f"), format(commission, "f"),
-                format(grand_total + commission, "f"), order.buyer_company, order.buyer_vat_number,
+                company_id, channel, source_id, order.payment_status,
+                updated_at if created == order.updated_at else _iso(created),
+                updated_at, order.currency, _text(order.subtotal), _text(order.shipping_total),
+                _text(order.tax_total), _text(grand_total), _text(commission),
+                _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
                 order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
                 order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
                 now, now, int(order.awaiting_acceptance),
             )
         )  # fmt: skip
-        line_rows.append(
-            (
-                order.source_order_id,
-                [(line.source_line_id, line.sku, line.title, line.quantity, format(line.unit_price, "f"),
-                  format(line.tax, "f")) for line in order.lines],
-            )
-        )  # fmt: skip
+        lines.append((source_id, order.lines))
         if order.channel_cancelled:
-            stats.flagged_cancelled.append(order.source_order_id)
+            stats.flagged_cancelled.append(source_id)
     db.conn.executemany(_INSERT_ORDER, rows)
-    new_ids = list(new)
-    placeholders = ",".join("?" for _ in new_ids)
-    order_ids = dict(
+    order_ids = _new_ids(db, company_id, channel, list(new))
+    db.conn.executemany(
+        _INSERT_LINE,
+        [
+            (order_id, line.source_line_id, line.sku, line.title, line.quantity, _text(line.unit_price),
+             _text(line.tax))
+            for source_id, order_lines in lines
+            for order_id in (order_ids[source_id],)
+            for line in order_lines
+        ],
+    )  # fmt: skip
+    stats.inserted += len(new)
+
+
+_NO_COMMISSION = Decimal("0.00")
+
+
+def _text(value: Decimal) -> str:
+    """Money as stored: plain digits, exactly as received (``str`` unless it would write an
+    exponent, which a Decimal such as ``Decimal("1E+2")`` does; ``format(..., "f")`` never does)."""
+    text = str(value)
+    return text if "E" not in text else format(value, "f")
+
+
+def _new_ids(db: sqlite_utils.Database, company_id: int, channel: str, source_ids: list[str]) -> dict[str, int]:
+    """The ids the orders just inserted were given, by source order id."""
+    placeholders = ",".join("?" * len(source_ids))
+    return dict(
         db.execute(
             f"SELECT source_order_id, id FROM orders WHERE company_id = ? AND channel = ? "
             f"AND source_order_id IN ({placeholders})",
-            [company_id, channel, *new_ids],
+            [company_id, channel, *source_ids],
         ).fetchall()
     )
-    db.conn.executemany(
-        _INSERT_LINE, [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines]
-    )
-    stats.inserted += len(new)
 
 
 def upsert_each(

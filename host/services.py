@@ -259,8 +259,12 @@ def download_orders(
         for item in items:
             seen += 1
             if isinstance(item, ChannelOrder):
-                at = _utc_or_bound(item.updated_at)
-                item = _screen(item, at, ceiling)
+                at = item.updated_at
+                if at.tzinfo is not UTC:
+                    at = _utc_or_bound(at)
+                lines = item.lines
+                if at > ceiling or (len(lines) > 1 and len({line.source_line_id for line in lines}) != len(lines)):
+                    item = _screen(item, at, ceiling)
             if isinstance(item, BadOrder):
                 report_bad(item.source_order_id, item.updated_at, item.message)
                 continue

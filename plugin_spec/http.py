@@ -415,7 +415,10 @@ class JsonApi:
 
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
-        checks above, and closing the generator waits for that thread to finish.
+        checks above, and closing the generator waits for that thread to finish. The thread
+        only waits for the page's bytes, which are read on the caller's thread: reading them
+        there too (validation is CPU work that holds the GIL) made the two threads take turns
+        on the GIL and cost more than the overlap saved (docs/benchmarks.md).
         """
 
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
@@ -430,15 +433,13 @@ class JsonApi:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-prefetch") if (
             self.options.prefetch_pages > 0
         ) else None  # fmt: skip
-        # the thread fetches the next page and reads it (validation included), mostly while the
-        # caller's thread waits on SQLite or the network, which release the GIL
-        pending: Future[tuple[list[Any], Any]] | None = None
+        pending: Future[tuple[requests.Response, bytes, str]] | None = None
         try:
             for page in range(1, self.options.max_pages + 1):
                 if page == 1:
                     items, raw_next = page_of(fetch(url, params))
                 elif pending is not None:
-                    items, raw_next = pending.result()
+                    items, raw_next = page_of(pending.result())
                     pending = None
                 else:
                     items, raw_next = page_of(fetch(url, None))  # the next link carries every filter itself
@@ -459,7 +460,7 @@ class JsonApi:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            pending = pool.submit(lambda url: page_of(fetch(url, None)), url)
+                            pending = pool.submit(fetch, url, None)
                 yield items
                 if raw_next is None:
                     return

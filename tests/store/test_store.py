@@ -95,6 +95,26 @@ def test_an_import_is_idempotent_and_keeps_money_exact(store, acme):
     assert shown["commission"] == "0.03"
 
 
+def test_money_a_plugin_gives_with_an_exponent_is_stored_as_plain_digits(store, acme):
+    # str(Decimal("1E+2")) is "1E+2": the host stores money as plain text whatever form it has
+    hundred = order(3).model_copy(
+        update={
+            "subtotal": Decimal("1E+2"),
+            "grand_total": Decimal("1.2E+2"),
+            "lines": [OrderLine(source_line_id="L3", sku="SKU-3", title="t", quantity=1, unit_price=Decimal("5E+1"))],
+        }
+    )
+    import_orders(store, acme.id, [hundred, order(4, price="7")])
+    stored = {
+        row[0]: row[1:]
+        for row in store.execute(
+            "SELECT o.source_order_id, o.subtotal, o.grand_total, o.commission, o.total_cost, l.unit_price "
+            "FROM orders o JOIN order_lines l ON l.order_id = o.id"
+        ).fetchall()
+    }
+    assert stored == {"SO-3": ("100", "120", "12.00", "132.00", "50"), "SO-4": ("7", "7", "0.70", "7.70", "3.5")}
+
+
 def test_one_order_per_company_channel_and_source_id(store, acme):
     import_orders(store, acme.id, [order(1)])
     with pytest.raises(Exception, match="(?i)unique"):
