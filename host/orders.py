@@ -81,6 +81,103 @@ def _iso(value: datetime) -> str:
     return clock.iso(value)
 
 
+@dataclass
+class Prepared:
+    """A batch's rows, built before its write transaction (``prepare``) so that the write lock,
+    which every job process of the database shares, is held only for the writing."""
+
+    now: str
+    #: each order's ``updated_at`` as stored, in batch order
+    updated_at: list[str]
+    #: the order row and line rows (without the order id) of each order that was not in the
+    #: database when prepared: the copy with the newest ``updated_at`` of each source order id
+    rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
+
+
+def prepare(
+    db: sqlite_utils.Database,
+    company_id: int,
+    channel: str,
+    orders: Sequence[ChannelOrder],
+    commission_percent: Decimal | None,
+) -> Prepared:
+    """Build the rows ``upsert_orders`` will write, outside any write transaction. Reading which
+    orders exist already is only a guess here (another job may insert one meanwhile): the
+    upsert asks again inside its transaction and builds what the guess missed."""
+    known = _known(db, company_id, channel, [order.source_order_id for order in orders])
+    now = clock.now_iso()
+    updated = [_iso(order.updated_at) for order in orders]
+    rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = {}
+    newest: dict[str, str] = {}
+    percent = commission_percent or None
+    for order, updated_at in zip(orders, updated, strict=True):
+        source_id = order.source_order_id
+        if source_id in known or (source_id in newest and updated_at <= newest[source_id]):
+            continue
+        newest[source_id] = updated_at
+        rows[source_id] = _rows(company_id, channel, order, updated_at, percent, now)
+    return Prepared(now, updated, rows)
+
+
+def prepare_batch(
+    db: sqlite_utils.Database,
+    company_id: int,
+    channel: str,
+    orders: Sequence[ChannelOrder],
+    commission_percent: Decimal | None,
+) -> Prepared | None:
+    """``prepare``, or None when an order's rows cannot be built: ``upsert_each`` then finds
+    which one, in its own savepoint, and stores the others."""
+    try:
+        return prepare(db, company_id, channel, orders, commission_percent)
+    except sqlite3.OperationalError:
+        raise
+    except Exception:  # noqa: BLE001 - the order's own fault, reported by upsert_each
+        return None
+
+
+def _rows(
+    company_id: int, channel: str, order: ChannelOrder, updated_at: str, percent: Decimal | None, now: str
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """One new order's row and its lines' rows (without the order id, unknown until inserted);
+    money as plain text, exactly as received."""
+    grand_total = order.grand_total
+    commission = money.commission(grand_total, percent) if percent else _NO_COMMISSION
+    created = order.created_at
+    row = (
+        company_id, channel, order.source_order_id, order.payment_status,
+        updated_at if created == order.updated_at else _iso(created),
+        updated_at, order.currency, _text(order.subtotal), _text(order.shipping_total),
+        _text(order.tax_total), _text(grand_total), _text(commission),
+        _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
+        order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
+        order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
+        now, now, int(order.awaiting_acceptance),
+    )  # fmt: skip
+    lines = [
+        (line.source_line_id, line.sku, line.title, line.quantity, _text(line.unit_price), _text(line.tax))
+        for line in order.lines
+    ]
+    return row, lines
+
+
+def _known(
+    db: sqlite_utils.Database, company_id: int, channel: str, source_ids: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """(id, channel_updated_at, channel_cancelled, status) of the orders already stored."""
+    if not source_ids:
+        return {}
+    placeholders = ",".join("?" * len(source_ids))
+    return {
+        row[0]: row[1:]
+        for row in db.execute(
+            f"SELECT source_order_id, id, channel_updated_at, channel_cancelled, status FROM orders "
+            f"WHERE company_id = ? AND channel = ? AND source_order_id IN ({placeholders})",
+            [company_id, channel, *source_ids],
+        )
+    }
+
+
 def upsert_orders(
     db: sqlite_utils.Database,
     company_id: int,
@@ -88,29 +185,23 @@ def upsert_orders(
     orders: Sequence[ChannelOrder],
     commission_percent: Decimal | None,
     stats: ImportStats,
+    prepared: Prepared | None = None,
 ) -> None:
     """Insert new orders with their lines and refresh the channel's fields of known ones.
 
     Runs in the caller's transaction; unique on (company, channel, source order id).
+    ``prepared``: the rows ``prepare`` built for exactly these orders beforehand.
     """
     if not orders:
         return
-    ids = [order.source_order_id for order in orders]
-    placeholders = ",".join("?" * len(ids))
-    known = {
-        row[0]: row[1:]
-        for row in db.execute(
-            f"SELECT source_order_id, id, channel_updated_at, channel_cancelled, status FROM orders "
-            f"WHERE company_id = ? AND channel = ? AND source_order_id IN ({placeholders})",
-            [company_id, channel, *ids],
-        )
-    }
-    now = clock.now_iso()
+    if prepared is None:
+        prepared = prepare(db, company_id, channel, orders, commission_percent)
+    known = _known(db, company_id, channel, [order.source_order_id for order in orders])
+    now = prepared.now
     new: dict[str, tuple[ChannelOrder, str]] = {}
     updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
-    for order in orders:
+    for order, updated_at in zip(orders, prepared.updated_at, strict=True):
         source_id = order.source_order_id
-        updated_at = _iso(order.updated_at)
         seen = known.get(source_id)
         if seen is not None:
             order_id, seen_updated_at, was_cancelled, status = seen
@@ -134,41 +225,22 @@ def upsert_orders(
         db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
     if not new:
         return
-    # one tuple per order and per line, built in one pass; money as plain text, exactly as received
-    rows = []
-    lines: list[tuple[str, Any]] = []
+    built = prepared.rows
     percent = commission_percent or None
+    rows = []
+    line_rows: list[tuple[str, list[tuple[Any, ...]]]] = []
     for source_id, (order, updated_at) in new.items():
-        grand_total = order.grand_total
-        commission = money.commission(grand_total, percent) if percent else _NO_COMMISSION
-        created = order.created_at
-        rows.append(
-            (
-                company_id, channel, source_id, order.payment_status,
-                updated_at if created == order.updated_at else _iso(created),
-                updated_at, order.currency, _text(order.subtotal), _text(order.shipping_total),
-                _text(order.tax_total), _text(grand_total), _text(commission),
-                _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
-                order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
-                order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
-                now, now, int(order.awaiting_acceptance),
-            )
-        )  # fmt: skip
-        lines.append((source_id, order.lines))
+        row, lines = built.get(source_id) or _rows(company_id, channel, order, updated_at, percent, now)
+        rows.append(row)
+        line_rows.append((source_id, lines))
         if order.channel_cancelled:
             stats.flagged_cancelled.append(source_id)
     db.conn.executemany(_INSERT_ORDER, rows)
     order_ids = _new_ids(db, company_id, channel, list(new))
     db.conn.executemany(
         _INSERT_LINE,
-        [
-            (order_id, line.source_line_id, line.sku, line.title, line.quantity, _text(line.unit_price),
-             _text(line.tax))
-            for source_id, order_lines in lines
-            for order_id in (order_ids[source_id],)
-            for line in order_lines
-        ],
-    )  # fmt: skip
+        [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],
+    )
     stats.inserted += len(new)
 
 
@@ -201,18 +273,19 @@ def upsert_each(
     orders: Sequence[ChannelOrder],
     commission_percent: Decimal | None,
     stats: ImportStats,
+    prepared: Prepared | None = None,
 ) -> list[tuple[ChannelOrder, str]]:
     """``upsert_orders``, but an order that cannot be stored does not sink the others.
 
     The batch is written whole inside a SAVEPOINT (the fast path costs one savepoint); only if
     that fails is each order written in a savepoint of its own. Returns the orders that could
     not be stored, with the reason. A failure of the database itself (locked, disk full) is
-    not an order's fault and is raised.
+    not an order's fault and is raised. ``prepared``: ``prepare_batch`` of these orders.
     """
     before = _copy(stats)
     db.execute("SAVEPOINT import_batch")
     try:
-        upsert_orders(db, company_id, channel, orders, commission_percent, stats)
+        upsert_orders(db, company_id, channel, orders, commission_percent, stats, prepared)
     except sqlite3.OperationalError:
         db.execute("ROLLBACK TO import_batch")
         db.execute("RELEASE import_batch")

@@ -32,6 +32,7 @@ Where there is no fork (Windows) jobs run on threads only.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -125,10 +126,17 @@ class ProcessPool:
     # -- children --------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        """What the children must find ready: the plugins loaded, and the rate-limit file every
-        process of this database shares already in WAL mode (two processes switching a new file
-        to WAL at once make one fail with "database is locked")."""
+        """What the children must find ready: the plugins loaded, the objects they inherit out
+        of the collector's reach, and the rate-limit file every process of this database shares
+        already in WAL mode (two processes switching a new file to WAL at once make one fail
+        with "database is locked")."""
         plugins.load_plugins()
+        # Every collection in a child would walk the objects it inherited (the interpreter,
+        # the host, the plugins: tens of thousands) and write to each one, copying the pages
+        # they sit on out of the parent's memory. Frozen, they are never walked (the standard
+        # advice for forking servers, see the gc module's docs on freeze).
+        gc.collect()
+        gc.freeze()
         self._rate_limit_file = os.environ.get(RATE_LIMIT_ENV) or os.path.abspath(f"{self.db_path}-ratelimit")
         conn = sqlite3.connect(self._rate_limit_file, timeout=30)
         try:

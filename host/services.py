@@ -233,10 +233,13 @@ def download_orders(
     def commit() -> None:
         if not batch:
             return
+        batch_orders = [order for order, _ in batch]
+        # the rows are built before the write lock is taken: every job process waits for it
+        prepared = orders.prepare_batch(db, company.id, channel, batch_orders, settings.commission_percent)
         with write(db):
             same_settings()
             failed = orders.upsert_each(
-                db, company.id, channel, [order for order, _ in batch], settings.commission_percent, stats
+                db, company.id, channel, batch_orders, settings.commission_percent, stats, prepared
             )
             for order, message in failed:
                 report_bad(order.source_order_id, order.updated_at, message)

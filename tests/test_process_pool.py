@@ -8,6 +8,7 @@ only (the ``bmp`` fixture), so every job that succeeds here proves a child has i
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,15 @@ def test_child_processes_run_every_job_once_with_a_plugin_registered_only_in_thi
         assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
     # asking again finds nothing to do: no job runs twice
     assert make_pool(db_path, max_workers=2, processes=2).drain() == 0
+
+
+def test_the_objects_children_inherit_are_out_of_the_collectors_reach(db_path):
+    # a child's collections would otherwise walk (and copy out of the parent's memory) every
+    # object it inherited; the pool freezes them before forking
+    gc.unfreeze()
+    assert ProcessPool(db_path, processes=1, threads=1).drain() == 0
+    assert gc.get_freeze_count() > 10_000
+    gc.unfreeze()
 
 
 def test_processes_1_is_the_thread_pool_of_this_process(db_path):

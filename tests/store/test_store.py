@@ -95,6 +95,35 @@ def test_an_import_is_idempotent_and_keeps_money_exact(store, acme):
     assert shown["commission"] == "0.03"
 
 
+def test_rows_built_before_the_write_lock_follow_what_the_database_holds_when_written(store, acme):
+    # prepare() guesses which orders are new outside the write transaction; the upsert asks
+    # again inside it, so an order another job stored meanwhile is not inserted twice, and one
+    # guessed known that is gone after all is still inserted
+    batch = [order(5), order(6, updated=T0 + timedelta(hours=1))]
+    stale = orders.prepare(store, acme.id, "backmarket_pro", batch, Decimal("10"))
+    assert set(stale.rows) == {"SO-5", "SO-6"}
+    import_orders(store, acme.id, [order(5)])  # another job, between prepare and the write
+    stats = orders.ImportStats()
+    with write(store):
+        failed = orders.upsert_each(store, acme.id, "backmarket_pro", batch, Decimal("10"), stats, stale)
+    assert failed == [] and (stats.inserted, stats.updated, stats.unchanged) == (1, 0, 1)
+    assert store.execute("SELECT COUNT(*) FROM orders WHERE source_order_id = 'SO-5'").fetchone()[0] == 1
+
+    guessed_known = orders.prepare(store, acme.id, "backmarket_pro", [order(6)], None)
+    assert guessed_known.rows == {}
+    with write(store):
+        store.execute(
+            "DELETE FROM order_lines WHERE order_id IN (SELECT id FROM orders WHERE source_order_id = 'SO-6')"
+        )
+        store.execute("DELETE FROM orders WHERE source_order_id = 'SO-6'")
+    again = orders.ImportStats()
+    with write(store):
+        orders.upsert_each(store, acme.id, "backmarket_pro", [order(6)], Decimal("10"), again, guessed_known)
+    assert again.inserted == 1
+    shown = orders.show_order(store, list(orders.list_orders(store, acme.id))[-1]["id"])
+    assert (shown["source_order_id"], shown["commission"], len(shown["lines"])) == ("SO-6", "10.01", 1)
+
+
 def test_money_a_plugin_gives_with_an_exponent_is_stored_as_plain_digits(store, acme):
     # str(Decimal("1E+2")) is "1E+2": the host stores money as plain text whatever form it has
     hundred = order(3).model_copy(
