@@ -86,7 +86,6 @@ class Prepared:
     """A batch's rows, built before its write transaction (``prepare``) so that the write lock,
     which every job process of the database shares, is held only for the writing."""
 
-    now: str
     #: each order's ``updated_at`` as stored, in batch order
     updated_at: list[str]
     #: the order row and line rows (without the order id) of each order that was not in the
@@ -116,7 +115,7 @@ def prepare(
             continue
         newest[source_id] = updated_at
         rows[source_id] = _rows(company_id, channel, order, updated_at, percent, now)
-    return Prepared(now, updated, rows)
+    return Prepared(updated, rows)
 
 
 def prepare_batch(
@@ -146,7 +145,8 @@ def _rows(
     created = order.created_at
     row = (
         company_id, channel, order.source_order_id, order.payment_status,
-        updated_at if created == order.updated_at else _iso(created),
+        # the same text only for the same UTC instant (a zone's two 02:30s compare equal)
+        updated_at if created.tzinfo is UTC and created == order.updated_at else _iso(created),
         updated_at, order.currency, _text(order.subtotal), _text(order.shipping_total),
         _text(order.tax_total), _text(grand_total), _text(commission),
         _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
@@ -197,7 +197,7 @@ def upsert_orders(
     if prepared is None:
         prepared = prepare(db, company_id, channel, orders, commission_percent)
     known = _known(db, company_id, channel, [order.source_order_id for order in orders])
-    now = prepared.now
+    now = clock.now_iso()  # an update is stamped when written (a new order: when its row was built)
     new: dict[str, tuple[ChannelOrder, str]] = {}
     updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
     for order, updated_at in zip(orders, prepared.updated_at, strict=True):
@@ -251,7 +251,7 @@ def _text(value: Decimal) -> str:
     """Money as stored: plain digits, exactly as received (``str`` unless it would write an
     exponent, which a Decimal such as ``Decimal("1E+2")`` does; ``format(..., "f")`` never does)."""
     text = str(value)
-    return text if "E" not in text else format(value, "f")
+    return format(value, "f") if "E" in text or "e" in text else text
 
 
 def _new_ids(db: sqlite_utils.Database, company_id: int, channel: str, source_ids: list[str]) -> dict[str, int]:

@@ -126,17 +126,10 @@ class ProcessPool:
     # -- children --------------------------------------------------------------------------------
 
     def _prepare(self) -> None:
-        """What the children must find ready: the plugins loaded, the objects they inherit out
-        of the collector's reach, and the rate-limit file every process of this database shares
-        already in WAL mode (two processes switching a new file to WAL at once make one fail
-        with "database is locked")."""
+        """What the children must find ready: the plugins loaded, and the rate-limit file every
+        process of this database shares already in WAL mode (two processes switching a new file
+        to WAL at once make one fail with "database is locked")."""
         plugins.load_plugins()
-        # Every collection in a child would walk the objects it inherited (the interpreter,
-        # the host, the plugins: tens of thousands) and write to each one, copying the pages
-        # they sit on out of the parent's memory. Frozen, they are never walked (the standard
-        # advice for forking servers, see the gc module's docs on freeze).
-        gc.collect()
-        gc.freeze()
         self._rate_limit_file = os.environ.get(RATE_LIMIT_ENV) or os.path.abspath(f"{self.db_path}-ratelimit")
         conn = sqlite3.connect(self._rate_limit_file, timeout=30)
         try:
@@ -153,7 +146,7 @@ class ProcessPool:
                   poll_seconds, grace, self._rate_limit_file),
             daemon=True,
         )  # fmt: skip
-        process.start()
+        start_frozen(process)
         writer.close()  # the child holds the only writing end: its exit is the reader's EOF
         child = _Child(process, reader)
         with self._lock:
@@ -336,6 +329,22 @@ class ProcessPool:
             child.process.kill()
         self._collector.join(5.0)
         return not stuck
+
+
+def start_frozen(process: BaseProcess) -> None:
+    """Fork ``process`` with every object it inherits frozen (``gc.freeze``), then thaw them here.
+
+    A collection in the child would otherwise walk the tens of thousands of objects it inherited
+    (the interpreter, the host, the plugins) and write to each one, copying the pages they sit
+    on out of the parent's memory; frozen, they are never walked (the gc module's advice for
+    forking servers). The parent thaws its own at once, so nothing stays frozen here.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        process.start()
+    finally:
+        gc.unfreeze()
 
 
 def _grace() -> float:

@@ -265,9 +265,7 @@ def download_orders(
                 at = item.updated_at
                 if at.tzinfo is not UTC:
                     at = _utc_or_bound(at)
-                lines = item.lines
-                if at > ceiling or (len(lines) > 1 and len({line.source_line_id for line in lines}) != len(lines)):
-                    item = _screen(item, at, ceiling)
+                item = _screen(item, at, ceiling)
             if isinstance(item, BadOrder):
                 report_bad(item.source_order_id, item.updated_at, item.message)
                 continue
@@ -339,7 +337,10 @@ def _accept_new(db: sqlite_utils.Database, company: Company, log: Callable[[str,
 def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrder | BadOrder:
     """The host's own checks of an order a plugin mapped (``at``: its updated_at in UTC), before
     it joins a batch."""
-    if len({line.source_line_id for line in order.lines}) != len(order.lines):
+    lines = order.lines
+    if at <= ceiling and len(lines) == 1:
+        return order  # the common case, checked with the least work (once per imported order)
+    if len({line.source_line_id for line in lines}) != len(lines):
         # line ids are unique per order in the schema: one such order must not sink its batch
         return BadOrder(source_order_id=order.source_order_id, updated_at=order.updated_at,
                         message="two of its lines share one line id")  # fmt: skip

@@ -416,8 +416,8 @@ class JsonApi:
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
         checks above, and closing the generator waits for that thread to finish. The thread
-        only waits for the page's bytes, which are read on the caller's thread: reading them
-        there too (validation is CPU work that holds the GIL) made the two threads take turns
+        only waits for the page's bytes, which are read on the caller's thread: reading them on
+        the thread (validation is CPU work that holds the GIL) made the two threads take turns
         on the GIL and cost more than the overlap saved (docs/benchmarks.md).
         """
 

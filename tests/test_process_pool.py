@@ -116,13 +116,26 @@ def test_child_processes_run_every_job_once_with_a_plugin_registered_only_in_thi
     assert make_pool(db_path, max_workers=2, processes=2).drain() == 0
 
 
-def test_the_objects_children_inherit_are_out_of_the_collectors_reach(db_path):
+def _report_freeze_count(conn) -> None:
+    conn.send(gc.get_freeze_count())
+    conn.close()
+
+
+def test_a_job_process_starts_with_what_it_inherits_frozen_and_this_one_keeps_nothing_frozen():
     # a child's collections would otherwise walk (and copy out of the parent's memory) every
-    # object it inherited; the pool freezes them before forking
-    gc.unfreeze()
-    assert ProcessPool(db_path, processes=1, threads=1).drain() == 0
-    assert gc.get_freeze_count() > 10_000
-    gc.unfreeze()
+    # object it inherited; the parent thaws its own at once
+    import multiprocessing
+
+    from host.process_pool import start_frozen
+
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_report_freeze_count, args=(writer,))
+    start_frozen(child)
+    writer.close()
+    assert reader.recv() > 10_000
+    child.join(10)
+    assert gc.get_freeze_count() == 0
 
 
 def test_processes_1_is_the_thread_pool_of_this_process(db_path):

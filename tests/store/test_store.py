@@ -124,6 +124,30 @@ def test_rows_built_before_the_write_lock_follow_what_the_database_holds_when_wr
     assert (shown["source_order_id"], shown["commission"], len(shown["lines"])) == ("SO-6", "10.01", 1)
 
 
+@pytest.mark.parametrize("newer_first", [False, True])
+def test_of_two_copies_of_one_order_in_a_batch_the_newer_is_stored_whichever_comes_first(store, acme, newer_first):
+    older, newer = order(8, price="10.00"), order(8, updated=T0 + timedelta(minutes=5), price="20.00")
+    batch = [newer, older] if newer_first else [older, newer]
+    prepared = orders.prepare(store, acme.id, "backmarket_pro", batch, None)
+    stats = orders.ImportStats()
+    with write(store):
+        assert orders.upsert_each(store, acme.id, "backmarket_pro", batch, None, stats, prepared) == []
+    assert stats.inserted == 1
+    assert store.execute("SELECT grand_total FROM orders WHERE source_order_id = 'SO-8'").fetchall() == [("20.00",)]
+
+
+def test_the_order_date_is_its_own_instant_even_where_a_zone_repeats_an_hour(store, acme):
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")  # 2024-10-27 02:30 happens twice: 00:30Z, then 01:30Z
+    created = datetime(2024, 10, 27, 2, 30, tzinfo=paris)
+    updated = created.replace(fold=1)
+    assert created == updated  # Python compares them as wall times: the host must not
+    import_orders(store, acme.id, [order(9).model_copy(update={"created_at": created, "updated_at": updated})])
+    stored = store.execute("SELECT order_date, channel_updated_at FROM orders WHERE source_order_id = 'SO-9'")
+    assert tuple(stored.fetchone()) == ("2024-10-27T00:30:00.000000Z", "2024-10-27T01:30:00.000000Z")
+
+
 def test_money_a_plugin_gives_with_an_exponent_is_stored_as_plain_digits(store, acme):
     # str(Decimal("1E+2")) is "1E+2": the host stores money as plain text whatever form it has
     hundred = order(3).model_copy(
