@@ -99,22 +99,24 @@ def prepare(
     channel: str,
     orders: Sequence[ChannelOrder],
     commission_percent: Decimal | None,
+    known: dict[str, tuple[Any, ...]] | None = None,
 ) -> Prepared:
     """Build the rows ``upsert_orders`` will write, outside any write transaction. Reading which
     orders exist already is only a guess here (another job may insert one meanwhile): the
-    upsert asks again inside its transaction and builds what the guess missed."""
-    known = _known(db, company_id, channel, [order.source_order_id for order in orders])
+    upsert asks again inside its transaction and builds what the guess missed. ``known``:
+    ``_known`` of these orders, when the caller has read it already."""
+    if known is None:
+        known = _known(db, company_id, channel, [order.source_order_id for order in orders])
     now = clock.now_iso()
     updated = [_iso(order.updated_at) for order in orders]
     rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = {}
     newest: dict[str, str] = {}
-    percent = commission_percent or None
     for order, updated_at in zip(orders, updated, strict=True):
         source_id = order.source_order_id
         if source_id in known or (source_id in newest and updated_at <= newest[source_id]):
             continue
         newest[source_id] = updated_at
-        rows[source_id] = _rows(company_id, channel, order, updated_at, percent, now)
+        rows[source_id] = _rows(company_id, channel, order, updated_at, commission_percent, now)
     return Prepared(updated, rows)
 
 
@@ -141,7 +143,7 @@ def _rows(
     """One new order's row and its lines' rows (without the order id, unknown until inserted);
     money as plain text, exactly as received."""
     grand_total = order.grand_total
-    commission = money.commission(grand_total, percent) if percent else _NO_COMMISSION
+    commission = money.commission(grand_total, percent)
     created = order.created_at
     row = (
         company_id, channel, order.source_order_id, order.payment_status,
@@ -194,9 +196,9 @@ def upsert_orders(
     """
     if not orders:
         return
-    if prepared is None:
-        prepared = prepare(db, company_id, channel, orders, commission_percent)
     known = _known(db, company_id, channel, [order.source_order_id for order in orders])
+    if prepared is None:
+        prepared = prepare(db, company_id, channel, orders, commission_percent, known)
     now = clock.now_iso()  # an update is stamped when written (a new order: when its row was built)
     new: dict[str, tuple[ChannelOrder, str]] = {}
     updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
@@ -226,17 +228,16 @@ def upsert_orders(
     if not new:
         return
     built = prepared.rows
-    percent = commission_percent or None
     rows = []
     line_rows: list[tuple[str, list[tuple[Any, ...]]]] = []
     for source_id, (order, updated_at) in new.items():
-        row, lines = built.get(source_id) or _rows(company_id, channel, order, updated_at, percent, now)
+        row, lines = built.get(source_id) or _rows(company_id, channel, order, updated_at, commission_percent, now)
         rows.append(row)
         line_rows.append((source_id, lines))
         if order.channel_cancelled:
             stats.flagged_cancelled.append(source_id)
     db.conn.executemany(_INSERT_ORDER, rows)
-    order_ids = _new_ids(db, company_id, channel, list(new))
+    order_ids = {source_id: row[0] for source_id, row in _known(db, company_id, channel, list(new)).items()}
     db.conn.executemany(
         _INSERT_LINE,
         [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],
@@ -244,26 +245,11 @@ def upsert_orders(
     stats.inserted += len(new)
 
 
-_NO_COMMISSION = Decimal("0.00")
-
-
 def _text(value: Decimal) -> str:
     """Money as stored: plain digits, exactly as received (``str`` unless it would write an
     exponent, which a Decimal such as ``Decimal("1E+2")`` does; ``format(..., "f")`` never does)."""
     text = str(value)
     return format(value, "f") if "E" in text or "e" in text else text
-
-
-def _new_ids(db: sqlite_utils.Database, company_id: int, channel: str, source_ids: list[str]) -> dict[str, int]:
-    """The ids the orders just inserted were given, by source order id."""
-    placeholders = ",".join("?" * len(source_ids))
-    return dict(
-        db.execute(
-            f"SELECT source_order_id, id FROM orders WHERE company_id = ? AND channel = ? "
-            f"AND source_order_id IN ({placeholders})",
-            [company_id, channel, *source_ids],
-        ).fetchall()
-    )
 
 
 def upsert_each(

@@ -162,6 +162,8 @@ class Interrupted(HostError):
 
 def _utc_or_bound(value: datetime) -> datetime:
     """``value`` in UTC; an instant too far out to convert becomes the smallest or largest one."""
+    if value.tzinfo is UTC:  # what plugins give (once per imported order)
+        return value
     try:
         return value.astimezone(UTC)
     except OverflowError:
@@ -262,9 +264,7 @@ def download_orders(
         for item in items:
             seen += 1
             if isinstance(item, ChannelOrder):
-                at = item.updated_at
-                if at.tzinfo is not UTC:
-                    at = _utc_or_bound(at)
+                at = _utc_or_bound(item.updated_at)
                 item = _screen(item, at, ceiling)
             if isinstance(item, BadOrder):
                 report_bad(item.source_order_id, item.updated_at, item.message)
