@@ -74,21 +74,26 @@ def test_a_wrong_key_mid_way_stops_the_sending_and_answers_the_rest_with_its_mes
     tally = Tally()
 
     def send(shipment: Shipment) -> UploadResult:
+        sid = shipment.shipment_id
         with tally:
-            tally.sent.append(shipment.shipment_id)
-            time.sleep(0.05)
-            if shipment.shipment_id == 5:
+            with tally.lock:
+                tally.sent.append(sid)
+            if sid == 5:
                 raise AuthError("The x-api-key was refused (HTTP 401).")
-        return UploadResult(shipment_id=shipment.shipment_id, ok=True)
+            if sid in (3, 4):  # hold their threads until upload_each has taken the 401 in
+                deadline = time.monotonic() + 5
+                while not stopping.stopping() and time.monotonic() < deadline:
+                    time.sleep(0.001)
+        return UploadResult(shipment_id=sid, ok=True)
 
+    # 1 goes alone; 2, 3 and 4 fill the three threads; 2's thread takes 5, whose 401 stops the rest
     results = upload_each(toy_shipments(30), send, label="Toy", concurrency=3)
-    assert len(results) == 30 and [r.shipment_id for r in results] == list(range(1, 31))
-    assert len(tally.sent) <= 5 + 3  # at most the threads busy when the 401 came
-    refused = [r for r in results if not r.ok]
-    assert {r.shipment_id for r in refused} >= set(range(5, 31)) - set(tally.sent)
-    assert all(r.message == "The x-api-key was refused (HTTP 401)." and not r.retryable for r in refused
-               if r.shipment_id not in tally.sent)  # fmt: skip
-    assert all(r.ok for r in results if r.shipment_id < 5)
+    assert [r.shipment_id for r in results] == list(range(1, 31))
+    assert sorted(tally.sent) == [1, 2, 3, 4, 5]  # nothing started once the 401 was in
+    assert all(r.ok for r in results if r.shipment_id != 5 and r.shipment_id in tally.sent)
+    refused = [r for r in results if r.shipment_id >= 5]
+    assert all(not r.ok and not r.retryable and r.message == "The x-api-key was refused (HTTP 401)."
+               for r in refused)  # fmt: skip
 
 
 def test_a_stopping_job_sends_nothing_more_and_names_what_it_kept():
