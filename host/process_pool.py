@@ -40,7 +40,8 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -146,7 +147,7 @@ class ProcessPool:
                   poll_seconds, grace, self._rate_limit_file),
             daemon=True,
         )  # fmt: skip
-        start_frozen(process)
+        process.start()  # within frozen(): see there
         writer.close()  # the child holds the only writing end: its exit is the reader's EOF
         child = _Child(process, reader)
         with self._lock:
@@ -251,8 +252,9 @@ class ProcessPool:
         self._on_finish, self._stopping = on_finish, False
         with self._lock:
             self._children = []
-        for _ in range(self.processes):
-            self._fork("drain", company_ids, 0.0, 0.0)
+        with frozen():
+            for _ in range(self.processes):
+                self._fork("drain", company_ids, 0.0, 0.0)
         children = list(self._children)
         try:
             while self._pump(0.1):
@@ -278,8 +280,9 @@ class ProcessPool:
         self._serve_args = (poll_seconds, _grace())
         with self._lock:
             self._children = []
-        for _ in range(self.processes):
-            self._fork("serve", None, *self._serve_args)
+        with frozen():
+            for _ in range(self.processes):
+                self._fork("serve", None, *self._serve_args)
 
         def collect() -> None:  # the only thread that reads from the children of ``start``
             while True:
@@ -305,9 +308,13 @@ class ProcessPool:
         with self._lock:
             dead = [c for c in self._children if c.ended]
             self._children = [c for c in self._children if not c.ended]
-        for child in dead:
-            log.warning("starting a job process in place of %s (exit code %s)", child.process.pid, child.exitcode)
-            self._fork("serve", None, *self._serve_args)
+        if dead:
+            with frozen():
+                for child in dead:
+                    log.warning(
+                        "starting a job process in place of %s (exit code %s)", child.process.pid, child.exitcode
+                    )
+                    self._fork("serve", None, *self._serve_args)
         return len(dead)
 
     def pids(self) -> list[int]:
@@ -331,18 +338,23 @@ class ProcessPool:
         return not stuck
 
 
-def start_frozen(process: BaseProcess) -> None:
-    """Fork ``process`` with every object it inherits frozen (``gc.freeze``), then thaw them here.
+@contextmanager
+def frozen() -> Iterator[None]:
+    """Fork the block's processes with every object they inherit frozen (``gc.freeze``), then
+    thaw them here.
 
-    A collection in the child would otherwise walk the tens of thousands of objects it inherited
+    A collection in a child would otherwise walk the tens of thousands of objects it inherited
     (the interpreter, the host, the plugins) and write to each one, copying the pages they sit
     on out of the parent's memory; frozen, they are never walked (the gc module's advice for
-    forking servers). The parent thaws its own at once, so nothing stays frozen here.
+    forking servers). One collection serves every fork of the block: a second one, after the
+    first fork, would itself copy each page the parent now shares with that child (measured:
+    12 ms before the first fork, 29 ms before the second). The parent thaws its own at the end
+    of the block, so nothing stays frozen here.
     """
     gc.collect()
     gc.freeze()
     try:
-        process.start()
+        yield
     finally:
         gc.unfreeze()
 

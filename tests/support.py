@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 API_KEY = "bmp-test-key-7f3a9c2e51d4"
 
@@ -11,3 +15,68 @@ API_KEY = "bmp-test-key-7f3a9c2e51d4"
 def file_digest(path: Path) -> str:
     """The database file's bytes, to prove a refused command wrote nothing."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Held:
+    """A sandbox whose answers after the first ``passes`` wait until ``release()`` (20 s at
+    most); every answer then takes ``latency``, so a job is still running when the test acts."""
+
+    def __init__(self, sandbox: Any, *, passes: int = 1, latency: float = 0.15):
+        self._answers = itertools.count()
+        self._passes, self._latency = passes, latency
+        self._released = threading.Event()
+        self._sandbox = sandbox
+        sandbox.sleep = self._answer  # type: ignore[method-assign]
+
+    def _answer(self, seconds: float) -> None:
+        if next(self._answers) >= self._passes:
+            self._released.wait(20)
+        time.sleep(self._latency)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def remove(self) -> None:
+        """The sandbox answers as it did before (and at once)."""
+        self.release()
+        del self._sandbox.sleep
+
+
+def record_grants(limiter: Any, grants: Any) -> Any:
+    """``limiter``, appending ``(before, after)`` to ``grants`` for each slot it takes: the
+    ``time.time()`` around the one ``try_take`` that took it (the instant the slot was taken lies
+    between the two, however late the thread runs afterwards)."""
+    take = limiter.try_take
+
+    def recorded() -> float | None:
+        before = time.time()
+        pause = take()
+        if pause is None:
+            grants.append((before, time.time()))
+        return pause
+
+    limiter.try_take = recorded
+    return limiter
+
+
+def assert_window_held(grants: list[tuple[float, float]], limit: int, window: float) -> None:
+    """No ``limit + 1`` of the ``grants`` (see ``record_grants``) fall within one ``window``.
+
+    For each grant's ``before`` as the start, the ``limit + 1`` grants that end soonest after it
+    must not all have ended within ``window``: they would be ``limit + 1`` slots in less than one
+    window. A correct limiter never fails this, whatever the scheduler does.
+    """
+    for start, _ in grants:
+        ends = sorted(after for before, after in grants if before >= start)
+        if len(ends) > limit:
+            assert ends[limit] - start >= window, f"{limit + 1} slots within {ends[limit] - start:.3f} s of {start}"
+
+
+def wait_until(predicate: Any, timeout: float = 30.0, step: float = 0.05) -> bool:
+    """Ask ``predicate()`` until it is true (True) or ``timeout`` seconds pass (its last answer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import Held
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
@@ -121,20 +122,26 @@ def _report_freeze_count(conn) -> None:
     conn.close()
 
 
-def test_a_job_process_starts_with_what_it_inherits_frozen_and_this_one_keeps_nothing_frozen():
+def test_job_processes_start_with_what_they_inherit_frozen_and_this_one_keeps_nothing_frozen():
     # a child's collections would otherwise walk (and copy out of the parent's memory) every
-    # object it inherited; the parent thaws its own at once
+    # object it inherited; the parent thaws its own once its children are started
     import multiprocessing
 
-    from host.process_pool import start_frozen
+    from host.process_pool import frozen
 
     ctx = multiprocessing.get_context("fork")
-    reader, writer = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_report_freeze_count, args=(writer,))
-    start_frozen(child)
-    writer.close()
-    assert reader.recv() > 10_000
-    child.join(10)
+    readers = []
+    with frozen():
+        for _ in range(2):  # the second fork finds them frozen still
+            reader, writer = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_report_freeze_count, args=(writer,))
+            child.start()
+            writer.close()
+            readers.append((reader, child))
+        assert gc.get_freeze_count() > 10_000
+    for reader, child in readers:
+        assert reader.recv() > 10_000
+        child.join(10)
     assert gc.get_freeze_count() == 0
 
 
@@ -198,8 +205,8 @@ def small_pages(monkeypatch):
 
 
 def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finishes_them(shops, db_path, small_pages):
-    for _, sandbox in shops:
-        sandbox.set_faults(latency=0.15)
+    # each sandbox answers one page, then holds its answers until every process was told to stop
+    held = [Held(sandbox) for _, sandbox in shops]
     ids = [company_id for company_id, _ in shops]
     _enqueue_imports(db_path, ids)
     stop = threading.Event()
@@ -207,15 +214,19 @@ def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finish
     pool.start(stop, poll_seconds=0.1)
     try:
         assert _wait(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_path)) == 4)
-        assert _wait(lambda: sum(len(c) for c in _orders_per_company(db_path).values()) > 0)
+        assert _wait(lambda: len(_orders_per_company(db_path)) == 4)
+        stop.set()
+        assert _wait(lambda: all(child.told_to_stop for child in pool._children))
     finally:
         stop.set()
+        for gate in held:
+            gate.release()  # the pages still to come take 0.15 s each: the stop is in first
         assert pool.join(5.0)  # every child stopped at an order boundary; none had to be killed
     rows = _job_rows(db_path)
     assert [r["status"] for r in rows if r["kind"] == "import_orders"] == ["Queued"] * 4
     assert all(r["attempts"] == 0 and r["claimed_by"] is None for r in rows if r["kind"] == "import_orders")
-    for _, sandbox in shops:
-        sandbox.clear_faults()
+    for gate in held:
+        gate.remove()
     assert ProcessPool(db_path, processes=2, threads=2).drain() == 4
     counts = _orders_per_company(db_path)
     for company_id, sandbox in shops:
@@ -224,18 +235,20 @@ def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finish
 
 def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
     company_id, sandbox = shops[0]
-    sandbox.set_faults(latency=0.15)
+    held = Held(sandbox)
     (job_id,) = _enqueue_imports(db_path, [company_id])
     stop = threading.Event()
     pool = ProcessPool(db_path, processes=1, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Processing")
+        assert _wait(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
         (pid,) = pool.pids()
         os.kill(pid, signal.SIGTERM)  # as systemd does to every process of the service
+        held.release()
         assert _wait(lambda: not pool.pids())
     finally:
         stop.set()
+        held.release()
         assert pool.join(5.0)
     row = [r for r in _job_rows(db_path) if r["id"] == job_id][0]
     assert row["status"] == "Queued" and row["attempts"] == 0
@@ -246,14 +259,15 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
 ):
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.1)  # inherited by the children
     company_id, sandbox = shops[0]
-    sandbox.set_faults(latency=0.2)
+    held = Held(sandbox)
     (job_id,) = _enqueue_imports(db_path, [company_id])
     stop = threading.Event()
     pool = ProcessPool(db_path, processes=2, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Processing")
+        assert _wait(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
         first = _job_rows(db_path)[-1]
+        assert first["status"] == "Processing"
         pid = _pid(first["claimed_by"])
         assert pid in pool.pids() and pid != os.getpid()
         # the child's heartbeat thread beats for its job
@@ -267,10 +281,11 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
             db.close()
         assert _job_rows(db_path)[-1]["status"] == "Queued"
         assert pool.replace_dead() == 1 and len(pool.pids()) == 2
-        sandbox.clear_faults()
+        held.release()
         assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Completed")
     finally:
         stop.set()
+        held.release()
         assert pool.join(5.0)
     last = _job_rows(db_path)[-1]
     assert last["attempts"] == 2 and _pid(last["claimed_by"]) not in (pid, os.getpid())

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from cluster_support import wait_until
 from fault_harness import FAST_ENV, UNFULFILLED, setup_company
+from support import Held
 
 from host import clock, jobs
 from host.cluster import engine, schema
@@ -205,17 +206,19 @@ def test_worker_once_on_postgresql_runs_one_round_and_the_due_tasks(cluster_url,
 def test_a_stopping_worker_gives_its_running_job_back_and_the_next_one_finishes_it(
     cluster_url, company_id, sandbox, start_worker
 ):
-    sandbox.set_faults(latency=0.5)  # a page takes half a second: the job is mid-way when the stop comes
+    held = Held(sandbox, passes=0, latency=0.5)  # the page waits until the stop is sent, then takes 0.5 s
     first = start_worker()
     db = connect(cluster_url)
     try:
         job, _ = jobs.enqueue(db, company_id, "import_orders")
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.PROCESSING, timeout=60), first.output
-        assert first.stop(signal.SIGTERM) == 0, first.output
+        first.proc.send_signal(signal.SIGTERM)
+        held.release()
+        assert first.stop() == 0, first.output
         stopped = jobs.show_job(db, job.id)
         assert stopped["status"] == jobs.QUEUED, first.output
         assert any("the worker is stopping" in line["message"] for line in stopped["log"])
-        sandbox.set_faults(latency=0.0)
+        held.remove()
         second = start_worker()
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.COMPLETED, timeout=60), second.output
         assert jobs.get_job(db, job.id).attempts == 1  # a stop is not a failed attempt
