@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from support import API_KEY
+from support import API_KEY, wait_until
 
 from backmarket_pro.sandbox import Sandbox
 
@@ -126,16 +128,22 @@ def test_an_idle_worker_says_nothing_and_a_busy_one_dates_its_lines(company, run
         env={k: v for k, v in os.environ.items() if not k.startswith("CARTPLUGIN_")},
     )  # fmt: skip
     try:
-        import time
-
-        time.sleep(3)
+        assert wait_until(lambda: _download_done(db_path), timeout=30)
+        time.sleep(1)  # five idle rounds of 0.2 s: none may print a line
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
-    # plugins are not loaded from entry points in a subprocess of the test run? they are: real run
     lines = [line for line in out.splitlines() if line.strip()]
+    assert any("download_orders: Completed" in line for line in lines), out  # the busy round said so
     assert not any("queued 0" in line for line in lines), out
     assert all(line[:4].isdigit() for line in lines), out
+
+
+def _download_done(db_path: Path) -> bool:
+    with sqlite3.connect(db_path) as conn:
+        return bool(
+            conn.execute("SELECT 1 FROM jobs WHERE kind = 'download_orders' AND status = 'Completed'").fetchone()
+        )
 
 
 # -- tables and lookups ----------------------------------------------------------------------------

@@ -117,11 +117,18 @@ def test_orders_that_move_between_pages_while_paging_are_not_missed(tmp_path, ch
     thread.join()
     channel.clear_faults()
     expected |= set(added)
-    done = h.wait_until(lambda: {o["source_order_id"] for o in h.host_orders()} == expected, timeout=30)
+    cancelled = {o["id"] for o in channel.orders() if o["cancelled"]} & expected
+
+    def caught_up() -> bool:  # every order, and every cancellation (the last one may come after the last order)
+        held = h.host_orders()
+        return {o["source_order_id"] for o in held} == expected and {
+            o["source_order_id"] for o in held if o["channel_cancelled"]
+        } == cancelled
+
+    done = h.wait_until(caught_up, timeout=30)
     assert worker.poll() is None
     assert h.stop_worker(worker) == 0
-    assert done and len(added) > 20
+    assert done and len(added) > 20 and cancelled
     h.assert_exactly_once(expected)
-    cancelled = {o["id"] for o in channel.orders() if o["cancelled"]}
     flagged = {o["source_order_id"] for o in h.host_orders() if o["channel_cancelled"]}
-    assert flagged == cancelled & expected
+    assert flagged == cancelled

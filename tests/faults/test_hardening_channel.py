@@ -75,8 +75,8 @@ def _job_messages(h: Harness) -> list[str]:
 
 def test_a_server_trickling_its_answer_cannot_hold_an_import_past_the_request_deadline(tmp_path, channel):
     h = Harness(tmp_path, channel, key=KEY)
-    # one byte every 0.3 s never trips the 0.8 s read timeout: only a total deadline ends it
-    channel.set_faults(trickle=True, trickle_seconds=0.3)
+    # one byte every 0.1 s never trips the 0.8 s read timeout: only a total deadline ends it
+    channel.set_faults(trickle=True, trickle_seconds=0.1)
     result, elapsed, _ = _import(h, timeout=60, CARTPLUGIN_BMP_DEADLINE="2")
     print(f"trickle: the import ended after {elapsed:.1f} s")
     assert elapsed < 20, f"the import took {elapsed:.1f} s"

@@ -24,8 +24,8 @@ def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
         worker = h.start_worker()
         time.sleep(2)
         channel.clear_faults()
-        h.wait_until(lambda: all(o["source_updated_for_shipping"] for o in h.host_orders()
-                                 if o["source_order_id"] in shipped), timeout=30)  # fmt: skip
+        assert h.wait_until(lambda: all(o["source_updated_for_shipping"] for o in h.host_orders()
+                                        if o["source_order_id"] in shipped), timeout=30)  # fmt: skip
         assert h.stop_worker(worker) == 0
         # the paths where an error message is made from the key's surroundings
         h.cli("cart-settings", h.company, "--set", "x_api_key=" + KEY[::-1])  # a wrong key
