@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench mutate clean
+.PHONY: demo test lint bench screenshots mutate clean
 
 $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(VENV)/.lint-installed
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The support guide's screenshots, taken again by the browser walk (a plain test run leaves them in build/).
+screenshots: $(STAMP)
+	CARTPLUGIN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web/test_web_admin_browser.py
 
 # Mutation testing, on demand only (not CI): docs/testing.md says how to read the outcome.
 # The host's rule modules first, then each plugin's mapping.py from the plugin's own folder.

@@ -1,11 +1,14 @@
 """The help page walked end to end in Chromium: the web admin against the Back Market Pro sandbox.
 
-Each step leaves a 1280x800 screenshot in docs/screenshots/ (shown in docs/support-guide.md).
+Each step leaves a 1280x800 screenshot in build/screenshots/, or in the folder
+``CARTPLUGIN_SCREENSHOTS`` names: ``make screenshots`` refreshes docs/screenshots/ (shown in
+docs/support-guide.md) this way, so a test run leaves the repository as it found it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +20,8 @@ from host import orders as host_orders
 from host import runner, worker
 from host.db import connect
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / os.environ.get("CARTPLUGIN_SCREENSHOTS", "build/screenshots")
 COMPANY = "Refurb Traders GmbH"
 
 
