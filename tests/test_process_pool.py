@@ -17,14 +17,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from support import Held
+from support import Held, wait_until
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
@@ -187,15 +186,6 @@ def test_a_childs_log_records_reach_this_processes_handlers(shops, db_path, capl
     assert from_children and all(r.process != os.getpid() for r in from_children)
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.fixture
 def small_pages(monkeypatch):
     """Five orders a page and a batch, so a job has many order boundaries (forked children inherit it)."""
@@ -213,10 +203,10 @@ def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finish
     pool = ProcessPool(db_path, processes=2, threads=2)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert _wait(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_path)) == 4)
-        assert _wait(lambda: len(_orders_per_company(db_path)) == 4)
+        assert wait_until(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_path)) == 4)
+        assert wait_until(lambda: len(_orders_per_company(db_path)) == 4)
         stop.set()
-        assert _wait(lambda: all(child.told_to_stop for child in pool._children))
+        assert wait_until(lambda: all(child.told_to_stop for child in pool._children))
     finally:
         stop.set()
         for gate in held:
@@ -241,11 +231,11 @@ def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
     pool = ProcessPool(db_path, processes=1, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert _wait(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
+        assert wait_until(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
         (pid,) = pool.pids()
         os.kill(pid, signal.SIGTERM)  # as systemd does to every process of the service
         held.release()
-        assert _wait(lambda: not pool.pids())
+        assert wait_until(lambda: not pool.pids())
     finally:
         stop.set()
         held.release()
@@ -265,15 +255,15 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
     pool = ProcessPool(db_path, processes=2, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert _wait(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
+        assert wait_until(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
         first = _job_rows(db_path)[-1]
         assert first["status"] == "Processing"
         pid = _pid(first["claimed_by"])
         assert pid in pool.pids() and pid != os.getpid()
         # the child's heartbeat thread beats for its job
-        assert _wait(lambda: _job_rows(db_path)[-1]["heartbeat_at"] > first["heartbeat_at"], timeout=5)
+        assert wait_until(lambda: _job_rows(db_path)[-1]["heartbeat_at"] > first["heartbeat_at"], timeout=5)
         os.kill(pid, signal.SIGKILL)
-        assert _wait(lambda: pid not in pool.pids())
+        assert wait_until(lambda: pid not in pool.pids())
         db = connect(db_path)
         try:
             assert jobs.recover_orphans(db) == [job_id]
@@ -282,7 +272,7 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
         assert _job_rows(db_path)[-1]["status"] == "Queued"
         assert pool.replace_dead() == 1 and len(pool.pids()) == 2
         held.release()
-        assert _wait(lambda: _job_rows(db_path)[-1]["status"] == "Completed")
+        assert wait_until(lambda: _job_rows(db_path)[-1]["status"] == "Completed")
     finally:
         stop.set()
         held.release()

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+
+import support
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
+    """``support.wait_until`` with the cluster's longer patience (workers are subprocesses)."""
+    return support.wait_until(predicate, timeout, step)
