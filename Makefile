@@ -53,4 +53,4 @@ mutate: $(VENV)/.mutate-installed
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants plugins/*/mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants plugins/*/mutants build

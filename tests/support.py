@@ -18,20 +18,29 @@ def file_digest(path: Path) -> str:
 
 
 class Held:
-    """A sandbox whose answers after the first ``passes`` wait until ``release()`` (20 s at
-    most); every answer then takes ``latency``, so a job is still running when the test acts."""
+    """A sandbox whose answers after the first ``passes`` wait until ``release()``; every answer
+    then takes at least ``latency``, so a job is still running when the test acts.
+
+    ``arrived`` is set once a request is being held. A hold never released ends after 20 s with
+    ``timed_out`` set: a test asserts ``not held.timed_out`` rather than passing slowly.
+    """
 
     def __init__(self, sandbox: Any, *, passes: int = 1, latency: float = 0.15):
         self._answers = itertools.count()
         self._passes, self._latency = passes, latency
         self._released = threading.Event()
+        self.arrived = threading.Event()
+        self.timed_out = False
         self._sandbox = sandbox
-        sandbox.sleep = self._answer  # type: ignore[method-assign]
+        self._sleep = sandbox.sleep  # the sandbox's own: it wakes when the sandbox stops
+        sandbox.sleep = self._answer
 
     def _answer(self, seconds: float) -> None:
         if next(self._answers) >= self._passes:
-            self._released.wait(20)
-        time.sleep(self._latency)
+            self.arrived.set()
+            if not self._released.wait(20):
+                self.timed_out = True
+        self._sleep(max(seconds, self._latency))  # a fault's own delay (slow, trickle) still holds
 
     def release(self) -> None:
         self._released.set()

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from support import API_KEY, wait_until
@@ -140,10 +141,9 @@ def test_an_idle_worker_says_nothing_and_a_busy_one_dates_its_lines(company, run
 
 
 def _download_done(db_path: Path) -> bool:
-    with sqlite3.connect(db_path) as conn:
-        return bool(
-            conn.execute("SELECT 1 FROM jobs WHERE kind = 'download_orders' AND status = 'Completed'").fetchone()
-        )
+    with closing(sqlite3.connect(db_path)) as conn:
+        done = conn.execute("SELECT 1 FROM jobs WHERE kind = 'download_orders' AND status = 'Completed'").fetchone()
+    return done is not None
 
 
 # -- tables and lookups ----------------------------------------------------------------------------

@@ -212,6 +212,7 @@ def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finish
         for gate in held:
             gate.release()  # the pages still to come take 0.15 s each: the stop is in first
         assert pool.join(5.0)  # every child stopped at an order boundary; none had to be killed
+    assert not any(gate.timed_out for gate in held)
     rows = _job_rows(db_path)
     assert [r["status"] for r in rows if r["kind"] == "import_orders"] == ["Queued"] * 4
     assert all(r["attempts"] == 0 and r["claimed_by"] is None for r in rows if r["kind"] == "import_orders")
@@ -240,6 +241,7 @@ def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
         stop.set()
         held.release()
         assert pool.join(5.0)
+    assert not held.timed_out
     row = [r for r in _job_rows(db_path) if r["id"] == job_id][0]
     assert row["status"] == "Queued" and row["attempts"] == 0
 
@@ -277,6 +279,7 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
         stop.set()
         held.release()
         assert pool.join(5.0)
+    assert not held.timed_out
     last = _job_rows(db_path)[-1]
     assert last["attempts"] == 2 and _pid(last["claimed_by"]) not in (pid, os.getpid())
     counts = _orders_per_company(db_path)

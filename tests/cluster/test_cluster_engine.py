@@ -212,9 +212,11 @@ def test_a_stopping_worker_gives_its_running_job_back_and_the_next_one_finishes_
     try:
         job, _ = jobs.enqueue(db, company_id, "import_orders")
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.PROCESSING, timeout=60), first.output
+        assert held.arrived.wait(60), first.output  # its listing request is at the channel
         first.proc.send_signal(signal.SIGTERM)
         held.release()
-        assert first.stop() == 0, first.output
+        assert first.proc.wait(timeout=60) == 0, first.output  # one signal: a second one cancels harder
+        assert not held.timed_out
         stopped = jobs.show_job(db, job.id)
         assert stopped["status"] == jobs.QUEUED, first.output
         assert any("the worker is stopping" in line["message"] for line in stopped["log"])

@@ -11,8 +11,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import support
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
@@ -127,12 +128,7 @@ class Harness:
         return shipped
 
     def wait_until(self, predicate, timeout: float = 30.0, step: float = 0.2) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(step)
-        return predicate()
+        return support.wait_until(predicate, timeout, step)
 
     # -- the end state every suite checks -----------------------------------------------------
 
