@@ -72,9 +72,8 @@ def as_pg(db: object) -> PgDatabase | None:
     return db if isinstance(db, PgDatabase) else None
 
 
-def display(url: str) -> str:
-    """The URL with its password masked (user part or ``password=`` parameter), for messages."""
-    return pgurl.display(url)
+#: the URL with its password masked (user part or ``password=`` parameter), for messages
+display = pgurl.display
 
 
 # -- SQL translation -------------------------------------------------------------------------

@@ -89,3 +89,28 @@ def wait_until(predicate: Any, timeout: float = 30.0, step: float = 0.05) -> boo
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def in_threads(action: Any, count: int, timeout: float = 30.0) -> None:
+    """``action()`` on ``count`` threads at once; returns when all have ended (``timeout`` each)."""
+    threads = [threading.Thread(target=action) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+
+
+def assert_a_waiting_request_stops_with_its_job(limiter: Any, within: float) -> None:
+    """A request waiting for ``limiter``'s next slot (30 s away) is not sent once its job stops
+    (0.2 s later): it raises ``Stopped`` within ``within`` seconds instead of waiting for it."""
+    import pytest
+
+    from plugin_spec import stopping
+
+    limiter.acquire()
+    flag = threading.Event()
+    threading.Timer(0.2, flag.set).start()
+    started = time.monotonic()
+    with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
+        limiter.acquire()  # the next slot is 30 s away
+    assert time.monotonic() - started < within  # long before the slot 30 s away: it did not wait for it

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-from support import API_KEY, assert_window_held, record_grants
+from support import API_KEY, assert_a_waiting_request_stops_with_its_job, assert_window_held, in_threads, record_grants
 
 from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import ClientOptions
@@ -127,14 +127,7 @@ def test_a_stopping_job_sends_nothing_more_and_names_what_it_kept():
 
 
 def test_a_request_waiting_for_a_slot_is_not_sent_once_the_job_stops():
-    limiter = RateLimiter(limit=1, window=30)
-    limiter.acquire()
-    flag = threading.Event()
-    threading.Timer(0.2, flag.set).start()
-    started = time.monotonic()
-    with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
-        limiter.acquire()  # the next slot is 30 s away
-    assert time.monotonic() - started < 10  # long before the slot 30 s away: it did not wait for it
+    assert_a_waiting_request_stops_with_its_job(RateLimiter(limit=1, window=30), within=10)
 
 
 def _threads_hammer(path: str, grants) -> None:
@@ -144,11 +137,7 @@ def _threads_hammer(path: str, grants) -> None:
         for _ in range(3):
             limiter.acquire()
 
-    threads = [threading.Thread(target=take) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(take, 3)
 
 
 def test_the_shared_limiter_holds_for_threads_of_several_processes(tmp_path):
@@ -316,11 +305,7 @@ def _open_at_once(path: str, errors) -> None:
         except Exception as exc:  # noqa: BLE001 - any failure is what the test counts
             errors.append(repr(exc))
 
-    threads = [threading.Thread(target=one) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    in_threads(one, 4)
 
 
 def test_processes_opening_a_new_limiter_file_at_once_all_get_their_slot(tmp_path):

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .. import clock, config, runner
+from .. import clock, config
 from ..db import connect
 from . import engine, schema
 from .leader import Scheduler
@@ -45,7 +45,6 @@ def run(
     stop_grace: float | None = None,
 ) -> None:
     prepare(url)
-    runner.HEARTBEAT_SECONDS = engine.HEARTBEAT_SECONDS
     engine.stopping.clear()
     if echo and not once:
         plain_echo = echo

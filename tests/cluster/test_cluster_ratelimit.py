@@ -7,16 +7,14 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from support import assert_window_held
+from support import assert_a_waiting_request_stops_with_its_job, assert_window_held
 
 from host.process_pool import ProcessPool, make_pool
 from host.runner import LocalPool
-from plugin_spec import stopping
 from plugin_spec.ratelimit import limiter_for
 from plugin_spec.ratelimit_pg import PgRateLimiter
 
@@ -96,14 +94,7 @@ def test_the_limiters_of_many_keys_and_threads_share_one_connection_per_process(
 def test_a_request_waiting_for_a_postgresql_slot_is_not_sent_once_the_job_stops(pg_url):
     """The PostgreSQL window is a Limiter like the others: a stopping upload sends nothing more."""
 
-    limiter = PgRateLimiter(pg_url, "stopping-key", limit=1, window=30)
-    limiter.acquire()
-    flag = threading.Event()
-    threading.Timer(0.2, flag.set).start()
-    started = time.monotonic()
-    with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
-        limiter.acquire()  # the next slot is 30 s away
-    assert time.monotonic() - started < 15  # long before the slot 30 s away: it did not wait for it
+    assert_a_waiting_request_stops_with_its_job(PgRateLimiter(pg_url, "stopping-key", limit=1, window=30), within=15)
 
 
 def test_job_processes_are_not_forked_for_a_postgresql_database(pg_url):
