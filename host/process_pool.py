@@ -302,20 +302,28 @@ class ProcessPool:
 
     def replace_dead(self) -> int:
         """Start a process for each one of ``start`` that died (killed, out of memory); call it
-        from the thread that owns the database, between transactions. Returns how many."""
+        from the thread that owns the database, between transactions. Returns how many. A dead
+        one that could not be replaced (the fork failed) is kept and tried again next call."""
         if self._serve_args is None or self._stopping:
             return 0
         with self._lock:
             dead = [c for c in self._children if c.ended]
-            self._children = [c for c in self._children if not c.ended]
+        replaced = 0
         if dead:
             with frozen():
                 for child in dead:
                     log.warning(
                         "starting a job process in place of %s (exit code %s)", child.process.pid, child.exitcode
                     )
-                    self._fork("serve", None, *self._serve_args)
-        return len(dead)
+                    try:
+                        self._fork("serve", None, *self._serve_args)
+                    except OSError as exc:  # out of processes or memory: the next round tries again
+                        log.error("could not start a job process (%s); trying again next round", exc)
+                        break
+                    with self._lock:
+                        self._children.remove(child)
+                    replaced += 1
+        return replaced
 
     def pids(self) -> list[int]:
         """The pids of the running job processes."""

@@ -286,6 +286,36 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
     assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
 
 
+def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round(db_path, monkeypatch, caplog):
+    stop = threading.Event()
+    pool = ProcessPool(db_path, processes=2, threads=1)
+    pool.start(stop, poll_seconds=0.1)
+    try:
+        first, second = pool.pids()
+        for pid in (first, second):
+            os.kill(pid, signal.SIGKILL)
+        assert wait_until(lambda: not pool.pids())
+        fork = pool._fork
+        forks = []
+
+        def fork_once_then_fail(*args):
+            if forks:
+                raise OSError(11, "Resource temporarily unavailable")
+            forks.append(fork(*args))
+            return forks[-1]
+
+        monkeypatch.setattr(pool, "_fork", fork_once_then_fail)
+        with caplog.at_level(logging.ERROR, logger="host.process_pool"):
+            assert pool.replace_dead() == 1  # the second fork failed: that dead one is kept
+        assert "could not start a job process" in caplog.text and len(pool.pids()) == 1
+        monkeypatch.setattr(pool, "_fork", fork)
+        assert pool.replace_dead() == 1 and len(pool.pids()) == 2  # the next round starts it
+        assert pool.replace_dead() == 0
+    finally:
+        stop.set()
+        assert pool.join(5.0)
+
+
 def test_a_job_in_a_child_keeps_its_time_budget(shops, db_path, small_pages, monkeypatch):
     monkeypatch.setattr(runner, "JOB_BUDGET_SECONDS", 0.3)
     company_id, sandbox = shops[0]
