@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import signal
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -67,6 +68,52 @@ OnFinish = Callable[[Job, str], None]
 
 def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
+
+
+if sys.platform != "win32":
+    from multiprocessing import popen_fork, util
+    from multiprocessing.context import ForkProcess
+
+    class _ForkPopen(popen_fork.Popen):
+        """``multiprocessing``'s fork launcher (``popen_fork.Popen._launch``, CPython 3.11-3.13),
+        except that a failed ``os.fork`` closes the two pipes opened for it: the standard one
+        leaves them open, four descriptors per failed fork, which a worker retrying a fork every
+        round (``replace_dead``) would pile up until it could open nothing."""
+
+        def _launch(self, process_obj: Any) -> None:
+            code = 1
+            parent_r, child_w = os.pipe()
+            try:
+                child_r, parent_w = os.pipe()
+            except OSError:
+                os.close(parent_r)
+                os.close(child_w)
+                raise
+            try:
+                self.pid = os.fork()
+            except OSError:
+                for fd in (parent_r, child_w, child_r, parent_w):
+                    os.close(fd)
+                raise
+            if self.pid == 0:
+                try:
+                    os.close(parent_r)
+                    os.close(parent_w)
+                    code = process_obj._bootstrap(parent_sentinel=child_r)
+                finally:
+                    os._exit(code)
+            else:
+                os.close(child_w)
+                os.close(child_r)
+                self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))  # type: ignore[attr-defined]
+                self.sentinel = parent_r
+
+    class _JobProcess(ForkProcess):
+        """A forked job process, started by ``_ForkPopen``."""
+
+        @staticmethod
+        def _Popen(process_obj: Any) -> Any:  # noqa: N802 - multiprocessing's name
+            return _ForkPopen(process_obj)
 
 
 def cores() -> int:
@@ -140,14 +187,19 @@ class ProcessPool:
 
     def _fork(self, mode: str, company_ids: list[int] | None, poll_seconds: float, grace: float) -> _Child:
         reader, writer = self._ctx.Pipe(duplex=False)
-        process = self._ctx.Process(
+        process = _JobProcess(
             target=_child_main,
             name="cartplugin-jobs",
             args=(self.db_path, self.threads, writer, os.getpid(), mode, company_ids,
                   poll_seconds, grace, self._rate_limit_file),
             daemon=True,
         )  # fmt: skip
-        process.start()  # within frozen(): see there
+        try:
+            process.start()  # within frozen(): see there
+        except BaseException:  # no process (out of processes or memory): nothing left open
+            reader.close()
+            writer.close()
+            raise
         writer.close()  # the child holds the only writing end: its exit is the reader's EOF
         child = _Child(process, reader)
         with self._lock:
@@ -304,7 +356,7 @@ class ProcessPool:
         """Start a process for each one of ``start`` that died (killed, out of memory); call it
         from the thread that owns the database, between transactions. Returns how many. A dead
         one that could not be replaced (the fork failed) is kept and tried again next call."""
-        if self._serve_args is None or self._stopping:
+        if self._serve_args is None or self._stopping_now():
             return 0
         with self._lock:
             dead = [c for c in self._children if c.ended]
@@ -312,18 +364,27 @@ class ProcessPool:
         if dead:
             with frozen():
                 for child in dead:
-                    log.warning(
-                        "starting a job process in place of %s (exit code %s)", child.process.pid, child.exitcode
-                    )
+                    if self._stopping_now():  # stopping meanwhile: no process would be told to stop
+                        break
                     try:
-                        self._fork("serve", None, *self._serve_args)
-                    except OSError as exc:  # out of processes or memory: the next round tries again
-                        log.error("could not start a job process (%s); trying again next round", exc)
+                        started = self._fork("serve", None, *self._serve_args)
+                    except OSError as exc:  # out of processes, memory or descriptors: next round tries again
+                        log.error(
+                            "could not start a job process in place of %s (exit code %s): %s; trying again next round",
+                            child.process.pid, child.exitcode, exc,
+                        )  # fmt: skip
                         break
                     with self._lock:
                         self._children.remove(child)
                     replaced += 1
+                    log.warning(
+                        "started job process %s in place of %s (exit code %s)",
+                        started.process.pid, child.process.pid, child.exitcode,
+                    )  # fmt: skip
         return replaced
+
+    def _stopping_now(self) -> bool:
+        return self._stopping or (self._stop is not None and self._stop.is_set())
 
     def pids(self) -> list[int]:
         """The pids of the running job processes."""

@@ -286,30 +286,35 @@ def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_fini
     assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
 
 
-def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round(db_path, monkeypatch, caplog):
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round_and_nothing_leaks(db_path, monkeypatch, caplog):
+    connect(db_path).close()
     stop = threading.Event()
     pool = ProcessPool(db_path, processes=2, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        first, second = pool.pids()
-        for pid in (first, second):
+        for pid in pool.pids():
             os.kill(pid, signal.SIGKILL)
         assert wait_until(lambda: not pool.pids())
-        fork = pool._fork
-        forks = []
+        before = _open_descriptors()
+        real_fork = os.fork
 
-        def fork_once_then_fail(*args):
-            if forks:
-                raise OSError(11, "Resource temporarily unavailable")
-            forks.append(fork(*args))
-            return forks[-1]
+        def no_more_processes() -> int:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
 
-        monkeypatch.setattr(pool, "_fork", fork_once_then_fail)
-        with caplog.at_level(logging.ERROR, logger="host.process_pool"):
-            assert pool.replace_dead() == 1  # the second fork failed: that dead one is kept
-        assert "could not start a job process" in caplog.text and len(pool.pids()) == 1
-        monkeypatch.setattr(pool, "_fork", fork)
-        assert pool.replace_dead() == 1 and len(pool.pids()) == 2  # the next round starts it
+        monkeypatch.setattr(os, "fork", no_more_processes)
+        with caplog.at_level(logging.ERROR, logger="cartplugin.pool"):
+            for _ in range(5):  # five worker rounds while the machine is out of processes
+                assert pool.replace_dead() == 0
+        failures = [r for r in caplog.records if r.name == "cartplugin.pool" and r.levelno == logging.ERROR]
+        assert len(failures) == 5 and "could not start a job process" in failures[0].getMessage()
+        assert _open_descriptors() == before  # the pipes made for each failed fork are closed
+        monkeypatch.setattr(os, "fork", real_fork)
+        assert pool.replace_dead() == 2 and len(pool.pids()) == 2  # the next round starts both
         assert pool.replace_dead() == 0
     finally:
         stop.set()
