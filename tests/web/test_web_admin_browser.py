@@ -8,64 +8,17 @@ docs/support-guide.md) this way, so a test run leaves the repository as it found
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from decimal import Decimal
-from pathlib import Path
 
 from conftest import WEB_KEY
-from web_support import PASSWORD
+from web_support import Walk
 
 from host import orders as host_orders
 from host import runner, worker
 from host.db import connect
 
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / os.environ.get("CARTPLUGIN_SCREENSHOTS", "build/screenshots")
 COMPANY = "Refurb Traders GmbH"
-
-
-class Walk:
-    """One browser tab that records every answer the server sent and takes the screenshots."""
-
-    def __init__(self, browser, web):
-        self.web = web
-        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(15000)
-        self.bodies: list[str] = []
-        self.urls: list[str] = []
-        self.page.on("response", self._keep)
-
-    def _keep(self, response) -> None:
-        self.urls.append(response.url)
-        if 300 <= response.status < 400:
-            return
-        try:
-            self.bodies.append(response.text())
-        except Exception:  # a body already discarded by a navigation: nothing was shown of it
-            pass
-
-    def go(self, path: str) -> None:
-        self.page.goto(self.web.url + path)
-
-    def shot(self, name: str) -> None:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-    def sign_in(self, name: str) -> None:
-        self.go("/login")
-        self.page.fill("#name", name)
-        self.page.fill("#password", PASSWORD)
-        self.page.click("button:has-text('Sign in')")
-        self.page.wait_for_url("**/companies")
-
-    def sign_out(self) -> None:
-        self.page.click("button:has-text('Sign out')")
-        self.page.wait_for_url("**/login")
-
-    def text(self, selector: str) -> str:
-        return self.page.inner_text(selector).strip()
 
 
 def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web, channel, db_path, caplog):

@@ -1,8 +1,10 @@
-"""The web admin on a free loopback port in a thread of the test process, and a signed-in
-HTTP client for the tests that need no browser (module name unique on purpose)."""
+"""The web admin on a free loopback port in a thread of the test process, a signed-in HTTP
+client for the tests that need no browser, and a browser tab that takes screenshots (module
+name unique on purpose)."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -15,6 +17,9 @@ from host.db import connect
 from host.web import create_app
 
 PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parents[2]
+#: where the browser tests leave their screenshots (``make screenshots``: docs/screenshots)
+SHOTS = ROOT / os.environ.get("CARTPLUGIN_SCREENSHOTS", "build/screenshots")
 ROLES = {"ann": "admin", "sue": "support", "walt": "warehouse", "rita": "read-only"}
 
 
@@ -57,3 +62,46 @@ def signed_in(web: WebServer, name: str) -> tuple[requests.Session, str]:
     )
     assert answer.status_code == 302, answer.text
     return http, csrf_token(http.get(f"{web.url}/companies", timeout=10).text)
+
+
+class Walk:
+    """One browser tab that records every answer the server sent and takes the screenshots."""
+
+    def __init__(self, browser, web):
+        self.web = web
+        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15000)
+        self.bodies: list[str] = []
+        self.urls: list[str] = []
+        self.page.on("response", self._keep)
+
+    def _keep(self, response) -> None:
+        self.urls.append(response.url)
+        if 300 <= response.status < 400:
+            return
+        try:
+            self.bodies.append(response.text())
+        except Exception:  # a body already discarded by a navigation: nothing was shown of it
+            pass
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.web.url + path)
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+    def sign_in(self, name: str) -> None:
+        self.go("/login")
+        self.page.fill("#name", name)
+        self.page.fill("#password", PASSWORD)
+        self.page.click("button:has-text('Sign in')")
+        self.page.wait_for_url("**/companies")
+
+    def sign_out(self) -> None:
+        self.page.click("button:has-text('Sign out')")
+        self.page.wait_for_url("**/login")
+
+    def text(self, selector: str) -> str:
+        return self.page.inner_text(selector).strip()
