@@ -113,3 +113,20 @@ def ship_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:
         )
     ShipForm.submit = SubmitField("Ship")
     return ShipForm(formdata=formdata) if formdata is not None else ShipForm()
+
+
+def accept_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:
+    """Accept Order: one "cannot serve" box per line (that line is cancelled on the channel
+    instead of accepted), and the button."""
+
+    class AcceptForm(FlaskForm):
+        pass
+
+    for line in lines:
+        setattr(
+            AcceptForm,
+            f"cancel_{line['id']}",
+            BooleanField(f"Cancel {line['sku']} on the channel: it cannot be served"),
+        )
+    AcceptForm.submit = SubmitField("Accept Order")
+    return AcceptForm(formdata=formdata) if formdata is not None else AcceptForm()

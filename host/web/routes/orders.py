@@ -1,10 +1,12 @@
-"""Manage Orders: the paged grid, Order Details, Ship Items and change status."""
+"""Manage Orders: the paged grid, Order Details, Ship Items, Accept Order and change status."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from ... import audit, orders, queries
+from plugin_spec import ChannelError
+
+from ... import acceptance, audit, companies, orders, queries
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
@@ -35,9 +37,11 @@ def show(order_id: int):
 
 def _page(order: dict, ship_form, status: int = 200):
     status_form = forms.StatusForm(data={"status": order["status"]})
+    accept_form = forms.accept_form(order["lines"]) if order["awaiting_acceptance"] else None
     return render_template(
-        "order.html", order=order, ship_form=ship_form, status_form=status_form, unshipped=_unshipped(order)
-    ), status
+        "order.html", order=order, ship_form=ship_form, status_form=status_form, unshipped=_unshipped(order),
+        accept_form=accept_form,
+    ), status  # fmt: skip
 
 
 @bp.route("/orders/<int:order_id>/ship", methods=["POST"])
@@ -75,6 +79,48 @@ def ship(order_id: int):
     )
     notice(f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically.")
     return redirect(url_for("orders.show", order_id=order_id))
+
+
+@bp.route("/orders/<int:order_id>/accept", methods=["POST"])
+@requires("ship")
+def accept(order_id: int):
+    """Accept the order on its channel, cancelling there the lines ticked as not servable."""
+    order = orders.show_order(db(), order_id)
+    back = redirect(url_for("orders.show", order_id=order_id))
+    if not order["awaiting_acceptance"]:
+        notice(f"Order {order['source_order_id']} is not awaiting acceptance.", error=True)
+        return back
+    form = forms.accept_form(order["lines"], request.form)
+    if not form.validate_on_submit():
+        abort(400)
+    cancelled = [line["source_line_id"] for line in order["lines"] if form[f"cancel_{line['id']}"].data]
+    company = companies.get_company(db(), _company_id(order_id))
+    try:
+        report = acceptance.accept_orders(db(), company, [order_id], cancel_lines={order_id: cancelled})
+    except (HostError, ChannelError) as exc:
+        notice(f"Order {order['source_order_id']} not accepted: {exc}", error=True)
+        return back
+    if not report:  # accepted meanwhile (a download with Accept new orders on download)
+        notice(f"Order {order['source_order_id']} is not awaiting acceptance.", error=True)
+        return back
+    (result,) = report
+    if not result["ok"]:
+        notice(f"Order {order['source_order_id']} not accepted: {result['message']}", error=True)
+        return back
+    every_line = len(cancelled) == len(order["lines"])
+    audit.record(
+        db(), actor(), "order lines cancelled on the channel" if every_line else "order accepted",
+        company_id=company.id, target=f"order {order['source_order_id']}", details={"cancelled_lines": cancelled},
+    )  # fmt: skip
+    if every_line:
+        notice(
+            f"Order {order['source_order_id']}: every line cancelled on the channel, none accepted; nothing of it "
+            "is left to ship (set its status to Cancelled)."
+        )
+    else:
+        lines = f"; {len(cancelled)} line(s) cancelled on the channel" if cancelled else ""
+        notice(f"Order {order['source_order_id']} accepted{lines}. Its tracking uploads once it ships.")
+    return back
 
 
 def _company_id(order_id: int) -> int:
