@@ -3,9 +3,10 @@
 A plugin whose ``ChannelInfo.capabilities`` include ``accept_orders`` marks such orders
 ``awaiting_acceptance`` on download. The host then asks the plugin to accept them: right after
 each download when the company's ``accept_on_download`` setting is on, otherwise when staff
-accept them (``cartplugin orders accept``), where lines the seller cannot serve are cancelled on
-the channel instead. Until then the order shows as Awaiting acceptance and its tracking is not
-uploaded (the channel would refuse it).
+accept them (Accept Order on the web admin's order page, or ``cartplugin orders accept``), where
+lines the seller cannot serve are cancelled on the channel instead. Until then the order shows
+as Awaiting acceptance and its tracking is not uploaded (the channel would refuse it). An order
+staff set to Cancelled here is never accepted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
-from plugin_spec import AcceptRequest, AcceptResult
+from plugin_spec import AcceptRequest, AcceptResult, ChannelError
 
 from . import companies, plugins
 from .companies import Company
@@ -30,9 +31,10 @@ def needs_acceptance(channel: str) -> bool:
 
 
 def waiting(db: sqlite_utils.Database, company_id: int) -> list[dict[str, Any]]:
-    """Orders of the company still awaiting acceptance, oldest first."""
+    """Orders of the company still awaiting acceptance, oldest first; not one staff cancelled."""
     return list(db.query(
-        "SELECT id, source_order_id FROM orders WHERE company_id = ? AND awaiting_acceptance = 1 ORDER BY id",
+        "SELECT id, source_order_id FROM orders WHERE company_id = ? AND awaiting_acceptance = 1 "
+        "AND status != 'Cancelled' ORDER BY id",
         [company_id],
     ))  # fmt: skip
 
@@ -72,7 +74,16 @@ def accept_orders(
                               cancel_line_ids=_line_ids(db, row["id"], (cancel_lines or {}).get(row["id"], ())))
                 for row in rows]  # fmt: skip
     hook = plugins.hook_for(channel, "cartplugin_accept_orders")
-    results = hook(settings=settings, orders=requests) or []
+    try:
+        results = hook(settings=settings, orders=requests) or []
+    except Exception as exc:  # noqa: BLE001 - the channel (or the plugin) failed: no order is accepted, each says why
+        reason = exc.message if isinstance(exc, ChannelError) else f"the plugin failed: {type(exc).__name__}: {exc}"
+        message = redact(reason, settings)
+        if log:
+            log("warning", f"{len(rows)} order(s) not accepted (the next try is the next download or Accept Order): "
+                           f"{message}")  # fmt: skip
+        return [{"id": row["id"], "source_order_id": row["source_order_id"], "ok": False, "message": message}
+                for row in rows]  # fmt: skip
     by_source = {r.source_order_id: r for r in results if isinstance(r, AcceptResult)}
     report = []
     with write(db):

@@ -15,9 +15,10 @@ from typing import Any
 import sqlite_utils
 from pydantic import SecretStr
 
-from plugin_spec import BadOrder, CartSettings, ChannelError, ChannelOrder, Shipment, TestResult, UploadResult, stopping
+from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 
 from . import clock, companies, config, orders, plugins
+from .acceptance import accept_after_download
 from .companies import Company
 from .db import write
 from .errors import HostError
@@ -313,25 +314,11 @@ def download_orders(
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
     if more:
         summary["more"] = True
-    accepted = _accept_new(db, company, log)
+    # a channel that fails leaves the orders Awaiting acceptance: the next download tries again
+    accepted = accept_after_download(db, company, log)
     if accepted is not None:
         summary["accepted"] = accepted
     return summary
-
-
-def _accept_new(db: sqlite_utils.Database, company: Company, log: Callable[[str, str], None] | None) -> int | None:
-    from .acceptance import accept_after_download
-
-    try:
-        return accept_after_download(db, company, log)
-    except ChannelError as exc:
-        # the orders are imported; they stay Awaiting acceptance and the next download tries again
-        if log:
-            log(
-                "warning",
-                f"new orders not accepted yet: {redact(exc.message, companies.cart_settings_model(db, company))}",
-            )
-        return 0
 
 
 def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrder | BadOrder:
