@@ -34,7 +34,7 @@ _DUE_DOWNLOADS = (
 _DUE_UPLOADS = (
     "SELECT DISTINCT o.company_id, c.name, w.store_plugin FROM orders o INDEXED BY orders_awaiting_upload "
     "JOIN companies c ON c.id = o.company_id JOIN website_settings w ON w.company_id = o.company_id "
-    "WHERE o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
+    "WHERE o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 AND o.awaiting_acceptance = 0 "
     "AND c.connection_status = 'established' AND w.allow_tracking_upload = 1 "
     "AND EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.upload_state != 'accepted' "
     "AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?))"

@@ -142,6 +142,7 @@ def test_with_accept_on_download_off_staff_accept_and_cancel_a_line_they_cannot_
     bm_sandbox.clear_request_log()
     run("worker", "--once", "--download-every", "0")
     assert not [r for r in bm_sandbox.request_log() if r["method"] == "POST"]
+    assert not [j for j in run.json("jobs", "list") if j["kind"] == "upload_tracking"]  # not even queued
 
     sku = bm_sandbox.order(second["source_order_id"])["orderlines"][0]["listing"]
     report = run.json("orders", "accept", COMPANY, str(first["id"]), "--cancel", f"{second['id']}={sku}")
