@@ -70,7 +70,7 @@ def _lines(run, order: dict) -> list[dict]:
 
 def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run, waiting, back_market, db_path):
     multi = next(o for o in waiting if len(_lines(run, o)) >= 2)
-    single, untouched, failing = [o for o in waiting if len(_lines(run, o)) == 1][:3]
+    single, untouched, failing, cancelled_here = [o for o in waiting if len(_lines(run, o)) == 1][:4]
     http, token = signed_in(web, "sue")  # support sets channels up; it does not process orders
     refused = http.post(f"{web.url}/orders/{single['id']}/accept", data={"csrf_token": token}, timeout=10)
     assert refused.status_code == 403 and set(_line_states(back_market, single["source_order_id"])) == {1}
@@ -79,7 +79,8 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
     page = http.get(f"{web.url}/orders/{single['id']}", timeout=10).text
     assert 'id="accept-order"' in page and "Accept Order, below the items" in page
     accepted = http.post(f"{web.url}/orders/{single['id']}/accept", data={"csrf_token": token}, timeout=10)
-    assert f"Order {single['source_order_id']} accepted. Its tracking uploads once it ships." in accepted.text
+    (sku,) = [line["sku"] for line in _lines(run, single)]
+    assert f"Back Market order {single['source_order_id']}: accepted {sku}." in accepted.text
     assert _line_states(back_market, single["source_order_id"]) == [2]
     assert run.json("orders", "show", str(single["id"]))["awaiting_acceptance"] is False
     assert 'id="accept-order"' not in accepted.text and 'id="awaiting-acceptance"' not in accepted.text
@@ -89,7 +90,7 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
     partly = http.post(
         f"{web.url}/orders/{multi['id']}/accept", data={"csrf_token": token, f"cancel_{line['id']}": "y"}, timeout=10
     )
-    assert "accepted; 1 line(s) cancelled on the channel" in partly.text
+    assert f"cancelled {line['sku']}, accepted {other['sku']}" in partly.text
     states = {x["listing"]: x["state"] for x in back_market.order(multi["source_order_id"])["orderlines"]}
     assert states[line["sku"]] == 4 and states[other["sku"]] == 2
 
@@ -100,11 +101,19 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
         data={"csrf_token": token, f"cancel_{only['id']}": "y"},
         timeout=10,
     )
-    assert "every line cancelled on the channel, none accepted" in nothing.text
+    assert f"cancelled {only['sku']}. Nothing of the order is left to ship" in nothing.text
     assert _line_states(back_market, untouched["source_order_id"]) == [4]
 
     again = http.post(f"{web.url}/orders/{single['id']}/accept", data={"csrf_token": token}, timeout=10)
     assert "is not awaiting acceptance" in again.text
+
+    # Cancelled here: never accepted on the channel, whatever is posted
+    run("orders", "set-status", str(cancelled_here["id"]), "Cancelled")
+    page = http.get(f"{web.url}/orders/{cancelled_here['id']}", timeout=10).text
+    assert 'id="accept-order"' not in page and "never accepted: cancel it in the channel" in page
+    kept = http.post(f"{web.url}/orders/{cancelled_here['id']}/accept", data={"csrf_token": token}, timeout=10)
+    assert "is Cancelled here: it is not accepted" in kept.text
+    assert _line_states(back_market, cancelled_here["source_order_id"]) == [1]
 
     # the channel fails: nothing changes and the page says why
     back_market.set_faults(fail_5xx=100)
@@ -114,11 +123,22 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
     assert run.json("orders", "show", str(failing["id"]))["awaiting_acceptance"] is True
     assert _line_states(back_market, failing["source_order_id"]) == [1]
     assert TOKEN not in failed.text and TOKEN[-4:] not in failed.text
-    assert _audit(db_path) == [
-        ("order accepted", f"order {single['source_order_id']}"),
-        ("order accepted", f"order {multi['source_order_id']}"),
-        ("order lines cancelled on the channel", f"order {untouched['source_order_id']}"),
-    ]
+
+    # Allow Order Download off: the page says why Accept Order is not there
+    run("website-settings", COMPANY, "--no-allow-order-download")
+    page = http.get(f"{web.url}/orders/{failing['id']}", timeout=10).text
+    assert (
+        "Accept Order is not available now: Allow Order Download is off" in page
+        and "<button" not in page.split('id="accept-order"')[1].split("</section>")[0]
+    )
+    # the next download sees the lines cancelled on the channel: those orders are flagged for staff
+    run("website-settings", COMPANY, "--allow-order-download")
+    run("worker", "--once", "--download-every", "0")
+    flagged = {o["id"] for o in run.json("orders", "list", "--needs-attention")}
+    assert {multi["id"], untouched["id"]} <= flagged and single["id"] not in flagged
+    assert [action for action, _ in _audit(db_path)] == [
+        "order accepted", "order accepted", "order accepted", "order not accepted"
+    ]  # fmt: skip
 
 
 def test_accept_order_in_a_real_browser(browser, web, run, waiting, back_market):
@@ -133,7 +153,7 @@ def test_accept_order_in_a_real_browser(browser, web, run, waiting, back_market)
     walk.shot("20-accept-order")
     walk.page.click("#accept-order button:has-text('Accept Order')")
     walk.page.wait_for_url(f"**/orders/{order['id']}")
-    assert "accepted; 1 line(s) cancelled on the channel" in walk.text(".flash")
+    assert f"cancelled {line['sku']}, accepted {other['sku']}." in walk.text(".flash")
     walk.shot("21-order-accepted")
     assert walk.page.locator("#accept-order").count() == 0
     assert (SHOTS / "20-accept-order.png").stat().st_size > 10_000

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from plugin_spec import ChannelError
-
-from ... import acceptance, audit, companies, orders, queries
+from ... import acceptance, audit, companies, orders, queries, services
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
@@ -37,10 +35,16 @@ def show(order_id: int):
 
 def _page(order: dict, ship_form, status: int = 200):
     status_form = forms.StatusForm(data={"status": order["status"]})
-    accept_form = forms.accept_form(order["lines"]) if order["awaiting_acceptance"] else None
+    accept_form, not_acceptable = None, None
+    if order["awaiting_acceptance"] and order["status"] != "Cancelled":
+        accept_form = forms.accept_form(order["lines"])
+        try:  # why Accept Order would be refused now, said on the page instead of after the click
+            services.check_allowed(db(), companies.get_company(db(), _company_id(order["id"])), "download_orders")
+        except HostError as exc:
+            not_acceptable = str(exc)
     return render_template(
         "order.html", order=order, ship_form=ship_form, status_form=status_form, unshipped=_unshipped(order),
-        accept_form=accept_form,
+        accept_form=accept_form, not_acceptable=not_acceptable,
     ), status  # fmt: skip
 
 
@@ -86,40 +90,40 @@ def ship(order_id: int):
 def accept(order_id: int):
     """Accept the order on its channel, cancelling there the lines ticked as not servable."""
     order = orders.show_order(db(), order_id)
+    sid = order["source_order_id"]
     back = redirect(url_for("orders.show", order_id=order_id))
     if not order["awaiting_acceptance"]:
-        notice(f"Order {order['source_order_id']} is not awaiting acceptance.", error=True)
+        notice(f"Order {sid} is not awaiting acceptance.", error=True)
+        return back
+    if order["status"] == "Cancelled":
+        notice(f"Order {sid} is Cancelled here: it is not accepted on the channel.", error=True)
         return back
     form = forms.accept_form(order["lines"], request.form)
     if not form.validate_on_submit():
         abort(400)
-    cancelled = [line["source_line_id"] for line in order["lines"] if form[f"cancel_{line['id']}"].data]
+    cancel = [line for line in order["lines"] if form[f"cancel_{line['id']}"].data]
     company = companies.get_company(db(), _company_id(order_id))
     try:
-        report = acceptance.accept_orders(db(), company, [order_id], cancel_lines={order_id: cancelled})
-    except (HostError, ChannelError) as exc:
-        notice(f"Order {order['source_order_id']} not accepted: {exc}", error=True)
+        report = acceptance.accept_orders(
+            db(), company, [order_id], cancel_lines={order_id: [line["source_line_id"] for line in cancel]}
+        )
+    except HostError as exc:  # Allow Order Download off, connection not established, plugin missing
+        notice(f"Order {sid} not accepted: {exc}", error=True)
         return back
     if not report:  # accepted meanwhile (a download with Accept new orders on download)
-        notice(f"Order {order['source_order_id']} is not awaiting acceptance.", error=True)
+        notice(f"Order {sid} is not awaiting acceptance.", error=True)
         return back
-    (result,) = report
-    if not result["ok"]:
-        notice(f"Order {order['source_order_id']} not accepted: {result['message']}", error=True)
-        return back
-    every_line = len(cancelled) == len(order["lines"])
+    (result,) = report  # its message is the channel's answer, secrets removed
     audit.record(
-        db(), actor(), "order lines cancelled on the channel" if every_line else "order accepted",
-        company_id=company.id, target=f"order {order['source_order_id']}", details={"cancelled_lines": cancelled},
+        db(), actor(), "order accepted" if result["ok"] else "order not accepted", company_id=company.id,
+        target=f"order {sid}", details={"cancel": [line["sku"] for line in cancel], "answer": result["message"]},
     )  # fmt: skip
-    if every_line:
-        notice(
-            f"Order {order['source_order_id']}: every line cancelled on the channel, none accepted; nothing of it "
-            "is left to ship (set its status to Cancelled)."
-        )
+    if not result["ok"]:
+        notice(f"Order {sid} not accepted: {result['message']}", error=True)
+    elif len(cancel) == len(order["lines"]):
+        notice(f"{result['message']}. Nothing of the order is left to ship: set its status to Cancelled.")
     else:
-        lines = f"; {len(cancelled)} line(s) cancelled on the channel" if cancelled else ""
-        notice(f"Order {order['source_order_id']} accepted{lines}. Its tracking uploads once it ships.")
+        notice(f"{result['message']}.")
     return back
 
 
