@@ -74,46 +74,52 @@ if sys.platform != "win32":
     from multiprocessing import popen_fork, util
     from multiprocessing.context import ForkProcess
 
-    class _ForkPopen(popen_fork.Popen):
-        """``multiprocessing``'s fork launcher (``popen_fork.Popen._launch``, CPython 3.11-3.13),
-        except that a failed ``os.fork`` closes the two pipes opened for it: the standard one
-        leaves them open, four descriptors per failed fork, which a worker retrying a fork every
-        round (``replace_dead``) would pile up until it could open nothing."""
+    _Launcher: Any = popen_fork.Popen
+    if sys.version_info < (3, 13):  # 3.13 changed the launcher (atexit in the child): not copied
 
-        def _launch(self, process_obj: Any) -> None:
-            code = 1
-            parent_r, child_w = os.pipe()
-            try:
-                child_r, parent_w = os.pipe()
-            except OSError:
-                os.close(parent_r)
-                os.close(child_w)
-                raise
-            try:
-                self.pid = os.fork()
-            except OSError:
-                for fd in (parent_r, child_w, child_r, parent_w):
-                    os.close(fd)
-                raise
-            if self.pid == 0:
+        class _ForkPopen(popen_fork.Popen):
+            """``multiprocessing``'s fork launcher (``popen_fork.Popen._launch`` of CPython 3.11
+            and 3.12, pinned by ``test_process_pool``), except that a failed ``os.fork`` closes the
+            two pipes opened for it: the standard one leaves them open, four descriptors per failed
+            fork, which a worker retrying a fork every round (``replace_dead``) would pile up until
+            it could open nothing."""
+
+            def _launch(self, process_obj: Any) -> None:
+                code = 1
+                parent_r, child_w = os.pipe()
                 try:
+                    child_r, parent_w = os.pipe()
+                except OSError:
                     os.close(parent_r)
-                    os.close(parent_w)
-                    code = process_obj._bootstrap(parent_sentinel=child_r)
-                finally:
-                    os._exit(code)
-            else:
-                os.close(child_w)
-                os.close(child_r)
-                self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))  # type: ignore[attr-defined]
-                self.sentinel = parent_r
+                    os.close(child_w)
+                    raise
+                try:
+                    self.pid = os.fork()
+                except OSError:
+                    for fd in (parent_r, child_w, child_r, parent_w):
+                        os.close(fd)
+                    raise
+                if self.pid == 0:
+                    try:
+                        os.close(parent_r)
+                        os.close(parent_w)
+                        code = process_obj._bootstrap(parent_sentinel=child_r)
+                    finally:
+                        os._exit(code)
+                else:
+                    os.close(child_w)
+                    os.close(child_r)
+                    self.finalizer = util.Finalize(self, util.close_fds, (parent_r, parent_w))  # type: ignore[attr-defined]
+                    self.sentinel = parent_r
+
+        _Launcher = _ForkPopen
 
     class _JobProcess(ForkProcess):
-        """A forked job process, started by ``_ForkPopen``."""
+        """A forked job process, started by ``_ForkPopen`` where it applies."""
 
         @staticmethod
         def _Popen(process_obj: Any) -> Any:  # noqa: N802 - multiprocessing's name
-            return _ForkPopen(process_obj)
+            return _Launcher(process_obj)
 
 
 def cores() -> int:
@@ -225,8 +231,8 @@ class ProcessPool:
                 self._read(child)
                 child.process.join()
                 child.exitcode = child.process.exitcode
-                child.ended = True
                 child.reader.close()
+                child.ended = True  # last: whoever sees it ended finds nothing of it left open
                 if not child.done and not (child.told_to_stop and child.exitcode == -signal.SIGTERM):
                     log.warning(
                         "job process %s ended with exit code %s; a job it was running goes back to the queue "
