@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from web_support import WebServer
+from web_support import WEB_KEY, WebServer
 
 from backmarket_pro.sandbox import Sandbox
 
@@ -15,7 +15,6 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-WEB_KEY = "bmp-web-key-5e8d1c0a77b3"
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import logging
 import threading
 from decimal import Decimal
 
-from conftest import WEB_KEY
-from web_support import Walk
+from web_support import WEB_KEY, Walk
 
 from host import orders as host_orders
 from host import runner, worker

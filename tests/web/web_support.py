@@ -17,6 +17,8 @@ from host.db import connect
 from host.web import create_app
 
 PASSWORD = "correct horse battery staple"
+#: the x-api-key of the web tests' Back Market Pro sandbox
+WEB_KEY = "bmp-web-key-5e8d1c0a77b3"
 ROOT = Path(__file__).resolve().parents[2]
 #: where the browser tests leave their screenshots (``make screenshots``: docs/screenshots)
 SHOTS = ROOT / os.environ.get("CARTPLUGIN_SCREENSHOTS", "build/screenshots")
