@@ -118,12 +118,15 @@ def accept(order_id: int):
         db(), actor(), "order accepted" if result["ok"] else "order not accepted", company_id=company.id,
         target=f"order {sid}", details={"cancel": [line["sku"] for line in cancel], "answer": result["message"]},
     )  # fmt: skip
+    answer = result["message"].rstrip(".")
     if not result["ok"]:
-        notice(f"Order {sid} not accepted: {result['message']}", error=True)
-    elif len(cancel) == len(order["lines"]):
-        notice(f"{result['message']}. Nothing of the order is left to ship: set its status to Cancelled.")
+        notice(f"Order {sid} not accepted: {answer or 'the channel gave no reason'}.", error=True)
+        return back
+    answer = answer or f"Order {sid} accepted"
+    if len(cancel) == len(order["lines"]):
+        notice(f"{answer}. Nothing of the order is left to ship: set its status to Cancelled.")
     else:
-        notice(f"{result['message']}.")
+        notice(f"{answer}.")
     return back
 
 
