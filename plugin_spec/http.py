@@ -16,6 +16,7 @@ params, paging and parsing:
   transient, never a definitive refusal;
 * a ``next``-link follower that compares normalised origins and requires progress, and
   fetches the next page on a thread of its own while the caller works on the current one;
+  other ways of paging (offset, page token, keyset) are the pagers of ``plugin_spec.paging``;
 * an optional reader of a page's bytes (e.g. pydantic's ``validate_json`` into the channel's
   models), so a page can be parsed and validated in one pass, with the plain JSON path as
   its fallback.
@@ -44,6 +45,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.retry import Retry
 
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
+from .paging import Listing, NextLink, Pager, dig
 from .ratelimit import limiter_for
 
 log = logging.getLogger(__name__)
@@ -401,8 +403,13 @@ class JsonApi:
         id_of: Callable[[Any], Any] = lambda item: item.get("id") if isinstance(item, dict) else None,
         what: str = "an order listing page",
         read_page: Callable[[bytes], tuple[list[Any], Any]] | None = None,
+        pager: Pager | None = None,
     ) -> Iterator[list[Any]]:
-        """Yield the ``results`` list of each page, following the ``next`` link until it is null.
+        """Yield the ``results`` list of each page, asking for the next one as ``pager`` says
+        (``plugin_spec.paging``); by default, following the ``next`` link until it is null.
+
+        Other pagers than :class:`~plugin_spec.paging.NextLink` read ``results`` as a dotted
+        path, take no ``read_page`` and do not prefetch; what follows is the ``next`` link's way.
 
         The link is followed only to this API's own origin (compared normalised), never twice,
         and only while pages bring items not seen before: a channel that loops is stopped with
@@ -420,6 +427,29 @@ class JsonApi:
         the thread (validation is CPU work that holds the GIL) made the two threads take turns
         on the GIL and cost more than the overlap saved (docs/benchmarks.md).
         """
+        if pager is None or isinstance(pager, NextLink):
+            field = next_link if pager is None else pager.field
+            return self._next_links(path, params, results, field, id_of, what, read_page)
+        if read_page is not None:
+            raise TypeError(f"read_page works with NextLink paging only, not {type(pager).__name__}")
+        listing = Listing(
+            get=lambda query: self.request("GET", path, params=query), results=results, id_of=id_of, what=what,
+            channel=self.profile.name, max_pages=self.options.max_pages, unexpected=self.unexpected,
+            refusal=lambda exc: (exc.status, exc.code) if isinstance(exc, Rejected) else None,
+        )  # fmt: skip
+        return pager.walk(listing, dict(params or {}))
+
+    def _next_links(
+        self,
+        path: str,
+        params: Mapping[str, str] | None,
+        results: str,
+        next_link: str,
+        id_of: Callable[[Any], Any],
+        what: str,
+        read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
+    ) -> Iterator[list[Any]]:
+        """:meth:`pages` following ``next`` links (see there)."""
 
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
             return self._exchange("GET", url, params=params)
@@ -502,7 +532,7 @@ class JsonApi:
         items = body.get(results) if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise BadData(self.unexpected(what, body))
-        return items, body.get(next_link)
+        return items, dig(body, next_link)
 
     def _follow(self, raw: Any, current: str, seen: set[str]) -> str:
         name = self.profile.name
