@@ -3,7 +3,7 @@
 A subclass declares ``prefix``, ``key_header`` and ``routes`` (method, path pattern with
 ``{name}`` parts, handler method name) and writes one method per route taking a
 :class:`Request`. The base checks the key (401), keeps the request log, serves keyset pages
-with ``next`` links (:meth:`ApiSandbox.page`), applies the fault switches and answers
+with ``next`` links, offset pages and page-token pages (:meth:`ApiSandbox.page`), applies the fault switches and answers
 ``GET /_sandbox/`` with the list of its endpoints.
 """
 
@@ -15,6 +15,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -25,7 +26,7 @@ from .server import Reply, SandboxServer
 
 CONTROL_PREFIX = "/_sandbox"
 _SECRET_PARAM = re.compile(r"key|token|secret|password|signature", re.IGNORECASE)
-_NUMBERS = ("latency", "slow_seconds", "trickle_seconds", "rate_window")
+_NUMBERS = ("latency", "slow_seconds", "trickle_seconds", "rate_window", "token_ttl")
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -57,10 +58,19 @@ class Switches:
     trickle_seconds: float = 10.0
     rate_limit: int | None = None
     rate_window: float = 10.0
+    #: seconds a page token stays valid (0: forever)
+    token_ttl: float = 0.0
+    #: after serving this many pages, change one order served and one not served yet (0: off)
+    touch_during_download: int = 0
+    pages_served: int = 0
+    #: ids served since ``touch_during_download`` was set, in the order served
+    served: dict[Any, None] = field(default_factory=dict)
     triggers: dict[str, Trigger] = field(default_factory=lambda: {name: Trigger() for name in TRIGGERS})
 
     def describe(self) -> dict[str, Any]:
-        data: dict[str, Any] = {name: getattr(self, name) for name in (*_NUMBERS, "rate_limit")}
+        data: dict[str, Any] = {
+            name: getattr(self, name) for name in (*_NUMBERS, "rate_limit", "touch_during_download")
+        }
         data.update({name: t.describe() for name, t in self.triggers.items()})
         return data
 
@@ -81,6 +91,10 @@ class ApiSandbox(SandboxServer):
         self._rng = random.Random(seed)
         self._switches = Switches()
         self._hits: collections.deque[float] = collections.deque()
+        #: page token -> (the other query parameters, position in the list, when issued)
+        self._tokens: dict[str, tuple[tuple[tuple[str, str], ...], int, float]] = {}
+        #: ids changed by ``touch_during_download``, in order
+        self.touched: list[Any] = []
         self._compiled = [
             (method, re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.prefix + pattern))), name)
             for method, pattern, name in self.routes
@@ -94,7 +108,8 @@ class ApiSandbox(SandboxServer):
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Switch faults on: the triggers of ``plugin_spec.sandbox.faults`` (count, probability
-        or True), ``latency``, ``slow_seconds``, ``trickle_seconds``, ``rate_limit`` per ``rate_window``."""
+        or True), ``latency``, ``slow_seconds``, ``trickle_seconds``, ``rate_limit`` per ``rate_window``,
+        ``token_ttl`` (seconds a page token lasts) and ``touch_during_download`` (see :meth:`page`)."""
         with self._lock:
             for name, value in faults.items():
                 if name in TRIGGERS:
@@ -104,9 +119,20 @@ class ApiSandbox(SandboxServer):
                 elif name == "rate_limit":
                     self._switches.rate_limit = value
                     self._hits.clear()
+                elif name == "touch_during_download":
+                    self._arm_touch(value)
                 else:
                     raise ValueError(f"unknown fault {name!r}")
             return self._switches.describe()
+
+    def _arm_touch(self, value: Any) -> None:
+        pages = 0 if value is None or value is False else value
+        if not isinstance(pages, int) or isinstance(pages, bool) or pages < 0:
+            raise ValueError("touch_during_download must be a page count (int >= 0)")
+        if pages and type(self).touch is ApiSandbox.touch:
+            raise ValueError("touch_during_download needs a sandbox that can change its orders (touch)")
+        self._switches.touch_during_download, self._switches.pages_served = pages, 0
+        self._switches.served.clear()
 
     def clear_faults(self) -> dict[str, Any]:
         with self._lock:
@@ -123,9 +149,23 @@ class ApiSandbox(SandboxServer):
 
     def page(
         self, request: Request, items: list[dict[str, Any]], *, key: Callable[[dict[str, Any]], Any],
-        size_param: str = "page-size", default_size: int = 50, max_size: int = 200,
+        size_param: str = "page-size", default_size: int = 50, max_size: int = 200, style: str = "keyset",
+        offset_param: str = "offset", token_param: str = "nextToken", ident: str = "id",
     ) -> Reply:  # fmt: skip
-        """One keyset page of ``items`` (already filtered) sorted by ``key``, with a ``next`` link."""
+        """One page of ``items`` (already filtered) sorted by ``key``, paged as ``style`` says:
+
+        * ``"keyset"``: ``{"count", "next", "results"}``; the ``next`` link carries a cursor, the
+          key of the last item (safe while items change);
+        * ``"offset"``: ``size_param`` items from ``offset_param``; ``{"total", "results"}``;
+        * ``"token"``: ``{"results", "pagination": {"nextToken"}}``, the token sent back as
+          ``token_param`` with the first request's other parameters (as Amazon SP-API wants;
+          400 ``invalid_token`` otherwise). A token stands for a position in the list as it is
+          when the token comes back, as many channels' tokens do. With the ``token_ttl`` switch
+          a token older than that many seconds is refused: 400 ``expired_token``.
+
+        With ``touch_during_download=K``, after serving its K-th page the sandbox changes (``touch``)
+        the first order it served and the first one it has not served yet: both move to the end.
+        """
         try:
             size = int(request.query.get(size_param, default_size))
         except ValueError:
@@ -133,6 +173,21 @@ class ApiSandbox(SandboxServer):
         if not 1 <= size <= max_size:
             return error(422, "validation_error", f"{size_param} must be an integer from 1 to {max_size}.")
         ordered = sorted(items, key=key)
+        if style == "keyset":
+            reply = self._keyset_page(request, ordered, key, size)
+        elif style == "offset":
+            reply = self._offset_page(request, ordered, size, offset_param)
+        elif style == "token":
+            reply = self._token_page(request, ordered, size, token_param)
+        else:
+            raise ValueError(f"unknown paging style {style!r}")
+        if reply.status == 200:
+            self._touch_during_download(ordered, reply.body["results"], ident)
+        return reply
+
+    def _keyset_page(
+        self, request: Request, ordered: list[dict[str, Any]], key: Callable[[Any], Any], size: int
+    ) -> Reply:
         if "cursor" in request.query:
             try:
                 after = tuple(json.loads(base64.urlsafe_b64decode(request.query["cursor"])))
@@ -149,7 +204,62 @@ class ApiSandbox(SandboxServer):
         else:
             query = {}
         next_url = f"http://{request.host}{request.path}?{urlencode(query)}" if query else None
-        return Reply(200, {"count": len(ordered), "next": next_url, "results": results})
+        return Reply(200, {"count": len(ordered), "next": next_url, "results": _copies(results)})
+
+    def _offset_page(self, request: Request, ordered: list[dict[str, Any]], size: int, offset_param: str) -> Reply:
+        raw = request.query.get(offset_param, "0")
+        if not raw.isdigit():
+            return error(422, "validation_error", f"{offset_param} must be an integer from 0.")
+        # a channel that ignores the offset answers the first page again and again
+        offset = 0 if self._switches.triggers["next_loop"].fire(self._rng) else int(raw)
+        return Reply(200, {"total": len(ordered), "results": _copies(ordered[offset : offset + size])})
+
+    def _token_page(self, request: Request, ordered: list[dict[str, Any]], size: int, token_param: str) -> Reply:
+        query = tuple(sorted((k, v) for k, v in request.query.items() if k != token_param))
+        position = 0
+        if token_param in request.query:
+            issued = self._tokens.get(request.query[token_param])
+            if issued is None or issued[0] != query:
+                return error(400, "invalid_token", f"{token_param} is not valid with these parameters; "
+                             "send it with the first request's other parameters.")  # fmt: skip
+            ttl = self._switches.token_ttl
+            if ttl and time.monotonic() - issued[2] > ttl:
+                return error(400, "expired_token", f"{token_param} has expired; start the listing again.")
+            position = issued[1]
+        results = ordered[position : position + size]
+        token = None
+        if self._switches.triggers["next_loop"].fire(self._rng):
+            token = self._issue_token(query, position)  # a fresh token to the same orders
+        elif len(ordered) > position + size:
+            token = self._issue_token(query, position + size)
+        return Reply(200, {"results": _copies(results), "pagination": {"nextToken": token}})
+
+    def _issue_token(self, query: tuple[tuple[str, str], ...], position: int) -> str:
+        token = f"t{self._rng.getrandbits(64):016x}"
+        self._tokens[token] = (query, position, time.monotonic())
+        return token
+
+    def touch(self, item: dict[str, Any]) -> None:
+        """Change one stored order so it sorts after every other one (a newer ``updated_at``);
+        a sandbox that supports ``touch_during_download`` overrides it."""
+        raise NotImplementedError("this sandbox cannot change its orders")
+
+    def _touch_during_download(self, ordered: list[dict[str, Any]], results: list[dict[str, Any]], ident: str) -> None:
+        switches = self._switches
+        if not switches.touch_during_download:
+            return
+        served = switches.served
+        served.update((item[ident], None) for item in results)
+        switches.pages_served += 1
+        if switches.pages_served < switches.touch_during_download:
+            return
+        switches.touch_during_download = 0
+        old = next((item for item in ordered if item[ident] in served), None)
+        new = next((item for item in ordered if item[ident] not in served), None)
+        for item in (old, new):
+            if item is not None:
+                self.touch(item)
+                self.touched.append(item[ident])
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -248,3 +358,8 @@ class ApiSandbox(SandboxServer):
             with self._lock:
                 return Reply(200, {"faults": self.clear_faults() if method == "DELETE" else self._switches.describe()})
         return error(404, "no_such_endpoint", f"No sandbox endpoint {method} {CONTROL_PREFIX}{path}.")
+
+
+def _copies(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Shallow copies, so an order changed after its page was served is not sent changed."""
+    return [dict(item) for item in items]
