@@ -248,27 +248,31 @@ class Keyset:
     """Keyset paging over a modified-date filter: after each page the listing asks again with
     ``filter_param`` set to ``format_stamp(stamp)`` of the last item read, dropping the items
     read already. ``key(item)`` gives an item's ``(modified stamp, id)``; stamps must compare
-    in the channel's sort order (datetimes, or ISO text of one format).
+    in the channel's sort order (datetimes, or ISO text of one format). Asking again keeps
+    offsets small, which matters where a channel caps them (eBay: 10,000).
 
     Safe on a changing set: an order that changes during the download gets a newer stamp, so
     it is read again later with its new stamp, never skipped. Requirements on the channel: the
-    filter is inclusive (``>=``; a coarser filter, e.g. whole seconds, is fine: the items
-    before the stamp are dropped), the list is sorted by stamp ascending and, within one
-    stamp, in an order that does not change (by id), and no new item appears with a stamp
-    already passed (a channel stamping with a coarse clock needs a safety lag in ``since``).
+    filter is inclusive (``>=``), the list is sorted by stamp ascending and, within one stamp,
+    in an order that does not change (by id), and no new item appears with a stamp already
+    passed (a channel stamping with a coarse clock needs a safety lag in ``since``). A filter
+    coarser than the stamps (whole seconds) is fine: the items before the last stamp are
+    dropped, and while the formatted filter stays the same the query goes on as below.
 
-    Items sharing a stamp across a page boundary: the ids read at the last stamp are kept, and
-    an item counts as read when its stamp is older, or equal with its id kept. When a whole
-    page carries one stamp, asking again would return that page, so the listing moves on
+    An item counts as read when its stamp is older than the last stamp read, or equal with its
+    id among the ids kept for that stamp, so items sharing a stamp across a page boundary are
+    neither lost nor repeated. When a page ends at the stamp the listing already asks from (a
+    whole page at one stamp), asking again would bring that page back, so the listing goes on
     within the query with the ``within`` pager:
 
-    * :class:`Offset`: the next offset overlaps one item, and that page must begin with an
-      item already read (only items read can leave the stamp, by changing; nothing joins
-      it). If it does not, an item read before moved away and the unread ones shifted back
-      over the offset: the stamp is read again from the query's first page (the ids kept drop
-      the repeats), never skipping one. ``page_size`` must be at least 2.
-    * :class:`PageToken`: the channel's token, as safe as the token is within one stamp. An
-      expired token restarts the query at the last stamp, likewise.
+    * :class:`Offset`: the next offset overlaps the last page by one item, and that page must
+      begin with an item already read. Only items already read can leave the part of the
+      query before the offset (by changing; nothing joins a stamp passed), so when it does
+      not, unread items may have shifted back over the offset: the query is read again from
+      its first page (the repeats are dropped), never skipping one. ``page_size`` >= 2.
+    * :class:`PageToken`: the channel's token, as safe as the token is within one stamp (a
+      token that is a position can skip an order when one read at that stamp changes). An
+      expired token starts the query again from its first page, likewise.
 
     A page with more to come that brings only items met since the query's first page, or a
     page not sorted by stamp, stops the listing with ``BadData``. An item whose key cannot be
@@ -321,7 +325,7 @@ class _KeysetWalk:
         return self.stamp is not None and (stamp < self.stamp or (stamp == self.stamp and ident in self.at_stamp))
 
     def remember(self, items: list[Any]) -> bool:
-        """Mark ``items`` read; True when the filter moves up to a newer stamp."""
+        """Mark ``items`` read; True when the last stamp read is newer than before."""
         keys = [key for key in map(self.key, items) if key is not _NO_KEY]
         self.keyless |= {repr(item) for item in items if self.key(item) is _NO_KEY}
         if not keys:
@@ -377,7 +381,8 @@ class _KeysetWalk:
                 walked.clear()
                 continue
             fresh = [item for item in items if not self.read(item)]
-            moved = self.remember(items)
+            # a filter coarser than the stamps (whole seconds) may not move: the same query goes on
+            moved = self.remember(items) and self.filter() != self.query.get(self.keyset.filter_param)
             if isinstance(within, Offset):
                 assert isinstance(position, int)
                 more = within.more(body, len(items), position)
@@ -398,8 +403,11 @@ class _KeysetWalk:
                 return
             position = following
             if moved:
-                self.query = {**self.params, self.keyset.filter_param: self.keyset.format_stamp(self.stamp)}
+                self.query = {**self.params, self.keyset.filter_param: self.filter()}
         raise listing.too_many_pages()
+
+    def filter(self) -> str:
+        return self.keyset.format_stamp(self.stamp)
 
     def begins_with_a_read_item(self, items: list[Any]) -> bool:
         if not items:

@@ -29,8 +29,8 @@ SIZE = 5
 PARAMS = {"limit": str(SIZE)}
 
 
-def stamp(n: int) -> str:
-    return (START + timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def stamp(n: int, tick: timedelta = timedelta(seconds=1)) -> str:
+    return (START + n * tick).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def key(order: dict[str, Any]) -> tuple[str, str]:
@@ -45,15 +45,16 @@ class Shop(ApiSandbox):
     routes = [("GET", "/keyset", "keyset"), ("GET", "/offset", "offset"), ("GET", "/token", "token"),
               ("GET", "/same-token", "same_token")]  # fmt: skip
 
-    def __init__(self, stamps: list[int]):
+    def __init__(self, stamps: list[int], tick: timedelta = timedelta(seconds=1)):
         super().__init__(api_key=KEY)
-        self.orders = {f"o{i:02d}": {"id": f"o{i:02d}", "updated_at": stamp(n)} for i, n in enumerate(stamps)}
+        self.tick = tick
+        self.orders = {f"o{i:02d}": {"id": f"o{i:02d}", "updated_at": stamp(n, tick)} for i, n in enumerate(stamps)}
         self.clock = max(stamps)
 
     def touch(self, item: dict[str, Any]) -> None:
         with self._lock:
             self.clock += 1
-            item["updated_at"] = stamp(self.clock)
+            item["updated_at"] = stamp(self.clock, self.tick)
 
     def listed(self, request: Request) -> list[dict[str, Any]]:
         since = request.query.get("updated_since", "")
@@ -139,6 +140,22 @@ def test_keyset_paging_loses_no_order_changed_during_the_download_and_reads_its_
     for touched in shop.touched:
         assert (touched, shop.orders[touched]["updated_at"]) in read
     assert [s for _, s in read] == sorted(s for _, s in read)  # still ascending: the host's cursor relies on it
+
+
+def test_keyset_with_a_filter_coarser_than_the_stamps_loses_nothing_and_asks_again_only_when_it_moves():
+    # 40 orders a millisecond apart, all in one second; the filter takes whole seconds
+    pager = Keyset(Offset(page_size=SIZE), key=key, filter_param="updated_since", format_stamp=lambda s: s[:19])
+    options = dataclasses.replace(FAST, max_pages=50)
+    with Shop(DISTINCT, tick=timedelta(milliseconds=1)) as shop, client(shop, options) as api:
+        shop.set_faults(touch_during_download=3)
+        read = [(o["id"], o["updated_at"]) for page in api.pages("/offset", PARAMS, pager=pager) for o in page]
+        assert {i for i, _ in read} == set(shop.orders)
+        assert len(read) == len(shop.orders) + 1  # the order changed after it was read comes again
+        for touched in shop.touched:
+            assert (touched, shop.orders[touched]["updated_at"]) in read
+        # one query for the one second, read once with offsets overlapping by one (and once
+        # more from its start after the change)
+        assert len(shop.request_log()) <= 2 * len(shop.orders) // (SIZE - 1)
 
 
 def test_keyset_over_offsets_reads_a_shared_stamp_again_when_orders_read_within_it_change():
