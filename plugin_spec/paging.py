@@ -269,10 +269,12 @@ class Keyset:
       begin with an item already read. Only items already read can leave the part of the
       query before the offset (by changing; nothing joins a stamp passed), so when it does
       not, unread items may have shifted back over the offset: the query is read again from
-      its first page (the repeats are dropped), never skipping one. ``page_size`` >= 2.
+      its first page (the repeats are dropped), never skipping one; if that happens more than
+      three times without a new item, ``TransientError``. ``page_size`` must be at least 2.
     * :class:`PageToken`: the channel's token, as safe as the token is within one stamp (a
       token that is a position can skip an order when one read at that stamp changes). An
-      expired token starts the query again from its first page, likewise.
+      expired token starts the query again from its first page, likewise; a token expiring
+      again before a new item is read is ``TransientError``.
 
     A page with more to come that brings only items met since the query's first page, or a
     page not sorted by stamp, stops the listing with ``BadData``. An item whose key cannot be
@@ -309,6 +311,8 @@ class _KeysetWalk:
         self.at_stamp: set[Any] = set()
         #: items whose key cannot be read, yielded once each
         self.keyless: set[str] = set()
+        #: an expired token restarts the query; a second time only after a new item
+        self.restarted = self.fresh_since_restart = False
 
     def key(self, item: Any) -> Any:
         try:
@@ -343,65 +347,62 @@ class _KeysetWalk:
 
     def pages(self) -> Iterator[list[Any]]:
         within, listing = self.keyset.within, self.listing
-        position: int | str | None = 0 if isinstance(within, Offset) else None
+        #: where the query goes on: the offset (Offset) or the token (PageToken) of its next page
+        offset, token = 0, None
         received = 0.0
         #: ids met since the query was last asked from its first page: a page of only these loops
         walked: set[Any] = set()
-        restarted = fresh_since_restart = False
         steps_back = 0
         for _ in range(listing.max_pages):
-            if isinstance(within, PageToken) and isinstance(position, str) and within.stale(received):
-                position, restarted, fresh_since_restart = self.restart(within, restarted, fresh_since_restart)
+            if isinstance(within, PageToken) and token is not None and within.stale(received):
+                token = None
+                self.restart(within)
                 walked.clear()
-            if isinstance(within, Offset):
-                assert isinstance(position, int)
-                request = within.request(self.query, position)
-            else:
-                assert not isinstance(position, int)
-                request = within.request(self.query, position)
+            request = (
+                within.request(self.query, offset) if isinstance(within, Offset) else within.request(self.query, token)
+            )
             try:
                 body = listing.get(request)
             except ChannelError as exc:
-                if isinstance(within, PageToken) and position is not None and within.refused_as_expired(listing, exc):
-                    position, restarted, fresh_since_restart = self.restart(within, restarted, fresh_since_restart)
+                if isinstance(within, PageToken) and token is not None and within.refused_as_expired(listing, exc):
+                    token = None
+                    self.restart(within)
                     walked.clear()
                     continue
                 raise
             received = time.monotonic()
             items = listing.items(body)
-            if isinstance(position, int) and position > 0 and not self.begins_with_a_read_item(items):
-                # an item read before this offset changed and left its place: the unread ones
-                # shifted back over the offset, so read this stamp again from the query's start
+            if isinstance(within, Offset) and offset > 0 and not self.begins_with_a_read_item(items):
+                # an item read before this offset changed and left its place: unread ones may
+                # have shifted back over the offset, so the query is read again from its start
                 steps_back += 1
                 if steps_back > _MAX_STEPS_BACK:
                     raise TransientError(
                         f"{listing.channel}'s orders kept changing while they were read; try again later."
                     )
-                position = 0
+                offset = 0
                 walked.clear()
                 continue
             fresh = [item for item in items if not self.read(item)]
             # a filter coarser than the stamps (whole seconds) may not move: the same query goes on
             moved = self.remember(items) and self.filter() != self.query.get(self.keyset.filter_param)
             if isinstance(within, Offset):
-                assert isinstance(position, int)
-                more = within.more(body, len(items), position)
-                following: int | str | None = 0 if moved else position + len(items) - 1
+                more = within.more(body, len(items), offset)
+                offset = 0 if moved else offset + len(items) - 1
             else:
-                token = within.token_of(listing, body)
-                more = token is not None
-                following = None if moved else token
+                following = within.token_of(listing, body)
+                more = following is not None
+                token = None if moved else following
             ids = listing.ids(items)
             if more and not moved and ids <= walked:
                 raise listing.no_progress("another page to read")
             walked = set() if moved else walked | ids
             if fresh:
                 steps_back = 0
-                fresh_since_restart = True
+                self.fresh_since_restart = True
                 yield fresh
             if not more:
                 return
-            position = following
             if moved:
                 self.query = {**self.params, self.keyset.filter_param: self.filter()}
         raise listing.too_many_pages()
@@ -415,11 +416,11 @@ class _KeysetWalk:
         first = next((item for item in items if self.key(item) is not _NO_KEY), None)
         return first is None or self.read(first)
 
-    def restart(self, within: PageToken, restarted: bool, fresh_since_restart: bool) -> tuple[None, bool, bool]:
-        """Back to the first page of the query at the last stamp, once per progress made."""
-        if restarted and not fresh_since_restart:
+    def restart(self, within: PageToken) -> None:
+        """Back to the query's first page after a token expired, once per progress made."""
+        if self.restarted and not self.fresh_since_restart:
             raise within.expired(self.listing)
-        return None, True, False
+        self.restarted, self.fresh_since_restart = True, False
 
 
 #: what ``JsonApi.pages(pager=...)`` takes
