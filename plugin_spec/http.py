@@ -408,8 +408,9 @@ class JsonApi:
         """Yield the ``results`` list of each page, asking for the next one as ``pager`` says
         (``plugin_spec.paging``); by default, following the ``next`` link until it is null.
 
-        Other pagers than :class:`~plugin_spec.paging.NextLink` read ``results`` as a dotted
-        path, take no ``read_page`` and do not prefetch; what follows is the ``next`` link's way.
+        ``results`` and the link's field may be dotted paths (``data.orders``). Other pagers
+        than :class:`~plugin_spec.paging.NextLink` take no ``read_page`` and do not prefetch;
+        what follows is the ``next`` link's way.
 
         The link is followed only to this API's own origin (compared normalised), never twice,
         and only while pages bring items not seen before: a channel that loops is stopped with
@@ -529,7 +530,7 @@ class JsonApi:
             else:
                 return list(read), raw_next
         body = self._parse(response, raw, where, True)
-        items = body.get(results) if isinstance(body, dict) else None
+        items = dig(body, results)
         if not isinstance(items, list):
             raise BadData(self.unexpected(what, body))
         return items, dig(body, next_link)

@@ -43,7 +43,7 @@ class Shop(ApiSandbox):
 
     prefix = "/api"
     routes = [("GET", "/keyset", "keyset"), ("GET", "/offset", "offset"), ("GET", "/token", "token"),
-              ("GET", "/same-token", "same_token")]  # fmt: skip
+              ("GET", "/same-token", "same_token"), ("GET", "/nested", "nested")]  # fmt: skip
 
     def __init__(self, stamps: list[int], tick: timedelta = timedelta(seconds=1)):
         super().__init__(api_key=KEY)
@@ -68,6 +68,10 @@ class Shop(ApiSandbox):
 
     def token(self, request: Request) -> Reply:
         return self.page(request, self.listed(request), key=key, size_param="limit", style="token")
+
+    def nested(self, request: Request) -> Reply:
+        reply = self.keyset(request)
+        return Reply(200, {"data": {"orders": reply.body["results"]}, "links": {"next": reply.body["next"]}})
 
     def same_token(self, request: Request) -> Reply:
         served = len(self.request_log())
@@ -258,6 +262,12 @@ def test_a_page_reader_is_for_next_links_only():
         with pytest.raises(TypeError, match="NextLink paging only"):
             api.pages("/offset", PARAMS, pager=Offset(), read_page=lambda raw: ([], None))
         assert [len(page) for page in api.pages("/keyset", PARAMS, pager=NextLink("next"))] == [SIZE] * 8
+
+
+def test_next_links_and_results_may_sit_deeper_in_the_body():
+    with Shop(DISTINCT) as shop, client(shop) as api:
+        pages = api.pages("/nested", PARAMS, results="data.orders", pager=NextLink("links.next"))
+        assert [o["id"] for page in pages for o in page] == sorted(shop.orders)
 
 
 def test_touching_during_a_download_needs_a_sandbox_that_can_change_its_orders():

@@ -4,9 +4,9 @@ API, for a plugin's tests, demos and benchmarks.
 * :mod:`.server`: the threaded server, :class:`Reply`, lifecycle, hostile answers sent as-is;
 * :mod:`.faults`: the fault switches (``Trigger``) and the answers they produce (trickle,
   endless body, huge body, cut body) plus the ``next_loop`` paging fault;
-* :mod:`.api`: :class:`ApiSandbox`, routing, key check, keyset paging, request log, fault
-  switches and the ``GET /_sandbox/`` index, so a new channel's sandbox declares only its
-  routes and its data.
+* :mod:`.api`: :class:`ApiSandbox`, routing, key check, keyset, offset and page-token
+  paging, orders changed mid-download, request log, fault switches and the
+  ``GET /_sandbox/`` index, so a new channel's sandbox declares only its routes and its data.
 """
 
 from .faults import TRIGGERS, Trigger
