@@ -411,10 +411,7 @@ class _KeysetWalk:
         return self.keyset.format_stamp(self.stamp)
 
     def begins_with_a_read_item(self, items: list[Any]) -> bool:
-        if not items:
-            return False
-        first = next((item for item in items if self.key(item) is not _NO_KEY), None)
-        return first is None or self.read(first)
+        return bool(items) and self.read(items[0])
 
     def restart(self, within: PageToken) -> None:
         """Back to the query's first page after a token expired, once per progress made."""

@@ -43,7 +43,10 @@ class Shop(ApiSandbox):
 
     prefix = "/api"
     routes = [("GET", "/keyset", "keyset"), ("GET", "/offset", "offset"), ("GET", "/token", "token"),
-              ("GET", "/same-token", "same_token"), ("GET", "/nested", "nested")]  # fmt: skip
+              ("GET", "/same-token", "same_token"), ("GET", "/nested", "nested"), ("GET", "/odd", "odd")]  # fmt: skip
+
+    #: what ``/odd`` serves as it is, by offset and ``updated_since``: a page the test shapes
+    odd_orders: list[dict[str, Any]] = []
 
     def __init__(self, stamps: list[int], tick: timedelta = timedelta(seconds=1)):
         super().__init__(api_key=KEY)
@@ -72,6 +75,12 @@ class Shop(ApiSandbox):
     def nested(self, request: Request) -> Reply:
         reply = self.keyset(request)
         return Reply(200, {"data": {"orders": reply.body["results"]}, "links": {"next": reply.body["next"]}})
+
+    def odd(self, request: Request) -> Reply:
+        since = request.query.get("updated_since", "")
+        rows = [o for o in self.odd_orders if "updated_at" not in o or o["updated_at"] >= since]
+        offset, limit = int(request.query["offset"]), int(request.query["limit"])
+        return Reply(200, {"total": len(rows), "results": rows[offset : offset + limit]})
 
     def same_token(self, request: Request) -> Reply:
         served = len(self.request_log())
@@ -262,6 +271,28 @@ def test_a_page_reader_is_for_next_links_only():
         with pytest.raises(TypeError, match="NextLink paging only"):
             api.pages("/offset", PARAMS, pager=Offset(), read_page=lambda raw: ([], None))
         assert [len(page) for page in api.pages("/keyset", PARAMS, pager=NextLink("next"))] == [SIZE] * 8
+
+
+def test_keyset_yields_an_order_without_a_readable_stamp_once_and_pages_on_by_the_others():
+    pager = Keyset(Offset(page_size=2, total_field="total"), key=key, filter_param="updated_since")
+    with Shop(DISTINCT) as shop, client(shop, dataclasses.replace(FAST, max_pages=20)) as api:
+        shop.odd_orders = [{"id": "a", "updated_at": stamp(1)}, {"id": "no-stamp"}, {"id": "b", "updated_at": stamp(2)},
+                           {"id": "c", "updated_at": stamp(3)}, {"id": "d", "updated_at": stamp(4)}]  # fmt: skip
+        assert [o["id"] for page in api.pages("/odd", {}, pager=pager) for o in page] == [
+            "a",
+            "no-stamp",
+            "b",
+            "c",
+            "d",
+        ]
+
+
+def test_keyset_refuses_a_page_not_sorted_by_stamp():
+    pager = Keyset(Offset(page_size=2, total_field="total"), key=key, filter_param="updated_since")
+    with Shop(DISTINCT) as shop, client(shop) as api:
+        shop.odd_orders = [{"id": "a", "updated_at": stamp(2)}, {"id": "b", "updated_at": stamp(1)}]
+        with pytest.raises(BadData, match="not sorted by modification time"):
+            list(api.pages("/odd", {}, pager=pager))
 
 
 def test_next_links_and_results_may_sit_deeper_in_the_body():
