@@ -26,6 +26,8 @@ from .server import Reply, SandboxServer
 
 CONTROL_PREFIX = "/_sandbox"
 _SECRET_PARAM = re.compile(r"key|token|secret|password|signature", re.IGNORECASE)
+#: the page tokens a sandbox remembers; an older one is answered as not valid
+_TOKENS_KEPT = 10_000
 _NUMBERS = ("latency", "slow_seconds", "trickle_seconds", "rate_window", "token_ttl")
 
 
@@ -237,6 +239,8 @@ class ApiSandbox(SandboxServer):
     def _issue_token(self, query: tuple[tuple[str, str], ...], position: int) -> str:
         token = f"t{self._rng.getrandbits(64):016x}"
         self._tokens[token] = (query, position, time.monotonic())
+        if len(self._tokens) > _TOKENS_KEPT:  # a sandbox serving for days forgets its oldest tokens
+            del self._tokens[next(iter(self._tokens))]
         return token
 
     def touch(self, item: dict[str, Any]) -> None:
