@@ -143,6 +143,16 @@ class KitChannel(abc.ABC):
         proxy loses the answer. Return False when your sandbox cannot: that check is skipped."""
         return False
 
+    def change_orders_during_download(self) -> bool:
+        """Make the sandbox change two orders in the middle of the next download, right after
+        it has served the first page: one already served and one not yet, each to an
+        ``updated_at`` newer than every other order's, so both move to the end of a list sorted
+        by it. Seed the sandbox with more than two pages of unfulfilled orders. Return False
+        when your sandbox cannot: that check is skipped. A sandbox on
+        ``plugin_spec.sandbox.api.ApiSandbox`` that implements ``touch(order)`` does it with
+        ``set_faults(touch_during_download=1)``."""
+        return False
+
     def unknown_order_id(self) -> str:
         """An order id the channel does not have (override if yours must look a certain way)."""
         return "999000999"
@@ -571,6 +581,26 @@ class ConformanceSuite:
                 f"with since={since.isoformat()} (inclusive) the download missed {missing[:5]}"
                 + (" (the order added after the first download)" if new_id in missing else ""),
                 "`since` is inclusive: yield every order whose updated_at >= since",
+            )
+
+    def test_download_loses_no_order_changed_while_it_runs(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        if not cartplugin_kit_channel.change_orders_during_download():
+            pytest.skip(
+                "the sandbox cannot change orders during a download; implement "
+                "KitChannel.change_orders_during_download to run this check"
+            )
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=None)
+        _no_bad_orders(items)
+        got = {o.source_order_id for o in _orders(items)}
+        missing = sorted({str(i) for i in cartplugin_kit_channel.unfulfilled_order_ids()} - got)
+        if missing:
+            kit_fail(
+                f"with two orders changed during the download, it missed {len(missing)}, e.g. {missing[:5]}",
+                "page by a keyset cursor, never by plain offsets: an order read on an early page that changes "
+                "moves to the end, and the next one slides into the offsets already read "
+                "(plugin_spec.paging.Keyset over the channel's offsets or tokens; docs/channel-toolkit.md)",
             )
 
     def test_download_with_a_wrong_key_raises_a_channel_error(

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from plugin_spec import BadData, TransientError
+from plugin_spec import BadData, CartSettings, ChannelOrder, OrderLine, TransientError, hookimpl
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.paging import Keyset, NextLink, Offset, Pager, PageToken
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request
+from plugin_spec.testing import ConformanceSuite, Harness, KitChannel
 
 KEY = "paging-key-0a1b2c3d"
 FAST = HttpOptions(connect_timeout=0.5, read_timeout=0.5, deadline=1.5, retries=0)
@@ -307,3 +308,64 @@ def test_touching_during_a_download_needs_a_sandbox_that_can_change_its_orders()
 
     with pytest.raises(ValueError, match="can change its orders"):
         Fixed().set_faults(touch_during_download=1)
+
+
+class ShopSettings(CartSettings):
+    api_url: str
+
+
+class ShopPlugin:
+    """A channel plugin whose download pages ``/offset`` with ``pager``: just enough for the kit's check."""
+
+    def __init__(self, pager: Pager):
+        self.pager = pager
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings: ShopSettings, since: Any, unfulfilled_only: bool) -> Any:
+        api = JsonApi(settings.api_url, PROFILE, FAST, headers={"x-api-key": KEY}, secret=KEY)
+        with api:
+            for page in api.pages("/offset", PARAMS, pager=self.pager):
+                for raw in page:
+                    stamped = datetime.fromisoformat(raw["updated_at"])
+                    line = OrderLine(source_line_id=f"{raw['id']}-1", sku="SKU-1", title="Phone", quantity=1,
+                                     unit_price="10.00")  # fmt: skip
+                    yield ChannelOrder(source_order_id=raw["id"], created_at=stamped, updated_at=stamped,
+                                       currency="EUR", subtotal="10.00", tax_total="0.00", grand_total="10.00",
+                                       lines=[line])  # fmt: skip
+
+
+class ShopChannel(KitChannel):
+    def __init__(self, shop: Shop):
+        self.shop = shop
+
+    def unfulfilled_order_ids(self) -> set[str]:
+        return set(self.shop.orders)
+
+    def add_order(self) -> str:
+        raise NotImplementedError
+
+    def recorded_tracking(self, order_id: str) -> list[str]:
+        return []
+
+    def change_orders_during_download(self) -> bool:
+        self.shop.set_faults(touch_during_download=1)
+        return True
+
+
+def kit_check(shop: Shop, name: str) -> None:
+    """The kit's changed-orders check on a plugin paging ``/offset`` as ``PAGERS[name]``."""
+    check = ConformanceSuite().test_download_loses_no_order_changed_while_it_runs
+    check(Harness(ShopPlugin(PAGERS[name][1])), ShopSettings(api_url=shop.base_url), ShopChannel(shop))
+
+
+def test_the_kit_fails_a_download_by_plain_offsets_that_loses_an_order_changed_while_it_runs():
+    with Shop(DISTINCT) as shop:
+        with pytest.raises(pytest.fail.Exception, match=r"it missed 1, e\.g\. \['o06'\](.|\n)*never by plain offsets"):
+            kit_check(shop, "offset")
+        assert shop.touched == ["o00", "o05"]  # after the first page: o06 slid into offset 4
+
+
+def test_the_kit_passes_a_keyset_download_while_orders_change():
+    with Shop(DISTINCT) as shop:
+        kit_check(shop, "keyset over offset")
+        assert shop.touched == ["o00", "o05"]
