@@ -46,6 +46,7 @@ import pytest
 from pydantic import SecretStr
 
 from . import hookspecs
+from .credentials import MemoryCredentialStore
 from .errors import ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME
 from .models import (
@@ -79,7 +80,8 @@ MIN_SECRET_LEN = 6
 
 def kit_fail(problem: str, fix: str) -> NoReturn:
     """Fail the current check with what is wrong and what the author should change."""
-    for secret in sorted(_shown_secrets, key=len, reverse=True):
+    tokens = {v for store in _shown_stores for v in store.secret_values() if len(v) >= MIN_SECRET_LEN}
+    for secret in sorted(_shown_secrets | tokens, key=len, reverse=True):
         problem = problem.replace(secret, "<secret>")
     pytest.fail(f"cartplugin kit: {problem}\n  What to fix: {fix}", pytrace=False)
 
@@ -103,6 +105,8 @@ def secret_values(*settings: CartSettings | None) -> list[str]:
 
 #: secrets of the settings the current check used: kit messages never print them
 _shown_secrets: set[str] = set()
+#: and the tokens its plugin obtained
+_shown_stores: list[MemoryCredentialStore] = []
 
 
 class KitChannel(abc.ABC):
@@ -210,7 +214,11 @@ class Harness:
         if plugin is None:
             kit_fail("cartplugin_kit_plugin returned None", "return your plugin module or object from the fixture")
         self.plugin = plugin
+        #: the ``credentials`` every operation hook gets, as the host gives a company's: the
+        #: kit reads the tokens the plugin obtained from it, to check that none is ever shown
+        self.credentials = MemoryCredentialStore()
         _shown_secrets.clear()
+        _shown_stores[:] = [self.credentials]
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         # check_pending is the separate test_hooks_match_the_specs; here only what calling needs
@@ -234,6 +242,8 @@ class Harness:
 
     def call(self, hook: str, **kwargs: Any) -> Any:
         _shown_secrets.update(secret_values(kwargs.get("settings")))
+        if hook in OPERATION_HOOKS.values():
+            kwargs.setdefault("credentials", self.credentials)
         if not self.implements(hook):
             kit_fail(f"the plugin has no {hook} hook", f"implement {hook} (see {HOOKS_DOC})")
         return getattr(self.pm.hook, hook)(**kwargs)
@@ -801,6 +811,8 @@ class ConformanceSuite:
                 (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
             ]
         texts += [(f"log record {r.name}", r.getMessage()) for r in caplog.records]
+        # tokens the plugin obtained at run time (OAuth access and rotated refresh tokens) too
+        secrets += [v for v in cartplugin_kit.credentials.secret_values() if len(v) >= MIN_SECRET_LEN]
         for where, text in texts:
             _check_no_secret([text], secrets, where)
 

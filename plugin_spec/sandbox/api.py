@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from .auth import KeyHeader, SandboxAuth
 from .faults import KIT_FAULTS, TRIGGERS, Trigger, cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from .server import Reply, SandboxServer
 
@@ -77,6 +78,8 @@ class ApiSandbox(SandboxServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key-0001", seed: int = 1):
         super().__init__(host, port)
         self.api_key = api_key
+        #: how requests are checked; a subclass or a test may set another (``.auth``)
+        self.auth: SandboxAuth = self.make_auth()
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._switches = Switches()
@@ -89,6 +92,21 @@ class ApiSandbox(SandboxServer):
     @property
     def base_url(self) -> str:
         return self.root_url + self.prefix
+
+    def make_auth(self) -> SandboxAuth:
+        """The credential check of this sandbox: ``key_header`` = ``api_key`` unless overridden."""
+        return KeyHeader(self.key_header, self.api_key)
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint's URL, when ``auth`` has one."""
+        if self.auth.token_path is None:
+            raise RuntimeError("this sandbox has no token endpoint")
+        return self.root_url + self.auth.token_path
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+        """An error answer in the channel's own envelope (override for another shape)."""
+        return error(status, code, message, headers)
 
     # --- fault switches ------------------------------------------------------------------------
 
@@ -162,6 +180,12 @@ class ApiSandbox(SandboxServer):
             "method": method, "path": split.path, "status": None, "key_ok": False, "fault": None,
             "query": {k: v for k, v in query.items() if not _SECRET_PARAM.search(k)},
         }  # fmt: skip
+        if self.auth.token_path is not None and split.path == self.auth.token_path:
+            # its own quota and error shape (RFC 6749), never the API's faults
+            reply = self.auth.token(method, headers, body)
+            entry.update(status=reply.status, key_ok=reply.status == 200, token_request=True)
+            self.log_request(entry)
+            return reply
         reply = self._answer(Request(method, split.path, {}, query, headers, body, host), entry)
         entry["status"] = reply.status
         self.log_request(entry)
@@ -180,12 +204,13 @@ class ApiSandbox(SandboxServer):
             self.sleep(switches.slow_seconds)
         if fired["fail_5xx"]:
             entry["fault"] = "fail_5xx"
-            return error(503, "server_error", "The service is temporarily unavailable; retry later.")
+            return self.error(503, "server_error", "The service is temporarily unavailable; retry later.")
         limited = 1 if fired["too_many_requests"] else self._rate_limited()
         if limited is not None:
-            return error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
-        if request.headers.get(self.key_header) != self.api_key:
-            return error(401, "unauthorized", f"The {self.key_header} header is missing or not valid.")
+            return self.error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
+        refused = self.auth.check(request.headers, self.error)
+        if refused is not None:
+            return refused
         entry["key_ok"] = True
         reply = self._route(request)
         with self._lock:
@@ -203,8 +228,10 @@ class ApiSandbox(SandboxServer):
             if match:
                 allowed.append(method)
         if allowed:
-            return error(405, "method_not_allowed", f"{request.path} accepts {', '.join(allowed)}.")
-        return error(404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/.")
+            return self.error(405, "method_not_allowed", f"{request.path} accepts {', '.join(allowed)}.")
+        return self.error(
+            404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/."
+        )
 
     def _spoil(self, reply: Reply, entry: dict[str, Any], fire: Callable[[str], bool]) -> Reply:
         cut_json = b'{"count": 3, "results": [{"id": '
