@@ -66,7 +66,10 @@ __all__ = ["ConformanceSuite", "Harness", "KitChannel", "kit_fail", "secret_valu
 
 HOOKS_DOC = "docs/plugin-hooks.md"
 #: field names that hold a credential: they must be typed SecretStr
-SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
+#: (an address of one, such as ``token_url`` or ``auth_endpoint``, is not one)
+SECRET_NAME = re.compile(
+    r"^(?!.*_(url|uri|endpoint|region)$).*(key|token|secret|password|passwd|credential|auth)", re.IGNORECASE
+)
 OPERATION_HOOKS = {
     "test_settings": "cartplugin_test_settings",
     "download_orders": "cartplugin_download_orders",
@@ -146,6 +149,27 @@ class KitChannel(abc.ABC):
         """Make the sandbox apply the next change (a POST) but answer it with a 502, as when a
         proxy loses the answer. Return False when your sandbox cannot: that check is skipped."""
         return False
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Cancel ``order_id`` on the channel as its buyer or the marketplace would (its
+        modification date moves). Return False when your sandbox cannot: that check is skipped."""
+        return False
+
+    # --- for channels whose API wants access tokens (OAuth 2.0): the sandbox's token endpoint
+
+    def token_mints(self) -> int | None:
+        """How many access tokens the sandbox's token endpoint has issued so far; None for a
+        channel without tokens (an API key): the token checks are skipped."""
+        return None
+
+    def expire_tokens(self) -> bool:
+        """Make every access token issued so far stop working, as when they expire or the
+        channel revokes them early (the refresh token stays good)."""
+        return False
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token the sandbox issued: none may appear in a message."""
+        return []
 
     def unknown_order_id(self) -> str:
         """An order id the channel does not have (override if yours must look a certain way)."""
@@ -640,6 +664,75 @@ class ConformanceSuite:
                 f"the {fault} error is not readable: {str(exc)!r}", "say what happened and that it will be retried"
             )
 
+    def test_an_order_cancelled_on_the_channel_comes_back_flagged(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """The host tells staff about an order the channel cancelled only if a download brings it flagged."""
+        orders = [o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+                  if not o.channel_cancelled]  # fmt: skip
+        if not orders:
+            kit_fail("the sandbox has no unfulfilled order to cancel", "seed the sandbox with a few unfulfilled orders")
+        target = orders[0]
+        if not cartplugin_kit_channel.cancel_order(target.source_order_id):
+            pytest.skip("the sandbox cannot cancel an order; implement KitChannel.cancel_order to run this check")
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=target.updated_at)
+        found = [o for o in _orders(items) if o.source_order_id == target.source_order_id]
+        if not found:
+            kit_fail(
+                f"order {target.source_order_id}, cancelled on the channel, did not come back in a download "
+                f"since its last change ({target.updated_at.isoformat()})",
+                "with unfulfilled_only=True also yield the orders the channel cancelled (ask for them, or for "
+                "every status and drop only the shipped ones), flagged channel_cancelled=True",
+            )
+        if not found[-1].channel_cancelled:
+            kit_fail(
+                f"order {target.source_order_id} was cancelled on the channel but came back with "
+                "channel_cancelled=False",
+                "map the channel's cancelled state (of the order, or of every line) to channel_cancelled=True: "
+                "the host then flags the order for staff instead of letting them ship it",
+            )
+
+    # --- access tokens ----------------------------------------------------------------------
+
+    def test_an_access_token_is_kept_and_renewed_once_when_it_expires(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """Only for channels whose API wants access tokens (``KitChannel.token_mints``)."""
+        channel = cartplugin_kit_channel
+        if channel.token_mints() is None:
+            pytest.skip("the channel has no access tokens (KitChannel.token_mints returns None)")
+        _orders(cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        minted = channel.token_mints() or 0
+        cartplugin_kit.test_settings(cartplugin_kit_settings)
+        _orders(cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        again = (channel.token_mints() or 0) - minted
+        if again:
+            kit_fail(
+                f"Test Settings and a second download obtained {again} new access token(s) although the first "
+                "one was still valid",
+                "keep the token in the store the host passes to every hook (the `credentials` argument): "
+                "plugin_spec.auth.OAuth2RefreshToken(..., store=credentials); every process shares it",
+            )
+        if not channel.expire_tokens():
+            kit_fail(
+                "KitChannel.token_mints answers but expire_tokens returned False",
+                "implement KitChannel.expire_tokens (make the sandbox refuse every token issued so far)",
+            )
+        items, exc = _catching(lambda: cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        if exc is not None:
+            kit_fail(
+                f"after the access token expired the download raised {type(exc).__name__}: {_clip(str(exc))}",
+                "renew the access token when the API answers 401 and send the request again, once: "
+                "plugin_spec.auth's OAuth2 strategies do this inside every request of plugin_spec.http.JsonApi",
+            )
+        _no_bad_orders(items)
+        renewed = (channel.token_mints() or 0) - minted
+        if renewed != 1:
+            kit_fail(
+                f"one expiry of the access token cost {renewed} new tokens",
+                "renew once and use the new token for every following request (and every page)",
+            )
+
     # --- upload -----------------------------------------------------------------------------
 
     def _two_orders(self, kit: Harness, settings: Any) -> list[ChannelOrder]:
@@ -810,11 +903,38 @@ class ConformanceSuite:
             texts += [
                 (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
             ]
+        if cartplugin_kit_channel.expire_tokens():
+            # after a renewal: a token obtained at run time is the secret to keep out of errors now
+            texts += _after_renewal(cartplugin_kit, cartplugin_kit_settings, cartplugin_kit_channel)
         texts += [(f"log record {r.name}", r.getMessage()) for r in caplog.records]
         # tokens the plugin obtained at run time (OAuth access and rotated refresh tokens) too
-        secrets += [v for v in cartplugin_kit.credentials.secret_values() if len(v) >= MIN_SECRET_LEN]
+        tokens = [*cartplugin_kit.credentials.secret_values(), *cartplugin_kit_channel.issued_tokens()]
+        tokens = [v for v in tokens if len(v) >= MIN_SECRET_LEN]
         for where, text in texts:
             _check_no_secret([text], secrets, where)
+            _check_no_secret([text], tokens, where, what="an access or refresh token the plugin obtained")
+
+
+def _after_renewal(kit: Harness, settings: Any, channel: KitChannel) -> list[tuple[str, str]]:
+    """Every message of a download, an upload and a failing download after the tokens expired."""
+    texts: list[tuple[str, str]] = []
+    download = partial(kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)
+    items = _quietly(lambda: list(download()), texts)
+    orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
+    texts += [("BadOrder", i.message) for i in items or [] if isinstance(i, BadOrder)]
+    if orders:
+        shipment = channel.make_shipment(orders[0], 401, "KITSECRET0002")
+        unknown = shipment.model_copy(update={"shipment_id": 402, "source_order_id": channel.unknown_order_id()})
+        results = _quietly(
+            partial(kit.call, "cartplugin_upload_tracking", settings=settings, shipments=[shipment, unknown]), texts
+        )
+        texts += [("UploadResult", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
+    if channel.expire_tokens() and channel.inject("server_error"):
+        try:
+            _quietly(lambda: list(download()), texts)
+        finally:
+            channel.clear_faults()
+    return [(f"{where} (after the access token was renewed)", text) for where, text in texts]
 
 
 def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:
@@ -824,12 +944,14 @@ def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:
     return result
 
 
-def _check_no_secret(texts: Iterable[str], secrets: list[str], where: str) -> None:
+def _check_no_secret(
+    texts: Iterable[str], secrets: list[str], where: str, what: str = "a secret settings value"
+) -> None:
     for text in texts:
         for secret in secrets:
             if secret in text:
                 kit_fail(
-                    f"a secret settings value appears in {where}: {_clip(text)}",
+                    f"{what} appears in {where}: {_clip(text)}",
                     "never format a key or token into a message, exception or log line; raise your own "
                     "error `from None` when the library's exception holds the request headers",
                 )

@@ -37,7 +37,7 @@ def _order(n: int) -> dict[str, Any]:
     return {
         "id": n, "updated_at": stamp, "created_at": stamp, "currency": "EUR",
         "lines": [{"id": f"{n}-1", "sku": f"SKU-{n}", "title": "Refurbished phone", "quantity": 1, "price": "100.00"}],
-        "subtotal": "100.00", "tax": "20.00", "total": "120.00",
+        "subtotal": "100.00", "tax": "20.00", "total": "120.00", "status": "unfulfilled",
     }  # fmt: skip
 
 
@@ -67,19 +67,49 @@ class OAuthShop(ApiSandbox):
 
     def orders(self, request: Request) -> Reply:
         since = request.query.get("updated_since")
-        held = [o for o in self.orders_held if since is None or o["updated_at"] >= since]
+        # "open": still to ship, or cancelled (so a client can tell its staff)
+        wanted = ("unfulfilled", "cancelled") if request.query.get("status") == "open" else None
+        held = [
+            o for o in self.orders_held
+            if (since is None or o["updated_at"] >= since) and (wanted is None or o["status"] in wanted)
+        ]  # fmt: skip
         return self.page(request, held, key=lambda o: (o["updated_at"], o["id"]), default_size=5)
 
     def ship(self, request: Request) -> Reply:
         body = request.json() or {}
-        if not any(str(o["id"]) == request.params["id"] for o in self.orders_held):
+        order = self.order(request.params["id"])
+        if order is None:
             return self.error(404, "not_found", f"No order {request.params['id']}.")
         with self._ship_lock:
             held = self.shipments.setdefault(request.params["id"], [])
             if body.get("tracking") in held:
                 return self.error(409, "already_recorded", "This tracking number is recorded already.")
             held.append(str(body.get("tracking")))
+            order.update(status="fulfilled", updated_at=_now())
         return Reply(201, {"ok": True})
+
+    def order(self, order_id: str) -> dict[str, Any] | None:
+        return next((o for o in self.orders_held if str(o["id"]) == order_id), None)
+
+    def add_order(self) -> str:
+        with self._ship_lock:
+            order = _order(len(self.orders_held)) | {"updated_at": _now()}
+            self.orders_held.append(order)
+            return str(order["id"])
+
+    def cancel(self, order_id: str) -> None:
+        order = self.order(order_id)
+        assert order is not None
+        order.update(status="cancelled", updated_at=_now())
+
+
+_last = [datetime.now(UTC)]
+
+
+def _now() -> str:
+    """A modification stamp later than every earlier one (clocks may tie)."""
+    _last[0] = max(datetime.now(UTC), _last[0] + timedelta(microseconds=1))
+    return _last[0].isoformat()
 
 
 def refresh_auth(

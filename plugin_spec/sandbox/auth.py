@@ -109,6 +109,7 @@ class OAuthTokens(SandboxAuth):
         self._open.set()
         self.stats = TokenStats()
         self._issued: dict[str, _Issued] = {}
+        self._ever: list[str] = []
         self._lock = threading.Lock()
 
     # --- control ----------------------------------------------------------------------------
@@ -127,6 +128,11 @@ class OAuthTokens(SandboxAuth):
 
     def release(self) -> None:
         self._open.set()
+
+    def issued(self) -> list[str]:
+        """Every access token issued and refresh token live (for tests that check none is shown)."""
+        with self._lock:
+            return [*self._ever, *self.refresh_tokens]
 
     def mints(self) -> int:
         with self._lock:
@@ -186,6 +192,7 @@ class OAuthTokens(SandboxAuth):
                     answer["refresh_token"] = fresh
             access = "at-" + secrets.token_urlsafe(24)
             self._issued[access] = _Issued(client, time.monotonic() + self.lifetime)
+            self._ever.append(access)
             self.stats.minted[grant] = self.stats.minted.get(grant, 0) + 1
         expires_in = max(1, int(self.lifetime)) if self.lifetime >= 1 else self.lifetime
         return Reply(200, {"access_token": access, "token_type": "bearer", "expires_in": expires_in, **answer},
