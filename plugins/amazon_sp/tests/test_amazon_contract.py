@@ -5,6 +5,7 @@ sends validated against the request schema."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -419,6 +420,9 @@ def test_the_token_endpoint_mints_bearer_tokens_and_refuses_bad_grants(amz_sandb
         assert set(answer.json()) == {"error", "error_description"}
         assert form["client_secret"] not in answer.text and form["refresh_token"] not in answer.text
     assert amz_sandbox.lwa.describe()["mints"] == 2
+    logged = json.dumps(amz_sandbox.request_log())
+    assert form["client_secret"] not in logged and form["refresh_token"] not in logged
+    assert body["access_token"] not in logged
 
 
 def test_access_tokens_expire_and_are_revoked_with_the_403_amazon_sends(amz_sandbox: Sandbox) -> None:
