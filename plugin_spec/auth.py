@@ -60,6 +60,8 @@ class Auth:
 
     #: the credential's name in messages (e.g. "x-api-key", "access token")
     key_name: str = "credentials"
+    #: the answers that may mean the credential expired (the SP-API answers 403, not 401)
+    renew_on: frozenset[int] = frozenset({401})
 
     @property
     def limit_key(self) -> str:
@@ -122,8 +124,9 @@ class OAuth2(Auth):
         record: str = "oauth2",
         channel: str = "The channel",
         hint: str = "Check the client id, client secret and refresh token in Cart General.",
+        renew_on: frozenset[int] = frozenset({401}),
         renew_before_seconds: float = 60.0,
-        lease_seconds: float = 30.0,
+        lease_seconds: float = 120.0,
         patience_seconds: float = 45.0,
     ):
         """
@@ -137,8 +140,12 @@ class OAuth2(Auth):
         :param record: the record's name in the store (two grants of one channel: two names).
         :param channel: the channel's name in messages; ``hint`` says what staff should do
             when the token endpoint refuses the grant or the client.
+        :param scope: the scopes to ask for, space-separated (None: the grant's own).
+        :param renew_on: the API's answers that renew the token once and send the request again
+            (401; Amazon's SP-API answers an expired token with 403).
         :param renew_before_seconds: an access token this close to its expiry is renewed first.
-        :param lease_seconds: how long a claim to refresh holds against other processes.
+        :param lease_seconds: how long a claim to refresh holds against other processes: past
+            it, a claimer that died mid-renewal is taken over (longer than a token request can take).
         :param patience_seconds: how long to wait for another process's refresh.
         """
         if client_auth not in ("basic", "body"):
@@ -149,6 +156,7 @@ class OAuth2(Auth):
         self.header, self.scheme, self.client_auth, self.scope = header, scheme, client_auth, scope
         self.record, self.channel, self.hint = record, channel, hint
         self.renew_before, self.lease, self.patience = renew_before_seconds, lease_seconds, patience_seconds
+        self.renew_on = frozenset(renew_on)
         self._lock = threading.RLock()  # secrets() is asked while a renewal holds it
         self._cached: Credential | None = None
         self._limiter: Limiter | None = None

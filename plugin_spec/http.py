@@ -239,8 +239,8 @@ class JsonApi:
         """Send one request and read its whole body (within the deadline and the size cap),
         without parsing it: the answer, its bytes and the path to name in messages.
 
-        A 401 answer makes ``auth`` renew its credential once (an OAuth 2.0 access token that
-        expired or was revoked early) and the request is sent again with the new one.
+        A 401 answer (``auth.renew_on``) makes ``auth`` renew its credential once (an OAuth 2.0
+        access token that expired or was revoked early) and the request is sent again with it.
         ``authenticate=False`` sends no credential (a token request); ``limiter`` counts the
         request elsewhere than this API's own limit (a token endpoint's).
         """
@@ -262,7 +262,8 @@ class JsonApi:
                 raise self._network_error(exc, where) from None
             except UnicodeEncodeError:
                 raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
-            if attempt == 1 and sent and response.status_code == 401 and self.auth.renew_after_refusal(self, sent):
+            renew = attempt == 1 and sent and response.status_code in self.auth.renew_on
+            if renew and self.auth.renew_after_refusal(self, sent):
                 response.close()
                 continue
             break
