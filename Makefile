@@ -1,4 +1,4 @@
-# Each target creates .venv on first use and installs the host and the Back Market Pro plugin.
+# Each target creates .venv on first use and installs the host and the channel plugins.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench screenshots mutate clean
 
-$(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml
+$(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarket/pyproject.toml plugins/amazon_sp/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,postgresql]' -e plugins/backmarket_pro -e plugins/backmarket
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,postgresql]' -e plugins/backmarket_pro -e plugins/backmarket \
+		-e 'plugins/amazon_sp[test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -20,6 +20,7 @@ from plugin_spec import AcceptRequest, AcceptResult, ChannelError
 
 from . import companies, plugins
 from .companies import Company
+from .credentials import DbCredentialStore
 from .db import write
 from .errors import HostError, NotFound
 
@@ -74,16 +75,19 @@ def accept_orders(
                               cancel_line_ids=_line_ids(db, row["id"], (cancel_lines or {}).get(row["id"], ())))
                 for row in rows]  # fmt: skip
     hook = plugins.hook_for(channel, "cartplugin_accept_orders")
+    credentials = DbCredentialStore.of(db, company.id, channel)
     try:
-        results = hook(settings=settings, orders=requests) or []
+        results = hook(settings=settings, orders=requests, credentials=credentials) or []
     except Exception as exc:  # noqa: BLE001 - the channel (or the plugin) failed: no order is accepted, each says why
         reason = exc.message if isinstance(exc, ChannelError) else f"the plugin failed: {type(exc).__name__}: {exc}"
-        message = redact(reason, settings)
+        message = redact(reason, settings, credentials)
         if log:
             log("warning", f"{len(rows)} order(s) not accepted (the next try is the next download or Accept Order): "
                            f"{message}")  # fmt: skip
         return [{"id": row["id"], "source_order_id": row["source_order_id"], "ok": False, "message": message}
                 for row in rows]  # fmt: skip
+    finally:
+        credentials.close()
     by_source = {r.source_order_id: r for r in results if isinstance(r, AcceptResult)}
     report = []
     with write(db):
@@ -93,7 +97,7 @@ def accept_orders(
             )
             if result.ok:
                 db.execute("UPDATE orders SET awaiting_acceptance = 0 WHERE id = ?", [row["id"]])
-            message = redact(result.message, settings)
+            message = redact(result.message, settings, credentials)
             report.append(
                 {"id": row["id"], "source_order_id": row["source_order_id"], "ok": result.ok, "message": message}
             )

@@ -339,6 +339,11 @@ def cart_settings(
     text = "\n".join(
         [f"Cart General of {shown['company']} ({shown['store_plugin']})"]
         + [f"  {f['label']} [{f['key']}]: {'' if f['value'] is None else f['value']}" for f in shown["fields"]]
+        + [
+            f"  Access token ({t['name']}): renewed {t['refreshed_at']}"
+            + (f", valid until {t['expires_at']}" if t["expires_at"] else "")
+            for t in shown.get("tokens", [])
+        ]
     )
     _emit(shown, as_json, text)
 

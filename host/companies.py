@@ -18,7 +18,7 @@ from plugin_spec import BadData, CartSettings
 from plugin_spec.http import origin
 from plugin_spec.wire import mask  # the one masking rule, shared with the plugins
 
-from . import clock, plugins, secrets
+from . import clock, credentials, plugins, secrets
 from .db import write
 from .errors import HostError, InvalidSettings, NotFound
 from .names import name_key
@@ -259,7 +259,9 @@ def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str,
                 "required": field.is_required(),
             }
         )
-    return {"company": company.name, "store_plugin": channel, "fields": fields}
+    # what staff may know of the tokens the channel's auth obtained: when, never what
+    tokens = credentials.status(db, company.id, channel)
+    return {"company": company.name, "store_plugin": channel, "fields": fields, "tokens": tokens}
 
 
 def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:

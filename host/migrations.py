@@ -230,6 +230,29 @@ def m0006_drop_unused(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA user_version = 6")  # this step's own number: a run stopped after it says so
 
 
+@migrations(name="0007_channel_credentials")
+def m0007_channel_credentials(db: sqlite_utils.Database) -> None:
+    # what a channel's auth obtains at run time (OAuth access tokens, rotated refresh tokens),
+    # shared by every process: see host/credentials.py
+    db.execute(_CHANNEL_CREDENTIALS)
+    db.execute("PRAGMA user_version = 7")  # this step's own number: a run stopped after it says so
+
+
+_CHANNEL_CREDENTIALS = """
+CREATE TABLE IF NOT EXISTS channel_credentials (
+    company_id INTEGER NOT NULL REFERENCES companies(id),
+    channel TEXT NOT NULL,
+    name TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT '',
+    value TEXT,
+    expires_at TEXT,
+    version INTEGER NOT NULL DEFAULT 0,
+    refreshed_at TEXT,
+    lease_until TEXT,
+    PRIMARY KEY (company_id, channel, name)
+)
+"""
+
 _WEB_ADMIN = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
@@ -276,7 +299,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:

@@ -7,6 +7,7 @@ before Test Settings has passed for the settings as they are now.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResu
 from . import clock, companies, config, orders, plugins
 from .acceptance import accept_after_download
 from .companies import Company
+from .credentials import DbCredentialStore
 from .db import write
 from .errors import HostError
 from .failpoints import failpoint
@@ -46,14 +48,18 @@ class NotAllowed(HostError):
     """The company's settings do not allow this work now (a toggle is off, or untested)."""
 
 
-def redact(text: str, settings: CartSettings | None) -> str:
-    """Remove every secret value of ``settings`` from ``text`` (defence in depth for messages)."""
+def redact(text: str, settings: CartSettings | None, credentials: DbCredentialStore | None = None) -> str:
+    """Remove every secret value of ``settings`` from ``text`` (defence in depth for messages),
+    and every token the channel's auth obtained through ``credentials``."""
     if settings is None:
         return text
     for name in type(settings).model_fields:
         value = getattr(settings, name)
         if isinstance(value, SecretStr) and value.get_secret_value():
             text = text.replace(value.get_secret_value(), companies.mask(value.get_secret_value()))
+    if credentials is not None:
+        for token in credentials.secret_values():
+            text = text.replace(token, companies.mask(token))
     return text
 
 
@@ -91,13 +97,16 @@ def test_settings(db: sqlite_utils.Database, company: Company) -> TestResult:
     version = companies.settings_version(db, company)
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_test_settings")
+    credentials = DbCredentialStore.of(db, company.id, channel)
     try:
-        result = hook(settings=settings)
+        result = hook(settings=settings, credentials=credentials)
     except Exception as exc:  # a plugin should return ok=False, but a crash must not leak
         result = TestResult(ok=False, message=f"the plugin failed: {type(exc).__name__}: {exc}")
+    finally:
+        credentials.close()
     if not isinstance(result, TestResult):
         result = TestResult(ok=False, message=f"plugin {channel!r} returned no TestResult")
-    result = result.model_copy(update={"message": redact(result.message, settings)})
+    result = result.model_copy(update={"message": redact(result.message, settings, credentials)})
     if not companies.record_test_result(db, company, version, result.ok, result.message):
         return TestResult(ok=False, message="the settings changed while they were being tested; test again")
     return result
@@ -196,6 +205,7 @@ def download_orders(
     channel, settings = _settings(db, company)
     version = companies.settings_version(db, company)
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
+    credentials = DbCredentialStore.of(db, company.id, channel)
     start_cursor = get_cursor(db, company.id, channel)
     # a run that starts after the saved cursor leaves a gap behind it: it must not move the
     # cursor, or the next download would start past orders nobody read
@@ -213,7 +223,7 @@ def download_orders(
         bad.append(order_id or "?")
         if log:
             shown = (order_id or "(no id)")[:80]
-            log("warning", redact(f"order {shown} not imported: {message[:500]}", settings))
+            log("warning", redact(f"order {shown} not imported: {message[:500]}", settings, credentials))
         if updated_at is None:
             state["frozen"] = True
             return
@@ -257,8 +267,13 @@ def download_orders(
         failpoint("download.after_commit")
         batch.clear()
 
-    items = hook(settings=settings, since=since, unfulfilled_only=True)
+    try:
+        items = hook(settings=settings, since=since, unfulfilled_only=True, credentials=credentials)
+    except BaseException:
+        credentials.close()
+        raise
     if items is None:
+        credentials.close()
         raise HostError(f"plugin {channel!r} does not download orders")
     more = False
     try:
@@ -288,8 +303,11 @@ def download_orders(
     finally:
         # stops the plugin's listing (and any page it is fetching ahead) however this loop ends
         close = getattr(items, "close", None)
-        if close is not None:
-            close()
+        try:
+            if close is not None:
+                close()
+        finally:
+            credentials.close()
     commit()
     if more:
         if log:
@@ -369,7 +387,8 @@ def upload_tracking(
     nothing is posted twice), and the shipments not sent stay pending exactly as they were.
     """
     channel, settings = _settings(db, company)
-    hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
+    credentials = DbCredentialStore.of(db, company.id, channel)
+    hook = functools.partial(plugins.hook_for(channel, "cartplugin_upload_tracking"), credentials=credentials)
     counts = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
     after_id = 0
     started = time.monotonic()
@@ -380,23 +399,27 @@ def upload_tracking(
     def stopping_now() -> bool:
         return (stop is not None and stop()) or over_budget()
 
-    while True:
-        if stop is not None and stop():
-            raise Interrupted("the worker is stopping; the rest of the tracking is sent by the next run")
-        if over_budget():
-            counts["more"] = True  # the scheduler queues the rest on its next tick
-            if log:
-                log("warning", f"stopped after its time budget of {budget_seconds:g} s; the next upload sends the rest")
-            break
-        shipments = orders.shipments_to_upload(db, company.id, after_id=after_id, limit=UPLOAD_BATCH)
-        if not shipments:
-            break
-        after_id = shipments[-1].shipment_id
-        failpoint("upload.before_send")
-        results, unsent = _send(hook, settings, shipments, stopping_now)
-        failpoint("upload.after_channel")
-        _record(db, shipments, results, unsent, settings, counts, log)
-        failpoint("upload.after_record")
+    try:
+        while True:
+            if stop is not None and stop():
+                raise Interrupted("the worker is stopping; the rest of the tracking is sent by the next run")
+            if over_budget():
+                counts["more"] = True  # the scheduler queues the rest on its next tick
+                if log:
+                    budget = f"{budget_seconds:g} s"
+                    log("warning", f"stopped after its time budget of {budget}; the next upload sends the rest")
+                break
+            shipments = orders.shipments_to_upload(db, company.id, after_id=after_id, limit=UPLOAD_BATCH)
+            if not shipments:
+                break
+            after_id = shipments[-1].shipment_id
+            failpoint("upload.before_send")
+            results, unsent = _send(hook, settings, shipments, stopping_now)
+            failpoint("upload.after_channel")
+            _record(db, shipments, results, unsent, settings, counts, log, credentials)
+            failpoint("upload.after_record")
+    finally:
+        credentials.close()
     return counts
 
 
@@ -423,6 +446,7 @@ def _record(
     settings: CartSettings,
     counts: dict[str, Any],
     log: Callable[[str, str], None] | None,
+    credentials: DbCredentialStore | None = None,
 ) -> None:
     """Record one result per shipment sent (a shipment not sent is left as it was)."""
     by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
@@ -432,7 +456,7 @@ def _record(
         for s in shipments
         if s.shipment_id not in unsent
     ]
-    complete = [r.model_copy(update={"message": redact(r.message, settings)}) for r in complete]
+    complete = [r.model_copy(update={"message": redact(r.message, settings, credentials)}) for r in complete]
     recorded = orders.record_upload_results(db, complete)
     counts["accepted"] += recorded["accepted"]
     counts["failed"] += recorded["failed"]

@@ -5,6 +5,11 @@ hooks below, registered in the ``cartplugin`` entry-point group. The host calls 
 operations (test settings, download, upload) only on the one plugin a company selected, and
 only when that company's toggles allow it, so an implementation needs no "is this mine?"
 guard and no permission checks of its own.
+
+Every operation also receives ``credentials``: the company's :class:`CredentialStore`, where
+``plugin_spec.auth`` keeps OAuth 2.0 access tokens and rotated refresh tokens, shared by every
+process of the host. An implementation that needs none leaves the argument out (pluggy passes
+each implementation only the arguments it names).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+from .credentials import CredentialStore
 from .models import (
     AcceptRequest,
     AcceptResult,
@@ -47,10 +53,11 @@ def cartplugin_channel_info() -> ChannelInfo:
 
 
 @hookspec(firstresult=True)
-def cartplugin_test_settings(settings: CartSettings) -> TestResult:
+def cartplugin_test_settings(settings: CartSettings, credentials: CredentialStore) -> TestResult:
     """Check the company's Cart General settings with one cheap authenticated call.
 
     :param settings: an instance of the plugin's own ``settings_model``, already validated.
+    :param credentials: the company's store of tokens obtained at run time (``plugin_spec.auth``).
     :return: ``TestResult(ok=True, account_name=...)`` on success; ``ok=False`` with a message a
         person can act on (wrong key, unreachable URL, unexpected answer) otherwise. The
         message must never contain a secret.
@@ -61,11 +68,12 @@ def cartplugin_test_settings(settings: CartSettings) -> TestResult:
 
 @hookspec(firstresult=True)
 def cartplugin_download_orders(
-    settings: CartSettings, since: datetime | None, unfulfilled_only: bool
+    settings: CartSettings, since: datetime | None, unfulfilled_only: bool, credentials: CredentialStore
 ) -> Iterator[ChannelOrder | BadOrder]:
     """Stream the channel's orders, page by page, as a generator.
 
     :param settings: an instance of the plugin's own ``settings_model``.
+    :param credentials: the company's store of tokens obtained at run time (``plugin_spec.auth``).
     :param since: only orders whose channel ``updated_at`` is at or after this instant
         (inclusive, so a repeat is harmless: the host upserts); ``None`` for no lower bound.
     :param unfulfilled_only: only orders the channel still expects the seller to ship.
@@ -79,10 +87,13 @@ def cartplugin_download_orders(
 
 
 @hookspec(firstresult=True)
-def cartplugin_upload_tracking(settings: CartSettings, shipments: list[Shipment]) -> list[UploadResult]:
+def cartplugin_upload_tracking(
+    settings: CartSettings, shipments: list[Shipment], credentials: CredentialStore
+) -> list[UploadResult]:
     """Send tracking number and carrier of shipped packages to the channel.
 
     :param settings: an instance of the plugin's own ``settings_model``.
+    :param credentials: the company's store of tokens obtained at run time (``plugin_spec.auth``).
     :param shipments: the shipments to send, one or more per order.
     :return: exactly one ``UploadResult`` per shipment, echoing its ``shipment_id``; a
         channel answer that the tracking is already recorded is a success
@@ -93,7 +104,9 @@ def cartplugin_upload_tracking(settings: CartSettings, shipments: list[Shipment]
 
 
 @hookspec(firstresult=True)
-def cartplugin_accept_orders(settings: CartSettings, orders: list[AcceptRequest]) -> list[AcceptResult]:
+def cartplugin_accept_orders(
+    settings: CartSettings, orders: list[AcceptRequest], credentials: CredentialStore
+) -> list[AcceptResult]:
     """Accept new orders on a channel that wants them accepted before they are shipped.
 
     Only for plugins whose ``ChannelInfo.capabilities`` include ``accept_orders``. The host
@@ -101,6 +114,7 @@ def cartplugin_accept_orders(settings: CartSettings, orders: list[AcceptRequest]
     when the company's ``accept_on_download`` setting is on, otherwise when staff accept them.
 
     :param settings: an instance of the plugin's own ``settings_model``.
+    :param credentials: the company's store of tokens obtained at run time (``plugin_spec.auth``).
     :param orders: one request per order; ``cancel_line_ids`` are lines to cancel on the
         channel (the seller cannot serve them) instead of accepting them.
     :return: exactly one ``AcceptResult`` per request, echoing its ``source_order_id``; an

@@ -44,9 +44,10 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError, SSLError
 from urllib3.util.retry import Retry
 
+from .auth import Auth
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .paging import Listing, NextLink, Pager, dig
-from .ratelimit import limiter_for
+from .ratelimit import Limiter, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -167,13 +168,23 @@ class JsonApi:
         profile: ApiProfile,
         options: HttpOptions,
         *,
-        headers: Mapping[str, str],
-        secret: str,
+        headers: Mapping[str, str] | None = None,
+        secret: str | None = None,
+        auth: Auth | None = None,
         retry_post: bool = False,
     ):
+        """
+        :param headers: sent with every request (a User-Agent, an API version...).
+        :param auth: how requests authenticate (``plugin_spec.auth``): a key header, or OAuth
+            2.0 tokens renewed once inside a request the API answers with 401.
+        :param secret: what identifies the account to the rate limiter when ``auth`` does not
+            (a key put in ``headers`` by hand); never stored, only digested.
+        """
         self.base_url = base_url.rstrip("/")
         self.profile, self.options = profile, options
-        self.limiter = limiter_for(self.base_url, secret, options.rate_limit, options.rate_window)
+        self.auth = auth if auth is not None else Auth()
+        limit_key = secret if secret is not None else self.auth.limit_key
+        self.limiter = limiter_for(self.base_url, limit_key, options.rate_limit, options.rate_window)
         methods = {"GET", "POST"} if retry_post else {"GET"}
         retry = Retry(
             total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
@@ -194,7 +205,7 @@ class JsonApi:
         # no cookies kept: the key authenticates every request, and a jar that answers write into
         # while other threads copy it into their requests is the one part of a Session not thread-safe
         self.session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-        self.session.headers.update({"Accept": "application/json", **headers})
+        self.session.headers.update({"Accept": "application/json", **self.auth.static_headers(), **(headers or {})})
 
     def __enter__(self) -> Self:
         return self
@@ -218,24 +229,46 @@ class JsonApi:
         response, raw, where = self._exchange(method, path_or_url, **kwargs)
         return self._parse(response, raw, where, body_needed)
 
-    def _exchange(self, method: str, path_or_url: str, **kwargs: Any) -> tuple[requests.Response, bytes, str]:
+    def _exchange(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        authenticate: bool = True,
+        limiter: Limiter | None = None,
+        **kwargs: Any,
+    ) -> tuple[requests.Response, bytes, str]:
         """Send one request and read its whole body (within the deadline and the size cap),
-        without parsing it: the answer, its bytes and the path to name in messages."""
+        without parsing it: the answer, its bytes and the path to name in messages.
+
+        A 401 answer (``auth.renew_on``) makes ``auth`` renew its credential once (an OAuth 2.0
+        access token that expired or was revoked early) and the request is sent again with it.
+        ``authenticate=False`` sends no credential (a token request); ``limiter`` counts the
+        request elsewhere than this API's own limit (a token endpoint's).
+        """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         where = urlsplit(url).path  # never the query: it may carry a cursor
-        waited = self.limiter.acquire()
-        if waited:
-            log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
-        started = time.monotonic()
-        try:
-            response = self.session.request(
-                method, url, timeout=(self.options.connect_timeout, self.options.read_timeout),
-                allow_redirects=False, stream=True, **kwargs,
-            )  # fmt: skip
-        except requests.exceptions.RequestException as exc:
-            raise self._network_error(exc, where) from None
-        except UnicodeEncodeError:
-            raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
+        extra_headers = dict(kwargs.pop("headers", None) or {})
+        for attempt in (1, 2):
+            sent = self.auth.request_headers(self) if authenticate else {}
+            waited = (limiter or self.limiter).acquire()
+            if waited:
+                log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method, url, timeout=(self.options.connect_timeout, self.options.read_timeout),
+                    allow_redirects=False, stream=True, headers={**extra_headers, **sent}, **kwargs,
+                )  # fmt: skip
+            except requests.exceptions.RequestException as exc:
+                raise self._network_error(exc, where) from None
+            except UnicodeEncodeError:
+                raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
+            renew = attempt == 1 and sent and response.status_code in self.auth.renew_on
+            if renew and self.auth.renew_after_refusal(self, sent):
+                response.close()
+                continue
+            break
         with response:
             try:
                 raw = self._read(response, started, where)

@@ -46,6 +46,7 @@ import pytest
 from pydantic import SecretStr
 
 from . import hookspecs
+from .credentials import MemoryCredentialStore
 from .errors import ChannelError, RateLimited, TransientError
 from .hookspecs import PROJECT_NAME
 from .models import (
@@ -65,7 +66,10 @@ __all__ = ["ConformanceSuite", "Harness", "KitChannel", "kit_fail", "secret_valu
 
 HOOKS_DOC = "docs/plugin-hooks.md"
 #: field names that hold a credential: they must be typed SecretStr
-SECRET_NAME = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
+#: (an address of one, such as ``token_url`` or ``auth_endpoint``, is not one)
+SECRET_NAME = re.compile(
+    r"^(?!.*_(url|uri|endpoint|region)$).*(key|token|secret|password|passwd|credential|auth)", re.IGNORECASE
+)
 OPERATION_HOOKS = {
     "test_settings": "cartplugin_test_settings",
     "download_orders": "cartplugin_download_orders",
@@ -79,7 +83,8 @@ MIN_SECRET_LEN = 6
 
 def kit_fail(problem: str, fix: str) -> NoReturn:
     """Fail the current check with what is wrong and what the author should change."""
-    for secret in sorted(_shown_secrets, key=len, reverse=True):
+    tokens = {v for store in _shown_stores for v in store.secret_values() if len(v) >= MIN_SECRET_LEN}
+    for secret in sorted(_shown_secrets | tokens, key=len, reverse=True):
         problem = problem.replace(secret, "<secret>")
     pytest.fail(f"cartplugin kit: {problem}\n  What to fix: {fix}", pytrace=False)
 
@@ -103,6 +108,8 @@ def secret_values(*settings: CartSettings | None) -> list[str]:
 
 #: secrets of the settings the current check used: kit messages never print them
 _shown_secrets: set[str] = set()
+#: and the tokens its plugin obtained
+_shown_stores: list[MemoryCredentialStore] = []
 
 
 class KitChannel(abc.ABC):
@@ -149,9 +156,30 @@ class KitChannel(abc.ABC):
         ``updated_at`` newer than every other order's, so both move to the end of a list sorted
         by it. Seed the sandbox with more than two pages of unfulfilled orders. Return False
         when your sandbox cannot: that check is skipped. A sandbox on
-        ``plugin_spec.sandbox.api.ApiSandbox`` that implements ``touch(order)`` does it with
+        ``plugin_spec.sandbox.api.ApiSandbox`` that implements ``bump(order)`` does it with
         ``set_faults(touch_during_download=1)``."""
         return False
+
+    def cancel_order(self, order_id: str) -> bool:
+        """Cancel ``order_id`` on the channel as its buyer or the marketplace would (its
+        modification date moves). Return False when your sandbox cannot: that check is skipped."""
+        return False
+
+    # --- for channels whose API wants access tokens (OAuth 2.0): the sandbox's token endpoint
+
+    def token_mints(self) -> int | None:
+        """How many access tokens the sandbox's token endpoint has issued so far; None for a
+        channel without tokens (an API key): the token checks are skipped."""
+        return None
+
+    def expire_tokens(self) -> bool:
+        """Make every access token issued so far stop working, as when they expire or the
+        channel revokes them early (the refresh token stays good)."""
+        return False
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token the sandbox issued: none may appear in a message."""
+        return []
 
     def unknown_order_id(self) -> str:
         """An order id the channel does not have (override if yours must look a certain way)."""
@@ -220,7 +248,11 @@ class Harness:
         if plugin is None:
             kit_fail("cartplugin_kit_plugin returned None", "return your plugin module or object from the fixture")
         self.plugin = plugin
+        #: the ``credentials`` every operation hook gets, as the host gives a company's: the
+        #: kit reads the tokens the plugin obtained from it, to check that none is ever shown
+        self.credentials = MemoryCredentialStore()
         _shown_secrets.clear()
+        _shown_stores[:] = [self.credentials]
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         # check_pending is the separate test_hooks_match_the_specs; here only what calling needs
@@ -244,6 +276,8 @@ class Harness:
 
     def call(self, hook: str, **kwargs: Any) -> Any:
         _shown_secrets.update(secret_values(kwargs.get("settings")))
+        if hook in OPERATION_HOOKS.values():
+            kwargs.setdefault("credentials", self.credentials)
         if not self.implements(hook):
             kit_fail(f"the plugin has no {hook} hook", f"implement {hook} (see {HOOKS_DOC})")
         return getattr(self.pm.hook, hook)(**kwargs)
@@ -660,6 +694,75 @@ class ConformanceSuite:
                 f"the {fault} error is not readable: {str(exc)!r}", "say what happened and that it will be retried"
             )
 
+    def test_an_order_cancelled_on_the_channel_comes_back_flagged(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """The host tells staff about an order the channel cancelled only if a download brings it flagged."""
+        orders = [o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+                  if not o.channel_cancelled]  # fmt: skip
+        if not orders:
+            kit_fail("the sandbox has no unfulfilled order to cancel", "seed the sandbox with a few unfulfilled orders")
+        target = orders[0]
+        if not cartplugin_kit_channel.cancel_order(target.source_order_id):
+            pytest.skip("the sandbox cannot cancel an order; implement KitChannel.cancel_order to run this check")
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=target.updated_at)
+        found = [o for o in _orders(items) if o.source_order_id == target.source_order_id]
+        if not found:
+            kit_fail(
+                f"order {target.source_order_id}, cancelled on the channel, did not come back in a download "
+                f"since its last change ({target.updated_at.isoformat()})",
+                "with unfulfilled_only=True also yield the orders the channel cancelled (ask for them, or for "
+                "every status and drop only the shipped ones), flagged channel_cancelled=True",
+            )
+        if not found[-1].channel_cancelled:
+            kit_fail(
+                f"order {target.source_order_id} was cancelled on the channel but came back with "
+                "channel_cancelled=False",
+                "map the channel's cancelled state (of the order, or of every line) to channel_cancelled=True: "
+                "the host then flags the order for staff instead of letting them ship it",
+            )
+
+    # --- access tokens ----------------------------------------------------------------------
+
+    def test_an_access_token_is_kept_and_renewed_once_when_it_expires(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """Only for channels whose API wants access tokens (``KitChannel.token_mints``)."""
+        channel = cartplugin_kit_channel
+        if channel.token_mints() is None:
+            pytest.skip("the channel has no access tokens (KitChannel.token_mints returns None)")
+        _orders(cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        minted = channel.token_mints() or 0
+        cartplugin_kit.test_settings(cartplugin_kit_settings)
+        _orders(cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        again = (channel.token_mints() or 0) - minted
+        if again:
+            kit_fail(
+                f"Test Settings and a second download obtained {again} new access token(s) although the first "
+                "one was still valid",
+                "keep the token in the store the host passes to every hook (the `credentials` argument): "
+                "plugin_spec.auth.OAuth2RefreshToken(..., store=credentials); every process shares it",
+            )
+        if not channel.expire_tokens():
+            kit_fail(
+                "KitChannel.token_mints answers but expire_tokens returned False",
+                "implement KitChannel.expire_tokens (make the sandbox refuse every token issued so far)",
+            )
+        items, exc = _catching(lambda: cartplugin_kit.download(cartplugin_kit_settings, since=None))
+        if exc is not None:
+            kit_fail(
+                f"after the access token expired the download raised {type(exc).__name__}: {_clip(str(exc))}",
+                "renew the access token when the API answers 401 and send the request again, once: "
+                "plugin_spec.auth's OAuth2 strategies do this inside every request of plugin_spec.http.JsonApi",
+            )
+        _no_bad_orders(items)
+        renewed = (channel.token_mints() or 0) - minted
+        if renewed != 1:
+            kit_fail(
+                f"one expiry of the access token cost {renewed} new tokens",
+                "renew once and use the new token for every following request (and every page)",
+            )
+
     # --- upload -----------------------------------------------------------------------------
 
     def _two_orders(self, kit: Harness, settings: Any) -> list[ChannelOrder]:
@@ -830,9 +933,38 @@ class ConformanceSuite:
             texts += [
                 (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
             ]
+        if cartplugin_kit_channel.expire_tokens():
+            # after a renewal: a token obtained at run time is the secret to keep out of errors now
+            texts += _after_renewal(cartplugin_kit, cartplugin_kit_settings, cartplugin_kit_channel)
         texts += [(f"log record {r.name}", r.getMessage()) for r in caplog.records]
+        # tokens the plugin obtained at run time (OAuth access and rotated refresh tokens) too
+        tokens = [*cartplugin_kit.credentials.secret_values(), *cartplugin_kit_channel.issued_tokens()]
+        tokens = [v for v in tokens if len(v) >= MIN_SECRET_LEN]
         for where, text in texts:
             _check_no_secret([text], secrets, where)
+            _check_no_secret([text], tokens, where, what="an access or refresh token the plugin obtained")
+
+
+def _after_renewal(kit: Harness, settings: Any, channel: KitChannel) -> list[tuple[str, str]]:
+    """Every message of a download, an upload and a failing download after the tokens expired."""
+    texts: list[tuple[str, str]] = []
+    download = partial(kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)
+    items = _quietly(lambda: list(download()), texts)
+    orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
+    texts += [("BadOrder", i.message) for i in items or [] if isinstance(i, BadOrder)]
+    if orders:
+        shipment = channel.make_shipment(orders[0], 401, "KITSECRET0002")
+        unknown = shipment.model_copy(update={"shipment_id": 402, "source_order_id": channel.unknown_order_id()})
+        results = _quietly(
+            partial(kit.call, "cartplugin_upload_tracking", settings=settings, shipments=[shipment, unknown]), texts
+        )
+        texts += [("UploadResult", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
+    if channel.expire_tokens() and channel.inject("server_error"):
+        try:
+            _quietly(lambda: list(download()), texts)
+        finally:
+            channel.clear_faults()
+    return [(f"{where} (after the access token was renewed)", text) for where, text in texts]
 
 
 def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:
@@ -842,12 +974,14 @@ def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:
     return result
 
 
-def _check_no_secret(texts: Iterable[str], secrets: list[str], where: str) -> None:
+def _check_no_secret(
+    texts: Iterable[str], secrets: list[str], where: str, what: str = "a secret settings value"
+) -> None:
     for text in texts:
         for secret in secrets:
             if secret in text:
                 kit_fail(
-                    f"a secret settings value appears in {where}: {_clip(text)}",
+                    f"{what} appears in {where}: {_clip(text)}",
                     "never format a key or token into a message, exception or log line; raise your own "
                     "error `from None` when the library's exception holds the request headers",
                 )

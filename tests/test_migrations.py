@@ -78,7 +78,7 @@ def test_an_empty_database_has_no_unused_table_or_column(db_path):
     db = connect(db_path)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
 
 
 def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_path):
@@ -101,8 +101,23 @@ def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_or
     assert db.execute("SELECT source_order_id, status, grand_total, awaiting_acceptance FROM orders").fetchall() == [
         ("A-1", "Cancelled", "10.50", 1)
     ]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert migrations.pending(db) == []
+
+
+def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_settings(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0007_channel_credentials")
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.conn.commit()
+    old.close()
+    db = connect(db_path)
+    assert {"company_id", "channel", "name", "origin", "value", "expires_at", "version", "lease_until"} <= set(
+        db["channel_credentials"].columns_dict
+    )
+    assert db["channel_credentials"].pks == ["company_id", "channel", "name"]
+    assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_path):

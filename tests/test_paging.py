@@ -55,7 +55,7 @@ class Shop(ApiSandbox):
         self.orders = {f"o{i:02d}": {"id": f"o{i:02d}", "updated_at": stamp(n, tick)} for i, n in enumerate(stamps)}
         self.clock = max(stamps)
 
-    def touch(self, item: dict[str, Any]) -> None:
+    def bump(self, item: dict[str, Any]) -> None:
         with self._lock:
             self.clock += 1
             item["updated_at"] = stamp(self.clock, self.tick)
@@ -180,8 +180,8 @@ def test_keyset_over_offsets_reads_a_shared_stamp_again_when_orders_read_within_
         assert read == [f"o{i:02d}" for i in range(9)]
         # two orders read at the shared stamp change: the unread ones shift back two places,
         # one more than the next offset overlaps
-        shop.touch(shop.orders["o00"])
-        shop.touch(shop.orders["o01"])
+        shop.bump(shop.orders["o00"])
+        shop.bump(shop.orders["o01"])
         read += [o["id"] for page in pages for o in page]
     assert set(read) == set(shop.orders)
     assert read.count("o00") == read.count("o01") == 2  # and once more with their new stamps

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from .auth import KeyHeader, SandboxAuth
 from .faults import KIT_FAULTS, TRIGGERS, Trigger, cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from .server import Reply, SandboxServer
 
@@ -89,6 +90,8 @@ class ApiSandbox(SandboxServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key-0001", seed: int = 1):
         super().__init__(host, port)
         self.api_key = api_key
+        #: how requests are checked; a subclass or a test may set another (``.auth``)
+        self.auth: SandboxAuth = self.make_auth()
         self._lock = threading.RLock()
         self._rng = random.Random(seed)
         self._switches = Switches()
@@ -105,6 +108,21 @@ class ApiSandbox(SandboxServer):
     @property
     def base_url(self) -> str:
         return self.root_url + self.prefix
+
+    def make_auth(self) -> SandboxAuth:
+        """The credential check of this sandbox: ``key_header`` = ``api_key`` unless overridden."""
+        return KeyHeader(self.key_header, self.api_key)
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint's URL, when ``auth`` has one."""
+        if self.auth.token_path is None:
+            raise RuntimeError("this sandbox has no token endpoint")
+        return self.root_url + self.auth.token_path
+
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+        """An error answer in the channel's own envelope (override for another shape)."""
+        return error(status, code, message, headers)
 
     # --- fault switches ------------------------------------------------------------------------
 
@@ -131,8 +149,8 @@ class ApiSandbox(SandboxServer):
         pages = 0 if value is None or value is False else value
         if not isinstance(pages, int) or isinstance(pages, bool) or pages < 0:
             raise ValueError("touch_during_download must be a page count (int >= 0)")
-        if pages and type(self).touch is ApiSandbox.touch:
-            raise ValueError("touch_during_download needs a sandbox that can change its orders (touch)")
+        if pages and type(self).bump is ApiSandbox.bump:
+            raise ValueError("touch_during_download needs a sandbox that can change its orders (bump)")
         self._switches.touch_during_download, self._switches.pages_served = pages, 0
         self._switches.served.clear()
 
@@ -165,15 +183,16 @@ class ApiSandbox(SandboxServer):
           when the token comes back, as many channels' tokens do. With the ``token_ttl`` switch
           a token older than that many seconds is refused: 400 ``expired_token``.
 
-        With ``touch_during_download=K``, after serving its K-th page the sandbox changes (``touch``)
-        the first order it served and the first one it has not served yet: both move to the end.
+        With ``touch_during_download=K``, after serving its K-th page the sandbox changes
+        (:meth:`bump`) the first order it served and the first one it has not served yet: both
+        move to the end.
         """
         try:
             size = int(request.query.get(size_param, default_size))
         except ValueError:
             size = -1
         if not 1 <= size <= max_size:
-            return error(422, "validation_error", f"{size_param} must be an integer from 1 to {max_size}.")
+            return self.error(422, "validation_error", f"{size_param} must be an integer from 1 to {max_size}.")
         ordered = sorted(items, key=key)
         if style == "keyset":
             reply = self._keyset_page(request, ordered, key, size)
@@ -194,7 +213,7 @@ class ApiSandbox(SandboxServer):
             try:
                 after = tuple(json.loads(base64.urlsafe_b64decode(request.query["cursor"])))
             except ValueError:
-                return error(422, "validation_error", "cursor is not valid; follow the next link as given.")
+                return self.error(422, "validation_error", "cursor is not valid; follow the next link as given.")
             ordered = [item for item in ordered if tuple(key(item)) > after]
         results, more = ordered[:size], len(ordered) > size
         query = dict(request.query)
@@ -211,7 +230,7 @@ class ApiSandbox(SandboxServer):
     def _offset_page(self, request: Request, ordered: list[dict[str, Any]], size: int, offset_param: str) -> Reply:
         raw = request.query.get(offset_param, "0")
         if not raw.isdigit():
-            return error(422, "validation_error", f"{offset_param} must be an integer from 0.")
+            return self.error(422, "validation_error", f"{offset_param} must be an integer from 0.")
         # a channel that ignores the offset answers the first page again and again
         offset = 0 if self._switches.triggers["next_loop"].fire(self._rng) else int(raw)
         return Reply(200, {"total": len(ordered), "results": _copies(ordered[offset : offset + size])})
@@ -222,11 +241,11 @@ class ApiSandbox(SandboxServer):
         if token_param in request.query:
             issued = self._tokens.get(request.query[token_param])
             if issued is None or issued[0] != query:
-                return error(400, "invalid_token", f"{token_param} is not valid with these parameters; "
+                return self.error(400, "invalid_token", f"{token_param} is not valid with these parameters; "
                              "send it with the first request's other parameters.")  # fmt: skip
             ttl = self._switches.token_ttl
             if ttl and time.monotonic() - issued[2] > ttl:
-                return error(400, "expired_token", f"{token_param} has expired; start the listing again.")
+                return self.error(400, "expired_token", f"{token_param} has expired; start the listing again.")
             position = issued[1]
         results = ordered[position : position + size]
         token = None
@@ -243,7 +262,7 @@ class ApiSandbox(SandboxServer):
             del self._tokens[next(iter(self._tokens))]
         return token
 
-    def touch(self, item: dict[str, Any]) -> None:
+    def bump(self, item: dict[str, Any]) -> None:
         """Change one stored order so it sorts after every other one (a newer ``updated_at``);
         a sandbox that supports ``touch_during_download`` overrides it."""
         raise NotImplementedError("this sandbox cannot change its orders")
@@ -262,7 +281,7 @@ class ApiSandbox(SandboxServer):
         new = next((item for item in ordered if item[ident] not in served), None)
         for item in (old, new):
             if item is not None:
-                self.touch(item)
+                self.bump(item)
                 self.touched.append(item[ident])
 
     # --- dispatch ------------------------------------------------------------------------------
@@ -276,6 +295,12 @@ class ApiSandbox(SandboxServer):
             "method": method, "path": split.path, "status": None, "key_ok": False, "fault": None,
             "query": {k: v for k, v in query.items() if not _SECRET_PARAM.search(k)},
         }  # fmt: skip
+        if self.auth.token_path is not None and split.path == self.auth.token_path:
+            # its own quota and error shape (RFC 6749), never the API's faults
+            reply = self.auth.token(method, headers, body)
+            entry.update(status=reply.status, key_ok=reply.status == 200, token_request=True)
+            self.log_request(entry)
+            return reply
         reply = self._answer(Request(method, split.path, {}, query, headers, body, host), entry)
         entry["status"] = reply.status
         self.log_request(entry)
@@ -294,12 +319,13 @@ class ApiSandbox(SandboxServer):
             self.sleep(switches.slow_seconds)
         if fired["fail_5xx"]:
             entry["fault"] = "fail_5xx"
-            return error(503, "server_error", "The service is temporarily unavailable; retry later.")
+            return self.error(503, "server_error", "The service is temporarily unavailable; retry later.")
         limited = 1 if fired["too_many_requests"] else self._rate_limited()
         if limited is not None:
-            return error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
-        if request.headers.get(self.key_header) != self.api_key:
-            return error(401, "unauthorized", f"The {self.key_header} header is missing or not valid.")
+            return self.error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
+        refused = self.auth.check(request.headers, self.error)
+        if refused is not None:
+            return refused
         entry["key_ok"] = True
         reply = self._route(request)
         with self._lock:
@@ -317,8 +343,10 @@ class ApiSandbox(SandboxServer):
             if match:
                 allowed.append(method)
         if allowed:
-            return error(405, "method_not_allowed", f"{request.path} accepts {', '.join(allowed)}.")
-        return error(404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/.")
+            return self.error(405, "method_not_allowed", f"{request.path} accepts {', '.join(allowed)}.")
+        return self.error(
+            404, "no_such_endpoint", f"No endpoint {request.method} {request.path}; see {CONTROL_PREFIX}/."
+        )
 
     def _spoil(self, reply: Reply, entry: dict[str, Any], fire: Callable[[str], bool]) -> Reply:
         cut_json = b'{"count": 3, "results": [{"id": '

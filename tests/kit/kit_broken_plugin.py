@@ -35,8 +35,15 @@ class Shop:
         self.orders: dict[str, ChannelOrder] = {}
         self.tracking: dict[str, list[str]] = {}
         self.trouble: str | None = None
+        self.cancelled: set[str] = set()  # DEFECT (below): the plugin never reads it
         for _ in range(orders):
             self.add()
+
+    def cancel(self, order_id: str) -> None:
+        """The buyer cancels: the shop records it and the order's updated_at moves."""
+        self.clock += timedelta(minutes=5)
+        self.cancelled.add(order_id)
+        self.orders[order_id] = self.orders[order_id].model_copy(update={"updated_at": self.clock})
 
     def add(self) -> str:
         self.clock += timedelta(minutes=5)
@@ -126,6 +133,10 @@ class ShopChannel(KitChannel):
 
     def clear_faults(self) -> None:
         self.shop.trouble = None
+
+    def cancel_order(self, order_id: str) -> bool:
+        self.shop.cancel(order_id)
+        return True
 
 
 def reset() -> ShopChannel:

@@ -54,6 +54,10 @@ EXPECTED = {
     ],
     "test_upload_repeat_is_already_recorded": ["raised ChannelError", "already_recorded=True"],
     "test_no_secret_in_any_message": ["a secret settings value appears in", "never format a key or token"],
+    "test_an_order_cancelled_on_the_channel_comes_back_flagged": [
+        "was cancelled on the channel but came back with channel_cancelled=False",
+        "map the channel's cancelled state",
+    ],
     **{
         f"test_transient_trouble_is_classified_so_the_host_retries[{fault}]": [
             f"answering {fault!r} the download raised BadData",
@@ -94,9 +98,10 @@ def failure_sections(output: str) -> dict[str, str]:
 
 def test_the_broken_plugin_fails_the_kit_with_useful_messages(kit_run):
     output = kit_run.stdout.str()
-    # the accept, lost-answer and changed-orders checks skip: the broken plugin declares no
-    # accept_orders and its sandbox can neither lose an answer nor change orders mid-download
-    kit_run.assert_outcomes(passed=1, failed=len(EXPECTED), skipped=3)
+    # the accept, lost-answer, token and changed-orders checks skip: the broken plugin declares no
+    # accept_orders, its sandbox can neither lose an answer nor change orders mid-download, and its
+    # channel has no access tokens
+    kit_run.assert_outcomes(passed=1, failed=len(EXPECTED), skipped=4)
     assert "test_test_settings_succeeds_with_good_settings PASSED" in output or "1 passed" in output
     sections = failure_sections(output)
     assert set(sections) == set(EXPECTED), output

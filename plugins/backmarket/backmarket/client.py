@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from plugin_spec import BadData
+from plugin_spec.auth import ApiKeyHeader
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.wire import safe_segment
 
@@ -55,12 +56,9 @@ class BackMarketClient(JsonApi):
         # a repeated POST that had landed is refused (the lines moved on); the plugin then reads
         # the order back (send_or_reconcile), so retrying it is safe
         super().__init__(
-            settings.base_url, PROFILE, options, secret=token, retry_post=True,
-            headers={
-                "Authorization": f"Basic {token}",
-                "Accept-Language": settings.country_code,
-                "User-Agent": user_agent(settings),
-            },
+            settings.base_url, PROFILE, options, retry_post=True,
+            auth=ApiKeyHeader("Authorization", token, prefix="Basic ", key_name="token"),
+            headers={"Accept-Language": settings.country_code, "User-Agent": user_agent(settings)},
         )  # fmt: skip
         self.page_size = options.page_size
 

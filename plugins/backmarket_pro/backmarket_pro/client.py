@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from plugin_spec import BadData, ChannelOrder
+from plugin_spec.auth import ApiKeyHeader
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.wire import safe_segment
 
@@ -63,8 +64,8 @@ class BackMarketProClient(JsonApi):
         # POST is safe to repeat: the only POST creates a shipment, and a repeat of one that
         # did land answers 409 tracking_already_recorded, which counts as success
         super().__init__(
-            settings.website_url, PROFILE, options, secret=key, retry_post=True,
-            headers={"x-api-key": key, "User-Agent": f"cartplugin-backmarket-pro/{__version__}"},
+            settings.website_url, PROFILE, options, retry_post=True, auth=ApiKeyHeader("x-api-key", key),
+            headers={"User-Agent": f"cartplugin-backmarket-pro/{__version__}"},
         )  # fmt: skip
         self.page_size = options.page_size
 

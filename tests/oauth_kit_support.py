@@ -1,0 +1,49 @@
+"""The conformance kit's view of the OAuth Shop sandbox (``oauth_shop``), for ``oauth_channel``."""
+
+from __future__ import annotations
+
+from oauth_channel import OAuthShopSettings
+from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
+
+from plugin_spec.testing import KitChannel
+
+
+class ShopChannel(KitChannel):
+    def __init__(self, shop: OAuthShop):
+        self.shop = shop
+
+    def unfulfilled_order_ids(self) -> set[str]:
+        return {str(o["id"]) for o in self.shop.orders_held if o["status"] == "unfulfilled"}
+
+    def add_order(self) -> str:
+        return self.shop.add_order()
+
+    def recorded_tracking(self, order_id: str) -> list[str]:
+        return list(self.shop.shipments.get(order_id, []))
+
+    def inject(self, fault: str) -> bool:
+        return self.shop.inject(fault)
+
+    def clear_faults(self) -> None:
+        self.shop.clear_faults()
+
+    def cancel_order(self, order_id: str) -> bool:
+        self.shop.cancel(order_id)
+        return True
+
+    def token_mints(self) -> int | None:
+        return self.shop.tokens.mints()
+
+    def expire_tokens(self) -> bool:
+        self.shop.tokens.revoke_access_tokens()
+        return True
+
+    def issued_tokens(self) -> list[str]:
+        return self.shop.tokens.issued()
+
+
+def settings(shop: OAuthShop, refresh_token: str = REFRESH_TOKEN) -> OAuthShopSettings:
+    return OAuthShopSettings(
+        api_url=shop.base_url, token_url=shop.token_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        refresh_token=refresh_token,
+    )  # fmt: skip
