@@ -97,7 +97,7 @@ class ApiSandbox(SandboxServer):
         self._switches = Switches()
         self._hits: collections.deque[float] = collections.deque()
         #: page token -> (the other query parameters, position in the list, when issued)
-        self._tokens: dict[str, tuple[tuple[tuple[str, str], ...], int, float]] = {}
+        self._page_tokens: dict[str, tuple[tuple[tuple[str, str], ...], int, float]] = {}
         #: ids changed by ``touch_during_download``, in order
         self.touched: list[Any] = []
         self._compiled = [
@@ -239,7 +239,7 @@ class ApiSandbox(SandboxServer):
         query = tuple(sorted((k, v) for k, v in request.query.items() if k != token_param))
         position = 0
         if token_param in request.query:
-            issued = self._tokens.get(request.query[token_param])
+            issued = self._page_tokens.get(request.query[token_param])
             if issued is None or issued[0] != query:
                 return self.error(400, "invalid_token", f"{token_param} is not valid with these parameters; "
                              "send it with the first request's other parameters.")  # fmt: skip
@@ -257,9 +257,9 @@ class ApiSandbox(SandboxServer):
 
     def _issue_token(self, query: tuple[tuple[str, str], ...], position: int) -> str:
         token = f"t{self._rng.getrandbits(64):016x}"
-        self._tokens[token] = (query, position, time.monotonic())
-        if len(self._tokens) > _TOKENS_KEPT:  # a sandbox serving for days forgets its oldest tokens
-            del self._tokens[next(iter(self._tokens))]
+        self._page_tokens[token] = (query, position, time.monotonic())
+        if len(self._page_tokens) > _TOKENS_KEPT:  # a sandbox serving for days forgets its oldest tokens
+            del self._page_tokens[next(iter(self._page_tokens))]
         return token
 
     def bump(self, item: dict[str, Any]) -> None:
