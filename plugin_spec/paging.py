@@ -5,8 +5,8 @@ listing is read (an order updated after page 1 moves to the end of a list sorted
 time):
 
 * :class:`NextLink` (the default): follow the page's ``next`` link. Safe when the link is a
-  keyset cursor ("after this key"), as most ``next`` links are; the only pager that prefetches
-  and takes a ``read_page`` reader.
+  keyset cursor ("after this key"), as Back Market's are; a link carrying a page number is as
+  unsafe as an offset. The only pager that prefetches and takes a ``read_page`` reader.
 * :class:`Offset`: ``limit``/``offset``. **Unsafe on a set that can change while it is read**:
   an order read on page 1 that changes moves to the end, every later order shifts one place
   back, and the one that slides into the offsets already read is never seen.
@@ -101,7 +101,8 @@ class NextLink:
     """Follow the (dotted) ``field`` of each page, a URL, until it is null.
 
     Safe when the link is a keyset cursor (it names the last key read, not a position), as
-    ``ApiSandbox.page`` serves it. The link is followed only to the API's own origin, never twice,
+    ``ApiSandbox.page`` serves it; a link carrying a page number or an offset is as unsafe as
+    :class:`Offset`. The link is followed only to the API's own origin, never twice,
     and only while pages bring new items. The next page is prefetched while the caller works
     on this one, and ``read_page`` readers work with it. ``JsonApi`` runs it itself.
     """
