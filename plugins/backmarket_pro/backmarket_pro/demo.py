@@ -8,19 +8,12 @@ sandbox started on a free loopback port. The plugin never imports the host.
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import shlex
-import tempfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import click
-from click.testing import CliRunner
 
-from plugin_spec import pgurl
+from plugin_spec.demo import Demo
 
 from .sandbox import Sandbox
 
@@ -28,61 +21,36 @@ COMPANY = "Refurb Traders GmbH"
 COMMISSION = "12.5"
 
 
-#: the host's variable naming the file that keeps the key of sealed secrets
-KEY_FILE_ENV = "CARTPLUGIN_SECRET_KEY_FILE"
-
-
-def _run(cli: click.Group, db: Path | str, *args: str, show: bool = True, env: dict[str, str] | None = None) -> str:
-    click.secho("$ cartplugin " + " ".join(shlex.quote(a) for a in args), fg="cyan")
-    result = CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False, env=env)
-    if result.exit_code != 0:
-        raise click.ClickException(f"demo step failed: cartplugin {' '.join(args)}: {result.output.strip()}")
-    if show:
-        click.echo(result.output.rstrip())
-    return result.output
-
-
 def run_demo(cli: click.Group, order_count: int = 25, target: str | None = None) -> None:
     """Run each step through ``cli``, the root ``cartplugin`` group, on ``target`` (a new, empty
     database) or a temporary SQLite file."""
-    with tempfile.TemporaryDirectory(prefix="cartplugin-demo-") as tmp, Sandbox(orders=order_count, seed=7) as sandbox:
-        db: Path | str = target or Path(tmp) / "demo.db"
-        env: dict[str, str] = {}
-        if pgurl.is_url(target) and not os.environ.get(KEY_FILE_ENV):
-            # a server database keeps its secrets' key in a file it names: one for this run
-            env[KEY_FILE_ENV] = str(Path(tmp) / "demo.key")
-        run = functools.partial(_run, cli, db, env=env)
-        shown = pgurl.display(str(db))
-        click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {shown}\n", bold=True)
-        click.secho("1. Add the company designated for this integration", bold=True)
+    with Demo(cli, target) as demo, Sandbox(orders=order_count, seed=7) as sandbox:
+        run = demo.run
+        click.secho(f"Back Market Pro sandbox at {sandbox.base_url}; database {demo.shown_db}", bold=True)
+        demo.step("1. Add the company designated for this integration")
         run("companies", "add", COMPANY)
-        click.secho(
-            "\n2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload", bold=True
-        )
+        demo.step("2. Website General Settings: Store Plugin, Allow Order Download, Allow Tracking Upload")
         run("website-settings", COMPANY, "--store-plugin", "backmarket_pro",
              "--allow-order-download", "--allow-tracking-upload")  # fmt: skip
-        click.secho("\n3. Cart General: Website URL, x-api-key, Order Import: Commission (%)", bold=True)
+        demo.step("3. Cart General: Website URL, x-api-key, Order Import: Commission (%)")
         # the key from a file, as staff should give it: a value on the command line shows in `ps`
-        key_file = Path(tmp) / "bmp-key.txt"
-        key_file.write_text(sandbox.api_key + "\n")
-        key_file.chmod(0o600)
+        key_file = demo.secret_file("bmp-key.txt", sandbox.api_key)
         run("cart-settings", COMPANY, "--set", f"website_url={sandbox.base_url}",
              "--set-file", f"x_api_key={key_file}", "--set", f"commission_percent={COMMISSION}")  # fmt: skip
-        click.secho("\n4. Test Settings (required to establish the connection)", bold=True)
+        demo.step("4. Test Settings (required to establish the connection)")
         run("test-settings", COMPANY)
-        click.secho("\n5. Actions > Import Orders (a Queued Job)", bold=True)
+        demo.step("5. Actions > Import Orders (a Queued Job)")
         run("import-orders", COMPANY)
-        imported = json.loads(run("orders", "list", "--company", COMPANY, "--json", show=False))
+        imported = demo.orders(COMPANY)
         click.echo(f"{len(imported)} orders imported")
-        click.secho("\n6. Ship two orders in the host", bold=True)
+        demo.step("6. Ship two orders in the host")
         shippable = [o for o in imported if not o["channel_cancelled"]][:2]
         for n, order in enumerate(shippable, 1):
             run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
                  "--tracking-url", f"https://www.ups.com/track?tracknum=1Z999AA1012345678{n}")  # fmt: skip
-        click.secho("\n7. The worker: automatic download and tracking upload", bold=True)
+        demo.step("7. The worker: automatic download and tracking upload")
         run("worker", "--once")
-        final = json.loads(run("orders", "list", "--company", COMPANY, "--json", show=False))
-        _summary(final, sandbox, [o["source_order_id"] for o in shippable])
+        _summary(demo.orders(COMPANY), sandbox, [o["source_order_id"] for o in shippable])
 
 
 def _summary(final: list[dict[str, Any]], sandbox: Sandbox, shipped_ids: list[str]) -> None:
