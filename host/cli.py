@@ -579,7 +579,7 @@ def _totals_line(o: dict[str, Any]) -> str:
 def _line_price(line: dict[str, Any]) -> str:
     """``@ unit = line total``, either part left out when the channel did not give it."""
     unit = f"@ {line['unit_price']} " if line["unit_price"] is not None else ""
-    text = f"{unit}= {orders.line_amount(line)}"
+    text = f"{unit}= {orders.line_amount(line) or '-'}"
     if not money.is_zero(line["discount"]):
         text += f" - discount {line['discount']}"
     return text

@@ -233,7 +233,8 @@ def m0006_drop_unused(db: sqlite_utils.Database) -> None:
 @migrations(name="0007_channel_money", transactional=False)
 def m0007_channel_money(db: sqlite_utils.Database) -> None:
     # Discounts, the channel's adjustment, and line totals as channels send them; a line may
-    # have a line total and no unit price, so order_lines.unit_price loses NOT NULL. SQLite
+    # have a line total and no unit price, so order_lines.unit_price loses NOT NULL (a CHECK
+    # still wants one of the two). SQLite
     # cannot drop a constraint in place: the table is rebuilt, which needs foreign keys off
     # (dropping the old table would otherwise cascade into shipment_lines), and PRAGMA
     # foreign_keys is ignored inside a transaction, hence a step that makes its own one. It
@@ -288,7 +289,8 @@ CREATE TABLE order_lines_0007 (
     quantity_shipped INTEGER NOT NULL DEFAULT 0,
     line_total TEXT,
     discount TEXT NOT NULL DEFAULT '0',
-    UNIQUE (order_id, source_line_id)
+    UNIQUE (order_id, source_line_id),
+    CHECK (unit_price IS NOT NULL OR line_total IS NOT NULL)
 )
 """
 

@@ -250,7 +250,9 @@ ALTER TABLE orders ADD COLUMN IF NOT EXISTS discount_total {text} NOT NULL DEFAU
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS adjustment_total {text} NOT NULL DEFAULT '0';
 ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS line_total {text};
 ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS discount {text} NOT NULL DEFAULT '0';
-ALTER TABLE order_lines ALTER COLUMN unit_price DROP NOT NULL
+ALTER TABLE order_lines ALTER COLUMN unit_price DROP NOT NULL;
+ALTER TABLE order_lines DROP CONSTRAINT IF EXISTS order_lines_price;
+ALTER TABLE order_lines ADD CONSTRAINT order_lines_price CHECK (unit_price IS NOT NULL OR line_total IS NOT NULL)
 """
 
 

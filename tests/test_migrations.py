@@ -153,13 +153,16 @@ def test_a_version_6_database_gains_discounts_and_line_totals_and_keeps_its_orde
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched off for the rebuild only
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     assert migrations.pending(db) == []
-    # a line that has only its line total fits now; a line pointing at no order still does not
+    # a line that has only its line total fits now; one with no price or pointing at no order does not
     insert = (
-        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax) VALUES (?, ?, 'S', 't', 3, '0')"
+        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total) "
+        "VALUES (?, ?, 'S', 't', 3, '0', ?)"
     )
-    db.execute(insert, [1, "L2"])
-    with pytest.raises(sqlite3.IntegrityError):
-        db.execute(insert, [9, "L9"])
+    db.execute(insert, [1, "L2", "33.33"])
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        db.execute(insert, [1, "L3", None])
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        db.execute(insert, [9, "L9", "1.00"])
 
 
 def test_the_channel_money_step_run_again_changes_nothing(db_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -152,9 +153,12 @@ def test_a_version_1_database_gains_discounts_and_line_totals_and_keeps_its_line
     db = connect(pg_url)
     assert db.execute("SELECT discount_total, adjustment_total FROM orders").fetchall() == [("0", "0")]
     assert db.execute("SELECT unit_price, line_total, discount FROM order_lines").fetchall() == [("10.00", None, "0")]
+    insert = (
+        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total)"
+        " VALUES (1, ?, 'SKU', 'Case', 3, '0', ?)"
+    )
     with db.write():  # a line with only its line total fits now
-        db.execute(
-            "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total)"
-            " VALUES (1, 'L2', 'SKU', 'Case', 3, '0', '33.33')"
-        )
+        db.execute(insert, ["L2", "33.33"])
+    with pytest.raises(sqlite3.IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
+        db.execute(insert, ["L3", None])
     db.close()

@@ -196,6 +196,17 @@ def test_line_totals_and_discounts_are_stored_exactly_and_commission_is_of_the_c
     assert [orders.line_amount(line) for line in lines] == ["33.33", "0.20"]
 
 
+def test_an_unvalidated_line_without_any_price_is_refused_by_the_schema_and_the_others_import(store, acme):
+    # built without validation, as a careless plugin might: the model would refuse it
+    priceless = OrderLine.model_construct(source_line_id="L1", sku="S", title="t", quantity=1, unit_price=None,
+                                          line_total=None, discount=Decimal("0"), tax=Decimal("0"))  # fmt: skip
+    bad = order(12).model_copy(update={"lines": [priceless]})
+    stats = orders.ImportStats()
+    with write(store):
+        failed = orders.upsert_each(store, acme.id, "backmarket_pro", [bad, order(13)], None, stats)
+    assert [o.source_order_id for o, _ in failed] == ["SO-12"] and stats.inserted == 1
+
+
 def test_one_order_per_company_channel_and_source_id(store, acme):
     import_orders(store, acme.id, [order(1)])
     with pytest.raises(Exception, match="(?i)unique"):
