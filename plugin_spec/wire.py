@@ -60,7 +60,7 @@ def money(value: Any, field: str, *, signed: bool = False) -> Decimal:
         return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, str):
         raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
-    if value.startswith("-") and not signed:
+    if not signed and SIGNED_MONEY_RE.match(value):
         raise MappingError(f"{field} must not be negative: {value!r:.40}")
     raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
 

@@ -23,6 +23,8 @@ def test_a_negative_amount_is_read_only_when_the_field_is_signed():
     assert money("2.00", "discount", signed=True) == Decimal("2.00")
     with pytest.raises(MappingError, match="discount must not be negative"):
         money("-2.00", "discount")
+    with pytest.raises(MappingError, match="discount is not a decimal amount"):
+        money("-two", "discount")
 
 
 @pytest.mark.parametrize("junk", ["--2", "-", "-.50", "- 2", "+2.00", "-1e3", "-2,00", "", "-12345678901234567"])
