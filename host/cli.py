@@ -19,7 +19,21 @@ import click
 
 from plugin_spec import ChannelError
 
-from . import clock, companies, config, jobs, logs, orders, plugins, process_pool, runner, services, tables, worker
+from . import (
+    clock,
+    companies,
+    config,
+    jobs,
+    logs,
+    money,
+    orders,
+    plugins,
+    process_pool,
+    runner,
+    services,
+    tables,
+    worker,
+)
 from .db import connect, is_postgresql, open_existing
 from .errors import HostError
 from .terminal import clean, clean_json
@@ -555,6 +569,27 @@ def _order_line(o: dict[str, Any]) -> str:
     )
 
 
+def _totals_line(o: dict[str, Any]) -> str:
+    """The channel's totals; a discount is shown as the amount taken off (with a minus)."""
+    parts = [f"subtotal {o['subtotal']}"]
+    if not money.is_zero(o["discount_total"]):
+        parts.append(f"discount -{o['discount_total']}")
+    parts += [f"shipping {o['shipping_total']}", f"tax {o['tax']}"]
+    if not money.is_zero(o["adjustment_total"]):
+        parts.append(f"adjustment {o['adjustment_total']}")
+    parts += [f"grand total {o['grand_total']} {o['currency']}", f"commission {o['commission']}"]
+    return "    " + ", ".join(parts)
+
+
+def _line_price(line: dict[str, Any]) -> str:
+    """``@ unit = line total``, either part left out when the channel did not give it."""
+    unit = f"@ {line['unit_price']} " if line["unit_price"] is not None else ""
+    text = f"{unit}= {orders.line_amount(line) or '-'}"
+    if not money.is_zero(line["discount"]):
+        text += f" - discount {line['discount']}"
+    return text
+
+
 @orders_group.command(name="list")
 @click.option("--company", metavar="COMPANY", help="Only this company's orders.")
 @click.option("--needs-attention", is_flag=True, help="Only orders the channel cancelled that staff have not.")
@@ -596,9 +631,13 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
         return
     order["buyer"] = orders.buyer(order)
     text = "\n".join(
-        [_order_line(order), f"    ordered {tables.short_date(order['order_date'])} by {order['buyer'] or '-'}"]
+        [
+            _order_line(order),
+            f"    ordered {tables.short_date(order['order_date'])} by {order['buyer'] or '-'}",
+            _totals_line(order),
+        ]
         + [
-            f"    line {line['sku']} x{line['quantity']} @ {line['unit_price']} (tax {line['tax']}) "
+            f"    line {line['sku']} x{line['quantity']} {_line_price(line)} (tax {line['tax']}) "
             f"shipped {line['quantity_shipped']}  {line['title']}"
             for line in order["lines"]
         ]

@@ -253,6 +253,71 @@ CREATE TABLE IF NOT EXISTS channel_credentials (
 )
 """
 
+@migrations(name="0008_channel_money", transactional=False)
+def m0008_channel_money(db: sqlite_utils.Database) -> None:
+    # Discounts, the channel's adjustment, and line totals as channels send them; a line may
+    # have a line total and no unit price, so order_lines.unit_price loses NOT NULL (a CHECK
+    # still wants one of the two). SQLite
+    # cannot drop a constraint in place: the table is rebuilt, which needs foreign keys off
+    # (dropping the old table would otherwise cascade into shipment_lines), and PRAGMA
+    # foreign_keys is ignored inside a transaction, hence a step that makes its own one. It
+    # checks before it alters, so a run stopped before its record is written repeats harmlessly.
+    from .db import write
+
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        if db.execute("PRAGMA foreign_keys").fetchone()[0]:  # a transaction was open: it would cascade
+            raise HostError("migration 0008_channel_money must run outside a transaction; nothing was changed")
+        with write(db):
+            orders = {row[1] for row in db.execute("PRAGMA table_info(orders)").fetchall()}
+            for column in ("discount_total", "adjustment_total"):
+                if column not in orders:
+                    db.execute(f"ALTER TABLE orders ADD COLUMN {column} TEXT NOT NULL DEFAULT '0'")
+            lines = {row[1] for row in db.execute("PRAGMA table_info(order_lines)").fetchall()}
+            if "line_total" not in lines:
+                kept = ", ".join(sorted(lines, key=_LINE_COLUMNS.index))
+                db.execute(_ORDER_LINES_0008)
+                db.execute(f"INSERT INTO order_lines_0008 ({kept}) SELECT {kept} FROM order_lines")
+                db.execute("DROP TABLE order_lines")
+                db.execute("ALTER TABLE order_lines_0008 RENAME TO order_lines")
+            if db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise HostError("migration 0008_channel_money would break a foreign key; nothing was changed")
+            db.execute("PRAGMA user_version = 8")  # this step's own number: a run stopped after it says so
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
+#: order_lines' columns before 0008, in their order
+_LINE_COLUMNS = (
+    "id",
+    "order_id",
+    "source_line_id",
+    "sku",
+    "title",
+    "quantity",
+    "unit_price",
+    "tax",
+    "quantity_shipped",
+)
+_ORDER_LINES_0008 = """
+CREATE TABLE order_lines_0008 (
+    id INTEGER PRIMARY KEY,
+    order_id INTEGER NOT NULL REFERENCES orders(id),
+    source_line_id TEXT NOT NULL,
+    sku TEXT NOT NULL,
+    title TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    unit_price TEXT,
+    tax TEXT NOT NULL,
+    quantity_shipped INTEGER NOT NULL DEFAULT 0,
+    line_total TEXT,
+    discount TEXT NOT NULL DEFAULT '0',
+    UNIQUE (order_id, source_line_id),
+    CHECK (unit_price IS NOT NULL OR line_total IS NOT NULL)
+)
+"""
+
+
 _WEB_ADMIN = """
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
@@ -299,7 +364,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:

@@ -36,12 +36,12 @@ _ORDER_COLUMNS = (
     "currency", "subtotal", "shipping_total", "tax", "grand_total", "commission", "total_cost",
     "buyer_company", "buyer_vat_number", "buyer_email", "shipping_address", "billing_address",
     "channel_financial_status", "channel_fulfillment_status", "channel_cancelled", "imported_at", "updated_at",
-    "awaiting_acceptance",
+    "awaiting_acceptance", "discount_total", "adjustment_total",
 )  # fmt: skip
 _INSERT_ORDER = f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
 _INSERT_LINE = (
-    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax, line_total, discount) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Only the channel's own fields; a staff change (status, shipments) is never touched.
 _UPDATE_FROM_CHANNEL = (
@@ -154,12 +154,14 @@ def _rows(
         _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
         order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
         order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
-        now, now, int(order.awaiting_acceptance),
+        now, now, int(order.awaiting_acceptance), _text(order.discount_total), _text(order.adjustment_total),
     )  # fmt: skip
+    # a line total is stored as the channel gave it, never divided into a unit price
     lines = [
-        (line.source_line_id, line.sku, line.title, line.quantity, _text(line.unit_price), _text(line.tax))
+        (line.source_line_id, line.sku, line.title, line.quantity, _optional(line.unit_price), _text(line.tax),
+         _optional(line.line_total), _text(line.discount))
         for line in order.lines
-    ]
+    ]  # fmt: skip
     return row, lines
 
 
@@ -250,6 +252,20 @@ def _text(value: Decimal) -> str:
     exponent, which a Decimal such as ``Decimal("1E+2")`` does; ``format(..., "f")`` never does)."""
     text = str(value)
     return format(value, "f") if "E" in text or "e" in text else text
+
+
+def _optional(value: Decimal | None) -> str | None:
+    return None if value is None else _text(value)
+
+
+def line_amount(line: dict[str, Any]) -> str | None:
+    """What a stored line is worth before its discount, as shown to staff: the channel's line
+    total, else unit price x quantity (exact: a product of decimals needs no rounding)."""
+    if line.get("line_total") is not None:
+        return str(line["line_total"])
+    if line.get("unit_price") is None:
+        return None
+    return _text(Decimal(line["unit_price"]) * line["quantity"])
 
 
 def upsert_each(
@@ -356,6 +372,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "subtotal": row["subtotal"],
         "shipping_total": row["shipping_total"],
         "tax": row["tax"],
+        "discount_total": row["discount_total"],
+        "adjustment_total": row["adjustment_total"],
         "grand_total": row["grand_total"],
         "commission": row["commission"],
         "total_cost": row["total_cost"],
@@ -388,7 +406,18 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
     order["lines"] = [
         {
             k: line[k]
-            for k in ("id", "source_line_id", "sku", "title", "quantity", "unit_price", "tax", "quantity_shipped")
+            for k in (
+                "id",
+                "source_line_id",
+                "sku",
+                "title",
+                "quantity",
+                "unit_price",
+                "line_total",
+                "discount",
+                "tax",
+                "quantity_shipped",
+            )
         }
         for line in db.query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]])
     ]

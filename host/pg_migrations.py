@@ -259,6 +259,24 @@ CREATE TABLE web_secrets (
 """
 
 
+@step("0003_channel_money")
+def m0003_channel_money(db: PgDatabase) -> None:
+    # SQLite's 0008_channel_money: discounts, the channel's adjustment, line totals; a line
+    # may have a line total and no unit price
+    _run_script(db, _CHANNEL_MONEY)
+
+
+_CHANNEL_MONEY = """
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS discount_total {text} NOT NULL DEFAULT '0';
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS adjustment_total {text} NOT NULL DEFAULT '0';
+ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS line_total {text};
+ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS discount {text} NOT NULL DEFAULT '0';
+ALTER TABLE order_lines ALTER COLUMN unit_price DROP NOT NULL;
+ALTER TABLE order_lines DROP CONSTRAINT IF EXISTS order_lines_price;
+ALTER TABLE order_lines ADD CONSTRAINT order_lines_price CHECK (unit_price IS NOT NULL OR line_total IS NOT NULL)
+"""
+
+
 def _recorded(db: PgDatabase) -> list[str]:
     if not db[TABLE].exists():
         return []

@@ -73,6 +73,8 @@ Ident = Annotated[str, Field(min_length=1, max_length=MAX_ID), AfterValidator(_i
 # the float check comes last on purpose: placed before the Field, it makes pydantic check the
 # digits in Python instead of in its core (3x slower per order; see docs/benchmarks.md)
 Money = Annotated[Decimal, Field(max_digits=18, decimal_places=4), BeforeValidator(_no_float)]
+#: an amount taken off (a discount): zero or more, never negative, whatever sign the channel uses
+Discount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=4), BeforeValidator(_no_float)]
 
 
 class _Model(BaseModel):
@@ -139,11 +141,25 @@ class Address(_ChannelText):
 
 
 class OrderLine(_ChannelText):
+    """One line of an order. Give ``unit_price``, ``line_total`` or both, as the channel does.
+
+    ``line_total`` is the price of all the line's units, exactly as the channel states it
+    (eBay's ``lineItemCost``, Amazon's ``ItemPrice``), before the line's ``discount``. When it is
+    given it is authoritative: the host stores and shows it, and never divides it into a unit
+    price. A plugin may still give the channel's unit price beside it; it must then agree with
+    the line total to within the unit price's own rounding, whichever way it was rounded (one
+    step of its last decimal place per unit). Without ``line_total`` the line is worth
+    ``unit_price`` x ``quantity``.
+    """
+
     source_line_id: Ident
     sku: Ident
     title: str
     quantity: int = Field(gt=0, le=MAX_QUANTITY)
-    unit_price: Money
+    unit_price: Money | None = None
+    line_total: Money | None = None
+    #: the amount taken off this line (zero or more; a channel's "-2.00" is given as 2.00)
+    discount: Discount = Decimal("0")
     tax: Money = Decimal("0")
 
 
@@ -160,7 +176,14 @@ class ChannelOrder(_ChannelText):
     subtotal: Money
     shipping_total: Money = Decimal("0")
     tax_total: Money = Field(description="As the channel gives it; never computed by the host.")
-    grand_total: Money
+    #: everything the channel took off the order (line and order discounts, a shipping discount),
+    #: zero or more; the grand total already has it taken off
+    discount_total: Discount = Decimal("0")
+    #: the channel's own correction of the total (eBay's ``adjustment``): either sign
+    adjustment_total: Money = Decimal("0")
+    grand_total: Money = Field(
+        description="What the buyer pays, as the channel gives it (discounts taken off); never computed by the host."
+    )
     payment_status: Literal["Fully Charged"] = FULLY_CHARGED
     channel_financial_status: str | None = None
     channel_fulfillment_status: str | None = None
@@ -175,10 +198,33 @@ class ChannelOrder(_ChannelText):
     lines: list[OrderLine] = Field(min_length=1, max_length=10_000)
 
     @model_validator(mode="after")
-    def _unique_line_ids(self) -> ChannelOrder:
-        if len({line.source_line_id for line in self.lines}) != len(self.lines):
+    def _check_lines(self) -> ChannelOrder:
+        # the lines are checked here, once per order, rather than by a validator of OrderLine,
+        # which would cost a Python call per line on every import
+        lines = self.lines
+        if len({line.source_line_id for line in lines}) != len(lines):
             raise ValueError("two lines share one source_line_id")
+        for line in lines:
+            if line.line_total is not None or line.unit_price is None:
+                _check_line_price(line)
         return self
+
+
+def _check_line_price(line: OrderLine) -> None:
+    """A line has a price, and a unit price given beside the line total agrees with it."""
+    unit, total = line.unit_price, line.line_total
+    if total is None:
+        raise ValueError(f"line {line.source_line_id} has neither unit_price nor line_total")
+    if unit is None:
+        return
+    # a unit price rounded from the line total to n decimals (half-up, down or up) is off by
+    # less than 10^-n per unit; anything further is another amount (a taxed one, another line's)
+    exponent = unit.as_tuple().exponent
+    step = Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
+    if abs(unit * line.quantity - total) > step * line.quantity:
+        raise ValueError(
+            f"line {line.source_line_id}: unit_price {unit} x {line.quantity} does not match line_total {total}"
+        )
 
 
 class BadOrder(_Model):

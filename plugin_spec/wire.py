@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapter, ValidationError, create_model
@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 #: money on the wire: a plain non-negative decimal string, e.g. "1299.00"
 MONEY_RE = re.compile(r"^\d{1,14}(\.\d{1,4})?$")
+#: the same with an optional leading minus, e.g. a discount sent as "-2.00"
+SIGNED_MONEY_RE = re.compile(r"^-?\d{1,14}(\.\d{1,4})?$")
+#: an ISO 4217 currency code as channels send it
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 #: the earliest order date believed: anything before is a broken clock or a placeholder
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: how far in the future a channel's clock may run before its stamps are refused
@@ -43,16 +47,98 @@ class MappingError(ValueError):
     """One field of one order is not what the contract says (the order becomes a BadOrder)."""
 
 
-def money(value: Any, field: str) -> Decimal:
+def money(value: Any, field: str, *, signed: bool = False) -> Decimal:
     """A money string such as ``"12.30"`` as Decimal; floats, ints and junk are refused.
 
     A float has already lost cents by the time it is read, so only strings are money.
+    ``signed=True`` also takes a leading minus (``"-2.00"``: a discount or an adjustment as
+    some channels send them).
     """
     if value.__class__ is str and MONEY_RE.match(value):
         return Decimal(value)
+    if signed and value.__class__ is str and SIGNED_MONEY_RE.match(value):
+        return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, str):
         raise MappingError(f"{field} must be a decimal string, got {type(value).__name__} {value!r:.40}")
+    if not signed and SIGNED_MONEY_RE.match(value):
+        raise MappingError(f"{field} must not be negative: {value!r:.40}")
     raise MappingError(f"{field} is not a decimal amount: {value!r:.40}")
+
+
+class Amount(NamedTuple):
+    """An amount of money in a currency, e.g. ``Amount(Decimal("12.30"), "EUR")``."""
+
+    value: Decimal
+    currency: str
+
+
+def amount(
+    value: Any, field: str, *, value_key: str = "value", currency_key: str = "currency", signed: bool = False
+) -> Amount:
+    """A currency-coded amount such as ``{"value": "12.30", "currency": "EUR"}`` as ``Amount``.
+
+    ``value_key`` and ``currency_key`` name the channel's keys (Amazon: ``"amount"`` and
+    ``"currencyCode"``); the value is read with ``money(signed=signed)`` and the currency must
+    be an ISO 4217 code in capitals. Each error names the field and key, e.g. ``total.currency``.
+    """
+    if not isinstance(value, dict):
+        what = "missing" if value is None else f"not an object but {type(value).__name__}"
+        raise MappingError(f"{field} is {what}; an amount is {{{value_key!r}: ..., {currency_key!r}: ...}}")
+    currency = value.get(currency_key)
+    if currency.__class__ is not str or not CURRENCY_RE.match(currency):
+        raise MappingError(f"{field}.{currency_key} is not an ISO 4217 currency code: {currency!r:.20}")
+    return Amount(money(value.get(value_key), f"{field}.{value_key}", signed=signed), currency)
+
+
+class Currencies:
+    """One currency per order: read each of an order's amounts through one ``Currencies``.
+
+    The first amount read sets the order's currency (``code``); an amount in another currency
+    raises a MappingError naming both currencies and both fields, so ``order_or_bad`` turns a
+    mixed order into a BadOrder with that reason and the rest of the page imports. The host
+    stores one currency per order and never converts.
+    """
+
+    def __init__(self, currency: Any = None, field: str = "currency") -> None:
+        #: the order's currency, once known: ``currency`` when the order names it itself
+        self.currency: str | None = None
+        self._first_field = field
+        if currency is not None:
+            self.check(currency, field)
+
+    def check(self, currency: Any, field: str) -> str:
+        """``currency`` when it is the order's (the first one seen sets it), else MappingError."""
+        if currency.__class__ is not str or not CURRENCY_RE.match(currency):
+            raise MappingError(f"{field} is not an ISO 4217 currency code: {currency!r:.20}")
+        if self.currency is None:
+            self.currency, self._first_field = currency, field
+        elif currency != self.currency:
+            raise MappingError(
+                f"{field} is in {currency} but {self._first_field} is in {self.currency}: "
+                "an order must have one currency"
+            )
+        return currency
+
+    def amount(
+        self,
+        value: Any,
+        field: str,
+        *,
+        value_key: str = "value",
+        currency_key: str = "currency",
+        signed: bool = False,
+    ) -> Decimal:
+        """``amount(...)``'s value, its currency checked against the order's."""
+        read = amount(value, field, value_key=value_key, currency_key=currency_key, signed=signed)
+        self.check(read.currency, field)
+        return read.value
+
+    @property
+    def code(self) -> str:
+        """The order's currency, for ``ChannelOrder.currency``; MappingError when none was read."""
+        if self.currency is None:
+            raise MappingError("the order has no amount with a currency")
+        return self.currency
 
 
 def timestamp(value: Any, field: str, *, now: datetime | None = None) -> datetime:
@@ -135,6 +221,19 @@ def _money_schema(source: Any, handler: Any) -> core_schema.CoreSchema:
 
 #: ``money()`` in pydantic's core: a decimal string as Decimal; a number, "1e3", "-1" are refused
 MoneyText = Annotated[Decimal, GetPydanticSchema(_money_schema)]
+
+#: ``_MONEY_CORE`` with an optional leading minus
+_SIGNED_MONEY_CORE = r"^-?[0-9]{1,14}(\.[0-9]{1,4})?$"
+
+
+def _signed_money_schema(source: Any, handler: Any) -> core_schema.CoreSchema:
+    return core_schema.chain_schema(
+        [core_schema.str_schema(pattern=_SIGNED_MONEY_CORE, strict=True), core_schema.decimal_schema()]
+    )
+
+
+#: ``money(signed=True)`` in pydantic's core: ``MoneyText`` that also takes a leading minus
+SignedMoneyText = Annotated[Decimal, GetPydanticSchema(_signed_money_schema)]
 #: a non-empty string id the models accept (``Ident``), checked in the core
 IdentText = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=_IDENT_CORE, strict=True)]
 #: ``plain_id()`` for string ids in the core: an Ident that is also one URL path segment

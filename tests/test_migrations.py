@@ -78,7 +78,7 @@ def test_an_empty_database_has_no_unused_table_or_column(db_path):
     db = connect(db_path)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
 
 
 def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_path):
@@ -131,3 +131,62 @@ def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_pat
             assert db.execute("PRAGMA user_version").fetchone()[0] == step - 1, name
     migrations.apply(db)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(names)
+
+
+def _version_7_database_with_a_shipped_order(db_path) -> None:
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0008_channel_money")
+    old.execute("PRAGMA user_version = 7")  # what cartplugin with schema version 7 wrote
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.execute(
+        "INSERT INTO orders (company_id, channel, source_order_id, payment_status, order_date, channel_updated_at,"
+        " currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, imported_at, updated_at)"
+        " VALUES (1, 'bmp', 'A-1', 'Fully Charged', 'd', 'd', 'EUR', '20.00', '0', '0', '20.00', '2.00', '22.00',"
+        " 'd', 'd')"
+    )
+    old.execute(
+        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax, quantity_shipped)"
+        " VALUES (1, 'L1', 'SKU', 'Phone', 2, '10.00', '1.90', 2)"
+    )
+    old.execute("INSERT INTO shipments (order_id, carrier, tracking_number, shipped_at) VALUES (1, 'UPS', '1Z', 'd')")
+    old.execute("INSERT INTO shipment_lines (shipment_id, order_line_id, quantity) VALUES (1, 1, 2)")
+    old.conn.commit()
+    old.close()
+
+
+def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orders_lines_and_shipments(db_path):
+    _version_7_database_with_a_shipped_order(db_path)
+    db = connect(db_path)
+    assert db.execute("SELECT discount_total, adjustment_total, grand_total FROM orders").fetchall() == [
+        ("0", "0", "20.00")
+    ]
+    assert db.execute(
+        "SELECT l.id, l.unit_price, l.line_total, l.discount, l.tax, l.quantity_shipped, sl.quantity "
+        "FROM order_lines l JOIN shipment_lines sl ON sl.order_line_id = l.id"
+    ).fetchall() == [(1, "10.00", None, "0", "1.90", 2, 2)]
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched off for the rebuild only
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 8
+    assert migrations.pending(db) == []
+    # a line that has only its line total fits now; one with no price or pointing at no order does not
+    insert = (
+        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total) "
+        "VALUES (?, ?, 'S', 't', 3, '0', ?)"
+    )
+    db.execute(insert, [1, "L2", "33.33"])
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        db.execute(insert, [1, "L3", None])
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        db.execute(insert, [9, "L9", "1.00"])
+
+
+def test_the_channel_money_step_run_again_changes_nothing(db_path):
+    """A run stopped after the step's transaction but before its record repeats the step."""
+    from host.migrations import m0008_channel_money
+
+    _version_7_database_with_a_shipped_order(db_path)
+    db = connect(db_path)
+    schema = db.execute("SELECT group_concat(sql) FROM sqlite_master").fetchone()
+    m0008_channel_money(db)
+    assert db.execute("SELECT group_concat(sql) FROM sqlite_master").fetchone() == schema
+    assert db.execute("SELECT COUNT(*) FROM order_lines").fetchone() == (1,)

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from .. import plugins
+from .. import money, orders, plugins
 
 
 def when(value: str | None) -> str:
@@ -39,6 +39,18 @@ def with_args(**changes: Any) -> str:
     return "?" + urlencode({k: v for k, v in args.items() if v not in ("", None)})
 
 
+def nonzero(stored: str | None) -> bool:
+    """True for a stored amount other than zero (a discount worth a row of its own)."""
+    return not money.is_zero(stored)
+
+
+def line_amount(line: dict[str, Any]) -> str:
+    """The line's total: the channel's, else unit price x quantity."""
+    return orders.line_amount(line) or "-"
+
+
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(when=when, plugin_name=plugin_name, summary_text=summary_text)
+    app.jinja_env.filters.update(
+        when=when, plugin_name=plugin_name, summary_text=summary_text, nonzero=nonzero, line_amount=line_amount
+    )
     app.jinja_env.globals.update(with_args=with_args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -130,4 +131,34 @@ def test_a_failing_step_leaves_no_trace_and_is_tried_again(pg_url, monkeypatch):
     db = PgDatabase(pg_url)
     assert "half_done" not in db["companies"].columns_dict
     assert "9001_broken" not in pg_migrations.applied(db)
+    db.close()
+
+
+def test_a_version_1_database_gains_discounts_and_line_totals_and_keeps_its_lines(pg_url):
+    db = PgDatabase(pg_url)
+    pg_migrations.migrate(db, until="0001_initial")
+    with db.write():
+        db.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', 'd')")
+        db.execute(
+            "INSERT INTO orders (company_id, channel, source_order_id, payment_status, order_date, channel_updated_at,"
+            " currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, imported_at, updated_at)"
+            " VALUES (1, 'bmp', 'A-1', 'Fully Charged', 'd', 'd', 'EUR', '20.00', '0', '0', '20.00', '0', '20.00',"
+            " 'd', 'd')"
+        )
+        db.execute(
+            "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax)"
+            " VALUES (1, 'L1', 'SKU', 'Phone', 2, '10.00', '0')"
+        )
+    db.close()
+    db = connect(pg_url)
+    assert db.execute("SELECT discount_total, adjustment_total FROM orders").fetchall() == [("0", "0")]
+    assert db.execute("SELECT unit_price, line_total, discount FROM order_lines").fetchall() == [("10.00", None, "0")]
+    insert = (
+        "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total)"
+        " VALUES (1, ?, 'SKU', 'Case', 3, '0', ?)"
+    )
+    with db.write():  # a line with only its line total fits now
+        db.execute(insert, ["L2", "33.33"])
+    with pytest.raises(sqlite3.IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
+        db.execute(insert, ["L3", None])
     db.close()

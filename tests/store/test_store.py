@@ -168,6 +168,45 @@ def test_money_a_plugin_gives_with_an_exponent_is_stored_as_plain_digits(store, 
     assert stored == {"SO-3": ("100", "120", "12.00", "132.00", "50"), "SO-4": ("7", "7", "0.70", "7.70", "3.5")}
 
 
+def test_line_totals_and_discounts_are_stored_exactly_and_commission_is_of_the_channel_s_grand_total(store, acme):
+    discounted = order(10).model_copy(
+        update={
+            "subtotal": Decimal("33.33"), "discount_total": Decimal("3.50"), "adjustment_total": Decimal("-0.25"),
+            "grand_total": Decimal("29.58"),
+            "lines": [
+                OrderLine(source_line_id="L1", sku="CASE", title="t", quantity=3, line_total=Decimal("33.33"),
+                          discount=Decimal("1.50")),
+                OrderLine(source_line_id="L2", sku="CABLE", title="t", quantity=2, unit_price=Decimal("0.10")),
+            ],
+        }
+    )  # fmt: skip
+    import_orders(store, acme.id, [discounted, order(11)])
+    rows = store.execute(
+        "SELECT o.source_order_id, o.discount_total, o.adjustment_total, o.grand_total, o.commission, "
+        "l.unit_price, l.line_total, l.discount FROM orders o JOIN order_lines l ON l.order_id = o.id "
+        "ORDER BY o.id, l.id"
+    ).fetchall()
+    assert [tuple(row) for row in rows] == [
+        # three units for 33.33: no unit price is made up by dividing (it would round)
+        ("SO-10", "3.50", "-0.25", "29.58", "2.96", None, "33.33", "1.50"),
+        ("SO-10", "3.50", "-0.25", "29.58", "2.96", "0.10", None, "0"),
+        ("SO-11", "0", "0", "100.10", "10.01", "50.05", None, "0"),
+    ]
+    lines = orders.show_order(store, "SO-10")["lines"]
+    assert [orders.line_amount(line) for line in lines] == ["33.33", "0.20"]
+
+
+def test_an_unvalidated_line_without_any_price_is_refused_by_the_schema_and_the_others_import(store, acme):
+    # built without validation, as a careless plugin might: the model would refuse it
+    priceless = OrderLine.model_construct(source_line_id="L1", sku="S", title="t", quantity=1, unit_price=None,
+                                          line_total=None, discount=Decimal("0"), tax=Decimal("0"))  # fmt: skip
+    bad = order(12).model_copy(update={"lines": [priceless]})
+    stats = orders.ImportStats()
+    with write(store):
+        failed = orders.upsert_each(store, acme.id, "backmarket_pro", [bad, order(13)], None, stats)
+    assert [o.source_order_id for o, _ in failed] == ["SO-12"] and stats.inserted == 1
+
+
 def test_one_order_per_company_channel_and_source_id(store, acme):
     import_orders(store, acme.id, [order(1)])
     with pytest.raises(Exception, match="(?i)unique"):

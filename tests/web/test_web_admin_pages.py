@@ -118,3 +118,39 @@ def test_signing_out_says_so_on_the_sign_in_page(web):
     page = http.post(f"{web.url}/logout", data={"csrf_token": token}, timeout=10)
     assert page.status_code == 200 and page.url.endswith("/login")
     assert '<div class="flash " role="status">Signed out.</div>' in page.text
+
+
+def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(web, db_path):
+    from datetime import UTC, datetime
+    from decimal import Decimal as D
+
+    from host import orders
+    from host.companies import add_company
+    from host.db import write
+    from plugin_spec import ChannelOrder, OrderLine
+
+    db = connect(db_path)
+    company = add_company(db, "Bay Co")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    lines = [
+        OrderLine(source_line_id="1", sku="CASE", title="Case", quantity=3, line_total=D("33.33"), discount=D("1.25")),
+        OrderLine(source_line_id="2", sku="CABLE", title="Cable", quantity=2, unit_price=D("4.10")),
+    ]
+    plain = ChannelOrder(source_order_id="EB-2", created_at=now, updated_at=now, currency="EUR",
+                         subtotal=D("8.20"), tax_total=D("0"), grand_total=D("8.20"), lines=lines[1:])  # fmt: skip
+    discounted = plain.model_copy(
+        update={"source_order_id": "EB-1", "subtotal": D("41.53"), "discount_total": D("3.00"),
+                "adjustment_total": D("-0.23"), "grand_total": D("38.30"), "lines": lines}
+    )  # fmt: skip
+    with write(db):
+        orders.upsert_each(db, company.id, "ebay_like", [discounted, plain], D("10"), orders.ImportStats())
+    db.close()
+    http, _ = signed_in(web, "rita")
+    page = http.get(f"{web.url}/orders/1", timeout=10).text
+    assert '<dt>Discount</dt><dd id="discount">-3.00 EUR</dd>' in page
+    assert '<dd id="adjustment">-0.23 EUR</dd>' in page
+    assert '<dd id="grand-total">38.30 EUR</dd>' in page and '<dd id="commission">3.83 EUR</dd>' in page
+    assert '<td class="num">-</td><td class="num line-total">33.33</td><td class="num line-discount">-1.25</td>' in page
+    assert '<td class="num">4.10</td><td class="num line-total">8.20</td><td class="num line-discount"></td>' in page
+    without = http.get(f"{web.url}/orders/2", timeout=10).text
+    assert 'id="discount"' not in without and 'id="adjustment"' not in without
