@@ -36,8 +36,9 @@ import inspect
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, NoReturn
 
@@ -159,6 +160,15 @@ class KitChannel(abc.ABC):
         ``plugin_spec.sandbox.api.ApiSandbox`` that implements ``bump(order)`` does it with
         ``set_faults(touch_during_download=1)``."""
         return False
+
+    def declared_totals(self, order_id: str) -> Mapping[str, Any] | None:
+        """The order's amounts as the sandbox holds them, for the kit to compare with the
+        plugin's arithmetic (None: that check is skipped). Any of ``subtotal``,
+        ``shipping_total``, ``tax_total``, ``discount_total``, ``grand_total`` (Decimal), and
+        ``lines``: ``{source_line_id: {"line_total": ..., "unit_price": ..., "tax": ...,
+        "discount": ...}}`` with the keys the channel states. A line's ``line_total`` is
+        compared with the plugin's line total, or its unit price times the quantity."""
+        return None
 
     def cancel_order(self, order_id: str) -> bool:
         """Cancel ``order_id`` on the channel as its buyer or the marketplace would (its
@@ -617,6 +627,37 @@ class ConformanceSuite:
                 "`since` is inclusive: yield every order whose updated_at >= since",
             )
 
+    def test_amounts_are_the_channels(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """Every amount of every order is the one the channel states: nothing left out, nothing
+        counted twice, a line total never taken for a unit price."""
+        orders = _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+        compared = 0
+        for order in orders:
+            declared = cartplugin_kit_channel.declared_totals(order.source_order_id)
+            if declared is None:
+                continue
+            compared += 1
+            for field in ("subtotal", "shipping_total", "tax_total", "discount_total", "grand_total"):
+                if field in declared and Decimal(declared[field]) != getattr(order, field):
+                    _wrong_amount(order.source_order_id, field, getattr(order, field), declared[field])
+            lines = {line.source_line_id: line for line in order.lines}
+            for line_id, amounts in (declared.get("lines") or {}).items():
+                line = lines.get(str(line_id))
+                if line is None:
+                    kit_fail(f"order {order.source_order_id} came without its line {line_id}",
+                             "map every line of the channel's order")  # fmt: skip
+                total = line.line_total if line.line_total is not None else (line.unit_price or 0) * line.quantity
+                got = {"line_total": total, "unit_price": line.unit_price, "tax": line.tax, "discount": line.discount}
+                for field, expected in amounts.items():
+                    if got.get(field) is None or Decimal(expected) != got[field]:
+                        _wrong_amount(f"{order.source_order_id} line {line_id}", field, got.get(field), expected)
+        if not compared:
+            pytest.skip(
+                "the sandbox declares no order's amounts; implement KitChannel.declared_totals to run this check"
+            )
+
     def test_download_loses_no_order_changed_while_it_runs(
         self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
     ) -> None:
@@ -965,6 +1006,15 @@ def _after_renewal(kit: Harness, settings: Any, channel: KitChannel) -> list[tup
         finally:
             channel.clear_faults()
     return [(f"{where} (after the access token was renewed)", text) for where, text in texts]
+
+
+def _wrong_amount(where: str, field: str, got: Any, expected: Any) -> NoReturn:
+    kit_fail(
+        f"order {where}: the plugin gives {field} = {got} but the channel states {expected}",
+        f"map {field} from the channel's own figure, as it states it: the host stores amounts and never "
+        "recomputes them (a line total is not a unit price; tax, shipping and discounts are neither "
+        "left out of the grand total nor counted twice)",
+    )
 
 
 def _quietly(call: Any, texts: list[tuple[str, str]]) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from oauth_channel import OAuthShopSettings
 from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
 
@@ -29,6 +31,20 @@ class ShopChannel(KitChannel):
 
     def cancel_order(self, order_id: str) -> bool:
         self.shop.cancel(order_id)
+        return True
+
+    def declared_totals(self, order_id: str) -> dict[str, Any] | None:
+        order = self.shop.order(order_id)
+        if order is None:
+            return None
+        return {
+            "subtotal": order["subtotal"], "shipping_total": order["shipping"], "discount_total": order["discount"],
+            "tax_total": order["tax"], "grand_total": order["total"],
+            "lines": {line["id"]: {"line_total": line["total"]} for line in order["lines"]},
+        }  # fmt: skip
+
+    def change_orders_during_download(self) -> bool:
+        self.shop.set_faults(touch_during_download=1)
         return True
 
     def token_mints(self) -> int | None:

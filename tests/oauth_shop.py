@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from plugin_spec.auth import OAuth2ClientCredentials, OAuth2RefreshToken
@@ -34,10 +35,17 @@ _START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 
 def _order(n: int) -> dict[str, Any]:
     stamp = (_START + timedelta(minutes=n)).isoformat()
+    quantity, unit = 1 + n % 2, Decimal("100.00")
+    line_total = unit * quantity
+    shipping = Decimal("4.90") if n % 3 == 0 else Decimal("0.00")
+    discount = Decimal("5.00") if n % 4 == 0 else Decimal("0.00")
+    tax = ((line_total - discount + shipping) * Decimal("0.20")).quantize(Decimal("0.01"))
     return {
-        "id": n, "updated_at": stamp, "created_at": stamp, "currency": "EUR",
-        "lines": [{"id": f"{n}-1", "sku": f"SKU-{n}", "title": "Refurbished phone", "quantity": 1, "price": "100.00"}],
-        "subtotal": "100.00", "tax": "20.00", "total": "120.00", "status": "unfulfilled",
+        "id": n, "updated_at": stamp, "created_at": stamp, "currency": "EUR", "status": "unfulfilled",
+        "lines": [{"id": f"{n}-1", "sku": f"SKU-{n}", "title": "Refurbished phone", "quantity": quantity,
+                   "price": str(unit), "total": str(line_total)}],
+        "subtotal": str(line_total), "shipping": str(shipping), "discount": str(discount), "tax": str(tax),
+        "total": str(line_total + shipping - discount + tax),
     }  # fmt: skip
 
 
@@ -73,7 +81,12 @@ class OAuthShop(ApiSandbox):
             o for o in self.orders_held
             if (since is None or o["updated_at"] >= since) and (wanted is None or o["status"] in wanted)
         ]  # fmt: skip
-        return self.page(request, held, key=lambda o: (o["updated_at"], o["id"]), default_size=5)
+        style = "offset" if request.query.get("paging") == "offset" else "keyset"
+        return self.page(request, held, key=lambda o: (o["updated_at"], o["id"]), default_size=5, style=style)
+
+    def bump(self, item: dict[str, Any]) -> None:
+        """A change on the channel's side during a download (``touch_during_download``)."""
+        item["updated_at"] = _now()
 
     def ship(self, request: Request) -> Reply:
         body = request.json() or {}

@@ -94,6 +94,14 @@ DEFECTS = {
                         "a hook (after the access token was renewed)"]),
     "cancel_unflagged": ("test_an_order_cancelled_on_the_channel_comes_back_flagged",
                          ["came back with channel_cancelled=False"]),
+    "unit_price_is_line_total": ("test_amounts_are_the_channels",
+                                 ["line 1-1: the plugin gives line_total = 400.00 but the channel states 200.00",
+                                  "a line total is not a unit price"]),
+    "grand_total_without_tax": ("test_amounts_are_the_channels",
+                                ["order 0: the plugin gives grand_total = 99.90 but the channel states 119.88",
+                                 "left out of the grand total"]),
+    "offset_pages": ("test_download_loses_no_order_changed_while_it_runs",
+                     ["with two orders changed during the download, it missed 1", "never by plain offsets"]),
 }  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from plugin_spec import validators
 from plugin_spec.sandbox import run_in_foreground
 
 from .sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Sandbox
-from .sandbox_data import MARKETPLACES
+from .sandbox_data import DEFAULT_MARKETPLACE, MARKETPLACES
 
 
 def register(cli: click.Group) -> None:
@@ -38,7 +38,9 @@ def register(cli: click.Group) -> None:
             click.echo(
                 f"Warning: {host} is not a loopback address; anyone who can reach it can use the sandbox.", err=True
             )
-        server = Sandbox(host=host, port=port, orders=orders, seed=seed, **_markets(marketplaces))
+        server = Sandbox(
+            host=host, port=port, orders=orders, seed=seed, marketplaces=marketplaces or (DEFAULT_MARKETPLACE,)
+        )
         if rate_limits:
             server.set_faults(rate_limits=True)
         try:
@@ -70,7 +72,3 @@ def register(cli: click.Group) -> None:
         from .demo import run_demo
 
         run_demo(cli, order_count, target)
-
-
-def _markets(chosen: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    return {"marketplaces": chosen} if chosen else {}

@@ -30,7 +30,8 @@ def run_demo(cli: click.Group, order_count: int = 40, target: str | None = None)
         demo.step("3. Cart General: region, marketplaces, the app's LWA credentials and the seller's refresh token")
         secret = demo.secret_file("lwa-client-secret.txt", DEFAULT_CLIENT_SECRET)
         refresh = demo.secret_file("lwa-refresh-token.txt", DEFAULT_REFRESH_TOKEN)
-        run("cart-settings", COMPANY, "--set", "region=eu", "--set", f"marketplace_ids={','.join(sandbox.marketplaces)}",
+        markets = ",".join(sandbox.marketplaces)
+        run("cart-settings", COMPANY, "--set", "region=eu", "--set", f"marketplace_ids={markets}",
             "--set", f"lwa_client_id={DEFAULT_CLIENT_ID}", "--set-file", f"lwa_client_secret={secret}",
             "--set-file", f"refresh_token={refresh}", "--set", f"api_url={sandbox.base_url}",
             "--set", f"commission_percent={COMMISSION}")  # fmt: skip

@@ -30,7 +30,6 @@ CHANNEL = "Amazon"
 #: the fulfilment states whose orders the seller ships (or staff must hear were cancelled)
 SHIPPABLE = ("UNSHIPPED", "PARTIALLY_SHIPPED")
 CANCELLED = "CANCELLED"
-_MONEY = {"value_key": "amount", "currency_key": "currencyCode"}
 #: the carrier names staff type (lower case) -> Amazon's carrierCode; any other is sent as
 #: carrierCode "Other" with the name as carrierName, which Amazon accepts for every carrier
 CARRIER_CODES = {
@@ -61,6 +60,11 @@ def _quantity(value: Any, field: str) -> int:
     return value
 
 
+def _amount(money: Currencies, value: Any, field: str, *, signed: bool = False) -> Decimal:
+    """The model's ``Money``, in the order's one currency."""
+    return money.amount(value, field, value_key="amount", currency_key="currencyCode", signed=signed)
+
+
 def _breakdowns(proceeds: dict[str, Any], field: str, money: Currencies) -> dict[str, Decimal]:
     """``proceeds.breakdowns`` added up by type (``ITEM``, ``SHIPPING``, ``TAX``, ``DISCOUNT``...)."""
     totals: dict[str, Decimal] = {}
@@ -68,7 +72,7 @@ def _breakdowns(proceeds: dict[str, Any], field: str, money: Currencies) -> dict
         where = f"{field}.breakdowns[{i}]"
         part = _object(part, where)
         kind = text(part.get("type"), f"{where}.type", required=True) or ""
-        value = money.amount(part.get("subtotal"), f"{where}.subtotal", signed=True, **_MONEY)
+        value = _amount(money, part.get("subtotal"), f"{where}.subtotal", signed=True)
         totals[kind] = totals.get(kind, Decimal("0")) + value
     return totals
 
@@ -87,7 +91,7 @@ def order_line(raw: Any, index: int, money: Currencies) -> OrderLine:
     product = _object(item.get("product"), f"{where}.product")
     quantity = _quantity(item.get("quantityOrdered"), f"{where}.quantityOrdered")
     price = _object(product.get("price"), f"{where}.product.price")
-    unit = money.amount(price.get("unitPrice"), f"{where}.product.price.unitPrice", **_MONEY)
+    unit = _amount(money, price.get("unitPrice"), f"{where}.product.price.unitPrice")
     totals = _breakdowns(_object(item.get("proceeds"), f"{where}.proceeds"), f"{where}.proceeds", money)
     if "ITEM" not in totals:
         raise MappingError(f"{where}.proceeds has no ITEM breakdown")
@@ -137,7 +141,7 @@ def channel_order(raw: dict[str, Any]) -> ChannelOrder:
     lines = [order_line(item, i, money) for i, item in enumerate(items)]
     proceeds = _object(raw.get("proceeds"), "proceeds")
     totals = _breakdowns(proceeds, "proceeds", money)
-    grand_total = money.amount(proceeds.get("grandTotal"), "proceeds.grandTotal", **_MONEY)
+    grand_total = _amount(money, proceeds.get("grandTotal"), "proceeds.grandTotal")
     buyer: dict[str, Any] = raw.get("buyer") or {}
     recipient: dict[str, Any] = raw.get("recipient") or {}
     email = text(_object(buyer, "buyer").get("buyerEmail"), "buyer.buyerEmail")
