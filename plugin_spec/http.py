@@ -27,11 +27,13 @@ is translated ``from None``.
 
 from __future__ import annotations
 
+import contextvars
 import http.cookiejar
 import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -44,7 +46,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util.retry import Retry
 
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
-from .ratelimit import limiter_for
+from .ratelimit import Limiter, Rate, Window, group_limiter, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,17 @@ _NOT_JSON = object()
 
 
 class JsonApi:
-    """One account's connection to one JSON API; use it as a context manager."""
+    """One account's connection to one JSON API; use it as a context manager.
+
+    Rate limits: every request takes a slot first, shared by every process of the host
+    (``plugin_spec.ratelimit``), counted per ``limit_key``: the string the channel counts
+    requests by, usually the API key or the account id (only its digest is stored). A request
+    without ``operation`` takes one from the key's window (``HttpOptions.rate_limit`` per
+    ``rate_window``); ``rate_limits`` declares limits per operation group instead, e.g.
+    ``{"orders": Rate(0.0056, 20), "shipments": Rate(2, 10)}``, and ``request(...,
+    operation="orders")`` or ``pages(..., operation="orders")`` takes its slot from that group's
+    bucket only. ``secret`` is the old name of ``limit_key`` (deprecated).
+    """
 
     def __init__(
         self,
@@ -166,12 +178,18 @@ class JsonApi:
         options: HttpOptions,
         *,
         headers: Mapping[str, str],
-        secret: str,
+        limit_key: str | None = None,
+        rate_limits: Mapping[str, Rate | Window] | None = None,
+        secret: str | None = None,
         retry_post: bool = False,
     ):
         self.base_url = base_url.rstrip("/")
         self.profile, self.options = profile, options
-        self.limiter = limiter_for(self.base_url, secret, options.rate_limit, options.rate_window)
+        limit_key = _limit_key(limit_key, secret)
+        self.limiter = limiter_for(self.base_url, limit_key, options.rate_limit, options.rate_window)
+        self.limiters = {
+            op: group_limiter(self.base_url, limit_key, op, lim) for op, lim in (rate_limits or {}).items()
+        }
         methods = {"GET", "POST"} if retry_post else {"GET"}
         retry = Retry(
             total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
@@ -206,22 +224,36 @@ class JsonApi:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def limiter_of(self, operation: str | None) -> Limiter:
+        """The limiter a request of ``operation`` takes its slot from (None: the key's window)."""
+        if operation is None:
+            return self.limiter
+        try:
+            return self.limiters[operation]
+        except KeyError:
+            raise ValueError(f"no rate limit is declared for the operation {operation!r} (rate_limits)") from None
+
     # --- one request ----------------------------------------------------------------------------
 
-    def request(self, method: str, path_or_url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, path_or_url: str, *, body_needed: bool = True, operation: str | None = None, **kwargs: Any
+    ) -> Any:
         """Send one request (urllib3 retries inside) and return its parsed JSON body.
 
         With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
+        ``operation`` names the rate-limit group the request counts against (``rate_limits``).
         """
-        response, raw, where = self._exchange(method, path_or_url, **kwargs)
+        response, raw, where = self._exchange(method, path_or_url, operation=operation, **kwargs)
         return self._parse(response, raw, where, body_needed)
 
-    def _exchange(self, method: str, path_or_url: str, **kwargs: Any) -> tuple[requests.Response, bytes, str]:
+    def _exchange(
+        self, method: str, path_or_url: str, *, operation: str | None = None, **kwargs: Any
+    ) -> tuple[requests.Response, bytes, str]:
         """Send one request and read its whole body (within the deadline and the size cap),
         without parsing it: the answer, its bytes and the path to name in messages."""
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         where = urlsplit(url).path  # never the query: it may carry a cursor
-        waited = self.limiter.acquire()
+        waited = self.limiter_of(operation).acquire()
         if waited:
             log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
         started = time.monotonic()
@@ -401,6 +433,7 @@ class JsonApi:
         id_of: Callable[[Any], Any] = lambda item: item.get("id") if isinstance(item, dict) else None,
         what: str = "an order listing page",
         read_page: Callable[[bytes], tuple[list[Any], Any]] | None = None,
+        operation: str | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the ``results`` list of each page, following the ``next`` link until it is null.
 
@@ -413,6 +446,8 @@ class JsonApi:
         ValidationError, or any other exception) is read as JSON and yields its raw items, for
         the caller to read one by one. ``id_of`` must then know both kinds of item.
 
+        Every page's request counts against the rate-limit group ``operation`` (``rate_limits``).
+
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
         checks above, and closing the generator waits for that thread to finish. The thread
@@ -422,7 +457,7 @@ class JsonApi:
         """
 
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
-            return self._exchange("GET", url, params=params)
+            return self._exchange("GET", url, params=params, operation=operation)
 
         def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
             return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
@@ -460,7 +495,8 @@ class JsonApi:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            pending = pool.submit(fetch, url, None)
+                            # in this context: the page waits under the job's stop and wait budget
+                            pending = pool.submit(contextvars.copy_context().run, fetch, url, None)
                 yield items
                 if raw_next is None:
                     return
@@ -526,6 +562,17 @@ class JsonApi:
             f"{self.profile.name} answered with JSON that is not {what} (got {type(body).__name__}); "
             f"{self.profile.check_url[0].lower()}{self.profile.check_url[1:]}"
         )
+
+
+def _limit_key(limit_key: str | None, secret: str | None) -> str:
+    if secret is not None:
+        if limit_key is not None:
+            raise TypeError("give limit_key only (secret is its deprecated name)")
+        warnings.warn("JsonApi(secret=...) is deprecated: pass limit_key=...", DeprecationWarning, stacklevel=3)
+        return secret
+    if limit_key is None:
+        raise TypeError("JsonApi needs limit_key: what the channel counts requests by (usually the API key)")
+    return limit_key
 
 
 def _hashable(value: Any) -> Any:

@@ -43,7 +43,7 @@ def toy():
 
 
 def api(toy: Toy, options: HttpOptions = FAST) -> JsonApi:
-    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": KEY}, secret=KEY)
+    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": KEY}, limit_key=KEY)
 
 
 def prefetchers() -> list[threading.Thread]:

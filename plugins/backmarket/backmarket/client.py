@@ -55,7 +55,7 @@ class BackMarketClient(JsonApi):
         # a repeated POST that had landed is refused (the lines moved on); the plugin then reads
         # the order back (send_or_reconcile), so retrying it is safe
         super().__init__(
-            settings.base_url, PROFILE, options, secret=token, retry_post=True,
+            settings.base_url, PROFILE, options, limit_key=token, retry_post=True,
             headers={
                 "Authorization": f"Basic {token}",
                 "Accept-Language": settings.country_code,

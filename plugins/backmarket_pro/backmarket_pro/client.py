@@ -63,7 +63,7 @@ class BackMarketProClient(JsonApi):
         # POST is safe to repeat: the only POST creates a shipment, and a repeat of one that
         # did land answers 409 tracking_already_recorded, which counts as success
         super().__init__(
-            settings.website_url, PROFILE, options, secret=key, retry_post=True,
+            settings.website_url, PROFILE, options, limit_key=key, retry_post=True,
             headers={"x-api-key": key, "User-Agent": f"cartplugin-backmarket-pro/{__version__}"},
         )  # fmt: skip
         self.page_size = options.page_size
