@@ -392,7 +392,9 @@ def upload_tracking(
     The plugin may post a batch's shipments concurrently (``plugin_spec.wire.upload_each``);
     ``stop`` and the time budget are asked before each shipment is sent (``stopping.stop_when``):
     once either says stop nothing more is sent, the answers already obtained are recorded (so
-    nothing is posted twice), and the shipments not sent stay pending exactly as they were.
+    nothing is posted twice), and the shipments not sent stay pending exactly as they were. So
+    it ends, with ``"waiting_until"``, when the channel's rate limit would make the next post
+    wait past the budget.
     """
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")

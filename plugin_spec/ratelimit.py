@@ -121,10 +121,12 @@ class Limiter:
         deadline = stopping.wait_until()
         if deadline is None:
             return
-        until = datetime.now(UTC) + timedelta(seconds=pause)
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=pause)
         if until > deadline:
+            at = f"{until:%H:%M:%S} UTC" if until.date() == now.date() else f"{until:%Y-%m-%d %H:%M:%S} UTC"
             raise RateLimitWait(
-                f"{self.name[0].upper()}{self.name[1:]} allows the next request at {until:%H:%M:%S} UTC, "
+                f"{self.name[0].upper()}{self.name[1:]} allows the next request at {at}, "
                 "later than this job may wait; not sent.",
                 until=until,
             )
@@ -194,7 +196,7 @@ class RateLimiter(WindowLimiter):
 
 
 def _set_up(conn: sqlite3.Connection, patience: float = 30.0) -> None:
-    """WAL mode and the table. Switching a new file to WAL is not covered by the busy timeout:
+    """WAL mode and the tables. Switching a new file to WAL is not covered by the busy timeout:
     several processes (or threads) opening a new file at once get "database is locked" for
     a moment, so each step is tried again until ``patience`` runs out."""
     deadline = time.monotonic() + patience
