@@ -394,7 +394,7 @@ def upload_tracking(
     once either says stop nothing more is sent, the answers already obtained are recorded (so
     nothing is posted twice), and the shipments not sent stay pending exactly as they were. So
     it ends, with ``"waiting_until"``, when the channel's rate limit would make the next post
-    wait past the budget.
+    wait past the budget; the company's shipments are then not due before that instant.
     """
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_upload_tracking")
@@ -426,8 +426,9 @@ def upload_tracking(
         failpoint("upload.after_channel")
         _record(db, shipments, results, unsent, settings, counts, log)
         failpoint("upload.after_record")
-        if waiting is not None:  # the shipments not sent stay pending, as a stop leaves them
+        if waiting is not None:  # the shipments not sent stay pending, due when the limit allows a post
             counts["more"], counts["waiting_until"] = True, clock.iso(waiting)
+            orders.defer_uploads(db, company.id, counts["waiting_until"])
             if log:
                 log(
                     "warning",

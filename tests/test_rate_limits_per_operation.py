@@ -335,7 +335,7 @@ def test_a_stopping_job_stops_a_download_waiting_for_the_rate_limit_with_its_pag
         db.close()
 
 
-def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pending(
+def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pending_until_then(
     company, company_id, run, db_path, sandbox, monkeypatch
 ):
     monkeypatch.setattr(bmp_plugin, "client_options", QUICK)
@@ -345,21 +345,23 @@ def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pe
         ids = [r[0] for r in db.execute("SELECT id FROM orders WHERE status = 'In Process' AND channel_cancelled = 0")]
         for n, order_id in enumerate(ids):
             orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"JD{n:08d}")
-        _limited(monkeypatch, page_size=50, limit=2, window=30.0)
+        _limited(monkeypatch, page_size=50, limit=2, window=6.0)
         sandbox.clear_request_log()
         lines: list[str] = []
-        started = time.monotonic()
         counts = services.upload_tracking(
             db, get_company(db, company_id), log=lambda level, message: lines.append(message), budget_seconds=3.0
         )
-        assert time.monotonic() - started < 10  # refused, not waited for (30 s)
+        until = clock.parse(counts["waiting_until"])
+        assert clock.now() < until  # refused, not waited for
         posts = [r for r in sandbox.request_log() if r["method"] == "POST"]
         assert len(posts) == 2 and counts["accepted"] == 2
         assert counts["failed"] == counts["retrying"] == 0  # a shipment not sent is no failure
-        until = clock.parse(counts["waiting_until"])
         said = [said_until(line, "the next upload sends the rest") for line in lines]
         assert [at for at in said if at is not None] == [until.replace(microsecond=0)], lines
+        assert worker.tick(db)["upload_tracking"] == 0  # not queued only to be refused again
+        time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.05)
+        assert worker.tick(db)["upload_tracking"] == 1  # due when the limit allows a post
         pending = db.execute("SELECT upload_attempts FROM shipments WHERE upload_state = 'pending'").fetchall()
-        assert [row[0] for row in pending] == [0] * (len(ids) - 2)  # untouched: sent by the next run
+        assert [row[0] for row in pending] == [0] * (len(ids) - 2)  # no attempt counted: sent by the next run
     finally:
         db.close()
