@@ -253,6 +253,7 @@ CREATE TABLE IF NOT EXISTS channel_credentials (
 )
 """
 
+
 @migrations(name="0008_channel_money", transactional=False)
 def m0008_channel_money(db: sqlite_utils.Database) -> None:
     # Discounts, the channel's adjustment, and line totals as channels send them; a line may

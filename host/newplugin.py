@@ -132,7 +132,7 @@ class Client(JsonApi):
     def __init__(self, settings: ${model}, options: ClientOptions = ClientOptions()):
         key = settings.api_key.get_secret_value()
         headers = {"x-api-key": key, "User-Agent": f"$dist/{__version__}"}
-        super().__init__(settings.api_url, PROFILE, options, headers=headers, secret=key, retry_post=True)
+        super().__init__(settings.api_url, PROFILE, options, headers=headers, limit_key=key, retry_post=True)
         self.page_size = options.page_size
 
     def account(self) -> Any:

@@ -559,6 +559,19 @@ def _assign_serials(lines: list[dict[str, Any]], serials: Sequence[str]) -> dict
 # -- tracking upload ---------------------------------------------------------------------------
 
 
+def defer_uploads(db: sqlite_utils.Database, company_id: int, until: str) -> None:
+    """Make none of the company's unaccepted shipments due before ``until`` (a stored timestamp:
+    when the channel's rate limit allows the next post), so the scheduler does not queue an
+    upload every tick only to have it refused; one due later keeps its own time."""
+    with write(db):
+        db.execute(
+            "UPDATE shipments SET next_upload_at = ? WHERE upload_state != 'accepted' "
+            "AND (next_upload_at IS NULL OR next_upload_at < ?) "
+            "AND order_id IN (SELECT id FROM orders WHERE company_id = ?)",
+            [until, until, company_id],
+        )
+
+
 def shipments_to_upload(
     db: sqlite_utils.Database, company_id: int, *, after_id: int = 0, limit: int = 500
 ) -> list[Shipment]:

@@ -145,7 +145,7 @@ def _execute(
             summary["since"] = clock.iso(since)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
             if summary.get("more"):
-                services.download_soon(db, company)
+                services.download_soon(db, company, summary.get("waiting_until"))
         elif job.kind == "upload_tracking":
             summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
             # nothing accepted is a failure, not a partial success; a shipment that met a passing

@@ -17,6 +17,7 @@ import sqlite_utils
 from pydantic import SecretStr
 
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
+from plugin_spec.errors import RateLimitWait
 
 from . import clock, companies, config, orders, plugins
 from .acceptance import accept_after_download
@@ -198,8 +199,11 @@ def download_orders(
     the orders around it import. The cursor never passes now + ``CLOCK_SKEW_SECONDS``.
 
     When ``budget_seconds`` runs out the download commits what it has and returns with
-    ``"more": True`` (the next run continues from the cursor); when ``stop()`` becomes true it
-    commits and raises ``Interrupted``. If the company's settings change meanwhile (another key
+    ``"more": True`` (the next run continues from the cursor); so it does when the channel's
+    rate limit would make the next request wait past the budget, with ``"waiting_until"``: the
+    instant the limit allows it, when the next download is due. When ``stop()`` becomes true
+    (between orders, or while a request waits for the rate limit) it commits and raises
+    ``Interrupted``. If the company's settings change meanwhile (another key
     or URL may be another account) it raises ``SettingsChanged`` without saving that batch.
     """
     channel, settings = _settings(db, company)
@@ -213,6 +217,7 @@ def download_orders(
     ceiling = clock.now() + timedelta(seconds=CLOCK_SKEW_SECONDS)
     floor = _utc_or_bound(since) if since is not None else None
     started = time.monotonic()
+    wait_until = clock.now() + timedelta(seconds=budget_seconds) if budget_seconds is not None else None
     stats = orders.ImportStats()
     bad: list[str] = []
     state: dict[str, Any] = {"cap": None, "frozen": False}  # the cursor may not pass a bad order
@@ -276,30 +281,39 @@ def download_orders(
         credentials.close()
         raise HostError(f"plugin {channel!r} does not download orders")
     more = False
+    waiting: datetime | None = None
     try:
-        for item in items:
-            seen += 1
-            if isinstance(item, ChannelOrder):
-                at = _utc_or_bound(item.updated_at)
-                item = _screen(item, at, ceiling)
-            if isinstance(item, BadOrder):
-                report_bad(item.source_order_id, item.updated_at, item.message)
-                continue
-            if not isinstance(item, ChannelOrder):
-                report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
-                continue
-            batch.append((item, at))
-            failpoint("download.item")
-            if len(batch) >= BATCH_SIZE:
-                commit()
-            if progress:
-                progress(1)
-            if stop is not None and stop():
-                commit()
-                raise Interrupted("the worker is stopping; the job continues from its cursor")
-            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                more = True
-                break
+        # a request waiting for the rate limit stops with the job, and waits no longer than its budget
+        with stopping.stop_when(stop, wait_until=wait_until):
+            for item in items:
+                seen += 1
+                if isinstance(item, ChannelOrder):
+                    at = _utc_or_bound(item.updated_at)
+                    item = _screen(item, at, ceiling)
+                if isinstance(item, BadOrder):
+                    report_bad(item.source_order_id, item.updated_at, item.message)
+                    continue
+                if not isinstance(item, ChannelOrder):
+                    report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
+                    continue
+                batch.append((item, at))
+                failpoint("download.item")
+                if len(batch) >= BATCH_SIZE:
+                    commit()
+                if progress:
+                    progress(1)
+                if stop is not None and stop():
+                    commit()
+                    raise Interrupted("the worker is stopping; the job continues from its cursor")
+                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                    more = True
+                    break
+    except RateLimitWait as exc:
+        # nothing was sent for the next page: what was read is kept, the next run reads on from there
+        more, waiting = True, exc.until
+    except stopping.Stopped:
+        commit()
+        raise Interrupted("the worker is stopping; the job continues from its cursor") from None
     finally:
         # stops the plugin's listing (and any page it is fetching ahead) however this loop ends
         close = getattr(items, "close", None)
@@ -310,7 +324,10 @@ def download_orders(
             credentials.close()
     commit()
     if more:
-        if log:
+        if log and waiting is not None:
+            until = wall_time(waiting)
+            log("warning", f"waiting for the channel's rate limit until {until}; the next download continues from here")
+        elif log:
             log(
                 "warning",
                 f"stopped after its time budget of {budget_seconds:g} s; the next download continues from the cursor",
@@ -332,6 +349,8 @@ def download_orders(
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
     if more:
         summary["more"] = True
+    if waiting is not None:
+        summary["waiting_until"] = clock.iso(waiting)
     # a channel that fails leaves the orders Awaiting acceptance: the next download tries again
     accepted = accept_after_download(db, company, log)
     if accepted is not None:
@@ -356,10 +375,17 @@ def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrde
     return order
 
 
-def download_soon(db: sqlite_utils.Database, company: Company) -> None:
-    """Make the company's next automatic download due now (a download stopped with more to read)."""
+def download_soon(db: sqlite_utils.Database, company: Company, at: str | None = None) -> None:
+    """Make the company's next automatic download due now (a download stopped with more to read),
+    or at ``at`` (a stored timestamp: when the channel's rate limit allows the next request)."""
     with write(db):
-        db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company.id])
+        db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [at or clock.now_iso(), company.id])
+
+
+def wall_time(value: datetime) -> str:
+    """``14:05:31 UTC``, with the date when it is not today's."""
+    value = value.astimezone(UTC)
+    return f"{value:%H:%M:%S} UTC" if value.date() == clock.now().date() else f"{value:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def recent_since(days: int = RECENT_DAYS) -> datetime:
@@ -384,14 +410,17 @@ def upload_tracking(
     The plugin may post a batch's shipments concurrently (``plugin_spec.wire.upload_each``);
     ``stop`` and the time budget are asked before each shipment is sent (``stopping.stop_when``):
     once either says stop nothing more is sent, the answers already obtained are recorded (so
-    nothing is posted twice), and the shipments not sent stay pending exactly as they were.
+    nothing is posted twice), and the shipments not sent stay pending exactly as they were. So
+    it ends, with ``"waiting_until"``, when the channel's rate limit would make the next post
+    wait past the budget; the company's shipments are then not due before that instant.
     """
     channel, settings = _settings(db, company)
     credentials = DbCredentialStore.of(db, company.id, channel)
     hook = functools.partial(plugins.hook_for(channel, "cartplugin_upload_tracking"), credentials=credentials)
-    counts = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
+    counts: dict[str, Any] = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
     after_id = 0
     started = time.monotonic()
+    wait_until = clock.now() + timedelta(seconds=budget_seconds) if budget_seconds is not None else None
 
     def over_budget() -> bool:
         return budget_seconds is not None and time.monotonic() - started > budget_seconds
@@ -414,28 +443,43 @@ def upload_tracking(
                 break
             after_id = shipments[-1].shipment_id
             failpoint("upload.before_send")
-            results, unsent = _send(hook, settings, shipments, stopping_now)
+            results, unsent, waiting = _send(hook, settings, shipments, stopping_now, wait_until)
             failpoint("upload.after_channel")
             _record(db, shipments, results, unsent, settings, counts, log, credentials)
             failpoint("upload.after_record")
+            if waiting is not None:  # the shipments not sent stay pending, due when the limit allows a post
+                counts["more"], counts["waiting_until"] = True, clock.iso(waiting)
+                orders.defer_uploads(db, company.id, counts["waiting_until"])
+                if log:
+                    until = wall_time(waiting)
+                    log(
+                        "warning", f"waiting for the channel's rate limit until {until}; the next upload sends the rest"
+                    )
+                break
     finally:
         credentials.close()
     return counts
 
 
 def _send(
-    hook: Callable[..., Any], settings: CartSettings, shipments: list[Shipment], stop: Callable[[], bool]
-) -> tuple[list[Any], set[int]]:
-    """The plugin's results for one batch, and the ids of the shipments it did not send because
-    the job is stopping."""
-    with stopping.stop_when(stop) as halt:
+    hook: Callable[..., Any],
+    settings: CartSettings,
+    shipments: list[Shipment],
+    stop: Callable[[], bool],
+    wait_until: datetime | None,
+) -> tuple[list[Any], set[int], datetime | None]:
+    """The plugin's results for one batch, the ids of the shipments it did not send because the
+    job is stopping or the rate limit's next slot is past ``wait_until``, and that slot's instant."""
+    with stopping.stop_when(stop, wait_until=wait_until) as halt:
         try:
             results = hook(settings=settings, shipments=shipments) or []
         except stopping.Stopped:
             # a plugin sending without upload_each let the limiter's refusal through: its answers
             # are lost, so the whole batch stays pending (the channel answers a repeat "already recorded")
-            return [], {s.shipment_id for s in shipments}
-    return results, halt.unsent
+            return [], {s.shipment_id for s in shipments}, None
+        except RateLimitWait as exc:  # likewise, sending without upload_each
+            return [], {s.shipment_id for s in shipments}, exc.until
+    return results, halt.unsent, halt.waiting_until
 
 
 def _record(

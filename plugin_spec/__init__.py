@@ -4,7 +4,7 @@ Import the markers and models from here; nothing in this package imports the hos
 """
 
 from . import validators
-from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
+from .errors import AuthError, BadData, ChannelError, RateLimited, RateLimitWait, TransientError
 from .hookspecs import PROJECT_NAME, hookimpl, hookspec
 from .models import (
     AcceptRequest,
@@ -40,6 +40,7 @@ __all__ = [
     "ChannelError",
     "AuthError",
     "RateLimited",
+    "RateLimitWait",
     "TransientError",
     "BadData",
     "validators",

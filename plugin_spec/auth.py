@@ -36,7 +36,7 @@ from oauthlib.oauth2.rfc6749.parameters import parse_token_response
 from . import stopping, validators
 from .credentials import Credential, CredentialStore, MemoryCredentialStore
 from .errors import AuthError, BadData, TransientError
-from .ratelimit import Limiter, limiter_for
+from .ratelimit import Limiter, Rate, group_limiter, limiter_for
 
 if TYPE_CHECKING:
     from .http import JsonApi
@@ -125,6 +125,7 @@ class OAuth2(Auth):
         channel: str = "The channel",
         hint: str = "Check the client id, client secret and refresh token in Cart General.",
         renew_on: frozenset[int] = frozenset({401}),
+        token_rate: Rate | None = None,
         renew_before_seconds: float = 60.0,
         lease_seconds: float = 120.0,
         patience_seconds: float = 45.0,
@@ -143,6 +144,7 @@ class OAuth2(Auth):
         :param scope: the scopes to ask for, space-separated (None: the grant's own).
         :param renew_on: the API's answers that renew the token once and send the request again
             (401; Amazon's SP-API answers an expired token with 403).
+        :param token_rate: the token endpoint's own limit (None: the API's default window).
         :param renew_before_seconds: an access token this close to its expiry is renewed first.
         :param lease_seconds: how long a claim to refresh holds against other processes: past
             it, a claimer that died mid-renewal is taken over (longer than a token request can take).
@@ -157,6 +159,7 @@ class OAuth2(Auth):
         self.record, self.channel, self.hint = record, channel, hint
         self.renew_before, self.lease, self.patience = renew_before_seconds, lease_seconds, patience_seconds
         self.renew_on = frozenset(renew_on)
+        self.token_rate = token_rate
         self._lock = threading.RLock()  # secrets() is asked while a renewal holds it
         self._cached: Credential | None = None
         self._limiter: Limiter | None = None
@@ -275,7 +278,10 @@ class OAuth2(Auth):
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         if self._limiter is None:
             options = api.options
-            self._limiter = limiter_for(self.token_url, self.limit_key, options.rate_limit, options.rate_window)
+            if self.token_rate is not None:
+                self._limiter = group_limiter(self.token_url, self.limit_key, "token", self.token_rate)
+            else:
+                self._limiter = limiter_for(self.token_url, self.limit_key, options.rate_limit, options.rate_window)
         response, raw, where = api._exchange(
             "POST", self.token_url, authenticate=False, limiter=self._limiter, data=body, headers=headers
         )

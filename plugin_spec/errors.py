@@ -6,6 +6,8 @@ actionable and must never contain a secret (an API key, a token, a password).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ChannelError(Exception):
     """Base class: something went wrong talking to the channel."""
@@ -33,6 +35,20 @@ class RateLimited(ChannelError):
     def __init__(self, message: str, retry_after: float | None = None):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class RateLimitWait(ChannelError):
+    """The rate limit's next slot is later than the job may wait: the request was not sent.
+
+    Raised by the limiter before sending, so nothing is lost: the host commits what it has and
+    makes the next run due at ``until`` (an aware UTC instant), when the limit allows a request.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, until: datetime):
+        super().__init__(message)
+        self.until = until
 
 
 class TransientError(ChannelError):

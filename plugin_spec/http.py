@@ -28,11 +28,13 @@ is translated ``from None``.
 
 from __future__ import annotations
 
+import contextvars
 import http.cookiejar
 import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -47,7 +49,7 @@ from urllib3.util.retry import Retry
 from .auth import Auth
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .paging import Listing, NextLink, Pager, dig
-from .ratelimit import Limiter, limiter_for
+from .ratelimit import Limiter, Rate, Window, group_limiter, limiter_for
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,17 @@ _NOT_JSON = object()
 
 
 class JsonApi:
-    """One account's connection to one JSON API; use it as a context manager."""
+    """One account's connection to one JSON API; use it as a context manager.
+
+    Rate limits: every request takes a slot first, shared by every process of the host
+    (``plugin_spec.ratelimit``), counted per ``limit_key``: the string the channel counts
+    requests by, usually the API key or the account id (only its digest is stored). A request
+    without ``operation`` takes one from the key's window (``HttpOptions.rate_limit`` per
+    ``rate_window``); ``rate_limits`` declares limits per operation group instead, e.g.
+    ``{"orders": Rate(0.0056, 20), "shipments": Rate(2, 10)}``, and ``request(...,
+    operation="orders")`` or ``pages(..., operation="orders")`` takes its slot from that group's
+    bucket only. ``secret`` is the old name of ``limit_key`` (deprecated).
+    """
 
     def __init__(
         self,
@@ -169,22 +181,28 @@ class JsonApi:
         options: HttpOptions,
         *,
         headers: Mapping[str, str] | None = None,
-        secret: str | None = None,
         auth: Auth | None = None,
+        limit_key: str | None = None,
+        rate_limits: Mapping[str, Rate | Window] | None = None,
+        secret: str | None = None,
         retry_post: bool = False,
     ):
         """
         :param headers: sent with every request (a User-Agent, an API version...).
         :param auth: how requests authenticate (``plugin_spec.auth``): a key header, or OAuth
             2.0 tokens renewed once inside a request the API answers with 401.
-        :param secret: what identifies the account to the rate limiter when ``auth`` does not
-            (a key put in ``headers`` by hand); never stored, only digested.
+        :param limit_key: what the channel counts requests by, when ``auth`` does not say (a key
+            put in ``headers`` by hand); only its digest is kept. ``secret`` is its old name.
+        :param rate_limits: limits per operation group (``request(..., operation=...)``).
         """
         self.base_url = base_url.rstrip("/")
         self.profile, self.options = profile, options
         self.auth = auth if auth is not None else Auth()
-        limit_key = secret if secret is not None else self.auth.limit_key
+        limit_key = _limit_key(limit_key, secret, self.auth)
         self.limiter = limiter_for(self.base_url, limit_key, options.rate_limit, options.rate_window)
+        self.limiters = {
+            op: group_limiter(self.base_url, limit_key, op, lim) for op, lim in (rate_limits or {}).items()
+        }
         methods = {"GET", "POST"} if retry_post else {"GET"}
         retry = Retry(
             total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
@@ -219,14 +237,26 @@ class JsonApi:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def limiter_of(self, operation: str | None) -> Limiter:
+        """The limiter a request of ``operation`` takes its slot from (None: the key's window)."""
+        if operation is None:
+            return self.limiter
+        try:
+            return self.limiters[operation]
+        except KeyError:
+            raise ValueError(f"no rate limit is declared for the operation {operation!r} (rate_limits)") from None
+
     # --- one request ----------------------------------------------------------------------------
 
-    def request(self, method: str, path_or_url: str, *, body_needed: bool = True, **kwargs: Any) -> Any:
+    def request(
+        self, method: str, path_or_url: str, *, body_needed: bool = True, operation: str | None = None, **kwargs: Any
+    ) -> Any:
         """Send one request (urllib3 retries inside) and return its parsed JSON body.
 
         With ``body_needed=False`` a 2xx answer is success even when its body is not JSON.
+        ``operation`` names the rate-limit group the request counts against (``rate_limits``).
         """
-        response, raw, where = self._exchange(method, path_or_url, **kwargs)
+        response, raw, where = self._exchange(method, path_or_url, operation=operation, **kwargs)
         return self._parse(response, raw, where, body_needed)
 
     def _exchange(
@@ -234,6 +264,7 @@ class JsonApi:
         method: str,
         path_or_url: str,
         *,
+        operation: str | None = None,
         authenticate: bool = True,
         limiter: Limiter | None = None,
         **kwargs: Any,
@@ -251,7 +282,7 @@ class JsonApi:
         extra_headers = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
             sent = self.auth.request_headers(self) if authenticate else {}
-            waited = (limiter or self.limiter).acquire()
+            waited = (limiter or self.limiter_of(operation)).acquire()
             if waited:
                 log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
             started = time.monotonic()
@@ -437,6 +468,7 @@ class JsonApi:
         what: str = "an order listing page",
         read_page: Callable[[bytes], tuple[list[Any], Any]] | None = None,
         pager: Pager | None = None,
+        operation: str | None = None,
     ) -> Iterator[list[Any]]:
         """Yield the ``results`` list of each page, asking for the next one as ``pager`` says
         (``plugin_spec.paging``); by default, following the ``next`` link until it is null.
@@ -454,6 +486,8 @@ class JsonApi:
         ValidationError, or any other exception) is read as JSON and yields its raw items, for
         the caller to read one by one. ``id_of`` must then know both kinds of item.
 
+        Every page's request counts against the rate-limit group ``operation`` (``rate_limits``).
+
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
         checks above, and closing the generator waits for that thread to finish. The thread
@@ -463,11 +497,12 @@ class JsonApi:
         """
         if pager is None or isinstance(pager, NextLink):
             field = next_link if pager is None else pager.field
-            return self._next_links(path, params, results, field, id_of, what, read_page)
+            return self._next_links(path, params, results, field, id_of, what, read_page, operation)
         if read_page is not None:
             raise TypeError(f"read_page works with NextLink paging only, not {type(pager).__name__}")
         listing = Listing(
-            get=lambda query: self.request("GET", path, params=query), results=results, id_of=id_of, what=what,
+            get=lambda query: self.request("GET", path, params=query, operation=operation), results=results,
+            id_of=id_of, what=what,
             channel=self.profile.name, max_pages=self.options.max_pages, unexpected=self.unexpected,
             refusal=lambda exc: (exc.status, exc.code) if isinstance(exc, Rejected) else None,
         )  # fmt: skip
@@ -482,11 +517,12 @@ class JsonApi:
         id_of: Callable[[Any], Any],
         what: str,
         read_page: Callable[[bytes], tuple[list[Any], Any]] | None,
+        operation: str | None,
     ) -> Iterator[list[Any]]:
         """:meth:`pages` following ``next`` links (see there)."""
 
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
-            return self._exchange("GET", url, params=params)
+            return self._exchange("GET", url, params=params, operation=operation)
 
         def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
             return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
@@ -524,7 +560,8 @@ class JsonApi:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            pending = pool.submit(fetch, url, None)
+                            # in this context: the page waits under the job's stop and wait budget
+                            pending = pool.submit(contextvars.copy_context().run, fetch, url, None)
                 yield items
                 if raw_next is None:
                     return
@@ -590,6 +627,24 @@ class JsonApi:
             f"{self.profile.name} answered with JSON that is not {what} (got {type(body).__name__}); "
             f"{self.profile.check_url[0].lower()}{self.profile.check_url[1:]}"
         )
+
+
+def _limit_key(limit_key: str | None, secret: str | None, auth: Auth) -> str:
+    """What the rate limiter counts by: ``limit_key``, else the auth's account (its key, or the
+    OAuth client and refresh token)."""
+    if secret is not None:
+        if limit_key is not None:
+            raise TypeError("give limit_key only (secret is its deprecated name)")
+        warnings.warn("JsonApi(secret=...) is deprecated: pass limit_key=...", DeprecationWarning, stacklevel=3)
+        return secret
+    if limit_key is None:
+        limit_key = auth.limit_key
+    if not limit_key:
+        raise TypeError(
+            "JsonApi needs limit_key (what the channel counts requests by, usually the API key) or an auth "
+            "that names the account"
+        )
+    return limit_key
 
 
 def _hashable(value: Any) -> Any:

@@ -1,10 +1,11 @@
-"""The per-key request limit kept in PostgreSQL, for workers on several machines.
+"""The request limits kept in PostgreSQL, for workers on several machines.
 
-Selected by ``limiter_for`` when ``CARTPLUGIN_RATE_LIMIT_DB`` is a ``postgresql://`` URL (the
-host sets it to its own database URL). The same sliding window as the SQLite one, in the table
-``cartplugin_rate_hits``: each ``acquire`` is one short transaction that first takes a
-transaction advisory lock on the key, so two processes (on any machines) never both take the
-last slot. Time is the database server's clock, so the machines' clocks need not agree. A lost
+Selected by ``limiter_for`` and ``group_limiter`` when ``CARTPLUGIN_RATE_LIMIT_DB`` is a
+``postgresql://`` URL (the host sets it to its own database URL). The same sliding window as
+the SQLite one, in the table ``cartplugin_rate_hits``, and the same token bucket, in
+``cartplugin_rate_buckets`` (one row per key): each take is one short transaction that first
+takes a transaction advisory lock on the key, so two processes (on any machines) never both
+take the last slot. Time is the database server's clock, so the machines' clocks need not agree. A lost
 connection (database restart) is opened again; until it is back, ``acquire`` waits.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 
 import psycopg
 
 from . import pgurl
-from .ratelimit import Limiter
+from .ratelimit import BucketLimiter, Rate, WindowLimiter
 
 #: seconds between two tries to reach a database that went away
 RECONNECT_PAUSE_SECONDS = 0.5
@@ -27,6 +29,7 @@ RECONNECT_GIVE_UP_SECONDS = 300.0
 _SETUP = """
 CREATE TABLE IF NOT EXISTS cartplugin_rate_hits (key TEXT NOT NULL, at DOUBLE PRECISION NOT NULL);
 CREATE INDEX IF NOT EXISTS cartplugin_rate_hits_key_at ON cartplugin_rate_hits (key, at);
+CREATE TABLE IF NOT EXISTS cartplugin_rate_buckets (key TEXT PRIMARY KEY, tat DOUBLE PRECISION NOT NULL);
 """
 _SETUP_LOCK = 0x63617274_0003
 
@@ -47,7 +50,7 @@ def _connection(url: str) -> psycopg.Connection:
         conn = pgurl.connect(url, autocommit=True, connect_timeout=5)
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
-            if conn.execute("SELECT to_regclass('cartplugin_rate_hits')").fetchone() == (None,):
+            if conn.execute("SELECT to_regclass('cartplugin_rate_buckets')").fetchone() == (None,):
                 conn.execute(_SETUP)
         _conns[key] = conn
     return conn
@@ -59,7 +62,26 @@ def _drop_connection(url: str) -> None:
         conn.close()
 
 
-class PgRateLimiter(Limiter):
+def _take(url: str, down: threading.local, attempt: Callable[[psycopg.Connection], float | None]) -> float | None:
+    """``attempt`` on the process's connection; while the database is away, "ask again
+    shortly" until ``RECONNECT_GIVE_UP_SECONDS`` have passed."""
+    try:
+        with _lock:
+            pause = attempt(_connection(url))
+    except psycopg.OperationalError:
+        with _lock:
+            _drop_connection(url)
+        now = time.monotonic()
+        since = getattr(down, "since", None) or now
+        down.since = since
+        if now - since > RECONNECT_GIVE_UP_SECONDS:
+            raise
+        return RECONNECT_PAUSE_SECONDS
+    down.since = None
+    return pause
+
+
+class PgRateLimiter(WindowLimiter):
     """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL.
 
     Waiting (and answering a stopping job with ``Stopped``) is ``Limiter.acquire``'s; this
@@ -72,12 +94,8 @@ class PgRateLimiter(Limiter):
         self.url, self.key = url, key
         self._down = threading.local()
 
-    def _try(self) -> float | None:
-        """One transaction: take a slot if there is one (None); else the seconds until one frees."""
-        with _lock:
-            return self._try_locked(_connection(self.url))
-
     def _try_locked(self, conn: psycopg.Connection) -> float | None:
+        """One transaction: take a slot if there is one (None); else the seconds until one frees."""
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
             row = conn.execute(
@@ -95,16 +113,34 @@ class PgRateLimiter(Limiter):
         return max(0.001, oldest + self._span - now)
 
     def try_take(self) -> float | None:
-        try:
-            pause = self._try()
-        except psycopg.OperationalError:
-            with _lock:
-                _drop_connection(self.url)
-            now = time.monotonic()
-            since = getattr(self._down, "since", None) or now
-            self._down.since = since
-            if now - since > RECONNECT_GIVE_UP_SECONDS:
-                raise
-            return RECONNECT_PAUSE_SECONDS
-        self._down.since = None
+        return _take(self.url, self._down, self._try_locked)
+
+
+class PgTokenBucket(BucketLimiter):
+    """A token bucket (:class:`Rate`) for ``key``, kept in PostgreSQL on the server's clock."""
+
+    def __init__(self, url: str, key: str, rate: Rate):
+        super().__init__(rate)
+        self.url, self.key = url, key
+        self._down = threading.local()
+
+    def _try_locked(self, conn: psycopg.Connection) -> float | None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [self.key])
+            row = conn.execute(
+                "SELECT extract(epoch FROM clock_timestamp())::float8, "
+                "(SELECT tat FROM cartplugin_rate_buckets WHERE key = %s)",
+                [self.key],
+            ).fetchone()
+            assert row is not None
+            pause, tat = self._decide(row[1], row[0])
+            if pause is None:
+                conn.execute(
+                    "INSERT INTO cartplugin_rate_buckets (key, tat) VALUES (%s, %s) "
+                    "ON CONFLICT (key) DO UPDATE SET tat = excluded.tat",
+                    [self.key, tat],
+                )
         return pause
+
+    def try_take(self) -> float | None:
+        return _take(self.url, self._down, self._try_locked)

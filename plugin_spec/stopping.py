@@ -5,6 +5,11 @@ The upload hook has no ``stop`` argument, so the host runs it inside ``stop_when
 waits for a slot (raising :class:`Stopped` instead of sending). A shipment not sent is named
 in ``Halt.unsent``, so the host leaves it pending as it was instead of recording a failure.
 Outside ``stop_when`` nothing ever stops (a plugin's own tests, a script).
+
+A scope may also say how long a request may wait for the rate limit (``wait_until``, the job's
+budget): a slot later than that is not waited for, the limiter raises ``RateLimitWait``
+instead and the host makes the next run due when the slot frees. A scope inside another keeps
+the earlier of the two instants.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 
 
 class Stopped(Exception):
@@ -22,11 +28,15 @@ class Stopped(Exception):
 class Halt:
     """One ``stop_when`` scope: its stop question and the shipments it kept from being sent."""
 
-    def __init__(self, stop: Callable[[], bool] | None):
+    def __init__(self, stop: Callable[[], bool] | None, wait_until: datetime | None = None):
         self._stop = stop
+        #: the latest instant a request of this scope may wait for the rate limit (None: no limit)
+        self.wait_until = wait_until
         self._lock = threading.Lock()
         self._fired = False
         self.unsent: set[int] = set()
+        #: when a request refused for the rate limit (``RateLimitWait``) may go, the earliest if several
+        self.waiting_until: datetime | None = None
 
     def __call__(self) -> bool:
         if not self._fired and self._stop is not None and self._stop():
@@ -41,14 +51,24 @@ class Halt:
         with self._lock:
             self.unsent.add(shipment_id)
 
+    def waiting(self, until: datetime) -> None:
+        """A request was not sent because the rate limit's next slot, at ``until``, is past ``wait_until``."""
+        with self._lock:
+            if self.waiting_until is None or until < self.waiting_until:
+                self.waiting_until = until
+
 
 _current: ContextVar[Halt | None] = ContextVar("cartplugin_halt", default=None)
 
 
 @contextmanager
-def stop_when(stop: Callable[[], bool] | None) -> Iterator[Halt]:
-    """Within the block, sends stop once ``stop()`` is true (asked before each request)."""
-    halt = Halt(stop)
+def stop_when(stop: Callable[[], bool] | None, *, wait_until: datetime | None = None) -> Iterator[Halt]:
+    """Within the block, sends stop once ``stop()`` is true (asked before each request), and no
+    request waits for the rate limit past ``wait_until`` (nor past the enclosing scope's)."""
+    outer = _current.get()
+    if outer is not None and outer.wait_until is not None:
+        wait_until = outer.wait_until if wait_until is None else min(wait_until, outer.wait_until)
+    halt = Halt(stop, wait_until)
     token = _current.set(halt)
     try:
         yield halt
@@ -65,6 +85,12 @@ def stopping() -> bool:
     """True once the scope in force says stop."""
     halt = _current.get()
     return halt is not None and halt()
+
+
+def wait_until() -> datetime | None:
+    """The latest instant a request may wait for the rate limit in this context (None: no limit)."""
+    halt = _current.get()
+    return None if halt is None else halt.wait_until
 
 
 def check() -> None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, TypeAdapte
 from pydantic_core import core_schema
 
 from . import stopping
-from .errors import AuthError, BadData, ChannelError
+from .errors import AuthError, BadData, ChannelError, RateLimitWait
 from .models import MAX_ID, MAX_TEXT, BadOrder, ChannelOrder, Shipment, UploadResult
 
 log = logging.getLogger(__name__)
@@ -389,14 +389,17 @@ def upload_each(
     is wrong for all of them) and answers every shipment not sent yet with its message; any other ChannelError or
     exception is that shipment's result, retryable when the error is. When the job is
     stopping (``plugin_spec.stopping``) nothing more is sent: a shipment not sent is answered
-    retryable and named in the host's ``Halt.unsent``, the results obtained are returned.
+    retryable and named in the host's ``Halt.unsent``, the results obtained are returned. A
+    rate limit whose next slot is past the job's budget (``RateLimitWait``) stops the sending
+    the same way, and the host's ``Halt.waiting_until`` says when a slot frees.
     """
     todo = list(shipments)
     host_halt = stopping.current()
     auth: list[AuthError] = []  # the first wrong-key answer, shared by the threads
+    waits: list[RateLimitWait] = []  # sends the rate limit refused: the next slot is past the budget
 
     def halted() -> bool:
-        return bool(auth) or (host_halt is not None and host_halt())
+        return bool(auth) or bool(waits) or (host_halt is not None and host_halt())
 
     def one(shipment: Shipment) -> UploadResult | None:
         """The shipment's result, or None when it was not sent (the job stopping, a wrong key)."""
@@ -404,6 +407,9 @@ def upload_each(
         try:
             return send_one(shipment)
         except stopping.Stopped:
+            return None
+        except RateLimitWait as exc:
+            waits.append(exc)
             return None
         except AuthError as exc:
             auth.append(exc)
@@ -440,8 +446,11 @@ def upload_each(
             else:
                 if host_halt is not None:
                     host_halt.not_sent(sid)
-                result = UploadResult(shipment_id=sid, ok=False, retryable=True, message="not sent: the job stopped")
+                why = waits[0].message if waits else "the job stopped"
+                result = UploadResult(shipment_id=sid, ok=False, retryable=True, message=f"not sent: {why}")
         answered.append(result)
+    if waits and host_halt is not None:
+        host_halt.waiting(min(wait.until for wait in waits))
     return answered
 
 

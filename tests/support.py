@@ -114,3 +114,17 @@ def assert_a_waiting_request_stops_with_its_job(limiter: Any, within: float) -> 
     with stopping.stop_when(flag.is_set), pytest.raises(stopping.Stopped):
         limiter.acquire()  # the next slot is 30 s away
     assert time.monotonic() - started < within  # long before the slot 30 s away: it did not wait for it
+
+
+def assert_bucket_held(grants: list[tuple[float, float]], per_second: float, burst: int) -> None:
+    """No more of the ``grants`` (see ``record_grants``) in any span than a token bucket allows:
+    ``n`` slots taken within ``s`` seconds need ``n <= burst + s * per_second``.
+
+    As ``assert_window_held``: for each grant's ``before`` as the start, the ``n`` grants that
+    end soonest after it must span at least ``(n - burst) / per_second``.
+    """
+    for start, _ in grants:
+        ends = sorted(after for before, after in grants if before >= start)
+        for n in range(burst + 1, len(ends) + 1):
+            needed = (n - burst) / per_second
+            assert ends[n - 1] - start >= needed - 1e-3, f"{n} slots within {ends[n - 1] - start:.3f} s of {start}"

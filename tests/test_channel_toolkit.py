@@ -61,7 +61,7 @@ def toy():
 
 
 def client(toy: Toy, options: HttpOptions = FAST, key: str = KEY) -> JsonApi:
-    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": key}, secret=key)
+    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": key}, limit_key=key)
 
 
 def test_pages_are_followed_to_the_end_and_the_sandbox_lists_its_endpoints(toy):

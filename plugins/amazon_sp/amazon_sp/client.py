@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Self
 
 from plugin_spec import BadData
@@ -88,7 +89,9 @@ class ClientOptions(HttpOptions):
 
 
 def _scaled(rate: Rate, scale: float) -> Rate:
-    return Rate(rate.per_second * scale, rate.burst) if scale != 1 else rate
+    if scale == 1:
+        return rate
+    return Rate(Decimal(str(rate.per_second)) * Decimal(str(scale)), rate.burst)
 
 
 class AmazonClient(JsonApi):
