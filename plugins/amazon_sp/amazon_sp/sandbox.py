@@ -266,11 +266,13 @@ class _AmazonSwitches:
     rate_limits: bool = False
     rate_time_scale: float = 1.0
     lose_answer: int = 0
+    #: after the next searchOrders page, change its first order and the first one after it
+    change_during_download: bool = False
     buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {"rate_limits": self.rate_limits, "rate_time_scale": self.rate_time_scale,
-                "lose_answer": self.lose_answer}  # fmt: skip
+                "lose_answer": self.lose_answer, "change_during_download": self.change_during_download}  # fmt: skip
 
 
 # --- the sandbox -------------------------------------------------------------------------------------
@@ -405,9 +407,14 @@ class Sandbox(ApiSandbox):
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Besides the base's switches: ``rate_limits`` (bool: each operation's usage plan),
         ``rate_time_scale`` (> 0: how many times faster the buckets refill), ``lose_answer``
-        (the next N confirmShipments are applied but answered 502)."""
+        (the next N confirmShipments are applied but answered 502), ``change_during_download``
+        (after the next searchOrders page with more to come, its first order and the next one
+        not served yet change: both move to the end)."""
         with self._lock:
-            own = {k: faults.pop(k) for k in ("rate_limits", "rate_time_scale", "lose_answer") if k in faults}
+            names = ("rate_limits", "rate_time_scale", "lose_answer", "change_during_download")
+            own = {k: faults.pop(k) for k in names if k in faults}
+            if "change_during_download" in own:
+                self._amazon.change_during_download = bool(own["change_during_download"])
             if "rate_limits" in own:
                 if not isinstance(own["rate_limits"], bool):
                     raise ValueError("rate_limits must be true or false")
@@ -524,6 +531,11 @@ class Sandbox(ApiSandbox):
             matching = [o for o in matching if (o[field_name], o["orderId"]) > query["last"]]
         page, more = matching[: query["size"]], len(matching) > query["size"]
         body: dict[str, Any] = {"orders": [self._render(o, query["includedData"]) for o in page]}
+        if self._amazon.change_during_download and page and more:
+            # one order already served and one not yet change on Amazon's side: both move to the end
+            self._amazon.change_during_download = False
+            for changed in (page[0], matching[query["size"]]):
+                changed["lastUpdatedTime"] = wire_time(self._tick())
         if more:
             last = (page[-1][field_name], page[-1]["orderId"])
             body["pagination"] = {"nextToken": self._page_token(query["fingerprint"], last, before)}

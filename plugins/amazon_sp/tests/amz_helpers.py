@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -14,6 +15,7 @@ import jsonschema
 import requests
 
 from amazon_sp.sandbox import SEARCH_PATH, Sandbox
+from plugin_spec import ChannelOrder, Shipment
 from plugin_spec.testing import KitChannel
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
@@ -148,3 +150,50 @@ class SandboxChannel(KitChannel):
 
     def unknown_order_id(self) -> str:
         return self.sandbox.unknown_order_id()
+
+    def make_shipment(self, order: ChannelOrder, shipment_id: int, tracking_number: str) -> Shipment:
+        """Every unit still to ship (a partially shipped order has some of its items shipped)."""
+        shipment = super().make_shipment(order, shipment_id, tracking_number)
+        try:
+            held = self.sandbox.order(order.source_order_id)
+        except KeyError:
+            return shipment
+        left = {i["orderItemId"]: i["fulfillment"]["quantityUnfulfilled"] for i in held["orderItems"]}
+        lines = [
+            line.model_copy(update={"quantity": left[line.source_line_id]})
+            for line in shipment.lines if left.get(line.source_line_id)
+        ]  # fmt: skip
+        return shipment.model_copy(update={"lines": lines})
+
+    def cancel_order(self, order_id: str) -> bool:
+        self.sandbox.set_status(order_id, "CANCELLED")
+        return True
+
+    def change_orders_during_download(self) -> bool:
+        self.sandbox.set_faults(change_during_download=True)
+        return True
+
+    def token_mints(self) -> int | None:
+        return self.sandbox.lwa.mints
+
+    def expire_tokens(self) -> bool:
+        self.sandbox.lwa.expire_all()
+        return True
+
+    def issued_tokens(self) -> list[str]:
+        lwa = self.sandbox.lwa
+        return [*lwa._access, *lwa._expired, lwa.refresh_token]
+
+    def declared_totals(self, order_id: str) -> dict[str, Any] | None:
+        """The order's amounts as Amazon states them: its proceeds by type, each item's ITEM."""
+        order = self.sandbox.order(order_id)
+        by_type = {b["type"]: Decimal(b["subtotal"]["amount"]) for b in order["proceeds"]["breakdowns"]}
+        lines = {}
+        for item in order["orderItems"]:
+            parts = {b["type"]: Decimal(b["subtotal"]["amount"]) for b in item["proceeds"]["breakdowns"]}
+            lines[item["orderItemId"]] = {"line_total": parts["ITEM"], "tax": parts.get("TAX", Decimal("0"))}
+        return {
+            "subtotal": by_type.get("ITEM", Decimal("0")), "shipping_total": by_type.get("SHIPPING", Decimal("0")),
+            "tax_total": by_type.get("TAX", Decimal("0")), "discount_total": -by_type.get("DISCOUNT", Decimal("0")),
+            "grand_total": Decimal(order["proceeds"]["grandTotal"]["amount"]), "lines": lines,
+        }  # fmt: skip
