@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-from decimal import Decimal
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
