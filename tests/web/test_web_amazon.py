@@ -1,0 +1,54 @@
+"""An Amazon company set up in the web admin, over real HTTP against the Amazon sandbox: the Cart
+General form of an OAuth channel, Test Settings, Import Orders run by the worker, and the
+access token's renewal shown to staff without the token."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from web_support import WebServer, signed_in
+
+import amazon_sp.plugin
+from amazon_sp.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Sandbox
+from host import plugins
+
+
+@pytest.fixture
+def amazon():
+    plugins.register(amazon_sp.plugin, name="amazon_sp")
+    try:
+        yield amazon_sp.plugin
+    finally:
+        plugins.unregister(amazon_sp.plugin)
+
+
+def test_support_sets_up_an_amazon_company_and_its_orders_import(db_path, run, amazon) -> None:
+    run("companies", "add", "Amazon Traders")
+    run("website-settings", "Amazon Traders", "--store-plugin", "amazon_sp", "--allow-order-download")
+    with Sandbox(orders=15, seed=4) as sandbox, WebServer(db_path) as web:
+        http, token = signed_in(web, "sue")
+        url = f"{web.url}/companies/1/cart-general"
+        form = http.get(url + "?edit=1", timeout=10).text
+        for field in ("region", "marketplace_ids", "lwa_client_id", "lwa_client_secret", "refresh_token", "api_url"):
+            assert f'id="{field}"' in form, field
+        saved = http.post(url, data={
+            "csrf_token": token, "region": "eu", "marketplace_ids": ",".join(sandbox.marketplaces),
+            "lwa_client_id": DEFAULT_CLIENT_ID, "lwa_client_secret": DEFAULT_CLIENT_SECRET,
+            "refresh_token": DEFAULT_REFRESH_TOKEN, "api_url": sandbox.base_url, "lwa_token_url": "",
+            "commission_percent": "15",
+        }, timeout=10)  # fmt: skip
+        assert "Cart General saved" in saved.text, saved.text[-2000:]
+        tested = http.post(f"{web.url}/companies/1/test-settings", data={"csrf_token": token}, timeout=30)
+        assert "Connected to Amazon EU" in html.unescape(tested.text)
+        queued = http.post(f"{web.url}/companies/1/import-orders", data={"csrf_token": token}, timeout=10)
+        assert queued.status_code == 200 and "Queued Job" in queued.text
+        run("worker", "--once")
+        imported = run.json("orders", "list", "--company", "Amazon Traders")
+        assert {o["source_order_id"] for o in imported} >= sandbox.unfulfilled_order_ids()
+        page = http.get(url, timeout=10).text
+        assert re.search(r"Access token:\s+renewed", page), page[-3000:]
+        assert sandbox.lwa.mints == 1
+        for secret in (DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, *sandbox.lwa._access):
+            assert secret not in page and secret not in tested.text
