@@ -10,11 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from .amazon_row import amazon_import
 from .common import SandboxProcess, bench_client_options, tempdir
 from .rows import FULL, QUICK, Config, Row, bulk_import, many_companies, memory, scheduler_tick, tracking_upload
 from .web_rows import web_pages
 
-ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport")
+ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport", "amazon")
 #: rows run only when asked for with --rows (the default table stays the six above)
 EXTRA_KEYS = ("web",)
 
@@ -110,6 +111,7 @@ def run(cfg: Config, wanted: set[str], log=print) -> list[Row]:
             ({"memory"}, lambda: [memory(sandbox, cfg, work)]),
             ({"tick"}, lambda: [scheduler_tick(cfg, work)]),
             ({"web"}, lambda: [web_pages(cfg, work)]),
+            ({"amazon"}, lambda: [amazon_import(cfg, work)]),
         ]
         for keys, step in steps:
             if not keys & wanted:

@@ -49,6 +49,9 @@ class Config:
     web_orders: int = 100_000
     web_jobs: int = 20_000
     web_repeats: int = 15
+    amazon_orders: int = 2_000
+    #: how much faster than Amazon's usage plans the sandbox and the client run
+    amazon_rate_scale: float = 400.0
 
 
 FULL = Config()
@@ -70,6 +73,8 @@ QUICK = Config(
     web_orders=2_000,
     web_jobs=400,
     web_repeats=2,
+    amazon_orders=300,
+    amazon_rate_scale=2000.0,
 )
 
 

@@ -26,7 +26,7 @@ def test_bench_quick_prints_every_row() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = [line for line in done.stdout.splitlines() if line.startswith("| ")]
-    assert len(table) == 1 + 6, done.stdout  # header + one row per benchmark
-    for number in range(1, 7):
+    assert len(table) == 1 + 7, done.stdout  # header + one row per benchmark
+    for number in range(1, 8):
         assert any(line.startswith(f"| {number} ") for line in table), done.stdout
     assert "EXPLAIN QUERY PLAN" in done.stdout

@@ -60,7 +60,8 @@ def test_a_bucket_lets_its_burst_go_at_once_then_one_request_per_interval(store)
     limiter = record_grants(group_limiter(API, fresh("key"), "orders", Rate(10, 3)), grants)
     assert [limiter.try_take() for _ in range(3)] == [None, None, None]  # the burst, without a wait
     pause = limiter.try_take()
-    assert pause is not None and 0 < pause <= 0.1 + 1e-3  # then the rate: one per 0.1 s
+    # then the rate: one per 0.1 s, and 2 % more (the channel counts arrivals, which jitter)
+    assert pause is not None and 0 < pause <= 0.102 + 1e-3
     for _ in range(6):
         limiter.acquire()
     assert len(grants) == 9

@@ -352,6 +352,20 @@ class Sandbox(ApiSandbox):
             self._orders[order["orderId"]] = order
             return str(order["orderId"])
 
+    def add_past_orders(self, n: int, status: str = "UNSHIPPED") -> list[str]:
+        """``n`` merchant-fulfilled orders changed over the last ``n`` seconds, oldest first (a
+        bulk seed for benchmarks: ``add_order`` stamps each one a second later than the last)."""
+        with self._lock:
+            now = self._tick()
+            ids = []
+            for i in range(n):
+                updated = now - timedelta(seconds=n - i)
+                order = self._factory.order(updated - timedelta(minutes=3), updated, status, "MERCHANT",
+                                            self.marketplaces[0])  # fmt: skip
+                self._orders[order["orderId"]] = order
+                ids.append(str(order["orderId"]))
+            return ids
+
     def touch(self, order_id: str) -> dict[str, Any]:
         """A change on Amazon's side: the order's ``lastUpdatedTime`` becomes the newest."""
         with self._lock:
