@@ -63,6 +63,10 @@ class Switches:
     rate_window: float = 10.0
     #: seconds a page token stays valid (0: forever)
     token_ttl: float = 0.0
+    #: enforce each route's ``operation_limits`` (a channel's usage plans per operation)
+    operation_limits: bool = False
+    #: how many times faster than published the operation buckets refill
+    rate_time_scale: float = 1.0
     #: after serving this many pages, change one order served and one not served yet (0: off)
     touch_during_download: int = 0
     pages_served: int = 0
@@ -72,7 +76,8 @@ class Switches:
 
     def describe(self) -> dict[str, Any]:
         data: dict[str, Any] = {
-            name: getattr(self, name) for name in (*_NUMBERS, "rate_limit", "touch_during_download")
+            name: getattr(self, name)
+            for name in (*_NUMBERS, "rate_limit", "touch_during_download", "operation_limits", "rate_time_scale")
         }
         data.update({name: t.describe() for name, t in self.triggers.items()})
         return data
@@ -86,6 +91,10 @@ class ApiSandbox(SandboxServer):
     key_header: ClassVar[str] = "x-api-key"
     #: (method, pattern such as ``/v1/orders/{id}``, name of the handler method)
     routes: ClassVar[list[tuple[str, str, str]]] = []
+    #: the channel's usage plan per operation, as it publishes them: handler name -> (requests
+    #: per second, burst), a token bucket each; enforced with ``set_faults(operation_limits=True)``
+    #: (429 past it), refilled ``rate_time_scale`` times faster than published
+    operation_limits: ClassVar[dict[str, tuple[float, int]]] = {}
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key-0001", seed: int = 1):
         super().__init__(host, port)
@@ -96,6 +105,8 @@ class ApiSandbox(SandboxServer):
         self._rng = random.Random(seed)
         self._switches = Switches()
         self._hits: collections.deque[float] = collections.deque()
+        #: operation -> (tokens left, when counted) of ``operation_limits``' buckets
+        self._buckets: dict[str, tuple[float, float]] = {}
         #: page token -> (the other query parameters, position in the list, when issued)
         self._page_tokens: dict[str, tuple[tuple[tuple[str, str], ...], int, float]] = {}
         #: ids changed by ``touch_during_download``, in order
@@ -129,7 +140,8 @@ class ApiSandbox(SandboxServer):
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         """Switch faults on: the triggers of ``plugin_spec.sandbox.faults`` (count, probability
         or True), ``latency``, ``slow_seconds``, ``trickle_seconds``, ``rate_limit`` per ``rate_window``,
-        ``token_ttl`` (seconds a page token lasts) and ``touch_during_download`` (see :meth:`page`)."""
+        ``token_ttl`` (seconds a page token lasts), ``touch_during_download`` (see :meth:`page`),
+        ``operation_limits`` (enforce the class's usage plans) with ``rate_time_scale``."""
         with self._lock:
             for name, value in faults.items():
                 if name in TRIGGERS:
@@ -141,6 +153,15 @@ class ApiSandbox(SandboxServer):
                     self._hits.clear()
                 elif name == "touch_during_download":
                     self._arm_touch(value)
+                elif name == "operation_limits":
+                    if not isinstance(value, bool):
+                        raise ValueError("operation_limits must be true or false")
+                    self._switches.operation_limits = value
+                    self._buckets.clear()
+                elif name == "rate_time_scale":
+                    if not float(value) > 0:
+                        raise ValueError("rate_time_scale must be > 0")
+                    self._switches.rate_time_scale = float(value)
                 else:
                     raise ValueError(f"unknown fault {name!r}")
             return self._switches.describe()
@@ -158,6 +179,7 @@ class ApiSandbox(SandboxServer):
         with self._lock:
             self._switches = Switches()
             self._hits.clear()
+            self._buckets.clear()
             return self._switches.describe()
 
     def inject(self, fault: str) -> bool:
@@ -323,23 +345,47 @@ class ApiSandbox(SandboxServer):
         limited = 1 if fired["too_many_requests"] else self._rate_limited()
         if limited is not None:
             return self.error(429, "rate_limited", "Too many requests.", {"Retry-After": str(limited)})
+        found = self.match(request)
+        if isinstance(found, str) and not self.plan_allows(found):
+            return self.quota_exceeded(found)
         refused = self.auth.check(request.headers, self.error)
         if refused is not None:
             return refused
         entry["key_ok"] = True
-        reply = self._route(request)
+        if isinstance(found, Reply):
+            return found
         with self._lock:
+            reply: Reply = getattr(self, found)(request)
             return self._spoil(reply, entry, fire)
 
-    def _route(self, request: Request) -> Reply:
+    def plan_allows(self, operation: str) -> bool:
+        """Take a token of ``operation``'s bucket (``operation_limits``); False when it is empty.
+        Always True while the plans are not enforced, or for an operation without one."""
+        with self._lock:
+            plan = self.operation_limits.get(operation)
+            if not self._switches.operation_limits or plan is None:
+                return True
+            rate, burst = plan
+            now = time.monotonic()
+            tokens, last = self._buckets.get(operation, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate * self._switches.rate_time_scale)
+            allowed = tokens >= 1 - 1e-9
+            self._buckets[operation] = (tokens - 1 if allowed else tokens, now)
+            return allowed
+
+    def quota_exceeded(self, operation: str) -> Reply:
+        """The answer past an operation's usage plan (override for the channel's own)."""
+        return self.error(429, "quota_exceeded", f"Too many {operation} requests for this account's usage plan.")
+
+    def match(self, request: Request) -> str | Reply:
+        """The handler's name for ``request`` (its path's parts put in ``request.params``), or
+        the 404 / 405 to answer."""
         allowed = []
         for method, pattern, name in self._compiled:
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
                 request.params = {k: unquote(v) for k, v in match.groupdict().items()}
-                with self._lock:
-                    reply: Reply = getattr(self, name)(request)
-                return reply
+                return name
             if match:
                 allowed.append(method)
         if allowed:

@@ -36,7 +36,7 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
@@ -247,32 +247,13 @@ class _LwaTokens:
 
 
 @dataclass
-class _Bucket:
-    plan: UsagePlan
-    tokens: float
-    last: float
-
-    def take(self, now: float, scale: float) -> bool:
-        self.tokens = min(self.plan.burst, self.tokens + (now - self.last) * scale * self.plan.rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
-@dataclass
 class _AmazonSwitches:
-    rate_limits: bool = False
-    rate_time_scale: float = 1.0
     lose_answer: int = 0
     #: after the next searchOrders page, change its first order and the first one after it
     change_during_download: bool = False
-    buckets: dict[str, _Bucket] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        return {"rate_limits": self.rate_limits, "rate_time_scale": self.rate_time_scale,
-                "lose_answer": self.lose_answer, "change_during_download": self.change_during_download}  # fmt: skip
+        return {"lose_answer": self.lose_answer, "change_during_download": self.change_during_download}
 
 
 # --- the sandbox -------------------------------------------------------------------------------------
@@ -291,6 +272,10 @@ class Sandbox(ApiSandbox):
         ("POST", CONFIRM_PATH, "confirm_shipment"),
         ("POST", TOKEN_PATH, "token"),
     ]
+    #: each operation's usage plan, enforced by the base with ``rate_limits`` on
+    operation_limits: ClassVar[dict[str, tuple[float, int]]] = {
+        name: (plan.rate, plan.burst) for name, plan in USAGE_PLANS.items()
+    }
 
     def __init__(
         self, *, client_id: str = DEFAULT_CLIENT_ID, client_secret: str = DEFAULT_CLIENT_SECRET,
@@ -425,31 +410,23 @@ class Sandbox(ApiSandbox):
         (after the next searchOrders page with more to come, its first order and the next one
         not served yet change: both move to the end)."""
         with self._lock:
-            names = ("rate_limits", "rate_time_scale", "lose_answer", "change_during_download")
-            own = {k: faults.pop(k) for k in names if k in faults}
+            own = {k: faults.pop(k) for k in ("lose_answer", "change_during_download") if k in faults}
             if "change_during_download" in own:
                 self._amazon.change_during_download = bool(own["change_during_download"])
-            if "rate_limits" in own:
-                if not isinstance(own["rate_limits"], bool):
-                    raise ValueError("rate_limits must be true or false")
-                self._amazon.rate_limits = own["rate_limits"]
-                self._amazon.buckets.clear()
-            if "rate_time_scale" in own:
-                scale = float(own["rate_time_scale"])
-                if not scale > 0:
-                    raise ValueError("rate_time_scale must be > 0")
-                self._amazon.rate_time_scale = scale
+            if "rate_limits" in faults:  # the usage plans: the base's operation limits
+                faults["operation_limits"] = faults.pop("rate_limits")
             if "lose_answer" in own:
                 if not isinstance(own["lose_answer"], int) or own["lose_answer"] < 0:
                     raise ValueError("lose_answer must be a count (int >= 0)")
                 self._amazon.lose_answer = own["lose_answer"]
             described = super().set_faults(**faults)
-            return {**described, **self._amazon.describe()}
+            return {**described, "rate_limits": described["operation_limits"], **self._amazon.describe()}
 
     def clear_faults(self) -> dict[str, Any]:
         with self._lock:
             self._amazon = _AmazonSwitches()
-            return {**super().clear_faults(), **self._amazon.describe()}
+            described = super().clear_faults()
+            return {**described, "rate_limits": described["operation_limits"], **self._amazon.describe()}
 
     # --- dispatch ------------------------------------------------------------------------------
 
@@ -480,7 +457,7 @@ class Sandbox(ApiSandbox):
         if isinstance(found, Reply):
             return found
         operation = found
-        if fired["too_many_requests"] or self._rate_limited() is not None or not self._within_plan(operation):
+        if fired["too_many_requests"] or self._rate_limited() is not None or not self.plan_allows(operation):
             return quota_exceeded()
         with self._lock:
             if operation != "token":
@@ -512,15 +489,6 @@ class Sandbox(ApiSandbox):
         if allowed:
             return amazon_error(405, "MethodNotAllowed", f"{request.path} accepts {', '.join(allowed)}.")
         return amazon_error(404, "NotFound", "The requested resource was not found.", f"See {CONTROL_PREFIX}/.")
-
-    def _within_plan(self, operation: str) -> bool:
-        with self._lock:
-            if not self._amazon.rate_limits:
-                return True
-            now = time.monotonic()
-            plan = USAGE_PLANS[operation]
-            bucket = self._amazon.buckets.setdefault(operation, _Bucket(plan, float(plan.burst), now))
-            return bucket.take(now, self._amazon.rate_time_scale)
 
     # --- the operations ------------------------------------------------------------------------
 
