@@ -20,7 +20,7 @@ from .errors import HostError
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 #: a display name lands inside Python and TOML string literals: no quotes, braces or backslashes
-_DISPLAY_NAME = re.compile(r"^\w[\w .&+'-]{0,59}$")
+_DISPLAY_NAME = re.compile(r"^\w[\w .&+'-]{0,39}$")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "plugin_template"
 AUTH_CHOICES = ("api-key", "oauth2")
 PAGING_CHOICES = ("next", "cursor", "offset")
@@ -58,14 +58,13 @@ def template_values(
     shown = values["title"] if display_name is None else display_name.strip()
     if not _DISPLAY_NAME.match(str(shown)) or "__" in str(shown):
         raise HostError(
-            "a display name is letters, digits, spaces and . & + ' - (up to 60 characters), "
+            "a display name is letters, digits, spaces and . & + ' - (up to 40 characters), "
             f"not {str(display_name)[:60]!r}"
         )
     oauth = auth == "oauth2"
     values.update(
         display_name=shown, auth=auth, paging=paging, oauth=oauth, api_key=not oauth,
         # the host's token store reaches an OAuth client through each operation hook
-        credentials_param=", credentials: CredentialStore" if oauth else "",
         credentials_arg=", credentials" if oauth else "",
     )  # fmt: skip
     return values

@@ -9,6 +9,7 @@ import base64
 import itertools
 import json
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -31,8 +32,8 @@ KIT_SKIPS = {
     "api-key": {NOT_ACCEPTING, "test_an_access_token_is_kept_and_renewed_once_when_it_expires"},
     "oauth2": {NOT_ACCEPTING},
 }
-#: the kit's checks (four of them one per fault) and the generated tests file's own test
-KIT_TESTS = 22
+#: the kit's checks (four of them one per fault) and the generated tests file's own two
+KIT_TESTS = 23
 
 
 def variant_name(auth: str, paging: str) -> str:
@@ -75,7 +76,7 @@ def test_the_command_refuses_an_auth_or_paging_it_does_not_offer(run, tmp_path, 
 
 
 def test_a_display_name_that_cannot_sit_in_a_string_literal_is_refused(tmp_path):
-    for bad in ('Acme "Shop"', "Acme {Shop}", "Acme\\Shop", "", "x" * 61):
+    for bad in ('Acme "Shop"', "Acme {Shop}", "Acme\\Shop", "", "x" * 41):
         with pytest.raises(HostError, match="display name"):
             generate("acme_shop", tmp_path, display_name=bad)
     assert not (tmp_path / "cartplugin-acme-shop").exists()
@@ -105,6 +106,18 @@ def test_each_variant_is_python_that_imports_the_toolkit_and_never_the_host(tmp_
     pagers = {"next": "pager=" not in client, "cursor": "Keyset(\n            PageToken(" in client,
               "offset": "Keyset(\n            Offset(" in client}  # fmt: skip
     assert pagers[paging]
+
+
+@pytest.mark.parametrize("auth, paging", VARIANTS)
+def test_each_variant_is_lint_clean_as_generated_under_its_own_ruff_settings(tmp_path, auth, paging):
+    # an author's first `ruff check` should find their own changes, not the template's
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (the lint extra)")
+    root = generate("acme_marketplace_europe", tmp_path, auth=auth, paging=paging, display_name="A" * 40)
+    for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        done = subprocess.run([ruff, *command], capture_output=True, text=True, cwd=root, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _fresh_venv(env_dir: Path) -> Path:
