@@ -36,6 +36,7 @@ from . import (
 )
 from .db import connect, is_postgresql, open_existing
 from .errors import HostError
+from .newplugin import AUTH_CHOICES, PAGING_CHOICES
 from .terminal import clean, clean_json
 
 
@@ -759,11 +760,11 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     "--directory", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create it."
 )
 @click.option(
-    "--auth", type=click.Choice(["api-key", "oauth2"]), default="api-key", show_default=True,
+    "--auth", type=click.Choice(AUTH_CHOICES), default="api-key", show_default=True,
     help="How the channel's API authenticates: one key header, or OAuth 2.0 tokens from a refresh token.",
 )  # fmt: skip
 @click.option(
-    "--paging", type=click.Choice(["next", "cursor", "offset"]), default="next", show_default=True,
+    "--paging", type=click.Choice(PAGING_CHOICES), default="next", show_default=True,
     help="How the API pages orders: a next link with a keyset cursor, page tokens, or limit/offset "
     "(the last two read safely through a keyset over the modification date).",
 )  # fmt: skip

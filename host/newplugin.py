@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from .errors import HostError
+
+if TYPE_CHECKING:
+    import jinja2
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,40}$")
 #: a display name lands inside Python and TOML string literals: no quotes, braces or backslashes
@@ -71,6 +73,8 @@ def template_values(
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # the CLI imports this module for its choices at every start; only generating needs Jinja
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         undefined=jinja2.StrictUndefined,  # a misspelt variable fails here, not in the author's package
