@@ -36,6 +36,7 @@ from . import (
 )
 from .db import connect, is_postgresql, open_existing
 from .errors import HostError
+from .newplugin import AUTH_CHOICES, PAGING_CHOICES
 from .terminal import clean, clean_json
 
 
@@ -758,13 +759,23 @@ def jobs_cancel(ctx: click.Context, job_id: str) -> None:
 @click.option(
     "--directory", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create it."
 )
-def new_plugin(name: str, directory: str) -> None:
+@click.option(
+    "--auth", type=click.Choice(AUTH_CHOICES), default="api-key", show_default=True,
+    help="How the channel's API authenticates: one key header, or OAuth 2.0 tokens from a refresh token.",
+)  # fmt: skip
+@click.option(
+    "--paging", type=click.Choice(PAGING_CHOICES), default="next", show_default=True,
+    help="How the API pages orders: a next link with a keyset cursor, page tokens, or limit/offset "
+    "(the last two read safely through a keyset over the modification date).",
+)  # fmt: skip
+@click.option("--display-name", default=None, help="The channel's name as people write it (default: from NAME).")
+def new_plugin(name: str, directory: str, auth: str, paging: str, display_name: str | None) -> None:
     """Write a ready-to-install channel plugin package NAME (see docs/writing-a-plugin.md)."""
     from pathlib import Path
 
     from .newplugin import generate
 
-    root = generate(name, Path(directory)).resolve()
+    root = generate(name, Path(directory), auth=auth, paging=paging, display_name=display_name).resolve()
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
