@@ -108,7 +108,7 @@ SAFE = ["next link", "keyset over offset", "keyset over page tokens"]
 
 
 def client(shop: Shop, options: HttpOptions = FAST) -> JsonApi:
-    return JsonApi(shop.base_url, PROFILE, options, headers={"x-api-key": KEY}, secret=KEY)
+    return JsonApi(shop.base_url, PROFILE, options, headers={"x-api-key": KEY}, limit_key=KEY)
 
 
 def download(shop: Shop, name: str, options: HttpOptions = FAST) -> list[tuple[str, str]]:
@@ -322,7 +322,7 @@ class ShopPlugin:
 
     @hookimpl
     def cartplugin_download_orders(self, settings: ShopSettings, since: Any, unfulfilled_only: bool) -> Any:
-        api = JsonApi(settings.api_url, PROFILE, FAST, headers={"x-api-key": KEY}, secret=KEY)
+        api = JsonApi(settings.api_url, PROFILE, FAST, headers={"x-api-key": KEY}, limit_key=KEY)
         with api:
             for page in api.pages("/offset", PARAMS, pager=self.pager):
                 for raw in page:
