@@ -29,7 +29,13 @@ def plugin_name(name: str | None) -> str:
 def summary_text(summary: dict[str, Any] | None) -> str:
     if not summary:
         return ""
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if not isinstance(v, (dict, list)))
+    shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
+    waiting = shown.pop("waiting_until", None)
+    parts = [f"{k.replace('_', ' ')} {v}" for k, v in shown.items() if not (waiting and k == "more")]
+    if waiting:
+        # the channel's rate limit ended the job early: when the next run goes on, in the time staff read
+        parts.append(f"waiting for the channel's rate limit until {when(waiting)}")
+    return ", ".join(parts)
 
 
 def with_args(**changes: Any) -> str:

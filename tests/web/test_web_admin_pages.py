@@ -5,8 +5,8 @@ from __future__ import annotations
 from support import API_KEY
 from web_support import signed_in
 
-from host import audit
-from host.db import connect
+from host import audit, jobs
+from host.db import connect, write
 
 
 def _cart_form(token: str, **values: str) -> dict[str, str]:
@@ -154,3 +154,18 @@ def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(
     assert '<td class="num">4.10</td><td class="num line-total">8.20</td><td class="num line-discount"></td>' in page
     without = http.get(f"{web.url}/orders/2", timeout=10).text
     assert 'id="discount"' not in without and 'id="adjustment"' not in without
+
+
+def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(web, run, db_path):
+    run("companies", "add", "Acme Refurb")
+    db = connect(db_path)
+    job, _ = jobs.enqueue(db, 1, "download_orders", {})
+    with write(db):  # what the runner records for a download ended by the channel's rate limit
+        db.execute(
+            "UPDATE jobs SET status = 'Completed', summary = ? WHERE id = ?",
+            ['{"inserted": 500, "more": true, "waiting_until": "2026-12-06T14:05:31.000000Z"}', job.id],
+        )
+    http, _ = signed_in(web, "rita")
+    page = http.get(f"{web.url}/jobs", timeout=10).text
+    assert "inserted 500, waiting for the channel&#39;s rate limit until 2026-12-06 14:05:31 UTC" in page
+    assert "more True" not in page
