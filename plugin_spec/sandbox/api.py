@@ -95,6 +95,8 @@ class ApiSandbox(SandboxServer):
     #: per second, burst), a token bucket each; enforced with ``set_faults(operation_limits=True)``
     #: (429 past it), refilled ``rate_time_scale`` times faster than published
     operation_limits: ClassVar[dict[str, tuple[float, int]]] = {}
+    #: handlers that need no credential (a token endpoint served as a route of the API)
+    public_routes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str = "sandbox-key-0001", seed: int = 1):
         super().__init__(host, port)
@@ -348,15 +350,21 @@ class ApiSandbox(SandboxServer):
         found = self.match(request)
         if isinstance(found, str) and not self.plan_allows(found):
             return self.quota_exceeded(found)
-        refused = self.auth.check(request.headers, self.error)
-        if refused is not None:
-            return refused
-        entry["key_ok"] = True
+        if not (isinstance(found, str) and found in self.public_routes):
+            refused = self.auth.check(request.headers, self.error)
+            if refused is not None:
+                return refused
+            entry["key_ok"] = True
         if isinstance(found, Reply):
             return found
         with self._lock:
             reply: Reply = getattr(self, found)(request)
-            return self._spoil(reply, entry, fire)
+            return self._spoil(self.after(found, reply, entry), entry, fire)
+
+    def after(self, operation: str, reply: Reply, entry: dict[str, Any]) -> Reply:
+        """The answer of ``operation`` as sent (override to add headers, or to lose an answer);
+        ``entry`` is its request log record (set ``entry["fault"]`` for a fault)."""
+        return reply
 
     def plan_allows(self, operation: str) -> bool:
         """Take a token of ``operation``'s bucket (``operation_limits``); False when it is empty.

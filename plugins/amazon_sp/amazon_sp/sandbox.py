@@ -43,6 +43,7 @@ from urllib.parse import parse_qs
 
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import CONTROL_PREFIX, ApiSandbox, Request, error
+from plugin_spec.sandbox.auth import SandboxAuth
 
 from .sandbox_data import DEFAULT_MARKETPLACE, MARKETPLACES, OrderFactory, cancel, parse_time, ship, wire_time
 from .settings import TOKEN_PATH
@@ -148,7 +149,7 @@ class _Invalid(ValueError):
 # --- Login with Amazon ---------------------------------------------------------------------------
 
 
-class _LwaTokens:
+class _LwaTokens(SandboxAuth):
     """Login with Amazon, as far as the sandbox needs it: ``POST /auth/o2/token`` with the
     refresh-token grant, and the ``x-amz-access-token`` check of every API call.
 
@@ -197,7 +198,7 @@ class _LwaTokens:
         body["refresh_token"] = self.refresh_token
         return Reply(200, body, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    def check(self, headers: Any) -> Reply | None:
+    def check(self, headers: Any, error: Any = None) -> Reply | None:
         """None when ``x-amz-access-token`` holds a live token; else the SP-API's 403."""
         token = headers.get(ACCESS_TOKEN_HEADER)
         if not token:
@@ -272,6 +273,8 @@ class Sandbox(ApiSandbox):
         ("POST", CONFIRM_PATH, "confirm_shipment"),
         ("POST", TOKEN_PATH, "token"),
     ]
+    #: Login with Amazon's token endpoint is a route of its own (its usage plan, its faults)
+    public_routes: ClassVar[frozenset[str]] = frozenset({"token"})
     #: each operation's usage plan, enforced by the base with ``rate_limits`` on
     operation_limits: ClassVar[dict[str, tuple[float, int]]] = {
         name: (plan.rate, plan.burst) for name, plan in USAGE_PLANS.items()
@@ -289,6 +292,7 @@ class Sandbox(ApiSandbox):
         # the access token is checked by _LwaTokens, never compared with api_key
         super().__init__(host, port, api_key=secrets.token_hex(16), seed=seed)
         self.lwa = _LwaTokens(client_id, client_secret, refresh_token, token_lifetime, rotate_refresh_token)
+        self.auth = self.lwa  # every route but the token endpoint's (public_routes) checks the token
         self.marketplaces = tuple(marketplaces)
         self._factory = OrderFactory(seed, self.marketplaces)
         self._clock = datetime.now(UTC).replace(microsecond=0)
@@ -435,60 +439,30 @@ class Sandbox(ApiSandbox):
         reply.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
         return reply
 
-    def _answer(self, request: Request, entry: dict[str, Any]) -> Reply:
-        with self._lock:
-            switches = self._switches
+    def error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+        """The base's errors in the SP-API's envelope and codes."""
+        codes = {"server_error": "ServiceUnavailable", "no_such_endpoint": "NotFound",
+                 "method_not_allowed": "MethodNotAllowed", "rate_limited": "QuotaExceeded"}  # fmt: skip
+        if status == 503:
+            message = "Service temporarily unavailable. Try again later."
+        if status == 429:
+            return quota_exceeded()  # the SP-API sends no Retry-After
+        if status == 404 and code == "no_such_endpoint":
+            return amazon_error(404, "NotFound", "The requested resource was not found.", f"See {CONTROL_PREFIX}/.")
+        return amazon_error(status, codes.get(code, code), message, "", headers)
 
-            def fire(name: str) -> bool:
-                return self._switches.triggers[name].fire(self._rng)
+    def quota_exceeded(self, operation: str) -> Reply:
+        return quota_exceeded()
 
-            fired = {name: fire(name) for name in ("drop_connection", "slow", "fail_5xx", "too_many_requests")}
-        self.sleep(switches.latency)
-        if fired["drop_connection"]:
-            entry["fault"] = "drop_connection"
-            return Reply(drop=True)
-        if fired["slow"]:
-            entry["fault"] = "slow"
-            self.sleep(switches.slow_seconds)
-        if fired["fail_5xx"]:
-            entry["fault"] = "fail_5xx"
-            return amazon_error(503, "ServiceUnavailable", "Service temporarily unavailable. Try again later.")
-        found = self._match(request)
-        if isinstance(found, Reply):
-            return found
-        operation = found
-        if fired["too_many_requests"] or self._rate_limited() is not None or not self.plan_allows(operation):
-            return quota_exceeded()
-        with self._lock:
-            if operation != "token":
-                denied = self.lwa.check(request.headers)
-                if denied is not None:
-                    return denied
-                entry["key_ok"] = True
-            reply: Reply = getattr(self, operation)(request)
-            if operation == "confirm_shipment" and reply.status == 204 and self._amazon.lose_answer > 0:
-                # applied, but a proxy on the way back loses the answer
-                self._amazon.lose_answer -= 1
-                entry["fault"] = "lose_answer"
-                return Reply(502, raw=b"<html><body>502 Bad Gateway</body></html>",
-                             headers={"Content-Type": "text/html"})  # fmt: skip
-            if reply.status in RATE_HEADER_STATUSES.get(operation, ()):
-                reply.headers["x-amzn-RateLimit-Limit"] = USAGE_PLANS[operation].header
-            return self._spoil(reply, entry, fire)
-
-    def _match(self, request: Request) -> str | Reply:
-        """The handler's name (its usage plan's key), with the path's parts in ``request.params``."""
-        allowed = []
-        for method, pattern, name in self._compiled:
-            match = pattern.fullmatch(request.path)
-            if match and method == request.method:
-                request.params = dict(match.groupdict())
-                return name
-            if match:
-                allowed.append(method)
-        if allowed:
-            return amazon_error(405, "MethodNotAllowed", f"{request.path} accepts {', '.join(allowed)}.")
-        return amazon_error(404, "NotFound", "The requested resource was not found.", f"See {CONTROL_PREFIX}/.")
+    def after(self, operation: str, reply: Reply, entry: dict[str, Any]) -> Reply:
+        if operation == "confirm_shipment" and reply.status == 204 and self._amazon.lose_answer > 0:
+            # applied, but a proxy on the way back loses the answer
+            self._amazon.lose_answer -= 1
+            entry["fault"] = "lose_answer"
+            return Reply(502, raw=b"<html><body>502 Bad Gateway</body></html>", headers={"Content-Type": "text/html"})
+        if reply.status in RATE_HEADER_STATUSES.get(operation, ()):
+            reply.headers["x-amzn-RateLimit-Limit"] = USAGE_PLANS[operation].header
+        return reply
 
     # --- the operations ------------------------------------------------------------------------
 
