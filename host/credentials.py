@@ -36,6 +36,8 @@ class DbCredentialStore:
         self._lock = threading.Lock()  # the threads of one upload share the store
         self._db: sqlite_utils.Database | None = None
         self._seen: set[str] = set()
+        #: name -> the lease this store wrote when it claimed a renewal (another's is never released)
+        self._claims: dict[str, str] = {}
 
     @classmethod
     def of(cls, db: sqlite_utils.Database, company_id: int, channel: str) -> DbCredentialStore:
@@ -85,12 +87,15 @@ class DbCredentialStore:
                         [*self._key(name), until],
                     ).rowcount
                     if created == 1:
+                        self._claims[name] = until
                         return True
                 claimed = db.execute(
                     "UPDATE channel_credentials SET lease_until = ? WHERE company_id = ? AND channel = ? AND name = ? "
                     "AND version = ? AND (lease_until IS NULL OR lease_until < ?)",
                     [until, *self._key(name), seen_version, now],
                 ).rowcount
+            if claimed == 1:
+                self._claims[name] = until
             return bool(claimed == 1)
 
     def finish_refresh(
@@ -117,24 +122,41 @@ class DbCredentialStore:
                     self._key(name),
                 ).fetchone()[0]
             self._seen.update(v for v in values.values() if v)
+            self._claims.pop(name, None)
             return Credential(
                 values=dict(values), expires_at=expires_at, version=int(version), origin=origin, refreshed_at=refreshed
             )
 
     def abandon_refresh(self, name: str, seen_version: int) -> None:
         with self._lock:
+            claim = self._claims.pop(name, None)
+            if claim is None:
+                return
             db = self._conn()
             with write(db):
+                # only this store's own claim: one taken over since (its lease lapsed) stays
                 db.execute(
                     "UPDATE channel_credentials SET lease_until = NULL WHERE company_id = ? AND channel = ? "
-                    "AND name = ? AND version = ?",
-                    [*self._key(name), seen_version],
+                    "AND name = ? AND version = ? AND lease_until = ?",
+                    [*self._key(name), seen_version, claim],
                 )
 
     def secret_values(self) -> list[str]:
         """The values this store loaded or saved (what this process may have seen)."""
         with self._lock:
             return sorted(self._seen, key=len, reverse=True)
+
+
+def values_of(db: sqlite_utils.Database, company_id: int) -> list[str]:
+    """Every token stored for the company, in clear: for scrubbing a message, never for showing."""
+    rows = db.execute(
+        "SELECT value FROM channel_credentials WHERE company_id = ? AND version > 0 AND value IS NOT NULL",
+        [company_id],
+    ).fetchall()
+    found: list[str] = []
+    for (value,) in rows:
+        found += [v for v in json.loads(secrets.unseal(db, value)).values() if isinstance(v, str) and v]
+    return found
 
 
 def status(db: sqlite_utils.Database, company_id: int, channel: str) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from plugin_spec import BadData, ChannelError, RateLimited
 
-from . import clock, config, jobs, services
+from . import clock, config, credentials, jobs, services
 from .companies import get_company
 from .db import as_target, connect, is_postgresql, target_of
 from .errors import HostError
@@ -210,7 +210,11 @@ def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
         settings = services.companies.cart_settings_model(db, company)
     except HostError:
         settings = None
-    return tidy(services.redact(str(exc), settings))[:300]
+    try:
+        tokens = credentials.values_of(db, company.id)
+    except HostError:  # a key file that does not open them: nothing of theirs can be shown then
+        tokens = []
+    return tidy(services.redact(str(exc), settings, tokens=tokens))[:300]
 
 
 class LocalPool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 from plugin_spec.errors import RateLimitWait
+from plugin_spec.ratelimit import wall_time
 
 from . import clock, companies, config, orders, plugins
 from .acceptance import accept_after_download
@@ -49,18 +50,24 @@ class NotAllowed(HostError):
     """The company's settings do not allow this work now (a toggle is off, or untested)."""
 
 
-def redact(text: str, settings: CartSettings | None, credentials: DbCredentialStore | None = None) -> str:
+def redact(
+    text: str,
+    settings: CartSettings | None,
+    credentials: DbCredentialStore | None = None,
+    tokens: Iterable[str] = (),
+) -> str:
     """Remove every secret value of ``settings`` from ``text`` (defence in depth for messages),
-    and every token the channel's auth obtained through ``credentials``."""
-    if settings is None:
-        return text
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr) and value.get_secret_value():
-            text = text.replace(value.get_secret_value(), companies.mask(value.get_secret_value()))
+    and every token the channel's auth obtained (seen through ``credentials``, or ``tokens``)."""
+    secrets: list[str] = list(tokens)
+    if settings is not None:
+        for name in type(settings).model_fields:
+            value = getattr(settings, name)
+            if isinstance(value, SecretStr):
+                secrets.append(value.get_secret_value())
     if credentials is not None:
-        for token in credentials.secret_values():
-            text = text.replace(token, companies.mask(token))
+        secrets += credentials.secret_values()
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, companies.mask(secret))
     return text
 
 
@@ -380,12 +387,6 @@ def download_soon(db: sqlite_utils.Database, company: Company, at: str | None = 
     or at ``at`` (a stored timestamp: when the channel's rate limit allows the next request)."""
     with write(db):
         db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [at or clock.now_iso(), company.id])
-
-
-def wall_time(value: datetime) -> str:
-    """``14:05:31 UTC``, with the date when it is not today's."""
-    value = value.astimezone(UTC)
-    return f"{value:%H:%M:%S} UTC" if value.date() == clock.now().date() else f"{value:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def recent_since(days: int = RECENT_DAYS) -> datetime:

@@ -10,9 +10,11 @@
 The OAuth 2.0 grants build their token requests and read the token endpoint's answers with
 oauthlib. An access token is kept in the company's :class:`~plugin_spec.credentials.CredentialStore`
 (shared by every process of the host) and used until shortly before it expires; a 401 from
-the API renews it once, inside the same request (paging and uploads included), and sends the
-request again. Two processes that find it expired at once mint one token: one claims the
-refresh in the store, the other waits for its result. A refresh token the channel refuses
+the API (``renew_on``: Amazon's SP-API refuses an expired token with 403) renews it once, inside
+the same request (paging and uploads included), and sends the request again. A renewed token
+refused again is final for that client: the refusal is then not about the token's age. Two
+processes that find it expired at once mint one token: one claims the refresh in the store,
+the other waits for its result. A refresh token the channel refuses
 (``invalid_grant``) or a client it does not know (``invalid_client``) is an ``AuthError`` that
 tells staff what to do; tokens never appear in a message.
 """
@@ -29,16 +31,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from oauthlib.oauth2 import BackendApplicationClient, WebApplicationClient
-from oauthlib.oauth2.rfc6749 import errors as oauth_errors
-from oauthlib.oauth2.rfc6749.parameters import parse_token_response
-
 from . import stopping, validators
 from .credentials import Credential, CredentialStore, MemoryCredentialStore
 from .errors import AuthError, BadData, TransientError
 from .ratelimit import Limiter, Rate, group_limiter, limiter_for
 
 if TYPE_CHECKING:
+    from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
     from .http import JsonApi
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,9 @@ class OAuth2(Auth):
             (401; Amazon's SP-API answers an expired token with 403).
         :param token_rate: the token endpoint's own limit (None: the API's default window).
         :param renew_before_seconds: an access token this close to its expiry is renewed first.
-        :param lease_seconds: how long a claim to refresh holds against other processes: past
-            it, a claimer that died mid-renewal is taken over (longer than a token request can take).
+        :param lease_seconds: how long a claim to refresh holds against other processes at least:
+            past it, a claimer that died mid-renewal is taken over. It is stretched to the longest
+            a token request can take with the client's retries, so a live claimer never is.
         :param patience_seconds: how long to wait for another process's refresh.
         """
         if client_auth not in ("basic", "body"):
@@ -163,6 +164,8 @@ class OAuth2(Auth):
         self._lock = threading.RLock()  # secrets() is asked while a renewal holds it
         self._cached: Credential | None = None
         self._limiter: Limiter | None = None
+        #: the tokens (as sent) taken up after a refusal: one of them refused again is final
+        self._renewed: set[str] = set()
 
     # --- what subclasses say ----------------------------------------------------------------
 
@@ -193,12 +196,19 @@ class OAuth2(Auth):
     def renew_after_refusal(self, api: JsonApi, sent: Mapping[str, str]) -> bool:
         refused = sent.get(self.header)
         with self._lock:
-            record = self._usable(self.store.load(self.record))
+            if refused in self._renewed:
+                # a token renewed after a refusal was refused too: the refusal is not about the
+                # token's age (a missing permission, a marketplace not authorised), so no more
+                # tokens are minted for this client; the caller reports it
+                return False
+            stored = self.store.load(self.record)
+            record = self._usable(stored)
             if record is not None and self._format(record.values["access_token"]) != refused:
                 self._cached = record  # another process renewed it meanwhile: use that one
-                return True
-            log.info("%s refused the access token; renewing it once", self.channel)
-            self._cached = self._renew(api, self.store.load(self.record))
+            else:
+                log.info("%s refused the access token; renewing it once", self.channel)
+                self._cached = self._renew(api, stored)
+            self._renewed.add(self._format(self._cached.values["access_token"]))
             return True
 
     def secrets(self) -> list[str]:
@@ -241,9 +251,13 @@ class OAuth2(Auth):
     def _renew(self, api: JsonApi, seen: Credential | None) -> Credential:
         """Mint a token, unless another process does it at the same time: then wait for its."""
         deadline = time.monotonic() + self.patience
+        options = api.options
+        # the claim outlasts the longest a token request may take, retries and backoff included,
+        # so a slow but live holder is never taken over (two mints of one rotating refresh token)
+        lease = max(self.lease, (options.retries + 1) * options.deadline + options.retries * options.backoff_max)
         while True:
             version = seen.version if seen is not None else 0
-            if self.store.begin_refresh(self.record, version, self.lease):
+            if self.store.begin_refresh(self.record, version, lease):
                 try:
                     values, expires_at = self._mint(api, seen)
                 except BaseException:
@@ -302,6 +316,10 @@ class OAuth2(Auth):
 
     def _read_token_answer(self, raw: bytes, status: int) -> dict[str, Any]:
         """A token endpoint's answer, checked: the token and its expiry, or an AuthError."""
+        # oauthlib only where a token is read: API-key plugins never import it
+        from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+        from oauthlib.oauth2.rfc6749.parameters import parse_token_response
+
         try:
             text = raw.decode("utf-8")
             # oauthlib would also read a form-encoded body; RFC 6749 5.1 answers are JSON objects
@@ -330,6 +348,8 @@ class OAuth2(Auth):
         return {"access_token": access, "refresh_token": refresh, "expires_at": _expiry(params.get("expires_in"))}
 
     def _refusal(self, exc: oauth_errors.OAuth2Error, status: int) -> Exception:
+        from oauthlib.oauth2.rfc6749 import errors as oauth_errors
+
         code = exc.error if isinstance(exc.error, str) else "error"
         detail = self._scrub(str(exc.description or ""))
         detail = f": {detail}" if detail and detail != code else ""
@@ -361,6 +381,8 @@ class OAuth2RefreshToken(OAuth2):
     def __init__(self, token_url: str, client_id: str, client_secret: str, refresh_token: str, **kwargs: Any):
         super().__init__(token_url, client_id, client_secret, **kwargs)
         self.refresh_token = refresh_token
+        from oauthlib.oauth2 import WebApplicationClient
+
         self._client = WebApplicationClient(client_id)
 
     def origin_parts(self) -> tuple[str, ...]:
@@ -380,6 +402,8 @@ class OAuth2ClientCredentials(OAuth2):
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, **kwargs: Any):
         super().__init__(token_url, client_id, client_secret, **kwargs)
+        from oauthlib.oauth2 import BackendApplicationClient
+
         self._client = BackendApplicationClient(client_id)
 
     def origin_parts(self) -> tuple[str, ...]:

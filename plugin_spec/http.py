@@ -48,7 +48,7 @@ from urllib3.util.retry import Retry
 
 from .auth import Auth
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
-from .paging import Listing, NextLink, Pager, dig
+from .paging import Listing, NextLink, Pager, _hashable, dig
 from .ratelimit import Limiter, Rate, Window, group_limiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -281,10 +281,11 @@ class JsonApi:
         where = urlsplit(url).path  # never the query: it may carry a cursor
         extra_headers = dict(kwargs.pop("headers", None) or {})
         for attempt in (1, 2):
-            sent = self.auth.request_headers(self) if authenticate else {}
             waited = (limiter or self.limiter_of(operation)).acquire()
             if waited:
                 log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
+            # after the wait, which may be longer than the token has left to live
+            sent = self.auth.request_headers(self) if authenticate else {}
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -295,10 +296,15 @@ class JsonApi:
                 raise self._network_error(exc, where) from None
             except UnicodeEncodeError:
                 raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
-            renew = attempt == 1 and sent and response.status_code in self.auth.renew_on
-            if renew and self.auth.renew_after_refusal(self, sent):
-                response.close()
-                continue
+            if attempt == 1 and sent and response.status_code in self.auth.renew_on:
+                try:
+                    renewed = self.auth.renew_after_refusal(self, sent)
+                except BaseException:
+                    response.close()  # the refused answer's connection goes back to the pool
+                    raise
+                if renewed:
+                    response.close()
+                    continue
             break
         with response:
             try:
@@ -645,14 +651,6 @@ def _limit_key(limit_key: str | None, secret: str | None, auth: Auth) -> str:
             "that names the account"
         )
     return limit_key
-
-
-def _hashable(value: Any) -> Any:
-    try:
-        hash(value)
-    except TypeError:
-        return repr(value)
-    return value
 
 
 def _retry_after(response: requests.Response) -> float | None:

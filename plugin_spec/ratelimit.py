@@ -124,12 +124,18 @@ class Limiter:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=pause)
         if until > deadline:
-            at = f"{until:%H:%M:%S} UTC" if until.date() == now.date() else f"{until:%Y-%m-%d %H:%M:%S} UTC"
+            at = wall_time(until, now)
             raise RateLimitWait(
                 f"{self.name[0].upper()}{self.name[1:]} allows the next request at {at}, "
                 "later than this job may wait; not sent.",
                 until=until,
             )
+
+
+def wall_time(value: datetime, now: datetime | None = None) -> str:
+    """``14:05:31 UTC``, with the date when it is not today's: when a wait ends, for people."""
+    value, now = value.astimezone(UTC), (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{value:%H:%M:%S} UTC" if value.date() == now.date() else f"{value:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class WindowLimiter(Limiter):

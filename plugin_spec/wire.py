@@ -512,8 +512,8 @@ def send_or_reconcile(send: Callable[[], T], read_back: Callable[[], T | None]) 
     """
     try:
         return send()
-    except AuthError:
-        raise
+    except (AuthError, RateLimitWait):
+        raise  # a wrong key is never reconciled; a request the rate limit kept back was never sent
     except ChannelError as exc:
         try:
             answer = read_back()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import shutil
 import sys
@@ -13,13 +12,11 @@ from pathlib import Path
 
 import pg_server
 import pytest
-from click.testing import CliRunner
-from support import API_KEY
+from support import API_KEY, Cli
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
 from host import plugins
-from host.cli import cli
 
 
 def pytest_configure(config):
@@ -44,21 +41,6 @@ def bmp():
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "cart.db"
-
-
-class Cli:
-    def __init__(self, db_path: Path):
-        self.db_path = db_path
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, ok: bool = True):
-        result = self.runner.invoke(cli, ["--db", str(self.db_path), *args], catch_exceptions=False)
-        if ok and result.exit_code != 0:
-            raise AssertionError(f"cartplugin {' '.join(args)} exited {result.exit_code}: {result.output}")
-        return result
-
-    def json(self, *args: str):
-        return json.loads(self(*args, "--json").stdout)
 
 
 @pytest.fixture

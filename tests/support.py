@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from click.testing import CliRunner
 
 API_KEY = "bmp-test-key-7f3a9c2e51d4"
 
@@ -128,3 +131,22 @@ def assert_bucket_held(grants: list[tuple[float, float]], per_second: float, bur
         for n in range(burst + 1, len(ends) + 1):
             needed = (n - burst) / per_second
             assert ends[n - 1] - start >= needed - 1e-3, f"{n} slots within {ends[n - 1] - start:.3f} s of {start}"
+
+
+class Cli:
+    """The real ``cartplugin`` CLI on one database, in this process (click's CliRunner)."""
+
+    def __init__(self, db_path: Path | str):
+        self.db_path = db_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True):
+        from host.cli import cli  # the real `cartplugin` CLI
+
+        result = self.runner.invoke(cli, ["--db", str(self.db_path), *args], catch_exceptions=False)
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"cartplugin {' '.join(args)} exited {result.exit_code}: {result.output}")
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "--json").stdout)

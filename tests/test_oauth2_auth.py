@@ -54,6 +54,17 @@ def test_a_token_refused_again_after_renewing_is_an_auth_error_not_a_loop(shop: 
     assert shop.tokens.mints() == 2  # the first token, and one renewal
 
 
+def test_a_client_whose_renewed_token_is_refused_mints_no_more_tokens(shop: OAuthShop) -> None:
+    """A refusal that is not about the token's age (a missing permission) costs one renewal, not one per request."""
+    refuse = Reply(403, {"error": {"code": "Unauthorized", "message": "Access to requested resource is denied."}})
+    shop.auth.check = lambda headers, error: refuse  # type: ignore[method-assign]
+    with api(shop, refresh_auth(shop, MemoryCredentialStore(), renew_on=frozenset({401, 403}))) as client:
+        for _ in range(3):
+            with pytest.raises(AuthError):
+                client.request("GET", "/me")
+    assert shop.tokens.mints() == 2  # the first token, and one renewal
+
+
 def test_a_refused_refresh_token_is_an_auth_error_that_says_to_authorise_again_without_any_secret(
     shop: OAuthShop,
 ) -> None:

@@ -18,9 +18,12 @@ import oauth_channel
 import pytest
 import support
 from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
+from spy_plugin import SpySettings
+from support import Cli
 
 from host import plugins
 from host.db import connect
+from plugin_spec import ChannelInfo, TestResult, TransientError, hookimpl
 
 TESTS = Path(__file__).resolve().parent
 COMPANY = "Token Traders"
@@ -171,6 +174,47 @@ def test_a_revoked_refresh_token_fails_test_settings_with_what_to_do_and_no_secr
 
 @pytest.fixture
 def run_on(db_target):
-    from conftest import Cli
-
     return Cli(db_target)
+
+
+class _LeakyChannel:
+    """Stores a token in the host's credential store, then fails the download naming it."""
+
+    TOKEN = "at-leaky-token-0123456789"
+
+    @hookimpl
+    def cartplugin_channel_info(self):
+        return ChannelInfo(name="leaky", display_name="Leaky", version="1", settings_model=SpySettings)
+
+    @hookimpl
+    def cartplugin_test_settings(self, settings):
+        return TestResult(ok=True, message="ok")
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings, since, unfulfilled_only, credentials):
+        credentials.begin_refresh("oauth2", 0, 30)
+        credentials.finish_refresh("oauth2", 0, {"access_token": self.TOKEN}, None, "o")
+        raise TransientError(f"the channel refused {self.TOKEN}; try again later")
+
+
+def test_a_job_message_never_shows_a_token_the_channel_s_auth_stored(run, db_path) -> None:
+    leaky = _LeakyChannel()
+    plugins.register(leaky, name="leaky")
+    try:
+        run("companies", "add", "Leaky Co")
+        run("website-settings", "Leaky Co", "--store-plugin", "leaky", "--allow-order-download")
+        (db_path.parent / "token").write_text("spy-token-00001")
+        run("cart-settings", "Leaky Co", "--set-file", f"token={db_path.parent / 'token'}")
+        run("test-settings", "Leaky Co")
+        result = run("import-orders", "Leaky Co", ok=False)
+        db = connect(db_path)
+        try:
+            stored = [m for (m,) in db.execute("SELECT message FROM job_logs").fetchall()]
+            summaries = [s for (s,) in db.execute("SELECT summary FROM jobs").fetchall() if s]
+        finally:
+            db.close()
+        assert any("the channel refused ****6789" in m for m in stored), stored
+        for text in [result.output, *stored, *summaries]:
+            assert _LeakyChannel.TOKEN not in text
+    finally:
+        plugins.unregister(leaky)

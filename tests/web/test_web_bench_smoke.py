@@ -15,7 +15,7 @@ def test_bench_quick_web_row_runs_and_every_page_query_uses_an_index() -> None:
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--rows", "web"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    row = next(line for line in done.stdout.splitlines() if line.startswith("| 7 "))
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| 8 "))
     assert row.rstrip().endswith("| pass   |"), done.stdout
     assert "EXPLAIN QUERY PLAN /orders?company=7 page: " in done.stdout
     assert "NOT INDEXED" not in done.stdout

@@ -28,7 +28,7 @@ from plugin_spec.credentials import CredentialStore
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.paging import Keyset, PageToken
 from plugin_spec.ratelimit import Rate
-from plugin_spec.wire import safe_segment
+from plugin_spec.wire import safe_segment, timestamp
 
 from . import __version__
 from .mapping import error_code, error_detail, format_time
@@ -134,7 +134,7 @@ class AmazonClient(JsonApi):
         }
         pager = Keyset(
             PageToken("pagination.nextToken", "paginationToken", expired_codes=frozenset({"InvalidInput"})),
-            key=_stamp_and_id, filter_param="lastUpdatedAfter", format_stamp=str,
+            key=_stamp_and_id, filter_param="lastUpdatedAfter", format_stamp=format_time,
         )  # fmt: skip
         for page in self.pages(SEARCH_PATH, params, results="orders", pager=pager, operation="searchOrders",
                                id_of=_order_id, what="a searchOrders page"):  # fmt: skip
@@ -166,7 +166,8 @@ class AmazonClient(JsonApi):
 
 
 def _stamp_and_id(order: Any) -> tuple[Any, Any]:
-    return order["lastUpdatedTime"], order["orderId"]
+    # compared as instants: the API may write a stamp with fractions or an offset
+    return timestamp(order["lastUpdatedTime"], "lastUpdatedTime"), order["orderId"]
 
 
 def _order_id(item: Any) -> Any:
