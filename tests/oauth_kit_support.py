@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import oauth_channel
+import pytest
 from oauth_channel import OAuthShopSettings
 from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
 
-from plugin_spec.testing import KitChannel
+from plugin_spec.testing import ConformanceSuite, KitChannel
 
 
 class ShopChannel(KitChannel):
@@ -63,3 +65,28 @@ def settings(shop: OAuthShop, refresh_token: str = REFRESH_TOKEN) -> OAuthShopSe
         api_url=shop.base_url, token_url=shop.token_url, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
         refresh_token=refresh_token,
     )  # fmt: skip
+
+
+class OAuthShopSuite(ConformanceSuite):
+    """The kit on ``oauth_channel`` and a fresh OAuth Shop sandbox per check (subclass it as ``Test...``)."""
+
+    @pytest.fixture
+    def shop(self):
+        with OAuthShop() as server:
+            yield server
+
+    @pytest.fixture
+    def cartplugin_kit_plugin(self):
+        return oauth_channel
+
+    @pytest.fixture
+    def cartplugin_kit_channel(self, shop):
+        return ShopChannel(shop)
+
+    @pytest.fixture
+    def cartplugin_kit_settings(self, shop):
+        return settings(shop)
+
+    @pytest.fixture
+    def cartplugin_kit_bad_key_settings(self, shop):
+        return settings(shop, refresh_token="shop-refresh-token-revoked")

@@ -6,48 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import oauth_channel
 import pytest
-from oauth_kit_support import ShopChannel, settings
-from oauth_shop import OAuthShop
-
-from plugin_spec.testing import ConformanceSuite
+from oauth_kit_support import OAuthShopSuite
 
 pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture
-def shop():
-    with OAuthShop() as server:
-        yield server
-
-
-class TestOAuthChannelConformance(ConformanceSuite):
-    @pytest.fixture
-    def cartplugin_kit_plugin(self):
-        return oauth_channel
-
-    @pytest.fixture
-    def cartplugin_kit_channel(self, shop):
-        return ShopChannel(shop)
-
-    @pytest.fixture
-    def cartplugin_kit_settings(self, shop):
-        return settings(shop)
-
-    @pytest.fixture
-    def cartplugin_kit_bad_key_settings(self, shop):
-        return settings(shop, refresh_token="shop-refresh-token-revoked")
+class TestOAuthChannelConformance(OAuthShopSuite):
+    pass
 
 
 SUITE = """
 import pytest
 import oauth_channel
-from oauth_kit_support import ShopChannel, settings
-from oauth_shop import OAuthShop
-from plugin_spec.testing import ConformanceSuite
+from oauth_kit_support import OAuthShopSuite
 
 
 @pytest.fixture(autouse=True)
@@ -55,28 +29,8 @@ def broken(monkeypatch):
     monkeypatch.setattr(oauth_channel, "BREAKS", {BREAK!r})
 
 
-@pytest.fixture
-def shop():
-    with OAuthShop() as server:
-        yield server
-
-
-class TestBroken(ConformanceSuite):
-    @pytest.fixture
-    def cartplugin_kit_plugin(self):
-        return oauth_channel
-
-    @pytest.fixture
-    def cartplugin_kit_channel(self, shop):
-        return ShopChannel(shop)
-
-    @pytest.fixture
-    def cartplugin_kit_settings(self, shop):
-        return settings(shop)
-
-    @pytest.fixture
-    def cartplugin_kit_bad_key_settings(self, shop):
-        return settings(shop, refresh_token="shop-refresh-token-revoked")
+class TestBroken(OAuthShopSuite):
+    pass
 """
 
 #: each defect, the one check that must fail on it, and what its message must say
