@@ -293,7 +293,7 @@ class JsonApi:
                     allow_redirects=False, stream=True, headers={**extra_headers, **sent}, **kwargs,
                 )  # fmt: skip
             except requests.exceptions.RequestException as exc:
-                raise self._network_error(exc, where) from None
+                raise self._network_error(exc, where, url) from None
             except UnicodeEncodeError:
                 raise AuthError(f"The {self.profile.key_name} contains non-ASCII characters; re-enter it.") from None
             if attempt == 1 and sent and response.status_code in self.auth.renew_on:
@@ -429,8 +429,12 @@ class JsonApi:
                 return value[:100]
         return None
 
-    def _network_error(self, exc: requests.exceptions.RequestException, where: str) -> ChannelError:
+    def _network_error(self, exc: requests.exceptions.RequestException, where: str, url: str) -> ChannelError:
         name, base, check = self.profile.name, self.base_url, self.profile.check_url
+        if origin(url) != origin(self.base_url):
+            # another host than the API's (a token endpoint): name that one
+            parts = urlsplit(url)
+            base = f"{parts.scheme}://{parts.netloc}"
         tries = 1 + self.options.retries
         connect_s, read_s = self.options.connect_timeout, self.options.read_timeout
         if isinstance(exc, requests.exceptions.InvalidHeader):

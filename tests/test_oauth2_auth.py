@@ -5,12 +5,23 @@ kept, refusals that tell staff what to do, and no token in any message."""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import pytest
-from oauth_shop import CLIENT_SECRET, REFRESH_TOKEN, OAuthShop, all_ids, api, client_credentials_auth, refresh_auth
+from oauth_shop import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REFRESH_TOKEN,
+    OAuthShop,
+    all_ids,
+    api,
+    client_credentials_auth,
+    refresh_auth,
+)
 
-from plugin_spec import AuthError, BadData
+from plugin_spec import AuthError, BadData, TransientError
+from plugin_spec.auth import OAuth2RefreshToken
 from plugin_spec.credentials import MemoryCredentialStore
 from plugin_spec.sandbox import Reply
 
@@ -63,6 +74,18 @@ def test_a_client_whose_renewed_token_is_refused_mints_no_more_tokens(shop: OAut
             with pytest.raises(AuthError):
                 client.request("GET", "/me")
     assert shop.tokens.mints() == 2  # the first token, and one renewal
+
+
+def test_an_unreachable_token_endpoint_is_named_in_the_error_not_the_api(shop: OAuthShop) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    auth = OAuth2RefreshToken(f"http://127.0.0.1:{port}/oauth2/token", CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN)
+    with api(shop, auth) as client, pytest.raises(TransientError) as caught:
+        client.request("GET", "/me")
+    assert f"Could not reach http://127.0.0.1:{port}: nothing accepts connections there" in str(caught.value)
+    assert shop.base_url not in str(caught.value)
 
 
 def test_a_refused_refresh_token_is_an_auth_error_that_says_to_authorise_again_without_any_secret(
