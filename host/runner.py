@@ -138,6 +138,7 @@ def _execute(
                 since, why = services.get_cursor(db, company.id, channel), "the saved cursor"
                 if since is None:
                     since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
+            since, why = services.behind_the_cursor(db, company, channel, since, why)
             job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
             summary = services.download_orders(
                 db, company, since=since, progress=progress, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS

@@ -149,6 +149,18 @@ def import_since(db: sqlite_utils.Database, company: Company, requested: datetim
     return window, f"the last {RECENT_DAYS} days"
 
 
+def behind_the_cursor(
+    db: sqlite_utils.Database, company: Company, channel: str, since: datetime, why: str
+) -> tuple[datetime, str]:
+    """``since``, moved back by the channel's ``cursor_lag_seconds`` when it is at or after the
+    saved cursor less that lag: an order the channel's listing shows late is not passed."""
+    lag = timedelta(seconds=plugins.channel_info(channel).cursor_lag_seconds)
+    cursor = get_cursor(db, company.id, channel)
+    if not lag or cursor is None or since < cursor - lag:
+        return since, why
+    return cursor - lag, f"{why}, less the {lag.total_seconds():g} s the channel's listing may lag"
+
+
 def _extend_coverage(db: sqlite_utils.Database, company_id: int, channel: str, since: datetime) -> None:
     """After a complete run from ``since`` that joined the cursor it found: everything from
     ``since`` to the cursor has been read."""

@@ -125,6 +125,10 @@ class ChannelInfo(BaseModel):
     capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking", "accept_orders"]] = (
         frozenset({"test_settings", "download_orders", "upload_tracking"})
     )
+    #: how long after its modification stamp an order may first appear in the channel's listing
+    #: (a search index that lags): each automatic download asks again from this many seconds
+    #: before the saved cursor, so such an order is not passed (a repeat is upserted, unchanged)
+    cursor_lag_seconds: int = Field(default=0, ge=0, le=86_400)
 
 
 class Address(_ChannelText):

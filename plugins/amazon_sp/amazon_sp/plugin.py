@@ -41,7 +41,12 @@ def make_client(settings: Any, credentials: CredentialStore | None) -> AmazonCli
 
 @hookimpl
 def cartplugin_channel_info() -> ChannelInfo:
-    return ChannelInfo(name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=AmazonSettings)
+    # searchOrders sees a change a little after it is stamped (the model wants ``...Before`` two
+    # minutes in the past): every download asks again from two minutes before the cursor
+    return ChannelInfo(
+        name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=AmazonSettings,
+        cursor_lag_seconds=120,
+    )  # fmt: skip
 
 
 @hookimpl

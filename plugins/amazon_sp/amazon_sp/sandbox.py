@@ -355,6 +355,16 @@ class Sandbox(ApiSandbox):
                 ids.append(str(order["orderId"]))
             return ids
 
+    def add_late_order(self, before: str, seconds: float) -> str:
+        """An order stamped ``seconds`` before order ``before``'s stamp, shown only now: how an
+        order looks that Amazon's search index took a while to pick up."""
+        with self._lock:
+            updated = parse_time(self._orders[before]["lastUpdatedTime"]) - timedelta(seconds=seconds)
+            order = self._factory.order(updated - timedelta(minutes=3), updated, "UNSHIPPED", "MERCHANT",
+                                        self.marketplaces[0])  # fmt: skip
+            self._orders[order["orderId"]] = order
+            return str(order["orderId"])
+
     def touch(self, order_id: str) -> dict[str, Any]:
         """A change on Amazon's side: the order's ``lastUpdatedTime`` becomes the newest."""
         with self._lock:

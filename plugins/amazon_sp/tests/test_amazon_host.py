@@ -117,6 +117,18 @@ def test_a_pending_order_comes_once_payment_is_authorised_and_an_expired_token_i
         assert sandbox.lwa.mints == 2
 
 
+def test_an_order_amazon_lists_late_is_imported_by_the_next_download(cart, tmp_path) -> None:
+    with Sandbox(orders=12, seed=9) as sandbox:
+        set_up(cart, sandbox, tmp_path)
+        cart("test-settings", COMPANY)
+        cart("import-orders", COMPANY)
+        newest = max(sandbox.unfulfilled_order_ids() | merchant_cancelled(sandbox),
+                     key=lambda i: sandbox.order(i)["lastUpdatedTime"])  # where the host's cursor is  # fmt: skip
+        late = sandbox.add_late_order(before=newest, seconds=60)
+        cart("worker", "--once")
+        assert late in {o["source_order_id"] for o in cart.json("orders", "list", "--company", COMPANY)}
+
+
 def test_a_revoked_refresh_token_fails_test_settings_with_what_to_do(cart, tmp_path) -> None:
     with Sandbox(orders=3, refresh_token="Atzr|another-refresh-token-0001") as sandbox:
         set_up(cart, sandbox, tmp_path)
