@@ -81,7 +81,22 @@ def _take(url: str, down: threading.local, attempt: Callable[[psycopg.Connection
     return pause
 
 
-class PgRateLimiter(WindowLimiter):
+class _PgBackend:
+    """What both kinds of limit kept in PostgreSQL share: the database, the key, each thread's
+    reconnect state, and taking a slot in one transaction (``_try_locked``)."""
+
+    def _keep_in(self, url: str, key: str) -> None:
+        self.url, self.key = url, key
+        self._down = threading.local()
+
+    def _try_locked(self, conn: psycopg.Connection) -> float | None:
+        raise NotImplementedError
+
+    def try_take(self) -> float | None:
+        return _take(self.url, self._down, self._try_locked)
+
+
+class PgRateLimiter(_PgBackend, WindowLimiter):
     """At most ``limit`` requests in any ``window`` seconds for ``key``, counted in PostgreSQL.
 
     Waiting (and answering a stopping job with ``Stopped``) is ``Limiter.acquire``'s; this
@@ -90,9 +105,8 @@ class PgRateLimiter(WindowLimiter):
     """
 
     def __init__(self, url: str, key: str, limit: int, window: float):
-        super().__init__(limit, window)
-        self.url, self.key = url, key
-        self._down = threading.local()
+        WindowLimiter.__init__(self, limit, window)
+        self._keep_in(url, key)
 
     def _try_locked(self, conn: psycopg.Connection) -> float | None:
         """One transaction: take a slot if there is one (None); else the seconds until one frees."""
@@ -112,17 +126,13 @@ class PgRateLimiter(WindowLimiter):
                 return None
         return max(0.001, oldest + self._span - now)
 
-    def try_take(self) -> float | None:
-        return _take(self.url, self._down, self._try_locked)
 
-
-class PgTokenBucket(BucketLimiter):
+class PgTokenBucket(_PgBackend, BucketLimiter):
     """A token bucket (:class:`Rate`) for ``key``, kept in PostgreSQL on the server's clock."""
 
     def __init__(self, url: str, key: str, rate: Rate):
-        super().__init__(rate)
-        self.url, self.key = url, key
-        self._down = threading.local()
+        BucketLimiter.__init__(self, rate)
+        self._keep_in(url, key)
 
     def _try_locked(self, conn: psycopg.Connection) -> float | None:
         with conn.transaction():
@@ -141,6 +151,3 @@ class PgTokenBucket(BucketLimiter):
                     [self.key, tat],
                 )
         return pause
-
-    def try_take(self) -> float | None:
-        return _take(self.url, self._down, self._try_locked)
