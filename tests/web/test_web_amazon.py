@@ -8,7 +8,7 @@ import html
 import re
 
 import pytest
-from web_support import WebServer, signed_in
+from web_support import Walk, WebServer, signed_in
 
 import amazon_sp.plugin
 from amazon_sp.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Sandbox
@@ -52,3 +52,32 @@ def test_support_sets_up_an_amazon_company_and_its_orders_import(db_path, run, a
         assert sandbox.lwa.mints == 1
         for secret in (DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, *sandbox.lwa._access):
             assert secret not in page and secret not in tested.text
+
+
+def test_an_amazon_company_s_cart_general_in_a_real_browser(browser, db_path, run, amazon, tmp_path) -> None:
+    """Staff see the OAuth channel's fields, the secrets masked, and when the access token was
+    renewed and until when it is valid: never the token."""
+    with Sandbox(orders=6, seed=2) as sandbox, WebServer(db_path) as web:
+        run("companies", "add", "Amazon Traders")
+        run("website-settings", "Amazon Traders", "--store-plugin", "amazon_sp", "--allow-order-download")
+        (tmp_path / "secret").write_text(DEFAULT_CLIENT_SECRET)
+        (tmp_path / "refresh").write_text(DEFAULT_REFRESH_TOKEN)
+        run("cart-settings", "Amazon Traders", "--set", "region=eu",
+            "--set", f"marketplace_ids={sandbox.marketplaces[0]}", "--set", f"lwa_client_id={DEFAULT_CLIENT_ID}",
+            "--set-file", f"lwa_client_secret={tmp_path / 'secret'}",
+            "--set-file", f"refresh_token={tmp_path / 'refresh'}", "--set", f"api_url={sandbox.base_url}",
+            "--set", "commission_percent=15")  # fmt: skip
+        walk = Walk(browser, web)
+        walk.sign_in("sue")
+        walk.go("/companies/1/cart-general")
+        walk.page.click("summary[title='Options']")
+        walk.page.click("button:has-text('Test Settings')")
+        walk.page.wait_for_selector(".token")
+        assert "Connected to Amazon EU" in walk.page.content()
+        token_line = walk.text(".token")
+        assert token_line.startswith("Access token: renewed") and "valid until" in token_line
+        walk.shot("22-amazon-cart-general")
+        shown = "\n".join(walk.bodies)
+        for secret in (DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, *sandbox.lwa._access):
+            assert secret not in shown
+        walk.context.close()
