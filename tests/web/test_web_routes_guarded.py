@@ -130,12 +130,13 @@ def test_every_state_changing_route_refuses_a_signed_out_post_that_carries_a_val
     assert _snapshot(db_path) == before
 
 
-def _admin_client(app, db_path):
-    """A test client signed in as an admin, and a valid CSRF token of its session."""
-    admin = users.add_user(connect(db_path), "ann", "admin", "correct horse battery staple")
+def _client(app, db_path, name: str = "ann"):
+    """A test client signed in as ``name`` (with its role of web_support.ROLES), and a valid CSRF
+    token of its session."""
+    user = users.add_user(connect(db_path), name, ROLES[name], "correct horse battery staple")
     client = app.test_client()
     with client.session_transaction() as session:
-        session["uid"], session["ver"] = admin.id, admin.session_version
+        session["uid"], session["ver"] = user.id, user.session_version
     return client, csrf_token(client.get("/companies").get_data(as_text=True))
 
 
@@ -157,7 +158,7 @@ def test_a_post_to_a_view_that_declares_no_permission_is_refused_even_to_an_admi
         reached.append("declared")
         return "changed"
 
-    client, token = _admin_client(app, db_path)
+    client, token = _client(app, db_path)
     answer = client.post("/test-only/undeclared", data={"csrf_token": token})
     assert answer.status_code == 403 and "Your role does not allow this" in answer.get_data(as_text=True)
     assert client.post("/test-only/declared", data={"csrf_token": token}).status_code == 200
@@ -166,7 +167,7 @@ def test_a_post_to_a_view_that_declares_no_permission_is_refused_even_to_an_admi
 
 def test_a_post_to_a_url_that_takes_only_get_is_refused_by_the_guard_not_answered_405(db_path, bmp):
     app = create_app(db_path)
-    client, token = _admin_client(app, db_path)
+    client, token = _client(app, db_path)
     posted = {rule.rule for rule in app.url_map.iter_rules() if STATE_CHANGING & set(rule.methods or ())}
     get_only = sorted({rule.rule for rule in app.url_map.iter_rules()} - posted)
     assert len(get_only) >= 10
@@ -175,3 +176,22 @@ def test_a_post_to_a_url_that_takes_only_get_is_refused_by_the_guard_not_answere
         # would mean it let a request with no declared permission through to routing)
         url = re.sub(r"<(?:\w+:)?\w+>", "1", rule)
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
+
+
+def test_the_guard_itself_refuses_a_role_without_the_permission_a_view_declares(db_path, bmp):
+    app = create_app(db_path)
+    reached: list[str] = []
+
+    # declared as companies.website does it (an attribute, no @requires and no check inside),
+    # so only the guard stands between a role without the permission and the view
+    @app.route("/test-only/attribute", methods=["POST"])
+    def attribute():
+        reached.append("attribute")
+        return "changed"
+
+    attribute.permission = "company_settings"  # type: ignore[attr-defined]
+    walt, walt_token = _client(app, db_path, "walt")
+    assert walt.post("/test-only/attribute", data={"csrf_token": walt_token}).status_code == 403
+    sue, sue_token = _client(app, db_path, "sue")
+    assert sue.post("/test-only/attribute", data={"csrf_token": sue_token}).status_code == 200
+    assert reached == ["attribute"]
