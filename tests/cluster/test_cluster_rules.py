@@ -3,11 +3,14 @@ PostgreSQL in a temporary folder, the engine's schema and bridge, the leader's s
 
 from __future__ import annotations
 
+import signal
+
 import psycopg
+from cluster_support import wait_until
 
 from host import clock, jobs
 from host.cluster import engine
-from host.db import connect
+from host.db import connect, write
 
 
 def test_a_job_whose_worker_dies_on_every_attempt_is_requeued_until_its_last_and_then_ends_failed(
@@ -45,3 +48,32 @@ def test_a_job_whose_worker_dies_on_every_attempt_is_requeued_until_its_last_and
             assert jobs.get_job(db, job.id).status == jobs.FAILED
     finally:
         db.close()
+
+
+def test_worker_processes_killed_during_each_attempt_leave_the_job_failed_and_the_next_worker_does_not_run_it(
+    cluster_url, company_id, sandbox, start_worker
+):
+    """The same rule end to end, for workers on one machine: real worker processes, each killed
+    mid-download (a failpoint). The leader's tick asks the kernel and finds the dead pid at once
+    (``jobs.recover_orphans``), before any sweep: this guards that path, the test above the sweep's."""
+    db = connect(cluster_url)
+    try:
+        with write(db):  # two attempts, so two deaths use them up
+            job, _ = jobs.enqueue(db, company_id, "import_orders")
+            db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = ?", [job.id])
+        for attempt in (1, 2):
+            # the second one leads the schedule, gives itself the dead first one's job, and dies too
+            doomed = start_worker(env={"CARTPLUGIN_FAILPOINTS": "download.item=3"})
+            assert doomed.proc.wait(timeout=60) == -signal.SIGKILL, doomed.output
+            assert jobs.get_job(db, job.id).attempts == attempt
+        survivor = start_worker()
+        ended = (jobs.COMPLETED, jobs.PARTIAL, jobs.FAILED, jobs.CANCELLED)
+        assert wait_until(lambda: jobs.get_job(db, job.id).status in ended, timeout=60), survivor.output
+        shown = jobs.show_job(db, job.id)
+        assert shown["status"] == jobs.FAILED and shown["attempts"] == 2, shown  # not a third run by the survivor
+        messages = [line["message"] for line in shown["log"]]
+        assert sum("stopped while running this job; queued again" in m for m in messages) == 1
+        assert "stopped during every attempt" in messages[-1]
+    finally:
+        db.close()
+    assert survivor.stop() == 0, survivor.output
