@@ -104,8 +104,12 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
     assert json.loads(summary)["bad_orders"] == len(bad) + 1
     messages = "\n".join(m for (m,) in h.query("SELECT message FROM job_logs WHERE level = 'warning'"))
     assert victim in messages and "cannot store" in messages
-    # the cursor stays before the bad orders, so they are read again; later runs still work
-    assert cursor(h) is not None and clock.parse(cursor(h)) <= clock.now()
+    # the cursor stays at or before the earliest bad order (planted first), so every one of them is
+    # read again; the cursor held at a later one would never ask for the earlier ones again
+    stamps = {o["id"]: o["updated_at"] for o in channel.orders()}
+    earliest = min(clock.parse(stamps[order_id]) for order_id in bad | {victim})
+    assert earliest < max(clock.parse(stamps[order_id]) for order_id in bad | {victim})
+    assert cursor(h) is not None and clock.parse(cursor(h)) <= earliest
     more = set(channel.add_orders(2))
     h.cli("worker", "--once", "--download-every", "0")
     assert more <= host_ids(h)
