@@ -6,6 +6,7 @@ and was seen to fail with its rule broken by hand; the break is named in each te
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 import uuid
@@ -87,7 +88,7 @@ def limiter_backend(request, tmp_path, monkeypatch):
 
 def api_for(base_url: str, key: str, operation: str | None) -> JsonApi:
     # the key's window and an operation group's window are both LIMIT requests a minute
-    options = HttpOptions(**{**FAST.__dict__, "rate_limit": LIMIT, "rate_window": 60.0})
+    options = dataclasses.replace(FAST, rate_limit=LIMIT, rate_window=60.0)
     limits = {"orders": Window(LIMIT, 60.0)} if operation else None
     return JsonApi(base_url, PROFILE, options, headers={"x-api-key": key}, limit_key=key, rate_limits=limits)
 
@@ -110,7 +111,8 @@ def sends(api: JsonApi, operation: str | None) -> bool:
 def test_the_rate_limit_counts_each_api_and_each_key_apart_and_one_pair_together(limiter_backend, operation):
     """Break: key the limiter by the key alone, i.e. in plugin_spec/ratelimit.py ``limiter_for``
     hash ``limit_key`` instead of ``f"{api}\\0{limit_key}"`` (for the operation group, the same in
-    ``group_limiter``): the second API then finds the key's window full and this test fails."""
+    ``group_limiter``): the second API then finds the key's window full and this test fails.
+    Keyed by the API alone (``hashlib.sha256(api.encode())``), it fails at the second key."""
     one, two = fresh_key("one"), fresh_key("two")
     with Toy((one, two)) as first, Toy((one,)) as second:
         # two APIs, one key: each API has its own window
