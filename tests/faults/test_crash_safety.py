@@ -13,6 +13,8 @@ import pytest
 from fault_harness import Harness
 
 from backmarket_pro.sandbox import Sandbox
+from host import clock
+from host.db import connect, write
 
 KEY = "crash-suite-key-5b2c9e41"
 
@@ -51,6 +53,16 @@ UPLOAD_POINTS = [
     "upload.after_record=2",
     "job.before_finish=1",
 ]
+
+
+def not_due_today(h: Harness) -> None:
+    """The company's next automatic download a day away (a worker then queues none)."""
+    db = connect(h.db_path)
+    try:
+        with write(db):
+            db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(86400), h.company_id])
+    finally:
+        db.close()
 
 
 @pytest.fixture
@@ -103,9 +115,18 @@ def test_a_killed_incremental_download_still_delivers_every_order_on_the_next_ru
 def test_a_killed_upload_is_finished_by_the_next_worker(tmp_path, channel, point, db_target):
     h = Harness(tmp_path, channel, db=db_target)
     h.cli("import-orders", h.company)
+    # The automatic download the import left due would run beside the upload, and a failpoint
+    # such as job.after_claim=1 would kill whichever job got there first. On PostgreSQL the
+    # other job may then be fetched by the killed worker's engine but not yet claimed: Queued,
+    # with a task 'doing' on a dead worker, which the sweep only gives back after
+    # CARTPLUGIN_CLUSTER_STALLED_SECONDS (30 s), so the next worker --once did not run it (the
+    # flake under load). With only the upload due, the failpoint always kills the upload job,
+    # and the next worker requeues it as soon as it sees the worker's process is gone.
+    not_due_today(h)
     shipped = h.ship(10)  # three upload batches of 4
     crashed = h.cli("worker", "--once", "--processes", "1", "--download-every", "3600", failpoints=point, check=False)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    assert h.query("SELECT kind FROM jobs WHERE status = 'Processing'") == [("upload_tracking",)]
     h.cli("worker", "--once", "--download-every", "3600")
     h.assert_tracking_delivered(shipped)  # once each on the channel; accepted, not failed, in the host
     posts = [r for r in channel.request_log() if r["method"] == "POST" and r["status"] in (200, 201)]
