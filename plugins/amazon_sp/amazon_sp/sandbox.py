@@ -153,7 +153,9 @@ class _LwaTokens(SandboxAuth):
     """Login with Amazon, as far as the sandbox needs it: ``POST /auth/o2/token`` with the
     refresh-token grant, and the ``x-amz-access-token`` check of every API call.
 
-    All of the sandbox's authentication lives here, so a shared auth layer can replace it. Access
+    It is the sandbox's ``auth`` (``plugin_spec.sandbox.auth.SandboxAuth``). Unlike the base's
+    ``OAuthTokens`` it refuses a token with the SP-API's 403, tells an expired token from a
+    revoked one, and its endpoint is a route of the API (its own usage plan, the faults). Access
     tokens live ``lifetime`` seconds; ``revoke_all`` and ``expire_all`` end those issued so far;
     with ``rotate`` each grant also returns a new refresh token and retires the one used.
     """
