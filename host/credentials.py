@@ -69,8 +69,8 @@ class DbCredentialStore:
             ).fetchone()
             if row is None or not row[2] or row[0] is None:
                 return None  # nothing saved yet (a claim without a result is version 0)
-            values = json.loads(secrets.unseal(db, row[0]))
-            self._seen.update(v for v in values.values() if isinstance(v, str) and v)
+            values = _values(db, row[0])
+            self._seen.update(v for v in values.values() if v)
             return Credential(
                 values=values, expires_at=_when(row[1]), version=int(row[2]), origin=row[3], refreshed_at=_when(row[4])
             )
@@ -153,10 +153,7 @@ def values_of(db: sqlite_utils.Database, company_id: int) -> list[str]:
         "SELECT value FROM channel_credentials WHERE company_id = ? AND version > 0 AND value IS NOT NULL",
         [company_id],
     ).fetchall()
-    found: list[str] = []
-    for (value,) in rows:
-        found += [v for v in json.loads(secrets.unseal(db, value)).values() if isinstance(v, str) and v]
-    return found
+    return [v for (sealed,) in rows for v in _values(db, sealed).values() if v]
 
 
 def status(db: sqlite_utils.Database, company_id: int, channel: str) -> list[dict[str, Any]]:
@@ -167,6 +164,11 @@ def status(db: sqlite_utils.Database, company_id: int, channel: str) -> list[dic
         [company_id, channel],
     ).fetchall()
     return [{"name": name, "refreshed_at": refreshed, "expires_at": expires} for name, refreshed, expires in rows]
+
+
+def _values(db: sqlite_utils.Database, sealed: str) -> dict[str, str]:
+    """A record's values, decrypted (strings only: what a token endpoint answered)."""
+    return {k: v for k, v in json.loads(secrets.unseal(db, sealed)).items() if isinstance(v, str)}
 
 
 def _when(value: str | None) -> datetime | None:

@@ -21,6 +21,7 @@ tells staff what to do; tokens never appear in a message.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -30,11 +31,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from . import stopping, validators
 from .credentials import Credential, CredentialStore, MemoryCredentialStore
 from .errors import AuthError, BadData, TransientError
 from .ratelimit import Limiter, Rate, group_limiter, limiter_for
+from .wire import mask_text
 
 if TYPE_CHECKING:
     from oauthlib.oauth2.rfc6749 import errors as oauth_errors
@@ -286,8 +289,6 @@ class OAuth2(Auth):
         headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
         body = self.grant_body(refresh_token)
         if self.client_auth == "basic":
-            import base64
-
             pair = f"{_form_quote(self.client_id)}:{_form_quote(self.client_secret)}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         if self._limiter is None:
@@ -367,8 +368,6 @@ class OAuth2(Auth):
         return AuthError(f"{self.channel} refused the token request ({code}{detail}). {self.hint}")
 
     def _scrub(self, text: str) -> str:
-        from .wire import mask_text
-
         for secret in sorted(self.secrets(), key=len, reverse=True):
             if secret:
                 text = text.replace(secret, "****")
@@ -418,8 +417,6 @@ class OAuth2ClientCredentials(OAuth2):
 
 def _form_quote(value: str) -> str:
     # RFC 6749 2.3.1: the client id and secret are form-encoded before Basic auth joins them
-    from urllib.parse import quote_plus
-
     return quote_plus(value)
 
 

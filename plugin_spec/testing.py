@@ -942,12 +942,7 @@ class ConformanceSuite:
             result = _quietly(partial(cartplugin_kit.call, "cartplugin_test_settings", settings=settings), texts)
             if isinstance(result, TestResult):
                 texts.append((f"TestResult ({label})", f"{result.message} {result.account_name or ''} {result!r}"))
-            download = partial(
-                cartplugin_kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True
-            )
-            items = _quietly(lambda download=download: list(download()), texts)
-            orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
-            texts += [(f"BadOrder ({label})", i.message) for i in items or [] if isinstance(i, BadOrder)]
+            orders = _download_messages(cartplugin_kit, settings, label, texts)
             target = orders[0] if orders else None
             if target is None and label == "good settings":
                 continue
@@ -962,18 +957,8 @@ class ConformanceSuite:
                     shipped_at=datetime.now(UTC),
                 )  # fmt: skip
             )
-            results = _quietly(
-                partial(
-                    cartplugin_kit.call,
-                    "cartplugin_upload_tracking",
-                    settings=settings,
-                    shipments=[shipment, shipment.model_copy(update={"shipment_id": 302})],
-                ),
-                texts,
-            )
-            texts += [
-                (f"UploadResult ({label})", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)
-            ]
+            repeat = shipment.model_copy(update={"shipment_id": 302})
+            _upload_messages(cartplugin_kit, settings, [shipment, repeat], label, texts)
         if cartplugin_kit_channel.expire_tokens():
             # after a renewal: a token obtained at run time is the secret to keep out of errors now
             texts += _after_renewal(cartplugin_kit, cartplugin_kit_settings, cartplugin_kit_channel)
@@ -989,23 +974,39 @@ class ConformanceSuite:
 def _after_renewal(kit: Harness, settings: Any, channel: KitChannel) -> list[tuple[str, str]]:
     """Every message of a download, an upload and a failing download after the tokens expired."""
     texts: list[tuple[str, str]] = []
-    download = partial(kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)
-    items = _quietly(lambda: list(download()), texts)
-    orders = [i for i in items or [] if isinstance(i, ChannelOrder)]
-    texts += [("BadOrder", i.message) for i in items or [] if isinstance(i, BadOrder)]
+    orders = _download_messages(kit, settings, "", texts)
     if orders:
         shipment = channel.make_shipment(orders[0], 401, "KITSECRET0002")
         unknown = shipment.model_copy(update={"shipment_id": 402, "source_order_id": channel.unknown_order_id()})
-        results = _quietly(
-            partial(kit.call, "cartplugin_upload_tracking", settings=settings, shipments=[shipment, unknown]), texts
-        )
-        texts += [("UploadResult", f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
+        _upload_messages(kit, settings, [shipment, unknown], "", texts)
     if channel.expire_tokens() and channel.inject("server_error"):
         try:
-            _quietly(lambda: list(download()), texts)
+            _download_messages(kit, settings, "", texts)
         finally:
             channel.clear_faults()
     return [(f"{where} (after the access token was renewed)", text) for where, text in texts]
+
+
+def _labelled(kind: str, label: str) -> str:
+    return f"{kind} ({label})" if label else kind
+
+
+def _download_messages(kit: Harness, settings: Any, label: str, texts: list[tuple[str, str]]) -> list[ChannelOrder]:
+    """A download with ``settings``: its error and BadOrder messages added to ``texts``; its orders."""
+    download = partial(kit.call, "cartplugin_download_orders", settings=settings, since=None, unfulfilled_only=True)
+    items = _quietly(lambda: list(download()), texts)
+    texts += [(_labelled("BadOrder", label), i.message) for i in items or [] if isinstance(i, BadOrder)]
+    return [i for i in items or [] if isinstance(i, ChannelOrder)]
+
+
+def _upload_messages(
+    kit: Harness, settings: Any, shipments: list[Shipment], label: str, texts: list[tuple[str, str]]
+) -> None:
+    """An upload with ``settings``: its error and every result's message added to ``texts``."""
+    upload = partial(kit.call, "cartplugin_upload_tracking", settings=settings, shipments=shipments)
+    results = _quietly(upload, texts)
+    kind = _labelled("UploadResult", label)
+    texts += [(kind, f"{r.message} {r!r}") for r in results or [] if isinstance(r, UploadResult)]
 
 
 def _wrong_amount(where: str, field: str, got: Any, expected: Any) -> NoReturn:

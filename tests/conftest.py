@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pg_server
 import pytest
-from support import API_KEY, Cli
+from support import API_KEY, Cli, registered
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
-from host import plugins
 
 
 def pytest_configure(config):
@@ -31,11 +30,8 @@ def pytest_unconfigure(config):
 @pytest.fixture
 def bmp():
     """The Back Market Pro plugin, registered for this test only."""
-    plugins.register(backmarket_pro.plugin, name="backmarket_pro")
-    try:
-        yield backmarket_pro.plugin
-    finally:
-        plugins.unregister(backmarket_pro.plugin)
+    with registered(backmarket_pro.plugin, "backmarket_pro") as plugin:
+        yield plugin
 
 
 @pytest.fixture

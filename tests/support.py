@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,15 @@ class Cli:
 
     def json(self, *args: str):
         return json.loads(self(*args, "--json").stdout)
+
+
+@contextlib.contextmanager
+def registered(plugin: Any, name: str) -> Iterator[Any]:
+    """``plugin`` registered with the host's plugin manager for the ``with`` block only."""
+    from host import plugins
+
+    plugins.register(plugin, name=name)
+    try:
+        yield plugin
+    finally:
+        plugins.unregister(plugin)

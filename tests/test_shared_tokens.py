@@ -21,7 +21,6 @@ from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
 from spy_plugin import SpySettings
 from support import Cli
 
-from host import plugins
 from host.db import connect
 from plugin_spec import ChannelInfo, TestResult, TransientError, hookimpl
 
@@ -31,11 +30,8 @@ COMPANY = "Token Traders"
 
 @pytest.fixture
 def registered():
-    plugins.register(oauth_channel, name="oauth_shop")
-    try:
-        yield oauth_channel
-    finally:
-        plugins.unregister(oauth_channel)
+    with support.registered(oauth_channel, "oauth_shop") as plugin:
+        yield plugin
 
 
 def _entry_point(tmp_path: Path) -> str:
@@ -198,9 +194,7 @@ class _LeakyChannel:
 
 
 def test_a_job_message_never_shows_a_token_the_channel_s_auth_stored(run, db_path) -> None:
-    leaky = _LeakyChannel()
-    plugins.register(leaky, name="leaky")
-    try:
+    with support.registered(_LeakyChannel(), "leaky"):
         run("companies", "add", "Leaky Co")
         run("website-settings", "Leaky Co", "--store-plugin", "leaky", "--allow-order-download")
         (db_path.parent / "token").write_text("spy-token-00001")
@@ -216,5 +210,3 @@ def test_a_job_message_never_shows_a_token_the_channel_s_auth_stored(run, db_pat
         assert any("the channel refused ****6789" in m for m in stored), stored
         for text in [result.output, *stored, *summaries]:
             assert _LeakyChannel.TOKEN not in text
-    finally:
-        plugins.unregister(leaky)

@@ -8,20 +8,17 @@ import html
 import re
 
 import pytest
+from support import registered
 from web_support import Walk, WebServer, signed_in
 
 import amazon_sp.plugin
 from amazon_sp.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN, Sandbox
-from host import plugins
 
 
 @pytest.fixture
 def amazon():
-    plugins.register(amazon_sp.plugin, name="amazon_sp")
-    try:
-        yield amazon_sp.plugin
-    finally:
-        plugins.unregister(amazon_sp.plugin)
+    with registered(amazon_sp.plugin, "amazon_sp") as plugin:
+        yield plugin
 
 
 def test_support_sets_up_an_amazon_company_and_its_orders_import(db_path, run, amazon) -> None:
