@@ -38,21 +38,25 @@ screenshots: $(STAMP)
 		tests/web/test_web_accept_order.py tests/web/test_web_amazon.py -k browser
 
 # Mutation testing, on demand only (not CI): docs/testing.md says how to read the outcome.
-# The host's rule modules first, then each plugin's mapping.py from the plugin's own folder.
+# Each plugin's mapping.py from the plugin's own folder, then the host's and the toolkit's runs
+# (mutate/run.py: one folder per module under mutate/, a kill ratio per module at the end).
 MUTATE_JOBS ?= 2
+# `make mutate MUTATE_RUNS="jobs secrets" MUTATE_SAMPLE=150`: some runs, a sample of each module
+MUTATE_RUNS ?=
+MUTATE_SAMPLE ?=
 MUTMUT := $(abspath $(BIN))/mutmut
 $(VENV)/.mutate-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,mutate]'
 	touch $@
 
 mutate: $(VENV)/.mutate-installed
-	$(MUTMUT) run --max-children $(MUTATE_JOBS)
 	cd plugins/backmarket_pro && $(MUTMUT) run --max-children $(MUTATE_JOBS)
 	cd plugins/backmarket && $(MUTMUT) run --max-children $(MUTATE_JOBS)
-	@for dir in . plugins/backmarket_pro plugins/backmarket; do \
+	@for dir in plugins/backmarket_pro plugins/backmarket; do \
 		echo "== surviving mutants in $$dir (mutmut show NAME, from that folder, prints the change)"; \
 		(cd $$dir && $(MUTMUT) results); \
 	done
+	MUTATE_JOBS=$(MUTATE_JOBS) $(BIN)/python mutate/run.py $(MUTATE_RUNS) $(if $(MUTATE_SAMPLE),--sample $(MUTATE_SAMPLE))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants plugins/*/mutants build
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants plugins/*/mutants mutate/*/mutants build

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
@@ -69,11 +68,11 @@ def _guard() -> Any:
 def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("companies.index")
-    parts = urlsplit(target)
-    # browsers read a backslash as a slash ("/\\evil.example" is another site) and drop
-    # control characters, so a target with either is refused with the rest
+    # only a path of this site: it starts with one "/" (so it has no scheme and no other host);
+    # browsers read a backslash as a slash ("/\\evil.example" is another site) and drop control
+    # characters ("/\t/evil.example" is "//evil.example"), so a target with either is refused too
     unsafe = "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target)
-    if unsafe or parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if unsafe or not target.startswith("/") or target.startswith("//"):
         return url_for("companies.index")
     return target
 

@@ -1,0 +1,121 @@
+"""Run one or more `make mutate` runs and sum them up per module.
+
+Each folder beside this file is one run: its ``pyproject.toml`` names the modules mutmut changes
+and the tests that judge them (the fast, in-process tests that reach that code). ``host/``,
+``plugin_spec/`` and ``tests/`` in each folder are links to the repository's own, made here, so
+that every run has its own ``mutants/`` and its own test selection.
+
+    python mutate/run.py                       # every run, every mutant
+    python mutate/run.py jobs secrets          # only these runs
+    python mutate/run.py http --sample 150     # a uniform sample of each module's mutants
+    python mutate/run.py --summary             # the verdicts so far, run nothing
+
+A sample is drawn with a fixed seed, so a later run with the same size checks the same mutants
+again (mutmut keeps its verdicts in ``mutants/`` and checks only what changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LINKS = ("host", "plugin_spec", "tests")
+NOTHING = "no.such.mutant"  # a name that matches nothing: mutmut makes the mutants and runs none
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout"}
+STATUS.update({-24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 37: "caught by type check"})
+
+
+def runs() -> list[str]:
+    return sorted(p.parent.name for p in HERE.glob("*/pyproject.toml"))
+
+
+def mutmut() -> str:
+    return str(Path(sys.executable).with_name("mutmut"))
+
+
+def link(run: str) -> Path:
+    folder = HERE / run
+    for name in LINKS:
+        target = folder / name
+        if not target.is_symlink():
+            target.symlink_to(Path("..") / ".." / name)
+    return folder
+
+
+def verdicts(folder: Path) -> dict[str, str]:
+    """Each mutant's verdict, from mutmut's own records in ``mutants/``."""
+    found: dict[str, str] = {}
+    for meta in (folder / "mutants").glob("**/*.py.meta"):
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            found[name] = "not checked" if code is None else STATUS.get(code, "suspicious")
+    return found
+
+
+def module_of(name: str) -> str:
+    return name.split(".x_")[0].split(".xǁ")[0]
+
+
+def run(name: str, sample: int | None, jobs: int, seed: int) -> None:
+    folder = link(name)
+    command = [mutmut(), "run", "--max-children", str(jobs)]
+    if sample is None:
+        subprocess.run(command, cwd=folder, check=True)
+        return
+    subprocess.run([*command, NOTHING], cwd=folder, check=True)
+    chosen: list[str] = []
+    by_module: dict[str, list[str]] = {}
+    for mutant in sorted(verdicts(folder)):
+        by_module.setdefault(module_of(mutant), []).append(mutant)
+    for mutants in by_module.values():
+        chosen += random.Random(seed).sample(mutants, min(sample, len(mutants)))
+    subprocess.run([*command, *chosen], cwd=folder, check=True)
+
+
+def summary(names: list[str]) -> int:
+    """Print the kill ratio of every module and name its survivors; 1 when one is under 85 %."""
+    low = 0
+    for name in names:
+        found = verdicts(HERE / name)
+        per_module: dict[str, Counter[str]] = {}
+        for mutant, verdict in found.items():
+            per_module.setdefault(module_of(mutant), Counter())[verdict] += 1
+        for module, counts in sorted(per_module.items()):
+            judged = sum(n for verdict, n in counts.items() if verdict not in ("not checked", "skipped"))
+            killed = counts["killed"] + counts["timeout"] + counts["caught by type check"]
+            ratio = killed / judged if judged else 0.0
+            low += judged > 0 and ratio < 0.85
+            detail = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+            print(f"{name:10} {module:24} {ratio:6.1%} killed of {judged} checked ({detail})")
+            for mutant in sorted(m for m, v in found.items() if v in ("survived", "no tests", "suspicious")):
+                if module_of(mutant) == module:
+                    print(f"    {found[mutant]:9} {mutant}")
+    return 1 if low else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", help=f"runs to do (default: all of {', '.join(runs())})")
+    parser.add_argument("--sample", type=int, help="check this many mutants of each module, drawn at random")
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATE_JOBS", "2")))
+    parser.add_argument("--summary", action="store_true", help="only print the verdicts so far")
+    args = parser.parse_args()
+    names = args.runs or runs()
+    unknown = sorted(set(names) - set(runs()))
+    if unknown:
+        parser.error(f"no such run: {', '.join(unknown)} (there are: {', '.join(runs())})")
+    if not args.summary:
+        for name in names:
+            run(name, args.sample, args.jobs, args.seed)
+    return summary(names)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
