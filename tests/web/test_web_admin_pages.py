@@ -167,5 +167,8 @@ def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(we
         )
     http, _ = signed_in(web, "rita")
     page = http.get(f"{web.url}/jobs", timeout=10).text
-    assert "inserted 500, waiting for the channel&#39;s rate limit until 2026-12-06 14:05:31 UTC" in page
+    assert (
+        "500 new, 0 updated, 0 unchanged, waiting for the channel&#39;s rate limit until 2026-12-06 14:05:31 UTC"
+        in page
+    )
     assert "more True" not in page
