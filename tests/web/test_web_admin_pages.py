@@ -55,6 +55,32 @@ def test_a_refused_cart_general_names_the_field_and_saves_nothing(web, run, sand
     assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["x_api_key"] is None
 
 
+def test_a_commission_with_a_decimal_comma_is_saved_and_an_ambiguous_one_is_named(web, run, sandbox):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    url = f"{web.url}/companies/1/cart-general"
+    saved = http.post(
+        url,
+        data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="12,5"),
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "Cart General saved" in saved.text
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["commission_percent"] == (
+        "12.5"
+    )
+    refused = http.post(
+        url, data=_cart_form(token, website_url=sandbox.base_url, commission_percent="1,2,3"), timeout=10
+    )
+    assert refused.status_code == 422
+    assert '<p class="error field-error" id="error-commission_percent">must be a number with one decimal comma' in (
+        refused.text
+    )
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["commission_percent"] == (
+        "12.5"
+    )
+
+
 def test_import_orders_is_refused_with_the_reason_before_test_settings(web, run):
     run("companies", "add", "Acme Refurb")
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro", "--allow-order-download")
