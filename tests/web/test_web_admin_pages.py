@@ -81,6 +81,33 @@ def test_a_commission_with_a_decimal_comma_is_saved_and_an_ambiguous_one_is_name
     )
 
 
+def test_a_key_typed_with_another_field_refused_is_asked_for_again_and_never_echoed(web, run, sandbox):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    run(
+        "cart-settings",
+        "Acme Refurb",
+        "--set",
+        f"website_url={sandbox.base_url}",
+        "--set",
+        "x_api_key=old-key-00000001",
+    )
+    http, token = signed_in(web, "sue")
+    refused = http.post(
+        f"{web.url}/companies/1/cart-general",
+        data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="250"),
+        timeout=10,
+    )
+    assert refused.status_code == 422 and 'id="error-commission_percent"' in refused.text
+    assert (
+        '<p class="error field-error" id="error-x_api_key">The x-api-key you typed was not saved: type it again.</p>'
+        in refused.text
+    )
+    assert API_KEY not in refused.text and "old-key-00000001" not in refused.text
+    shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
+    assert shown["x_api_key"] == "****0001"
+
+
 def test_import_orders_is_refused_with_the_reason_before_test_settings(web, run):
     run("companies", "add", "Acme Refurb")
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro", "--allow-order-download")
