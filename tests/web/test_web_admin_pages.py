@@ -225,3 +225,25 @@ def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(we
         in page
     )
     assert "more True" not in page
+
+
+def test_a_long_company_name_wraps_and_the_website_url_box_shows_the_default_url_whole(web, run):
+    import re
+
+    from backmarket_pro.client import DEFAULT_WEBSITE_URL
+
+    long_name = "Refurbished-Electronics-Trading-Company-of-Northern-Europe-and-the-Baltic-States-GmbH-und-Co-KG-2026"
+    assert len(long_name) == 100
+    run("companies", "add", long_name)
+    run("website-settings", long_name, "--store-plugin", "backmarket_pro")
+    http, _ = signed_in(web, "sue")
+    assert long_name in http.get(f"{web.url}/companies", timeout=10).text
+    css = re.sub(r"/\*.*?\*/", "", http.get(f"{web.url}/static/style.css", timeout=10).text, flags=re.S)
+    wrapping = [rule for rule in re.findall(r"([^{}]+)\{([^}]*)\}", css) if "overflow-wrap: anywhere" in rule[1]]
+    selectors = {s.strip() for rule in wrapping for s in rule[0].split(",")}
+    assert {"h1", ".grid td", ".crumbs"} <= selectors  # the grid cell, the company page's heading and path
+    editing = http.get(f"{web.url}/companies/1/cart-general", params={"edit": "1"}, timeout=10).text
+    box = re.search(r'<input[^>]*id="website_url"[^>]*>', editing)
+    assert box is not None
+    size = re.search(r'size="(\d+)"', box.group(0))
+    assert size is not None and int(size.group(1)) > len(DEFAULT_WEBSITE_URL)
