@@ -46,7 +46,9 @@ class CartGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (HostError, ChannelError) as exc:
+        except HostError as exc:
+            raise click.ClickException(exc.for_cli()) from None
+        except ChannelError as exc:
             raise click.ClickException(str(exc)) from None
         except sqlite3.Error as exc:
             raise click.ClickException(f"database error: {exc}") from None

@@ -162,8 +162,8 @@ def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
     plugin = website_settings(db, company)["store_plugin"]
     if not plugin:
         raise HostError(
-            f"company {company.name!r} has no store plugin; "
-            f"run: cartplugin website-settings {company.name!r} --store-plugin NAME"
+            f"company {company.name!r} has no store plugin; choose a Store Plugin in Website General Settings",
+            cli_hint=f"cartplugin website-settings {company.name!r} --store-plugin NAME",
         )
     return plugin
 
@@ -318,9 +318,11 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
     # (a URL, or a setting such as a region that picks the host) gives the secret again
     kept = sorted(name for name in secrets_fields if before.get(name) and name not in pairs)
     if kept and _destinations(model, before) != _destinations(model, merged):
+        titles = ", ".join(model.model_fields[name].title or name for name in kept)
         raise InvalidSettings(
-            f"this change sends {', '.join(kept)} to another host: give it again in the same command "
-            f"(--set {kept[0]}=- asks for it at a hidden prompt, --set-file {kept[0]}=PATH reads it from a file)"
+            f"this change sends {titles} to another host: type it again with the change",
+            cli_hint=f"--set {kept[0]}=- asks for it at a hidden prompt, "
+            f"--set-file {kept[0]}=PATH reads it from a file",
         )
     secret_keys = secrets_fields
     normalised = {

@@ -18,6 +18,7 @@ import os
 import random
 import socket
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,13 @@ from .errors import HostError, NotFound
 from .validation import parse_id
 
 KINDS = ("test_settings", "import_orders", "download_orders", "upload_tracking")
+#: each kind as staff know it (the web admin, the job log)
+KIND_NAMES = {
+    "test_settings": "Test Settings",
+    "import_orders": "Import Orders",
+    "download_orders": "Download Orders",
+    "upload_tracking": "Upload Tracking",
+}
 QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED = (
     "Queued", "Processing", "Completed", "Partial Success", "Failed", "Cancelled",
 )  # fmt: skip
@@ -106,7 +114,7 @@ def enqueue(
             if raced is None:  # and it has already finished: say so rather than return no job
                 raise
             return raced, False
-        _log(db, job_id, "info", f"queued {kind}")
+        _log(db, job_id, "info", f"queued {kind_name(kind)}")
     return get_job(db, job_id), True
 
 
@@ -321,7 +329,54 @@ def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> No
 
 
 def _summary_line(summary: dict[str, Any] | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (summary or {}).items()) or "done"
+    return summary_words(summary) or "done"
+
+
+def kind_name(kind: str) -> str:
+    """``import_orders`` as staff know it: ``Import Orders``."""
+    return KIND_NAMES.get(kind) or kind.replace("_", " ").title()
+
+
+#: counts of an upload, in the order shown; a zero one of the last is left out
+_UPLOAD_WORDS = (("accepted", "{} accepted"), ("failed", "{} refused"), ("retrying", "{} to retry"))
+#: counts shown only when not zero
+_NONZERO_WORDS = (
+    ("flagged_cancelled", "{} cancelled on the channel"),
+    ("bad_orders", "{} not imported"),
+    ("already_recorded", "{} already recorded"),
+)
+#: keys a person reads elsewhere (the status says ok, the counts add up to seen)
+_UNSHOWN = {"ok", "seen", "more", "waiting_until", "since", "message", "reason", "error"}
+
+
+def summary_words(summary: dict[str, Any] | None, when: Callable[[str], str] = str) -> str:
+    """A job's summary in staff words: ``19 new, 0 updated, 1 unchanged``, an upload's ``2 accepted,
+    0 refused, 0 to retry``, a Test Settings job's message; ``when`` shows a stored instant."""
+    if not summary:
+        return ""
+    parts = [str(summary[key]) for key in ("message", "reason", "error") if summary.get(key)]
+    if "inserted" in summary:
+        parts.append(
+            f"{summary['inserted']} new, {summary.get('updated', 0)} updated, {summary.get('unchanged', 0)} unchanged"
+        )
+        if summary.get("accepted"):
+            parts.append(f"{summary['accepted']} accepted on the channel")
+    elif "failed" in summary or "retrying" in summary:
+        parts += [words.format(summary.get(key, 0)) for key, words in _UPLOAD_WORDS]
+    parts += [words.format(summary[key]) for key, words in _NONZERO_WORDS if summary.get(key)]
+    done = {"inserted", "updated", "unchanged", "accepted", "failed", "retrying"} | {k for k, _ in _NONZERO_WORDS}
+    for key, value in summary.items():
+        if key in done or key in _UNSHOWN or isinstance(value, (dict, list)):
+            continue
+        shown = ("yes" if value else "no") if isinstance(value, bool) else value
+        parts.append(f"{key.replace('_', ' ')} {shown}")
+    if summary.get("since"):
+        parts.append(f"read from {when(summary['since'])}")
+    if summary.get("waiting_until"):
+        parts.append(f"waiting for the channel's rate limit until {when(summary['waiting_until'])}")
+    elif summary.get("more"):
+        parts.append("the next run goes on from here")
+    return ", ".join(parts)
 
 
 def summary_text(summary: dict[str, Any] | None) -> str:

@@ -137,7 +137,10 @@ def _execute(
             else:
                 since, why = services.get_cursor(db, company.id, channel), "the saved cursor"
                 if since is None:
-                    since, why = services.recent_since(), f"the last {services.RECENT_DAYS} days (no cursor yet)"
+                    since, why = (
+                        services.recent_since(),
+                        f"the last {services.RECENT_DAYS} days: nothing downloaded before",
+                    )
             since, why = services.behind_the_cursor(db, company, channel, since, why)
             job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
             summary = services.download_orders(

@@ -80,11 +80,16 @@ def check_allowed(db: sqlite_utils.Database, company: Company, kind: str) -> Non
     """Refuse work the company's Website General Settings do not allow right now."""
     ws = companies.website_settings(db, company)
     if not ws["store_plugin"]:
-        raise NotAllowed(f"company {company.name!r} has no store plugin")
+        raise NotAllowed(
+            f"company {company.name!r} has no store plugin; choose a Store Plugin in Website General Settings",
+            cli_hint=f"cartplugin website-settings {company.name!r} --store-plugin NAME",
+        )
     if ws["plugin_missing"]:
         raise NotAllowed(
-            f"plugin missing: the store plugin {ws['store_plugin']!r} of company {company.name!r} is not installed "
-            "(cartplugin install it again, or choose another with website-settings --store-plugin)"
+            f"plugin missing: the store plugin {ws['store_plugin']!r} of company {company.name!r} is not installed; "
+            "ask an operator to install it again, or choose another Store Plugin in Website General Settings",
+            cli_hint=f"cartplugin install it again, or choose another: cartplugin website-settings "
+            f"{company.name!r} --store-plugin NAME",
         )
     if kind in ("import_orders", "download_orders") and not ws["allow_order_download"]:
         raise NotAllowed(f"Allow Order Download is off for company {company.name!r}")
@@ -92,8 +97,8 @@ def check_allowed(db: sqlite_utils.Database, company: Company, kind: str) -> Non
         raise NotAllowed(f"Allow Tracking Upload is off for company {company.name!r}")
     if kind != "test_settings" and ws["connection_status"] != "established":
         raise NotAllowed(
-            f"the connection of company {company.name!r} is not established; run Test Settings first "
-            f"(cartplugin test-settings {company.name!r})"
+            f"the connection of company {company.name!r} is not established; run Test Settings first, in Cart General",
+            cli_hint=f"cartplugin test-settings {company.name!r}",
         )
 
 
@@ -145,7 +150,7 @@ def import_since(db: sqlite_utils.Database, company: Company, requested: datetim
     cursor = get_cursor(db, company.id, channel)
     covered = get_cursor(db, company.id, channel, COVERED_FROM)
     if cursor is not None and covered is not None and covered <= window < cursor:
-        return cursor, f"the last {RECENT_DAYS} days were read up to there already; --since reads them again"
+        return cursor, f"the last {RECENT_DAYS} days were read up to there already"
     return window, f"the last {RECENT_DAYS} days"
 
 
@@ -363,7 +368,7 @@ def download_orders(
         log(
             "warning",
             f"{len(flagged)} order(s) cancelled on the channel, flagged for staff with their status unchanged "
-            f"(cartplugin orders list --needs-attention): {shown}",
+            f"(see Attention): {shown}",
         )
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
     if more:

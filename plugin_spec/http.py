@@ -377,7 +377,9 @@ class JsonApi:
             return body
         detail = self.profile.error_detail(body) if body is not _NOT_JSON else ""
         reference = self._reference(response, body)
-        suffix = (f": {detail}" if detail else "") + (f" (request id {reference})" if reference else "")
+        # the channel's own sentence goes inside this one: its final full stop would double ours
+        said = detail.rstrip(" .") if detail else ""
+        suffix = (f": {said}" if said else "") + (f" (request id {reference})" if reference else "")
         retries = self.options.retries
         if status == 403 and body is _NOT_JSON and not says_json:
             # a web application firewall answers with an HTML page, not the API's error body
@@ -413,7 +415,7 @@ class JsonApi:
                 f"{name} answered {where} with HTTP {status} but its body was cut off or unreadable; try again later."
             )
         raise Rejected(
-            f"{name} rejected {where} (HTTP {status}){suffix or '.'}",
+            f"{name} rejected {where} (HTTP {status}){suffix}.",
             status=status, code=self.profile.error_code(body), detail=detail, request_id=reference,
         )  # fmt: skip
 

@@ -13,6 +13,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from . import validators
+
 #: Sellercloud's payment status for every imported order (the channel collects payment).
 FULLY_CHARGED: Final = "Fully Charged"
 
@@ -99,7 +101,8 @@ class CartSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    commission_percent: Decimal | None = Field(
+    # typed by a person: a decimal comma (12,5) is taken as well as a point
+    commission_percent: Annotated[Decimal | None, BeforeValidator(validators.typed_decimal)] = Field(
         default=None,
         ge=0,
         le=100,

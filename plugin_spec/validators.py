@@ -38,3 +38,18 @@ def header_safe_secret(raw: str) -> None:
     """A credential that can travel in an HTTP header: printable ASCII, no spaces."""
     if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in raw):
         raise ValueError("must not contain spaces, control or non-ASCII characters")
+
+
+def typed_decimal(value: object) -> object:
+    """A number a person typed (a percentage, an amount), with a decimal point or a decimal
+    comma: ``12,5`` is ``12.5``. Anything else but text is left to the field's own type.
+
+    Thousands separators are not taken: ``1,2,3`` or ``1.234,5`` could mean more than one
+    number, so they are refused rather than guessed.
+    """
+    if not isinstance(value, str) or "," not in value:
+        return value
+    text = value.strip()
+    if text.count(",") > 1 or "." in text:
+        raise ValueError("must be a number with one decimal comma or point, like 12,5 or 12.5 (no thousands separator)")
+    return text.replace(",", ".")

@@ -50,6 +50,8 @@ BAD_SETTINGS = [
     (["--set", "commission_percent=-1"], "commission_percent"),
     (["--set", "commission_percent=ten"], "commission_percent"),
     (["--set", "commission_percent=NaN"], "commission_percent"),
+    (["--set", "commission_percent=1,2,3"], "one decimal comma or point, like 12,5 or 12.5"),
+    (["--set", "commission_percent=1.234,5"], "no thousands separator"),
     (["--set", "website_url=not a url"], "website_url"),
     (["--set", "website_url=ftp://api.example.com"], "website_url"),
     (["--set", "website_url=http://api.pro.backmarket.com/sellers-prod"], "https"),
@@ -70,6 +72,24 @@ def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, conf
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.output
     assert "Traceback" not in result.output and SECRET not in result.output
     assert file_digest(db_path) == before
+
+
+def test_a_commission_typed_with_a_decimal_comma_is_stored_as_that_decimal(run, configured, db_path):
+    from decimal import Decimal
+
+    from host import companies
+    from host.db import connect
+
+    run("cart-settings", configured, "--set", "commission_percent=12,5")
+    db = connect(db_path)
+    try:
+        settings = companies.cart_settings_model(db, companies.get_company(db, configured))
+    finally:
+        db.close()
+    assert settings.commission_percent == Decimal("12.5") and isinstance(settings.commission_percent, Decimal)
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", configured)["fields"]}["commission_percent"] == (
+        "12.5"
+    )
 
 
 def test_http_is_allowed_for_loopback_hosts_only(run, configured):

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from .. import money, orders, plugins
+from .. import jobs, money, orders, plugins
 
 
 def when(value: str | None) -> str:
@@ -27,15 +27,59 @@ def plugin_name(name: str | None) -> str:
 
 
 def summary_text(summary: dict[str, Any] | None) -> str:
-    if not summary:
-        return ""
-    shown = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
-    waiting = shown.pop("waiting_until", None)
-    parts = [f"{k.replace('_', ' ')} {v}" for k, v in shown.items() if not (waiting and k == "more")]
-    if waiting:
-        # the channel's rate limit ended the job early: when the next run goes on, in the time staff read
-        parts.append(f"waiting for the channel's rate limit until {when(waiting)}")
-    return ", ".join(parts)
+    """A job's counts in words (``19 new, 0 updated, 1 unchanged``), its instants as staff read them."""
+    return jobs.summary_words(summary, when=when)
+
+
+def kind_name(kind: str | None) -> str:
+    return jobs.kind_name(kind) if kind else "-"
+
+
+#: Change Log details that are a yes or no, as what happened
+_OUTCOMES = {"created": ("Created", "Already queued"), "ok": ("Connection established", "Failed")}
+#: Change Log detail keys as the screens name them (Cart General fields are named by their plugin)
+_LABELS = {
+    "store_plugin": "Store Plugin",
+    "allow_order_download": "Allow Order Download",
+    "allow_tracking_upload": "Allow Tracking Upload",
+    "carrier": "Carrier",
+    "tracking": "Tracking Number",
+    "cancel": "Cancelled on the channel",
+    "answer": "Channel's answer",
+}
+
+
+def _label(key: str) -> str:
+    if key in _LABELS:
+        return _LABELS[key]
+    for info in plugins.channels().values():
+        field = info.settings_model.model_fields.get(key)
+        if field is not None and field.title:
+            return field.title
+    return key.replace("_", " ").capitalize()
+
+
+def _detail_value(key: str, value: Any) -> str:
+    if key == "store_plugin":
+        return plugin_name(value) if value else "(none)"
+    if isinstance(value, bool):
+        return "On" if value else "Off"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "(none)" if value is None or value == "" else str(value)
+
+
+def change_details(details: dict[str, Any] | None) -> list[str]:
+    """A Change Log entry's details as staff read them: ``Created``, ``Allow Order Download: Off → On``."""
+    shown = []
+    for key, value in (details or {}).items():
+        if key in _OUTCOMES and isinstance(value, bool):
+            shown.append(_OUTCOMES[key][0 if value else 1])
+        elif isinstance(value, dict) and "to" in value:
+            shown.append(f"{_label(key)}: {_detail_value(key, value.get('from'))} → {_detail_value(key, value['to'])}")
+        else:
+            shown.append(f"{_label(key)}: {_detail_value(key, value)}")
+    return shown
 
 
 def with_args(**changes: Any) -> str:
@@ -57,6 +101,12 @@ def line_amount(line: dict[str, Any]) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
-        when=when, plugin_name=plugin_name, summary_text=summary_text, nonzero=nonzero, line_amount=line_amount
+        when=when,
+        plugin_name=plugin_name,
+        summary_text=summary_text,
+        nonzero=nonzero,
+        line_amount=line_amount,
+        kind_name=kind_name,
+        change_details=change_details,
     )
     app.jinja_env.globals.update(with_args=with_args)

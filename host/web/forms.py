@@ -84,12 +84,15 @@ def cart_general_form(model: type[CartSettings], shown: dict[str, Any], formdata
             value = values.get(key)
             field = StringField(label, default="" if value is None else str(value), **kwargs)
         setattr(CartGeneralForm, key, field)
+        default = None if info.is_required() or info.default is None else str(info.default)
         meta[key] = {
             "secret": secret,
             "required": info.is_required(),
             "masked": values.get(key) if secret else None,
-            "default": None if info.is_required() or info.default is None else str(info.default),
+            "default": default,
             "numeric": Decimal in typing.get_args(info.annotation) or info.annotation is Decimal,
+            # wide enough to show the stored value or the default whole (a URL, most often)
+            "size": min(80, max(30, len(str(values.get(key) or "")), len(default or "")) + 2),
         }
     CartGeneralForm.submit = SubmitField("Save")
     form = CartGeneralForm(formdata=formdata) if formdata is not None else CartGeneralForm()

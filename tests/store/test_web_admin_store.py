@@ -73,7 +73,7 @@ def test_queued_jobs_list_show_and_cancel(admin):
     listed = client.get("/jobs")
     assert listed.status_code == 200 and "Queued" in listed.text and "Completed" in listed.text
     assert client.get("/jobs?status=Queued").status_code == 200
-    assert "inserted 8" in client.get(f"/jobs/{done}").text
+    assert "8 new, 0 updated, 0 unchanged" in client.get(f"/jobs/{done}").text
     shown = client.get(f"/jobs/{queued}")
     cancelled = client.post(f"/jobs/{queued}/cancel", data={"csrf_token": _token(shown.text)})
     assert cancelled.status_code == 302

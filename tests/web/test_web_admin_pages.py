@@ -55,6 +55,59 @@ def test_a_refused_cart_general_names_the_field_and_saves_nothing(web, run, sand
     assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["x_api_key"] is None
 
 
+def test_a_commission_with_a_decimal_comma_is_saved_and_an_ambiguous_one_is_named(web, run, sandbox):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    http, token = signed_in(web, "sue")
+    url = f"{web.url}/companies/1/cart-general"
+    saved = http.post(
+        url,
+        data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="12,5"),
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "Cart General saved" in saved.text
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["commission_percent"] == (
+        "12.5"
+    )
+    refused = http.post(
+        url, data=_cart_form(token, website_url=sandbox.base_url, commission_percent="1,2,3"), timeout=10
+    )
+    assert refused.status_code == 422
+    assert '<p class="error field-error" id="error-commission_percent">must be a number with one decimal comma' in (
+        refused.text
+    )
+    assert {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}["commission_percent"] == (
+        "12.5"
+    )
+
+
+def test_a_key_typed_with_another_field_refused_is_asked_for_again_and_never_echoed(web, run, sandbox):
+    run("companies", "add", "Acme Refurb")
+    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
+    run(
+        "cart-settings",
+        "Acme Refurb",
+        "--set",
+        f"website_url={sandbox.base_url}",
+        "--set",
+        "x_api_key=old-key-00000001",
+    )
+    http, token = signed_in(web, "sue")
+    refused = http.post(
+        f"{web.url}/companies/1/cart-general",
+        data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="250"),
+        timeout=10,
+    )
+    assert refused.status_code == 422 and 'id="error-commission_percent"' in refused.text
+    assert (
+        '<p class="error field-error" id="error-x_api_key">The x-api-key you typed was not saved: type it again.</p>'
+        in refused.text
+    )
+    assert API_KEY not in refused.text and "old-key-00000001" not in refused.text
+    shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
+    assert shown["x_api_key"] == "****0001"
+
+
 def test_import_orders_is_refused_with_the_reason_before_test_settings(web, run):
     run("companies", "add", "Acme Refurb")
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro", "--allow-order-download")
@@ -167,5 +220,50 @@ def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(we
         )
     http, _ = signed_in(web, "rita")
     page = http.get(f"{web.url}/jobs", timeout=10).text
-    assert "inserted 500, waiting for the channel&#39;s rate limit until 2026-12-06 14:05:31 UTC" in page
+    assert (
+        "500 new, 0 updated, 0 unchanged, waiting for the channel&#39;s rate limit until 2026-12-06 14:05:31 UTC"
+        in page
+    )
     assert "more True" not in page
+
+
+def test_a_long_company_name_wraps_and_the_website_url_box_shows_the_default_url_whole(web, run):
+    import re
+
+    from backmarket_pro.client import DEFAULT_WEBSITE_URL
+
+    long_name = "Refurbished-Electronics-Trading-Company-of-Northern-Europe-and-the-Baltic-States-GmbH-und-Co-KG-2026"
+    assert len(long_name) == 100
+    run("companies", "add", long_name)
+    run("website-settings", long_name, "--store-plugin", "backmarket_pro")
+    http, _ = signed_in(web, "sue")
+    assert long_name in http.get(f"{web.url}/companies", timeout=10).text
+    css = re.sub(r"/\*.*?\*/", "", http.get(f"{web.url}/static/style.css", timeout=10).text, flags=re.S)
+    wrapping = [rule for rule in re.findall(r"([^{}]+)\{([^}]*)\}", css) if "overflow-wrap: anywhere" in rule[1]]
+    selectors = {s.strip() for rule in wrapping for s in rule[0].split(",")}
+    assert {"h1", ".grid td", ".crumbs"} <= selectors  # the grid cell, the company page's heading and path
+    editing = http.get(f"{web.url}/companies/1/cart-general", params={"edit": "1"}, timeout=10).text
+    box = re.search(r'<input[^>]*id="website_url"[^>]*>', editing)
+    assert box is not None
+    size = re.search(r'size="(\d+)"', box.group(0))
+    assert size is not None and int(size.group(1)) > len(DEFAULT_WEBSITE_URL)
+
+
+def test_manage_orders_finds_an_order_by_any_part_of_its_channel_order_id_taken_literally(web, run, company):
+    from host.pg import translate
+    from host.queries import orders_sql
+
+    run("import-orders", company)
+    listed = run.json("orders", "list")
+    whole = listed[3]["source_order_id"]
+    digits = whole.split("-")[-1]
+    assert digits != whole  # the channel's ids carry a prefix (BMP-11761108)
+    http, _ = signed_in(web, "rita")
+    found = http.get(f"{web.url}/orders", params={"q": digits}, timeout=10).text
+    assert "<span>1 found ·" in found and f">{whole}<" in found
+    assert "<span>1 found ·" in http.get(f"{web.url}/orders", params={"q": whole.lower()}, timeout=10).text
+    for wildcard in ("%", "_", "BMP-%", "!"):
+        assert "<span>0 found ·" in http.get(f"{web.url}/orders", params={"q": wildcard}, timeout=10).text
+    # PostgreSQL takes the same clause: LIKE becomes ILIKE, the escape character stays
+    select, _, params = orders_sql({"q": "50%_off"}, "id", True, 1, 50)
+    assert "o.source_order_id ILIKE %s ESCAPE '!'" in translate(select) and params == ["%50!%!_off%"]

@@ -172,7 +172,13 @@ def _save_cart_general(company, form, shown) -> tuple[str | None, dict[str, str]
     try:
         companies.update_cart_settings(db(), company, pairs)
     except InvalidSettings as exc:
-        return None, _field_errors(exc, str(exc))
+        errors = _field_errors(exc, str(exc))
+        # a password box comes back empty (a secret is never written into the page): say so, or
+        # the next Save would keep the old secret while the person believes theirs was taken
+        for key in pairs:
+            if form.meta_fields[key]["secret"] and key not in errors:
+                errors[key] = f"The {form[key].label.text} you typed was not saved: type it again."
+        return None, errors
     details = {k: ("replaced" if form.meta_fields[k]["secret"] else v) for k, v in pairs.items()}
     audit.record(db(), actor(), "Cart General saved", company_id=company.id, details=details)
     return "Cart General saved. Run Test Settings to establish the connection.", {}

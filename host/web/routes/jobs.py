@@ -46,6 +46,12 @@ def cancel(job_id: int):
     except HostError as exc:
         notice(str(exc), error=True)
         return redirect(url_for("jobs.show", job_id=job_id))
-    audit.record(db(), actor(), "Queued Job cancelled", company_id=job.company_id, target=f"job {job.id} ({job.kind})")
+    audit.record(
+        db(),
+        actor(),
+        "Queued Job cancelled",
+        company_id=job.company_id,
+        target=f"job {job.id} ({jobs.kind_name(job.kind)})",
+    )
     notice(f"Job {job.id} cancelled.")
     return redirect(url_for("jobs.show", job_id=job_id))
