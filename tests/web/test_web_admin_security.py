@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from click.testing import CliRunner
@@ -37,6 +38,16 @@ def test_a_read_only_user_gets_403_on_every_form_post(web, run):
         assert answer.status_code == 403, url
         assert "Traceback" not in answer.text
     assert [c["name"] for c in run.json("companies", "list")] == ["Acme Refurb"]
+
+
+def test_a_read_only_user_may_ask_for_headers_and_options_of_a_page(web, run):
+    # HEAD and OPTIONS change nothing: monitors and browsers send them; they need no permission
+    run("companies", "add", "Acme Refurb")
+    http, _ = signed_in(web, "rita")
+    for url in ("/companies", "/orders", "/jobs"):
+        assert http.head(web.url + url, allow_redirects=False, timeout=10).status_code == 200, url
+        answer = http.options(web.url + url, allow_redirects=False, timeout=10)
+        assert answer.status_code == 200 and "GET" in answer.headers["Allow"], url
 
 
 def test_a_warehouse_user_cannot_change_company_settings_but_support_can(web, run):
@@ -84,7 +95,9 @@ def test_a_logged_out_visit_redirects_to_login_and_a_logged_out_post_is_refused(
     for path in ("/companies", "/orders?page=2", "/jobs/1", "/plugins", "/audit"):
         answer = requests.get(web.url + path, allow_redirects=False, timeout=10)
         assert answer.status_code == 302
-        assert answer.headers["Location"].startswith("/login?next=")
+        # after signing in, staff land on the page they asked for, exactly (no stray "?")
+        location = urlsplit(answer.headers["Location"])
+        assert location.path == "/login" and parse_qs(location.query) == {"next": [path]}, path
     # the POST carries a valid token of its signed-out session (the sign-in page gives one): the
     # CSRF check lets it through, so only the sign-in check can answer, and it must answer 401
     http = requests.Session()
@@ -93,6 +106,9 @@ def test_a_logged_out_visit_redirects_to_login_and_a_logged_out_post_is_refused(
         f"{web.url}/companies", data={"csrf_token": token, "name": "X"}, allow_redirects=False, timeout=10
     )
     assert answer.status_code == 401 and "security token" not in answer.text
+    # a signed-out POST to an address the admin does not have is "not found", not "sign in"
+    answer = http.post(f"{web.url}/no-such-page", data={"csrf_token": token}, allow_redirects=False, timeout=10)
+    assert answer.status_code == 404
     assert run.json("companies", "list") == []
 
 
