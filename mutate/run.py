@@ -8,6 +8,7 @@ that every run has its own ``mutants/`` and its own test selection.
     python mutate/run.py                       # every run, every mutant
     python mutate/run.py jobs secrets          # only these runs
     python mutate/run.py http --sample 150     # a uniform sample of each module's mutants
+    python mutate/run.py secrets --recheck     # check the survivors again (after adding tests)
     python mutate/run.py --summary             # the verdicts so far, run nothing
 
 A sample is drawn with a fixed seed, so a later run with the same size checks the same mutants
@@ -58,17 +59,39 @@ def verdicts(folder: Path) -> dict[str, str]:
     return found
 
 
+def forget_survivors(folder: Path) -> list[str]:
+    """Clear the verdict of every mutant no test caught, so that mutmut checks it again (it
+    does not notice new tests by itself); returns their names."""
+    cleared: list[str] = []
+    for meta in (folder / "mutants").glob("**/*.py.meta"):
+        data = json.loads(meta.read_text())
+        for name, code in data["exit_code_by_key"].items():
+            if code is not None and STATUS.get(code, "suspicious") in ("survived", "no tests", "suspicious"):
+                data["exit_code_by_key"][name] = None
+                cleared.append(name)
+        meta.write_text(json.dumps(data))
+    return cleared
+
+
 def module_of(name: str) -> str:
     return name.split(".x_")[0].split(".xǁ")[0]
 
 
-def run(name: str, sample: int | None, jobs: int, seed: int) -> None:
+def run(name: str, sample: int | None, jobs: int, seed: int, recheck: bool) -> None:
     folder = link(name)
     command = [mutmut(), "run", "--max-children", str(jobs)]
+    if recheck:
+        survivors = forget_survivors(folder)
+        if survivors:
+            subprocess.run([*command, *survivors], cwd=folder, check=True)
+        return
     if sample is None:
         subprocess.run(command, cwd=folder, check=True)
         return
-    subprocess.run([*command, NOTHING], cwd=folder, check=True)
+    # makes the mutants, then stops with "nothing matches": the names are what is wanted
+    subprocess.run([*command, NOTHING], cwd=folder, capture_output=True, check=False)
+    if not verdicts(folder):
+        raise SystemExit(f"mutmut made no mutants in {folder}")
     chosen: list[str] = []
     by_module: dict[str, list[str]] = {}
     for mutant in sorted(verdicts(folder)):
@@ -105,6 +128,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="check this many mutants of each module, drawn at random")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATE_JOBS", "2")))
+    parser.add_argument("--recheck", action="store_true", help="check again only the mutants that survived")
     parser.add_argument("--summary", action="store_true", help="only print the verdicts so far")
     args = parser.parse_args()
     names = args.runs or runs()
@@ -113,7 +137,7 @@ def main() -> int:
         parser.error(f"no such run: {', '.join(unknown)} (there are: {', '.join(runs())})")
     if not args.summary:
         for name in names:
-            run(name, args.sample, args.jobs, args.seed)
+            run(name, args.sample, args.jobs, args.seed, args.recheck)
     return summary(names)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -243,3 +244,83 @@ def test_a_failed_heartbeat_does_not_stop_the_beats(db_path, db, company_id, mon
         while beat() == missed and time.monotonic() < deadline:
             time.sleep(0.05)
         assert beat() > missed
+
+
+def _dead_pid() -> int:
+    """The pid of a process of this machine that has just ended."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_job_whose_worker_process_on_this_machine_ended_is_queued_again_at_once(db, company_id):
+    me = jobs.machine_id()
+    dead, alive, elsewhere, spent = (
+        jobs.enqueue(db, add_company(db, f"Orphans {n}").id, "download_orders")[0] for n in range(4)
+    )
+    jobs.claim(db, f"{me}:{_dead_pid()}:w1", job_id=dead.id)
+    jobs.claim(db, f"{me}:{os.getpid()}:w2", job_id=alive.id)
+    jobs.claim(db, f"another-machine:{_dead_pid()}:w3", job_id=elsewhere.id)  # its pids mean nothing here
+    spent_by = f"{me}:{_dead_pid()}:w4"
+    jobs.claim(db, spent_by, job_id=spent.id)
+    db.execute("UPDATE jobs SET max_attempts = attempts WHERE id = ?", [spent.id])
+
+    assert sorted(jobs.recover_orphans(db)) == sorted([dead.id, spent.id])
+
+    again = jobs.get_job(db, dead.id)
+    assert again.status == jobs.QUEUED and again.claimed_by is None
+    assert jobs.claim(db, "next-worker", job_id=dead.id).id == dead.id  # runnable right away
+    log = jobs.show_job(db, dead.id)["log"]
+    assert any(
+        line["level"] == "warning" and "stopped while running this job; queued again" in line["message"] for line in log
+    )
+    assert jobs.get_job(db, alive.id).status == jobs.PROCESSING
+    assert jobs.get_job(db, elsewhere.id).status == jobs.PROCESSING
+    failed = jobs.show_job(db, spent.id)
+    assert failed["status"] == jobs.FAILED
+    assert any(
+        line["level"] == "error" and line["message"] == f"Failed: its worker ({spent_by}) stopped during every attempt"
+        for line in failed["log"]
+    )
+
+
+def test_a_job_stopped_by_its_worker_goes_back_to_the_queue_without_spending_an_attempt(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    claimed = jobs.claim(db, "w1")
+    assert claimed.attempts == 1
+    jobs.requeue_now(db, claimed, "the worker is shutting down; the job runs again")
+    again = jobs.get_job(db, job.id)
+    assert again.status == jobs.QUEUED and again.attempts == 0 and again.claimed_by is None
+    assert {"level": "warning", "message": "the worker is shutting down; the job runs again"}.items() <= next(
+        line for line in jobs.show_job(db, job.id)["log"] if "shutting down" in line["message"]
+    ).items()
+    # a worker that lost its claim gives back nothing: the job stays with the one that has it
+    taken = jobs.claim(db, "w2")
+    jobs.requeue_now(db, claimed, "late")
+    assert jobs.get_job(db, job.id).claimed_by == "w2" and jobs.get_job(db, job.id).attempts == taken.attempts
+
+
+def test_a_retry_and_a_cancellation_are_written_to_the_job_log_with_their_level(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    jobs.retry_later(db, jobs.claim(db, "w"), "TransientError: 503.", retry_after=7)
+    assert [(line["level"], line["message"]) for line in jobs.show_job(db, job.id)["log"]][-1] == (
+        "warning",
+        "TransientError: 503; retrying in 7.0 s",
+    )
+    other, _ = jobs.enqueue(db, add_company(db, "Cancelled Co").id, "download_orders")
+    jobs.cancel(db, other.id)
+    assert [(line["level"], line["message"]) for line in jobs.show_job(db, other.id)["log"]][-1] == (
+        "info",
+        "cancelled by staff",
+    )
+
+
+def test_the_cli_shows_a_jobs_summary_as_words():
+    # `cartplugin jobs list` / `jobs show`: flags as words, a message as it is, counts with their name
+    summary = {"ok": False, "dry_run": True, "error": "the channel said no", "bad_orders": 2}
+    assert jobs.summary_text(summary) == "not ok, dry run, the channel said no, bad orders 2"
+    assert jobs.summary_text({"reason": "stopped", "message": "hello"}) == "stopped, hello"
+    assert jobs.summary_text(None) == "-"
