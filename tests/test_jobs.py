@@ -324,3 +324,43 @@ def test_the_cli_shows_a_jobs_summary_as_words():
     assert jobs.summary_text(summary) == "not ok, dry run, the channel said no, bad orders 2"
     assert jobs.summary_text({"reason": "stopped", "message": "hello"}) == "stopped, hello"
     assert jobs.summary_text(None) == "-"
+
+
+def test_a_jobs_summary_reads_as_staff_words():
+    assert jobs.summary_words(
+        {"inserted": 19, "seen": 20, "accepted": 2, "bad_orders": 1, "since": "2026-12-01T00:00:00Z", "more": True}
+    ) == (
+        "19 new, 0 updated, 0 unchanged, 2 accepted on the channel, 1 not imported, read from 2026-12-01T00:00:00Z, "
+        "the next run goes on from here"
+    )
+    assert jobs.summary_words({"inserted": 0, "updated": 3, "unchanged": 4}) == "0 new, 3 updated, 4 unchanged"
+    assert jobs.summary_words({"retrying": 1}) == "0 accepted, 0 refused, 1 to retry"
+    assert jobs.summary_words({"accepted": 2, "failed": 1}) == "2 accepted, 1 refused, 0 to retry"
+    assert (
+        jobs.summary_words(
+            {"error": "gave up", "waiting_until": "T", "more": True, "dry_run": False, "pages": 3, "orders": [1]},
+            when=lambda at: f"<{at}>",
+        )
+        == "gave up, dry run no, pages 3, waiting for the channel's rate limit until <T>"
+    )
+    assert jobs.summary_words({"ok": True, "message": "Connection established", "reason": "r"}) == (
+        "Connection established, r"
+    )
+    assert jobs.summary_words(None) == ""
+
+
+def test_a_finished_job_logs_its_outcome_with_the_level_staff_filter_on(db, company_id):
+    done, _ = jobs.enqueue(db, company_id, "download_orders")
+    jobs.finish(db, jobs.claim(db, "w", job_id=done.id), jobs.COMPLETED, {"inserted": 3})
+    assert jobs.show_job(db, done.id)["log"][-1] | {"at": None} == {
+        "at": None,
+        "level": "info",
+        "message": "Completed: 3 new, 0 updated, 0 unchanged",
+    }
+    failed, _ = jobs.enqueue(db, company_id, "upload_tracking")
+    jobs.finish(db, jobs.claim(db, "w", job_id=failed.id), jobs.FAILED, None)
+    assert jobs.show_job(db, failed.id)["log"][-1] | {"at": None} == {
+        "at": None,
+        "level": "error",
+        "message": "Failed: done",
+    }
