@@ -13,6 +13,7 @@ from spy_plugin import SpyChannel
 from host import clock, jobs, plugins, runner
 from host.companies import add_company
 from host.db import connect
+from host.errors import NotFound
 from plugin_spec import AuthError, TransientError, hookimpl
 
 
@@ -364,3 +365,20 @@ def test_a_finished_job_logs_its_outcome_with_the_level_staff_filter_on(db, comp
         "level": "error",
         "message": "Failed: done",
     }
+
+
+def test_a_job_whose_worker_died_on_its_last_attempt_ends_failed_with_the_reason(db, company_id):
+    job, _ = jobs.enqueue(db, company_id, "download_orders")
+    jobs.claim(db, "dying-worker")
+    db.execute("UPDATE jobs SET max_attempts = 1, heartbeat_at = ? WHERE id = ?", [clock.now_iso(-120), job.id])
+    assert jobs.claim(db, "other", stale_after=60) is None  # not taken again: it is spent
+    shown = jobs.show_job(db, job.id)
+    assert shown["status"] == jobs.FAILED and shown["summary"] == {"error": "its worker stopped during every attempt"}
+    assert shown["log"][-1]["message"] == "Failed: its worker stopped during every attempt"
+
+
+def test_an_unknown_job_is_named_as_a_job(db):
+    with pytest.raises(NotFound, match="^job id must be a number, not 'abc'$"):
+        jobs.get_job(db, "abc")
+    with pytest.raises(NotFound, match="^unknown job 12345$"):
+        jobs.get_job(db, 12345)
