@@ -18,9 +18,11 @@ again (mutmut keeps its verdicts in ``mutants/`` and checks only what changed).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -73,6 +75,43 @@ def forget_survivors(folder: Path) -> list[str]:
     return cleared
 
 
+SQL = re.compile(r"\s*(SELECT|UPDATE|INSERT|DELETE|CREATE|PRAGMA|WITH|AND|OR|WHERE|FROM|ROLLBACK|BEGIN)\b", re.I)
+
+
+class _SqlCase(ast.NodeTransformer):
+    """SQL's keywords and unquoted names mean the same in any case, on SQLite and PostgreSQL."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.Constant:
+        if isinstance(node.value, str) and SQL.match(node.value):
+            return ast.Constant(node.value.lower())
+        return node
+
+
+def _functions(source: Path) -> dict[str, str]:
+    """Every function of a mutated module, as a case-blind dump: ``x_f__mutmut_orig``, ``x_f__mutmut_3``."""
+    found: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name:
+            body = ast.Module(body=node.body, type_ignores=[])
+            found[node.name] = ast.dump(_SqlCase().visit(body))
+    return found
+
+
+def sql_case_only(folder: Path, survivors: list[str]) -> set[str]:
+    """The survivors whose only change is the letter case of SQL text: equivalent, not missed."""
+    equivalent: set[str] = set()
+    dumps: dict[str, dict[str, str]] = {}
+    for name in survivors:
+        module, _, function = name.rpartition(".")
+        if module not in dumps:
+            dumps[module] = _functions(folder / "mutants" / (module.replace(".", "/") + ".py"))
+        functions = dumps[module]
+        original = functions.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig")
+        if original is not None and functions.get(function) == original:
+            equivalent.add(name)
+    return equivalent
+
+
 def module_of(name: str) -> str:
     return name.split(".x_")[0].split(".xǁ")[0]
 
@@ -109,16 +148,23 @@ def summary(names: list[str]) -> int:
         per_module: dict[str, Counter[str]] = {}
         for mutant, verdict in found.items():
             per_module.setdefault(module_of(mutant), Counter())[verdict] += 1
+        missed = sorted(m for m, v in found.items() if v in ("survived", "no tests", "suspicious"))
+        equivalent = sql_case_only(HERE / name, missed)
         for module, counts in sorted(per_module.items()):
             judged = sum(n for verdict, n in counts.items() if verdict not in ("not checked", "skipped"))
             killed = counts["killed"] + counts["timeout"] + counts["caught by type check"]
-            ratio = killed / judged if judged else 0.0
+            same = sum(1 for m in equivalent if module_of(m) == module)
+            ratio = killed / (judged - same) if judged > same else 0.0
             low += judged > 0 and ratio < 0.85
             detail = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
-            print(f"{name:10} {module:24} {ratio:6.1%} killed of {judged} checked ({detail})")
-            for mutant in sorted(m for m, v in found.items() if v in ("survived", "no tests", "suspicious")):
+            print(
+                f"{name:10} {module:24} {ratio:6.1%} killed of {judged - same} checked "
+                f"({detail}; {same} of the survivors only change the case of SQL: equivalent, left out; "
+                f"{killed / judged if judged else 0:.1%} with them)"
+            )
+            for mutant in missed:
                 if module_of(mutant) == module:
-                    print(f"    {found[mutant]:9} {mutant}")
+                    print(f"    {'SQL case' if mutant in equivalent else found[mutant]:9} {mutant}")
     return 1 if low else 0
 
 
