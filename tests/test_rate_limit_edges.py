@@ -1,0 +1,54 @@
+"""Edges of the toolkit's rate limits (plugin_spec/ratelimit.py) that no download shows: a
+channel's figures written wrong, a wait's end in words wherever the host runs, and a bucket
+in a shared file after a failure inside its transaction."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from plugin_spec.ratelimit import Rate, SharedTokenBucket, wall_time
+
+
+@pytest.mark.parametrize("burst", [0, -1, 2.5, "3"])
+def test_a_burst_written_wrong_is_refused_with_the_value(burst):
+    with pytest.raises(ValueError, match=rf"^a burst must be a whole number of at least 1, not {burst!r}$"):
+        Rate(Decimal("0.5"), burst)
+
+
+def test_a_rate_of_zero_is_refused_with_the_value():
+    with pytest.raises(ValueError, match=r"^a rate must be above 0 requests per second, not 0$"):
+        Rate(0)
+
+
+def test_the_end_of_a_wait_is_told_in_utc_whatever_the_hosts_time_zone(monkeypatch):
+    # 20:00 UTC is already tomorrow at UTC+14: the words must not depend on where the host runs
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    time.tzset()
+    try:
+        now = datetime(2026, 12, 6, 20, 0, tzinfo=UTC)
+        assert wall_time(datetime(2026, 12, 6, 21, 30, 5, tzinfo=UTC), now) == "21:30:05 UTC"
+        assert wall_time(datetime(2026, 12, 7, 0, 0, 1, tzinfo=UTC), now) == "2026-12-07 00:00:01 UTC"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_failure_inside_a_shared_bucket_leaves_the_file_usable_by_the_next(tmp_path, monkeypatch):
+    path = str(tmp_path / "cart.db-ratelimit")
+    broken = SharedTokenBucket(path, "api|key", Rate(1, 5))
+
+    def fail(*args):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(broken, "_decide", fail)
+    with pytest.raises(RuntimeError, match="interrupted"):  # the failure itself, not a SQL error
+        broken.try_take()
+    # its transaction was rolled back: another process's bucket takes at once, no "database is locked"
+    other = SharedTokenBucket(path, "api|key", Rate(1, 5))
+    started = time.monotonic()
+    assert other.try_take() is None
+    assert time.monotonic() - started < 1
