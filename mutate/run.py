@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -116,8 +117,25 @@ def module_of(name: str) -> str:
     return name.split(".x_")[0].split(".xǁ")[0]
 
 
+def refresh_copies(folder: Path) -> None:
+    """mutmut copies the source into ``mutants/`` once and keeps a copy that exists: bring every
+    file it does not mutate up to date, so that a later run tests today's code around the mutants."""
+    mutants = folder / "mutants"
+    if not mutants.is_dir():
+        return
+    for top in ("host", "plugin_spec"):
+        for source in (folder / top).rglob("*"):
+            copy = mutants / source.relative_to(folder)
+            if not source.is_file() or "__pycache__" in source.parts or copy.with_name(copy.name + ".meta").exists():
+                continue
+            if not copy.exists() or copy.read_bytes() != source.read_bytes():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, copy)
+
+
 def run(name: str, sample: int | None, jobs: int, seed: int, recheck: bool) -> None:
     folder = link(name)
+    refresh_copies(folder)
     command = [mutmut(), "run", "--max-children", str(jobs)]
     if recheck:
         survivors = forget_survivors(folder)
