@@ -1,0 +1,113 @@
+"""What host/services.py tells staff at the edges of a download or a Test Settings: a plugin that
+answers nothing, a download stopped, out of time or held by the rate limit, an order stamped in
+the future, and secrets that contain each other. A real SQLite file and a plugin in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from spy_plugin import SpyChannel
+from support import registered
+
+from host import clock, companies, services
+from host.db import connect
+from plugin_spec import hookimpl
+from plugin_spec.errors import RateLimitWait
+from plugin_spec.ratelimit import wall_time
+from plugin_spec.wire import mask
+
+TOKEN = "spy-token-5678"
+
+
+class EdgeChannel(SpyChannel):
+    """A spy whose answers a test sets: ``test_answer``, and ``after`` raised after the orders."""
+
+    def __init__(self) -> None:
+        super().__init__(name="edge_channel", orders=3)
+        self.test_answer: object = None
+        self.after: Exception | None = None
+        self.future = False
+
+    @hookimpl
+    def cartplugin_test_settings(self, settings):
+        return self.test_answer
+
+    @hookimpl
+    def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+        for order in SpyChannel.cartplugin_download_orders(self, settings, since, unfulfilled_only):
+            if self.future:
+                order = order.model_copy(update={"updated_at": datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)})
+            yield order
+        if self.after is not None:
+            raise self.after
+
+
+@pytest.fixture
+def edge(db_path) -> Iterator[tuple[EdgeChannel, object, companies.Company]]:
+    channel = EdgeChannel()
+    with registered(channel, "edge"):
+        db = connect(db_path)
+        company = companies.add_company(db, "Edge Co")
+        companies.update_website_settings(db, company, store_plugin="edge_channel", allow_order_download=True)
+        companies.update_cart_settings(db, company, {"token": TOKEN})
+        try:
+            yield channel, db, company
+        finally:
+            db.close()
+
+
+def _download(db, company, **kwargs) -> tuple[dict, list[tuple[str, str]]]:
+    lines: list[tuple[str, str]] = []
+    summary = services.download_orders(
+        db, company, since=services.recent_since(), log=lambda level, text: lines.append((level, text)), **kwargs
+    )
+    return summary, lines
+
+
+def test_a_plugin_that_answers_test_settings_with_nothing_fails_the_test_by_name(edge):
+    channel, db, company = edge
+    result = services.test_settings(db, company)
+    assert not result.ok and result.message == "plugin 'edge_channel' returned no TestResult"
+    assert companies.website_settings(db, company)["connection_status"] != "established"
+
+
+def test_a_download_out_of_time_says_the_next_run_goes_on(edge):
+    _, db, company = edge
+    summary, lines = _download(db, company, budget_seconds=0)
+    assert summary["more"] is True and "waiting_until" not in summary
+    assert lines[-1][0] == "warning" and "next" in lines[-1][1]
+
+
+def test_a_download_held_by_the_rate_limit_says_until_when(edge):
+    channel, db, company = edge
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    channel.after = RateLimitWait("the next listing request may go at 14:05", until)
+    summary, lines = _download(db, company)
+    assert summary["more"] is True and summary["waiting_until"] == clock.iso(until)
+    assert summary["inserted"] == 3  # what came before the wait is kept
+    assert (
+        "warning",
+        f"waiting for the channel's rate limit until {wall_time(until)}; the next download continues from here",
+    ) in lines
+
+
+def test_a_download_stopped_by_the_worker_says_where_it_goes_on(edge):
+    _, db, company = edge
+    with pytest.raises(services.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
+        _download(db, company, stop=lambda: True)
+
+
+def test_an_order_stamped_in_the_future_is_named_with_its_date(edge):
+    channel, db, company = edge
+    channel.future = True
+    summary, lines = _download(db, company)
+    assert summary["bad_orders"] == 3 and summary["inserted"] == 0
+    assert ("warning", "order SPY-0 not imported: its updated_at 2099-01-02T03:04:05.000000Z is in the future") in lines
+
+
+def test_a_secret_that_contains_another_is_masked_whole():
+    short, long = "s3cr3t-token", "s3cr3t-token-refresh-9999"
+    text = f"the channel refused {long} and {short}"
+    assert services.redact(text, None, tokens=[short, long]) == f"the channel refused {mask(long)} and {mask(short)}"
