@@ -5,12 +5,14 @@ in a shared file after a failure inside its transaction."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from plugin_spec.ratelimit import Rate, SharedTokenBucket, wall_time
+from plugin_spec import stopping
+from plugin_spec.errors import RateLimitWait
+from plugin_spec.ratelimit import Rate, SharedTokenBucket, TokenBucket, wall_time
 
 
 @pytest.mark.parametrize("burst", [0, -1, 2.5, "3"])
@@ -52,3 +54,17 @@ def test_a_failure_inside_a_shared_bucket_leaves_the_file_usable_by_the_next(tmp
     started = time.monotonic()
     assert other.try_take() is None
     assert time.monotonic() - started < 1
+
+
+def test_a_slot_later_than_the_job_may_wait_is_refused_with_its_time_in_words():
+    bucket = TokenBucket(Rate(Decimal("0.01"), 1))  # one now, the next in about 100 s
+    bucket.name = "the listing rate limit"
+    assert bucket.acquire() == 0
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    with stopping.stop_when(None, wait_until=deadline), pytest.raises(RateLimitWait) as refused:
+        bucket.acquire()
+    until = refused.value.until
+    assert deadline < until <= datetime.now(UTC) + timedelta(seconds=105)  # 100 s and the pacing margin
+    assert str(refused.value) == (
+        f"The listing rate limit allows the next request at {wall_time(until)}, later than this job may wait; not sent."
+    )
