@@ -321,8 +321,8 @@ def test_a_retry_and_a_cancellation_are_written_to_the_job_log_with_their_level(
 
 def test_the_cli_shows_a_jobs_summary_as_words():
     # `cartplugin jobs list` / `jobs show`: flags as words, a message as it is, counts with their name
-    summary = {"ok": False, "dry_run": True, "error": "the channel said no", "bad_orders": 2}
-    assert jobs.summary_text(summary) == "not ok, dry run, the channel said no, bad orders 2"
+    summary = {"all_sent": False, "dry_run": True, "error": "the channel said no", "bad_orders": 2}
+    assert jobs.summary_text(summary) == "not all sent, dry run, the channel said no, bad orders 2"
     assert jobs.summary_text({"reason": "stopped", "message": "hello"}) == "stopped, hello"
     assert jobs.summary_text(None) == "-"
 
