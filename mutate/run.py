@@ -8,11 +8,15 @@ that every run has its own ``mutants/`` and its own test selection.
     python mutate/run.py                       # every run, every mutant
     python mutate/run.py jobs secrets          # only these runs
     python mutate/run.py http --sample 150     # a uniform sample of each module's mutants
-    python mutate/run.py secrets --recheck     # check the survivors again (after adding tests)
+    python mutate/run.py secrets --recheck     # the survivors again, after adding tests
+    python mutate/run.py http --sample 150 --recheck
     python mutate/run.py --summary             # the verdicts so far, run nothing
 
 A sample is drawn with a fixed seed, so a later run with the same size checks the same mutants
-again (mutmut keeps its verdicts in ``mutants/`` and checks only what changed).
+again (mutmut keeps its verdicts in ``mutants/`` and checks only what changed). mutmut does not
+notice a new test by itself: ``--recheck`` forgets the survivors' verdicts first. When it finds
+new tests it checks again every mutant of the functions they reach, so give a recheck the same
+``--sample`` as the first run.
 """
 
 from __future__ import annotations
@@ -138,10 +142,7 @@ def run(name: str, sample: int | None, jobs: int, seed: int, recheck: bool) -> N
     refresh_copies(folder)
     command = [mutmut(), "run", "--max-children", str(jobs)]
     if recheck:
-        survivors = forget_survivors(folder)
-        if survivors:
-            subprocess.run([*command, *survivors], cwd=folder, check=True)
-        return
+        forget_survivors(folder)
     if sample is None:
         subprocess.run(command, cwd=folder, check=True)
         return
@@ -192,7 +193,7 @@ def main() -> int:
     parser.add_argument("--sample", type=int, help="check this many mutants of each module, drawn at random")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATE_JOBS", "2")))
-    parser.add_argument("--recheck", action="store_true", help="check again only the mutants that survived")
+    parser.add_argument("--recheck", action="store_true", help="check the survivors again (after adding tests)")
     parser.add_argument("--summary", action="store_true", help="only print the verdicts so far")
     args = parser.parse_args()
     names = args.runs or runs()
