@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 
 import pytest
 
-from plugin_spec import BadData
+from plugin_spec import BadData, TransientError
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request
@@ -26,11 +27,17 @@ class Toy(ApiSandbox):
         ("GET", "/again", "again"),
         ("GET", "/items", "items"),
         ("GET", "/refused", "refused"),
+        ("GET", "/busy", "busy"),
+        ("POST", "/busy", "busy"),
+        ("GET", "/html", "html"),
+        ("GET", "/shape", "shape"),
+        ("GET", "/slow", "slow"),
     ]
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.counter = itertools.count()
+        self.accepts: list[str | None] = []
 
     def relative(self, request: Request) -> Reply:
         # a next link relative to the page that carries it, as RFC 3986 allows
@@ -47,8 +54,28 @@ class Toy(ApiSandbox):
         return self.page(request, rows, key=lambda r: (r["n"],), default_size=3)
 
     def refused(self, request: Request) -> Reply:
-        body = ["not", "an", "object"] if request.query.get("shape") == "list" else {"request_id": "req-42"}
+        shape = request.query.get("shape")
+        body = ["not", "an", "object"] if shape == "list" else {} if shape == "bare" else {"request_id": "req-42"}
         return Reply(422, body)
+
+    def busy(self, request: Request) -> Reply:
+        self.accepts.append(request.headers.get("Accept"))
+        return Reply(503, {"request_id": "req-busy"})
+
+    def html(self, request: Request) -> Reply:
+        status = int(request.query.get("status", "200"))
+        return Reply(
+            status, raw=b"<html><body>Welcome</body></html>", headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+
+    def shape(self, request: Request) -> Reply:
+        if request.query.get("page") == "2":
+            return Reply(200, {"results": {"not": "a list"}, "next": None})
+        return Reply(200, {"results": [{"id": "1"}], "next": self.base_url + "/shape?page=2"})
+
+    def slow(self, request: Request) -> Reply:
+        time.sleep(1.5)
+        return Reply(200, {"results": [], "next": None})
 
 
 @pytest.fixture
@@ -101,3 +128,65 @@ def test_options_come_from_the_environment_with_their_own_types(monkeypatch):
     monkeypatch.setenv("CARTPLUGIN_TOY_RETRIES", "three")
     with pytest.raises(ValueError, match="^CARTPLUGIN_TOY_RETRIES must be a number$"):
         HttpOptions.from_env("CARTPLUGIN_TOY_")
+
+
+def test_a_busy_channel_is_asked_again_for_a_get_but_a_post_is_sent_once_unless_the_plugin_allows(toy):
+    retrying = dataclasses.replace(FAST, retries=2, backoff_factor=0, backoff_jitter=0)
+    with api(toy, retrying) as client:
+        with pytest.raises(TransientError, match=r"\(request id req-busy\)"):
+            client.request("GET", "/busy")
+        assert len(toy.request_log()) == 3
+        toy.clear_request_log()
+        with pytest.raises(TransientError):
+            client.request("POST", "/busy", json={"tracking": "1Z999AA10123456784"})
+        assert len(toy.request_log()) == 1  # a POST may have been recorded: never sent twice by default
+    toy.clear_request_log()
+    with JsonApi(toy.base_url, PROFILE, retrying, headers={"x-api-key": KEY}, limit_key=KEY, retry_post=True) as client:
+        with pytest.raises(TransientError):
+            client.request("POST", "/busy", json={"tracking": "1Z999AA10123456784"})
+    assert len(toy.request_log()) == 3
+    assert set(toy.accepts) == {"application/json"}
+
+
+def test_a_proxy_named_in_the_environment_is_not_used(toy, monkeypatch):
+    # the session would hand the key to whatever proxy the environment names
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with api(toy) as client:
+        assert [row["id"] for page in client.pages("/items", {}) for row in page] == [str(i) for i in range(7)]
+
+
+def test_a_web_page_instead_of_the_api_is_named_for_what_it_is(toy):
+    with api(toy) as client:
+        with pytest.raises(BadData) as page:
+            client.request("GET", "/html")
+        with pytest.raises(BadData) as missing:
+            client.request("GET", "/html", params={"status": "404"})
+    assert str(page.value) == (
+        f"{toy.base_url} answered /api/html with HTTP 200 but not with JSON (text/html): "
+        "this does not look like the Toy API. Check the URL."
+    )
+    assert str(missing.value) == f"{toy.base_url} has no Toy API at /api/html (HTTP 404, not JSON). Check the URL."
+
+
+def test_a_refusal_without_details_ends_with_the_status(toy):
+    with api(toy) as client, pytest.raises(Rejected) as refused:
+        client.request("GET", "/refused", params={"shape": "bare"})
+    assert str(refused.value) == "Toy rejected /api/refused (HTTP 422)."
+
+
+def test_a_page_of_the_wrong_shape_is_named_with_what_was_expected(toy):
+    with api(toy) as client, pytest.raises(BadData) as wrong:
+        for _ in client.pages("/shape", {}, what="a list of orders"):
+            pass
+    assert str(wrong.value) == "Toy answered with JSON that is not a list of orders (got dict); check the URL."
+
+
+def test_an_answer_slower_than_the_read_timeout_is_given_up(toy):
+    slow = dataclasses.replace(FAST, read_timeout=0.3, deadline=5)
+    started = time.monotonic()
+    with api(toy, slow) as client, pytest.raises(TransientError, match="0.3 s"):
+        client.request("GET", "/slow")
+    assert time.monotonic() - started < 1.2
