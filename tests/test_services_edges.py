@@ -13,7 +13,7 @@ from support import registered
 
 from host import clock, companies, services
 from host.db import connect
-from plugin_spec import hookimpl
+from plugin_spec import hookimpl, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time
 from plugin_spec.wire import mask
@@ -111,3 +111,12 @@ def test_a_secret_that_contains_another_is_masked_whole():
     short, long = "s3cr3t-token", "s3cr3t-token-refresh-9999"
     text = f"the channel refused {long} and {short}"
     assert services.redact(text, None, tokens=[short, long]) == f"the channel refused {mask(long)} and {mask(short)}"
+
+
+def test_a_download_the_plugin_stops_for_the_worker_keeps_what_came_and_says_where_it_goes_on(edge):
+    # the toolkit raises Stopped inside the plugin (a rate-limit wait or a page, once the worker stops)
+    channel, db, company = edge
+    channel.after = stopping.Stopped("the job is stopping; not sent")
+    with pytest.raises(services.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
+        _download(db, company)
+    assert db.execute("SELECT COUNT(*) FROM orders").fetchone() == (3,)
