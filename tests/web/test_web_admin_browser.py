@@ -147,7 +147,7 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     for action in ("company added", "Website General Settings saved", "Cart General saved", "Test Settings",
                    "Import Orders", "order shipped"):  # fmt: skip
         assert action in log
-    assert "x_api_key: replaced" in log
+    assert "x-api-key: replaced" in log
     walk.shot("17-change-log")
     walk.go("/users")
     walk.shot("18-employees")
