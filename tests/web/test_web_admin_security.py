@@ -92,7 +92,7 @@ def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(web, run):
 
 
 def test_a_logged_out_visit_redirects_to_login_and_a_logged_out_post_is_refused(web, run):
-    for path in ("/companies", "/orders?page=2", "/jobs/1", "/plugins", "/audit"):
+    for path in ("/companies", "/orders?page=2", "/orders?search=BOX", "/jobs/1", "/plugins", "/audit"):
         answer = requests.get(web.url + path, allow_redirects=False, timeout=10)
         assert answer.status_code == 302
         # after signing in, staff land on the page they asked for, exactly (no stray "?")
