@@ -29,6 +29,7 @@ class EdgeChannel(SpyChannel):
         self.test_answer: object = None
         self.after: Exception | None = None
         self.future = False
+        self.cancelled: set[str] = set()
 
     @hookimpl
     def cartplugin_test_settings(self, settings):
@@ -39,6 +40,10 @@ class EdgeChannel(SpyChannel):
         for order in SpyChannel.cartplugin_download_orders(self, settings, since, unfulfilled_only):
             if self.future:
                 order = order.model_copy(update={"updated_at": datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)})
+            if order.source_order_id in self.cancelled:
+                order = order.model_copy(
+                    update={"channel_cancelled": True, "updated_at": order.updated_at + timedelta(1)}
+                )
             yield order
         if self.after is not None:
             raise self.after
@@ -120,3 +125,15 @@ def test_a_download_the_plugin_stops_for_the_worker_keeps_what_came_and_says_whe
     with pytest.raises(services.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
         _download(db, company)
     assert db.execute("SELECT COUNT(*) FROM orders").fetchone() == (3,)
+
+
+def test_an_order_the_channel_cancels_later_is_flagged_for_staff_with_a_warning(edge):
+    channel, db, company = edge
+    _download(db, company)
+    channel.cancelled = {"SPY-1"}
+    summary, lines = _download(db, company)
+    assert summary["flagged_cancelled"] == 1
+    assert (
+        "warning",
+        "1 order(s) cancelled on the channel, flagged for staff with their status unchanged (see Attention): SPY-1",
+    ) in lines
