@@ -11,6 +11,7 @@ import time
 import pytest
 
 from plugin_spec import BadData, TransientError
+from plugin_spec.errors import RateLimited
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request
@@ -32,6 +33,9 @@ class Toy(ApiSandbox):
         ("GET", "/html", "html"),
         ("GET", "/shape", "shape"),
         ("GET", "/slow", "slow"),
+        ("GET", "/limited", "limited"),
+        ("GET", "/exact", "exact"),
+        ("GET", "/cut", "cut"),
     ]
 
     def __init__(self, **kwargs):
@@ -72,6 +76,19 @@ class Toy(ApiSandbox):
         if request.query.get("page") == "2":
             return Reply(200, {"results": {"not": "a list"}, "next": None})
         return Reply(200, {"results": [{"id": "1"}], "next": self.base_url + "/shape?page=2"})
+
+    def limited(self, request: Request) -> Reply:
+        return Reply(429, {"request_id": "req-429"}, headers={"Retry-After": "7"})
+
+    #: a JSON answer of exactly this many bytes
+    EXACT = b'{"results": [], "next": null, "pad": "' + b"x" * 62 + b'"}'
+
+    def exact(self, request: Request) -> Reply:
+        return Reply(200, raw=self.EXACT)
+
+    def cut(self, request: Request) -> Reply:
+        # announces more than it sends, then closes: a connection dropped mid-answer
+        return Reply(200, chunks=iter([b'{"results": [{"id": "1"}, ']), length=4000)
 
     def slow(self, request: Request) -> Reply:
         time.sleep(1.5)
@@ -190,3 +207,28 @@ def test_an_answer_slower_than_the_read_timeout_is_given_up(toy):
     with api(toy, slow) as client, pytest.raises(TransientError, match="0.3 s"):
         client.request("GET", "/slow")
     assert time.monotonic() - started < 1.2
+
+
+def test_a_channel_that_keeps_answering_429_is_named_with_its_request_id_and_the_wait_it_asks(toy):
+    with api(toy) as client, pytest.raises(RateLimited) as limited:
+        client.request("GET", "/limited")
+    assert str(limited.value) == (
+        "Toy kept answering 429 Too Many Requests to /api/limited after 0 retries (request id req-429). "
+        "Wait 7 s before trying again."
+    )
+
+
+def test_an_answer_of_exactly_the_largest_size_is_read_and_one_byte_more_is_not(toy):
+    size = len(Toy.EXACT)
+    with api(toy, dataclasses.replace(FAST, max_body=size)) as client:
+        assert client.request("GET", "/exact")["pad"] == "x" * 62
+    with api(toy, dataclasses.replace(FAST, max_body=size - 1)) as client, pytest.raises(BadData, match="more than"):
+        client.request("GET", "/exact")
+
+
+def test_an_answer_cut_off_mid_way_says_so(toy):
+    with api(toy) as client, pytest.raises(TransientError) as cut:
+        client.request("GET", "/cut")
+    assert str(cut.value) == (
+        "Toy answered /api/cut with HTTP 200 but the answer was cut off or unreadable (ProtocolError); try again later."
+    )
