@@ -12,7 +12,7 @@ import pytest
 
 from plugin_spec import stopping
 from plugin_spec.errors import RateLimitWait
-from plugin_spec.ratelimit import Rate, SharedTokenBucket, TokenBucket, wall_time
+from plugin_spec.ratelimit import Rate, RateLimiter, SharedTokenBucket, TokenBucket, wall_time
 
 
 @pytest.mark.parametrize("burst", [0, -1, 2.5, "3"])
@@ -68,3 +68,14 @@ def test_a_slot_later_than_the_job_may_wait_is_refused_with_its_time_in_words():
     assert str(refused.value) == (
         f"The listing rate limit allows the next request at {wall_time(until)}, later than this job may wait; not sent."
     )
+
+
+def test_a_window_waits_its_own_length_and_a_margin_of_5_percent_at_most_a_quarter_second():
+    # the margin absorbs the gap between our departures and the channel's arrivals; a bigger one
+    # would slow every listing for nothing
+    short = RateLimiter(limit=2, window=1.0)
+    assert short.try_take() is None and short.try_take() is None
+    assert 1.0 < short.try_take() <= 1.05
+    long = RateLimiter(limit=1, window=60.0)
+    assert long.try_take() is None
+    assert 60.0 < long.try_take() <= 60.25
