@@ -13,7 +13,7 @@ from support import registered
 
 from host import clock, companies, services
 from host.db import connect
-from plugin_spec import hookimpl, stopping
+from plugin_spec import BadOrder, ChannelInfo, hookimpl, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time
 from plugin_spec.wire import mask
@@ -30,13 +30,24 @@ class EdgeChannel(SpyChannel):
         self.after: Exception | None = None
         self.future = False
         self.cancelled: set[str] = set()
+        self.bad_without_date = False
+        self.lag = 120  # seconds the listing may show an order late (as Amazon's)
+
+    @hookimpl
+    def cartplugin_channel_info(self) -> ChannelInfo:
+        info = SpyChannel.cartplugin_channel_info(self)
+        return info.model_copy(update={"cursor_lag_seconds": self.lag})
 
     @hookimpl
     def cartplugin_test_settings(self, settings):
+        if isinstance(self.test_answer, Exception):
+            raise self.test_answer
         return self.test_answer
 
     @hookimpl
     def cartplugin_download_orders(self, settings, since, unfulfilled_only):
+        if self.bad_without_date:
+            yield BadOrder(source_order_id="SPY-X", message="no date could be read")
         for order in SpyChannel.cartplugin_download_orders(self, settings, since, unfulfilled_only):
             if self.future:
                 order = order.model_copy(update={"updated_at": datetime(2099, 1, 2, 3, 4, 5, tzinfo=UTC)})
@@ -113,7 +124,8 @@ def test_an_order_stamped_in_the_future_is_named_with_its_date(edge):
 
 
 def test_a_secret_that_contains_another_is_masked_whole():
-    short, long = "s3cr3t-token", "s3cr3t-token-refresh-9999"
+    # the long one sorts first by length, last by its letters: only length order masks it whole
+    short, long = "zz-secret-1234", "aa-zz-secret-1234-refresh"
     text = f"the channel refused {long} and {short}"
     assert services.redact(text, None, tokens=[short, long]) == f"the channel refused {mask(long)} and {mask(short)}"
 
@@ -130,10 +142,39 @@ def test_a_download_the_plugin_stops_for_the_worker_keeps_what_came_and_says_whe
 def test_an_order_the_channel_cancels_later_is_flagged_for_staff_with_a_warning(edge):
     channel, db, company = edge
     _download(db, company)
-    channel.cancelled = {"SPY-1"}
+    channel.cancelled = {"SPY-1", "SPY-2"}
     summary, lines = _download(db, company)
-    assert summary["flagged_cancelled"] == 1
+    assert summary["flagged_cancelled"] == 2
     assert (
         "warning",
-        "1 order(s) cancelled on the channel, flagged for staff with their status unchanged (see Attention): SPY-1",
+        "2 order(s) cancelled on the channel, flagged for staff with their status unchanged (see Attention): "
+        "SPY-1, SPY-2",
     ) in lines
+
+
+def test_a_plugin_that_crashes_in_test_settings_fails_the_test_with_the_error_named(edge):
+    channel, db, company = edge
+    channel.test_answer = RuntimeError(f"boom with {TOKEN}")
+    result = services.test_settings(db, company)
+    assert not result.ok and result.message == f"the plugin failed: RuntimeError: boom with {mask(TOKEN)}"
+
+
+def test_a_bad_order_without_a_date_keeps_the_cursor_where_it_was(edge):
+    # nothing says where that order sits in the listing: the next run must read it all again
+    channel, db, company = edge
+    channel.bad_without_date = True
+    summary, _ = _download(db, company)
+    assert summary["bad_orders"] == 1 and summary["inserted"] == 3
+    assert services.get_cursor(db, company.id, "edge_channel") is None
+
+
+def test_a_channel_whose_listing_lags_is_read_again_from_a_little_before_the_cursor(edge):
+    channel, db, company = edge
+    _download(db, company)
+    cursor = services.get_cursor(db, company.id, "edge_channel")
+    assert services.behind_the_cursor(db, company, "edge_channel", cursor, "the saved cursor") == (
+        cursor - timedelta(seconds=120),
+        "the saved cursor, less the 120 s the channel's listing may lag",
+    )
+    earlier = cursor - timedelta(hours=1)
+    assert services.behind_the_cursor(db, company, "edge_channel", earlier, "asked") == (earlier, "asked")
