@@ -11,9 +11,9 @@ import pytest
 from spy_plugin import SpyChannel
 from support import registered
 
-from host import clock, companies, services
+from host import clock, companies, orders, services
 from host.db import connect
-from plugin_spec import BadOrder, ChannelInfo, hookimpl, stopping
+from plugin_spec import BadOrder, ChannelInfo, UploadResult, hookimpl, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time
 from plugin_spec.wire import mask
@@ -37,6 +37,13 @@ class EdgeChannel(SpyChannel):
     def cartplugin_channel_info(self) -> ChannelInfo:
         info = SpyChannel.cartplugin_channel_info(self)
         return info.model_copy(update={"cursor_lag_seconds": self.lag})
+
+    @hookimpl
+    def cartplugin_upload_tracking(self, settings, shipments):
+        # a channel that echoes the key in its refusal
+        return [
+            UploadResult(shipment_id=s.shipment_id, ok=False, message=f"key {TOKEN} may not post") for s in shipments
+        ]
 
     @hookimpl
     def cartplugin_test_settings(self, settings):
@@ -178,3 +185,16 @@ def test_a_channel_whose_listing_lags_is_read_again_from_a_little_before_the_cur
     )
     earlier = cursor - timedelta(hours=1)
     assert services.behind_the_cursor(db, company, "edge_channel", earlier, "asked") == (earlier, "asked")
+
+
+def test_a_refusal_that_echoes_the_key_is_stored_with_the_key_masked(edge):
+    _, db, company = edge
+    companies.update_website_settings(db, company, allow_tracking_upload=True)
+    _download(db, company)
+    order_id = db.execute("SELECT id FROM orders WHERE source_order_id = 'SPY-0'").fetchone()[0]
+    orders.ship_order(db, order_id, carrier="UPS", tracking_number="1Z999AA10123456784")
+    lines: list[tuple[str, str]] = []
+    services.upload_tracking(db, company, log=lambda level, text: lines.append((level, text)))
+    stored = db.execute("SELECT upload_message FROM shipments").fetchall()
+    assert stored == [(f"key {mask(TOKEN)} may not post",)]
+    assert TOKEN not in repr(lines)
