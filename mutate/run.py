@@ -80,14 +80,21 @@ def forget_survivors(folder: Path) -> list[str]:
     return cleared
 
 
-SQL = re.compile(r"\s*(SELECT|UPDATE|INSERT|DELETE|CREATE|PRAGMA|WITH|AND|OR|WHERE|FROM|ROLLBACK|BEGIN)\b", re.I)
+#: SQL text: a statement or a clause that starts with a keyword and shows a mark of SQL (a
+#: parameter, FROM, SET, ...), so that words for people ("Update Tracking") never count as SQL
+SQL_START = re.compile(r"\s*(SELECT|UPDATE|INSERT|DELETE|CREATE|PRAGMA|WITH|AND|OR|WHERE)\b", re.I)
+SQL_MARK = re.compile(r"\?|\b(FROM|INTO|SET|TABLE|VALUES|LIMIT|JOURNAL_MODE)\b", re.I)
+
+
+def is_sql(text: str) -> bool:
+    return bool(SQL_START.match(text) and SQL_MARK.search(text))
 
 
 class _SqlCase(ast.NodeTransformer):
     """SQL's keywords and unquoted names mean the same in any case, on SQLite and PostgreSQL."""
 
     def visit_Constant(self, node: ast.Constant) -> ast.Constant:
-        if isinstance(node.value, str) and SQL.match(node.value):
+        if isinstance(node.value, str) and is_sql(node.value):
             return ast.Constant(node.value.lower())
         return node
 
