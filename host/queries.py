@@ -96,17 +96,9 @@ def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
     if filters.get("upload_failed") == "yes":
         where.append("o.id IN (SELECT order_id FROM shipments WHERE upload_state = 'failed')")
     if filters.get("q"):
-        # any part of the channel's order id (11761108 finds BMP-11761108); the typed text is
-        # matched literally: % and _ are escaped, so they are not wildcards
-        where.append("o.source_order_id LIKE ? ESCAPE '!'")
-        params.append(f"%{like_literal(str(filters['q']).strip()[:100])}%")
+        where.append("o.source_order_id = ?")
+        params.append(str(filters["q"]).strip()[:100])
     return where, params
-
-
-def like_literal(text: str) -> str:
-    """``text`` for a ``LIKE ... ESCAPE '!'`` pattern, matching itself only (the same on SQLite
-    and PostgreSQL, where ``host.pg`` makes LIKE ILIKE)."""
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 def orders_sql(
