@@ -64,7 +64,8 @@ def test_wrong_token_is_an_auth_error_with_the_channel_message_and_request_id_bu
         download(settings)
     message = str(info.value)
     assert "refused the API token" in message and "bm-wrong-token-1234" not in message
-    assert "Invalid token." in message and "(request id " in message
+    # the channel's sentence sits inside ours, without its own full stop
+    assert "(HTTP 401: Invalid token (request id " in message
 
 
 def test_429_is_retried_after_retry_after_then_reported(bm_sandbox, bm_settings, monkeypatch):
