@@ -337,7 +337,7 @@ def kind_name(kind: str) -> str:
     return KIND_NAMES.get(kind) or kind.replace("_", " ").title()
 
 
-#: counts of an upload, in the order shown; a zero one of the last is left out
+#: counts of an upload, in the order shown, zeros included
 _UPLOAD_WORDS = (("accepted", "{} accepted"), ("failed", "{} refused"), ("retrying", "{} to retry"))
 #: counts shown only when not zero
 _NONZERO_WORDS = (
