@@ -66,18 +66,16 @@ def verdicts(folder: Path) -> dict[str, str]:
     return found
 
 
-def forget_survivors(folder: Path) -> list[str]:
+def forget_survivors(folder: Path) -> None:
     """Clear the verdict of every mutant no test caught, so that mutmut checks it again (it
-    does not notice new tests by itself); returns their names."""
-    cleared: list[str] = []
+    does not notice new tests by itself)."""
     for meta in (folder / "mutants").glob("**/*.py.meta"):
         data = json.loads(meta.read_text())
-        for name, code in data["exit_code_by_key"].items():
+        codes = data["exit_code_by_key"]
+        for name, code in codes.items():
             if code is not None and STATUS.get(code, "suspicious") in ("survived", "no tests", "suspicious"):
-                data["exit_code_by_key"][name] = None
-                cleared.append(name)
+                codes[name] = None
         meta.write_text(json.dumps(data))
-    return cleared
 
 
 #: SQL text: a statement or a clause that starts with a keyword and shows a mark of SQL (a

@@ -14,6 +14,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from plugin_spec.http import ApiProfile, HttpOptions, JsonApi
+
 API_KEY = "bmp-test-key-7f3a9c2e51d4"
 
 
@@ -164,3 +166,13 @@ def registered(plugin: Any, name: str) -> Iterator[Any]:
         yield plugin
     finally:
         plugins.unregister(plugin)
+
+
+#: a JSON API client for the toy sandboxes of the toolkit's tests: quick to give up, no retries
+TOY_FAST = HttpOptions(connect_timeout=0.5, read_timeout=0.5, deadline=1.5, retries=0)
+TOY_PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API key", auth_hint="Check the key.")
+
+
+def toy_api(server: Any, key: str, options: HttpOptions = TOY_FAST, **more: Any) -> JsonApi:
+    """A ``JsonApi`` on a toy sandbox, sending ``key`` as ``x-api-key`` and counting by it."""
+    return JsonApi(server.base_url, TOY_PROFILE, options, headers={"x-api-key": key}, limit_key=key, **more)

@@ -9,16 +9,16 @@ import itertools
 import time
 
 import pytest
+from support import TOY_FAST as FAST
+from support import toy_api
 
 from plugin_spec import BadData, TransientError
 from plugin_spec.errors import RateLimited
-from plugin_spec.http import ApiProfile, HttpOptions, JsonApi, Rejected
+from plugin_spec.http import HttpOptions, JsonApi, Rejected
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request
 
 KEY = "edges-key-0a1b2c3d"
-FAST = HttpOptions(connect_timeout=0.5, read_timeout=0.5, deadline=1.5, retries=0)
-PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API key", auth_hint="Check the key.")
 
 
 class Toy(ApiSandbox):
@@ -102,7 +102,7 @@ def toy():
 
 
 def api(toy: Toy, options: HttpOptions = FAST) -> JsonApi:
-    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": KEY}, limit_key=KEY)
+    return toy_api(toy, KEY, options)
 
 
 @pytest.mark.parametrize("prefetch", [0, 1])
@@ -158,7 +158,7 @@ def test_a_busy_channel_is_asked_again_for_a_get_but_a_post_is_sent_once_unless_
             client.request("POST", "/busy", json={"tracking": "1Z999AA10123456784"})
         assert len(toy.request_log()) == 1  # a POST may have been recorded: never sent twice by default
     toy.clear_request_log()
-    with JsonApi(toy.base_url, PROFILE, retrying, headers={"x-api-key": KEY}, limit_key=KEY, retry_post=True) as client:
+    with toy_api(toy, KEY, retrying, retry_post=True) as client:
         with pytest.raises(TransientError):
             client.request("POST", "/busy", json={"tracking": "1Z999AA10123456784"})
     assert len(toy.request_log()) == 3

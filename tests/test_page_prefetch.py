@@ -10,15 +10,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support import TOY_FAST as FAST
+from support import toy_api
 
 from plugin_spec import BadData
-from plugin_spec.http import ApiProfile, HttpOptions, JsonApi
+from plugin_spec.http import HttpOptions, JsonApi
 from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import ApiSandbox, Request
 
 KEY = "prefetch-key-0a1b2c3d"
-FAST = HttpOptions(connect_timeout=0.5, read_timeout=0.5, deadline=1.5, retries=0)
-PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API key", auth_hint="Check the key.")
 
 
 class Toy(ApiSandbox):
@@ -43,7 +43,7 @@ def toy():
 
 
 def api(toy: Toy, options: HttpOptions = FAST) -> JsonApi:
-    return JsonApi(toy.base_url, PROFILE, options, headers={"x-api-key": KEY}, limit_key=KEY)
+    return toy_api(toy, KEY, options)
 
 
 def prefetchers() -> list[threading.Thread]:

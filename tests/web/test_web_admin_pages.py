@@ -13,11 +13,16 @@ def _cart_form(token: str, **values: str) -> dict[str, str]:
     return {"csrf_token": token, "website_url": "", "x_api_key": "", "commission_percent": "", **values}
 
 
-def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends_it_back(web, run, sandbox, db_path):
+def _cart_general(web, run):
+    """Acme Refurb on Back Market Pro, sue signed in: her session, its token, Cart General's URL."""
     run("companies", "add", "Acme Refurb")
     run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
     http, token = signed_in(web, "sue")
-    url = f"{web.url}/companies/1/cart-general"
+    return http, token, f"{web.url}/companies/1/cart-general"
+
+
+def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends_it_back(web, run, sandbox, db_path):
+    http, token, url = _cart_general(web, run)
     saved = http.post(
         url,
         data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="10"),
@@ -56,10 +61,7 @@ def test_a_refused_cart_general_names_the_field_and_saves_nothing(web, run, sand
 
 
 def test_a_commission_with_a_decimal_comma_is_saved_and_an_ambiguous_one_is_named(web, run, sandbox):
-    run("companies", "add", "Acme Refurb")
-    run("website-settings", "Acme Refurb", "--store-plugin", "backmarket_pro")
-    http, token = signed_in(web, "sue")
-    url = f"{web.url}/companies/1/cart-general"
+    http, token, url = _cart_general(web, run)
     saved = http.post(
         url,
         data=_cart_form(token, website_url=sandbox.base_url, x_api_key=API_KEY, commission_percent="12,5"),
