@@ -34,8 +34,7 @@ bench: $(STAMP)
 
 # The support guide's screenshots, taken again by the browser walk (a plain test run leaves them in build/).
 screenshots: $(STAMP)
-	CARTPLUGIN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web/test_web_admin_browser.py \
-		tests/web/test_web_accept_order.py tests/web/test_web_amazon.py -k browser
+	CARTPLUGIN_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/web -k browser
 
 # Mutation testing, on demand only (not CI): docs/testing.md says how to read the outcome.
 # Each plugin's mapping.py from the plugin's own folder, then the host's and the toolkit's runs
