@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 10
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -405,3 +405,13 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
     _refuse_newer(db, path, _applied(db))
     if migrations.pending(db):
         migrations.apply(db)
+
+
+@migrations(name="0010_shipment_corrections")
+def m0010_shipment_corrections(db: sqlite_utils.Database) -> None:
+    # staff correct the tracking of a shipment the channel has recorded: the number it replaces
+    # is kept until the channel takes the new one (a refused upload waits for staff with no
+    # schema change: a shipment in upload_state 'failed' is never due by itself)
+    if "replaces_tracking" not in db["shipments"].columns_dict:
+        db.execute("ALTER TABLE shipments ADD COLUMN replaces_tracking TEXT")
+    db.execute("PRAGMA user_version = 10")  # this step's own number: a run stopped after it says so

@@ -334,3 +334,9 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
         if name == until:
             break
     return ran
+
+
+@step("0005_shipment_corrections")
+def m0005_shipment_corrections(db: PgDatabase) -> None:
+    # SQLite's 0010_shipment_corrections: the tracking number a staff correction replaces
+    _run_script(db, "ALTER TABLE shipments ADD COLUMN IF NOT EXISTS replaces_tracking {text}")
