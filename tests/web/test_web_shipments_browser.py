@@ -59,7 +59,7 @@ def test_void_shipment_the_portal_and_retry_of_a_refused_upload_in_a_real_browse
     worker.run(db_path, once=True, max_workers=1)
     walk.go(f"/orders/{third['id']}")
     assert walk.text("#source-updated") == "True"
-    assert all((SHOTS / f"{n}.png").stat().st_size > 10_000 for n in (
-        "25-void-shipment", "26-update-tracking-portal", "27-attention-refused-upload", "28-upload-retried"))  # fmt: skip
+    shots = ("25-void-shipment", "26-update-tracking-portal", "27-attention-refused-upload", "28-upload-retried")
+    assert all((SHOTS / f"{name}.png").stat().st_size > 10_000 for name in shots)
     assert not any("cartplugin orders" in body for body in walk.bodies)  # no command in a page
     walk.context.close()
