@@ -97,13 +97,15 @@ def void_shipment(
         db.execute("DELETE FROM shipment_lines WHERE shipment_id = ?", [shipment["id"]])
         db.execute("DELETE FROM shipments WHERE id = ?", [shipment["id"]])
         shipping = _shipping_status(db, order["id"])
+        # every shipment left is on the channel already: nothing is left to upload
+        all_sent = shipping == FULLY_SHIPPED and not db.execute(
+            "SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted'", [order["id"]]
+        ).fetchone()
+        status = "In Process" if order["status"] == "Completed" and shipping != FULLY_SHIPPED else order["status"]
         db.execute(
-            "UPDATE orders SET shipping_status = ?, "
-            "status = CASE WHEN status = 'Completed' AND ? != ? THEN 'In Process' ELSE status END, "
-            "source_updated_for_shipping = CASE WHEN ? = ? AND NOT EXISTS (SELECT 1 FROM shipments "
-            "WHERE order_id = ? AND upload_state != 'accepted') THEN source_updated_for_shipping ELSE 0 END, "
-            "updated_at = ? WHERE id = ?",
-            [shipping, shipping, FULLY_SHIPPED, shipping, FULLY_SHIPPED, order["id"], clock.now_iso(), order["id"]],
+            "UPDATE orders SET shipping_status = ?, status = ?, source_updated_for_shipping = ?, updated_at = ? "
+            "WHERE id = ?",
+            [shipping, status, int(all_sent), clock.now_iso(), order["id"]],
         )
     _record(db, actor, "shipment voided", order, {
         "shipment": shipment["id"], "carrier": shipment["carrier"], "tracking": shipment["tracking_number"],
@@ -116,7 +118,8 @@ def void_shipment(
 
 def _shipping_status(db: sqlite_utils.Database, order_id: int) -> str:
     shipped, short = db.execute(
-        "SELECT COALESCE(SUM(quantity_shipped), 0), COALESCE(SUM(quantity_shipped < quantity), 0) "
+        "SELECT COALESCE(SUM(quantity_shipped), 0), "
+        "COALESCE(SUM(CASE WHEN quantity_shipped < quantity THEN 1 ELSE 0 END), 0) "
         "FROM order_lines WHERE order_id = ?",
         [order_id],
     ).fetchone()
