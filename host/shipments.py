@@ -98,9 +98,12 @@ def void_shipment(
         db.execute("DELETE FROM shipments WHERE id = ?", [shipment["id"]])
         shipping = _shipping_status(db, order["id"])
         # every shipment left is on the channel already: nothing is left to upload
-        all_sent = shipping == FULLY_SHIPPED and not db.execute(
-            "SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted'", [order["id"]]
-        ).fetchone()
+        all_sent = (
+            shipping == FULLY_SHIPPED
+            and not db.execute(
+                "SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted'", [order["id"]]
+            ).fetchone()
+        )
         status = "In Process" if order["status"] == "Completed" and shipping != FULLY_SHIPPED else order["status"]
         db.execute(
             "UPDATE orders SET shipping_status = ?, status = ?, source_updated_for_shipping = ?, updated_at = ? "
