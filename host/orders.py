@@ -645,8 +645,8 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             # a passing failure is tried again next round; a refusal waits for staff (never due)
             cursor = db.execute(
                 "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
-                "uploaded_at = ?, next_upload_at = NULL, "
-                "replaces_tracking = CASE WHEN ? = 1 THEN NULL ELSE replaces_tracking END WHERE id = ? RETURNING order_id",
+                "uploaded_at = ?, next_upload_at = NULL, replaces_tracking = "
+                "CASE WHEN ? = 1 THEN NULL ELSE replaces_tracking END WHERE id = ? RETURNING order_id",
                 [state, result.message or None, now if result.ok else None, int(result.ok), result.shipment_id],
             )
             row = cursor.fetchone()
