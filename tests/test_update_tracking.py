@@ -4,31 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from spy_plugin import SpyChannel
+from correcting_plugin import Correcting
 from support import file_digest, registered
-
-from plugin_spec import ChannelInfo, hookimpl
-
-
-class Correcting(SpyChannel):
-    """A channel that records one tracking per order and lets the seller replace it."""
-
-    def __init__(self) -> None:
-        super().__init__(name="correcting_shop", orders=2)
-        self.tracking: dict[str, str] = {}
-
-    @hookimpl
-    def cartplugin_channel_info(self) -> ChannelInfo:
-        info = super().cartplugin_channel_info()
-        return info.model_copy(update={"capabilities": info.capabilities | {"update_tracking"}})
-
-    @hookimpl
-    def cartplugin_upload_tracking(self, settings, shipments):
-        results = super().cartplugin_upload_tracking(settings, shipments)
-        for s in shipments:
-            assert self.tracking.get(s.source_order_id) == s.replaces_tracking_number  # replace, never add
-            self.tracking[s.source_order_id] = s.tracking_number
-        return results
 
 
 @pytest.fixture

@@ -7,23 +7,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from spy_plugin import SpyChannel
+from correcting_plugin import Correcting
 from support import registered
 
 from host import orders, shipments
 from host.companies import add_company
 from host.db import write
 from host.errors import HostError
-from plugin_spec import ChannelInfo, ChannelOrder, OrderLine, UploadResult, hookimpl
+from plugin_spec import ChannelOrder, OrderLine, UploadResult
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
-
-
-class Correcting(SpyChannel):
-    @hookimpl
-    def cartplugin_channel_info(self) -> ChannelInfo:
-        info = super().cartplugin_channel_info()
-        return info.model_copy(update={"capabilities": info.capabilities | {"update_tracking"}})
 
 
 @pytest.fixture

@@ -116,3 +116,32 @@ def test_attention_lists_a_refused_upload_with_the_channel_s_words_and_retry_sen
     run("worker", "--once", "--processes", "1")
     assert run.json("orders", "show", str(order["id"]))["source_updated_for_shipping"] is True
     assert [a for a, _, _ in _audit(db_path, "tracking upload retried")] == ["walt"]
+
+
+def test_update_tracking_on_a_channel_that_takes_a_change_replaces_it_with_the_next_upload(web, run, db_path):
+    from correcting_plugin import Correcting
+    from support import registered
+
+    with registered(Correcting(), "correcting_shop") as channel:
+        run("companies", "add", "Fix Co")
+        run("website-settings", "Fix Co", "--store-plugin", "correcting_shop", "--allow-order-download",
+            "--allow-tracking-upload")  # fmt: skip
+        run("cart-settings", "Fix Co", "--set", "token=spy-token-1234")
+        run("test-settings", "Fix Co")
+        run("import-orders", "Fix Co")
+        order = run.json("orders", "list")[0]
+        run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
+        run("worker", "--once", "--processes", "1")
+        http, token = signed_in(web, "walt")
+        page = http.get(f"{web.url}/orders/{order['id']}", timeout=10).text
+        assert "channel's portal" not in page
+        url = web.url + _form_action(page, "Update Tracking")
+        answer = http.post(url, data={"csrf_token": token, "tracking_number": "<b>x</b>"}, timeout=10)
+        assert "Tracking not changed: the tracking number must be plain printable text" in answer.text
+        answer = http.post(url, data={"csrf_token": token, "tracking_number": "1Z12345E6605272234"}, timeout=10)
+        assert "changed; the channel gets it with the next upload" in answer.text
+        assert "replaces 1Z999AA10123456784" in answer.text
+        run("worker", "--once", "--processes", "1")
+        assert channel.tracking == {order["source_order_id"]: "1Z12345E6605272234"}
+        ((actor, _, details),) = _audit(db_path, "tracking updated")
+        assert actor == "walt" and "1Z999AA10123456784" in details and "1Z12345E6605272234" in details
