@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     job_budget_seconds: float = Field(900.0, gt=0, description="seconds a job runs before it commits and yields")
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
     debug: bool = Field(False, description="show the traceback behind an internal error")
+    # `cartplugin serve` (the web admin); its flags override these
+    web_host: str = Field("127.0.0.1", min_length=1, description="address the web admin listens on")
+    web_port: int = Field(8000, ge=1, le=65535, description="port of the web admin")
+    web_threads: int = Field(8, ge=1, le=256, description="requests the web admin answers at once")
+    web_timeout: float = Field(30.0, ge=1, le=3600, description="seconds before a silent or slow client is cut off")
+    web_secure_cookies: bool = Field(False, description="HTTPS in front: cookies over HTTPS only, and HSTS")
+    web_trusted_proxy: str | None = Field(
+        None, description="address of the TLS proxy whose X-Forwarded-For / -Proto headers are believed"
+    )
+    web_trusted_proxy_count: int = Field(1, ge=1, le=10, description="proxies in front, each adding X-Forwarded-For")
+    web_access_log: bool = Field(True, description="one line a request on stderr (text or JSON, as log_format)")
 
     @field_validator("db", mode="before")
     @classmethod

@@ -31,8 +31,13 @@ OURS = ("cartplugin", "__editable__", "host", "plugin_spec", "backmarket", "amaz
 
 
 def _tracked_copy(destination: Path) -> None:
-    """The files git tracks, as they are in the working tree (so uncommitted changes are tested)."""
-    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    """The files git tracks or would track, as they are in the working tree (uncommitted changes too)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for name in filter(None, listed.decode().split("\0")):
         source = ROOT / name
         if source.is_file():
