@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time
+from plugin_spec.wire import without_secrets
 
 from . import clock, companies, config, orders, plugins
 from .acceptance import accept_after_download
@@ -66,9 +67,7 @@ def redact(
                 secrets.append(value.get_secret_value())
     if credentials is not None:
         secrets += credentials.secret_values()
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, companies.mask(secret))
-    return text
+    return without_secrets(text, secrets, companies.mask)
 
 
 def _settings(db: sqlite_utils.Database, company: Company) -> tuple[str, CartSettings]:
