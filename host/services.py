@@ -144,13 +144,14 @@ def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str, name: s
 def import_since(db: sqlite_utils.Database, company: Company, requested: datetime | None) -> tuple[datetime, str]:
     """Where Import Orders starts, and why.
 
-    Without ``--since`` it asks for the last ``RECENT_DAYS``; when every order of that window
+    A Start Date (the web dialog always sends one; the CLI's ``--start-date``) is read from as
+    it is. Without one it asks for the last ``RECENT_DAYS``; when every order of that window
     up to the cursor has been read already (and nothing changed there since, or its
     ``updated_at`` would be past the cursor) it starts at the cursor instead of reading the
-    window again. ``--since`` always reads from that date.
+    window again.
     """
     if requested is not None:
-        return requested, "as requested"
+        return requested, "the Start Date"
     window = recent_since()
     channel = companies.store_plugin(db, company)
     cursor = get_cursor(db, company.id, channel)
