@@ -51,6 +51,7 @@ _LABELS = {
     "tracking": "Tracking Number",
     "cancel": "Cancelled on the channel",
     "answer": "Channel's answer",
+    "start_date": "Start Date",
 }
 
 
@@ -67,6 +68,8 @@ def _label(key: str) -> str:
 def _detail_value(key: str, value: Any) -> str:
     if key == "store_plugin":
         return plugin_name(value) if value else "(none)"
+    if key == "start_date":
+        return when(value)
     if isinstance(value, bool):
         return "On" if value else "Off"
     if isinstance(value, list):

@@ -78,6 +78,9 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
     assert f"Job {job_id} Import Orders for {company}: Completed" in shown and f"Counts: {words}" in shown
     assert words in run("jobs", "list").stdout
     assert _cursor(db_path) == cursor  # the automatic download goes on from where it was
+    admin, _ = signed_in(web, "ann")
+    change_log = _text(admin.get(f"{web.url}/companies/1/change-log", timeout=10).text)
+    assert f"Start Date: {start} 00:00:00 UTC" in change_log
 
 
 def test_the_cli_takes_the_start_date_and_says_new_updated_unchanged(run, company, sandbox, db_path):
