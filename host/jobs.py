@@ -359,7 +359,12 @@ def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> No
 
 
 def _summary_line(summary: dict[str, Any] | None) -> str:
-    return summary_words(summary) or "done"
+    return summary_words(summary, when=instant_words) or "done"
+
+
+def instant_words(value: str) -> str:
+    """A stored instant as a log line shows it: ``2026-11-06 00:00:00 UTC``."""
+    return value[:19].replace("T", " ") + " UTC"
 
 
 def kind_name(kind: str) -> str:

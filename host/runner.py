@@ -142,7 +142,9 @@ def _execute(
                         f"the last {services.RECENT_DAYS} days: nothing downloaded before",
                     )
             since, why = services.behind_the_cursor(db, company, channel, since, why)
-            job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
+            job_log(
+                "info", f"downloading unfulfilled orders updated since {jobs.instant_words(clock.iso(since))} ({why})"
+            )
             summary = services.download_orders(
                 db,
                 company,

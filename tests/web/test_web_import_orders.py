@@ -73,6 +73,8 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
     words = f"0 new, 0 updated, {count} unchanged"
     job_page = _text(http.get(f"{web.url}/jobs/{job_id}", timeout=10).text)
     assert f"Counts {words}, read from {start} 00:00:00 UTC" in job_page
+    assert f"orders updated since {start} 00:00:00 UTC (the Start Date)" in job_page  # the log, in words
+    assert f"Completed: {words}, read from {start} 00:00:00 UTC" in job_page and "T00:00:00" not in job_page
     assert words in _text(http.get(f"{web.url}/jobs", timeout=10).text)
     shown = run("jobs", "show", str(job_id)).stdout
     assert f"Job {job_id} Import Orders for {company}: Completed" in shown and f"Counts: {words}" in shown
