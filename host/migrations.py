@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -405,3 +405,15 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
     _refuse_newer(db, path, _applied(db))
     if migrations.pending(db):
         migrations.apply(db)
+
+
+@migrations(name="0011_job_progress")
+def m0011_job_progress(db: sqlite_utils.Database) -> None:
+    # what a running download has done so far (pages, orders), written as it goes, so staff
+    # see a long Import Orders move; JSON, kept after the job ends
+    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
+    if "progress" not in columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
+    # this step's own number (its place in the set): a run stopped after it says so
+    place = [m.name for m in migrations._migrations].index("0011_job_progress") + 1
+    db.execute(f"PRAGMA user_version = {place}")

@@ -334,3 +334,9 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
         if name == until:
             break
     return ran
+
+
+@step("0006_job_progress")
+def m0006_job_progress(db: PgDatabase) -> None:
+    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
+    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")

@@ -216,7 +216,7 @@ def test_orders_list_into_head_ends_quietly(run, bmp, db_path, tmp_path):
 
 def test_import_orders_and_jobs_list_print_words_not_escaped_json(company, run):
     text = run("import-orders", company).stdout
-    assert "{" not in text and "\\u" not in text and "inserted" in text
+    assert "{" not in text and "\\u" not in text and " new, 0 updated, 0 unchanged" in text
     listed = run("jobs", "list").stdout.splitlines()
     assert listed[0].split()[:4] == ["Job", "Company", "Kind", "Status"]
     assert "{" not in "\n".join(listed) and '"' not in "\n".join(listed)
@@ -226,7 +226,7 @@ def test_an_import_that_saw_nothing_says_which_date_it_used_and_how_to_go_furthe
     with Sandbox(api_key=API_KEY, orders=0) as empty:
         name = _company_with_sandbox(run, empty)
         text = run("import-orders", name).stdout
-    assert "0 orders updated since 20" in text and "use --since DATE" in text
+    assert "0 orders updated since 20" in text and "use --start-date DATE" in text
 
 
 # -- messages that are true -------------------------------------------------------------------------
