@@ -108,5 +108,6 @@ def init_app(app: Flask) -> None:
         line_amount=line_amount,
         kind_name=kind_name,
         change_details=change_details,
+        priority_name=jobs.priority_name,
     )
     app.jinja_env.globals.update(with_args=with_args)
