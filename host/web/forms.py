@@ -57,7 +57,7 @@ class WebsiteSettingsForm(FlaskForm):
     # checked by the host (host.website_options), which says what is wrong in one line
     order_download_limit_date = StringField("Order Download Limit Date", render_kw={"type": "date", "size": 12})
     delay_tracking = BooleanField("Delay Tracking Time")
-    delay_min_hours = StringField("Min Hours to Wait", render_kw={"inputmode": "numeric", "size": 5})
+    delay_min_hours = StringField("Min Hours to Wait", render_kw={"type": "number", "min": 0, "max": 720, "step": 1})
     delay_skip_saturday = BooleanField("Skip on Saturday")
     delay_skip_sunday = BooleanField("Skip on Sunday")
     submit = SubmitField("Save")
