@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 13
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -414,6 +414,29 @@ def m0011_job_progress(db: sqlite_utils.Database) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
     if "progress" not in columns:
         db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
-    # this step's own number (its place in the set): a run stopped after it says so
-    place = [m.name for m in migrations._migrations].index("0011_job_progress") + 1
-    db.execute(f"PRAGMA user_version = {place}")
+    db.execute("PRAGMA user_version = 11")  # this step's own number: a run stopped after it says so
+
+
+@migrations(name="0013_website_options")
+def m0013_website_options(db: sqlite_utils.Database) -> None:
+    # Website General's other options (which orders a download imports, when tracking is sent)
+    # and the index the worker's removal of old Queued Jobs goes through
+    columns = {row[1] for row in db.execute("PRAGMA table_info(website_settings)").fetchall()}
+    for column, spelling in WEBSITE_OPTION_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE website_settings ADD COLUMN {column} {spelling}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)")
+    db.execute("PRAGMA user_version = 13")  # this step's own number: a run stopped after it says so
+
+
+#: website_settings columns of step 0013 (PostgreSQL: step 0008_website_options)
+WEBSITE_OPTION_COLUMNS = (
+    ("allow_download_shipped", "INTEGER NOT NULL DEFAULT 0"),
+    ("allow_unpaid_orders", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit_date", "TEXT"),
+    ("delay_tracking", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_min_hours", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_saturday", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_sunday", "INTEGER NOT NULL DEFAULT 0"),
+)

@@ -277,6 +277,26 @@ ALTER TABLE order_lines ADD CONSTRAINT order_lines_price CHECK (unit_price IS NO
 """
 
 
+@step("0006_job_progress")
+def m0006_job_progress(db: PgDatabase) -> None:
+    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
+    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")
+
+
+@step("0008_website_options")
+def m0008_website_options(db: PgDatabase) -> None:
+    # SQLite's 0013_website_options: Website General's other options, and the index the
+    # worker's removal of old Queued Jobs goes through
+    from .migrations import WEBSITE_OPTION_COLUMNS
+
+    for column, spelling in WEBSITE_OPTION_COLUMNS:
+        db.execute(f"ALTER TABLE website_settings ADD COLUMN IF NOT EXISTS {column} {spelling.replace('TEXT', _TEXT)}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)")
+
+
+_TEXT = 'TEXT COLLATE "C"'
+
+
 def _recorded(db: PgDatabase) -> list[str]:
     if not db[TABLE].exists():
         return []
@@ -334,9 +354,3 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
         if name == until:
             break
     return ran
-
-
-@step("0006_job_progress")
-def m0006_job_progress(db: PgDatabase) -> None:
-    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
-    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")

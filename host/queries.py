@@ -154,8 +154,9 @@ def jobs_sql(filters: dict[str, Any], page: int, per_page: int) -> tuple[str, st
         params.append(str(filters["status"])[:40])
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     select = (
-        "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.attempts, j.created_at, j.started_at, "
-        f"j.finished_at, j.summary, j.progress FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
+        "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.priority, j.attempts, j.created_at, "
+        "j.started_at, j.finished_at, j.summary, j.progress "
+        f"FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
         f"ORDER BY j.id DESC LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}"
     )
     return select, f"SELECT COUNT(*) FROM jobs j{clause}", params
