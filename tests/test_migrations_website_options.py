@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from host.db import connect
-from host.migrations import migrations
+from host.migrations import SCHEMA_VERSION, migrations
 
 
 def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_path):
@@ -28,5 +28,5 @@ def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_
         "delay_skip_saturday": 0, "delay_skip_sunday": 0,
     }  # fmt: skip
     assert "jobs_finished" in {index.name for index in db["jobs"].indexes}
-    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert migrations.pending(db) == []
