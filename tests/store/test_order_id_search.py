@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
-import pytest
 import sqlite_utils
 
 from host import order_search, orders, pg_migrations, queries
@@ -101,6 +100,21 @@ def test_an_order_that_cannot_be_stored_leaves_nothing_in_the_index(store):
     assert found(store, "555000") == ["BMP-55500002"]
     import_orders(store, company.id, [order("BMP-55500001")])
     assert found(store, "555000") == ["BMP-55500001", "BMP-55500002"]
+
+
+def test_an_order_deleted_or_renumbered_by_hand_leaves_the_sqlite_index_right(tmp_path):
+    db = connect(tmp_path / "cart.db")
+    company = add_company(db, "Acme Refurb")
+    import_orders(db, company.id, [order(i) for i in IDS[:3]])
+    with write(db):  # what a repair script might do; the triggers keep the index in step
+        db.execute("UPDATE orders SET source_order_id = 'BMP-99761108' WHERE source_order_id = 'BMP-11761108'")
+        gone = db.execute("SELECT id FROM orders WHERE source_order_id = 'BMP-11761109'").fetchone()[0]
+        db.execute("DELETE FROM order_lines WHERE order_id = ?", [gone])
+        db.execute("DELETE FROM orders WHERE id = ?", [gone])
+    assert found(db, "1176110") == []
+    assert found(db, "997611") == ["BMP-99761108"]
+    assert db.execute(f"INSERT INTO {order_search.FTS_TABLE} ({order_search.FTS_TABLE}) VALUES ('integrity-check')")
+    db.close()
 
 
 def _plan(db, q: str) -> list[str]:
@@ -226,10 +240,3 @@ def test_without_rights_to_create_pg_trgm_the_database_opens_and_the_search_stil
         postgres.drop_database(name)
         with psycopg.connect(postgres.url(), autocommit=True) as conn:
             conn.execute("DROP ROLE IF EXISTS cart_app")
-
-
-@pytest.mark.parametrize("q", ["11761108", "bmp-1176"])
-def test_the_search_condition_is_fixed_sql_with_the_text_as_a_parameter(q):
-    for backend in ("sqlite", "postgresql"):
-        sql, params = order_search.condition(q, backend)
-        assert q not in sql and q.upper() not in sql and len(params) == 1
