@@ -20,7 +20,7 @@ import sqlite_utils
 
 from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadResult
 
-from . import clock, money
+from . import clock, money, order_search
 from .db import write
 from .errors import HostError, NotFound
 from .validation import check_text, parse_id
@@ -240,6 +240,7 @@ def upsert_orders(
             stats.flagged_cancelled.append(source_id)
     db.conn.executemany(_INSERT_ORDER, rows)
     order_ids = {source_id: row[0] for source_id, row in _known(db, company_id, channel, list(new)).items()}
+    order_search.index_new(db, [(order_id, source_id) for source_id, order_id in order_ids.items()])
     db.conn.executemany(
         _INSERT_LINE,
         [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],

@@ -354,3 +354,12 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
         if name == until:
             break
     return ran
+
+
+@step("0009_order_id_search")
+def m0009_order_id_search(db: PgDatabase) -> None:
+    # SQLite's 0014_order_id_search: a trigram index for searches on any part of an order id;
+    # without the pg_trgm extension the step says what to run and the search reads the table
+    from .order_search import create_pg_index
+
+    create_pg_index(db)
