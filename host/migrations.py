@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 14
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -414,4 +414,53 @@ def m0010_shipment_corrections(db: sqlite_utils.Database) -> None:
     # schema change: a shipment in upload_state 'failed' is never due by itself)
     if "replaces_tracking" not in db["shipments"].columns_dict:
         db.execute("ALTER TABLE shipments ADD COLUMN replaces_tracking TEXT")
-    db.execute("PRAGMA user_version = 10")  # this step's own number: a run stopped after it says so
+    # its own number, unless a later step ran first (steps of branches merged out of order)
+    version = max(db.execute("PRAGMA user_version").fetchone()[0], 10)
+    db.execute(f"PRAGMA user_version = {version}")
+
+
+@migrations(name="0011_job_progress")
+def m0011_job_progress(db: sqlite_utils.Database) -> None:
+    # what a running download has done so far (pages, orders), written as it goes, so staff
+    # see a long Import Orders move; JSON, kept after the job ends
+    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
+    if "progress" not in columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
+    db.execute("PRAGMA user_version = 11")  # this step's own number: a run stopped after it says so
+
+
+@migrations(name="0013_website_options")
+def m0013_website_options(db: sqlite_utils.Database) -> None:
+    # Website General's other options (which orders a download imports, when tracking is sent)
+    # and the index the worker's removal of old Queued Jobs goes through
+    columns = {row[1] for row in db.execute("PRAGMA table_info(website_settings)").fetchall()}
+    for column, spelling in WEBSITE_OPTION_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE website_settings ADD COLUMN {column} {spelling}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)")
+    db.execute("PRAGMA user_version = 13")  # this step's own number: a run stopped after it says so
+
+
+#: website_settings columns of step 0013 (PostgreSQL: step 0008_website_options)
+WEBSITE_OPTION_COLUMNS = (
+    ("allow_download_shipped", "INTEGER NOT NULL DEFAULT 0"),
+    ("allow_unpaid_orders", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit_date", "TEXT"),
+    ("delay_tracking", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_min_hours", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_saturday", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_sunday", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+@migrations(name="0014_order_id_search")
+def m0014_order_id_search(db: sqlite_utils.Database) -> None:
+    # staff search Manage Orders on any part of a channel's order id: a trigram index over
+    # orders, filled here with the orders already there (host/order_search.py)
+    from .order_search import REBUILD, SQLITE_SCHEMA
+
+    for statement in SQLITE_SCHEMA:
+        db.execute(statement)
+    db.execute(REBUILD)
+    db.execute("PRAGMA user_version = 14")  # this step's own number: a run stopped after it says so

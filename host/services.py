@@ -18,9 +18,11 @@ from pydantic import SecretStr
 
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 from plugin_spec.errors import RateLimitWait
+from plugin_spec.progress import counting as counting_pages
 from plugin_spec.ratelimit import wall_time
+from plugin_spec.wire import without_secrets
 
-from . import clock, companies, config, orders, plugins
+from . import clock, companies, config, orders, plugins, website_options
 from .acceptance import accept_after_download
 from .companies import Company
 from .credentials import DbCredentialStore
@@ -41,9 +43,14 @@ CURSOR_NAME = "orders_updated_at"
 #: differ a little between the channel and the host; more is a wrong date)
 CLOCK_SKEW_SECONDS = 300
 #: the earliest ``updated_at`` from which every order up to the cursor has been read
-COVERED_FROM = "orders_covered_from"
+COVERED_FROM = companies.COVERED_FROM
 
 Progress = Callable[[int], None]
+#: what a download has done so far (pages read, orders read, new, updated, unchanged), handed to
+#: a ``record`` callable inside a write transaction
+Counts = dict[str, int]
+#: a page's progress is recorded at most this often (a batch's always, with its orders)
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 class NotAllowed(HostError):
@@ -66,9 +73,7 @@ def redact(
                 secrets.append(value.get_secret_value())
     if credentials is not None:
         secrets += credentials.secret_values()
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, companies.mask(secret))
-    return text
+    return without_secrets(text, secrets, companies.mask)
 
 
 def _settings(db: sqlite_utils.Database, company: Company) -> tuple[str, CartSettings]:
@@ -138,13 +143,14 @@ def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str, name: s
 def import_since(db: sqlite_utils.Database, company: Company, requested: datetime | None) -> tuple[datetime, str]:
     """Where Import Orders starts, and why.
 
-    Without ``--since`` it asks for the last ``RECENT_DAYS``; when every order of that window
+    A Start Date (the web dialog always sends one; the CLI's ``--start-date``) is read from as
+    it is. Without one it asks for the last ``RECENT_DAYS``; when every order of that window
     up to the cursor has been read already (and nothing changed there since, or its
     ``updated_at`` would be past the cursor) it starts at the cursor instead of reading the
-    window again. ``--since`` always reads from that date.
+    window again.
     """
     if requested is not None:
-        return requested, "as requested"
+        return requested, "the Start Date"
     window = recent_since()
     channel = companies.store_plugin(db, company)
     cursor = get_cursor(db, company.id, channel)
@@ -214,6 +220,7 @@ def download_orders(
     log: Callable[[str, str], None] | None = None,
     stop: Callable[[], bool] | None = None,
     budget_seconds: float | None = None,
+    record: Callable[[Counts], None] | None = None,
 ) -> dict[str, Any]:
     """Stream the channel's unfulfilled orders since ``since`` into the host, batch by batch.
 
@@ -229,12 +236,20 @@ def download_orders(
     (between orders, or while a request waits for the rate limit) it commits and raises
     ``Interrupted``. If the company's settings change meanwhile (another key
     or URL may be another account) it raises ``SettingsChanged`` without saving that batch.
+
+    ``record(counts)`` (a running job's progress) is called inside the transaction of each
+    batch, when a listing page arrives (at most every ``PROGRESS_EVERY_SECONDS``, in a write of
+    its own) and once at the end; pages are counted by ``plugin_spec.progress``.
     """
     channel, settings = _settings(db, company)
     version = companies.settings_version(db, company)
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
     credentials = DbCredentialStore.of(db, company.id, channel)
     start_cursor = get_cursor(db, company.id, channel)
+    # Website General's options: which new orders are imported (and whether shipped ones are asked for)
+    gate = website_options.DownloadGate.of(companies.website_settings(db, company))
+    skipped: dict[str, int] = dict.fromkeys(website_options.SKIPPED_KEYS, 0)
+    passed: list[datetime] = []  # skipped orders' updated_at: the cursor moves past them
     # a run that starts after the saved cursor leaves a gap behind it: it must not move the
     # cursor, or the next download would start past orders nobody read
     contiguous = start_cursor is None or (since is not None and since <= start_cursor)
@@ -247,6 +262,26 @@ def download_orders(
     state: dict[str, Any] = {"cap": None, "frozen": False}  # the cursor may not pass a bad order
     batch: list[tuple[ChannelOrder, datetime]] = []
     seen = 0
+    pages = 0
+    recorded_at = float("-inf")
+
+    def counts() -> Counts:
+        return {"pages": pages, "orders": seen, "new": stats.inserted, "updated": stats.updated,
+                "unchanged": stats.unchanged}  # fmt: skip
+
+    def record_now() -> None:
+        # inside a write transaction: beside the batch it counts, or alone for a page
+        nonlocal recorded_at
+        if record is not None:
+            record(counts())
+            recorded_at = time.monotonic()
+
+    def page_arrived(items: int) -> None:
+        nonlocal pages
+        pages += 1
+        if record is not None and time.monotonic() - recorded_at >= PROGRESS_EVERY_SECONDS:
+            with write(db):
+                record_now()
 
     def report_bad(order_id: str | None, updated_at: datetime | None, message: str) -> None:
         bad.append(order_id or "?")
@@ -273,7 +308,7 @@ def download_orders(
             )
 
     def commit() -> None:
-        if not batch:
+        if not batch and not passed:
             return
         batch_orders = [order for order, _ in batch]
         # the rows are built before the write lock is taken: every job process waits for it
@@ -286,18 +321,36 @@ def download_orders(
             for order, message in failed:
                 report_bad(order.source_order_id, order.updated_at, message)
             failed_ids = {id(order) for order, _ in failed}
-            stored = [at for order, at in batch if id(order) not in failed_ids]
+            stored = [at for order, at in batch if id(order) not in failed_ids] + passed
             failpoint("download.before_cursor")
             if contiguous and not state["frozen"] and stored:
                 newest = max(stored)
                 cap = state["cap"]
                 _save_cursor(db, company.id, channel, min(newest, cap) if cap is not None else newest)
+            record_now()
             failpoint("download.after_cursor")  # cursor written, nothing committed yet
         failpoint("download.after_commit")
         batch.clear()
+        passed.clear()
+
+    def skip(order: ChannelOrder, at: datetime) -> bool:
+        """True when the options skip ``order``: a new one only (one imported earlier keeps
+        receiving the channel's changes, a cancellation above all)."""
+        reason = gate.skipped(order)
+        if (
+            reason is None
+            or db.execute(
+                "SELECT 1 FROM orders WHERE company_id = ? AND channel = ? AND source_order_id = ?",
+                [company.id, channel, order.source_order_id],
+            ).fetchone()
+        ):
+            return False
+        skipped[reason] += 1
+        passed.append(at)
+        return True
 
     try:
-        items = hook(settings=settings, since=since, unfulfilled_only=True, credentials=credentials)
+        items = hook(settings=settings, since=since, unfulfilled_only=gate.unfulfilled_only, credentials=credentials)
     except BaseException:
         credentials.close()
         raise
@@ -308,7 +361,7 @@ def download_orders(
     waiting: datetime | None = None
     try:
         # a request waiting for the rate limit stops with the job, and waits no longer than its budget
-        with stopping.stop_when(stop, wait_until=wait_until):
+        with stopping.stop_when(stop, wait_until=wait_until), counting_pages(page_arrived):
             for item in items:
                 seen += 1
                 if isinstance(item, ChannelOrder):
@@ -319,6 +372,8 @@ def download_orders(
                     continue
                 if not isinstance(item, ChannelOrder):
                     report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
+                    continue
+                if skip(item, at):
                     continue
                 batch.append((item, at))
                 failpoint("download.item")
@@ -347,6 +402,9 @@ def download_orders(
         finally:
             credentials.close()
     commit()
+    if record is not None:
+        with write(db):
+            record_now()
     if more:
         if log and waiting is not None:
             until = wall_time(waiting)
@@ -371,6 +429,11 @@ def download_orders(
             f"(see Attention): {shown}",
         )
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
+    summary.update({key: count for key, count in skipped.items() if count})
+    if log:
+        for key, count in skipped.items():
+            if count:
+                log("info", f"{count} order(s) not imported: {_SKIPPED_WHY[key]}")
     if more:
         summary["more"] = True
     if waiting is not None:
@@ -380,6 +443,14 @@ def download_orders(
     if accepted is not None:
         summary["accepted"] = accepted
     return summary
+
+
+#: why a new order was not imported, in staff words (the option that decides it)
+_SKIPPED_WHY = {
+    "skipped_shipped": "already shipped on the channel, and Allow Download Shipped Orders is off",
+    "skipped_unpaid": "unpaid on the channel, and Allow Unpaid Orders is off",
+    "skipped_before_limit": "created before the Order Download Limit Date",
+}
 
 
 def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrder | BadOrder:
@@ -410,6 +481,22 @@ def recent_since(days: int = RECENT_DAYS) -> datetime:
     return clock.now() - timedelta(days=days)
 
 
+def parse_start_date(value: str, name: str = "Start Date") -> datetime:
+    """The Start Date of Import Orders as staff type it (``2026-11-01``, or an instant such as
+    ``2026-11-01T08:00:00Z``; without a zone, UTC); ``name`` is the field in the message."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise HostError(f"{name} must be a date like 2026-11-01 or 2026-11-01T08:00:00Z, not {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed > clock.now():
+        raise HostError(f"{name} must not be in the future")
+    if parsed.year < 2000:
+        raise HostError(f"{name} must be in the year 2000 or later")
+    return parsed
+
+
 # -- tracking upload ---------------------------------------------------------------------------
 
 
@@ -436,6 +523,7 @@ def upload_tracking(
     credentials = DbCredentialStore.of(db, company.id, channel)
     hook = functools.partial(plugins.hook_for(channel, "cartplugin_upload_tracking"), credentials=credentials)
     counts: dict[str, Any] = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
+    delay = companies.website_settings(db, company)  # Delay Tracking Time and its days
     after_id = 0
     started = time.monotonic()
     wait_until = clock.now() + timedelta(seconds=budget_seconds) if budget_seconds is not None else None
@@ -460,6 +548,9 @@ def upload_tracking(
             if not shipments:
                 break
             after_id = shipments[-1].shipment_id
+            shipments = _hold_delayed(db, shipments, delay, counts, log)
+            if not shipments:
+                continue
             failpoint("upload.before_send")
             results, unsent, waiting = _send(hook, settings, shipments, stopping_now, wait_until)
             failpoint("upload.after_channel")
@@ -477,6 +568,35 @@ def upload_tracking(
     finally:
         credentials.close()
     return counts
+
+
+def _hold_delayed(
+    db: sqlite_utils.Database,
+    shipments: list[Shipment],
+    settings: dict[str, Any],
+    counts: dict[str, Any],
+    log: Callable[[str, str], None] | None,
+) -> list[Shipment]:
+    """The shipments whose tracking may be sent now; each other one is not due before the
+    instant its delay ends (Delay Tracking Time), so no upload is queued for it until then."""
+    if not settings.get("delay_tracking"):
+        return shipments
+    now = clock.now()
+    due: list[tuple[Shipment, datetime]] = []
+    held: list[tuple[Shipment, datetime]] = []
+    for shipment in shipments:
+        at = website_options.upload_due(shipment.shipped_at, settings)
+        (held if at > now else due).append((shipment, at))
+    if held:
+        orders.hold_uploads(db, [(shipment.shipment_id, clock.iso(at)) for shipment, at in held])
+        counts["delayed"] = counts.get("delayed", 0) + len(held)
+        if log:
+            first = min(at for _, at in held)
+            log(
+                "info",
+                f"{len(held)} tracking upload(s) held by Delay Tracking Time, the first until {clock.iso(first)}",
+            )
+    return [shipment for shipment, _ in due]
 
 
 def _send(
