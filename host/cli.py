@@ -24,6 +24,7 @@ from . import (
     clock,
     companies,
     config,
+    connection_test,
     jobs,
     logs,
     money,
@@ -367,10 +368,16 @@ def cart_settings(
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
-    """Test Settings: check the connection; required before anything automatic runs."""
+    """Test Settings: check the connection; required before anything automatic runs.
+
+    Runs at once, bounded in all (retries included) by the test_settings_seconds setting.
+    """
     db = _db(ctx)
     target = companies.get_company(db, company)
-    job, _, claimed = jobs.enqueue_and_claim(db, target.id, "test_settings", runner.worker_id())
+    seconds = ctx.obj["settings"].test_settings_seconds
+    job, _, claimed = jobs.enqueue_and_claim(
+        db, target.id, "test_settings", runner.worker_id(), connection_test.params(seconds=seconds)
+    )
     if claimed is None:
         raise HostError(f"Test Settings job {job.id} is already running")
     runner.execute(db, claimed)
@@ -378,8 +385,7 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     summary = shown["summary"] or {}
     ok = bool(summary.get("ok"))
     message = summary.get("message") or summary.get("error") or summary.get("reason") or shown["status"]
-    _emit({"ok": ok, "message": message, "job": job.id}, as_json,
-          f"{'Connection established' if ok else 'Test Settings failed'}: {message}")  # fmt: skip
+    _emit({"ok": ok, "message": message, "job": job.id}, as_json, connection_test.answer(shown["status"], summary))
     if ok:
         _warn_shared_account(db, target)
     if not ok:

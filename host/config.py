@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         le=3650,
         description="days a finished Queued Job and its log are kept before the worker deletes them",
     )
+    test_settings_seconds: float = Field(
+        10.0, gt=0, le=300, description="seconds Test Settings may take in all, retries included"
+    )
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
     debug: bool = Field(False, description="show the traceback behind an internal error")
     # `cartplugin serve` (the web admin); its flags override these

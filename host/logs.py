@@ -56,9 +56,26 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
+class _RetriesAreDetail(logging.Filter):
+    """urllib3 logs each retry it makes (``Retrying (Retry(total=4, ...)) after connection broken
+    by ...``) as a WARNING; the toolkit retries on purpose and reports the outcome in one line
+    (the job's log, the command's answer), so these are DEBUG detail. Its other warnings stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and str(record.msg).startswith("Retrying ("):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"  # the handlers' levels decide
+        return True
+
+
+_retries_are_detail = _RetriesAreDetail()
+
+
 def setup(level: str = "WARNING", fmt: str = "text") -> None:
     """Send log records of ``level`` and above (host and plugins) to stderr; safe to call again."""
     global _handler
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    if _retries_are_detail not in pool_log.filters:
+        pool_log.addFilter(_retries_are_detail)
     root = logging.getLogger()
     if _handler is None:
         _handler = _Stderr()

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from plugin_spec import BadData, ChannelError, RateLimited
 
-from . import clock, config, credentials, jobs, services
+from . import clock, config, connection_test, credentials, jobs, services
 from .companies import get_company
 from .db import as_target, connect, is_postgresql, target_of
 from .errors import HostError
@@ -124,10 +124,7 @@ def _execute(
         return jobs.CANCELLED
     try:
         if job.kind == "test_settings":
-            result = services.test_settings(db, company)
-            status = jobs.COMPLETED if result.ok else jobs.FAILED
-            jobs.finish(db, job, status, {"ok": result.ok, "message": result.message})
-            return status
+            return connection_test.run(db, job, company)
         if job.kind in ("import_orders", "download_orders"):
             channel = services.companies.store_plugin(db, company)
             since: datetime | None

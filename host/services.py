@@ -22,7 +22,7 @@ from plugin_spec.progress import counting as counting_pages
 from plugin_spec.ratelimit import wall_time
 from plugin_spec.wire import without_secrets
 
-from . import clock, companies, config, orders, plugins, website_options
+from . import bounded, clock, companies, config, orders, plugins, website_options
 from .acceptance import accept_after_download
 from .companies import Company
 from .credentials import DbCredentialStore
@@ -110,24 +110,38 @@ def check_allowed(db: sqlite_utils.Database, company: Company, kind: str) -> Non
 # -- Test Settings -----------------------------------------------------------------------------
 
 
-def test_settings(db: sqlite_utils.Database, company: Company) -> TestResult:
-    """Run the plugin's check and record the outcome for the settings as they are now."""
+def test_settings(db: sqlite_utils.Database, company: Company, *, seconds: float | None = None) -> TestResult:
+    """Run the plugin's check and record the outcome for the settings as they are now.
+
+    The whole check, retries included, gets ``seconds`` (default: the ``test_settings_seconds``
+    setting); a channel silent that long fails the test with a message that says so.
+    """
+    seconds = config.current().test_settings_seconds if seconds is None else seconds
     version = companies.settings_version(db, company)
     channel, settings = _settings(db, company)
     hook = plugins.hook_for(channel, "cartplugin_test_settings")
     credentials = DbCredentialStore.of(db, company.id, channel)
-    try:
-        result = hook(settings=settings, credentials=credentials)
-    except Exception as exc:  # a plugin should return ok=False, but a crash must not leak
-        result = TestResult(ok=False, message=f"the plugin failed: {type(exc).__name__}: {exc}")
-    finally:
-        credentials.close()
+    outcome = bounded.call_within(
+        lambda: hook(settings=settings, credentials=credentials), seconds, after=credentials.close
+    )
+    result = outcome.value
+    if outcome.out_of_time and not (isinstance(result, TestResult) and result.ok):
+        result = TestResult(ok=False, message=silent_channel(seconds))
+    elif isinstance(outcome.error, Exception):  # a plugin should return ok=False, but a crash must not leak
+        result = TestResult(ok=False, message=f"the plugin failed: {type(outcome.error).__name__}: {outcome.error}")
+    elif outcome.error is not None:
+        raise outcome.error
     if not isinstance(result, TestResult):
         result = TestResult(ok=False, message=f"plugin {channel!r} returned no TestResult")
     result = result.model_copy(update={"message": redact(result.message, settings, credentials)})
     if not companies.record_test_result(db, company, version, result.ok, result.message):
         return TestResult(ok=False, message="the settings changed while they were being tested; test again")
     return result
+
+
+def silent_channel(seconds: float) -> str:
+    """What Test Settings says when the channel did not answer within its time."""
+    return f"The channel did not answer within {seconds:g} s; try again later, or check the address in the settings."
 
 
 # -- order download ----------------------------------------------------------------------------

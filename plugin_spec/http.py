@@ -38,14 +38,24 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError, SSLError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+    SSLError,
+)
 from urllib3.util.retry import Retry
 
+from . import stopping
 from .auth import Auth
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .paging import Listing, NextLink, Pager, _hashable, dig
@@ -131,6 +141,37 @@ class ApiProfile:
     trace_headers: tuple[str, ...] = ("cf-ray", "x-request-id")
 
 
+class _BoundedRetry(Retry):
+    """urllib3's ``Retry`` within the deadline of the ``stopping`` scope in force (Test Settings):
+    no attempt is made once the pause before it (a backoff, or the answer's Retry-After) would
+    end past the deadline, so no pause lasts past it. Outside such a scope it is urllib3's own."""
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        left = stopping.time_left()
+        if left is not None and (left <= 0 or new._pause(response) >= left):
+            # as urllib3 gives up when the retries are used up: the last error, or the last answer
+            reason = error or ResponseError(f"no time left before the deadline for another attempt ({left:.1f} s)")
+            raise MaxRetryError(_pool, url, reason) from reason
+        return new
+
+    def _pause(self, response: Any) -> float:
+        """Seconds ``sleep(response)`` would wait before the next attempt."""
+        if self.respect_retry_after_header and response is not None:
+            wanted = self.get_retry_after(response)
+            if wanted is not None:
+                return wanted
+        return self.get_backoff_time()
+
+
 class Rejected(ChannelError):
     """The API refused one request for a reason a repeat will not fix (404, 409, 422...)."""
 
@@ -205,7 +246,7 @@ class JsonApi:
             op: group_limiter(self.base_url, limit_key, op, lim) for op, lim in (rate_limits or {}).items()
         }
         methods = {"GET", "POST"} if retry_post else {"GET"}
-        retry = Retry(
+        retry = _BoundedRetry(
             total=options.retries, connect=options.retries, read=options.retries, status=options.retries,
             other=0, redirect=0, allowed_methods=frozenset(methods), status_forcelist=RETRY_STATUSES,
             backoff_factor=options.backoff_factor, backoff_jitter=options.backoff_jitter,
@@ -290,7 +331,7 @@ class JsonApi:
             started = time.monotonic()
             try:
                 response = self.session.request(
-                    method, url, timeout=(self.options.connect_timeout, self.options.read_timeout),
+                    method, url, timeout=self._timeouts(),
                     allow_redirects=False, stream=True, headers={**extra_headers, **sent}, **kwargs,
                 )  # fmt: skip
             except requests.exceptions.RequestException as exc:
@@ -318,6 +359,14 @@ class JsonApi:
                 ) from None
         return response, raw, where
 
+    def _timeouts(self) -> tuple[float, float]:
+        """Connect and read timeouts, cut to the time left before the scope's deadline, if any."""
+        connect_s, read_s = self.options.connect_timeout, self.options.read_timeout
+        left = stopping.time_left()
+        if left is not None:
+            connect_s, read_s = max(0.01, min(connect_s, left)), max(0.01, min(read_s, left))
+        return connect_s, read_s
+
     def _read(self, response: requests.Response, started: float, where: str) -> bytes:
         cap = self.options.max_body
         declared = response.headers.get("Content-Length", "")
@@ -330,6 +379,8 @@ class JsonApi:
             while True:
                 if time.monotonic() - started > self.options.deadline:
                     raise _Unreadable(f"did not finish within {self.options.deadline:g} s")
+                if stopping.time_left() == 0:
+                    raise _Unreadable("did not finish before the deadline")
                 # read1 returns what one socket read brings, so the deadline is checked between
                 # reads however slowly the bytes arrive
                 chunk = response.raw.read1(_CHUNK, decode_content=True)

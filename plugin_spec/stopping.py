@@ -10,11 +10,17 @@ A scope may also say how long a request may wait for the rate limit (``wait_unti
 budget): a slot later than that is not waited for, the limiter raises ``RateLimitWait``
 instead and the host makes the next run due when the slot frees. A scope inside another keeps
 the earlier of the two instants.
+
+A scope may also set a ``deadline`` for everything sent in it, retries and their pauses
+included (Test Settings: a person is waiting for the answer). ``time_left()`` tells the HTTP
+session how long a request, its timeouts and its retries may still take; past the deadline
+the scope says stop.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,8 +34,12 @@ class Stopped(Exception):
 class Halt:
     """One ``stop_when`` scope: its stop question and the shipments it kept from being sent."""
 
-    def __init__(self, stop: Callable[[], bool] | None, wait_until: datetime | None = None):
+    def __init__(
+        self, stop: Callable[[], bool] | None, wait_until: datetime | None = None, deadline: float | None = None
+    ):
         self._stop = stop
+        #: the ``time.monotonic()`` instant after which nothing more is sent (None: no deadline)
+        self.deadline = deadline
         #: the latest instant a request of this scope may wait for the rate limit (None: no limit)
         self.wait_until = wait_until
         self._lock = threading.Lock()
@@ -39,7 +49,10 @@ class Halt:
         self.waiting_until: datetime | None = None
 
     def __call__(self) -> bool:
-        if not self._fired and self._stop is not None and self._stop():
+        if not self._fired and (
+            (self._stop is not None and self._stop())
+            or (self.deadline is not None and time.monotonic() >= self.deadline)
+        ):
             self._fired = True  # once stopping, always stopping: a budget does not come back
         return self._fired
 
@@ -62,13 +75,19 @@ _current: ContextVar[Halt | None] = ContextVar("cartplugin_halt", default=None)
 
 
 @contextmanager
-def stop_when(stop: Callable[[], bool] | None, *, wait_until: datetime | None = None) -> Iterator[Halt]:
+def stop_when(
+    stop: Callable[[], bool] | None, *, wait_until: datetime | None = None, deadline: float | None = None
+) -> Iterator[Halt]:
     """Within the block, sends stop once ``stop()`` is true (asked before each request), and no
-    request waits for the rate limit past ``wait_until`` (nor past the enclosing scope's)."""
+    request waits for the rate limit past ``wait_until`` (nor past the enclosing scope's); with
+    ``deadline`` (a ``time.monotonic()`` instant), sends stop then too, and ``time_left()`` bounds
+    each request's timeouts and retries."""
     outer = _current.get()
     if outer is not None and outer.wait_until is not None:
         wait_until = outer.wait_until if wait_until is None else min(wait_until, outer.wait_until)
-    halt = Halt(stop, wait_until)
+    if outer is not None and outer.deadline is not None:
+        deadline = outer.deadline if deadline is None else min(deadline, outer.deadline)
+    halt = Halt(stop, wait_until, deadline)
     token = _current.set(halt)
     try:
         yield halt
@@ -91,6 +110,14 @@ def wait_until() -> datetime | None:
     """The latest instant a request may wait for the rate limit in this context (None: no limit)."""
     halt = _current.get()
     return None if halt is None else halt.wait_until
+
+
+def time_left() -> float | None:
+    """Seconds until the deadline of the scope in force (0 once past it; None: no deadline)."""
+    halt = _current.get()
+    if halt is None or halt.deadline is None:
+        return None
+    return max(0.0, halt.deadline - time.monotonic())
 
 
 def check() -> None:

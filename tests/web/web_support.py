@@ -104,3 +104,14 @@ class Walk:
 
     def text(self, selector: str) -> str:
         return self.page.inner_text(selector).strip()
+
+
+def tested(http: requests.Session, web: WebServer, company_id: int = 1, timeout: float = 20.0) -> str:
+    """Cart General once its last Test Settings has answered (the job runs in the background)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while 'data-pending="yes"' in http.get(f"{web.url}/companies/{company_id}/test-settings", timeout=10).text:
+        assert time.monotonic() < deadline, f"Test Settings still running after {timeout:g} s"
+        time.sleep(0.05)
+    return http.get(f"{web.url}/companies/{company_id}/cart-general", timeout=10).text

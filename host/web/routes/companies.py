@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ... import audit, clock, companies, jobs, plugins, queries, runner, services, website_options
+from ... import (
+    audit,
+    clock,
+    companies,
+    config,
+    connection_test,
+    credentials,
+    jobs,
+    plugins,
+    queries,
+    services,
+    website_options,
+)
 from ...errors import HostError, InvalidSettings
-from .. import filters, forms
+from .. import background, filters, forms
 from ..auth import requires
 from ..context import actor, db, notice
 
@@ -184,7 +196,7 @@ def cart_general(company_id: int):
     editing = posted or (request.args.get("edit") == "1" and g.user.can("company_settings"))
     return render_template(
         "cart_general.html", company=company, shown=shown, form=form, errors=errors, editing=editing,
-        fresh=companies.get_company(db(), company.id), action_form=forms.ActionForm(), tab="cart",
+        action_form=forms.ActionForm(), tab="cart", **_test_state(company),
         plugin=plugins.channel_info(ws["store_plugin"]), by_key={f["key"]: f for f in shown["fields"]},
     ), (422 if errors else 200)  # fmt: skip
 
@@ -235,21 +247,42 @@ def _field_errors(exc: InvalidSettings, line: str) -> dict[str, str]:
 @bp.route("/companies/<int:company_id>/test-settings", methods=["POST"])
 @requires("test_settings")
 def test_settings(company_id: int):
+    """Queue Test Settings and answer at once: the job runs in the background (this process's
+    thread, or a worker's), and Cart General shows it running, then its answer."""
     company = _company(company_id)
-    try:
-        job, _, claimed = jobs.enqueue_and_claim(db(), company.id, "test_settings", runner.worker_id())
-        if claimed is None:
-            raise HostError(f"Test Settings job {job.id} is already running")
-        runner.execute(db(), claimed)
-    except HostError as exc:
-        notice(f"Test Settings failed: {exc}", error=True)
-        return redirect(url_for("companies.cart_general", company_id=company.id))
-    summary = jobs.show_job(db(), job.id)["summary"] or {}
-    ok = bool(summary.get("ok"))
-    message = summary.get("message") or summary.get("error") or summary.get("reason") or ""
-    audit.record(db(), actor(), "Test Settings", company_id=company.id, target=f"job {job.id}", details={"ok": ok})
-    notice(f"{'Connection established' if ok else 'Test Settings failed'}: {message}", error=not ok)
+    job, created = jobs.enqueue(db(), company.id, "test_settings", connection_test.params(requested_by=actor()))
+    if job.status == jobs.QUEUED:
+        background.run_job(current_app.config["DB_PATH"], job.id)
+    audit.record(db(), actor(), "Test Settings started", company_id=company.id, target=f"job {job.id}",
+                 details={"created": created})  # fmt: skip
+    seconds = config.current().test_settings_seconds
+    notice(
+        f"Test Settings started as Queued Job {job.id}; its answer appears below within {seconds:g} s."
+        if created
+        else f"Test Settings is already running as Queued Job {job.id}; its answer appears below.",
+        href=url_for("jobs.show", job_id=job.id),
+        link=f"Open Queued Job {job.id}",
+    )
     return redirect(url_for("companies.cart_general", company_id=company.id))
+
+
+@bp.route("/companies/<int:company_id>/test-settings")
+def test_settings_state(company_id: int):
+    """The connection line and the last Test Settings, as a fragment Cart General fetches again
+    every second while the test runs."""
+    company = _company(company_id)
+    return render_template("_test_settings.html", company=company, **_test_state(company))
+
+
+def _test_state(company: companies.Company) -> dict[str, Any]:
+    """The connection, its tokens' dates and the last Test Settings, as the page shows them."""
+    channel = companies.website_settings(db(), company)["store_plugin"]
+    return {
+        "fresh": companies.get_company(db(), company.id),
+        "tokens": credentials.status(db(), company.id, channel) if channel else [],
+        "test": connection_test.latest(db(), company.id),
+        "test_seconds": f"{config.current().test_settings_seconds:g}",
+    }
 
 
 @bp.route("/companies/<int:company_id>/change-log")
