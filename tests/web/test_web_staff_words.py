@@ -7,7 +7,7 @@ import re
 from html import unescape
 
 from support import API_KEY
-from web_support import signed_in
+from web_support import after_test_settings, signed_in
 
 from host import companies
 from host.db import connect
@@ -114,6 +114,7 @@ def test_the_change_log_says_what_happened_in_words(web, run, sandbox):
               data={"csrf_token": token, "website_url": sandbox.base_url, "x_api_key": API_KEY,
                     "commission_percent": "10"}, timeout=10)  # fmt: skip
     http.post(f"{web.url}/companies/1/test-settings", data={"csrf_token": token}, timeout=10)
+    after_test_settings(http, web)
     http.post(f"{web.url}/companies/1/import-orders", data={"csrf_token": token}, timeout=10)
     admin, _ = signed_in(web, "ann")
     log = _main(admin.get(f"{web.url}/companies/1/change-log", timeout=10).text)
@@ -131,6 +132,7 @@ def test_a_refused_key_is_said_in_one_sentence_without_doubled_punctuation(web, 
     run("cart-settings", "Acme Refurb", "--set", f"website_url={sandbox.base_url}",
         "--set", "x_api_key=wrong-key-5678abcd")  # fmt: skip
     http, token = signed_in(web, "sue")
-    page = _main(http.post(f"{web.url}/companies/1/test-settings", data={"csrf_token": token}, timeout=10).text)
+    http.post(f"{web.url}/companies/1/test-settings", data={"csrf_token": token}, timeout=10)
+    page = _main(after_test_settings(http, web))
     assert "Test Settings failed: Back Market Pro refused the x-api-key (HTTP 401: " in page
     assert ".)." not in page and ".)" not in page

@@ -106,7 +106,7 @@ class Walk:
         return self.page.inner_text(selector).strip()
 
 
-def tested(http: requests.Session, web: WebServer, company_id: int = 1, timeout: float = 20.0) -> str:
+def after_test_settings(http: requests.Session, web: WebServer, company_id: int = 1, timeout: float = 20.0) -> str:
     """Cart General once its last Test Settings has answered (the job runs in the background)."""
     import time
 
