@@ -8,7 +8,7 @@ import re
 import time
 
 from support import Held, wait_until
-from web_support import WEB_KEY, signed_in, after_test_settings
+from web_support import WEB_KEY, after_test_settings, signed_in
 
 COMPANY = "Acme Refurb"
 
