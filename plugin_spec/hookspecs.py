@@ -62,6 +62,9 @@ def cartplugin_test_settings(settings: CartSettings, credentials: CredentialStor
         person can act on (wrong key, unreachable URL, unexpected answer) otherwise. The
         message must never contain a secret.
 
+    The host bounds the whole call, retries included (10 s by default): it runs inside a
+    ``plugin_spec.stopping`` scope with a deadline, which ``plugin_spec.http`` keeps to.
+
     Stops at first non-None result.
     """
 
