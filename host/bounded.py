@@ -10,6 +10,7 @@ bound: its thread is left to end by itself, and what it returns then is dropped.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from plugin_spec import stopping
+
+log = logging.getLogger("cartplugin.bounded")
 
 #: the plugin is told to stop this much before the bound (at most), so its own answer arrives in time
 MARGIN_SECONDS = 0.5
@@ -51,7 +54,10 @@ def call_within(call: Callable[[], Any], seconds: float, *, after: Callable[[], 
                 fired.append(halt.fired or time.monotonic() >= soft)
         finally:
             if after is not None:
-                after()
+                try:
+                    after()
+                except Exception:  # a thread nobody waits for any more must not die noisily
+                    log.warning("closing after a bounded call failed", exc_info=True)
             ended.set()
 
     context = contextvars.copy_context()  # an enclosing stop (the worker stopping) still applies

@@ -8,6 +8,7 @@ worker that claimed it first runs it instead (a claim is atomic: it runs once ei
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -34,7 +35,8 @@ def run_job(db_target: str, job_id: int) -> threading.Thread:
         except Exception:  # the job stays Processing and is claimed again once its heartbeat is stale
             log.exception("job %s could not be run by the web process", job_id)
         finally:
-            db.close()
+            with contextlib.suppress(Exception):  # a database gone meanwhile: nothing left to close
+                db.close()
 
     thread = threading.Thread(target=work, name=f"cartplugin-web-job-{job_id}", daemon=True)
     thread.start()
