@@ -29,6 +29,8 @@ def test_test_settings_running_then_its_answer_in_a_real_browser(browser, web, r
         assert time.monotonic() - started < 3.0  # the page is back while the channel still holds its answer
         assert held.arrived.wait(5)
         assert "Test Settings started as Queued Job 1" in walk.text(".flash")
+        # the page may have come before the claim (Queued): its next look says Processing
+        walk.page.wait_for_selector("#test-settings:has-text('Processing')")
         assert "Test Settings is running (Queued Job 1, Processing)" in walk.text("#test-settings")
         walk.shot("31-test-settings-running")
         held.release()
