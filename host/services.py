@@ -491,8 +491,10 @@ def download_soon(db: sqlite_utils.Database, company: Company, at: str | None = 
         db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [at or clock.now_iso(), company.id])
 
 
-def recent_since(days: int = RECENT_DAYS) -> datetime:
-    return clock.now() - timedelta(days=days)
+def recent_since(days: int | None = None) -> datetime:
+    """The start of the recent window: ``recent_days`` as set now (a default argument would
+    keep the value of the moment this module was imported, before a config file was read)."""
+    return clock.now() - timedelta(days=RECENT_DAYS if days is None else days)
 
 
 def parse_start_date(value: str, name: str = "Start Date") -> datetime:

@@ -229,6 +229,17 @@ def test_an_import_that_saw_nothing_says_which_date_it_used_and_how_to_go_furthe
     assert "0 orders updated since 20" in text and "use --start-date DATE" in text
 
 
+def test_recent_days_from_a_config_file_sets_the_window_import_orders_reads(run, bmp, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    (tmp_path / "seven.toml").write_text("recent_days = 7\n")
+    with Sandbox(api_key=API_KEY, orders=0) as empty:
+        name = _company_with_sandbox(run, empty)
+        text = run("--config", str(tmp_path / "seven.toml"), "import-orders", name).stdout
+    expected = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+    assert f"0 orders updated since {expected} (the last 7 days)" in text, text
+
+
 # -- messages that are true -------------------------------------------------------------------------
 
 
