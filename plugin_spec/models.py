@@ -52,14 +52,16 @@ def _plausible(value: datetime) -> datetime:
     return value
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: control characters, and the invisible ones that turn the direction of the text around them
+#: (an id with U+202E shows reversed in every page and heading it appears in)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _ident(value: str) -> str:
     # an id becomes part of API paths and file-like keys: "." and ".." would name another path,
     # and control characters (NUL above all) cut or corrupt it in C strings and terminals
     if value in (".", "..") or _CONTROL.search(value):
-        raise ValueError("must not be '.' or '..' nor contain control characters")
+        raise ValueError("must not be '.' or '..' nor contain control or text-direction characters")
     return value
 
 

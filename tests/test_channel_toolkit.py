@@ -229,3 +229,22 @@ def test_two_processes_share_one_window_through_the_limiter_file(tmp_path):
         grants = list(shared)
     assert len(grants) == 12
     assert_window_held(grants, limit=5, window=0.5)  # any 6 of the 12 span more than a window
+
+
+def test_an_id_that_turns_the_text_direction_around_is_a_bad_order_not_a_reversed_heading():
+    from datetime import UTC
+
+    from plugin_spec import OrderLine
+
+    def mapper(raw: dict) -> ChannelOrder:
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        return ChannelOrder(source_order_id=raw["id"], created_at=at, updated_at=at, currency="EUR",
+                            subtotal="10", tax_total="0", grand_total="10",
+                            lines=[OrderLine(source_line_id="1", sku="S", title="X", quantity=1, unit_price="10")])  # fmt: skip
+
+    plain = order_or_bad({"id": "BMP-1001"}, mapper, id_field="id", updated_field="updated_at", channel="Toy")
+    assert isinstance(plain, ChannelOrder)
+    for turning in ("\u202e", "\u202b", "\u2067", "\u200f", "\u061c"):
+        bad = order_or_bad({"id": f"BMP-{turning}1001"}, mapper, id_field="id", updated_field="updated_at",
+                           channel="Toy")  # fmt: skip
+        assert isinstance(bad, BadOrder) and "text-direction" in bad.message, repr(turning)

@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from .. import plugins
 from .. import secrets as sealing
@@ -43,6 +44,14 @@ def _secret_key(path: Path | str) -> str:
         db.close()
 
 
+class RowId(IntegerConverter):
+    """An id in a URL: a whole number from 0 to SQLite's (and PostgreSQL's BIGINT) largest."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> Flask:
     path = as_target(db_path)
     app = Flask(__name__)
@@ -60,6 +69,9 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
         PROPAGATE_EXCEPTIONS=False,
         TRAP_HTTP_EXCEPTIONS=False,
     )
+    # every <int:...> in a route is a row id: one past SQLite's largest integer is "not found",
+    # not an OverflowError from the database (a 500)
+    app.url_map.converters["int"] = RowId
     CSRFProtect(app)
     plugins.load_plugins()
     auth.init_app(app)

@@ -201,3 +201,19 @@ def test_the_guard_itself_refuses_a_role_without_the_permission_a_view_declares(
     sue, sue_token = _client(app, db_path, "sue")
     assert sue.post("/test-only/attribute", data={"csrf_token": sue_token}).status_code == 200
     assert reached == ["attribute"]
+
+
+def test_an_id_past_the_largest_integer_is_not_found_on_every_route_that_takes_one(db_path, bmp):
+    app = create_app(db_path)
+    client, token = _client(app, db_path)
+    huge = "9223372036854775808"  # one past SQLite's (and BIGINT's) largest integer
+    tried = 0
+    for rule in app.url_map.iter_rules():
+        if "<int:" not in rule.rule:
+            continue
+        url = re.sub(r"<int:\w+>", huge, rule.rule)
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            answer = client.open(url, method=method, data={"csrf_token": token})
+            assert answer.status_code in (403, 404, 405), (method, url, answer.status_code)  # never a 500
+            tried += 1
+    assert tried >= 8
