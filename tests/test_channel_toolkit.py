@@ -238,9 +238,9 @@ def test_an_id_that_turns_the_text_direction_around_is_a_bad_order_not_a_reverse
 
     def mapper(raw: dict) -> ChannelOrder:
         at = datetime(2026, 12, 1, tzinfo=UTC)
+        line = OrderLine(source_line_id="1", sku="S", title="X", quantity=1, unit_price="10")
         return ChannelOrder(source_order_id=raw["id"], created_at=at, updated_at=at, currency="EUR",
-                            subtotal="10", tax_total="0", grand_total="10",
-                            lines=[OrderLine(source_line_id="1", sku="S", title="X", quantity=1, unit_price="10")])  # fmt: skip
+                            subtotal="10", tax_total="0", grand_total="10", lines=[line])  # fmt: skip
 
     plain = order_or_bad({"id": "BMP-1001"}, mapper, id_field="id", updated_field="updated_at", channel="Toy")
     assert isinstance(plain, ChannelOrder)
