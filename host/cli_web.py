@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 
 import click
 
 from . import users
-from .db import connect
+from .db import connect, open_existing
 
 LOOPBACK_NAMES = {"localhost"}
 
@@ -118,11 +119,13 @@ def users_group() -> None:
 @click.option("--role", type=click.Choice(users.ROLES), required=True, help="What the user may change.")
 @click.pass_context
 def users_add(ctx: click.Context, name: str, role: str) -> None:
-    """Add a user; the password is asked at a hidden prompt (or read from stdin when piped)."""
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
-    db = connect(ctx.find_root().obj["db_path"])
-    user = users.add_user(db, name, role, password)
-    db.close()
+    """Add a user; the password is asked at a hidden prompt, twice (or read once from stdin when piped)."""
+    db = open_existing(ctx.find_root().obj["db_path"])  # `companies add` creates the database
+    try:
+        users.check_new_user(db, name, role)  # a taken name is said before any password is typed
+        user = users.add_user(db, name, role, _password("Password"))
+    finally:
+        db.close()
     click.echo(f"Added user {user.name!r} ({user.role})")
 
 
@@ -130,12 +133,25 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
 @click.argument("name")
 @click.pass_context
 def users_password(ctx: click.Context, name: str) -> None:
-    """Set a new password (hidden prompt); the user's open sessions end."""
-    password = click.prompt("New password", hide_input=True, confirmation_prompt=True, err=True)
-    db = connect(ctx.find_root().obj["db_path"])
-    users.set_password(db, name, password)
-    db.close()
+    """Set a new password (hidden prompt, or read once from stdin when piped); the user's open sessions end."""
+    db = open_existing(ctx.find_root().obj["db_path"])
+    try:
+        users.get_user_by_name(db, name)  # an unknown name is said before any password is typed
+        users.set_password(db, name, _password("New password"))
+    finally:
+        db.close()
     click.echo(f"Password of {name!r} changed")
+
+
+def _password(label: str) -> str:
+    """Typed twice at a terminal; from a pipe (a script, a secret store), its first line once."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        return str(click.prompt(label, hide_input=True, confirmation_prompt=True, err=True))
+    line = stdin.readline()
+    if not line.strip():
+        raise click.ClickException(f"{label.lower()}: none on stdin (pipe one line, or run at a terminal)")
+    return line.rstrip("\r\n")
 
 
 @users_group.command(name="list")

@@ -64,12 +64,20 @@ def _from_row(row: dict[str, Any]) -> User:
     return User(id=row["id"], name=row["name"], role=row["role"], session_version=row["session_version"])
 
 
-def add_user(db: sqlite_utils.Database, name: str, role: str, password: str) -> User:
+def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
+    """The name of a user that may be added (stripped); refused before a password is asked."""
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable() or " " in name:
         raise HostError("a user name is 1 to 64 printable characters without spaces")
     if role not in ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
+    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+        raise HostError(f"user {name!r} already exists")
+    return name
+
+
+def add_user(db: sqlite_utils.Database, name: str, role: str, password: str) -> User:
+    name = check_new_user(db, name, role)
     if len(password) < MIN_PASSWORD:
         raise HostError(f"a password has at least {MIN_PASSWORD} characters")
     with write(db):

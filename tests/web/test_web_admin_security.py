@@ -181,12 +181,31 @@ def test_only_admins_see_the_change_log_and_employees(web):
 
 
 def test_users_add_asks_the_password_at_a_prompt_and_stores_only_its_argon2_hash(db_path):
+    assert CliRunner().invoke(cli, ["--db", str(db_path), "companies", "add", "Acme"]).exit_code == 0
     result = CliRunner().invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
                                 input="a long enough secret\na long enough secret\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     stored = connect(db_path).execute("SELECT password_hash FROM users WHERE name = 'zoe'").fetchone()[0]
     assert stored.startswith("$argon2") and "a long enough secret" not in stored
     assert "a long enough secret" not in result.output
+
+
+def test_users_add_needs_the_database_reads_a_piped_password_once_and_says_a_taken_name_first(tmp_path):
+    db_path = tmp_path / "cart.db"
+    runner = CliRunner()
+    before = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+                           input="a long enough secret\n")  # fmt: skip
+    assert before.exit_code == 1 and not db_path.exists()  # only `companies add` creates the database
+    assert before.output.strip().splitlines()[-1].startswith("Error: ")
+    assert runner.invoke(cli, ["--db", str(db_path), "companies", "add", "Acme"]).exit_code == 0
+    piped = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+                          input="a long enough secret\n")  # fmt: skip  # once, as a script pipes it
+    assert piped.exit_code == 0, piped.output
+    assert users.authenticate(connect(db_path), "zoe", "a long enough secret") is not None
+    taken = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "admin"], input="")
+    assert taken.exit_code == 1 and "user 'zoe' already exists" in taken.output  # before any password
+    nothing = runner.invoke(cli, ["--db", str(db_path), "users", "add", "amy", "--role", "admin"], input="\n")
+    assert nothing.exit_code == 1 and "none on stdin" in nothing.output
 
 
 def test_serve_refuses_a_non_loopback_address_without_the_explicit_flag(db_path):
