@@ -89,7 +89,12 @@ def serve(
     if not users.list_users(db):
         click.echo("Warning: no users yet; add one: cartplugin users add NAME --role admin", err=True)
     db.close()
-    app = create_app(ctx.obj["db_path"], secure_cookies=secure)
+    app = create_app(
+        ctx.obj["db_path"],
+        secure_cookies=secure,
+        session_hours=settings.web_session_hours,
+        idle_minutes=settings.web_idle_minutes,
+    )
     if options.access_log:
         logs.access_log(settings.log_format)
     try:

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         None, description="address of the TLS proxy whose X-Forwarded-For / -Proto headers are believed"
     )
     web_trusted_proxy_count: int = Field(1, ge=1, le=10, description="proxies in front, each adding X-Forwarded-For")
+    web_session_hours: float = Field(8.0, gt=0, le=720, description="a web session ends this long after sign-in")
+    web_idle_minutes: float = Field(60.0, gt=0, le=43200, description="a web session ends after this long idle")
     web_access_log: bool = Field(True, description="one line a request on stderr (text or JSON, as log_format)")
 
     @field_validator("log_level", "log_format", mode="before")

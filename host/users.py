@@ -127,6 +127,12 @@ def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
         )
 
 
+def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+    """End every session of the user, on every device (signing out ends them all)."""
+    with write(db):
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+
+
 def _failures(db: sqlite_utils.Database, key: str) -> int:
     since = clock.now_iso(-FAILURE_WINDOW_SECONDS)
     return db.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND at >= ?", [key, since]).fetchone()[0]

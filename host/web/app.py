@@ -20,7 +20,9 @@ from ..errors import NotFound
 from . import auth, filters
 from .routes import admin, companies, jobs, orders, shipments
 
+#: the longest a session lasts after sign-in, and without a request (web_session_hours, web_idle_minutes)
 SESSION_HOURS = 8
+SESSION_IDLE_MINUTES = 60
 
 
 def _secret_key(path: Path | str) -> str:
@@ -52,7 +54,13 @@ class RowId(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
-def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> Flask:
+def create_app(
+    db_path: str | os.PathLike,
+    *,
+    secure_cookies: bool = False,
+    session_hours: float = SESSION_HOURS,
+    idle_minutes: float = SESSION_IDLE_MINUTES,
+) -> Flask:
     path = as_target(db_path)
     app = Flask(__name__)
     app.config.update(
@@ -62,8 +70,10 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=SESSION_HOURS),
-        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
+        WTF_CSRF_TIME_LIMIT=int(session_hours * 3600),
+        SESSION_HOURS=session_hours,
+        SESSION_IDLE_MINUTES=idle_minutes,
         WTF_CSRF_SSL_STRICT=secure_cookies,
         MAX_CONTENT_LENGTH=256 * 1024,
         PROPAGATE_EXCEPTIONS=False,

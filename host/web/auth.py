@@ -1,13 +1,16 @@
 """Sign-in, sessions and the role check every state-changing request goes through.
 
 The session cookie is signed (Flask's itsdangerous), HttpOnly and SameSite=Strict; it carries
-the user id and the user's session version, so a password change ends older sessions. A POST
+the user id, the user's session version (signing out or a password change ends every session
+of that user), the sign-in time and the last request's: a session ends after
+``SESSION_IDLE_MINUTES`` idle and ``SESSION_HOURS`` after sign-in whatever its use. A POST
 reaches its view only when the view declares a permission (``@requires``) that the user's role
 has; a view that declares none is refused, so a forgotten check fails closed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -38,13 +41,31 @@ def requires(permission: str) -> Callable:
     return decorate
 
 
+def start_session(store: Any, user: users.User) -> None:
+    """Sign ``user`` in on this browser: the session ends at sign-out (on every device), after
+    ``SESSION_IDLE_MINUTES`` without a request, and ``SESSION_HOURS`` after sign-in at the latest."""
+    store.clear()
+    store.permanent = True
+    now = int(time.time())
+    store["uid"], store["ver"], store["iat"], store["seen"] = user.id, user.session_version, now, now
+
+
 def _load_user() -> users.User | None:
     uid, version = session.get("uid"), session.get("ver")
     if not isinstance(uid, int):
         return None
+    started, seen, now = session.get("iat"), session.get("seen"), int(time.time())
+    if not isinstance(started, int) or not isinstance(seen, int):
+        return None  # a cookie from before these limits: sign in again
+    if now - started > current_app.config["SESSION_HOURS"] * 3600:
+        return None
+    if now - seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
+        return None
     user = users.get_user(db(), uid)
     if user is None or user.session_version != version:
         return None
+    if now - seen >= 30:  # a request renews the idle time, never the session's end
+        session["seen"] = now
     return user
 
 
@@ -91,15 +112,15 @@ def login():
         else:
             error = None if user else "Wrong user name or password."
         if user is not None:
-            session.clear()
-            session.permanent = True
-            session["uid"], session["ver"] = user.id, user.session_version
+            start_session(session, user)
             return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", form=form, error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if g.user is not None:  # every session of this user ends, a copied cookie too
+        users.end_sessions(db(), g.user.id)
     session.clear()
     notice("Signed out.")
     return redirect(url_for("auth.login"))

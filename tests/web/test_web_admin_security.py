@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import requests
@@ -12,6 +13,7 @@ from web_support import PASSWORD, csrf_token, signed_in
 from host import users
 from host.cli import cli
 from host.db import connect
+from host.web.auth import start_session
 
 
 def _state_changing_urls(web) -> list[str]:
@@ -225,7 +227,7 @@ def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db
     ann = users.add_user(connect(db_path), "ann", "admin", PASSWORD)
     client = app.test_client()
     with client.session_transaction() as session:
-        session["uid"], session["ver"] = ann.id, ann.session_version
+        start_session(session, ann)
     answer = client.get("/boom")
     assert answer.status_code == 500
     text = answer.get_data(as_text=True)
@@ -286,3 +288,42 @@ def test_the_session_signing_key_is_sealed_in_the_database_so_a_copy_cannot_forg
         db.close()
     assert secrets.is_sealed(stored)
     assert web.app.secret_key not in stored
+
+
+def test_signing_out_ends_every_session_of_the_user_and_a_copied_cookie_with_them(web, run, company):
+    first, _ = signed_in(web, "sue")
+    second, token = signed_in(web, "sue")  # another browser of the same person
+    copied = requests.Session()
+    copied.cookies.update(second.cookies)  # a cookie saved before signing out
+    assert copied.get(f"{web.url}/companies", timeout=10, allow_redirects=False).status_code == 200
+    out = second.post(f"{web.url}/logout", data={"csrf_token": token}, timeout=10, allow_redirects=False)
+    assert out.status_code == 302
+    for session in (first, copied):
+        answer = session.get(f"{web.url}/companies", timeout=10, allow_redirects=False)
+        assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def _session_aged(app, db_path, *, started: float, seen: float):
+    user = users.get_user_by_name(connect(db_path), "ann")
+    client = app.test_client()
+    with client.session_transaction() as session:
+        start_session(session, user)
+        session["iat"], session["seen"] = int(time.time() - started), int(time.time() - seen)
+    return client
+
+
+def test_a_session_ends_when_idle_too_long_and_at_its_lifetime_however_busy(db_path, bmp):
+    from host.web import create_app
+
+    app = create_app(db_path, session_hours=8, idle_minutes=60)
+    users.add_user(connect(db_path), "ann", "admin", PASSWORD)
+    fresh = _session_aged(app, db_path, started=3600, seen=60)
+    assert fresh.get("/companies").status_code == 200
+    idle = _session_aged(app, db_path, started=3600, seen=61 * 60)
+    assert idle.get("/companies").status_code == 302  # to the sign-in page
+    busy = _session_aged(app, db_path, started=8 * 3600 + 60, seen=5)
+    assert busy.get("/companies").status_code == 302
+    renewed = _session_aged(app, db_path, started=3600, seen=50 * 60)
+    assert renewed.get("/companies").status_code == 200
+    with renewed.session_transaction() as session:  # the request renewed the idle time, not the end
+        assert time.time() - session["seen"] < 5 and time.time() - session["iat"] >= 3600

@@ -13,7 +13,7 @@ from web_support import ROLES, csrf_token, signed_in
 from host import jobs, users
 from host.db import connect
 from host.web import create_app
-from host.web.auth import requires
+from host.web.auth import requires, start_session
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 #: the permission each state-changing endpoint must declare, written here and not read from the
@@ -142,7 +142,7 @@ def _client(app, db_path, name: str = "ann"):
     user = users.add_user(connect(db_path), name, ROLES[name], "correct horse battery staple")
     client = app.test_client()
     with client.session_transaction() as session:
-        session["uid"], session["ver"] = user.id, user.session_version
+        start_session(session, user)
     return client, csrf_token(client.get("/companies").get_data(as_text=True))
 
 
