@@ -148,6 +148,20 @@ def users_password(ctx: click.Context, name: str) -> None:
     click.echo(f"Password of {name!r} changed")
 
 
+@users_group.command(name="unlock")
+@click.argument("name")
+@click.pass_context
+def users_unlock(ctx: click.Context, name: str) -> None:
+    """Let NAME sign in again at once: forget its failed sign-ins from every address."""
+    db = open_existing(ctx.find_root().obj["db_path"])
+    try:
+        users.get_user_by_name(db, name)
+        forgotten = users.unlock(db, name)
+    finally:
+        db.close()
+    click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")
+
+
 def _password(label: str) -> str:
     """Typed twice at a terminal; from a pipe (a script, a secret store), its first line once."""
     stdin = sys.stdin

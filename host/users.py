@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from . import clock
 from .db import write
 from .errors import HostError, NotFound
+from .names import name_key
 
 ROLES = ("admin", "support", "warehouse", "read-only")
 #: what each role may change; every role may look
@@ -36,9 +37,11 @@ PERMISSIONS = {
     "read-only": set(),
 }
 MIN_PASSWORD = 10
-#: failed logins of one name (or from one address) within the window before logins are refused
+#: failed sign-ins of one name from one address within the window that cost nothing; each
+#: further one doubles the wait before the next try (1 s, 2 s, 4 s, ... at most MAX_DELAY_SECONDS)
 MAX_FAILURES = 5
 FAILURE_WINDOW_SECONDS = 15 * 60
+MAX_DELAY_SECONDS = 15 * 60
 
 _hasher = PasswordHasher()
 #: verified against when the name is unknown, so a wrong name costs as much time as a wrong password
@@ -133,17 +136,32 @@ def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
         db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
 
 
-def _failures(db: sqlite_utils.Database, key: str) -> int:
-    since = clock.now_iso(-FAILURE_WINDOW_SECONDS)
-    return db.execute("SELECT COUNT(*) FROM login_failures WHERE key = ? AND at >= ?", [key, since]).fetchone()[0]
+def _throttle_key(name: str, address: str) -> str:
+    """One name (as a person would write it: any case, any width, spaces around) from one address:
+    guesses from elsewhere never slow down the person at their own desk."""
+    return f"pair:{name_key(name)[:64]}\x1f{address}"  # PostgreSQL text holds no NUL
+
+
+def _wait_left(db: sqlite_utils.Database, key: str) -> float:
+    """Seconds before this (name, address) may try again: none for the first failures, then
+    doubling with each failure, never a lock that outlasts ``MAX_DELAY_SECONDS``."""
+    count, last = db.execute(
+        "SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = ? AND at >= ?",
+        [key, clock.now_iso(-FAILURE_WINDOW_SECONDS)],
+    ).fetchone()
+    if count < MAX_FAILURES:
+        return 0.0
+    delay = min(2.0 ** (count - MAX_FAILURES), MAX_DELAY_SECONDS)
+    return max(0.0, delay - (clock.now() - clock.parse(last)).total_seconds())
 
 
 def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address: str = "") -> User | None:
-    """The user when the password matches; None when not. Raises LoginThrottled after
-    ``MAX_FAILURES`` failures of that name or from that address within the window."""
-    keys = [f"name:{name.strip().lower()[:64]}", f"address:{address}"]
-    if any(_failures(db, key) >= MAX_FAILURES for key in keys):
-        raise LoginThrottled("too many failed logins; try again in 15 minutes")
+    """The user when the password matches; None when not. Raises LoginThrottled while the
+    (name, address) pair must wait after repeated failures (``_wait_left``)."""
+    key = _throttle_key(name, address)
+    wait = _wait_left(db, key)
+    if wait > 0:
+        raise LoginThrottled(f"too many failed logins from here; try again in {max(1, round(wait))} s")
     rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
     try:
         _hasher.verify(rows[0]["password_hash"] if rows else _DUMMY_HASH, password)
@@ -152,9 +170,16 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address
         ok = False
     with write(db):
         if not ok:
-            for key in keys:
-                db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, clock.now_iso()])
+            db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, clock.now_iso()])
             return None
-        db.execute("DELETE FROM login_failures WHERE key = ?", [keys[0]])
+        db.execute("DELETE FROM login_failures WHERE key = ?", [key])
         db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [clock.now_iso(), rows[0]["id"]])
     return _from_row(rows[0])
+
+
+def unlock(db: sqlite_utils.Database, name: str) -> int:
+    """Forget the failed sign-ins of ``name`` from every address; how many were forgotten."""
+    prefix = _throttle_key(name, "")
+    with write(db):
+        cursor = db.execute("DELETE FROM login_failures WHERE substr(key, 1, ?) = ?", [len(prefix), prefix])
+    return int(cursor.rowcount or 0)

@@ -6,6 +6,7 @@ import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import requests
 from click.testing import CliRunner
 from web_support import PASSWORD, csrf_token, signed_in
@@ -150,7 +151,58 @@ def test_logins_are_throttled_after_repeated_failures(web):
         allow_redirects=False,
         timeout=10,
     )
-    assert right.status_code == 401 and "too many failed logins" in right.text
+    assert right.status_code == 401 and "too many failed logins from here; try again in 1 s" in right.text
+
+
+def test_guesses_from_elsewhere_never_lock_out_the_person_and_the_wait_grows_instead_of_locking(
+    db_path, bmp, monkeypatch
+):
+    from datetime import UTC, datetime, timedelta
+
+    from host import clock
+
+    db = connect(db_path)
+    users.add_user(db, "u_admin", "admin", PASSWORD)
+    users.add_user(db, "sue", "support", PASSWORD)
+    attacker, desk = "203.0.113.7", "10.0.0.5"
+    for spelling in ("u_admin", "U_ADMIN", " u_admin", "\uff55_admin", "u_admin "):  # one name however written
+        assert users.authenticate(db, spelling, "a wrong guess!!", address=attacker) is None
+    with pytest.raises(users.LoginThrottled, match="try again in 1 s"):
+        users.authenticate(db, "u_admin", PASSWORD, address=attacker)
+    assert users.authenticate(db, "u_admin", PASSWORD, address=desk) is not None  # never locked out at the desk
+
+    now = [datetime(2026, 12, 6, 10, 0, tzinfo=UTC)]
+    monkeypatch.setattr(clock, "now", lambda: now[0])
+    for _ in range(users.MAX_FAILURES):
+        assert users.authenticate(db, "sue", "a wrong guess!!", address=attacker) is None
+    waits = []
+    for _ in range(4):
+        with pytest.raises(users.LoginThrottled) as refused:
+            users.authenticate(db, "sue", PASSWORD, address=attacker)
+        waits.append(int(re.search(r"try again in (\d+) s", str(refused.value)).group(1)))
+        now[0] += timedelta(seconds=waits[-1])  # after the wait, one more try is taken (and fails)
+        assert users.authenticate(db, "sue", "a wrong guess!!", address=attacker) is None
+    assert waits == [1, 2, 4, 8]
+    now[0] += timedelta(seconds=users.FAILURE_WINDOW_SECONDS + 1)  # old failures are forgotten
+    assert users.authenticate(db, "sue", PASSWORD, address=attacker) is not None
+
+
+def test_users_unlock_lets_the_name_sign_in_again_at_once(run, db_path, bmp):
+    run("companies", "add", "Acme")
+    db = connect(db_path)
+    users.add_user(db, "walt", "warehouse", PASSWORD)
+    for _ in range(users.MAX_FAILURES + 3):
+        try:
+            users.authenticate(db, "walt", "a wrong guess!!", address="10.0.0.9")
+        except users.LoginThrottled:
+            pass
+    with pytest.raises(users.LoginThrottled):
+        users.authenticate(db, "walt", PASSWORD, address="10.0.0.9")
+    said = run("users", "unlock", "walt").stdout
+    assert "'walt' may sign in again" in said
+    assert users.authenticate(db, "walt", PASSWORD, address="10.0.0.9") is not None
+    unknown = run("users", "unlock", "nobody", ok=False)
+    assert unknown.exit_code == 1 and "unknown user 'nobody'" in unknown.output
 
 
 def test_a_changed_password_ends_open_sessions(web, db_path):
