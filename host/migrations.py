@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -405,3 +405,13 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
     _refuse_newer(db, path, _applied(db))
     if migrations.pending(db):
         migrations.apply(db)
+
+
+@migrations(name="0009_cancelled_lines")
+def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
+    # a line the channel cancelled while the rest of its order stands: not shipped, and not
+    # waited for by Fully Shipped
+    columns = {row[1] for row in db.execute("PRAGMA table_info(order_lines)").fetchall()}
+    if "channel_cancelled" not in columns:
+        db.execute("ALTER TABLE order_lines ADD COLUMN channel_cancelled INTEGER NOT NULL DEFAULT 0")
+    db.execute("PRAGMA user_version = 9")  # this step's own number: a run stopped after it says so

@@ -334,3 +334,9 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
         if name == until:
             break
     return ran
+
+
+@step("0004_cancelled_lines")
+def m0004_cancelled_lines(db: PgDatabase) -> None:
+    # SQLite's 0009_cancelled_lines: a line the channel cancelled while its order stands
+    db.execute("ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS channel_cancelled INTEGER NOT NULL DEFAULT 0")
