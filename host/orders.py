@@ -587,7 +587,7 @@ def _lines_to_ship(
     if row["channel_cancelled"]:
         raise CancelledOnChannel(
             f"{who} was cancelled on the channel, which will most likely refuse its tracking; "
-            "ship it only after checking in the channel's portal that it still ships, and confirm that",
+            "ship it only after checking in the channel's portal that it still ships",
             cli_hint="to ship it anyway, add --confirm-cancelled",
         )
     lines = [line for line in unshipped if not line["channel_cancelled"]]
@@ -596,8 +596,8 @@ def _lines_to_ship(
         named = any(value.partition("=")[0].strip() == line["sku"] for value in serials if "=" in value)
         if line["channel_cancelled"] and named and line["sku"] not in open_skus:
             raise CancelledOnChannel(
-                f"line {line['sku']} of {who} was cancelled on the channel: it is not shipped unless "
-                "you confirm shipping it anyway",
+                f"line {line['sku']} of {who} was cancelled on the channel: it ships only when staff "
+                "confirm shipping it anyway",
                 cli_hint="to ship it anyway, add --confirm-cancelled",
             )
     if not lines:
