@@ -13,7 +13,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -149,17 +149,7 @@ def _db(ctx: click.Context, *, create: bool = False):
 def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise HostError(f"--since must be a date like 2026-11-01 or 2026-11-01T08:00:00Z, not {value[:40]!r}") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    if parsed > clock.now():
-        raise HostError("--since must not be in the future")
-    if parsed.year < 2000:
-        raise HostError("--since must be in the year 2000 or later")
-    return parsed
+    return services.parse_start_date(value, "--start-date (--since)")
 
 
 @click.group(cls=CartGroup)
@@ -407,7 +397,12 @@ def _warn_shared_account(db, company: companies.Company) -> None:
 @cli.command(name="import-orders")
 @click.argument("company")
 @click.option(
-    "--since", metavar="DATE", help=f"Orders updated since this date (default: {services.RECENT_DAYS} days ago)."
+    "--start-date",
+    "--since",
+    "since",
+    metavar="DATE",
+    help=f"Start Date: read again every unfulfilled order updated since this date, e.g. 2026-11-01 "
+    f"(default: the last {services.RECENT_DAYS} days, from the saved cursor when they were read already).",
 )
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job now, or leave it to the worker.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
@@ -425,7 +420,7 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     else:
         (job, created), claimed = jobs.enqueue(db, target.id, "import_orders", params), None
     if not created:
-        differs = " (with its own --since; yours was not applied)" if job.params != params else ""
+        differs = " (with its own Start Date; yours was not applied)" if job.params != params else ""
         echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
     ran = False
     if wait:
@@ -440,12 +435,12 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
         _emit(
             shown,
             as_json,
-            f"Job {job.id} import_orders: attempt {shown['attempts']} of {shown['max_attempts']} "
+            f"Job {job.id} Import Orders: attempt {shown['attempts']} of {shown['max_attempts']} "
             f"failed: {why}; it stays queued and runs again at {shown['run_after']} "
             "(cartplugin worker, or cartplugin jobs run)",
         )
         ctx.exit(1)
-    _emit(shown, as_json, f"Job {job.id} import_orders: {shown['status']}: {jobs.summary_text(shown['summary'])}"
+    _emit(shown, as_json, f"Job {job.id} Import Orders: {shown['status']}: {_summary(shown['summary'])}"
           + _window_hint(shown, since_dt))  # fmt: skip
     if shown["status"] == jobs.FAILED or (ran and shown["status"] == jobs.CANCELLED):
         ctx.exit(1)
@@ -460,8 +455,13 @@ def _window_hint(shown: dict[str, Any], since: datetime | None) -> str:
         return f"\n0 orders updated since {summary['since'][:10]} on the channel."
     return (
         f"\n0 orders updated since {summary['since'][:10]} (the last {services.RECENT_DAYS} days); "
-        "the channel's orders may be older: use --since DATE"
+        "the channel's orders may be older: use --start-date DATE"
     )
+
+
+def _summary(summary: dict[str, Any] | None) -> str:
+    """A job's counts as staff read them in the web admin: ``12 new, 0 updated, 0 unchanged``."""
+    return jobs.summary_words(summary, when=tables.short_date) or "-"
 
 
 def _run_with_progress(db, job, quiet: bool) -> None:
@@ -732,7 +732,7 @@ def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool
     text = tables.render(
         ("Job", "Company", "Kind", "Status", "Attempts", "Created", "Summary"),
         [[r["id"], r["company"], r["kind"], r["status"], f"{r['attempts']}/{r['max_attempts']}",
-          tables.short_date(r["created_at"]), jobs.summary_text(r["summary"])] for r in rows],
+          tables.short_date(r["created_at"]), _summary(r["summary"])] for r in rows],
     )  # fmt: skip
     _emit(rows, as_json, text if rows else "No jobs.")
 
@@ -744,10 +744,14 @@ def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show one job with its log."""
     job = jobs.show_job(_db(ctx), job_id)
+    progress = jobs.progress_words(job["progress"], running=job["status"] in jobs.PENDING)
     text = "\n".join(
-        [f"Job {job['id']} {job['kind']} for {job['company']}: {job['status']} (attempts {job['attempts']})"]
+        [f"Job {job['id']} {jobs.kind_name(job['kind'])} for {job['company']}: {job['status']} "
+         f"(attempts {job['attempts']})"]
+        + ([f"  Progress: {progress}"] if progress else [])
+        + ([f"  Counts: {_summary(job['summary'])}"] if job["summary"] else [])
         + [f"  {line['at']} {line['level']:<7} {line['message']}" for line in job["log"]]
-    )
+    )  # fmt: skip
     _emit(job, as_json, text)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from . import migrations, pg_migrations
+from . import migrations, pg_migrations, secrets
 from .db import connect, connect_postgresql, display, is_postgresql, open_existing
 from .errors import HostError
 
@@ -22,13 +22,18 @@ def db_group() -> None:
 @db_group.command(name="backup")
 @click.argument("target", metavar="PATH")
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.option(
+    "--key-to",
+    metavar="KEY_PATH",
+    help="Also copy the key file that encrypts the secrets there (keep it apart from the backup).",
+)
 @click.pass_context
-def db_backup(ctx: click.Context, target: str, force: bool) -> None:
+def db_backup(ctx: click.Context, target: str, force: bool, key_to: str | None) -> None:
     """Copy the database to PATH while it is in use (SQLite's online backup API).
 
-    The worker and the web admin may keep running: the copy is one consistent moment. Back
-    up the key file beside the database (<database>.key) too, kept apart: without it the
-    secrets in the copy cannot be read.
+    The worker and the web admin may keep running: the copy is one consistent moment. The
+    secrets in the copy (x-api-keys, tokens) are encrypted with the key file: back it up too,
+    kept apart (--key-to KEY_PATH copies it); without it they cannot be read.
     """
     source_path = ctx.find_root().obj["db_path"]
     if is_postgresql(source_path):
@@ -44,7 +49,16 @@ def db_backup(ctx: click.Context, target: str, force: bool) -> None:
         raise HostError(f"{str(dest)!r} exists; pass --force to replace it")
     if not dest.parent.is_dir():
         raise HostError(f"folder {str(dest.parent)!r} does not exist")
+    key_dest = Path(key_to).expanduser().absolute() if key_to else None
+    if key_dest is not None and key_dest.exists() and not force:
+        raise HostError(f"{str(key_dest)!r} exists; pass --force to replace it")
+    if key_dest is not None and key_dest in (dest, Path(source_path)):
+        raise HostError("the key's copy must be a file of its own")
     db = open_existing(source_path)
+    key_file = secrets.key_path(db)
+    if key_dest is not None and not key_dest.parent.is_dir():
+        db.close()
+        raise HostError(f"folder {str(key_dest.parent)!r} does not exist")
     partial = dest.with_name(dest.name + ".partial")
     try:
         fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # a copy holds the same secrets
@@ -61,6 +75,28 @@ def db_backup(ctx: click.Context, target: str, force: bool) -> None:
         if partial.exists():
             partial.unlink()
     click.echo(f"Backed up {source_path} to {dest} ({dest.stat().st_size} bytes)")
+    if not key_file.exists():
+        click.echo("No key file yet: the database holds no secret.")
+    elif key_dest is not None:
+        _copy_private(key_file, key_dest)
+        click.echo(f"Copied the key file {key_file} to {key_dest}: keep it apart from the backup.")
+    else:
+        click.echo(
+            f"The secrets in the backup are encrypted with {key_file}: back that file up too, kept apart "
+            "(--key-to KEY_PATH); without it they cannot be read."
+        )
+
+
+def _copy_private(source: Path, dest: Path) -> None:
+    """Copy a key readable by its owner only, whole or not at all."""
+    partial = dest.with_name(dest.name + ".partial")
+    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    try:
+        os.write(fd, source.read_bytes())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, dest)
 
 
 @db_group.command(name="status")

@@ -22,38 +22,90 @@ def _is_loopback(host: str) -> bool:
 
 
 @click.command(name="serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--host", help="Address to listen on (config web_host, default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (config web_port, default 8000).")
+@click.option(
+    "--threads", type=click.IntRange(1, 256), help="Requests answered at once (config web_threads, default 8)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1, 3600),
+    help="Seconds before a silent or slow client is cut off (config web_timeout, default 30).",
+)
 @click.option("--allow-remote", is_flag=True, help="Required to listen on an address other than loopback.")
-@click.option("--secure-cookies", is_flag=True, help="Send the session cookie over HTTPS only (behind a TLS proxy).")
+@click.option(
+    "--secure-cookies",
+    is_flag=True,
+    default=None,
+    help="HTTPS in front (a TLS proxy): cookies over HTTPS only, and HSTS (config web_secure_cookies).",
+)
+@click.option(
+    "--trusted-proxy",
+    metavar="ADDRESS",
+    help="Believe X-Forwarded-For / -Proto from this proxy address only (config web_trusted_proxy).",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, allow_remote: bool, secure_cookies: bool) -> None:
-    """The web admin for support staff (add a user first: cartplugin users add NAME --role admin)."""
-    from werkzeug.serving import make_server
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    threads: int | None,
+    timeout: float | None,
+    allow_remote: bool,
+    secure_cookies: bool | None,
+    trusted_proxy: str | None,
+) -> None:
+    """The web admin for support staff (add a user first: cartplugin users add NAME --role admin).
 
+    Served by waitress: slow clients are cut off after the timeout, no Server banner, one access
+    line a request on stderr. A non-loopback address needs --allow-remote and HTTPS in front.
+    """
+    from . import logs
     from .web import create_app
+    from .web.server import ServerOptions, build, port_of
 
+    settings = ctx.obj["settings"]
+    host = host or settings.web_host
+    secure = settings.web_secure_cookies if secure_cookies is None else secure_cookies
     if not _is_loopback(host):
         if not allow_remote:
             raise click.ClickException(f"{host} is not a loopback address; pass --allow-remote to listen on it")
-        click.echo(
-            f"Warning: listening on {host}: put it behind a TLS proxy (HTTPS) and pass --secure-cookies, "
-            "or passwords and sessions travel in clear",
-            err=True,
-        )
+        if not secure:
+            raise click.ClickException(
+                f"listening on {host} needs HTTPS in front: put a TLS proxy before it and pass --secure-cookies "
+                "(and --trusted-proxy ADDRESS), or passwords and sessions would travel in clear"
+            )
+    options = ServerOptions(
+        host=host,
+        port=port or settings.web_port,
+        threads=threads or settings.web_threads,
+        timeout=timeout or settings.web_timeout,
+        trusted_proxy=trusted_proxy or settings.web_trusted_proxy,
+        trusted_proxy_count=settings.web_trusted_proxy_count,
+        access_log=settings.web_access_log,
+    )
     db = connect(ctx.obj["db_path"])
     if not users.list_users(db):
         click.echo("Warning: no users yet; add one: cartplugin users add NAME --role admin", err=True)
     db.close()
-    app = create_app(ctx.obj["db_path"], secure_cookies=secure_cookies)
-    server = make_server(host, port, app, threaded=True)
-    click.echo(f"cartplugin web admin on http://{host}:{server.server_port}/ (Ctrl-C stops it)")
+    app = create_app(ctx.obj["db_path"], secure_cookies=secure)
+    if options.access_log:
+        logs.access_log(settings.log_format)
     try:
-        server.serve_forever()
+        server = build(app, options)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{options.port}: {exc.strerror or exc}") from None
+    scheme = "https (TLS in front)" if secure else "http"
+    click.echo(
+        f"cartplugin web admin on http://{host}:{port_of(server)}/ ({scheme}; {options.threads} threads, "
+        f"clients cut off after {options.timeout:g} s; Ctrl-C stops it)"
+    )
+    try:
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        server.close()
 
 
 @click.group(name="users")

@@ -53,6 +53,25 @@ class Settings(BaseSettings):
     job_budget_seconds: float = Field(900.0, gt=0, description="seconds a job runs before it commits and yields")
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
     debug: bool = Field(False, description="show the traceback behind an internal error")
+    # `cartplugin serve` (the web admin); its flags override these
+    web_host: str = Field("127.0.0.1", min_length=1, description="address the web admin listens on")
+    web_port: int = Field(8000, ge=1, le=65535, description="port of the web admin")
+    web_threads: int = Field(8, ge=1, le=256, description="requests the web admin answers at once")
+    web_timeout: float = Field(30.0, ge=1, le=3600, description="seconds before a silent or slow client is cut off")
+    web_secure_cookies: bool = Field(False, description="HTTPS in front: cookies over HTTPS only, and HSTS")
+    web_trusted_proxy: str | None = Field(
+        None, description="address of the TLS proxy whose X-Forwarded-For / -Proto headers are believed"
+    )
+    web_trusted_proxy_count: int = Field(1, ge=1, le=10, description="proxies in front, each adding X-Forwarded-For")
+    web_access_log: bool = Field(True, description="one line a request on stderr (text or JSON, as log_format)")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: Any, info: Any) -> Any:
+        """``info``, ``Info`` and ``INFO`` alike, wherever the value comes from (flag, variable, file)."""
+        if isinstance(value, str):
+            return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+        return value
 
     @field_validator("db", mode="before")
     @classmethod
@@ -111,8 +130,10 @@ def _read_file(path: Path | None) -> dict[str, Any]:
         raise HostError(f"cannot read config file {str(path)!r}: {exc}") from None
     unknown = sorted(set(values) - set(Settings.model_fields))
     if unknown:
+        named = ", ".join(repr(name) for name in unknown)
         raise HostError(
-            f"config file {str(path)!r}: unknown setting {unknown[0]!r} (known: {', '.join(Settings.model_fields)})"
+            f"config file {str(path)!r}: unknown setting{'s' if len(unknown) > 1 else ''} {named} "
+            f"(known: {', '.join(Settings.model_fields)})"
         )
     for key in ("db", "secret_key_file"):
         if isinstance(values.get(key), str) and not is_url(values[key]):
@@ -135,6 +156,14 @@ class Loaded:
             return str(self.path)
         return "default"
 
+    def key_file_in_use(self) -> str:
+        """The key file the host reads when none is named: beside a SQLite database."""
+        if isinstance(self.settings.db, str):
+            return "(none: required with a PostgreSQL database)"
+        from .secrets import key_file_beside
+
+        return str(key_file_beside(self.settings.db))
+
     def rows(self) -> list[dict[str, Any]]:
         """Every setting as shown to a person: secrets masked, paths absolute."""
         rows = []
@@ -146,6 +175,8 @@ class Loaded:
                 value = str(value)
             elif name == "db" and isinstance(value, str):
                 value = display(value)  # a password in the URL is masked like every secret
+            elif name == "secret_key_file" and value is None:
+                value = self.key_file_in_use()
             rows.append({"name": name, "value": value, "source": self.source(name), "description": field.description})
         return rows
 
@@ -160,9 +191,11 @@ def load(config_file: str | os.PathLike | None = None, **flags: Any) -> Loaded:
     try:
         settings = Settings(**flags)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        name = ".".join(str(p) for p in error["loc"]) or "?"
-        raise HostError(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}") from None
+        problems = []
+        for error in exc.errors():  # every bad setting at once, not one a try
+            name = ".".join(str(p) for p in error["loc"]) or "?"
+            problems.append(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}")
+        raise HostError("; ".join(problems)) from None
     finally:
         _file_values = {}
     updates: dict[str, Any] = {

@@ -272,6 +272,36 @@ def finish(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, 
             _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
 
 
+def set_progress(db: sqlite_utils.Database, job: Job, counts: dict[str, int]) -> None:
+    """Record what the running ``job`` has done so far (its claim's owner only); the caller's
+    write transaction, or one of its own."""
+    with write(db):
+        db.execute(
+            "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
+            [json.dumps(counts), job.id, job.claimed_by],
+        )
+
+
+def progress_words(progress: dict[str, Any] | None, running: bool) -> str:
+    """A download's progress in staff words: ``3 pages, 9 orders read so far`` (and what is
+    saved of them: ``saved: 9 new, 0 updated, 0 unchanged``); once the job has ended, what it
+    read: ``4 pages, 12 orders read``."""
+    if not progress:
+        return ""
+    pages, count = progress.get("pages", 0), progress.get("orders", 0)
+    read = f"{_plural(pages, 'page')}, {_plural(count, 'order')} read"
+    if not running:
+        return read
+    new, updated, unchanged = (progress.get(key, 0) for key in ("new", "updated", "unchanged"))
+    if not new + updated + unchanged:  # nothing saved yet: orders are saved in batches
+        return f"{read} so far"
+    return f"{read} so far, saved: {new} new, {updated} updated, {unchanged} unchanged"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
     """Put a job back in the queue after a transient failure, with exponential backoff and jitter.
 
@@ -329,7 +359,12 @@ def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> No
 
 
 def _summary_line(summary: dict[str, Any] | None) -> str:
-    return summary_words(summary) or "done"
+    return summary_words(summary, when=instant_words) or "done"
+
+
+def instant_words(value: str) -> str:
+    """A stored instant as a log line shows it: ``2026-11-06 00:00:00 UTC``."""
+    return value[:19].replace("T", " ") + " UTC"
 
 
 def kind_name(kind: str) -> str:
@@ -419,6 +454,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
         "summary": json.loads(row["summary"]) if row["summary"] else None,
+        "progress": json.loads(row["progress"]) if row.get("progress") else None,
     }
 
 

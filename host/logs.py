@@ -67,3 +67,15 @@ def setup(level: str = "WARNING", fmt: str = "text") -> None:
     _handler.setLevel(level.upper())
     if root.level > _handler.level or root.level == logging.NOTSET:
         root.setLevel(_handler.level)
+
+
+def access_log(fmt: str = "text") -> None:
+    """Write the web admin's access lines (``cartplugin.access``, INFO) whatever the log level."""
+    logger = logging.getLogger("cartplugin.access")
+    handler = next((h for h in logger.handlers if isinstance(h, _Stderr)), None)
+    if handler is None:
+        handler = _Stderr()
+        logger.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else _TextFormatter())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

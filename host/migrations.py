@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -407,6 +407,18 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
         migrations.apply(db)
 
 
+@migrations(name="0011_job_progress")
+def m0011_job_progress(db: sqlite_utils.Database) -> None:
+    # what a running download has done so far (pages, orders), written as it goes, so staff
+    # see a long Import Orders move; JSON, kept after the job ends
+    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
+    if "progress" not in columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
+    # this step's own number (its place in the set): a run stopped after it says so
+    place = [m.name for m in migrations._migrations].index("0011_job_progress") + 1
+    db.execute(f"PRAGMA user_version = {place}")
+
+
 @migrations(name="0009_cancelled_lines")
 def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
     # a line the channel cancelled while the rest of its order stands: not shipped, and not
@@ -414,4 +426,6 @@ def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(order_lines)").fetchall()}
     if "channel_cancelled" not in columns:
         db.execute("ALTER TABLE order_lines ADD COLUMN channel_cancelled INTEGER NOT NULL DEFAULT 0")
-    db.execute("PRAGMA user_version = 9")  # this step's own number: a run stopped after it says so
+    # this step's own number (its place in the set): a run stopped after it says so
+    place = [m.name for m in migrations._migrations].index("0009_cancelled_lines") + 1
+    db.execute(f"PRAGMA user_version = {place}")

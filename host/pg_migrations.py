@@ -336,6 +336,12 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
     return ran
 
 
+@step("0006_job_progress")
+def m0006_job_progress(db: PgDatabase) -> None:
+    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
+    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")
+
+
 @step("0004_cancelled_lines")
 def m0004_cancelled_lines(db: PgDatabase) -> None:
     # SQLite's 0009_cancelled_lines: a line the channel cancelled while its order stands

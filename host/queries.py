@@ -155,7 +155,7 @@ def jobs_sql(filters: dict[str, Any], page: int, per_page: int) -> tuple[str, st
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     select = (
         "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.attempts, j.created_at, j.started_at, "
-        f"j.finished_at, j.summary FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
+        f"j.finished_at, j.summary, j.progress FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
         f"ORDER BY j.id DESC LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}"
     )
     return select, f"SELECT COUNT(*) FROM jobs j{clause}", params
@@ -166,8 +166,10 @@ def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = P
     filters = {k: args.get(k) for k in ("company", "kind", "status")}
     select, count, params = jobs_sql(filters, page, per_page)
     rows = [
-        {**row, "summary": json.loads(row["summary"]) if row["summary"] else None} for row in db.query(select, params)
-    ]
+        {**row, "summary": json.loads(row["summary"]) if row["summary"] else None,
+         "progress": json.loads(row["progress"]) if row["progress"] else None}
+        for row in db.query(select, params)
+    ]  # fmt: skip
     total = db.execute(count, params).fetchone()[0]
     return Page(rows, total, page, per_page, filters={k: v for k, v in filters.items() if v})
 

@@ -142,9 +142,18 @@ def _execute(
                         f"the last {services.RECENT_DAYS} days: nothing downloaded before",
                     )
             since, why = services.behind_the_cursor(db, company, channel, since, why)
-            job_log("info", f"downloading unfulfilled orders updated since {clock.iso(since)} ({why})")
+            job_log(
+                "info", f"downloading unfulfilled orders updated since {jobs.instant_words(clock.iso(since))} ({why})"
+            )
             summary = services.download_orders(
-                db, company, since=since, progress=progress, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS
+                db,
+                company,
+                since=since,
+                progress=progress,
+                log=job_log,
+                stop=stop,
+                budget_seconds=JOB_BUDGET_SECONDS,
+                record=lambda counts: jobs.set_progress(db, job, counts),
             )
             summary["since"] = clock.iso(since)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED

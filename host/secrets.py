@@ -36,7 +36,12 @@ def key_path(db: sqlite_utils.Database) -> Path:
     path = file_of(db)
     if path is None:
         raise HostError(f"an in-memory database keeps no secrets: set {KEY_FILE_ENV}")
-    return path.with_name((path.stem if path.suffix != ".key" else path.name) + ".key")
+    return key_file_beside(path)
+
+
+def key_file_beside(database: Path) -> Path:
+    """The key file of a SQLite database when none is named: ``shop.db`` -> ``shop.key``."""
+    return database.with_name((database.stem if database.suffix != ".key" else database.name) + ".key")
 
 
 def is_sealed(stored: str | None) -> bool:

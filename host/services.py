@@ -18,7 +18,9 @@ from pydantic import SecretStr
 
 from plugin_spec import BadOrder, CartSettings, ChannelOrder, Shipment, TestResult, UploadResult, stopping
 from plugin_spec.errors import RateLimitWait
+from plugin_spec.progress import counting as counting_pages
 from plugin_spec.ratelimit import wall_time
+from plugin_spec.wire import without_secrets
 
 from . import clock, companies, config, orders, plugins
 from .acceptance import accept_after_download
@@ -44,6 +46,11 @@ CLOCK_SKEW_SECONDS = 300
 COVERED_FROM = "orders_covered_from"
 
 Progress = Callable[[int], None]
+#: what a download has done so far (pages read, orders read, new, updated, unchanged), handed to
+#: a ``record`` callable inside a write transaction
+Counts = dict[str, int]
+#: a page's progress is recorded at most this often (a batch's always, with its orders)
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 class NotAllowed(HostError):
@@ -66,9 +73,7 @@ def redact(
                 secrets.append(value.get_secret_value())
     if credentials is not None:
         secrets += credentials.secret_values()
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, companies.mask(secret))
-    return text
+    return without_secrets(text, secrets, companies.mask)
 
 
 def _settings(db: sqlite_utils.Database, company: Company) -> tuple[str, CartSettings]:
@@ -138,13 +143,14 @@ def get_cursor(db: sqlite_utils.Database, company_id: int, channel: str, name: s
 def import_since(db: sqlite_utils.Database, company: Company, requested: datetime | None) -> tuple[datetime, str]:
     """Where Import Orders starts, and why.
 
-    Without ``--since`` it asks for the last ``RECENT_DAYS``; when every order of that window
+    A Start Date (the web dialog always sends one; the CLI's ``--start-date``) is read from as
+    it is. Without one it asks for the last ``RECENT_DAYS``; when every order of that window
     up to the cursor has been read already (and nothing changed there since, or its
     ``updated_at`` would be past the cursor) it starts at the cursor instead of reading the
-    window again. ``--since`` always reads from that date.
+    window again.
     """
     if requested is not None:
-        return requested, "as requested"
+        return requested, "the Start Date"
     window = recent_since()
     channel = companies.store_plugin(db, company)
     cursor = get_cursor(db, company.id, channel)
@@ -214,6 +220,7 @@ def download_orders(
     log: Callable[[str, str], None] | None = None,
     stop: Callable[[], bool] | None = None,
     budget_seconds: float | None = None,
+    record: Callable[[Counts], None] | None = None,
 ) -> dict[str, Any]:
     """Stream the channel's unfulfilled orders since ``since`` into the host, batch by batch.
 
@@ -229,6 +236,10 @@ def download_orders(
     (between orders, or while a request waits for the rate limit) it commits and raises
     ``Interrupted``. If the company's settings change meanwhile (another key
     or URL may be another account) it raises ``SettingsChanged`` without saving that batch.
+
+    ``record(counts)`` (a running job's progress) is called inside the transaction of each
+    batch, when a listing page arrives (at most every ``PROGRESS_EVERY_SECONDS``, in a write of
+    its own) and once at the end; pages are counted by ``plugin_spec.progress``.
     """
     channel, settings = _settings(db, company)
     version = companies.settings_version(db, company)
@@ -247,6 +258,26 @@ def download_orders(
     state: dict[str, Any] = {"cap": None, "frozen": False}  # the cursor may not pass a bad order
     batch: list[tuple[ChannelOrder, datetime]] = []
     seen = 0
+    pages = 0
+    recorded_at = float("-inf")
+
+    def counts() -> Counts:
+        return {"pages": pages, "orders": seen, "new": stats.inserted, "updated": stats.updated,
+                "unchanged": stats.unchanged}  # fmt: skip
+
+    def record_now() -> None:
+        # inside a write transaction: beside the batch it counts, or alone for a page
+        nonlocal recorded_at
+        if record is not None:
+            record(counts())
+            recorded_at = time.monotonic()
+
+    def page_arrived(items: int) -> None:
+        nonlocal pages
+        pages += 1
+        if record is not None and time.monotonic() - recorded_at >= PROGRESS_EVERY_SECONDS:
+            with write(db):
+                record_now()
 
     def report_bad(order_id: str | None, updated_at: datetime | None, message: str) -> None:
         bad.append(order_id or "?")
@@ -292,6 +323,7 @@ def download_orders(
                 newest = max(stored)
                 cap = state["cap"]
                 _save_cursor(db, company.id, channel, min(newest, cap) if cap is not None else newest)
+            record_now()
             failpoint("download.after_cursor")  # cursor written, nothing committed yet
         failpoint("download.after_commit")
         batch.clear()
@@ -308,7 +340,7 @@ def download_orders(
     waiting: datetime | None = None
     try:
         # a request waiting for the rate limit stops with the job, and waits no longer than its budget
-        with stopping.stop_when(stop, wait_until=wait_until):
+        with stopping.stop_when(stop, wait_until=wait_until), counting_pages(page_arrived):
             for item in items:
                 seen += 1
                 if isinstance(item, ChannelOrder):
@@ -347,6 +379,9 @@ def download_orders(
         finally:
             credentials.close()
     commit()
+    if record is not None:
+        with write(db):
+            record_now()
     if more:
         if log and waiting is not None:
             until = wall_time(waiting)
@@ -408,6 +443,22 @@ def download_soon(db: sqlite_utils.Database, company: Company, at: str | None = 
 
 def recent_since(days: int = RECENT_DAYS) -> datetime:
     return clock.now() - timedelta(days=days)
+
+
+def parse_start_date(value: str, name: str = "Start Date") -> datetime:
+    """The Start Date of Import Orders as staff type it (``2026-11-01``, or an instant such as
+    ``2026-11-01T08:00:00Z``; without a zone, UTC); ``name`` is the field in the message."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise HostError(f"{name} must be a date like 2026-11-01 or 2026-11-01T08:00:00Z, not {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed > clock.now():
+        raise HostError(f"{name} must not be in the future")
+    if parsed.year < 2000:
+        raise HostError(f"{name} must be in the year 2000 or later")
+    return parsed
 
 
 # -- tracking upload ---------------------------------------------------------------------------

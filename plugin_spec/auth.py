@@ -37,7 +37,7 @@ from . import stopping, validators
 from .credentials import Credential, CredentialStore, MemoryCredentialStore
 from .errors import AuthError, BadData, TransientError
 from .ratelimit import Limiter, Rate, group_limiter, limiter_for
-from .wire import mask_text
+from .wire import mask_text, without_secrets
 
 if TYPE_CHECKING:
     from oauthlib.oauth2.rfc6749 import errors as oauth_errors
@@ -368,10 +368,7 @@ class OAuth2(Auth):
         return AuthError(f"{self.channel} refused the token request ({code}{detail}). {self.hint}")
 
     def _scrub(self, text: str) -> str:
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, "****")
-        return mask_text(text, 200)
+        return mask_text(without_secrets(text, self.secrets(), lambda _secret: "****"), 200)
 
 
 class OAuth2RefreshToken(OAuth2):

@@ -49,6 +49,7 @@ from urllib3.util.retry import Retry
 from .auth import Auth
 from .errors import AuthError, BadData, ChannelError, RateLimited, TransientError
 from .paging import Listing, NextLink, Pager, _hashable, dig
+from .progress import page_read
 from .ratelimit import Limiter, Rate, Window, group_limiter, limiter_for
 
 log = logging.getLogger(__name__)
@@ -500,6 +501,9 @@ class JsonApi:
 
         Every page's request counts against the rate-limit group ``operation`` (``rate_limits``).
 
+        Each page is reported to ``plugin_spec.progress.page_read`` before it is yielded, so
+        the host can show a running job's pages.
+
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
         checks above, and closing the generator waits for that thread to finish. The thread
@@ -518,7 +522,7 @@ class JsonApi:
             channel=self.profile.name, max_pages=self.options.max_pages, unexpected=self.unexpected,
             refusal=lambda exc: (exc.status, exc.code) if isinstance(exc, Rejected) else None,
         )  # fmt: skip
-        return pager.walk(listing, dict(params or {}))
+        return _counted(pager.walk(listing, dict(params or {})))
 
     def _next_links(
         self,
@@ -574,6 +578,7 @@ class JsonApi:
                         if pool is not None and page < self.options.max_pages:
                             # in this context: the page waits under the job's stop and wait budget
                             pending = pool.submit(contextvars.copy_context().run, fetch, url, None)
+                page_read(len(items))
                 yield items
                 if raw_next is None:
                     return
@@ -665,3 +670,15 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(raw)) if raw else None
     except ValueError:
         return None
+
+
+def _counted(pages: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    """``pages``, each reported to ``progress.page_read``; closing this closes ``pages``."""
+    try:
+        for items in pages:
+            page_read(len(items))
+            yield items
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import hmac
 import os
 import sqlite3
 import threading
@@ -217,6 +218,7 @@ def _set_up(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             conn.execute("CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at REAL NOT NULL)")
             conn.execute("CREATE INDEX IF NOT EXISTS rate_hits_key_at ON rate_hits (key, at)")
             conn.execute("CREATE TABLE IF NOT EXISTS rate_buckets (key TEXT PRIMARY KEY, tat REAL NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS rate_salt (id INTEGER PRIMARY KEY CHECK (id = 1), salt BLOB)")
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
@@ -235,6 +237,7 @@ class _SqliteFile:
     def _db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            _private_file(self.path)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             _set_up(conn)
             self._local.conn = conn
@@ -307,23 +310,71 @@ _limiters_lock = threading.Lock()
 
 def limiter_for(api: str, limit_key: str, limit: int, window: float) -> Limiter:
     """The window of one (API, key); keyed by a digest, so the key itself is never stored."""
-    return _shared(hashlib.sha256(f"{api}\0{limit_key}".encode()).hexdigest(), Window(limit, window), None)
+    return _shared(f"{api}\0{limit_key}", Window(limit, window), None)
 
 
 def group_limiter(api: str, limit_key: str, group: str, limit: Rate | Window) -> Limiter:
     """The limiter of one operation group (e.g. ``"orders"``) of one (API, key), independent of
     the key's other groups and of its default window; shared as ``limiter_for``'s is."""
-    ident = hashlib.sha256(f"{api}\0{limit_key}\0{group}".encode()).hexdigest()
-    return _shared(ident, limit, f"the rate limit of {group!r}")
+    return _shared(f"{api}\0{limit_key}\0{group}", limit, f"the rate limit of {group!r}")
 
 
-def _shared(ident: str, limit: Rate | Window, name: str | None) -> Limiter:
+_private_paths: set[str] = set()
+_private_lock = threading.Lock()
+
+
+def _private_file(path: str) -> None:
+    """The limiter file, readable by its owner only (made so if an older version left it open).
+
+    Once per process and file, before any connection of this process opens it: closing another
+    descriptor of a SQLite file drops every POSIX lock the process holds on it ("disk I/O error")."""
+    with _private_lock:
+        if path in _private_paths:
+            return
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+        _private_paths.add(path)
+
+
+_salts: dict[str, bytes] = {}
+
+
+def _file_salt(path: str) -> bytes:
+    """The limiter file's own random salt (made by the first process to open it)."""
+    salt = _salts.get(path)
+    if salt is None:
+        _private_file(path)
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            _set_up(conn)
+            conn.execute("INSERT OR IGNORE INTO rate_salt (id, salt) VALUES (1, ?)", (os.urandom(32),))
+            salt = bytes(conn.execute("SELECT salt FROM rate_salt WHERE id = 1").fetchone()[0])
+        finally:
+            conn.close()
+        _salts[path] = salt
+    return salt
+
+
+def _ident(shared: str | None, material: str) -> str:
+    """What a limiter is keyed by: never the API key itself. In the SQLite file, a keyed digest
+    with the file's random salt, so the file cannot be matched against guessed keys elsewhere;
+    in PostgreSQL (inside the host's own database) and in memory, a plain digest."""
+    if shared and not pgurl.is_url(shared):
+        return hmac.new(_file_salt(shared), material.encode(), hashlib.sha256).hexdigest()
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _shared(material: str, limit: Rate | Window, name: str | None) -> Limiter:
     shared = os.environ.get(ENV_VAR)
-    cache_key = (shared or "", ident, limit)
+    cache_key = (shared or "", material, limit)
     with _limiters_lock:
         limiter = _limiters.get(cache_key)
         if limiter is None:
-            limiter = _make(shared, ident, limit)
+            limiter = _make(shared, _ident(shared, material), limit)
             if name is not None:
                 limiter.name = name
             _limiters[cache_key] = limiter

@@ -62,6 +62,7 @@ from .models import (
     TestResult,
     UploadResult,
 )
+from .wire import without_secrets
 
 __all__ = ["ConformanceSuite", "Harness", "KitChannel", "kit_fail", "secret_values"]
 
@@ -85,8 +86,7 @@ MIN_SECRET_LEN = 6
 def kit_fail(problem: str, fix: str) -> NoReturn:
     """Fail the current check with what is wrong and what the author should change."""
     tokens = {v for store in _shown_stores for v in store.secret_values() if len(v) >= MIN_SECRET_LEN}
-    for secret in sorted(_shown_secrets | tokens, key=len, reverse=True):
-        problem = problem.replace(secret, "<secret>")
+    problem = without_secrets(problem, _shown_secrets | tokens, lambda _secret: "<secret>")
     pytest.fail(f"cartplugin kit: {problem}\n  What to fix: {fix}", pytrace=False)
 
 
@@ -1082,7 +1082,7 @@ def _check_no_secret(
 ) -> None:
     for text in texts:
         for secret in secrets:
-            if secret in text:
+            if secret.casefold() in text.casefold():  # echoed in another letter case is still shown
                 kit_fail(
                     f"{what} appears in {where}: {_clip(text)}",
                     "never format a key or token into a message, exception or log line; raise your own "

@@ -374,6 +374,14 @@ def mask(secret: str) -> str:
     return "****" + secret[-4:] if len(secret) >= 12 else "****"
 
 
+def without_secrets(text: str, secrets: Iterable[str], shown: Callable[[str], str] = mask) -> str:
+    """``text`` with every secret replaced by ``shown(secret)``, in whatever letter case the
+    channel echoed it (a server that lower-cases the key it quotes back must not reveal it)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = re.compile(re.escape(secret), re.IGNORECASE).sub(shown(secret).replace("\\", "\\\\"), text)
+    return text
+
+
 def upload_each(
     shipments: Iterable[Shipment],
     send_one: Callable[[Shipment], UploadResult],

@@ -162,7 +162,7 @@ def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, 
 # -- the schema ----------------------------------------------------------------------------------
 
 
-def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_path):
+def test_a_database_of_the_previous_version_gains_the_line_flag_and_keeps_its_lines(db_path):
     old = sqlite_utils.Database(db_path)
     migrations.apply(old, stop_before="0009_cancelled_lines")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
@@ -177,8 +177,8 @@ def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_path):
         " VALUES (1, 'L1', 'SKU', 'Phone', 2, '10.00', '1.90')"
     )
     old.conn.commit()
-    assert old.execute("PRAGMA user_version").fetchone()[0] == 8
+    assert old.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
     old.close()
     db = connect(db_path)
     assert db.execute("SELECT sku, quantity, channel_cancelled FROM order_lines").fetchall() == [("SKU", 2, 0)]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 9
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)

@@ -87,9 +87,29 @@ def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, d
     assert (tmp_path / "backup.db").stat().st_mode & 0o077 == 0  # it holds the same secrets
     again = run("db", "backup", str(tmp_path / "backup.db"), ok=False)
     assert again.exit_code == 1 and "pass --force" in again.stderr
+    # the x-api-key in the copy is sealed with the key file: the backup says so, and names it
+    key_file = db_path.with_name(db_path.stem + ".key")
+    assert f"encrypted with {key_file}: back that file up too" in result.stdout
 
     status = run.json("db", "status")
     assert status["schema_version"] == status["schema_expected"] and status["integrity"] == "ok"
     assert status["path"] == str(db_path) and status["size_bytes"] > 0 and status["companies"] == 1
     text = run("db", "status").stdout
     assert "Schema version:" in text and "Integrity: ok" in text
+
+
+def test_db_backup_with_key_to_gives_a_copy_whose_secrets_can_be_read(company, run, db_path, tmp_path, monkeypatch):
+    from support import Cli
+
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    result = run("db", "backup", str(saved / "backup.db"), "--key-to", str(saved / "backup.key"))
+    assert f"Copied the key file {db_path.with_name(db_path.stem + '.key')}" in result.stdout
+    assert (saved / "backup.key").read_bytes() == db_path.with_name(db_path.stem + ".key").read_bytes()
+    assert (saved / "backup.key").stat().st_mode & 0o077 == 0
+    db_path.unlink()
+    db_path.with_name(db_path.stem + ".key").unlink()  # the original is lost: the copy and its key remain
+    restored = Cli(saved / "backup.db")
+    assert "Connection established" in restored("test-settings", company).stdout  # the key was read back
+    refused = run("db", "backup", str(saved / "other.db"), "--key-to", str(saved / "backup.key"), ok=False)
+    assert refused.exit_code == 1 and "pass --force" in refused.stderr and not (saved / "other.db").exists()

@@ -111,3 +111,11 @@ def test_every_setting_is_in_the_table_of_operations_md_with_its_variable():
     text = DOC.read_text()
     for name in Settings.model_fields:
         assert f"`{name}`" in text and f"`CARTPLUGIN_{name.upper()}`" in text, name
+
+
+def test_the_shipped_config_file_is_valid_and_serves_behind_https(monkeypatch):
+    from host import config
+
+    monkeypatch.setattr(config, "_file_values", {})  # restored after the test: no other test sees this file
+    loaded = config.load(str(ROOT / "deploy" / "config.toml")).settings
+    assert loaded.web_host == "127.0.0.1" and loaded.web_secure_cookies and loaded.web_trusted_proxy == "127.0.0.1"

@@ -64,6 +64,36 @@ def test_a_bad_setting_is_one_error_line_naming_where_it_came_from(tmp_path):
     assert result.returncode == 1 and "unknown setting 'colour'" in result.stderr
 
 
+def test_log_level_and_format_are_taken_in_any_case_from_the_file_and_variables(tmp_path):
+    (tmp_path / "cartplugin.toml").write_text('log_level = "info"\nlog_format = "JSON"\n')
+    from_file = _subprocess("config", "show", "--json", cwd=tmp_path)
+    assert from_file.returncode == 0, from_file.stderr
+    rows = {r["name"]: r["value"] for r in json.loads(from_file.stdout)["settings"]}
+    assert (rows["log_level"], rows["log_format"]) == ("INFO", "json")
+    from_env = _subprocess("config", "show", "--json", cwd=tmp_path, env={"CARTPLUGIN_LOG_LEVEL": "debug"})
+    assert from_env.returncode == 0, from_env.stderr
+    assert {r["name"]: r["value"] for r in json.loads(from_env.stdout)["settings"]}["log_level"] == "DEBUG"
+
+
+def test_every_bad_setting_is_reported_at_once_in_one_line(tmp_path):
+    (tmp_path / "cartplugin.toml").write_text('download_every = "often"\nweb_port = 0\n')
+    result = _subprocess("config", "show", cwd=tmp_path, env={"CARTPLUGIN_RECENT_DAYS": "-3"})
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    for name, source in (("download_every", "cartplugin.toml"), ("web_port", "cartplugin.toml"),
+                         ("recent_days", "$CARTPLUGIN_RECENT_DAYS")):  # fmt: skip
+        assert f"setting {name!r} (from " in result.stderr and source in result.stderr, name
+    (tmp_path / "cartplugin.toml").write_text('colour = "blue"\nsize = 3\n')
+    unknown = _subprocess("config", "show", cwd=tmp_path)
+    assert unknown.returncode == 1 and "unknown settings 'colour', 'size'" in unknown.stderr
+
+
+def test_config_show_names_the_key_file_in_use_when_none_is_set(tmp_path):
+    shown = _subprocess("--db", "shop.db", "config", "show", "--json", cwd=tmp_path)
+    rows = {r["name"]: r for r in json.loads(shown.stdout)["settings"]}
+    assert rows["secret_key_file"]["value"] == str(tmp_path / "shop.key")
+    assert rows["secret_key_file"]["source"] == "default"
+
+
 def test_config_show_masks_secrets():
     from host import config
 
@@ -186,7 +216,7 @@ def test_orders_list_into_head_ends_quietly(run, bmp, db_path, tmp_path):
 
 def test_import_orders_and_jobs_list_print_words_not_escaped_json(company, run):
     text = run("import-orders", company).stdout
-    assert "{" not in text and "\\u" not in text and "inserted" in text
+    assert "{" not in text and "\\u" not in text and " new, 0 updated, 0 unchanged" in text
     listed = run("jobs", "list").stdout.splitlines()
     assert listed[0].split()[:4] == ["Job", "Company", "Kind", "Status"]
     assert "{" not in "\n".join(listed) and '"' not in "\n".join(listed)
@@ -196,7 +226,7 @@ def test_an_import_that_saw_nothing_says_which_date_it_used_and_how_to_go_furthe
     with Sandbox(api_key=API_KEY, orders=0) as empty:
         name = _company_with_sandbox(run, empty)
         text = run("import-orders", name).stdout
-    assert "0 orders updated since 20" in text and "use --since DATE" in text
+    assert "0 orders updated since 20" in text and "use --start-date DATE" in text
 
 
 # -- messages that are true -------------------------------------------------------------------------

@@ -79,3 +79,30 @@ def test_a_window_waits_its_own_length_and_a_margin_of_5_percent_at_most_a_quart
     long = RateLimiter(limit=1, window=60.0)
     assert long.try_take() is None
     assert 60.0 < long.try_take() <= 60.25
+
+
+def test_the_shared_limiter_file_is_private_and_holds_no_digest_that_can_be_matched_to_a_key(tmp_path, monkeypatch):
+    import hashlib
+    import sqlite3
+
+    from plugin_spec import ratelimit
+
+    key, api = "bmp-live-key-0001", "https://api.example"
+    idents = []
+    for name in ("one", "two"):
+        path = tmp_path / f"{name}-ratelimit"
+        if name == "two":  # a file an older version left readable by everyone is made private
+            path.touch(mode=0o644)
+            path.chmod(0o644)
+        monkeypatch.setenv(ratelimit.ENV_VAR, str(path))
+        ratelimit.limiter_for(api, key, 5, 1.0).acquire()
+        ratelimit.group_limiter(api, key, "orders", ratelimit.Rate(per_second=2, burst=1)).acquire()
+        assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
+        with sqlite3.connect(path) as stored:
+            keys = {row[0] for row in stored.execute("SELECT key FROM rate_hits UNION SELECT key FROM rate_buckets")}
+        assert len(keys) == 2
+        plain = {hashlib.sha256(f"{api}\0{key}".encode()).hexdigest(),
+                 hashlib.sha256(f"{api}\0{key}\0orders".encode()).hexdigest()}  # fmt: skip
+        assert not keys & plain and not any(key in stored_key for stored_key in keys)
+        idents.append(keys)
+    assert not idents[0] & idents[1]  # each file its own salt: no digest is the same across installations

@@ -40,10 +40,9 @@ class EdgeChannel(SpyChannel):
 
     @hookimpl
     def cartplugin_upload_tracking(self, settings, shipments):
-        # a channel that echoes the key in its refusal
-        return [
-            UploadResult(shipment_id=s.shipment_id, ok=False, message=f"key {TOKEN} may not post") for s in shipments
-        ]
+        # a channel that echoes the key in its refusal, once as sent and once in other letter case
+        message = f"key {TOKEN} may not post (as {TOKEN.swapcase()})"
+        return [UploadResult(shipment_id=s.shipment_id, ok=False, message=message) for s in shipments]
 
     @hookimpl
     def cartplugin_test_settings(self, settings):
@@ -196,5 +195,5 @@ def test_a_refusal_that_echoes_the_key_is_stored_with_the_key_masked(edge):
     lines: list[tuple[str, str]] = []
     services.upload_tracking(db, company, log=lambda level, text: lines.append((level, text)))
     stored = db.execute("SELECT upload_message FROM shipments").fetchall()
-    assert stored == [(f"key {mask(TOKEN)} may not post",)]
-    assert TOKEN not in repr(lines)
+    assert stored == [(f"key {mask(TOKEN)} may not post (as {mask(TOKEN)})",)]
+    assert TOKEN.casefold() not in repr(lines).casefold()

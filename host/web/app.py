@@ -75,7 +75,11 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
 
     @app.after_request
     def _headers(response):
-        response.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+        )
+        if secure_cookies:  # served over HTTPS only (a TLS proxy in front): browsers never try plain HTTP again
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"

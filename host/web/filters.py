@@ -31,6 +31,11 @@ def summary_text(summary: dict[str, Any] | None) -> str:
     return jobs.summary_words(summary, when=when)
 
 
+def progress_text(job: dict[str, Any]) -> str:
+    """What a download job has read so far (pages, orders), or what it read once it ended."""
+    return jobs.progress_words(job.get("progress"), running=job.get("status") in jobs.PENDING)
+
+
 def kind_name(kind: str | None) -> str:
     return jobs.kind_name(kind) if kind else "-"
 
@@ -46,6 +51,7 @@ _LABELS = {
     "tracking": "Tracking Number",
     "cancel": "Cancelled on the channel",
     "answer": "Channel's answer",
+    "start_date": "Start Date",
 }
 
 
@@ -62,6 +68,8 @@ def _label(key: str) -> str:
 def _detail_value(key: str, value: Any) -> str:
     if key == "store_plugin":
         return plugin_name(value) if value else "(none)"
+    if key == "start_date":
+        return when(value)
     if isinstance(value, bool):
         return "On" if value else "Off"
     if isinstance(value, list):
@@ -107,6 +115,7 @@ def init_app(app: Flask) -> None:
         nonzero=nonzero,
         line_amount=line_amount,
         kind_name=kind_name,
+        progress_text=progress_text,
         change_details=change_details,
     )
     app.jinja_env.globals.update(with_args=with_args)

@@ -54,6 +54,13 @@ class WebsiteSettingsForm(FlaskForm):
     submit = SubmitField("Save")
 
 
+class ImportOrdersForm(FlaskForm):
+    """Import Orders: the date the download reads from (its rules are the host's)."""
+
+    start_date = StringField("Start Date", validators=[Length(max=40)])
+    submit = SubmitField("Import Orders")
+
+
 class StatusForm(FlaskForm):
     status = SelectField("New Status", choices=list(orders.STATUSES))
     submit = SubmitField("Go")

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from pathlib import Path
 
 import requests
-from werkzeug.serving import make_server
 
 from host import users
 from host.db import connect
 from host.web import create_app
+from host.web.server import Running, ServerOptions
 
 PASSWORD = "correct horse battery staple"
 #: the x-api-key of the web tests' Back Market Pro sandbox
@@ -32,18 +31,16 @@ class WebServer:
             users.add_user(db, name, role, PASSWORD)
         db.close()
         self.app = create_app(db_path)
-        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="web-admin", daemon=True)
+        # the server `cartplugin serve` runs (waitress), on a free port, in this process
+        self.running = Running(self.app, ServerOptions(port=0, access_log=False))
+        self.url = f"http://127.0.0.1:{self.running.port}"
 
     def __enter__(self) -> WebServer:
-        self.thread.start()
+        self.running.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        self.running.__exit__(*exc)
 
 
 def csrf_token(html: str) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ... import audit, companies, jobs, plugins, queries, runner, services
+from ... import audit, clock, companies, jobs, plugins, queries, runner, services
 from ...errors import HostError, InvalidSettings
-from .. import forms
+from .. import filters, forms
 from ..auth import requires
 from ..context import actor, db, notice
 
@@ -101,25 +101,57 @@ def _save_website(company: companies.Company, current: dict[str, Any], form: for
 website.permission = "company_settings"  # type: ignore[attr-defined]
 
 
+@bp.route("/companies/<int:company_id>/import-orders")
+def import_dialog(company_id: int):
+    """Import Orders: the Start Date to read the channel's orders from (Sellercloud's Download
+    Orders from Channel), filled with the recent window."""
+    if not g.user.can("import_orders"):
+        abort(403)
+    company = _company(company_id)
+    form = forms.ImportOrdersForm(data={"start_date": services.recent_since().date().isoformat()})
+    return _import_page(company, form, None, 200)
+
+
+def _import_page(company: companies.Company, form: forms.ImportOrdersForm, error: str | None, status: int):
+    ws = companies.website_settings(db(), company)
+    cursor = services.get_cursor(db(), company.id, ws["store_plugin"]) if ws["store_plugin"] else None
+    return render_template(
+        "import_orders.html", company=company, settings=ws, form=form, error=error, tab="website",
+        cursor=clock.iso(cursor) if cursor else None, recent_days=services.RECENT_DAYS,
+        today=clock.now().date().isoformat(),
+    ), status  # fmt: skip
+
+
 @bp.route("/companies/<int:company_id>/import-orders", methods=["POST"])
 @requires("import_orders")
 def import_orders(company_id: int):
     company = _company(company_id)
-    if not forms.ActionForm().validate_on_submit():
+    form = forms.ImportOrdersForm()
+    if not form.validate_on_submit():
         abort(400)
+    # a form without the box (an older page) reads the recent window, as the box does by default
+    typed = form.start_date.data if "start_date" in request.form else None
+    try:
+        start = services.parse_start_date(typed) if typed is not None else services.recent_since()
+    except HostError as exc:
+        return _import_page(company, form, str(exc), 422)
     try:
         services.check_allowed(db(), company, "import_orders")
     except HostError as exc:
         notice(f"Import Orders not started: {exc}", error=True)
         return redirect(url_for("companies.website", company_id=company.id))
-    job, created = jobs.enqueue(db(), company.id, "import_orders", {"since": None})
+    params = {"since": clock.iso(start)}
+    job, created = jobs.enqueue(db(), company.id, "import_orders", params)
     audit.record(db(), actor(), "Import Orders", company_id=company.id, target=f"job {job.id}",
-                 details={"created": created})  # fmt: skip
-    text = (
-        f"Queued Job {job.id} (Import Orders) created."
-        if created
-        else f"Import Orders is already queued as job {job.id}."
-    )
+                 details={"start_date": params["since"], "created": created})  # fmt: skip
+    shown = filters.when(params["since"])
+    if created:
+        text = f"Queued Job {job.id} (Import Orders) created: it reads the orders updated since {shown}."
+    else:
+        own = job.params.get("since")
+        text = f"Import Orders is already queued as job {job.id}" + (
+            f", reading from {filters.when(own)}; your Start Date was not applied." if own != params["since"] else "."
+        )
     notice(text, href=url_for("jobs.show", job_id=job.id), link=f"Open Queued Job {job.id}")
     return redirect(url_for("companies.website", company_id=company.id))
 

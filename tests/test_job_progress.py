@@ -1,0 +1,72 @@
+"""A running download's progress: the jobs.progress column on both stores, the toolkit's page
+reports, and the words staff read."""
+
+from __future__ import annotations
+
+import pytest
+import sqlite_utils
+from support import toy_api
+
+from host import jobs
+from host.db import connect
+from host.migrations import SCHEMA_VERSION, migrations
+from plugin_spec import progress
+from plugin_spec.paging import Offset
+from plugin_spec.sandbox import Reply
+from plugin_spec.sandbox.api import ApiSandbox, Request
+
+KEY = "progress-key-4c5d6e7f"
+
+
+def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_path):
+    old = sqlite_utils.Database(db_path)
+    migrations.apply(old, stop_before="0011_job_progress")
+    old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
+    old.execute(
+        "INSERT INTO jobs (company_id, kind, status, params, run_after, created_at, summary) VALUES "
+        "(1, 'import_orders', 'Completed', '{}', '2025-01-01T00:00:00.000000Z', '2025-01-01T00:00:00.000000Z', "
+        """'{"inserted": 3}')"""
+    )
+    old.conn.commit()
+    old.close()
+    db = connect(db_path)
+    assert "progress" in db["jobs"].columns_dict
+    (shown,) = jobs.list_jobs(db)
+    assert shown["summary"] == {"inserted": 3} and shown["progress"] is None
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+
+
+class Listing(ApiSandbox):
+    """Seven items, three a page, as next links or offsets."""
+
+    prefix = "/api"
+    routes = [("GET", "/next", "next_links"), ("GET", "/offset", "offsets")]
+    rows = [{"id": str(i), "n": i} for i in range(7)]
+
+    def next_links(self, request: Request) -> Reply:
+        return self.page(request, self.rows, key=lambda r: (r["n"],), default_size=3)
+
+    def offsets(self, request: Request) -> Reply:
+        return self.page(request, self.rows, key=lambda r: (r["n"],), size_param="limit", style="offset")
+
+
+@pytest.mark.parametrize(
+    ("path", "pager"), [("/next", None), ("/offset", Offset(page_size=3))], ids=["next links", "offsets"]
+)
+def test_the_toolkit_reports_each_listing_page_it_hands_out(path, pager):
+    pages: list[int] = []
+    with Listing(api_key=KEY) as server, toy_api(server, KEY) as api:
+        with progress.counting(pages.append):
+            items = [item for page in api.pages(path, None, pager=pager) for item in page]
+        alone = [item for page in api.pages(path, None, pager=pager) for item in page]  # nobody counting
+    assert pages == [3, 3, 1] and len(items) == len(alone) == 7
+
+
+def test_progress_reads_as_pages_and_orders():
+    assert jobs.progress_words({"pages": 3, "orders": 6}, running=True) == "3 pages, 6 orders read so far"
+    running = {"pages": 1, "orders": 200, "new": 150, "updated": 0, "unchanged": 50}
+    assert jobs.progress_words(running, running=True) == (
+        "1 page, 200 orders read so far, saved: 150 new, 0 updated, 50 unchanged"
+    )
+    assert jobs.progress_words({"pages": 4, "orders": 1}, running=False) == "4 pages, 1 order read"
+    assert jobs.progress_words(None, running=True) == ""
