@@ -101,3 +101,14 @@ def test_a_postgresql_database_of_the_previous_version_gains_the_line_flag(pg_ur
     assert db.execute("SELECT sku, channel_cancelled FROM order_lines").fetchall() == [("SKU", 0)]
     assert pg_migrations.applied(db)[-1] == "0004_cancelled_lines"
     db.close()
+
+
+def test_an_order_whose_every_line_was_cancelled_has_nothing_to_ship_and_stays_unshipped(store):
+    company = add_company(store, "Acme Refurb")
+    _import(store, company.id, _order(True, True))  # every line flagged, the order not (a lax plugin)
+    (row,) = orders.list_orders(store, company.id)
+    with pytest.raises(orders.HostError, match="nothing left to ship: its unshipped lines were cancelled"):
+        orders.ship_order(store, row["id"], carrier="UPS", tracking_number=UPS)
+    shown = orders.show_order(store, row["id"])
+    assert shown["shipping_status"] == orders.UNSHIPPED and shown["shipments"] == []
+    assert orders.shipping_status(store, row["id"]) == orders.UNSHIPPED

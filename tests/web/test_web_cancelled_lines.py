@@ -88,3 +88,35 @@ def test_an_order_cancelled_on_the_channel_ships_only_with_the_box_ticked_and_th
     assert entry["target"] == f"order {order['source_order_id']}"
     ann, _ = signed_in(web, "ann")  # an admin reads it in the Change Log
     assert CONFIRMED_ACTION in ann.get(f"{web.url}/audit", timeout=10).text
+
+
+def test_an_order_whose_unshipped_lines_were_all_cancelled_says_so_instead_of_offering_ship_items(
+    web, run, company, db_path
+):
+    # a plugin that flags every line but not the order (the contract asks for both; the page
+    # still says what is going on)
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from host import orders
+    from host.companies import get_company
+    from host.db import write
+    from plugin_spec import ChannelOrder, OrderLine
+
+    now = datetime.now(UTC)
+    lines = [OrderLine(source_line_id=f"L{i}", sku=f"SKU-{i}", title="Phone", quantity=1, unit_price=Decimal("9.00"),
+                       channel_cancelled=True) for i in (1, 2)]  # fmt: skip
+    db = connect(db_path)
+    with write(db):
+        orders.upsert_each(
+            db, get_company(db, "Acme Refurb").id, "backmarket_pro",
+            [ChannelOrder(source_order_id="SO-GONE", created_at=now, updated_at=now, currency="EUR",
+                          subtotal=Decimal("18.00"), tax_total=Decimal("0"), grand_total=Decimal("18.00"),
+                          lines=lines)],
+            None, orders.ImportStats(),
+        )  # fmt: skip
+    order_id = db.execute("SELECT id FROM orders WHERE source_order_id = 'SO-GONE'").fetchone()[0]
+    http, _ = signed_in(web, "walt")
+    page = http.get(f"{web.url}/orders/{order_id}", timeout=10).text
+    assert 'id="nothing-to-ship"' in page and 'class="ship"' not in page
+    assert page.count('class="cancelled-line"') == 2
