@@ -566,8 +566,8 @@ def ship_order(
             audit.record(
                 db, confirmed_by.strip(), CONFIRMED_ACTION, company_id=row["company_id"],
                 target=f"order {row['source_order_id']}",
-                details={"order cancelled on the channel": bool(row["channel_cancelled"]),
-                         "cancelled lines shipped": overridden, "tracking": tracking_number,
+                details={"cancelled on the channel": "the order" if row["channel_cancelled"] else "lines",
+                         "lines shipped anyway": overridden, "tracking": tracking_number,
                          "confirmed by": confirmed_by.strip()},
             )  # fmt: skip
     return show_order(db, row["id"])

@@ -127,7 +127,7 @@ def test_with_confirm_cancelled_it_ships_and_the_change_log_names_who_confirmed(
     assert len(shipped["shipments"][0]["lines"]) == len(target["line_items"])  # staff confirmed shipping it all
     (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
     assert entry["target"] == f"order {target['id']}" and "(command line)" in entry["actor"]
-    assert entry["details"]["order cancelled on the channel"] is True
+    assert entry["details"]["cancelled on the channel"] == "the order"
     assert entry["details"]["confirmed by"] == entry["actor"]
     assert entry["details"]["tracking"] == UPS_1
 
@@ -148,8 +148,8 @@ def test_a_serial_naming_a_cancelled_line_is_refused_unless_confirmed(run, compa
     cancelled_id = next(line["id"] for line in order["lines"] if line["channel_cancelled"])
     assert cancelled_id in {sl["order_line_id"] for sl in shipped["shipments"][0]["lines"]}
     (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
-    assert entry["details"]["cancelled lines shipped"] == [gone["sku"]]
-    assert entry["details"]["order cancelled on the channel"] is False
+    assert entry["details"]["lines shipped anyway"] == [gone["sku"]]
+    assert entry["details"]["cancelled on the channel"] == "lines"
 
 
 def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, company, sandbox, db_path):

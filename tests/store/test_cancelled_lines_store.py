@@ -77,7 +77,7 @@ def test_a_cancelled_order_ships_only_when_confirmed_and_the_change_log_commits_
     assert [line["quantity_shipped"] for line in shipped["lines"]] == [1, 1]
     (entry,) = audit.entries(store)
     assert (entry["actor"], entry["action"], entry["target"]) == ("walt", orders.CONFIRMED_ACTION, "order SO-1")
-    assert entry["details"]["cancelled lines shipped"] == ["SKU-0", "SKU-1"]
+    assert entry["details"]["lines shipped anyway"] == ["SKU-0", "SKU-1"]
 
 
 def test_a_postgresql_database_of_the_previous_version_gains_the_line_flag(pg_url):

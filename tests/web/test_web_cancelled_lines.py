@@ -86,8 +86,10 @@ def test_an_order_cancelled_on_the_channel_ships_only_with_the_box_ticked_and_th
     (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
     assert entry["actor"] == "walt" and entry["details"]["confirmed by"] == "walt"
     assert entry["target"] == f"order {order['source_order_id']}"
-    ann, _ = signed_in(web, "ann")  # an admin reads it in the Change Log
-    assert CONFIRMED_ACTION in ann.get(f"{web.url}/audit", timeout=10).text
+    ann, _ = signed_in(web, "ann")  # an admin reads it in the Change Log, in words
+    log = ann.get(f"{web.url}/audit", timeout=10).text
+    assert CONFIRMED_ACTION in log and "Cancelled on the channel: the order" in log and "Confirmed by: walt" in log
+    assert f"Tracking Number: {UPS}" in log and "True" not in log.split(CONFIRMED_ACTION)[1].split("</tr>")[0]
 
 
 def test_an_order_whose_unshipped_lines_were_all_cancelled_says_so_instead_of_offering_ship_items(
