@@ -25,13 +25,16 @@ ORDER_PAGES = [
     "/orders?upload_failed=yes",
     "/orders?sort=order_date&dir=desc",
     "/orders?q=W7-123",
+    "/orders?q=7-123",
+    "/orders?company=7&q=123",
+    "/orders?q=W7",
 ]
 JOB_PAGES = ["/jobs", "/jobs?page=50", "/jobs?status=Failed", "/jobs?company=11", "/jobs?kind=import_orders"]
 COMPANIES = 50
 
 
 def populate(db: Any, orders: int, jobs: int) -> None:
-    from host import clock
+    from host import clock, order_search
     from host.db import write
 
     now = clock.now_iso()
@@ -61,6 +64,7 @@ def populate(db: Any, orders: int, jobs: int) -> None:
             "'126.00', '12.60', '138.60', ?, ?)",
             rows,
         )
+        db.execute(order_search.REBUILD)  # rows written here, not through the host's import path
         kinds = ("download_orders", "download_orders", "upload_tracking", "import_orders", "test_settings")
         job_statuses = ("Completed", "Completed", "Completed", "Partial Success", "Failed", "Cancelled")
         db.conn.executemany(

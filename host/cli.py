@@ -21,6 +21,7 @@ import click
 from plugin_spec import ChannelError
 
 from . import (
+    cli_website_options,
     clock,
     companies,
     config,
@@ -245,13 +246,17 @@ def companies_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--store-plugin", metavar="NAME", help="The channel plugin this company sells through.")
 @click.option("--allow-order-download/--no-allow-order-download", default=None, help="Allow Order Download.")
 @click.option("--allow-tracking-upload/--no-allow-tracking-upload", default=None, help="Allow Tracking Upload.")
+@cli_website_options.option_flags
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
-def website_settings(ctx, company, store_plugin, allow_order_download, allow_tracking_upload, as_json) -> None:
+def website_settings(
+    ctx: click.Context, /, company, store_plugin, allow_order_download, allow_tracking_upload, as_json, **more
+) -> None:
     """Show or change Website General Settings (no options: show)."""
     db = _db(ctx)
     target = companies.get_company(db, company)
-    if store_plugin is None and allow_order_download is None and allow_tracking_upload is None:
+    options = cli_website_options.options_given(more)
+    if store_plugin is None and allow_order_download is None and allow_tracking_upload is None and not options:
         shown = companies.website_settings(db, target)
     else:
         shown = companies.update_website_settings(
@@ -260,6 +265,7 @@ def website_settings(ctx, company, store_plugin, allow_order_download, allow_tra
             store_plugin=store_plugin,
             allow_order_download=allow_order_download,
             allow_tracking_upload=allow_tracking_upload,
+            options=options,
         )
     text = "\n".join(
         f"{label}: {value}"
@@ -269,6 +275,7 @@ def website_settings(ctx, company, store_plugin, allow_order_download, allow_tra
             ("Store Plugin", shown["store_plugin"] or "-"),
             ("Allow Order Download", "on" if shown["allow_order_download"] else "off"),
             ("Allow Tracking Upload", "on" if shown["allow_tracking_upload"] else "off"),
+            *cli_website_options.option_lines(shown),
             ("Connection", "plugin missing" if shown["plugin_missing"] else shown["connection_status"]),
         ]
     )
@@ -810,3 +817,4 @@ from . import cli_accept, cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
 for _module in (cli_plugins, cli_config, cli_db, cli_web):
     _module.register(cli)
 cli_accept.register(orders_group)
+cli_website_options.register(jobs_group)

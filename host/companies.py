@@ -18,12 +18,14 @@ from plugin_spec import BadData, CartSettings
 from plugin_spec.http import origin
 from plugin_spec.wire import mask  # the one masking rule, shared with the plugins
 
-from . import clock, credentials, plugins, secrets
+from . import clock, credentials, plugins, secrets, website_options
 from .db import write
 from .errors import HostError, InvalidSettings, NotFound
 from .names import name_key
 
 MAX_NAME = 100
+#: the cursor row saying from where every order up to the cursor has been read (``services``)
+COVERED_FROM = "orders_covered_from"
 #: Cart General fields the host uses itself; changing them says nothing about the account
 HOST_FIELDS = set(CartSettings.model_fields)
 
@@ -99,16 +101,20 @@ def list_companies(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 
 def website_settings(db: sqlite_utils.Database, company: Company) -> dict[str, Any]:
     row = db.execute(
-        "SELECT store_type, store_plugin, allow_order_download, allow_tracking_upload "
-        "FROM website_settings WHERE company_id = ?",
+        "SELECT store_type, store_plugin, allow_order_download, allow_tracking_upload, "
+        f"{', '.join(website_options.LABELS)} FROM website_settings WHERE company_id = ?",
         [company.id],
     ).fetchone()
+    options = dict(zip(website_options.LABELS, row[4:], strict=True))
+    for key in website_options.FLAGS:
+        options[key] = bool(options[key])
     return {
         "company": company.name,
         "store_type": row[0],
         "store_plugin": row[1],
         "allow_order_download": bool(row[2]),
         "allow_tracking_upload": bool(row[3]),
+        **options,
         "connection_status": get_company(db, company.id).connection_status,
         "plugin_missing": plugin_missing(row[1]),
     }
@@ -126,8 +132,11 @@ def update_website_settings(
     store_plugin: str | None = None,
     allow_order_download: bool | None = None,
     allow_tracking_upload: bool | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
+    """Change the settings given (None: left as they are); ``options``: Website General's other
+    options by column (``host.website_options``), checked before anything is written."""
+    changes: dict[str, Any] = website_options.clean(options or {})
     if store_plugin is not None:
         store_plugin = plugins.resolve(store_plugin)  # refuses an unknown plugin before anything is written
         changes["store_plugin"] = store_plugin
@@ -138,6 +147,11 @@ def update_website_settings(
     if changes:
         with write(db):
             current = website_settings(db, company)
+            after = {**current, **changes}
+            website_options.check(after)
+            if website_options.widens(current, after):
+                # the orders skipped so far lie behind the cursor: Import Orders reads its window again
+                db.execute("DELETE FROM cursors WHERE company_id = ? AND name = ?", [company.id, COVERED_FROM])
             sets = ", ".join(f"{column} = ?" for column in changes)
             db.execute(
                 f"UPDATE website_settings SET {sets}, updated_at = ? WHERE company_id = ?",

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     upload_batch: int = Field(200, ge=1, le=100000, description="shipments per upload hook call")
     retry_base_seconds: float = Field(2.0, ge=0, le=3600, description="first job retry delay (doubles per attempt)")
     job_budget_seconds: float = Field(900.0, gt=0, description="seconds a job runs before it commits and yields")
+    job_retention_days: float = Field(
+        10.0,
+        gt=0,
+        le=3650,
+        description="days a finished Queued Job and its log are kept before the worker deletes them",
+    )
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
     debug: bool = Field(False, description="show the traceback behind an internal error")
     # `cartplugin serve` (the web admin); its flags override these

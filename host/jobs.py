@@ -44,6 +44,10 @@ QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED = (
 STATUSES = (QUEUED, PROCESSING, COMPLETED, PARTIAL, FAILED, CANCELLED)
 PENDING = (QUEUED, PROCESSING)
 PRIORITY = {"test_settings": 30, "import_orders": 20, "upload_tracking": 10, "download_orders": 0}
+#: Queued Job priorities staff choose, as Sellercloud names them; each one adds a step above
+#: every kind's own order (``PRIORITY``), so a High job of any kind is claimed before a Normal one
+PRIORITY_LEVELS = ("Normal", "High", "Critical")
+PRIORITY_STEP = 100
 STALE_AFTER_SECONDS = 120.0
 #: a channel's Retry-After longer than this is not believed
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -346,6 +350,62 @@ def cancel(db: sqlite_utils.Database, job_id: int | str) -> Job:
     return get_job(db, job.id)
 
 
+def priority_name(priority: int) -> str:
+    """A stored priority as staff know it: ``Normal``, ``High`` or ``Critical``."""
+    return PRIORITY_LEVELS[max(0, min(len(PRIORITY_LEVELS) - 1, int(priority) // PRIORITY_STEP))]
+
+
+def set_priority(db: sqlite_utils.Database, job_id: int | str, level: str) -> tuple[Job, str]:
+    """Give a pending job the priority ``level`` (Normal, High, Critical); ``(job, level before)``.
+
+    A Queued job is claimed before every job of a lower level; a Processing one keeps it if it
+    goes back to the queue (a retry). A finished job has nothing left to run: refused.
+    """
+    matched = [name for name in PRIORITY_LEVELS if name.lower() == str(level).strip().lower()]
+    if not matched:
+        raise HostError(f"unknown priority {str(level)[:40]!r}; choose one of: {', '.join(PRIORITY_LEVELS)}")
+    job = get_job(db, job_id)
+    with write(db):
+        row = db.execute("SELECT priority FROM jobs WHERE id = ?", [job.id]).fetchone()
+        before = priority_name(row[0])
+        cursor = db.execute(
+            "UPDATE jobs SET priority = ? WHERE id = ? AND status IN ('Queued', 'Processing')",
+            [PRIORITY[job.kind] + PRIORITY_STEP * PRIORITY_LEVELS.index(matched[0]), job.id],
+        )
+        if cursor.rowcount == 0:
+            status = db.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchone()[0]
+            raise HostError(f"job {job.id} is {status}; only a Queued or Processing job's priority can change")
+        if before != matched[0]:
+            _log(db, job.id, "info", f"priority changed from {before} to {matched[0]} by staff")
+    return get_job(db, job.id), before
+
+
+def purge_finished(db: sqlite_utils.Database, days: float, *, batch: int = 500) -> int:
+    """Delete the jobs that finished more than ``days`` ago, with their logs; how many.
+
+    Queued and Processing jobs are never deleted, however old. Deletes in batches of ``batch``
+    jobs, each its own short transaction, so the write lock is never held for long.
+    """
+    cutoff = clock.now_iso(-days * 86400)
+    removed = 0
+    while True:
+        with write(db):
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM jobs WHERE finished_at < ? AND status NOT IN ('Queued', 'Processing') "
+                    "ORDER BY finished_at LIMIT ?",
+                    [cutoff, batch],
+                ).fetchall()
+            ]
+            if not ids:
+                return removed
+            marks = ",".join("?" for _ in ids)
+            db.execute(f"DELETE FROM job_logs WHERE job_id IN ({marks})", ids)
+            db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", ids)
+        removed += len(ids)
+
+
 def log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:
     with write(db):
         _log(db, job_id, level, message)
@@ -377,6 +437,10 @@ _UPLOAD_WORDS = (("accepted", "{} accepted"), ("failed", "{} refused"), ("retryi
 #: counts shown only when not zero
 _NONZERO_WORDS = (
     ("flagged_cancelled", "{} cancelled on the channel"),
+    ("skipped_shipped", "{} skipped as shipped on the channel"),
+    ("skipped_unpaid", "{} skipped as unpaid"),
+    ("skipped_before_limit", "{} skipped as created before the Order Download Limit Date"),
+    ("delayed", "{} held by Delay Tracking Time"),
     ("bad_orders", "{} not imported"),
     ("already_recorded", "{} already recorded"),
 )
@@ -447,6 +511,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         "kind": row["kind"],
         "status": row["status"],
         "priority": row["priority"],
+        "priority_name": priority_name(row["priority"]),
         "attempts": row["attempts"],
         "max_attempts": row["max_attempts"],
         "run_after": row["run_after"],

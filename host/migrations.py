@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 14
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -407,18 +407,6 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
         migrations.apply(db)
 
 
-@migrations(name="0011_job_progress")
-def m0011_job_progress(db: sqlite_utils.Database) -> None:
-    # what a running download has done so far (pages, orders), written as it goes, so staff
-    # see a long Import Orders move; JSON, kept after the job ends
-    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
-    if "progress" not in columns:
-        db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
-    # this step's own number (its place in the set): a run stopped after it says so
-    place = [m.name for m in migrations._migrations].index("0011_job_progress") + 1
-    db.execute(f"PRAGMA user_version = {place}")
-
-
 @migrations(name="0009_cancelled_lines")
 def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
     # a line the channel cancelled while the rest of its order stands: not shipped, and not
@@ -426,6 +414,54 @@ def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(order_lines)").fetchall()}
     if "channel_cancelled" not in columns:
         db.execute("ALTER TABLE order_lines ADD COLUMN channel_cancelled INTEGER NOT NULL DEFAULT 0")
-    # this step's own number (its place in the set): a run stopped after it says so
-    place = [m.name for m in migrations._migrations].index("0009_cancelled_lines") + 1
-    db.execute(f"PRAGMA user_version = {place}")
+    # this step's own number (a run stopped after it says so), never lowering the version of a
+    # database that has later steps already
+    if db.execute("PRAGMA user_version").fetchone()[0] < 9:
+        db.execute("PRAGMA user_version = 9")
+
+
+@migrations(name="0011_job_progress")
+def m0011_job_progress(db: sqlite_utils.Database) -> None:
+    # what a running download has done so far (pages, orders), written as it goes, so staff
+    # see a long Import Orders move; JSON, kept after the job ends
+    columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)").fetchall()}
+    if "progress" not in columns:
+        db.execute("ALTER TABLE jobs ADD COLUMN progress TEXT")
+    db.execute("PRAGMA user_version = 11")  # this step's own number: a run stopped after it says so
+
+
+@migrations(name="0013_website_options")
+def m0013_website_options(db: sqlite_utils.Database) -> None:
+    # Website General's other options (which orders a download imports, when tracking is sent)
+    # and the index the worker's removal of old Queued Jobs goes through
+    columns = {row[1] for row in db.execute("PRAGMA table_info(website_settings)").fetchall()}
+    for column, spelling in WEBSITE_OPTION_COLUMNS:
+        if column not in columns:
+            db.execute(f"ALTER TABLE website_settings ADD COLUMN {column} {spelling}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)")
+    db.execute("PRAGMA user_version = 13")  # this step's own number: a run stopped after it says so
+
+
+#: website_settings columns of step 0013 (PostgreSQL: step 0008_website_options)
+WEBSITE_OPTION_COLUMNS = (
+    ("allow_download_shipped", "INTEGER NOT NULL DEFAULT 0"),
+    ("allow_unpaid_orders", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit", "INTEGER NOT NULL DEFAULT 0"),
+    ("order_download_limit_date", "TEXT"),
+    ("delay_tracking", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_min_hours", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_saturday", "INTEGER NOT NULL DEFAULT 0"),
+    ("delay_skip_sunday", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+@migrations(name="0014_order_id_search")
+def m0014_order_id_search(db: sqlite_utils.Database) -> None:
+    # staff search Manage Orders on any part of a channel's order id: a trigram index over
+    # orders, filled here with the orders already there (host/order_search.py)
+    from .order_search import REBUILD, SQLITE_SCHEMA
+
+    for statement in SQLITE_SCHEMA:
+        db.execute(statement)
+    db.execute(REBUILD)
+    db.execute("PRAGMA user_version = 14")  # this step's own number: a run stopped after it says so

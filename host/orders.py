@@ -20,7 +20,7 @@ import sqlite_utils
 
 from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadResult
 
-from . import audit, clock, money
+from . import audit, clock, money, order_search
 from .db import write
 from .errors import HostError, NotFound
 from .validation import check_text, parse_id
@@ -249,11 +249,27 @@ def upsert_orders(
             stats.flagged_cancelled.append(source_id)
     db.conn.executemany(_INSERT_ORDER, rows)
     order_ids = {source_id: row[0] for source_id, row in _known(db, company_id, channel, list(new)).items()}
+    order_search.index_new(db, [(order_id, source_id) for source_id, order_id in order_ids.items()])
     db.conn.executemany(
         _INSERT_LINE,
         [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],
     )
+    shipped = [order_ids[source_id] for source_id, (order, _) in new.items() if order.channel_shipped]
+    if shipped:
+        _shipped_on_channel(db, shipped)
     stats.inserted += len(new)
+
+
+def _shipped_on_channel(db: sqlite_utils.Database, order_ids: list[int]) -> None:
+    """New orders the seller shipped on the channel already (Allow Download Shipped Orders):
+    Fully Shipped, and Source Updated for Shipping, since the channel has the tracking."""
+    marks = ",".join("?" for _ in order_ids)
+    db.execute(f"UPDATE order_lines SET quantity_shipped = quantity WHERE order_id IN ({marks})", order_ids)
+    db.execute(
+        f"UPDATE orders SET shipping_status = ?, source_updated_for_shipping = 1, status = 'Completed' "
+        f"WHERE id IN ({marks})",
+        [FULLY_SHIPPED, *order_ids],
+    )
 
 
 def _text(value: Decimal) -> str:
@@ -654,6 +670,16 @@ def defer_uploads(db: sqlite_utils.Database, company_id: int, until: str) -> Non
             "AND (next_upload_at IS NULL OR next_upload_at < ?) "
             "AND order_id IN (SELECT id FROM orders WHERE company_id = ?)",
             [until, until, company_id],
+        )
+
+
+def hold_uploads(db: sqlite_utils.Database, due: list[tuple[int, str]]) -> None:
+    """Make each shipment ``(id, instant)`` not due before that instant (Delay Tracking Time)."""
+    with write(db):
+        db.conn.executemany(
+            "UPDATE shipments SET next_upload_at = ? WHERE id = ? AND upload_state != 'accepted' "
+            "AND (next_upload_at IS NULL OR next_upload_at < ?)",
+            [(at, shipment_id, at) for shipment_id, at in due],
         )
 
 

@@ -277,6 +277,32 @@ ALTER TABLE order_lines ADD CONSTRAINT order_lines_price CHECK (unit_price IS NO
 """
 
 
+@step("0004_cancelled_lines")
+def m0004_cancelled_lines(db: PgDatabase) -> None:
+    # SQLite's 0009_cancelled_lines: a line the channel cancelled while its order stands
+    db.execute("ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS channel_cancelled INTEGER NOT NULL DEFAULT 0")
+
+
+@step("0006_job_progress")
+def m0006_job_progress(db: PgDatabase) -> None:
+    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
+    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")
+
+
+@step("0008_website_options")
+def m0008_website_options(db: PgDatabase) -> None:
+    # SQLite's 0013_website_options: Website General's other options, and the index the
+    # worker's removal of old Queued Jobs goes through
+    from .migrations import WEBSITE_OPTION_COLUMNS
+
+    for column, spelling in WEBSITE_OPTION_COLUMNS:
+        db.execute(f"ALTER TABLE website_settings ADD COLUMN IF NOT EXISTS {column} {spelling.replace('TEXT', _TEXT)}")
+    db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at)")
+
+
+_TEXT = 'TEXT COLLATE "C"'
+
+
 def _recorded(db: PgDatabase) -> list[str]:
     if not db[TABLE].exists():
         return []
@@ -336,13 +362,10 @@ def migrate(db: PgDatabase, *, until: str | None = None) -> list[str]:
     return ran
 
 
-@step("0006_job_progress")
-def m0006_job_progress(db: PgDatabase) -> None:
-    # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)
-    _run_script(db, "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS progress {text}")
+@step("0009_order_id_search")
+def m0009_order_id_search(db: PgDatabase) -> None:
+    # SQLite's 0014_order_id_search: a trigram index for searches on any part of an order id;
+    # without the pg_trgm extension the step says what to run and the search reads the table
+    from .order_search import create_pg_index
 
-
-@step("0004_cancelled_lines")
-def m0004_cancelled_lines(db: PgDatabase) -> None:
-    # SQLite's 0009_cancelled_lines: a line the channel cancelled while its order stands
-    db.execute("ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS channel_cancelled INTEGER NOT NULL DEFAULT 0")
+    create_pg_index(db)

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import order_search
 from . import orders as orders_module
 
 PAGE_SIZE = 50
@@ -69,7 +70,7 @@ def companies_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
              "plugin_missing": plugin_missing(row["store_plugin"])} for row in rows]  # fmt: skip
 
 
-def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
+def _order_filters(filters: dict[str, Any], backend: str = "sqlite") -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     if str(filters.get("company") or "").isdecimal():
@@ -95,16 +96,17 @@ def _order_filters(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
         where.append("o.channel_cancelled = 1")
     if filters.get("upload_failed") == "yes":
         where.append("o.id IN (SELECT order_id FROM shipments WHERE upload_state = 'failed')")
-    if filters.get("q"):
-        where.append("o.source_order_id = ?")
-        params.append(str(filters["q"]).strip()[:100])
+    if order_search.term(filters.get("q")):  # any part of the channel's order id
+        sql, values = order_search.condition(filters["q"], backend)
+        where.append(sql)
+        params.extend(values)
     return where, params
 
 
 def orders_sql(
-    filters: dict[str, Any], sort: str, descending: bool, page: int, per_page: int
+    filters: dict[str, Any], sort: str, descending: bool, page: int, per_page: int, backend: str = "sqlite"
 ) -> tuple[str, str, list[Any]]:
-    where, params = _order_filters(filters)
+    where, params = _order_filters(filters, backend)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if descending else "ASC"
     order_by = f"{ORDER_SORTS.get(sort, 'o.id')} {direction}" + (f", o.id {direction}" if sort != "id" else "")
@@ -126,7 +128,7 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int =
         k: args.get(k)
         for k in ("company", "status", "payment", "shipping", "source_updated", "cancelled", "upload_failed", "q")
     }
-    select, count, params = orders_sql(filters, sort, descending, page, per_page)
+    select, count, params = orders_sql(filters, sort, descending, page, per_page, backend_of(db))
     rows = [
         {**row, "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
          "needs_attention": bool(row["channel_cancelled"]) and row["status"] != "Cancelled"}
@@ -134,6 +136,11 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int =
     ]  # fmt: skip
     total = db.execute(count, params).fetchone()[0]
     return Page(rows, total, page, per_page, sort, descending, {k: v for k, v in filters.items() if v})
+
+
+def backend_of(db: sqlite_utils.Database) -> str:
+    """The store's kind: "postgresql" for a database opened from a URL (``host.pg.PgDatabase``), else "sqlite"."""
+    return getattr(db, "backend", "sqlite")
 
 
 def payment_statuses(db: sqlite_utils.Database) -> list[str]:
@@ -154,8 +161,9 @@ def jobs_sql(filters: dict[str, Any], page: int, per_page: int) -> tuple[str, st
         params.append(str(filters["status"])[:40])
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     select = (
-        "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.attempts, j.created_at, j.started_at, "
-        f"j.finished_at, j.summary, j.progress FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
+        "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.priority, j.attempts, j.created_at, "
+        "j.started_at, j.finished_at, j.summary, j.progress "
+        f"FROM jobs j JOIN companies c ON c.id = j.company_id{clause} "
         f"ORDER BY j.id DESC LIMIT {int(per_page)} OFFSET {int((page - 1) * per_page)}"
     )
     return select, f"SELECT COUNT(*) FROM jobs j{clause}", params

@@ -22,7 +22,7 @@ from plugin_spec.progress import counting as counting_pages
 from plugin_spec.ratelimit import wall_time
 from plugin_spec.wire import without_secrets
 
-from . import clock, companies, config, orders, plugins
+from . import clock, companies, config, orders, plugins, website_options
 from .acceptance import accept_after_download
 from .companies import Company
 from .credentials import DbCredentialStore
@@ -43,7 +43,7 @@ CURSOR_NAME = "orders_updated_at"
 #: differ a little between the channel and the host; more is a wrong date)
 CLOCK_SKEW_SECONDS = 300
 #: the earliest ``updated_at`` from which every order up to the cursor has been read
-COVERED_FROM = "orders_covered_from"
+COVERED_FROM = companies.COVERED_FROM
 
 Progress = Callable[[int], None]
 #: what a download has done so far (pages read, orders read, new, updated, unchanged), handed to
@@ -246,6 +246,10 @@ def download_orders(
     hook = plugins.hook_for(channel, "cartplugin_download_orders")
     credentials = DbCredentialStore.of(db, company.id, channel)
     start_cursor = get_cursor(db, company.id, channel)
+    # Website General's options: which new orders are imported (and whether shipped ones are asked for)
+    gate = website_options.DownloadGate.of(companies.website_settings(db, company))
+    skipped: dict[str, int] = dict.fromkeys(website_options.SKIPPED_KEYS, 0)
+    passed: list[datetime] = []  # skipped orders' updated_at: the cursor moves past them
     # a run that starts after the saved cursor leaves a gap behind it: it must not move the
     # cursor, or the next download would start past orders nobody read
     contiguous = start_cursor is None or (since is not None and since <= start_cursor)
@@ -304,7 +308,7 @@ def download_orders(
             )
 
     def commit() -> None:
-        if not batch:
+        if not batch and not passed:
             return
         batch_orders = [order for order, _ in batch]
         # the rows are built before the write lock is taken: every job process waits for it
@@ -317,7 +321,7 @@ def download_orders(
             for order, message in failed:
                 report_bad(order.source_order_id, order.updated_at, message)
             failed_ids = {id(order) for order, _ in failed}
-            stored = [at for order, at in batch if id(order) not in failed_ids]
+            stored = [at for order, at in batch if id(order) not in failed_ids] + passed
             failpoint("download.before_cursor")
             if contiguous and not state["frozen"] and stored:
                 newest = max(stored)
@@ -327,9 +331,26 @@ def download_orders(
             failpoint("download.after_cursor")  # cursor written, nothing committed yet
         failpoint("download.after_commit")
         batch.clear()
+        passed.clear()
+
+    def skip(order: ChannelOrder, at: datetime) -> bool:
+        """True when the options skip ``order``: a new one only (one imported earlier keeps
+        receiving the channel's changes, a cancellation above all)."""
+        reason = gate.skipped(order)
+        if (
+            reason is None
+            or db.execute(
+                "SELECT 1 FROM orders WHERE company_id = ? AND channel = ? AND source_order_id = ?",
+                [company.id, channel, order.source_order_id],
+            ).fetchone()
+        ):
+            return False
+        skipped[reason] += 1
+        passed.append(at)
+        return True
 
     try:
-        items = hook(settings=settings, since=since, unfulfilled_only=True, credentials=credentials)
+        items = hook(settings=settings, since=since, unfulfilled_only=gate.unfulfilled_only, credentials=credentials)
     except BaseException:
         credentials.close()
         raise
@@ -351,6 +372,8 @@ def download_orders(
                     continue
                 if not isinstance(item, ChannelOrder):
                     report_bad(None, None, f"the plugin yielded a {type(item).__name__}, not an order")
+                    continue
+                if skip(item, at):
                     continue
                 batch.append((item, at))
                 failpoint("download.item")
@@ -406,6 +429,11 @@ def download_orders(
             f"(see Attention): {shown}",
         )
     summary = {**stats.as_dict(), "bad_orders": len(bad), "seen": seen}
+    summary.update({key: count for key, count in skipped.items() if count})
+    if log:
+        for key, count in skipped.items():
+            if count:
+                log("info", f"{count} order(s) not imported: {_SKIPPED_WHY[key]}")
     if more:
         summary["more"] = True
     if waiting is not None:
@@ -415,6 +443,14 @@ def download_orders(
     if accepted is not None:
         summary["accepted"] = accepted
     return summary
+
+
+#: why a new order was not imported, in staff words (the option that decides it)
+_SKIPPED_WHY = {
+    "skipped_shipped": "already shipped on the channel, and Allow Download Shipped Orders is off",
+    "skipped_unpaid": "unpaid on the channel, and Allow Unpaid Orders is off",
+    "skipped_before_limit": "created before the Order Download Limit Date",
+}
 
 
 def _screen(order: ChannelOrder, at: datetime, ceiling: datetime) -> ChannelOrder | BadOrder:
@@ -487,6 +523,7 @@ def upload_tracking(
     credentials = DbCredentialStore.of(db, company.id, channel)
     hook = functools.partial(plugins.hook_for(channel, "cartplugin_upload_tracking"), credentials=credentials)
     counts: dict[str, Any] = {"accepted": 0, "failed": 0, "retrying": 0, "already_recorded": 0}
+    delay = companies.website_settings(db, company)  # Delay Tracking Time and its days
     after_id = 0
     started = time.monotonic()
     wait_until = clock.now() + timedelta(seconds=budget_seconds) if budget_seconds is not None else None
@@ -511,6 +548,9 @@ def upload_tracking(
             if not shipments:
                 break
             after_id = shipments[-1].shipment_id
+            shipments = _hold_delayed(db, shipments, delay, counts, log)
+            if not shipments:
+                continue
             failpoint("upload.before_send")
             results, unsent, waiting = _send(hook, settings, shipments, stopping_now, wait_until)
             failpoint("upload.after_channel")
@@ -528,6 +568,35 @@ def upload_tracking(
     finally:
         credentials.close()
     return counts
+
+
+def _hold_delayed(
+    db: sqlite_utils.Database,
+    shipments: list[Shipment],
+    settings: dict[str, Any],
+    counts: dict[str, Any],
+    log: Callable[[str, str], None] | None,
+) -> list[Shipment]:
+    """The shipments whose tracking may be sent now; each other one is not due before the
+    instant its delay ends (Delay Tracking Time), so no upload is queued for it until then."""
+    if not settings.get("delay_tracking"):
+        return shipments
+    now = clock.now()
+    due: list[tuple[Shipment, datetime]] = []
+    held: list[tuple[Shipment, datetime]] = []
+    for shipment in shipments:
+        at = website_options.upload_due(shipment.shipped_at, settings)
+        (held if at > now else due).append((shipment, at))
+    if held:
+        orders.hold_uploads(db, [(shipment.shipment_id, clock.iso(at)) for shipment, at in held])
+        counts["delayed"] = counts.get("delayed", 0) + len(held)
+        if log:
+            first = min(at for _, at in held)
+            log(
+                "info",
+                f"{len(held)} tracking upload(s) held by Delay Tracking Time, the first until {clock.iso(first)}",
+            )
+    return [shipment for shipment, _ in due]
 
 
 def _send(

@@ -11,6 +11,7 @@ import logging
 import signal
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +57,30 @@ def _plugin_missing(company_id: int, name: str, channel: str | None, installed: 
     return True
 
 
+#: seconds between two removals of old Queued Jobs by one worker process
+PURGE_EVERY_SECONDS = 3600.0
+#: ``time.monotonic()`` after which this process removes old jobs again (0: at its first tick)
+_next_purge_at = 0.0
+
+
+def purge_if_due(db: sqlite_utils.Database) -> int | None:
+    """Delete the finished jobs older than ``job_retention_days`` (the config), at most once
+    per ``PURGE_EVERY_SECONDS`` in this process; how many, or None when it was not due."""
+    global _next_purge_at
+    if time.monotonic() < _next_purge_at:
+        return None
+    _next_purge_at = time.monotonic() + PURGE_EVERY_SECONDS
+    removed = jobs.purge_finished(db, config.current().job_retention_days)
+    if removed:
+        log.info("removed %d finished job(s) past their retention", removed)
+    return removed
+
+
 def tick(db: sqlite_utils.Database, *, download_every: float = DOWNLOAD_EVERY_SECONDS) -> dict[str, int]:
     """Queue the automatic work that is due now; returns how many jobs of each kind were queued."""
     queued = {"download_orders": 0, "upload_tracking": 0}
     jobs.recover_orphans(db)
+    purge_if_due(db)
     now = clock.now_iso()
     installed = set(plugins.channels())
     for company_id, name, channel in db.execute(_DUE_DOWNLOADS, [now]).fetchall():

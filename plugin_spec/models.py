@@ -17,6 +17,9 @@ from . import validators
 
 #: Sellercloud's payment status for every imported order (the channel collects payment).
 FULLY_CHARGED: Final = "Fully Charged"
+#: Sellercloud's payment status of an order the buyer has not paid yet (the channel says so);
+#: imported only when the company's Allow Unpaid Orders is on
+NO_PAYMENT: Final = "No Payment"
 
 
 #: longest channel text the host stores (titles, names, address lines); more is not an order
@@ -196,10 +199,16 @@ class ChannelOrder(_ChannelText):
     grand_total: Money = Field(
         description="What the buyer pays, as the channel gives it (discounts taken off); never computed by the host."
     )
-    payment_status: Literal["Fully Charged"] = FULLY_CHARGED
+    #: ``Fully Charged`` unless the channel says the buyer has not paid yet (``No Payment``): the
+    #: host then imports the order only when the company's Allow Unpaid Orders is on
+    payment_status: Literal["Fully Charged", "No Payment"] = FULLY_CHARGED
     channel_financial_status: str | None = None
     channel_fulfillment_status: str | None = None
     channel_cancelled: bool = False
+    #: the seller has shipped the whole order on the channel already (from the channel's portal
+    #: or another system): the host imports it only when Allow Download Shipped Orders is on,
+    #: as Fully Shipped with Source Updated for Shipping, so its tracking is never sent
+    channel_shipped: bool = False
     #: the channel waits for the seller to accept the order (or cancel lines) before shipping
     awaiting_acceptance: bool = False
     buyer_company: str | None = None

@@ -162,7 +162,7 @@ def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, 
 # -- the schema ----------------------------------------------------------------------------------
 
 
-def test_a_database_of_the_previous_version_gains_the_line_flag_and_keeps_its_lines(db_path):
+def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_path):
     old = sqlite_utils.Database(db_path)
     migrations.apply(old, stop_before="0009_cancelled_lines")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
@@ -177,8 +177,21 @@ def test_a_database_of_the_previous_version_gains_the_line_flag_and_keeps_its_li
         " VALUES (1, 'L1', 'SKU', 'Phone', 2, '10.00', '1.90')"
     )
     old.conn.commit()
-    assert old.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
+    assert old.execute("PRAGMA user_version").fetchone()[0] == 8
     old.close()
     db = connect(db_path)
     assert db.execute("SELECT sku, quantity, channel_cancelled FROM order_lines").fetchall() == [("SKU", 2, 0)]
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_database_with_later_steps_but_not_this_one_gains_the_flag_and_keeps_its_version(db_path):
+    """A database an earlier build migrated past 0009 without it (steps merged in another
+    order): the step runs, and the database does not claim an older version afterwards."""
+    db = connect(db_path)
+    db.execute("ALTER TABLE order_lines DROP COLUMN channel_cancelled")
+    db.execute(f"DELETE FROM {migrations.migrations_table} WHERE name = '0009_cancelled_lines'")
+    db.conn.commit()
+    db.close()
+    again = connect(db_path)
+    assert "channel_cancelled" in again["order_lines"].columns_dict
+    assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -33,7 +33,7 @@ def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_p
     assert "progress" in db["jobs"].columns_dict
     (shown,) = jobs.list_jobs(db)
     assert shown["summary"] == {"inserted": 3} and shown["progress"] is None
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 class Listing(ApiSandbox):

@@ -78,7 +78,7 @@ def test_an_empty_database_has_no_unused_table_or_column(db_path):
     db = connect(db_path)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(migrations._migrations[-1].name[:4])
 
 
 def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_path):
@@ -124,13 +124,14 @@ def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_pat
     """A database left between two steps must not claim the final version: the refusal of a
     newer database and `db status` read PRAGMA user_version."""
     names = [m.name for m in migrations._migrations]
+    assert names == sorted(names)  # steps run in the file's order: the numbers must follow it
     db = sqlite_utils.Database(db_path)
-    for step, name in enumerate(names[1:], start=2):
+    for before, name in zip(names, names[1:], strict=False):
         migrations.apply(db, stop_before=name)
-        if step - 1 >= 3:  # the steps before 0003 predate user_version
-            assert db.execute("PRAGMA user_version").fetchone()[0] == step - 1, name
+        if int(before[:4]) >= 3:  # the steps before 0003 predate user_version
+            assert db.execute("PRAGMA user_version").fetchone()[0] == int(before[:4]), before
     migrations.apply(db)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(names)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(names[-1][:4])
 
 
 def _version_7_database_with_a_shipped_order(db_path) -> None:
@@ -166,7 +167,7 @@ def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orde
     ).fetchall() == [(1, "10.00", None, "0", "1.90", 2, 2)]
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # switched off for the rebuild only
-    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == len(migrations._migrations)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(migrations._migrations[-1].name[:4])
     assert migrations.pending(db) == []
     # a line that has only its line total fits now; one with no price or pointing at no order does not
     insert = (
@@ -190,3 +191,11 @@ def test_the_channel_money_step_run_again_changes_nothing(db_path):
     m0008_channel_money(db)
     assert db.execute("SELECT group_concat(sql) FROM sqlite_master").fetchone() == schema
     assert db.execute("SELECT COUNT(*) FROM order_lines").fetchone() == (1,)
+
+
+def test_the_steps_of_both_stores_run_in_the_order_of_their_numbers():
+    """Steps run in the order the files register them; merged branches each append theirs."""
+    from host import pg_migrations
+
+    for names in ([m.name for m in migrations._migrations], [name for name, _ in pg_migrations.steps]):
+        assert names == sorted(names) and len({name[:4] for name in names}) == len(names)

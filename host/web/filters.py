@@ -117,5 +117,6 @@ def init_app(app: Flask) -> None:
         kind_name=kind_name,
         progress_text=progress_text,
         change_details=change_details,
+        priority_name=jobs.priority_name,
     )
     app.jinja_env.globals.update(with_args=with_args)

@@ -51,6 +51,15 @@ class WebsiteSettingsForm(FlaskForm):
     store_plugin = SelectField("Store Plugin", choices=[])
     allow_order_download = BooleanField("Allow Order Download")
     allow_tracking_upload = BooleanField("Allow Tracking Upload")
+    allow_download_shipped = BooleanField("Allow Download Shipped Orders")
+    allow_unpaid_orders = BooleanField("Allow Unpaid Orders")
+    order_download_limit = BooleanField("Enable Order Download Limit")
+    # checked by the host (host.website_options), which says what is wrong in one line
+    order_download_limit_date = StringField("Order Download Limit Date", render_kw={"type": "date", "size": 12})
+    delay_tracking = BooleanField("Delay Tracking Time")
+    delay_min_hours = StringField("Min Hours to Wait", render_kw={"type": "number", "min": 0, "max": 720, "step": 1})
+    delay_skip_saturday = BooleanField("Skip on Saturday")
+    delay_skip_sunday = BooleanField("Skip on Sunday")
     submit = SubmitField("Save")
 
 
@@ -59,6 +68,13 @@ class ImportOrdersForm(FlaskForm):
 
     start_date = StringField("Start Date", validators=[Length(max=40)])
     submit = SubmitField("Import Orders")
+
+
+class PriorityForm(FlaskForm):
+    """Queued Job priority, as staff choose it."""
+
+    priority = SelectField("Priority", choices=["Normal", "High", "Critical"])
+    submit = SubmitField("Set Priority")
 
 
 class StatusForm(FlaskForm):

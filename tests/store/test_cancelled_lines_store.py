@@ -99,7 +99,7 @@ def test_a_postgresql_database_of_the_previous_version_gains_the_line_flag(pg_ur
     db.close()
     db = connect(pg_url)
     assert db.execute("SELECT sku, channel_cancelled FROM order_lines").fetchall() == [("SKU", 0)]
-    assert pg_migrations.applied(db)[-1] == "0004_cancelled_lines"
+    assert "0004_cancelled_lines" in pg_migrations.applied(db)
     db.close()
 
 

@@ -28,6 +28,7 @@ PERMISSION_OF = {
     "companies.import_orders": "import_orders",
     "companies.test_settings": "test_settings",
     "jobs.cancel": "cancel_job",
+    "jobs.priority": "cancel_job",
     "orders.ship": "ship",
     "orders.accept": "ship",
     "orders.set_status": "status",
@@ -37,7 +38,7 @@ PERMISSION_OF = {
 FORM = {
     "name": "Forged Ltd", "status": "Cancelled", "store_type": "Custom", "store_plugin": "backmarket_pro",
     "allow_order_download": "y", "website_url": "https://forged.example", "commission_percent": "99",
-    "carrier": "UPS", "tracking_number": "1ZFORGED",
+    "carrier": "UPS", "tracking_number": "1ZFORGED", "priority": "Critical",
 }  # fmt: skip
 #: the tables a state-changing route writes to
 WRITTEN = ("companies", "website_settings", "cart_settings", "orders", "order_lines", "shipments", "jobs", "audit_log")

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ... import audit, clock, companies, jobs, plugins, queries, runner, services
+from ... import audit, clock, companies, jobs, plugins, queries, runner, services, website_options
 from ...errors import HostError, InvalidSettings
 from .. import filters, forms
 from ..auth import requires
@@ -86,7 +86,11 @@ def _save_website(company: companies.Company, current: dict[str, Any], form: for
     }
     changes = {k: v for k, v in wanted.items() if v != current[k] and v is not None}
     try:
-        companies.update_website_settings(db(), company, **changes)
+        options = website_options.changed(current, {key: getattr(form, key).data for key in website_options.LABELS})
+        changes.update(options)
+        companies.update_website_settings(
+            db(), company, **{k: v for k, v in changes.items() if k not in options}, options=options
+        )
     except HostError as exc:
         notice(str(exc), error=True)
         return redirect(url_for("companies.website", company_id=company.id, edit=1))

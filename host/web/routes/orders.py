@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from ... import acceptance, audit, companies, orders, queries, services
+from ... import acceptance, audit, companies, order_search, orders, queries, services
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
@@ -20,6 +20,7 @@ def index():
         "orders.html", page=page, companies=queries.companies_overview(db()), statuses=orders.STATUSES,
         payments=queries.payment_statuses(db()),
         shippings=(orders.UNSHIPPED, orders.PARTIALLY_SHIPPED, orders.FULLY_SHIPPED),
+        search_hint=order_search.hint(request.args.get("q")),
     )  # fmt: skip
 
 

@@ -3,8 +3,10 @@
 Every field name of the order, orderline and error bodies lives here (paths, query parameters
 and headers live in ``client.py``); ``README.md`` of this plugin is the human-readable contract.
 
-Rules from the seed enforced here, as for Back Market Pro: every order is **Fully Charged**
-(the model's default; the channel's state is kept as information), the ``payment_method`` is
+Rules from the seed enforced here, as for Back Market Pro: every paid order is **Fully Charged**
+(the model's default; the channel's state is kept as information); one in state 10 (the buyer
+still has time to pay) is ``No Payment`` and one in state 9 (shipped) ``channel_shipped``, which
+the host imports only when the company allows them; the ``payment_method`` is
 **not imported** (read nowhere), tax is the channel's ``sales_taxes`` as given, and money
 arrives as JSON strings (a float is refused: it has already lost cents).
 """
@@ -18,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from plugin_spec import Address, BadOrder, ChannelOrder, OrderLine, Shipment, wire
+from plugin_spec.models import FULLY_CHARGED, NO_PAYMENT
 from plugin_spec.wire import MappingError, money, timestamp
 
 __all__ = ["MappingError", "money", "timestamp", "order", "order_or_bad"]
@@ -26,6 +29,10 @@ __all__ = ["MappingError", "money", "timestamp", "order", "order_or_bad"]
 ORDER_STATE_NAMES = {0: "new", 10: "pending payment", 1: "to accept", 3: "to ship", 8: "not paid", 9: "shipped"}
 #: orders the seller still has to accept or ship
 ORDER_STATES_TO_SHIP = (1, 3)
+#: the buyer has ordered but not paid yet (must not be shipped): ``No Payment`` for the host
+ORDER_STATE_PENDING_PAYMENT = 10
+#: the seller has shipped the package
+ORDER_STATE_SHIPPED = 9
 #: orderline states (Table 6): 1 paid (accept with 2 or cancel with 4), 2 accepted (ship with 3)
 LINE_PAID, LINE_ACCEPTED, LINE_SHIPPED, LINE_CANCELLED = 1, 2, 3, 4
 #: final states of a line the buyer does not get or pays back: cancelled, refunded before
@@ -143,6 +150,8 @@ def order(raw: Any) -> ChannelOrder:
             # line is flagged (the rest still ships), the order once every line is
             channel_cancelled=len(cancelled) == len(line_states),
             awaiting_acceptance=awaiting,
+            payment_status=NO_PAYMENT if state == ORDER_STATE_PENDING_PAYMENT else FULLY_CHARGED,
+            channel_shipped=state == ORDER_STATE_SHIPPED,
             buyer_company=shipping.company if shipping else None,
             buyer_email=shipping.email if shipping else None,
             shipping_address=shipping,
@@ -168,7 +177,8 @@ def wanted(raw: Any) -> bool:
     lines = raw.get("orderlines")
     if not isinstance(lines, list):
         lines = []
-    return raw.get("state") in ORDER_STATES_TO_SHIP or any(
+    # an unpaid order is still to ship once paid: the host's Allow Unpaid Orders decides on it
+    return raw.get("state") in (*ORDER_STATES_TO_SHIP, ORDER_STATE_PENDING_PAYMENT) or any(
         isinstance(line, dict) and line.get("state") in LINE_STATES_CANCELLED for line in lines
     )
 

@@ -6,8 +6,11 @@ See ``docs/backmarket-pro-api.md`` for the contract itself.
 
 Rules from the seed that are enforced here:
 
-* every order is imported **Fully Charged** whatever its ``financial_status`` (the model's
-  ``payment_status`` is fixed; the channel's status is kept only as information);
+* every order is imported **Fully Charged** whatever its ``financial_status`` (``pending`` is
+  a business buyer's invoice, which the channel collects: never ``No Payment``; the channel's
+  status is kept only as information);
+* an order whose ``fulfillment_status`` is ``fulfilled`` is ``channel_shipped`` (the host
+  imports it only with Allow Download Shipped Orders on);
 * the channel's ``payment_method`` is **not imported** (read nowhere below, on purpose);
 * tax is taken exactly as the channel gives it, never computed;
 * money arrives as JSON strings and becomes :class:`~decimal.Decimal`; a float or any other
@@ -225,6 +228,7 @@ def channel_order(raw: dict[str, Any]) -> ChannelOrder:
         channel_financial_status=_text(raw.get("financial_status"), "financial_status"),
         channel_fulfillment_status=_text(raw.get("fulfillment_status"), "fulfillment_status"),
         channel_cancelled=cancelled,
+        channel_shipped=_shipped(raw.get("fulfillment_status")),
         buyer_company=_text(buyer.get("company"), "buyer.company"),
         buyer_vat_number=_text(buyer.get("vat_number"), "buyer.vat_number"),
         buyer_email=_text(buyer.get("email"), "buyer.email"),
@@ -305,6 +309,12 @@ class _PageAddress(Address):
         return self
 
 
+def _shipped(value: Any) -> bool:
+    """``fulfillment_status`` ``fulfilled``: every line shipped already (from the portal, or
+    another system); ``partial`` is not, the seller still has lines to ship."""
+    return value == "fulfilled"
+
+
 def _created(value: Any) -> datetime:
     return timestamp(value, "created_at")
 
@@ -331,6 +341,10 @@ class PageOrder(ChannelOrder):
     channel_financial_status: OptionalText = Field(default=None, validation_alias="financial_status")
     channel_fulfillment_status: OptionalText = Field(default=None, validation_alias="fulfillment_status")
     channel_cancelled: Annotated[bool, Strict()] = Field(default=False, validation_alias="cancelled")
+    # an AliasPath: two fields read the one key (a plain alias would name two __init__ arguments alike)
+    channel_shipped: Annotated[bool, BeforeValidator(_shipped)] = Field(
+        default=False, validation_alias=AliasPath("fulfillment_status")
+    )
     buyer: ObjectShape = Field(default=None, exclude=True, repr=False)
     buyer_company: OptionalText = Field(default=None, validation_alias=AliasPath("buyer", "company"))
     buyer_vat_number: OptionalText = Field(default=None, validation_alias=AliasPath("buyer", "vat_number"))
