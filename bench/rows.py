@@ -399,7 +399,7 @@ def ship_everything(db: Any, company_id: int) -> int:
         [company_id],
     ).fetchall()
     for order_id, line_count in rows:
-        tracking = f"JD{order_id:012d}"
+        tracking = f"JD{order_id:018d}"  # a DHL number: JD and 18 digits
         orders.ship_order(
             db, order_id, carrier="DHL Express", tracking_number=tracking,
             tracking_url=f"https://www.dhl.com/track?id={tracking}",

@@ -812,9 +812,10 @@ def new_plugin(name: str, directory: str, auth: str, paging: str, display_name: 
     click.echo(f"Created {root}\nNext: pip install -e '{root}[test]' && cartplugin plugins && python -m pytest {root}")
 
 
-from . import cli_accept, cli_config, cli_db, cli_plugins, cli_web  # noqa: E402
+from . import cli_accept, cli_config, cli_db, cli_plugins, cli_shipments, cli_web  # noqa: E402
 
 for _module in (cli_plugins, cli_config, cli_db, cli_web):
     _module.register(cli)
 cli_accept.register(orders_group)
+cli_shipments.register(orders_group)
 cli_website_options.register(jobs_group)

@@ -420,6 +420,18 @@ def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
         db.execute("PRAGMA user_version = 9")
 
 
+@migrations(name="0010_shipment_corrections")
+def m0010_shipment_corrections(db: sqlite_utils.Database) -> None:
+    # staff correct the tracking of a shipment the channel has recorded: the number it replaces
+    # is kept until the channel takes the new one (a refused upload waits for staff with no
+    # schema change: a shipment in upload_state 'failed' is never due by itself)
+    if "replaces_tracking" not in db["shipments"].columns_dict:
+        db.execute("ALTER TABLE shipments ADD COLUMN replaces_tracking TEXT")
+    # its own number, unless a later step ran first (steps of branches merged out of order)
+    version = max(db.execute("PRAGMA user_version").fetchone()[0], 10)
+    db.execute(f"PRAGMA user_version = {version}")
+
+
 @migrations(name="0011_job_progress")
 def m0011_job_progress(db: sqlite_utils.Database) -> None:
     # what a running download has done so far (pages, orders), written as it goes, so staff

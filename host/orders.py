@@ -23,10 +23,8 @@ from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadRes
 from . import audit, clock, money, order_search
 from .db import write
 from .errors import HostError, NotFound
+from .tracking import checked_tracking
 from .validation import check_text, parse_id
-
-#: first pause after a failed tracking upload; doubles with each attempt
-UPLOAD_RETRY_SECONDS = 60
 
 STATUSES = ("In Process", "On Hold", "Completed", "Cancelled", "Problem Order")
 UNSHIPPED, PARTIALLY_SHIPPED, FULLY_SHIPPED = "Unshipped", "Partially Shipped", "Fully Shipped"
@@ -450,7 +448,7 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
     order["shipments"] = [
         {
             **{k: s[k] for k in ("id", "carrier", "tracking_number", "tracking_url", "shipped_at", "upload_state",
-                                 "upload_attempts", "upload_message", "uploaded_at")},
+                                 "upload_attempts", "upload_message", "uploaded_at", "replaces_tracking")},
             "lines": [
                 {"order_line_id": sl["order_line_id"], "quantity": sl["quantity"],
                  "serial_numbers": json.loads(sl["serial_numbers"])}
@@ -536,7 +534,7 @@ def ship_order(
     confirmed it, in the same transaction as the shipment.
     """
     carrier = check_text("carrier", carrier)
-    tracking_number = check_text("tracking number", tracking_number, limit=100)
+    tracking_number = checked_tracking(carrier, check_text("tracking number", tracking_number, limit=100))
     tracking_url = check_text("tracking URL", tracking_url, required=False, limit=2000)
     if tracking_url and not tracking_url.lower().startswith(("https://", "http://")):
         raise HostError("tracking URL must start with https:// or http://")
@@ -666,7 +664,7 @@ def defer_uploads(db: sqlite_utils.Database, company_id: int, until: str) -> Non
     upload every tick only to have it refused; one due later keeps its own time."""
     with write(db):
         db.execute(
-            "UPDATE shipments SET next_upload_at = ? WHERE upload_state != 'accepted' "
+            "UPDATE shipments SET next_upload_at = ? WHERE upload_state = 'pending' "
             "AND (next_upload_at IS NULL OR next_upload_at < ?) "
             "AND order_id IN (SELECT id FROM orders WHERE company_id = ?)",
             [until, until, company_id],
@@ -694,7 +692,8 @@ def shipments_to_upload(
             "WHERE o.company_id = ? AND o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
             # the channel refuses tracking for an order the seller has not accepted yet
             "AND o.awaiting_acceptance = 0 "
-            "AND s.upload_state != 'accepted' AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?) "
+            # a refused shipment ('failed') waits for staff: Retry makes it pending again
+            "AND s.upload_state = 'pending' AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?) "
             "AND s.id > ? ORDER BY s.id LIMIT ?",
             [company_id, clock.now_iso(), after_id, limit],
         )
@@ -727,6 +726,7 @@ def shipments_to_upload(
                 tracking_url=row["tracking_url"],
                 shipped_at=clock.parse(row["shipped_at"]),
                 lines=lines[row["id"]],
+                replaces_tracking_number=row["replaces_tracking"],
             )
         )
     return shipments
@@ -736,8 +736,8 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
     """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an
     order whose shipments are all accepted gets Source Updated for Shipping = True. One transaction.
 
-    A failed shipment is tried again after a pause that doubles with each attempt (from
-    ``UPLOAD_RETRY_SECONDS``, at most a day), so a refusal is not repeated every worker round.
+    A refusal is the channel's lasting answer (a 4xx): the shipment is not sent again until
+    staff retry or void it (``host.shipments``), so no upload is queued for it meanwhile.
     """
     counts = {"accepted": 0, "failed": 0, "retrying": 0}
     now = clock.now_iso()
@@ -753,14 +753,13 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             ).fetchone()
             if row is None:  # unknown, or accepted already (a late duplicate result)
                 continue
-            # a passing failure is tried again next round; a refusal waits, longer each time
-            pause = 0 if result.retryable else min(86400, UPLOAD_RETRY_SECONDS * 2 ** min(row[0], 20))
+            # a passing failure is tried again next round; a refusal waits for staff (never due)
             cursor = db.execute(
                 "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
-                "uploaded_at = ?, next_upload_at = ? WHERE id = ? RETURNING order_id",
-                [state, result.message or None, now if result.ok else None,
-                 None if result.ok or not pause else clock.now_iso(pause), result.shipment_id],
-            )  # fmt: skip
+                "uploaded_at = ?, next_upload_at = NULL, replaces_tracking = "
+                "CASE WHEN ? = 1 THEN NULL ELSE replaces_tracking END WHERE id = ? RETURNING order_id",
+                [state, result.message or None, now if result.ok else None, int(result.ok), result.shipment_id],
+            )
             row = cursor.fetchone()
             if row:
                 touched.add(row[0])

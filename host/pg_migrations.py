@@ -283,6 +283,12 @@ def m0004_cancelled_lines(db: PgDatabase) -> None:
     db.execute("ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS channel_cancelled INTEGER NOT NULL DEFAULT 0")
 
 
+@step("0005_shipment_corrections")
+def m0005_shipment_corrections(db: PgDatabase) -> None:
+    # SQLite's 0010_shipment_corrections: the tracking number a staff correction replaces
+    _run_script(db, "ALTER TABLE shipments ADD COLUMN IF NOT EXISTS replaces_tracking {text}")
+
+
 @step("0006_job_progress")
 def m0006_job_progress(db: PgDatabase) -> None:
     # SQLite's 0011_job_progress: what a running download has done so far (pages, orders)

@@ -37,7 +37,7 @@ _DUE_UPLOADS = (
     "JOIN companies c ON c.id = o.company_id JOIN website_settings w ON w.company_id = o.company_id "
     "WHERE o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 AND o.awaiting_acceptance = 0 "
     "AND c.connection_status = 'established' AND w.allow_tracking_upload = 1 "
-    "AND EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.upload_state != 'accepted' "
+    "AND EXISTS (SELECT 1 FROM shipments s WHERE s.order_id = o.id AND s.upload_state = 'pending' "
     "AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?))"
 )
 

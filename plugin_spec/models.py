@@ -127,10 +127,15 @@ class ChannelInfo(BaseModel):
     settings_model: type[CartSettings]
     #: ``accept_orders``: the channel wants each new order accepted (or its lines cancelled)
     #: before it may be shipped; the plugin then implements ``cartplugin_accept_orders`` and its
-    #: settings model has a bool ``accept_on_download``
-    capabilities: frozenset[Literal["test_settings", "download_orders", "upload_tracking", "accept_orders"]] = (
-        frozenset({"test_settings", "download_orders", "upload_tracking"})
-    )
+    #: settings model has a bool ``accept_on_download``; ``update_tracking``: the channel takes a
+    #: corrected tracking number for a shipment it has already recorded (the upload hook then gets
+    #: shipments whose ``replaces_tracking_number`` is set: replace that tracking, do not add one)
+    capabilities: frozenset[
+        Literal["test_settings", "download_orders", "upload_tracking", "accept_orders", "update_tracking"]
+    ] = frozenset({"test_settings", "download_orders", "upload_tracking"})
+    #: the carriers the channel knows, as it spells them (Ship Items offers them in a select, with
+    #: ``plugin_spec.tracking.OTHER`` beside them); empty: staff type the carrier's name
+    carriers: tuple[str, ...] = ()
     #: how long after its modification stamp an order may first appear in the channel's listing
     #: (a search index that lags): each automatic download asks again from this many seconds
     #: before the saved cursor, so such an order is not passed (a repeat is upserted, unchanged)
@@ -277,6 +282,9 @@ class Shipment(_Model):
     tracking_url: str | None = None
     shipped_at: AwareDatetime
     lines: list[ShipmentLine] = Field(default_factory=list)
+    #: set when staff corrected the tracking of a shipment the channel has recorded already (only
+    #: for a plugin with the ``update_tracking`` capability): the number to replace with this one
+    replaces_tracking_number: str | None = None
 
 
 class UploadResult(_Model):

@@ -77,6 +77,7 @@ OPERATION_HOOKS = {
     "download_orders": "cartplugin_download_orders",
     "upload_tracking": "cartplugin_upload_tracking",
     "accept_orders": "cartplugin_accept_orders",
+    "update_tracking": "cartplugin_upload_tracking",
 }
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 #: shorter secrets are too likely to occur by chance in a message to be checked for

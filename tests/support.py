@@ -176,3 +176,11 @@ TOY_PROFILE = ApiProfile(name="Toy", check_url="Check the URL.", key_name="API k
 def toy_api(server: Any, key: str, options: HttpOptions = TOY_FAST, **more: Any) -> JsonApi:
     """A ``JsonApi`` on a toy sandbox, sending ``key`` as ``x-api-key`` and counting by it."""
     return JsonApi(server.base_url, TOY_PROFILE, options, headers={"x-api-key": key}, limit_key=key, **more)
+
+
+def ups_tracking(n: int) -> str:
+    """A UPS tracking number as UPS issues them (``1Z``, 15 characters, its check digit), one per ``n``."""
+    from plugin_spec.tracking import ups_check_digit
+
+    body = f"999AA1{n:09d}"
+    return f"1Z{body}{ups_check_digit(body)}"

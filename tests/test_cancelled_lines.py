@@ -13,7 +13,7 @@ from host.migrations import SCHEMA_VERSION, migrations
 from host.orders import CONFIRMED_ACTION
 
 # tracking numbers UPS would issue (1Z + 16), so tracking-number checks do not turn these tests into lies
-UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E0205271688"
+UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E6605272234"
 
 
 def _two_line_order(sandbox) -> dict:

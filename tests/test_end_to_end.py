@@ -104,7 +104,7 @@ def test_the_help_page_end_to_end(cart_any, channel):
     a, b = [o for o in listed if not o["channel_cancelled"]][:2]
     cart("orders", "set-status", str(a["id"]), "On Hold")
     sku = cart.json("orders", "show", str(b["id"]))["lines"][0]["sku"]
-    cart("orders", "ship", str(b["id"]), "--carrier", "DHL Express", "--tracking", "JJD000390007",
+    cart("orders", "ship", str(b["id"]), "--carrier", "DHL Express", "--tracking", "JJD0003900070001",
          "--serial", f"{sku}=356938035643809")  # fmt: skip
     again = cart.json("import-orders", COMPANY)
     assert again["summary"]["inserted"] == 0
@@ -125,7 +125,7 @@ def test_the_help_page_end_to_end(cart_any, channel):
     assert len(posts) == 1 and b["source_order_id"] in posts[0]["path"]
     on_channel = {o["id"]: o for o in channel.orders()}
     shipment = on_channel[b["source_order_id"]]["shipments"]
-    assert [s["tracking_number"] for s in shipment] == ["JJD000390007"]
+    assert [s["tracking_number"] for s in shipment] == ["JJD0003900070001"]
     assert "356938035643809" in json.dumps(shipment)  # the IMEI travelled with its line
     assert cart.json("orders", "show", str(b["id"]))["source_updated_for_shipping"] is True
     assert len(cart.json("orders", "list")) == len(listed) + 2

@@ -236,11 +236,11 @@ def test_ship_does_not_promise_an_upload_that_is_switched_off(company, run):
     run("import-orders", company)
     order = next(o for o in run.json("orders", "list") if o["shipping_status"] == "Unshipped")
     run("website-settings", company, "--no-allow-tracking-upload")
-    text = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999").stdout
+    text = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000079").stdout
     assert "will upload automatically" not in text and "Allow Tracking Upload is off" in text
     run("website-settings", company, "--allow-tracking-upload")
     order = next(o for o in run.json("orders", "list") if o["shipping_status"] == "Unshipped")
-    text = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z998").stdout
+    text = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000088").stdout
     assert "the worker uploads the tracking" in text
 
 

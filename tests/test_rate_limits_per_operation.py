@@ -345,7 +345,7 @@ def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pe
     try:
         ids = [r[0] for r in db.execute("SELECT id FROM orders WHERE status = 'In Process' AND channel_cancelled = 0")]
         for n, order_id in enumerate(ids):
-            orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"JD{n:08d}")
+            orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"{n:010d}")
         _limited(monkeypatch, page_size=50, limit=2, window=6.0)
         sandbox.clear_request_log()
         lines: list[str] = []

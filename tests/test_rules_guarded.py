@@ -30,7 +30,7 @@ def test_an_upload_queued_before_cart_settings_change_sends_nothing_until_test_s
 ):
     run.json("import-orders", company)
     order = run.json("orders", "list")[0]
-    run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZUNTESTED")
+    run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000060")
     db = connect(db_path)
     try:
         queued, _ = jobs.enqueue(db, companies.get_company(db, company).id, "upload_tracking")

@@ -251,7 +251,7 @@ def shipped(company: str, run, db_path, sandbox, monkeypatch):
     db = host_db.connect(db_path)
     ids = [row[0] for row in db.execute("SELECT id FROM orders WHERE status = 'In Process' AND channel_cancelled = 0")]
     for n, order_id in enumerate(ids):
-        orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"JD{n:08d}")
+        orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"{n:010d}")
     sandbox.set_faults(latency=0.1)
     sandbox.clear_request_log()
     try:

@@ -17,7 +17,7 @@ from .. import secrets as sealing
 from ..db import as_target, connect, write
 from ..errors import NotFound
 from . import auth, filters
-from .routes import admin, companies, jobs, orders
+from .routes import admin, companies, jobs, orders, shipments
 
 SESSION_HOURS = 8
 
@@ -64,7 +64,7 @@ def create_app(db_path: str | os.PathLike, *, secure_cookies: bool = False) -> F
     plugins.load_plugins()
     auth.init_app(app)
     filters.init_app(app)
-    for module in (companies, jobs, orders, admin):
+    for module in (companies, jobs, orders, shipments, admin):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext

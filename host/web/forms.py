@@ -123,11 +123,20 @@ def cart_general_form(model: type[CartSettings], shown: dict[str, Any], formdata
     return form
 
 
-def ship_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:
-    """Carrier, tracking number and URL, and one serial-number box per line still to ship."""
+def ship_form(lines: list[dict[str, Any]], formdata: Any = None, carriers: tuple[str, ...] = ()) -> FlaskForm:
+    """Carrier, tracking number and URL, and one serial-number box per line still to ship.
+
+    ``carriers``: the channel's own list (then ``Other``), offered in a select with a box for
+    the name of an Other carrier; without a list the carrier is typed."""
 
     class ShipForm(FlaskForm):
-        carrier = StringField("Carrier", validators=[DataRequired(), Length(max=200)])
+        if carriers:
+            carrier = SelectField("Carrier", choices=choices([("", "(choose)")] + [(c, c) for c in carriers]))
+            other_carrier = StringField(
+                "Other carrier", validators=[Length(max=200)], description="The carrier's name, when it is Other."
+            )
+        else:
+            carrier = StringField("Carrier", validators=[DataRequired(), Length(max=200)])
         tracking_number = StringField("Tracking Number", validators=[DataRequired(), Length(max=100)])
         tracking_url = StringField("Tracking URL", validators=[Length(max=2000)])
 
@@ -139,6 +148,13 @@ def ship_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:
         )
     ShipForm.submit = SubmitField("Ship")
     return ShipForm(formdata=formdata) if formdata is not None else ShipForm()
+
+
+class TrackingForm(FlaskForm):
+    """Update Tracking of a shipment the channel has recorded."""
+
+    tracking_number = StringField("New tracking number", validators=[DataRequired(), Length(max=100)])
+    tracking_url = StringField("Tracking URL", validators=[Length(max=2000)])
 
 
 def accept_form(lines: list[dict[str, Any]], formdata: Any = None) -> FlaskForm:

@@ -121,7 +121,8 @@ class Harness:
             ]  # fmt: skip
             for order in candidates[:count]:
                 tracking = f"{prefix}{order['id']:06d}"
-                orders.ship_order(db, order["id"], carrier="UPS", tracking_number=tracking)
+                # a courier with no known number format: the harness's numbers say which round shipped them
+                orders.ship_order(db, order["id"], carrier="Private Transporter", tracking_number=tracking)
                 shipped[order["source_order_id"]] = tracking
         finally:
             db.close()

@@ -118,7 +118,7 @@ def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_ho
         tested = run("test-settings", "Leaky Co").output
         imported = run("import-orders", "Leaky Co", "--json").output  # the BadOrder's message
         (order,) = run.json("orders", "list")
-        run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1ZLEAK")
+        run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000051")
         run("worker", "--once", "--download-every", "3600")  # the upload result's message
         channel.crash = True
         crashed = run("import-orders", "Leaky Co", "--json", ok=False).output  # the exception's text

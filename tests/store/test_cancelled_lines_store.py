@@ -112,3 +112,20 @@ def test_an_order_whose_every_line_was_cancelled_has_nothing_to_ship_and_stays_u
     shown = orders.show_order(store, row["id"])
     assert shown["shipping_status"] == orders.UNSHIPPED and shown["shipments"] == []
     assert orders.shipping_status(store, row["id"]) == orders.UNSHIPPED
+
+
+def test_voiding_the_confirmed_shipment_of_a_cancelled_line_leaves_the_order_fully_shipped(store):
+    from host import shipments
+
+    company = add_company(store, "Acme Refurb")
+    _import(store, company.id, _order(False, True))
+    (row,) = orders.list_orders(store, company.id)
+    first = orders.ship_order(store, row["id"], carrier="UPS", tracking_number=UPS)
+    assert first["shipping_status"] == orders.FULLY_SHIPPED  # the cancelled line is not waited for
+    # staff then ship the cancelled line too, confirmed, and think better of it: void that package
+    second = orders.ship_order(store, row["id"], carrier="UPS", tracking_number="1Z12345E6605272234",
+                               serials=["SKU-1=356789012345678"], confirmed_by="walt")  # fmt: skip
+    assert [line["quantity_shipped"] for line in second["lines"]] == [1, 1]
+    voided = shipments.void_shipment(store, row["id"], second["shipments"][-1]["id"], actor="walt")
+    assert [line["quantity_shipped"] for line in voided["lines"]] == [1, 0]
+    assert voided["shipping_status"] == orders.FULLY_SHIPPED  # not Partially Shipped: line 1 stays cancelled

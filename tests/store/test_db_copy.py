@@ -25,7 +25,7 @@ def source(db_path, bmp):
     )
     import_orders(db, acme.id, [order(1), order(2), order(3)])
     first = next(iter(orders.list_orders(db, acme.id)))["id"]
-    orders.ship_order(db, first, carrier="UPS", tracking_number="1Z1")
+    orders.ship_order(db, first, carrier="UPS", tracking_number="1Z999AA10000000097")
     job, _ = jobs.enqueue(db, acme.id, "download_orders")
     jobs.finish(db, jobs.claim(db, "w"), jobs.COMPLETED, {"inserted": 3})
     users.add_user(db, "Alice", "admin", "correct horse battery")

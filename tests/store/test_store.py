@@ -248,12 +248,12 @@ def test_a_bad_order_in_a_batch_does_not_sink_the_others(store, acme):
 def test_shipping_twice_ships_once_and_the_upload_result_is_recorded(store, acme):
     import_orders(store, acme.id, [order(1)])
     order_id = next(iter(orders.list_orders(store, acme.id)))["id"]
-    shipped = orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z999", serials=["IMEI1"])
+    shipped = orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z999AA10000000079", serials=["IMEI1"])
     assert shipped["shipping_status"] == "Fully Shipped" and shipped["status"] == "Completed"
     with pytest.raises(HostError, match="already Fully Shipped"):
-        orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z998")
+        orders.ship_order(store, order_id, carrier="UPS", tracking_number="1Z999AA10000000088")
     due = orders.shipments_to_upload(store, acme.id)
-    assert [s.tracking_number for s in due] == ["1Z999"]
+    assert [s.tracking_number for s in due] == ["1Z999AA10000000079"]
     counts = orders.record_upload_results(store, [UploadResult(shipment_id=due[0].shipment_id, ok=True)])
     assert counts["accepted"] == 1
     assert orders.show_order(store, order_id)["source_updated_for_shipping"]

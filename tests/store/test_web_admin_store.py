@@ -61,7 +61,7 @@ def test_an_order_is_shown_and_shipped_from_its_page(admin, store_target):
     assert page.status_code == 200 and first["source_order_id"] in page.text
     shipped = client.post(
         f"/orders/{first['id']}/ship",
-        data={"csrf_token": _token(page.text), "carrier": "UPS", "tracking_number": "1ZWEB1"},
+        data={"csrf_token": _token(page.text), "carrier": "UPS", "tracking_number": "1Z999AA10000000104"},
     )
     assert shipped.status_code == 302, shipped.text
     assert "Fully Shipped" in client.get(f"/orders/{first['id']}").text

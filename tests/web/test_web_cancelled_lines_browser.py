@@ -10,7 +10,7 @@ from host import audit
 from host.db import connect
 from host.orders import CONFIRMED_ACTION
 
-UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E0205271688"  # tracking numbers UPS would issue
+UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E6605272234"  # tracking numbers UPS would issue
 
 
 def _two_line_orders(sandbox) -> list[dict]:
@@ -38,7 +38,7 @@ def test_a_cancelled_line_and_a_cancelled_order_in_a_real_browser(browser, web, 
     kept = walk.page.locator("tr:not(.cancelled-line)", has_text=part["line_items"][1]["sku"])
     assert kept.locator("td").first.evaluate("cell => getComputedStyle(cell).textDecorationLine") == "none"
     assert walk.page.locator("form.ship label", has_text=gone["sku"]).count() == 0  # no serial box for it
-    walk.page.fill("#carrier", "UPS")
+    walk.page.select_option("#carrier", "UPS")
     walk.page.fill("#tracking_number", UPS_1)
     walk.page.locator("h2:has-text('Items')").scroll_into_view_if_needed()
     walk.shot("23-cancelled-line")
@@ -48,7 +48,7 @@ def test_a_cancelled_line_and_a_cancelled_order_in_a_real_browser(browser, web, 
     assert walk.text("#shipping-status") == "Fully Shipped"
 
     walk.go(f"/orders/{ids[whole['id']]}")
-    walk.page.fill("#carrier", "UPS")
+    walk.page.select_option("#carrier", "UPS")
     walk.page.fill("#tracking_number", UPS_2)
     walk.page.click("form.ship button[type=submit]")
     alert = walk.page.locator("form.ship p.error[role=alert]")

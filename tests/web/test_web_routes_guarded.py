@@ -32,6 +32,9 @@ PERMISSION_OF = {
     "orders.ship": "ship",
     "orders.accept": "ship",
     "orders.set_status": "status",
+    "shipments.void": "ship",
+    "shipments.update_tracking": "ship",
+    "shipments.retry": "ship",
 }
 #: what a form of any of these routes could carry, so a request let through by mistake would
 #: really change something (and the snapshot below would see it)
@@ -74,7 +77,9 @@ def _real_objects(run, company: str, db_path) -> dict[str, int]:
     finally:
         db.close()
     assert job.status == "Queued"
-    return {"company_id": company_id, "order_id": order["id"], "job_id": job.id}
+    shipped = run.json("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
+    return {"company_id": company_id, "order_id": order["id"], "job_id": job.id,
+            "shipment_id": shipped["shipments"][0]["id"]}  # fmt: skip
 
 
 def _snapshot(db_path) -> dict[str, list]:

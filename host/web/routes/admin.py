@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from plugin_spec import CartSettings
 
 from ... import audit, orders, plugins, queries, users
+from .. import forms
 from ..context import db
 
 bp = Blueprint("admin", __name__)
@@ -19,7 +20,9 @@ bp = Blueprint("admin", __name__)
 @bp.route("/attention")
 def attention():
     cancelled = list(orders.list_orders(db(), needs_attention=True, limit=500))
-    return render_template("attention.html", cancelled=cancelled, failed=queries.failed_uploads(db()))
+    return render_template(
+        "attention.html", cancelled=cancelled, failed=queries.failed_uploads(db()), action_form=forms.ActionForm()
+    )
 
 
 def _fields(model: type[CartSettings]) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from ... import acceptance, audit, companies, order_search, orders, queries, services
+from plugin_spec.tracking import OTHER
+
+from ... import acceptance, audit, companies, order_search, orders, queries, services, shipments, tracking
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
@@ -37,7 +39,7 @@ def _unshipped(order: dict) -> list[dict]:
 @bp.route("/orders/<int:order_id>")
 def show(order_id: int):
     order = orders.show_order(db(), order_id)
-    return _page(order, forms.ship_form(_unshipped(order)))
+    return _page(order, forms.ship_form(_unshipped(order), carriers=tracking.carriers(order["channel"])))
 
 
 def _page(order: dict, ship_form, status: int = 200):
@@ -51,8 +53,18 @@ def _page(order: dict, ship_form, status: int = 200):
             not_acceptable = str(exc)
     return render_template(
         "order.html", order=order, ship_form=ship_form, status_form=status_form, unshipped=_unshipped(order),
-        accept_form=accept_form, not_acceptable=not_acceptable,
+        accept_form=accept_form, not_acceptable=not_acceptable, **_shipment_actions(order),
     ), status  # fmt: skip
+
+
+def _shipment_actions(order: dict) -> dict:
+    """What the Shipments table offers: Void before upload, Update Tracking after (or the portal), Retry."""
+    try:
+        updatable = shipments.can_update_tracking(order["channel"])
+    except HostError:  # the plugin is not installed
+        updatable = False
+    return {"action_form": forms.ActionForm(), "tracking_form": forms.TrackingForm(formdata=None),
+            "tracking_updatable": updatable, "on_channel": shipments.on_channel}  # fmt: skip
 
 
 @bp.route("/orders/<int:order_id>/ship", methods=["POST"])
@@ -60,9 +72,15 @@ def _page(order: dict, ship_form, status: int = 200):
 def ship(order_id: int):
     order = orders.show_order(db(), order_id)
     lines = _unshipped(order)
-    form = forms.ship_form(lines, request.form)
+    form = forms.ship_form(lines, request.form, carriers=tracking.carriers(order["channel"]))
     if not form.validate_on_submit():
         return _page(order, form, 422)
+    carrier = form.carrier.data or ""
+    if carrier == OTHER and hasattr(form, "other_carrier"):  # the channel's list lacks it: its name
+        carrier = form.other_carrier.data or ""
+        if not carrier.strip():
+            form.other_carrier.errors = ["Name the carrier."]
+            return _page(order, form, 422)
     serials = [
         f"{line['sku']}={serial.strip()}"
         for line in lines
@@ -72,7 +90,7 @@ def ship(order_id: int):
     confirmed = order["channel_cancelled"] and request.form.get("confirm_cancelled") == "y"
     try:
         shipped = orders.ship_order(
-            db(), order_id, carrier=form.carrier.data or "", tracking_number=form.tracking_number.data or "",
+            db(), order_id, carrier=carrier, tracking_number=form.tracking_number.data or "",
             tracking_url=form.tracking_url.data or None, serials=serials,
             confirmed_by=actor() if confirmed else None,
         )  # fmt: skip

@@ -138,7 +138,7 @@ def test_with_accept_on_download_off_staff_accept_and_cancel_a_line_they_cannot_
 
     # shipped before acceptance: the tracking waits, it is not sent to be refused
     first, second = waiting[0], waiting[1]
-    run("orders", "ship", str(first["id"]), "--carrier", "UPS", "--tracking", "1Z999")
+    run("orders", "ship", str(first["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000079")
     bm_sandbox.clear_request_log()
     run("worker", "--once", "--download-every", "0")
     assert not [r for r in bm_sandbox.request_log() if r["method"] == "POST"]
@@ -152,7 +152,7 @@ def test_with_accept_on_download_off_staff_accept_and_cancel_a_line_they_cannot_
     assert run.json("orders", "show", str(first["id"]))["awaiting_acceptance"] is False
 
     run("worker", "--once", "--download-every", "0")
-    assert bm_sandbox.order(first["source_order_id"])["tracking_number"] == "1Z999"
+    assert bm_sandbox.order(first["source_order_id"])["tracking_number"] == "1Z999AA10000000079"
     assert run.json("orders", "show", str(first["id"]))["source_updated_for_shipping"] is True
 
 

@@ -46,8 +46,9 @@ def run_demo(cli: click.Group, order_count: int = 25, target: str | None = None)
         demo.step("6. Ship two orders in the host")
         shippable = [o for o in imported if not o["channel_cancelled"]][:2]
         for n, order in enumerate(shippable, 1):
-            run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", f"1Z999AA1012345678{n}",
-                 "--tracking-url", f"https://www.ups.com/track?tracknum=1Z999AA1012345678{n}")  # fmt: skip
+            number = ("1Z999AA10123456784", "1Z12345E6605272234")[n - 1]  # UPS numbers, check digits and all
+            run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", number,
+                 "--tracking-url", f"https://www.ups.com/track?tracknum={number}")  # fmt: skip
         demo.step("7. The worker: automatic download and tracking upload")
         run("worker", "--once")
         _summary(demo.orders(COMPANY), sandbox, [o["source_order_id"] for o in shippable])

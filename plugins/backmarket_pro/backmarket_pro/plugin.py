@@ -24,6 +24,7 @@ from plugin_spec import (
 from plugin_spec.wire import settings_as, upload_each
 
 from . import __version__, mapping
+from .carriers import CARRIERS
 from .client import BackMarketProClient, ClientOptions, Rejected
 from .settings import DEFAULT_WEBSITE_URL, BackMarketProSettings
 
@@ -51,7 +52,12 @@ def _settings(settings: Any) -> BackMarketProSettings:
 
 @hookimpl
 def cartplugin_channel_info() -> ChannelInfo:
-    return ChannelInfo(name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=BackMarketProSettings)
+    # no update_tracking: Back Market's seller API lets a shipped orderline (state 3) only become
+    # refunded (6), and says of its identifiers "once registered, the value cannot be corrected"
+    return ChannelInfo(
+        name=NAME, display_name=DISPLAY_NAME, version=__version__, settings_model=BackMarketProSettings,
+        carriers=CARRIERS,
+    )  # fmt: skip
 
 
 @hookimpl

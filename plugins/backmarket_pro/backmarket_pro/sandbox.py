@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
-from .sandbox_data import LINE_CANCELLED, OrderFactory, wire_time
+from .sandbox_data import LINE_CANCELLED, LINE_TO_SHIP, OrderFactory, wire_time
 from .sandbox_faults import TRIGGERS, Faults, Trigger
 from .sandbox_rules import (
     decode_cursor,
@@ -244,6 +244,11 @@ class Sandbox(SandboxServer):
             order = account.orders.get(order_id)
             if order is None:
                 raise KeyError(order_id)
+            if order["cancelled"] and fields.get("cancelled") is False and "line_items" not in fields:
+                # the cancellation undone (as the channel's support would): its lines stand again
+                for line in order["line_items"]:
+                    if line.get("state") == LINE_CANCELLED:
+                        line["state"] = LINE_TO_SHIP
             order.update(copy.deepcopy(fields))
             account.touch(order, wire_time(self._tick()))
             return copy.deepcopy(order)

@@ -110,3 +110,12 @@ def test_an_order_cancelled_in_the_portal_has_its_unshipped_lines_cancelled_too(
     mapped = mapping.order_or_bad(after)
     assert isinstance(mapped, ChannelOrder) and mapped.channel_cancelled
     assert all(line.channel_cancelled for line in mapped.lines)
+
+
+def test_an_order_whose_cancellation_is_undone_has_its_lines_standing_again(sandbox: Sandbox) -> None:
+    target = next(o for o in sandbox.orders() if o["fulfillment_status"] == "unfulfilled" and not o["cancelled"])
+    sandbox.cancel_order(target["id"])
+    undone = sandbox.edit_order(target["id"], cancelled=False)
+    assert {line["state"] for line in undone["line_items"]} == {2}
+    mapped = mapping.order_or_bad(undone)
+    assert isinstance(mapped, ChannelOrder) and not any(line.channel_cancelled for line in mapped.lines)
