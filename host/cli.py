@@ -6,6 +6,7 @@ listing takes ``--json``. Secrets are shown masked.
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sqlite3
@@ -655,6 +656,7 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
         + [
             f"    line {line['sku']} x{line['quantity']} {_line_price(line)} (tax {line['tax']}) "
             f"shipped {line['quantity_shipped']}  {line['title']}"
+            + ("  [CANCELLED ON THE CHANNEL: not shipped]" if line["channel_cancelled"] else "")
             for line in order["lines"]
         ]
         + [
@@ -672,15 +674,33 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
 @click.option("--tracking", "tracking_number", required=True, help="Tracking number.")
 @click.option("--tracking-url", help="Tracking URL.")
 @click.option("--serial", "serials", multiple=True, help="Serial number or IMEI (SKU=SERIAL with several lines).")
+@click.option(
+    "--confirm-cancelled",
+    is_flag=True,
+    help="Ship even what the channel cancelled (the order, its cancelled lines); the Change Log records who confirmed.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
-def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, as_json) -> None:
-    """Ship every unshipped line in one package: the order becomes Fully Shipped."""
+def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, confirm_cancelled, as_json) -> None:
+    """Ship every unshipped line in one package: the order becomes Fully Shipped.
+
+    Lines the channel cancelled are left out (Fully Shipped does not wait for them); an order
+    the channel cancelled is refused unless --confirm-cancelled is given.
+    """
     db = _db(ctx)
     order = orders.ship_order(
-        db, order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials
-    )
+        db, order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials,
+        confirmed_by=_cli_actor() if confirm_cancelled else None,
+    )  # fmt: skip
     _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; {_upload_outlook(db, order['company'])}")
+
+
+def _cli_actor() -> str:
+    """Who runs this command, as the Change Log names them: the operating-system user."""
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):  # no user name in the environment nor the password database
+        return "command line"
 
 
 def _upload_outlook(db, company_name: str) -> str:

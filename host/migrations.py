@@ -407,6 +407,19 @@ def migrate(db: sqlite_utils.Database, path: object = "") -> None:
         migrations.apply(db)
 
 
+@migrations(name="0009_cancelled_lines")
+def m0009_cancelled_lines(db: sqlite_utils.Database) -> None:
+    # a line the channel cancelled while the rest of its order stands: not shipped, and not
+    # waited for by Fully Shipped
+    columns = {row[1] for row in db.execute("PRAGMA table_info(order_lines)").fetchall()}
+    if "channel_cancelled" not in columns:
+        db.execute("ALTER TABLE order_lines ADD COLUMN channel_cancelled INTEGER NOT NULL DEFAULT 0")
+    # this step's own number (a run stopped after it says so), never lowering the version of a
+    # database that has later steps already
+    if db.execute("PRAGMA user_version").fetchone()[0] < 9:
+        db.execute("PRAGMA user_version = 9")
+
+
 @migrations(name="0010_shipment_corrections")
 def m0010_shipment_corrections(db: sqlite_utils.Database) -> None:
     # staff correct the tracking of a shipment the channel has recorded: the number it replaces

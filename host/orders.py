@@ -20,7 +20,7 @@ import sqlite_utils
 
 from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadResult
 
-from . import clock, money, order_search
+from . import audit, clock, money, order_search
 from .db import write
 from .errors import HostError, NotFound
 from .tracking import checked_tracking
@@ -38,13 +38,18 @@ _ORDER_COLUMNS = (
 )  # fmt: skip
 _INSERT_ORDER = f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
 _INSERT_LINE = (
-    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax, line_total, discount) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax, line_total, discount, "
+    "channel_cancelled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # Only the channel's own fields; a staff change (status, shipments) is never touched.
 _UPDATE_FROM_CHANNEL = (
     "UPDATE orders SET channel_updated_at = ?, channel_financial_status = ?, channel_fulfillment_status = ?, "
     "channel_cancelled = MAX(channel_cancelled, ?), updated_at = ?, awaiting_acceptance = ? WHERE id = ?"
+)
+# A line the channel cancelled since the last copy; as for the order, a cancellation once seen
+# stays (the channel's cancelled and refunded states are final), so only new ones are written.
+_CANCEL_LINE_FROM_CHANNEL = (
+    "UPDATE order_lines SET channel_cancelled = 1 WHERE order_id = ? AND source_line_id = ? AND channel_cancelled = 0"
 )
 
 
@@ -157,7 +162,7 @@ def _rows(
     # a line total is stored as the channel gave it, never divided into a unit price
     lines = [
         (line.source_line_id, line.sku, line.title, line.quantity, _optional(line.unit_price), _text(line.tax),
-         _optional(line.line_total), _text(line.discount))
+         _optional(line.line_total), _text(line.discount), int(line.channel_cancelled))
         for line in order.lines
     ]  # fmt: skip
     return row, lines
@@ -202,6 +207,7 @@ def upsert_orders(
     now = clock.now_iso()  # an update is stamped when written (a new order: when its row was built)
     new: dict[str, tuple[ChannelOrder, str]] = {}
     updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
+    cancelled_lines: list[tuple[Any, ...]] = []
     for order, updated_at in zip(orders, prepared.updated_at, strict=True):
         source_id = order.source_order_id
         seen = known.get(source_id)
@@ -215,6 +221,7 @@ def upsert_orders(
                  int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id)
             )  # fmt: skip
             stats.updated += 1
+            cancelled_lines.extend((order_id, line.source_line_id) for line in order.lines if line.channel_cancelled)
             # seen again later in this batch: compare with what was just written
             known[source_id] = (order_id, updated_at, was_cancelled or order.channel_cancelled, status)
             if order.channel_cancelled and not was_cancelled and status != "Cancelled":
@@ -225,6 +232,8 @@ def upsert_orders(
                 new[source_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
     if updates:
         db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
+    if cancelled_lines:
+        db.conn.executemany(_CANCEL_LINE_FROM_CHANNEL, cancelled_lines)
     if not new:
         return
     built = prepared.rows
@@ -433,6 +442,7 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
                 "quantity_shipped",
             )
         }
+        | {"channel_cancelled": bool(line["channel_cancelled"])}
         for line in db.query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]])
     ]
     order["shipments"] = [
@@ -494,6 +504,14 @@ def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> d
     return show_order(db, row["id"])
 
 
+class CancelledOnChannel(HostError):
+    """Shipping what the channel cancelled (the order, or a line) without staff confirming it."""
+
+
+#: the Change Log's action for a shipment staff confirmed despite the channel's cancellation
+CONFIRMED_ACTION = "shipped although cancelled on the channel"
+
+
 def ship_order(
     db: sqlite_utils.Database,
     order_id: int | str,
@@ -502,11 +520,18 @@ def ship_order(
     tracking_number: str,
     tracking_url: str | None = None,
     serials: Sequence[str] = (),
+    confirmed_by: str | None = None,
 ) -> dict[str, Any]:
     """Ship everything still unshipped in one package; the order becomes Fully Shipped.
 
     ``serials`` are serial numbers or IMEIs: plain values when one line is shipped, or
     ``SKU=SERIAL`` to say which line each belongs to.
+
+    Lines the channel cancelled are not shipped, and Fully Shipped does not wait for them. An
+    order the channel cancelled, or a serial naming a cancelled line, is refused
+    (``CancelledOnChannel``) unless ``confirmed_by`` names who confirmed shipping it anyway:
+    then every unshipped line ships, cancelled ones too, and the Change Log records who
+    confirmed it, in the same transaction as the shipment.
     """
     carrier = check_text("carrier", carrier)
     tracking_number = checked_tracking(carrier, check_text("tracking number", tracking_number, limit=100))
@@ -518,11 +543,11 @@ def ship_order(
         row = _order_row(db, order_id)
         if row["status"] == "Cancelled":
             raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
-        lines = list(
+        unshipped = list(
             db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]])
         )
-        if not lines:
-            raise HostError(f"order {row['id']} is already Fully Shipped")
+        confirmed = bool(confirmed_by and confirmed_by.strip())
+        lines = _lines_to_ship(row, unshipped, serials, confirmed)
         per_line = _assign_serials(lines, serials)
         if db.execute(
             "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?", [row["id"], tracking_number]
@@ -547,9 +572,69 @@ def ship_order(
         db.execute(
             "UPDATE orders SET shipping_status = ?, source_updated_for_shipping = 0, "
             "status = CASE WHEN status = 'In Process' THEN 'Completed' ELSE status END, updated_at = ? WHERE id = ?",
-            [FULLY_SHIPPED, now, row["id"]],
+            [shipping_status(db, row["id"]), now, row["id"]],
         )
+        overridden = [line["sku"] for line in lines if line["channel_cancelled"]]
+        if row["channel_cancelled"] or overridden:
+            assert confirmed_by is not None  # _lines_to_ship refused it otherwise
+            audit.record(
+                db, confirmed_by.strip(), CONFIRMED_ACTION, company_id=row["company_id"],
+                target=f"order {row['source_order_id']}",
+                details={"cancelled on the channel": "the order" if row["channel_cancelled"] else "lines",
+                         "lines shipped anyway": overridden, "tracking": tracking_number,
+                         "confirmed by": confirmed_by.strip()},
+            )  # fmt: skip
     return show_order(db, row["id"])
+
+
+def _lines_to_ship(
+    row: dict[str, Any], unshipped: list[dict[str, Any]], serials: Sequence[str], confirmed: bool
+) -> list[dict[str, Any]]:
+    """The unshipped lines this shipment takes: all of them when staff confirmed shipping what
+    the channel cancelled, else those the channel did not cancel (refusing an order the channel
+    cancelled, and a serial that names a cancelled line)."""
+    if not unshipped:
+        raise HostError(f"order {row['id']} is already Fully Shipped")
+    if confirmed:
+        return unshipped
+    who = f"order {row['id']} ({row['source_order_id']})"
+    if row["channel_cancelled"]:
+        raise CancelledOnChannel(
+            f"{who} was cancelled on the channel, which will most likely refuse its tracking; "
+            "ship it only after checking in the channel's portal that it still ships",
+            cli_hint="to ship it anyway, add --confirm-cancelled",
+        )
+    lines = [line for line in unshipped if not line["channel_cancelled"]]
+    open_skus = {line["sku"] for line in lines}
+    for line in unshipped:
+        named = any(value.partition("=")[0].strip() == line["sku"] for value in serials if "=" in value)
+        if line["channel_cancelled"] and named and line["sku"] not in open_skus:
+            raise CancelledOnChannel(
+                f"line {line['sku']} of {who} was cancelled on the channel: it ships only when staff "
+                "confirm shipping it anyway",
+                cli_hint="to ship it anyway, add --confirm-cancelled",
+            )
+    if not lines:
+        if row["shipping_status"] == FULLY_SHIPPED:
+            raise HostError(
+                f"order {row['id']} is already Fully Shipped (its other lines were cancelled on the channel)"
+            )
+        raise HostError(f"{who} has nothing left to ship: its unshipped lines were cancelled on the channel")
+    return lines
+
+
+def shipping_status(db: sqlite_utils.Database, order_id: int) -> str:
+    """Unshipped, Partially Shipped or Fully Shipped, from the order's lines: a line the channel
+    cancelled is not waited for (every other line shipped is Fully Shipped), though one shipped
+    anyway counts as shipped."""
+    open_units, shipped = db.execute(
+        "SELECT COALESCE(SUM(CASE WHEN channel_cancelled = 0 THEN quantity - quantity_shipped ELSE 0 END), 0), "
+        "COALESCE(SUM(quantity_shipped), 0) FROM order_lines WHERE order_id = ?",
+        [order_id],
+    ).fetchone()
+    if not open_units:
+        return FULLY_SHIPPED if shipped else UNSHIPPED
+    return PARTIALLY_SHIPPED if shipped else UNSHIPPED
 
 
 def _assign_serials(lines: list[dict[str, Any]], serials: Sequence[str]) -> dict[int, list[str]]:

@@ -277,6 +277,12 @@ ALTER TABLE order_lines ADD CONSTRAINT order_lines_price CHECK (unit_price IS NO
 """
 
 
+@step("0004_cancelled_lines")
+def m0004_cancelled_lines(db: PgDatabase) -> None:
+    # SQLite's 0009_cancelled_lines: a line the channel cancelled while its order stands
+    db.execute("ALTER TABLE order_lines ADD COLUMN IF NOT EXISTS channel_cancelled INTEGER NOT NULL DEFAULT 0")
+
+
 @step("0005_shipment_corrections")
 def m0005_shipment_corrections(db: PgDatabase) -> None:
     # SQLite's 0010_shipment_corrections: the tracking number a staff correction replaces

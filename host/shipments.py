@@ -16,7 +16,7 @@ import sqlite_utils
 from . import audit, clock, jobs, plugins
 from .db import write
 from .errors import HostError
-from .orders import FULLY_SHIPPED, PARTIALLY_SHIPPED, UNSHIPPED, _order_row, show_order
+from .orders import FULLY_SHIPPED, _order_row, shipping_status, show_order
 from .tracking import checked_tracking
 from .validation import check_text, parse_id
 
@@ -120,13 +120,8 @@ def void_shipment(
 
 
 def _shipping_status(db: sqlite_utils.Database, order_id: int) -> str:
-    shipped, short = db.execute(
-        "SELECT COALESCE(SUM(quantity_shipped), 0), "
-        "COALESCE(SUM(CASE WHEN quantity_shipped < quantity THEN 1 ELSE 0 END), 0) "
-        "FROM order_lines WHERE order_id = ?",
-        [order_id],
-    ).fetchone()
-    return UNSHIPPED if not shipped else PARTIALLY_SHIPPED if short else FULLY_SHIPPED
+    # the one rule of orders.shipping_status: a line cancelled on the channel is not waited for
+    return shipping_status(db, order_id)
 
 
 def update_tracking(

@@ -178,6 +178,11 @@ class OrderLine(_ChannelText):
     #: the amount taken off this line (zero or more; a channel's "-2.00" is given as 2.00)
     discount: Discount = Decimal("0")
     tax: Money = Decimal("0")
+    #: the channel cancelled (or refunded) this line while the rest of the order stands: the host
+    #: shows it struck through, does not ship it, and counts the order Fully Shipped once every
+    #: other line is; map the channel's own line state (Back Market's orderline states 4 to 7,
+    #: Amazon's executed item cancellation). A whole order cancelled is ``ChannelOrder.channel_cancelled``.
+    channel_cancelled: bool = False
 
 
 class ChannelOrder(_ChannelText):

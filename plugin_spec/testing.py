@@ -176,6 +176,14 @@ class KitChannel(abc.ABC):
         modification date moves). Return False when your sandbox cannot: that check is skipped."""
         return False
 
+    def cancel_line(self, order_id: str, line_id: str) -> bool:
+        """Cancel one line (``source_line_id`` as your plugin reports it) of ``order_id`` on the
+        channel, as its buyer or the marketplace would, leaving the other lines standing (the
+        order's modification date moves). Return False when your sandbox cannot cancel that line
+        (one shipped already): the kit tries another; when it cannot cancel any, that check is
+        skipped."""
+        return False
+
     # --- for channels whose API wants access tokens (OAuth 2.0): the sandbox's token endpoint
 
     def token_mints(self) -> int | None:
@@ -762,6 +770,50 @@ class ConformanceSuite:
                 "channel_cancelled=False",
                 "map the channel's cancelled state (of the order, or of every line) to channel_cancelled=True: "
                 "the host then flags the order for staff instead of letting them ship it",
+            )
+
+    def test_a_line_cancelled_on_the_channel_comes_back_flagged(
+        self, cartplugin_kit: Harness, cartplugin_kit_settings: Any, cartplugin_kit_channel: KitChannel
+    ) -> None:
+        """The host leaves a line the channel cancelled out of the package only if a download
+        brings that line flagged ``OrderLine.channel_cancelled``."""
+        orders = [o for o in _orders(cartplugin_kit.download(cartplugin_kit_settings, since=LONG_AGO))
+                  if not o.channel_cancelled and not any(line.channel_cancelled for line in o.lines)]  # fmt: skip
+        if not orders:
+            kit_fail("the sandbox has no unfulfilled order to cancel a line of", "seed it with unfulfilled orders")
+        # a line of an order with several first, so that the order itself stands
+        candidates = [(o, each) for o in sorted(orders, key=lambda o: len(o.lines) < 2) for each in o.lines]
+        chosen = next(
+            ((o, each) for o, each in candidates[:20]
+             if cartplugin_kit_channel.cancel_line(o.source_order_id, each.source_line_id)),
+            None,
+        )  # fmt: skip
+        if chosen is None:
+            pytest.skip("the sandbox cannot cancel a line; implement KitChannel.cancel_line to run this check")
+        target, line = chosen
+        items = cartplugin_kit.download(cartplugin_kit_settings, since=target.updated_at)
+        found = [o for o in _orders(items) if o.source_order_id == target.source_order_id]
+        if not found:
+            kit_fail(
+                f"order {target.source_order_id}, with line {line.source_line_id} cancelled on the channel, did "
+                f"not come back in a download since its last change ({target.updated_at.isoformat()})",
+                "with unfulfilled_only=True also yield the orders whose lines the channel cancelled",
+            )
+        flags = {each.source_line_id: each.channel_cancelled for each in found[-1].lines}
+        if not flags.get(line.source_line_id):
+            kit_fail(
+                f"line {line.source_line_id} of order {target.source_order_id} was cancelled on the channel but "
+                "came back with channel_cancelled=False",
+                "map the channel's state of each line (cancelled, refunded before shipping) to "
+                "OrderLine(channel_cancelled=True): the host then leaves it out of the package and out of "
+                "Fully Shipped",
+            )
+        standing = [lid for lid, flag in flags.items() if flag and lid != line.source_line_id]
+        if standing and len(target.lines) > 1 and not found[-1].channel_cancelled:
+            kit_fail(
+                f"order {target.source_order_id}: only line {line.source_line_id} was cancelled, but the plugin "
+                f"also flagged {standing}",
+                "flag a line from its own state, not from the order's or another line's",
             )
 
     # --- access tokens ----------------------------------------------------------------------

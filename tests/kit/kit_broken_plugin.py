@@ -36,6 +36,7 @@ class Shop:
         self.tracking: dict[str, list[str]] = {}
         self.trouble: str | None = None
         self.cancelled: set[str] = set()  # DEFECT (below): the plugin never reads it
+        self.cancelled_lines: set[str] = set()  # DEFECT (below): nor this
         for _ in range(orders):
             self.add()
 
@@ -43,6 +44,12 @@ class Shop:
         """The buyer cancels: the shop records it and the order's updated_at moves."""
         self.clock += timedelta(minutes=5)
         self.cancelled.add(order_id)
+        self.orders[order_id] = self.orders[order_id].model_copy(update={"updated_at": self.clock})
+
+    def cancel_line(self, order_id: str, line_id: str) -> None:
+        """The buyer cancels one line: the shop records it and the order's updated_at moves."""
+        self.clock += timedelta(minutes=5)
+        self.cancelled_lines.add(line_id)
         self.orders[order_id] = self.orders[order_id].model_copy(update={"updated_at": self.clock})
 
     def add(self) -> str:
@@ -136,6 +143,10 @@ class ShopChannel(KitChannel):
 
     def cancel_order(self, order_id: str) -> bool:
         self.shop.cancel(order_id)
+        return True
+
+    def cancel_line(self, order_id: str, line_id: str) -> bool:
+        self.shop.cancel_line(order_id, line_id)
         return True
 
 

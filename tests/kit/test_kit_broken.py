@@ -58,6 +58,11 @@ EXPECTED = {
         "was cancelled on the channel but came back with channel_cancelled=False",
         "map the channel's cancelled state",
     ],
+    "test_a_line_cancelled_on_the_channel_comes_back_flagged": [
+        "line BRK-",
+        "was cancelled on the channel but came back with channel_cancelled=False",
+        "OrderLine(channel_cancelled=True)",
+    ],
     **{
         f"test_transient_trouble_is_classified_so_the_host_retries[{fault}]": [
             f"answering {fault!r} the download raised BadData",

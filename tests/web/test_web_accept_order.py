@@ -131,11 +131,14 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
         "Accept Order is not available now: Allow Order Download is off" in page
         and "<button" not in page.split('id="accept-order"')[1].split("</section>")[0]
     )
-    # the next download sees the lines cancelled on the channel: those orders are flagged for staff
+    # the next download sees the lines cancelled on the channel: an order with every line
+    # cancelled is flagged for staff; of the order with one line left, only that line is
     run("website-settings", COMPANY, "--allow-order-download")
     run("worker", "--once", "--download-every", "0")
     flagged = {o["id"] for o in run.json("orders", "list", "--needs-attention")}
-    assert {multi["id"], untouched["id"]} <= flagged and single["id"] not in flagged
+    assert untouched["id"] in flagged and multi["id"] not in flagged and single["id"] not in flagged
+    assert {x["sku"]: x["channel_cancelled"] for x in _lines(run, multi)}[line["sku"]] is True
+    assert {x["sku"]: x["channel_cancelled"] for x in _lines(run, multi)}[other["sku"]] is False
     assert [action for action, _ in _audit(db_path)] == [
         "order accepted", "order accepted", "order accepted", "order not accepted"
     ]  # fmt: skip

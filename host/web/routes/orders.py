@@ -27,7 +27,13 @@ def index():
 
 
 def _unshipped(order: dict) -> list[dict]:
-    return [line for line in order["lines"] if line["quantity_shipped"] < line["quantity"]]
+    """The lines Ship Items offers: not shipped yet, and not cancelled on the channel, except on
+    an order the channel cancelled, which ships whole once staff confirm it."""
+    return [
+        line
+        for line in order["lines"]
+        if line["quantity_shipped"] < line["quantity"] and (order["channel_cancelled"] or not line["channel_cancelled"])
+    ]
 
 
 @bp.route("/orders/<int:order_id>")
@@ -81,11 +87,16 @@ def ship(order_id: int):
         for serial in (form[f"serial_{line['id']}"].data or "").split(",")
         if serial.strip()
     ]
+    confirmed = order["channel_cancelled"] and request.form.get("confirm_cancelled") == "y"
     try:
         shipped = orders.ship_order(
             db(), order_id, carrier=carrier, tracking_number=form.tracking_number.data or "",
             tracking_url=form.tracking_url.data or None, serials=serials,
+            confirmed_by=actor() if confirmed else None,
         )  # fmt: skip
+    except orders.CancelledOnChannel as exc:
+        form.form_errors.append(f"{exc}; then tick Ship it anyway.")
+        return _page(order, form, 422)
     except HostError as exc:
         form.form_errors.append(str(exc))
         return _page(order, form, 422)

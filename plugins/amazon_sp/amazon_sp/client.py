@@ -40,7 +40,7 @@ CONFIRM_PATH = "/orders/v0/orders/{id}/shipmentConfirmation"
 ACCESS_TOKEN_HEADER = "x-amz-access-token"
 PAGE_SIZE_MAX = 100
 #: what each order must bring: the buyer's e-mail, the address, amounts, the fulfilment state
-INCLUDED_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT"
+INCLUDED_DATA = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,CANCELLATION"
 #: the orders the seller ships: Amazon's own (AFN) are not theirs; PENDING ones wait for
 #: payment and come once UNSHIPPED; CANCELLED ones come so staff hear of them
 UNFULFILLED_STATUSES = "UNSHIPPED,PARTIALLY_SHIPPED,CANCELLED"

@@ -85,7 +85,17 @@ def _discount(totals: dict[str, Decimal], field: str) -> Decimal:
     return -value
 
 
-def order_line(raw: Any, index: int, money: Currencies) -> OrderLine:
+def item_cancelled(item: dict[str, Any], where: str) -> bool:
+    """The item's cancellation was carried out (``cancellation.cancellationExecution``, by the
+    buyer, the seller or Amazon); a cancellation only requested is not one yet."""
+    cancellation = item.get("cancellation")
+    if cancellation is None:
+        return False
+    execution = _object(cancellation, f"{where}.cancellation").get("cancellationExecution")
+    return execution is not None and bool(_object(execution, f"{where}.cancellation.cancellationExecution"))
+
+
+def order_line(raw: Any, index: int, money: Currencies, *, order_cancelled: bool = False) -> OrderLine:
     where = f"orderItems[{index}]"
     item = _object(raw, where)
     product = _object(item.get("product"), f"{where}.product")
@@ -104,6 +114,7 @@ def order_line(raw: Any, index: int, money: Currencies) -> OrderLine:
         line_total=totals["ITEM"],
         discount=_discount(totals, f"{where}.proceeds"),
         tax=totals.get("TAX", Decimal("0")),
+        channel_cancelled=order_cancelled or item_cancelled(item, where),
     )
 
 
@@ -128,8 +139,8 @@ def address(raw: Any, field: str, email: str | None) -> Address | None:
 
 
 def channel_order(raw: dict[str, Any]) -> ChannelOrder:
-    """One ``Order`` (searchOrders with includedData BUYER, RECIPIENT, PROCEEDS, FULFILLMENT) as
-    a ChannelOrder."""
+    """One ``Order`` (searchOrders with includedData BUYER, RECIPIENT, PROCEEDS, FULFILLMENT,
+    CANCELLATION) as a ChannelOrder."""
     fulfillment = _object(raw.get("fulfillment"), "fulfillment")
     status = text(fulfillment.get("fulfillmentStatus"), "fulfillment.fulfillmentStatus", required=True)
     if fulfillment.get("fulfilledBy") != "MERCHANT":
@@ -138,7 +149,7 @@ def channel_order(raw: dict[str, Any]) -> ChannelOrder:
         raise MappingError(f"its status {status!r:.30} has no prices yet (it waits for payment)")
     money = Currencies()
     items = _list(raw.get("orderItems"), "orderItems")
-    lines = [order_line(item, i, money) for i, item in enumerate(items)]
+    lines = [order_line(item, i, money, order_cancelled=status == CANCELLED) for i, item in enumerate(items)]
     proceeds = _object(raw.get("proceeds"), "proceeds")
     totals = _breakdowns(proceeds, "proceeds", money)
     grand_total = _amount(money, proceeds.get("grandTotal"), "proceeds.grandTotal")

@@ -45,7 +45,16 @@ from plugin_spec.sandbox import Reply
 from plugin_spec.sandbox.api import CONTROL_PREFIX, ApiSandbox, Request, error
 from plugin_spec.sandbox.auth import SandboxAuth
 
-from .sandbox_data import DEFAULT_MARKETPLACE, MARKETPLACES, OrderFactory, cancel, parse_time, ship, wire_time
+from .sandbox_data import (
+    DEFAULT_MARKETPLACE,
+    MARKETPLACES,
+    OrderFactory,
+    cancel,
+    cancel_item,
+    parse_time,
+    ship,
+    wire_time,
+)
 from .settings import TOKEN_PATH
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
@@ -386,6 +395,26 @@ class Sandbox(ApiSandbox):
                 cancel(order, "BUYER")
             else:
                 raise ValueError(f"order {order_id} cannot go from {now_status} to {status}")
+            order["lastUpdatedTime"] = wire_time(self._tick())
+            return copy.deepcopy(order)
+
+    def cancel_item(self, order_id: str, item_id: str) -> dict[str, Any]:
+        """The buyer cancels one item of an order not shipped yet (its ``cancellation`` is
+        executed); the order is CANCELLED once every item is. KeyError: no such order or item;
+        ValueError: the item is shipped already, or the order cannot change."""
+        with self._lock:
+            order = self._orders[order_id]
+            item = next((i for i in order["orderItems"] if i["orderItemId"] == item_id), None)
+            if item is None:
+                raise KeyError(item_id)
+            status = order["fulfillment"]["fulfillmentStatus"]
+            if status not in ("PENDING", "UNSHIPPED", "PARTIALLY_SHIPPED") or item["fulfillment"]["quantityFulfilled"]:
+                raise ValueError(f"item {item_id} of order {order_id} cannot be cancelled any more ({status})")
+            cancel_item(item, "BUYER")
+            if all("cancellation" in i for i in order["orderItems"]):
+                order["fulfillment"]["fulfillmentStatus"] = "CANCELLED"
+            elif not sum(i["fulfillment"]["quantityUnfulfilled"] for i in order["orderItems"]):
+                order["fulfillment"]["fulfillmentStatus"] = "SHIPPED"  # the rest had shipped
             order["lastUpdatedTime"] = wire_time(self._tick())
             return copy.deepcopy(order)
 

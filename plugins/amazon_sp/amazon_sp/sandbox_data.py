@@ -219,11 +219,16 @@ def sum_proceeds(order: dict[str, Any]) -> None:
 def cancel(order: dict[str, Any], requester: str) -> None:
     order["fulfillment"]["fulfillmentStatus"] = "CANCELLED"
     for item in order["orderItems"]:
-        item["fulfillment"] = {"quantityFulfilled": 0, "quantityUnfulfilled": 0}
-        item["cancellation"] = {
-            "cancellationRequest": {"requester": "BUYER", "cancelReason": "Changed mind about purchase"},
-            "cancellationExecution": {"cancelledBy": requester, "cancelReason": "Buyer requested cancellation"},
-        }
+        cancel_item(item, requester)
+
+
+def cancel_item(item: dict[str, Any], requester: str) -> None:
+    """One item cancelled: nothing of it is left to ship."""
+    item["fulfillment"] = {"quantityFulfilled": 0, "quantityUnfulfilled": 0}
+    item["cancellation"] = {
+        "cancellationRequest": {"requester": "BUYER", "cancelReason": "Changed mind about purchase"},
+        "cancellationExecution": {"cancelledBy": requester, "cancelReason": "Buyer requested cancellation"},
+    }
 
 
 def ship(

@@ -169,6 +169,15 @@ class SandboxChannel(KitChannel):
         self.sandbox.set_status(order_id, "CANCELLED")
         return True
 
+    def cancel_line(self, order_id: str, line_id: str) -> bool:
+        if self.sandbox.order(order_id)["fulfillment"]["fulfillmentStatus"] != "UNSHIPPED":
+            return False  # partly shipped: cancelling the rest ends the order (SHIPPED), no longer listed
+        try:
+            self.sandbox.cancel_item(order_id, line_id)
+        except ValueError:  # shipped already: Amazon takes a refund, not a cancellation
+            return False
+        return True
+
     def change_orders_during_download(self) -> bool:
         self.sandbox.set_faults(change_during_download=True)
         return True

@@ -122,6 +122,7 @@ def order(raw: Any) -> ChannelOrder:
                 quantity=_quantity(line.get("quantity"), f"{where}.quantity"),
                 unit_price=money(line.get("price"), f"{where}.price"),
                 tax=money(line.get("sales_taxes", "0"), f"{where}.sales_taxes"),
+                channel_cancelled=line_states[-1] in LINE_STATES_CANCELLED,
             )
         )
     shipping = address(raw.get("shipping_address"), "shipping_address")
@@ -145,8 +146,9 @@ def order(raw: Any) -> ChannelOrder:
             grand_total=items_total + shipping_total,
             channel_financial_status=financial,
             channel_fulfillment_status=ORDER_STATE_NAMES.get(state, f"state {state}"),
-            # a buyer cancellation or a refund shows as lines in final states 4 to 7
-            channel_cancelled=bool(cancelled),
+            # a buyer cancellation or a refund shows as lines in final states 4 to 7: each such
+            # line is flagged (the rest still ships), the order once every line is
+            channel_cancelled=len(cancelled) == len(line_states),
             awaiting_acceptance=awaiting,
             payment_status=NO_PAYMENT if state == ORDER_STATE_PENDING_PAYMENT else FULLY_CHARGED,
             channel_shipped=state == ORDER_STATE_SHIPPED,

@@ -139,6 +139,20 @@ class Sandbox(SandboxServer):
             order["date_modification"] = wire_time(self._tick())
             return copy.deepcopy(order)
 
+    def cancel_line(self, order_id: str | int, line_id: str | int) -> dict[str, Any]:
+        """The buyer cancels one line: paid, it becomes cancelled (4); accepted, refunded before
+        shipping (5). Raises KeyError for an unknown order or line, ValueError for a line shipped."""
+        with self._lock:
+            order = self._orders[int(order_id)]
+            line = next((x for x in order["orderlines"] if str(x["id"]) == str(line_id)), None)
+            if line is None:
+                raise KeyError(line_id)
+            if line["state"] in (3, 6):
+                raise ValueError(f"line {line_id} is shipped already; the buyer asks for a refund instead")
+            line["state"] = {1: 4, 2: 5}.get(line["state"], line["state"])
+            order["date_modification"] = wire_time(self._tick())
+            return copy.deepcopy(order)
+
     # --- faults ------------------------------------------------------------------------------
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
@@ -315,7 +329,9 @@ class Sandbox(SandboxServer):
         if url is not None and (not isinstance(url, str) or not re.match(r"^https?://", url) or len(url) > 300):
             return 400, error("invalid", "tracking_url must be an http(s) URL of at most 300 characters."), {}
         lines = order["orderlines"]
-        single = len(lines) == 1 and lines[0]["quantity"] == 1
+        # a cancelled or refunded line is not in the package
+        live = [x for x in lines if x["state"] not in (4, 5, 6, 7)]
+        single = len(live) == 1 and live[0]["quantity"] == 1
         serial = {k: data[k] for k in ("imei", "serial_number") if data.get(k) is not None}
         if serial and not single:
             return 400, error("invalid", "imei / serial_number are only for single-line, single-unit orders."), {}

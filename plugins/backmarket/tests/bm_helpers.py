@@ -78,3 +78,10 @@ class SandboxChannel(KitChannel):
     def lose_next_answer(self) -> bool:
         self.sandbox.set_faults(lose_answer=1)
         return True
+
+    def cancel_line(self, order_id: str, line_id: str) -> bool:
+        try:
+            self.sandbox.cancel_line(order_id, line_id)
+        except ValueError:  # shipped already
+            return False
+        return True

@@ -45,6 +45,10 @@ from plugin_spec.wire import (
 __all__ = ["MappingError", "money", "timestamp", "order_or_bad", "channel_order"]
 
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+#: a line item's ``state`` (the orderline states of Back Market's orders API): 4 cancelled, 5
+#: refunded before shipping, 6 refunded after shipping, 7 not paid; the buyer does not get (or
+#: pays back) such a line, so it is not shipped. Absent or any other state: the line stands.
+LINE_STATES_CANCELLED = frozenset({4, 5, 6, 7})
 #: an API message is shown to people; keep it one short printable line
 _MESSAGE_MAX = 300
 
@@ -136,13 +140,30 @@ def _check_address(data: dict[str, Any], field: str) -> None:
         _text(data.get(key), f"{field}.{key}")
 
 
+def line_cancelled(value: Any, field: str = "state") -> bool:
+    """A line item's ``state`` (an integer, or absent) says the channel cancelled the line."""
+    if value is None:
+        return False
+    if value.__class__ is not int:
+        raise MappingError(f"{field} must be an integer, got {value!r:.20}")
+    return value in LINE_STATES_CANCELLED
+
+
+def _page_line_cancelled(value: Any) -> bool:
+    try:
+        return line_cancelled(value)
+    except MappingError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def order_line(raw: Any, index: int) -> OrderLine:
-    """One entry of ``line_items``: id, sku, title, quantity, unit price and the line's tax."""
+    """One entry of ``line_items``: id, sku, title, quantity, unit price, the line's tax and
+    whether the channel cancelled it (``state``)."""
     if isinstance(raw, dict):
         # fast path: every field has the contract's shape, so no field name needs formatting
         get = raw.get
-        ident, sku, title, quantity, price, tax = (
-            get("id"), get("sku"), get("title"), get("quantity"), get("price"), get("tax")
+        ident, sku, title, quantity, price, tax, state = (
+            get("id"), get("sku"), get("title"), get("quantity"), get("price"), get("tax"), get("state")
         )  # fmt: skip
         if (
             ident.__class__ is str and ident
@@ -151,6 +172,7 @@ def order_line(raw: Any, index: int) -> OrderLine:
             and quantity.__class__ is int and quantity > 0
             and price.__class__ is str and MONEY_RE.match(price)
             and tax.__class__ is str and MONEY_RE.match(tax)
+            and (state is None or state.__class__ is int)
         ):  # fmt: skip
             return OrderLine(
                 source_line_id=ident,
@@ -159,6 +181,7 @@ def order_line(raw: Any, index: int) -> OrderLine:
                 quantity=quantity,
                 unit_price=Decimal(price),
                 tax=Decimal(tax),
+                channel_cancelled=state in LINE_STATES_CANCELLED,
             )
     return _checked_order_line(raw, index)
 
@@ -175,6 +198,7 @@ def _checked_order_line(raw: Any, index: int) -> OrderLine:
         quantity=_quantity(data.get("quantity"), f"{field}.quantity"),
         unit_price=money(data.get("price"), f"{field}.price"),
         tax=money(data.get("tax"), f"{field}.tax"),
+        channel_cancelled=line_cancelled(data.get("state"), f"{field}.state"),
     )
 
 
@@ -244,6 +268,9 @@ class _PageLine(OrderLine):
     quantity: Annotated[int, Strict(), Field(gt=0, le=MAX_QUANTITY)]
     unit_price: MoneyText = Field(validation_alias="price")
     tax: MoneyText
+    channel_cancelled: Annotated[bool, BeforeValidator(_page_line_cancelled)] = Field(
+        default=False, validation_alias="state"
+    )
 
 
 class _PageAddress(Address):

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 from plugin_spec.sandbox.faults import cut_body, endless_body, huge_body, over_limit, trickle, truncated
 from plugin_spec.sandbox.server import Reply, SandboxServer, encode_json
 
-from .sandbox_data import OrderFactory, wire_time
+from .sandbox_data import LINE_CANCELLED, LINE_TO_SHIP, OrderFactory, wire_time
 from .sandbox_faults import TRIGGERS, Faults, Trigger
 from .sandbox_rules import (
     decode_cursor,
@@ -201,9 +201,39 @@ class Sandbox(SandboxServer):
                 raise KeyError(order_id)
             if not order["cancelled"]:
                 now = wire_time(self._tick())
-                order["cancelled"] = True
-                order["cancelled_at"] = now
-                order["financial_status"] = "refunded" if order["financial_status"] == "paid" else "voided"
+                self._cancel_whole(order, now)
+                account.touch(order, now)
+            return copy.deepcopy(order)
+
+    @staticmethod
+    def _cancel_whole(order: dict[str, Any], now: str) -> None:
+        order["cancelled"] = True
+        order["cancelled_at"] = now
+        order["financial_status"] = "refunded" if order["financial_status"] == "paid" else "voided"
+        shipped = shipped_quantities(order)
+        for line in order["line_items"]:
+            if not shipped.get(line["id"]):
+                line["state"] = LINE_CANCELLED
+
+    def cancel_line(self, order_id: str, line_id: str, api_key: str | None = None) -> dict[str, Any]:
+        """The buyer or Back Market Pro cancels one line of an order (its ``state`` becomes 4,
+        ``updated_at`` bumps); the order is cancelled once every line is. Raises KeyError for
+        an unknown order or line, ValueError for a line already shipped."""
+        with self._lock:
+            account = self._account(api_key)
+            order = account.orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            line = next((line for line in order["line_items"] if line["id"] == line_id), None)
+            if line is None:
+                raise KeyError(line_id)
+            if shipped_quantities(order).get(line_id):
+                raise ValueError(f"line {line_id} is shipped already; it can no longer be cancelled")
+            if line.get("state") != LINE_CANCELLED:
+                now = wire_time(self._tick())
+                line["state"] = LINE_CANCELLED
+                if all(other.get("state") == LINE_CANCELLED for other in order["line_items"]):
+                    self._cancel_whole(order, now)
                 account.touch(order, now)
             return copy.deepcopy(order)
 
@@ -214,6 +244,11 @@ class Sandbox(SandboxServer):
             order = account.orders.get(order_id)
             if order is None:
                 raise KeyError(order_id)
+            if order["cancelled"] and fields.get("cancelled") is False and "line_items" not in fields:
+                # the cancellation undone (as the channel's support would): its lines stand again
+                for line in order["line_items"]:
+                    if line.get("state") == LINE_CANCELLED:
+                        line["state"] = LINE_TO_SHIP
             order.update(copy.deepcopy(fields))
             account.touch(order, wire_time(self._tick()))
             return copy.deepcopy(order)
@@ -598,7 +633,10 @@ class Sandbox(SandboxServer):
         }
         order["shipments"].append(shipment)
         shipped = shipped_quantities(order)
-        everything = all(shipped.get(line["id"], 0) >= line["quantity"] for line in order["line_items"])
+        everything = all(
+            shipped.get(line["id"], 0) >= line["quantity"] or line.get("state") == LINE_CANCELLED
+            for line in order["line_items"]
+        )
         order["fulfillment_status"] = "fulfilled" if everything else "partial"
         account.touch(order, now)
         return _Reply(
@@ -627,6 +665,16 @@ class Sandbox(SandboxServer):
                 if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 100_000:
                     return _error(422, "validation_error", 'body must be {"n": 1..100000}')
                 return _Reply(201, {"ids": self.add_orders(n, account.api_key)})
+            match = re.fullmatch(r"/orders/([^/]+)/lines/([^/]+)/cancel", path)
+            if match and method == "POST":
+                account = self._control_account(account_id)
+                order_id, line_id = unquote(match.group(1)), unquote(match.group(2))
+                try:
+                    return _Reply(200, {"order": self.cancel_line(order_id, line_id, account.api_key)})
+                except KeyError:
+                    return _error(404, "order_not_found", f"No order {order_id} with a line {line_id}.")
+                except ValueError as exc:
+                    return _error(422, "line_shipped", str(exc))
             match = re.fullmatch(r"/orders/([^/]+)/cancel", path)
             if match and method == "POST":
                 account = self._control_account(account_id)
@@ -691,6 +739,7 @@ CONTROL_INDEX = [
     f"GET {CONTROL_PREFIX}/orders",
     f"POST {CONTROL_PREFIX}/orders",
     f"POST {CONTROL_PREFIX}/orders/{{id}}/cancel",
+    f"POST {CONTROL_PREFIX}/orders/{{id}}/lines/{{line_id}}/cancel",
     f"GET|DELETE {CONTROL_PREFIX}/requests",
     f"GET|POST|DELETE {CONTROL_PREFIX}/faults",
     f"GET|POST {CONTROL_PREFIX}/accounts",

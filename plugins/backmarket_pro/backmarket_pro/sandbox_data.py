@@ -101,6 +101,10 @@ CARRIERS = (
 )
 PAID_METHODS = ("card", "bank_transfer", "sepa_direct_debit")
 
+#: a line item's ``state`` (Back Market's orderline states): accepted and to ship, shipped,
+#: cancelled (the channel refunds the buyer)
+LINE_TO_SHIP, LINE_SHIPPED, LINE_CANCELLED = 2, 3, 4
+
 
 def money(value: Decimal) -> str:
     """Cents, half-up, as the API's string form."""
@@ -168,6 +172,7 @@ class OrderFactory:
                     "price": price_str,
                     "tax": money(Decimal(price_str) * quantity * rate),
                     "tax_rate": str(rate),
+                    "state": LINE_TO_SHIP,
                 }
             )
         subtotal = sum((Decimal(line["price"]) * line["quantity"] for line in lines), Decimal("0"))
@@ -226,9 +231,13 @@ class OrderFactory:
             order["cancelled"] = True
             order["cancelled_at"] = wire_time(updated)
             order["financial_status"] = "voided" if unpaid else "refunded"
+            for line in lines:
+                line["state"] = LINE_CANCELLED
         elif state == "fulfilled":
             order["shipments"].append(self.shipment(order, updated))
             order["fulfillment_status"] = "fulfilled"
+            for line in lines:
+                line["state"] = LINE_SHIPPED
         return order
 
     def shipment(self, order: dict[str, Any], when: datetime) -> dict[str, Any]:

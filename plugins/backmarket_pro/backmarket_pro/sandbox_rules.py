@@ -9,6 +9,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from .sandbox_data import LINE_CANCELLED
+
 
 def encode_cursor(updated_at: str, order_id: str) -> str:
     raw = json.dumps([updated_at, order_id], separators=(",", ":")).encode()
@@ -75,7 +77,12 @@ def shipped_quantities(order: dict[str, Any]) -> dict[str, int]:
 def shipment_lines(order: dict[str, Any], lines: Any) -> tuple[list[dict[str, Any]], str | None]:
     """The lines a shipment covers (all that remain when omitted), or a validation problem."""
     shipped = shipped_quantities(order)
-    remaining = {line["id"]: line["quantity"] - shipped.get(line["id"], 0) for line in order["line_items"]}
+    # a cancelled line has nothing left to ship
+    cancelled = {line["id"] for line in order["line_items"] if line.get("state") == LINE_CANCELLED}
+    remaining = {
+        line["id"]: 0 if line["id"] in cancelled else line["quantity"] - shipped.get(line["id"], 0)
+        for line in order["line_items"]
+    }
     by_sku: dict[str, str] = {}
     for line in order["line_items"]:
         by_sku.setdefault(line["sku"], line["id"])
@@ -99,6 +106,8 @@ def shipment_lines(order: dict[str, Any], lines: Any) -> tuple[list[dict[str, An
         quantity = line.get("quantity")
         if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
             return [], f"lines[{i}].quantity must be a positive integer."
+        if line_id in cancelled:
+            return [], f"lines[{i}]: line {line_id} is cancelled; it cannot be shipped."
         if quantity > remaining[line_id]:
             return [], f"lines[{i}].quantity {quantity} exceeds the {remaining[line_id]} left to ship of {line_id}."
         serials = line.get("serial_numbers", [])

@@ -44,7 +44,8 @@ def test_every_documented_endpoint_answers(sandbox: Sandbox) -> None:
     answered = []
     for method, path in documented():
         order_id = cancel_me if path.endswith("/cancel") else ship_me
-        url = (root if path.startswith("/_sandbox") else sandbox.base_url) + path.replace("{order_id}", order_id)
+        path_here = path.replace("{line_id}", f"{order_id}-1").replace("{order_id}", order_id)
+        url = (root if path.startswith("/_sandbox") else sandbox.base_url) + path_here
         body = bodies.get(path) if method == "POST" else None
         response = requests.request(method, url, headers={"x-api-key": SECRET_KEY}, json=body, timeout=5)
         assert response.status_code < 400, (method, path, response.status_code, response.text)
