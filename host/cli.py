@@ -825,3 +825,7 @@ for _module in (cli_plugins, cli_config, cli_db, cli_web):
 cli_accept.register(orders_group)
 cli_shipments.register(orders_group)
 cli_website_options.register(jobs_group)
+
+from . import cli_user_companies  # noqa: E402
+
+cli_user_companies.register(cli_web.users_group)

@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -477,3 +477,25 @@ def m0014_order_id_search(db: sqlite_utils.Database) -> None:
         db.execute(statement)
     db.execute(REBUILD)
     db.execute("PRAGMA user_version = 14")  # this step's own number: a run stopped after it says so
+
+
+@migrations(name="0015_user_companies")
+def m0015_user_companies(db: sqlite_utils.Database) -> None:
+    # staff limited to some companies (a 3PL's client companies); an account made before
+    # reaches every company, as it did (host/access.py)
+    if "all_companies" not in db["users"].columns_dict:
+        db.execute("ALTER TABLE users ADD COLUMN all_companies INTEGER NOT NULL DEFAULT 1")
+    db.execute(USER_COMPANIES)
+    # its own number, unless a later step ran first (steps of branches merged out of order)
+    version = max(db.execute("PRAGMA user_version").fetchone()[0], 15)
+    db.execute(f"PRAGMA user_version = {version}")
+
+
+#: the companies given to a user limited to some (step 0015; PostgreSQL: step 0010_user_companies)
+USER_COMPANIES = """
+CREATE TABLE IF NOT EXISTS user_companies (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    company_id INTEGER NOT NULL REFERENCES companies(id) ON DELETE CASCADE,
+    PRIMARY KEY (user_id, company_id)
+)
+"""

@@ -375,3 +375,12 @@ def m0009_order_id_search(db: PgDatabase) -> None:
     from .order_search import create_pg_index
 
     create_pg_index(db)
+
+
+@step("0010_user_companies")
+def m0010_user_companies(db: PgDatabase) -> None:
+    # SQLite's 0015_user_companies: staff limited to some companies; existing accounts reach all
+    from .migrations import USER_COMPANIES
+
+    db.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS all_companies INTEGER NOT NULL DEFAULT 1")
+    db.execute(USER_COMPANIES.replace("INTEGER NOT NULL REFERENCES", "BIGINT NOT NULL REFERENCES"))

@@ -4,10 +4,15 @@ Every filter and sort maps to a fixed SQL fragment (never text from the request)
 one has an index (migration 0004_web_admin), so a page costs the same at 100 rows or 100,000.
 Paging is by OFFSET within an indexed order; pages far from the start cost more, which the
 grid accepts since staff narrow with filters rather than paging to page 2,000.
+
+Every query here takes the ``Access`` of the signed-in user (``host.access``; no default, so a
+new caller cannot forget it): rows, counts and the choices of a filter come from the companies
+the user reaches only, whatever the request's parameters name.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +21,7 @@ import sqlite_utils
 
 from . import order_search
 from . import orders as orders_module
+from .access import EVERY, Access
 
 PAGE_SIZE = 50
 
@@ -47,10 +53,11 @@ def _page_number(value: Any) -> int:
     return max(1, min(int(text), 1_000_000)) if text.isdecimal() else 1
 
 
-def companies_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def companies_overview(db: sqlite_utils.Database, access: Access) -> list[dict[str, Any]]:
     """The Companies list: toggles, connection, last download and upload, orders needing attention."""
+    reach, params = access.where("c.id")
     rows = db.query(
-        """
+        f"""
         SELECT c.id, c.name, c.connection_status, c.connection_tested_at, w.store_plugin,
                w.allow_order_download, w.allow_tracking_upload,
                (SELECT MAX(finished_at) FROM jobs j WHERE j.company_id = c.id
@@ -60,8 +67,9 @@ def companies_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
                   AND j.kind = 'upload_tracking' AND j.status IN ('Completed', 'Partial Success')) AS last_upload,
                (SELECT COUNT(*) FROM orders o WHERE o.company_id = c.id AND o.channel_cancelled = 1
                   AND o.status != 'Cancelled') AS attention
-        FROM companies c JOIN website_settings w ON w.company_id = c.id ORDER BY c.name
-        """
+        FROM companies c JOIN website_settings w ON w.company_id = c.id WHERE {reach} ORDER BY c.name
+        """,
+        params,
     )
     from .companies import plugin_missing
 
@@ -70,9 +78,12 @@ def companies_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
              "plugin_missing": plugin_missing(row["store_plugin"])} for row in rows]  # fmt: skip
 
 
-def _order_filters(filters: dict[str, Any], backend: str = "sqlite") -> tuple[list[str], list[Any]]:
+def _order_filters(filters: dict[str, Any], backend: str, access: Access) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    if not access.everything:
+        reach, params = access.where("o.company_id")
+        where.append(reach)
     if str(filters.get("company") or "").isdecimal():
         where.append("o.company_id = ?")
         params.append(int(filters["company"]))
@@ -104,9 +115,15 @@ def _order_filters(filters: dict[str, Any], backend: str = "sqlite") -> tuple[li
 
 
 def orders_sql(
-    filters: dict[str, Any], sort: str, descending: bool, page: int, per_page: int, backend: str = "sqlite"
+    filters: dict[str, Any],
+    sort: str,
+    descending: bool,
+    page: int,
+    per_page: int,
+    backend: str = "sqlite",
+    access: Access = EVERY,
 ) -> tuple[str, str, list[Any]]:
-    where, params = _order_filters(filters, backend)
+    where, params = _order_filters(filters, backend, access)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if descending else "ASC"
     order_by = f"{ORDER_SORTS.get(sort, 'o.id')} {direction}" + (f", o.id {direction}" if sort != "id" else "")
@@ -120,7 +137,7 @@ def orders_sql(
     return select, count, params
 
 
-def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = PAGE_SIZE) -> Page:
+def orders_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
     sort: str = args["sort"] if args.get("sort") in ORDER_SORTS else "id"
     descending = args.get("dir", "desc") != "asc"
     page = _page_number(args.get("page"))
@@ -128,7 +145,7 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int =
         k: args.get(k)
         for k in ("company", "status", "payment", "shipping", "source_updated", "cancelled", "upload_failed", "q")
     }
-    select, count, params = orders_sql(filters, sort, descending, page, per_page, backend_of(db))
+    select, count, params = orders_sql(filters, sort, descending, page, per_page, backend_of(db), access)
     rows = [
         {**row, "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
          "needs_attention": bool(row["channel_cancelled"]) and row["status"] != "Cancelled"}
@@ -143,13 +160,19 @@ def backend_of(db: sqlite_utils.Database) -> str:
     return getattr(db, "backend", "sqlite")
 
 
-def payment_statuses(db: sqlite_utils.Database) -> list[str]:
-    return [row[0] for row in db.execute("SELECT DISTINCT payment_status FROM orders ORDER BY 1")]
+def payment_statuses(db: sqlite_utils.Database, access: Access) -> list[str]:
+    reach, params = access.where("company_id")
+    return [
+        row[0] for row in db.execute(f"SELECT DISTINCT payment_status FROM orders WHERE {reach} ORDER BY 1", params)
+    ]
 
 
-def jobs_sql(filters: dict[str, Any], page: int, per_page: int) -> tuple[str, str, list[Any]]:
+def jobs_sql(filters: dict[str, Any], page: int, per_page: int, access: Access = EVERY) -> tuple[str, str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
+    if not access.everything:
+        reach, params = access.where("j.company_id")
+        where.append(reach)
     if str(filters.get("company") or "").isdecimal():
         where.append("j.company_id = ?")
         params.append(int(filters["company"]))
@@ -169,10 +192,10 @@ def jobs_sql(filters: dict[str, Any], page: int, per_page: int) -> tuple[str, st
     return select, f"SELECT COUNT(*) FROM jobs j{clause}", params
 
 
-def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = PAGE_SIZE) -> Page:
+def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
     page = _page_number(args.get("page"))
     filters = {k: args.get(k) for k in ("company", "kind", "status")}
-    select, count, params = jobs_sql(filters, page, per_page)
+    select, count, params = jobs_sql(filters, page, per_page, access)
     rows = [
         {**row, "summary": json.loads(row["summary"]) if row["summary"] else None,
          "progress": json.loads(row["progress"]) if row["progress"] else None}
@@ -182,17 +205,29 @@ def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], per_page: int = P
     return Page(rows, total, page, per_page, filters={k: v for k, v in filters.items() if v})
 
 
-def failed_uploads(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
+def failed_uploads(db: sqlite_utils.Database, access: Access, limit: int = 200) -> list[dict[str, Any]]:
     """Shipments the channel refused, newest first, with their order."""
+    reach, params = access.where("o.company_id")
     return list(
         db.query(
             "SELECT s.id AS shipment_id, s.order_id, s.carrier, s.tracking_number, s.upload_attempts, "
             "s.upload_message, s.next_upload_at, o.source_order_id, c.name AS company "
             "FROM shipments s JOIN orders o ON o.id = s.order_id JOIN companies c ON c.id = o.company_id "
-            "WHERE s.upload_state = 'failed' ORDER BY s.id DESC LIMIT ?",
-            [limit],
+            f"WHERE s.upload_state = 'failed' AND {reach} ORDER BY s.id DESC LIMIT ?",
+            [*params, limit],
         )
     )
+
+
+def attention_orders(db: sqlite_utils.Database, access: Access, limit: int = 500) -> list[dict[str, Any]]:
+    """Orders the channel cancelled that staff have not set to Cancelled, in the user's companies."""
+    if access.company_ids is None:
+        return list(orders_module.list_orders(db, needs_attention=True, limit=limit))
+    found = itertools.chain.from_iterable(
+        orders_module.list_orders(db, company_id, needs_attention=True, limit=limit)
+        for company_id in access.company_ids
+    )
+    return sorted(found, key=lambda row: row["id"])[:limit]
 
 
 def explain(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from .. import users
-from . import forms
+from . import forms, reach
 from .context import db, notice
 
 bp = Blueprint("auth", __name__)
@@ -78,6 +78,7 @@ def _guard() -> Any:
         if request.method == "GET":
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(401 if request.endpoint else 404)
+    reach.check()  # before the role's check: another company's id is "not found" to every role
     if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in ANY_USER_POSTS:
         view = current_app.view_functions.get(request.endpoint or "")
         permission = getattr(view, "permission", None)

@@ -1,10 +1,12 @@
-"""What every route needs: this request's database connection and the signed-in user."""
+"""What every route needs: this request's database connection, the signed-in user and the
+companies that user reaches (``access``: pass it to every query of ``host.queries``)."""
 
 from __future__ import annotations
 
 import sqlite_utils
 from flask import current_app, flash, g
 
+from .. import access as access_module
 from ..db import connect
 
 
@@ -13,6 +15,13 @@ def db() -> sqlite_utils.Database:
     if "db" not in g:
         g.db = connect(current_app.config["DB_PATH"], migrate=False)
     return g.db
+
+
+def access() -> access_module.Access:
+    """The companies the signed-in user reaches, read once a request."""
+    if "access" not in g:
+        g.access = access_module.for_user(db(), g.user)
+    return g.access
 
 
 def actor() -> str:

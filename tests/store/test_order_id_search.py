@@ -10,6 +10,7 @@ import psycopg
 import sqlite_utils
 
 from host import order_search, orders, pg_migrations, queries
+from host.access import EVERY
 from host.companies import add_company
 from host.db import connect, write
 from host.migrations import migrations
@@ -37,7 +38,7 @@ def import_orders(db, company_id: int, batch: list[ChannelOrder]) -> orders.Impo
 
 
 def found(db, q: str, **more: str) -> list[str]:
-    return [row["source_order_id"] for row in queries.orders_page(db, {"q": q, **more}).rows]
+    return [row["source_order_id"] for row in queries.orders_page(db, {"q": q, **more}, EVERY).rows]
 
 
 def test_part_of_a_channel_order_id_finds_the_order_in_any_case(store):
@@ -48,7 +49,7 @@ def test_part_of_a_channel_order_id_finds_the_order_in_any_case(store):
     assert found(store, "bmp-2000") == ["BMP-20000001"]
     assert found(store, "  761108 ") == ["BMP-11761108"]
     assert found(store, "BMP-11761108") == ["BMP-11761108"]  # the whole id still finds it
-    page = queries.orders_page(store, {"q": "1176"})
+    page = queries.orders_page(store, {"q": "1176"}, EVERY)
     assert page.total == 2 and page.filters == {"q": "1176"}
     assert found(store, "99999") == []
     assert found(store, "1176", company=str(company.id + 1)) == []  # other filters still apply
@@ -86,7 +87,7 @@ def test_orders_imported_and_updated_after_the_migration_are_found_once(store):
     assert (stats.inserted, stats.updated) == (1, 1)
     assert found(store, "117612") == ["BMP-11761200"]
     assert found(store, "1176") == ["BMP-11761200", "BMP-11761108"]
-    assert queries.orders_page(store, {"q": "761108", "cancelled": "yes"}).total == 1
+    assert queries.orders_page(store, {"q": "761108", "cancelled": "yes"}, EVERY).total == 1
 
 
 def test_an_order_that_cannot_be_stored_leaves_nothing_in_the_index(store):
@@ -144,7 +145,7 @@ def test_the_grid_searches_part_of_an_id_through_the_index(store):
     import_orders(store, company.id, [order("BMP-11761108")])
     store.execute("ANALYZE")
     assert found(store, "761108") == ["BMP-11761108"]
-    assert queries.orders_page(store, {"q": "3001234"}).total == 10
+    assert queries.orders_page(store, {"q": "3001234"}, EVERY).total == 10
     plan = _plan(store, "761108")
     if queries.backend_of(store) == "postgresql":
         assert any(order_search.PG_INDEX in step for step in plan), plan
@@ -198,7 +199,7 @@ def test_a_postgresql_database_with_orders_gains_the_trigram_index(pg_url):
             _raw_order(old, company_id, source_id)
     old.close()
     db = connect(pg_url)
-    assert pg_migrations.applied(db)[-1] == "0009_order_id_search"
+    assert "0009_order_id_search" in pg_migrations.applied(db)
     assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
     assert found(db, "11761108") == ["BMP-11761108"]
     assert found(db, "bmp-") == ["BMP-20000001", "BMP-11761108"]

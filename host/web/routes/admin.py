@@ -10,19 +10,20 @@ from pydantic import SecretStr
 
 from plugin_spec import CartSettings
 
-from ... import audit, orders, plugins, queries, users
+from ... import access as access_module
+from ... import audit, plugins, queries, users
 from .. import forms
-from ..context import db
+from ..context import access, db
 
 bp = Blueprint("admin", __name__)
 
 
 @bp.route("/attention")
 def attention():
-    cancelled = list(orders.list_orders(db(), needs_attention=True, limit=500))
     return render_template(
-        "attention.html", cancelled=cancelled, failed=queries.failed_uploads(db()), action_form=forms.ActionForm()
-    )
+        "attention.html", cancelled=queries.attention_orders(db(), access()),
+        failed=queries.failed_uploads(db(), access()), action_form=forms.ActionForm(),
+    )  # fmt: skip
 
 
 def _fields(model: type[CartSettings]) -> list[dict[str, Any]]:
@@ -60,4 +61,9 @@ def audit_log():
 def user_list():
     if not g.user.can("users"):
         abort(403)
-    return render_template("users.html", rows=users.list_users(db()), roles=users.PERMISSIONS)
+    given = access_module.company_names(db())
+    rows = [
+        {**row, "companies": access_module.describe(given.get(row["id"]), row["role"])}
+        for row in users.list_users(db())
+    ]
+    return render_template("users.html", rows=rows, roles=users.PERMISSIONS)

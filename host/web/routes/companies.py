@@ -23,7 +23,7 @@ from ... import (
 from ...errors import HostError, InvalidSettings
 from .. import background, filters, forms
 from ..auth import requires
-from ..context import actor, db, notice
+from ..context import access, actor, db, notice
 
 bp = Blueprint("companies", __name__)
 
@@ -35,13 +35,19 @@ def home():
 
 @bp.route("/companies")
 def index():
-    return render_template("companies.html", rows=queries.companies_overview(db()), form=forms.CompanyForm())
+    return render_template(
+        "companies.html", rows=queries.companies_overview(db(), access()), form=forms.CompanyForm(),
+        may_add=access().everything,
+    )  # fmt: skip
 
 
 @bp.route("/companies", methods=["POST"])
 @requires("company_settings")
 def add():
     form = forms.CompanyForm()
+    if not access().everything:  # a company they add would be out of their own reach
+        notice("Only staff who see every company add companies. Ask an admin.", error=True)
+        return redirect(url_for("companies.index"))
     if not form.validate_on_submit():
         notice("Type a company name.", error=True)
         return redirect(url_for("companies.index"))

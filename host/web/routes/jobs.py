@@ -8,16 +8,20 @@ from ... import audit, jobs, queries
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
-from ..context import actor, db, notice
+from ..context import access, actor, db, notice
 
 bp = Blueprint("jobs", __name__)
 
 
 @bp.route("/jobs")
 def index():
-    page = queries.jobs_page(db(), request.args.to_dict())
+    page = queries.jobs_page(db(), request.args.to_dict(), access())
     return render_template(
-        "jobs.html", page=page, companies=queries.companies_overview(db()), kinds=jobs.KINDS, statuses=jobs.STATUSES
+        "jobs.html",
+        page=page,
+        companies=queries.companies_overview(db(), access()),
+        kinds=jobs.KINDS,
+        statuses=jobs.STATUSES,
     )
 
 

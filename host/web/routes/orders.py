@@ -10,17 +10,17 @@ from ... import acceptance, audit, companies, order_search, orders, queries, ser
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
-from ..context import actor, db, notice
+from ..context import access, actor, db, notice
 
 bp = Blueprint("orders", __name__)
 
 
 @bp.route("/orders")
 def index():
-    page = queries.orders_page(db(), request.args.to_dict())
+    page = queries.orders_page(db(), request.args.to_dict(), access())
     return render_template(
-        "orders.html", page=page, companies=queries.companies_overview(db()), statuses=orders.STATUSES,
-        payments=queries.payment_statuses(db()),
+        "orders.html", page=page, companies=queries.companies_overview(db(), access()), statuses=orders.STATUSES,
+        payments=queries.payment_statuses(db(), access()),
         shippings=(orders.UNSHIPPED, orders.PARTIALLY_SHIPPED, orders.FULLY_SHIPPED),
         search_hint=order_search.hint(request.args.get("q")),
     )  # fmt: skip
