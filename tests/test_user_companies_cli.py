@@ -32,6 +32,10 @@ def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_
     assert given.output == "sue (support) sees: Acme Refurb, Beta Phones\n"
     assert run("users", "companies", "sue", "--remove", "Beta Phones").output == "sue (support) sees: Acme Refurb\n"
     assert run("users", "companies", "sue", "--all").output == "sue (support) sees: every company\n"
+    # the list is kept while the user sees every company, and applies again when limited
+    assert run("users", "companies", "sue", "--only-given").output == "sue (support) sees: Acme Refurb\n"
+    run("users", "companies", "sue", "--remove", "Acme Refurb")
+    assert run("users", "companies", "sue").output == "sue (support) sees: none (sees no company)\n"
     assert run("users", "companies", "ann").output == "ann (admin) sees: every company (admin)\n"
 
 
