@@ -93,6 +93,12 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
                     own = http.get(web.url + _url(rule.rule, mine), allow_redirects=False, timeout=10)
                     assert own.status_code != 404, (name, url, own.status_code)
     assert tried >= 3 * 15
+    # an own order with another company's shipment: each id of a URL is checked
+    walt, token = signed_in(web, "walt")
+    for action in ("void", "retry", "tracking"):
+        url = f"{web.url}/orders/{mine['order_id']}/shipments/{theirs['shipment_id']}/{action}"
+        answer = walt.post(url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
+        assert answer.status_code == 404, (url, answer.status_code)
     assert _snapshot(db_path) == before
 
 
