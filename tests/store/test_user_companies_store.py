@@ -3,18 +3,23 @@ reaches every company, as it did; given companies limit it; admins always reach 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import pytest
 import sqlite_utils
 
-from host import access, pg_migrations, users
+from host import access, jobs, orders, pg_migrations, queries, users
 from host.access import EVERY, Access
 from host.companies import add_company
-from host.db import connect
+from host.db import connect, write
 from host.errors import HostError
 from host.migrations import migrations
 from host.pg import PgDatabase
+from plugin_spec import ChannelOrder, OrderLine
 
 PASSWORD = "correct horse battery staple"
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 
 
 def test_an_account_reaches_every_company_until_given_some_and_admins_always_do(store):
@@ -78,3 +83,37 @@ def test_a_postgresql_database_of_the_previous_version_keeps_every_account_reach
         assert "0010_user_companies" in pg_migrations.applied(db)
     finally:
         db.close()
+
+
+def _import(db, company_id: int, source_order_id: str, *, cancelled: bool = False) -> None:
+    order = ChannelOrder(
+        source_order_id=source_order_id, created_at=T0, updated_at=T0, currency="EUR", subtotal=Decimal("30.00"),
+        tax_total=Decimal("0"), grand_total=Decimal("30.00"), channel_cancelled=cancelled,
+        lines=[OrderLine(source_line_id="L1", sku="SKU-1", title="Phone", quantity=1, unit_price=Decimal("30.00"))],
+    )  # fmt: skip
+    with write(db):
+        assert orders.upsert_each(db, company_id, "backmarket_pro", [order], None, orders.ImportStats()) == []
+
+
+def test_every_grid_query_keeps_to_the_companies_it_is_given(store):
+    acme, beta = add_company(store, "Acme Refurb"), add_company(store, "Beta Phones")
+    _import(store, acme.id, "A-1")
+    _import(store, beta.id, "B-1")
+    _import(store, beta.id, "B-2", cancelled=True)
+    jobs.enqueue(store, beta.id, "import_orders", {"since": None})
+    with write(store):
+        store.execute("UPDATE orders SET payment_status = 'Beta only' WHERE company_id = ?", [beta.id])
+    mine, nobody = Access(frozenset({acme.id})), Access(frozenset())
+    assert [c["name"] for c in queries.companies_overview(store, mine)] == ["Acme Refurb"]
+    assert [c["name"] for c in queries.companies_overview(store, EVERY)] == ["Acme Refurb", "Beta Phones"]
+    assert queries.companies_overview(store, nobody) == []
+    assert queries.orders_page(store, {}, mine).total == 1
+    assert queries.orders_page(store, {"company": str(beta.id)}, mine).total == 0
+    assert queries.orders_page(store, {"q": "B-"}, mine).total == 0
+    assert queries.orders_page(store, {"company": str(beta.id)}, EVERY).total == 2
+    assert "Beta only" not in queries.payment_statuses(store, mine)
+    assert "Beta only" in queries.payment_statuses(store, EVERY)
+    assert queries.jobs_page(store, {}, mine).total == 0 and queries.jobs_page(store, {}, EVERY).total == 1
+    assert queries.attention_orders(store, mine) == []
+    assert [o["source_order_id"] for o in queries.attention_orders(store, EVERY)] == ["B-2"]
+    assert queries.failed_uploads(store, mine) == []
