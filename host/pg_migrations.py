@@ -375,3 +375,9 @@ def m0009_order_id_search(db: PgDatabase) -> None:
     from .order_search import create_pg_index
 
     create_pg_index(db)
+
+
+@step("0011_user_lifecycle")
+def m0011_user_lifecycle(db: PgDatabase) -> None:
+    # SQLite's 0016_user_lifecycle: a disabled user cannot sign in
+    _run_script(db, "ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled INTEGER NOT NULL DEFAULT 0")

@@ -1,4 +1,4 @@
-"""Attention, Plugins, the audit log and the user list."""
+"""Attention, Plugins and the audit log (Employees: routes/employees.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from plugin_spec import CartSettings
 
-from ... import audit, orders, plugins, queries, users
+from ... import audit, orders, plugins, queries
 from .. import forms
 from ..context import db
 
@@ -54,10 +54,3 @@ def audit_log():
     if not g.user.can("audit"):
         abort(403)
     return render_template("audit.html", entries=audit.entries(db(), limit=500))
-
-
-@bp.route("/users")
-def user_list():
-    if not g.user.can("users"):
-        abort(403)
-    return render_template("users.html", rows=users.list_users(db()), roles=users.PERMISSIONS)
