@@ -70,8 +70,9 @@ def _keeps_an_admin(db: sqlite_utils.Database, target: users.User, doing: str) -
 
 
 def add(db: sqlite_utils.Database, actor: str, name: str, role: str, password: str) -> users.User:
-    user = users.add_user(db, name, role, password)
-    audit.record(db, actor, "employee added", target=user.name, details={"role": role})
+    with write(db):
+        user = users.add_user(db, name, role, password)
+        audit.record(db, actor, "employee added", target=user.name, details={"role": role})
     return user
 
 
@@ -79,44 +80,44 @@ def set_role(db: sqlite_utils.Database, actor: str, name: str, role: str) -> use
     """Give ``name`` another role; their sessions end (they sign in again under the new one)."""
     if role not in users.ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(users.ROLES)}")
-    target = _target(db, name)
-    if target.role == role:
-        raise HostError(f"{target.name!r} is already {role}")
-    _not_oneself(target, actor, "change the role of")
-    if role != "admin":
-        _keeps_an_admin(db, target, "change this role")
-    with write(db):
+    with write(db):  # the check and the change together: two admins cannot demote each other at once
+        target = _target(db, name)
+        if target.role == role:
+            raise HostError(f"{target.name!r} is already {role}")
+        _not_oneself(target, actor, "change the role of")
+        if role != "admin":
+            _keeps_an_admin(db, target, "change this role")
         db.execute("UPDATE users SET role = ?, session_version = session_version + 1 WHERE id = ?", [role, target.id])
-    audit.record(db, actor, "employee role changed", target=target.name, details={"role": role, "was": target.role})
+        audit.record(db, actor, "employee role changed", target=target.name, details={"role": role, "was": target.role})
     return _target(db, name)
 
 
 def set_disabled(db: sqlite_utils.Database, actor: str, name: str, disabled: bool) -> users.User:
     """Disable ``name`` (they cannot sign in; their sessions end) or enable them again."""
-    target = _target(db, name)
-    if target.disabled == disabled:
-        raise HostError(f"{target.name!r} is already {'disabled' if disabled else 'enabled'}")
-    if disabled:
-        _not_oneself(target, actor, "disable")
-        _keeps_an_admin(db, target, "disable this user")
     with write(db):
+        target = _target(db, name)
+        if target.disabled == disabled:
+            raise HostError(f"{target.name!r} is already {'disabled' if disabled else 'enabled'}")
+        if disabled:
+            _not_oneself(target, actor, "disable")
+            _keeps_an_admin(db, target, "disable this user")
         db.execute(
             "UPDATE users SET disabled = ?, session_version = session_version + 1 WHERE id = ?",
             [int(disabled), target.id],
         )
-    audit.record(db, actor, "employee disabled" if disabled else "employee enabled", target=target.name)
+        audit.record(db, actor, "employee disabled" if disabled else "employee enabled", target=target.name)
     return _target(db, name)
 
 
 def remove(db: sqlite_utils.Database, actor: str, name: str) -> None:
     """Remove ``name`` for good (the Change Log keeps their name on what they did)."""
-    target = _target(db, name)
-    _not_oneself(target, actor, "remove")
-    _keeps_an_admin(db, target, "remove this user")
     with write(db):
+        target = _target(db, name)
+        _not_oneself(target, actor, "remove")
+        _keeps_an_admin(db, target, "remove this user")
         db.execute("DELETE FROM users WHERE id = ?", [target.id])
-    users.unlock(db, target.name)  # their failed sign-ins go with them
-    audit.record(db, actor, "employee removed", target=target.name, details={"role": target.role})
+        users.unlock(db, target.name)  # their failed sign-ins go with them
+        audit.record(db, actor, "employee removed", target=target.name, details={"role": target.role})
 
 
 def reset_password(db: sqlite_utils.Database, actor: str, name: str, password: str) -> None:
@@ -125,8 +126,9 @@ def reset_password(db: sqlite_utils.Database, actor: str, name: str, password: s
     target = _target(db, name)
     if target.name.casefold() == actor.casefold():
         raise HostError("change your own password under My Password, with your current one")
-    users.set_password(db, target.name, password)
-    audit.record(db, actor, "employee password reset", target=target.name)
+    with write(db):
+        users.set_password(db, target.name, password)
+        audit.record(db, actor, "employee password reset", target=target.name)
 
 
 def change_own_password(db: sqlite_utils.Database, user: users.User, current: str, new: str) -> users.User:
@@ -136,8 +138,9 @@ def change_own_password(db: sqlite_utils.Database, user: users.User, current: st
         raise HostError("the current password is not right")
     if new == current:
         raise HostError("the new password is the current one: choose another")
-    users.set_password(db, user.name, new)
-    audit.record(db, user.name, "own password changed", target=user.name)
+    with write(db):
+        users.set_password(db, user.name, new)
+        audit.record(db, user.name, "own password changed", target=user.name)
     changed = users.get_user(db, user.id)
     assert changed is not None
     return changed
