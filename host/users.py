@@ -80,6 +80,9 @@ def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable() or " " in name:
         raise HostError("a user name is 1 to 64 printable characters without spaces")
+    if ":" in name or name.casefold() == "system":
+        # the Change Log names the CLI "cli:<unix user>" and the worker "system": no user may pass for them
+        raise HostError("a user name cannot contain ':' nor be 'system'")
     if role not in ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
     if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():

@@ -132,3 +132,12 @@ def test_an_older_database_gains_the_disabled_flag_and_keeps_its_users_enabled(d
     db = connect(db_path)
     assert db.execute("SELECT name, disabled FROM users").fetchall() == [("old", 0)]
     assert not users.get_user_by_name(db, "old").disabled
+
+
+def test_no_user_may_take_the_change_log_s_names_of_the_cli_and_the_worker(run, db_path, staff):
+    state = _state(db_path)
+    for name in ("cli:root", "System"):
+        refused = run("users", "add", name, "--role", "admin", ok=False)
+        assert refused.exit_code == 1
+        assert refused.output.strip().splitlines() == ["Error: a user name cannot contain ':' nor be 'system'"]
+    assert _state(db_path) == state
