@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import click
+import sqlite_utils
 
-from . import users
+from . import employees, users
 from .db import connect, open_existing
 
 LOOPBACK_NAMES = {"localhost"}
+T = TypeVar("T")
 
 
 def _is_loopback(host: str) -> bool:
@@ -128,7 +133,7 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
     db = open_existing(ctx.find_root().obj["db_path"])  # `companies add` creates the database
     try:
         users.check_new_user(db, name, role)  # a taken name is said before any password is typed
-        user = users.add_user(db, name, role, _password("Password"))
+        user = employees.add(db, _actor(), name, role, _password("Password"))
     finally:
         db.close()
     click.echo(f"Added user {user.name!r} ({user.role})")
@@ -142,7 +147,7 @@ def users_password(ctx: click.Context, name: str) -> None:
     db = open_existing(ctx.find_root().obj["db_path"])
     try:
         users.get_user_by_name(db, name)  # an unknown name is said before any password is typed
-        users.set_password(db, name, _password("New password"))
+        employees.reset_password(db, _actor(), name, _password("New password"))
     finally:
         db.close()
     click.echo(f"Password of {name!r} changed")
@@ -160,6 +165,59 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     finally:
         db.close()
     click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")
+
+
+def _actor() -> str:
+    """Who the Change Log says made a change from the command line."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (a bare container)
+        return "cli:unknown"
+
+
+def _change(ctx: click.Context, change: Callable[[sqlite_utils.Database], T]) -> T:
+    db = open_existing(ctx.find_root().obj["db_path"])
+    try:
+        return change(db)
+    finally:
+        db.close()
+
+
+@users_group.command(name="disable")
+@click.argument("name")
+@click.pass_context
+def users_disable(ctx: click.Context, name: str) -> None:
+    """NAME cannot sign in any more (same answer as a wrong password); their open sessions end."""
+    user = _change(ctx, lambda db: employees.set_disabled(db, _actor(), name, True))
+    click.echo(f"Disabled {user.name!r}: cannot sign in; open sessions ended")
+
+
+@users_group.command(name="enable")
+@click.argument("name")
+@click.pass_context
+def users_enable(ctx: click.Context, name: str) -> None:
+    """Let a disabled NAME sign in again."""
+    user = _change(ctx, lambda db: employees.set_disabled(db, _actor(), name, False))
+    click.echo(f"Enabled {user.name!r}: may sign in again")
+
+
+@users_group.command(name="remove")
+@click.argument("name")
+@click.pass_context
+def users_remove(ctx: click.Context, name: str) -> None:
+    """Remove NAME for good (never the last admin); their open sessions end."""
+    _change(ctx, lambda db: employees.remove(db, _actor(), name))
+    click.echo(f"Removed {name.strip()!r}; open sessions ended")
+
+
+@users_group.command(name="role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(users.ROLES))
+@click.pass_context
+def users_role(ctx: click.Context, name: str, role: str) -> None:
+    """Give NAME another ROLE (never the last admin's); their open sessions end."""
+    user = _change(ctx, lambda db: employees.set_role(db, _actor(), name, role))
+    click.echo(f"{user.name!r} is now {user.role}; open sessions ended")
 
 
 def _password(label: str) -> str:
@@ -181,7 +239,8 @@ def users_list(ctx: click.Context) -> None:
     rows = users.list_users(db)
     db.close()
     for row in rows:
-        click.echo(f"{row['name']}  {row['role']}  last login {row['last_login_at'] or '-'}")
+        state = "  disabled" if row["disabled"] else ""
+        click.echo(f"{row['name']}  {row['role']}{state}  last login {row['last_login_at'] or '-'}")
     if not rows:
         click.echo("No users: cartplugin users add NAME --role admin")
 

@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -499,3 +499,15 @@ CREATE TABLE IF NOT EXISTS user_companies (
     PRIMARY KEY (user_id, company_id)
 )
 """
+
+
+@migrations(name="0016_user_lifecycle")
+def m0016_user_lifecycle(db: sqlite_utils.Database) -> None:
+    # Employees in the browser: an admin disables a user (who then cannot sign in) and enables
+    # them again; a disabled user keeps their name in the Change Log
+    columns = {row[1] for row in db.execute("PRAGMA table_info(users)").fetchall()}
+    if "disabled" not in columns:
+        db.execute("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
+    # its own number, unless a later step ran first (steps of branches merged out of order)
+    version = max(db.execute("PRAGMA user_version").fetchone()[0], 16)
+    db.execute(f"PRAGMA user_version = {version}")

@@ -384,3 +384,9 @@ def m0010_user_companies(db: PgDatabase) -> None:
 
     db.execute("ALTER TABLE users ADD COLUMN IF NOT EXISTS all_companies INTEGER NOT NULL DEFAULT 1")
     db.execute(USER_COMPANIES.replace("INTEGER NOT NULL REFERENCES", "BIGINT NOT NULL REFERENCES"))
+
+
+@step("0011_user_lifecycle")
+def m0011_user_lifecycle(db: PgDatabase) -> None:
+    # SQLite's 0016_user_lifecycle: a disabled user cannot sign in
+    _run_script(db, "ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled INTEGER NOT NULL DEFAULT 0")

@@ -54,6 +54,8 @@ class User:
     name: str
     role: str
     session_version: int
+    #: a disabled user cannot sign in (host/employees.py disables and enables)
+    disabled: bool = False
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS[self.role]
@@ -64,7 +66,13 @@ class LoginThrottled(HostError):
 
 
 def _from_row(row: dict[str, Any]) -> User:
-    return User(id=row["id"], name=row["name"], role=row["role"], session_version=row["session_version"])
+    return User(
+        id=row["id"],
+        name=row["name"],
+        role=row["role"],
+        session_version=row["session_version"],
+        disabled=bool(row.get("disabled")),
+    )
 
 
 def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
@@ -72,6 +80,9 @@ def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable() or " " in name:
         raise HostError("a user name is 1 to 64 printable characters without spaces")
+    if ":" in name or name.casefold() == "system":
+        # the Change Log names the CLI "cli:<unix user>" and the worker "system": no user may pass for them
+        raise HostError("a user name cannot contain ':' nor be 'system'")
     if role not in ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
     if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
@@ -113,6 +124,7 @@ def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             "role": r["role"],
             "created_at": r["created_at"],
             "last_login_at": r["last_login_at"],
+            "disabled": bool(r.get("disabled")),
         }
         for r in db.query("SELECT * FROM users ORDER BY name")
     ]
@@ -128,6 +140,15 @@ def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
             "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
             [_hasher.hash(password), user.id],
         )
+
+
+def password_matches(db: sqlite_utils.Database, user_id: int, password: str) -> bool:
+    """Whether ``password`` is the user's (a user changing their own password proves it first)."""
+    row = db.execute("SELECT password_hash FROM users WHERE id = ?", [user_id]).fetchone()
+    try:
+        return bool(_hasher.verify(row[0] if row else _DUMMY_HASH, password)) and row is not None
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
@@ -165,7 +186,8 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address
     rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
     try:
         _hasher.verify(rows[0]["password_hash"] if rows else _DUMMY_HASH, password)
-        ok = bool(rows)
+        # a disabled user is answered as a wrong password: the page never tells the state
+        ok = bool(rows) and not rows[0].get("disabled")
     except (VerificationError, InvalidHashError):
         ok = False
     with write(db):

@@ -18,7 +18,7 @@ from .. import secrets as sealing
 from ..db import as_target, connect, write
 from ..errors import NotFound
 from . import auth, filters
-from .routes import admin, companies, jobs, orders, shipments
+from .routes import admin, companies, employees, jobs, orders, shipments
 
 #: the longest a session lasts after sign-in, and without a request (web_session_hours, web_idle_minutes)
 SESSION_HOURS = 8
@@ -86,7 +86,7 @@ def create_app(
     plugins.load_plugins()
     auth.init_app(app)
     filters.init_app(app)
-    for module in (companies, jobs, orders, shipments, admin):
+    for module in (companies, jobs, orders, shipments, admin, employees):
         app.register_blueprint(module.bp)
 
     @app.teardown_appcontext

@@ -24,7 +24,7 @@ from .context import db, notice
 bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = {"auth.login", "static"}
 #: POSTs that need a signed-in user but no permission
-ANY_USER_POSTS = {"auth.logout"}
+ANY_USER_POSTS = {"auth.logout", "employees.own_password"}
 
 
 def requires(permission: str) -> Callable:
@@ -62,7 +62,7 @@ def _load_user() -> users.User | None:
     if now - seen > current_app.config["SESSION_IDLE_MINUTES"] * 60:
         return None
     user = users.get_user(db(), uid)
-    if user is None or user.session_version != version:
+    if user is None or user.disabled or user.session_version != version:
         return None
     if now - seen >= 30:  # a request renews the idle time, never the session's end
         session["seen"] = now

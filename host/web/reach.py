@@ -22,6 +22,11 @@ COMPANY_OF = {
 }
 
 
+#: ids of things that belong to no company (an employee): only staff who reach every company
+#: (admins) work on them, so a limited user gets 404 for them as for an unknown kind of id
+EVERY_COMPANY_ONLY = frozenset({"user_id"})
+
+
 def check() -> None:
     """Abort with 404 when an id of this request's URL is outside the user's companies."""
     if g.get("user") is None or not request.view_args:

@@ -18,10 +18,15 @@ from host.web.auth import start_session
 
 
 def _state_changing_urls(web) -> list[str]:
-    """Every URL that accepts a POST, except signing in and out, with ids filled in."""
+    """Every URL that accepts a POST, except signing in and out and changing one's own password
+    (open to every signed-in user), with ids filled in."""
     urls = []
     for rule in web.app.url_map.iter_rules():
-        if "POST" in (rule.methods or ()) and rule.endpoint not in ("auth.login", "auth.logout"):
+        if "POST" in (rule.methods or ()) and rule.endpoint not in (
+            "auth.login",
+            "auth.logout",
+            "employees.own_password",
+        ):
             urls.append(re.sub(r"<int:\w+>", "1", rule.rule))
     return sorted(urls)
 

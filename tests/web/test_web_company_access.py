@@ -75,7 +75,9 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
     # every rule with an id (static files are open to all and carry a file name, no id)
     rules = [rule for rule in web.app.url_map.iter_rules() if rule.arguments and rule.endpoint != "static"]
     # a new kind of id in a URL must say how to find its company, or limited staff get 404 for it
-    assert {name for rule in rules for name in rule.arguments} <= set(reach.COMPANY_OF)
+    assert {name for rule in rules for name in rule.arguments} <= set(reach.COMPANY_OF) | reach.EVERY_COMPANY_ONLY
+    employee_rules = [rule for rule in rules if rule.arguments & reach.EVERY_COMPANY_ONLY]
+    rules = [rule for rule in rules if rule.arguments <= set(reach.COMPANY_OF)]
     assert {"companies.website", "orders.show", "jobs.show", "shipments.void"} <= {rule.endpoint for rule in rules}
     before = _snapshot(db_path)
     tried = 0
@@ -99,6 +101,15 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
         url = f"{web.url}/orders/{mine['order_id']}/shipments/{theirs['shipment_id']}/{action}"
         answer = walt.post(url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
         assert answer.status_code == 404, (url, answer.status_code)
+    # an employee belongs to no company: limited staff never reach those routes (only admins do)
+    ann_id = connect(db_path).execute("SELECT id FROM users WHERE name = 'ann'").fetchone()[0]
+    sue, token = signed_in(web, "sue")
+    assert employee_rules
+    for rule in employee_rules:
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            url = web.url + rule.rule.replace("<int:user_id>", str(ann_id))
+            answer = sue.request(method, url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
+            assert answer.status_code == 404, (method, url, answer.status_code)
     assert _snapshot(db_path) == before
 
 
@@ -147,10 +158,12 @@ def test_a_limited_user_cannot_add_a_company_and_the_employees_page_says_who_see
     assert _snapshot(db_path) == before
     ann, _ = signed_in(web, "ann")
     employees = ann.get(f"{web.url}/users", timeout=10).text
-    row = {name: re.search(rf"<tr><td>{name}</td>.*?</tr>", employees).group(0) for name in ("sue", "walt", "ann")}
-    assert f"<td>{company}</td>" in row["sue"]
-    assert "<td>every company</td>" in row["walt"]
-    assert "<td>every company (admin)</td>" in row["ann"]
+    row = {
+        name: re.search(rf'<tr data-name="{name}".*?</tr>', employees, re.S).group(0) for name in ("sue", "walt", "ann")
+    }
+    assert f'<td class="companies">{company}</td>' in row["sue"]
+    assert '<td class="companies">every company</td>' in row["walt"]
+    assert '<td class="companies">every company (admin)</td>' in row["ann"]
 
 
 def test_a_role_change_to_admin_reaches_every_company_again(web, run, company, other, db_path):

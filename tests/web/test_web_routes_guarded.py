@@ -35,13 +35,21 @@ PERMISSION_OF = {
     "shipments.void": "ship",
     "shipments.update_tracking": "ship",
     "shipments.retry": "ship",
+    "employees.add": "users",
+    "employees.set_role": "users",
+    "employees.disable": "users",
+    "employees.enable": "users",
+    "employees.remove": "users",
+    "employees.reset_password": "users",
+    "employees.own_password": None,  # each signed-in user, who proves it with the current password
 }
 #: what a form of any of these routes could carry, so a request let through by mistake would
 #: really change something (and the snapshot below would see it)
 FORM = {
     "name": "Forged Ltd", "status": "Cancelled", "store_type": "Custom", "store_plugin": "backmarket_pro",
     "allow_order_download": "y", "website_url": "https://forged.example", "commission_percent": "99",
-    "carrier": "UPS", "tracking_number": "1ZFORGED", "priority": "Critical",
+    "carrier": "UPS", "tracking_number": "1ZFORGED", "priority": "Critical", "role": "admin",
+    "password": "forged long password", "confirm": "forged long password",
 }  # fmt: skip
 #: the tables a state-changing route writes to
 WRITTEN = ("companies", "website_settings", "cart_settings", "orders", "order_lines", "shipments", "jobs", "audit_log")
@@ -78,8 +86,9 @@ def _real_objects(run, company: str, db_path) -> dict[str, int]:
         db.close()
     assert job.status == "Queued"
     shipped = run.json("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
+    user_id = users.get_user_by_name(connect(db_path), "rita").id
     return {"company_id": company_id, "order_id": order["id"], "job_id": job.id,
-            "shipment_id": shipped["shipments"][0]["id"]}  # fmt: skip
+            "shipment_id": shipped["shipments"][0]["id"], "user_id": user_id}  # fmt: skip
 
 
 def _snapshot(db_path) -> dict[str, list]:

@@ -76,12 +76,11 @@ def test_cart_general_asks_for_the_key_again_in_words_when_the_url_moves_to_anot
     assert "--set x_api_key=- asks for it at a hidden prompt" in refused.output
 
 
-def test_the_employees_page_says_whom_to_ask_and_keeps_the_command_for_the_operator(web):
+def test_the_employees_page_manages_staff_itself_and_names_no_command(web):
     http, _ = signed_in(web, "ann")
     page = _main(http.get(f"{web.url}/users", timeout=10).text)
-    assert "ask an operator" in page
-    assert "cartplugin" not in _without_operator_notes(page)
-    assert "cartplugin users add NAME --role ROLE" in page  # inside "For the operator"
+    assert "Add Employee" in page and "ask an operator" not in page
+    assert "cartplugin" not in page
 
 
 def test_queued_jobs_show_kinds_and_counts_in_words(web, run, company):

@@ -1,4 +1,4 @@
-"""Attention, Plugins, the audit log and the user list."""
+"""Attention, Plugins and the audit log (Employees: routes/employees.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pydantic import SecretStr
 
 from plugin_spec import CartSettings
 
-from ... import access as access_module
-from ... import audit, plugins, queries, users
+from ... import audit, plugins, queries
 from .. import forms
 from ..context import access, db
 
@@ -55,15 +54,3 @@ def audit_log():
     if not g.user.can("audit"):
         abort(403)
     return render_template("audit.html", entries=audit.entries(db(), limit=500))
-
-
-@bp.route("/users")
-def user_list():
-    if not g.user.can("users"):
-        abort(403)
-    given = access_module.company_names(db())
-    rows = [
-        {**row, "companies": access_module.describe(given.get(row["id"]), row["role"])}
-        for row in users.list_users(db())
-    ]
-    return render_template("users.html", rows=rows, roles=users.PERMISSIONS)
