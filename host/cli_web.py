@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from . import users
+from . import audit, users
 from .db import connect, open_existing
 
 LOOPBACK_NAMES = {"localhost"}
@@ -129,6 +129,7 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
     try:
         users.check_new_user(db, name, role)  # a taken name is said before any password is typed
         user = users.add_user(db, name, role, _password("Password"))
+        audit.record(db, audit.cli_actor(), "user added", target=f"user {user.name}", details={"role": user.role})
     finally:
         db.close()
     click.echo(f"Added user {user.name!r} ({user.role})")
@@ -143,6 +144,7 @@ def users_password(ctx: click.Context, name: str) -> None:
     try:
         users.get_user_by_name(db, name)  # an unknown name is said before any password is typed
         users.set_password(db, name, _password("New password"))
+        audit.record(db, audit.cli_actor(), "password changed", target=f"user {name}")  # never the password
     finally:
         db.close()
     click.echo(f"Password of {name!r} changed")
@@ -157,6 +159,8 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     try:
         users.get_user_by_name(db, name)
         forgotten = users.unlock(db, name)
+        audit.record(db, audit.cli_actor(), "user unlocked", target=f"user {name}",
+                     details={"failed sign-ins forgotten": forgotten})  # fmt: skip
     finally:
         db.close()
     click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")

@@ -375,3 +375,13 @@ def m0009_order_id_search(db: PgDatabase) -> None:
     from .order_search import create_pg_index
 
     create_pg_index(db)
+
+
+@step("0012_change_log_source")
+def m0012_change_log_source(db: PgDatabase) -> None:
+    # SQLite's 0017_change_log_source: where each Change Log entry came from (web, cli, system)
+    from .migrations import CHANGE_LOG_OLD_CLI, CHANGE_LOG_SOURCE, CHANGE_LOG_SOURCE_INDEX
+
+    db.execute(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS source {CHANGE_LOG_SOURCE.replace('TEXT', _TEXT)}")
+    db.execute(CHANGE_LOG_OLD_CLI)
+    db.execute(CHANGE_LOG_SOURCE_INDEX)
