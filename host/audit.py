@@ -73,6 +73,11 @@ def from_params(params: dict[str, Any]) -> Actor:
     return Actor(str(name), str(params.get("requested_via") or WEB))
 
 
+def parse_source(value: str | None) -> str | None:
+    """The Change Log's "Who" filter (``web``, ``cli``, ``system``); anything else: everyone."""
+    return value if value in SOURCE_WORDS else None
+
+
 def who_words(actor: str, source: str) -> str:
     """Who, as staff read it: ``sue``, ``Operator (cli:root)``, ``cartplugin (automatic)``."""
     if source == SYSTEM_SOURCE:

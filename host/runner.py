@@ -213,11 +213,12 @@ def _log_download(db: sqlite_utils.Database, job: Job, status: str, summary: dic
     brought new orders (its rounds that find nothing new write nothing)."""
     if job.kind not in ("import_orders", "download_orders"):
         return
-    if job.kind == "download_orders" and not summary.get("new"):
+    if job.kind == "download_orders" and not summary.get("inserted"):
         return
     # orders new and cancelled already are counted here ("flagged_cancelled"); a known order
     # the channel cancels since has an entry of its own (orders._log_channel_changes)
-    counts = {key: summary.get(key, 0) for key in ("new", "updated", "unchanged", "flagged_cancelled", "bad_orders")}
+    counts = {"new": summary.get("inserted", 0)}
+    counts.update({key: summary.get(key, 0) for key in ("updated", "unchanged", "flagged_cancelled", "bad_orders")})
     audit.record(db, audit.from_params(job.params), f"{jobs.kind_name(job.kind)}: "
                  f"{counts['new']} new, {counts['updated']} updated", company_id=job.company_id,
                  target=f"job {job.id}", details={"status": status, **counts})  # fmt: skip

@@ -285,6 +285,8 @@ def change_log(company_id: int):
     if not g.user.can("audit"):
         abort(403)
     company = _company(company_id)
+    who = audit.parse_source(request.args.get("who"))
     return render_template(
-        "change_log.html", company=company, entries=audit.entries(db(), company_id=company.id), tab="log"
-    )
+        "change_log.html", company=company, entries=audit.entries(db(), company_id=company.id, source=who), tab="log",
+        who=who, who_choices=audit.SOURCE_WORDS,
+    )  # fmt: skip
