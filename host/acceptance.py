@@ -18,7 +18,7 @@ import sqlite_utils
 
 from plugin_spec import AcceptRequest, AcceptResult, ChannelError
 
-from . import companies, plugins
+from . import audit, companies, plugins
 from .companies import Company
 from .credentials import DbCredentialStore
 from .db import write
@@ -47,11 +47,14 @@ def accept_orders(
     *,
     cancel_lines: Mapping[int, Sequence[str]] | None = None,
     log: Callable[[str, str], None] | None = None,
+    actor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Accept the company's orders awaiting acceptance (all, or ``order_ids``) on its channel.
 
     ``cancel_lines`` maps a host order id to SKUs or channel line ids to cancel instead of
-    accepting. Returns one row per order: id, source order id, ok, message.
+    accepting. Returns one row per order: id, source order id, ok, message. Each answer goes
+    to the Change Log under ``actor`` (when given); cartplugin's own tries after a download
+    write only the orders accepted (a refusal is tried again at every download).
     """
     from .services import _settings, check_allowed, redact
 
@@ -84,11 +87,16 @@ def accept_orders(
         if log:
             log("warning", f"{len(rows)} order(s) not accepted (the next try is the next download or Accept Order): "
                            f"{message}")  # fmt: skip
+        if actor is not None and audit.source_of(actor) != audit.SYSTEM_SOURCE:
+            for row in rows:
+                audit.record(db, actor, "order not accepted", company_id=company.id,
+                             target=f"order {row['source_order_id']}", details={"answer": message})  # fmt: skip
         return [{"id": row["id"], "source_order_id": row["source_order_id"], "ok": False, "message": message}
                 for row in rows]  # fmt: skip
     finally:
         credentials.close()
     by_source = {r.source_order_id: r for r in results if isinstance(r, AcceptResult)}
+    requests_by = {r.source_order_id: set(r.cancel_line_ids) for r in requests}
     report = []
     with write(db):
         for row in rows:
@@ -103,6 +111,13 @@ def accept_orders(
             )
             if log and not result.ok:
                 log("warning", f"order {row['source_order_id']} not accepted: {message}")
+            if actor is not None and (result.ok or audit.source_of(actor) != audit.SYSTEM_SOURCE):
+                cancelled = [line["sku"] for line in db.query(
+                    "SELECT sku, source_line_id FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]]
+                ) if line["source_line_id"] in requests_by[row["source_order_id"]]]  # fmt: skip
+                audit.record(db, actor, "order accepted" if result.ok else "order not accepted",
+                             company_id=company.id, target=f"order {row['source_order_id']}",
+                             details={"cancel": cancelled, "answer": message})  # fmt: skip
     return report
 
 
@@ -116,7 +131,7 @@ def accept_after_download(
     settings = companies.cart_settings_model(db, company)
     if not getattr(settings, "accept_on_download", False) or not waiting(db, company.id):
         return None
-    return sum(1 for row in accept_orders(db, company, log=log) if row["ok"])
+    return sum(1 for row in accept_orders(db, company, log=log, actor=audit.SYSTEM) if row["ok"])
 
 
 def _line_ids(db: sqlite_utils.Database, order_id: int, refs: Sequence[str]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from . import audit
 from .companies import get_company
 from .db import write
 from .errors import HostError
@@ -89,6 +90,7 @@ def set_companies(
     add: Iterable[str] = (),
     remove: Iterable[str] = (),
     every: bool | None = None,
+    actor: str | None = None,
 ) -> list[str] | None:
     """Give ``name`` the companies ``add`` and take ``remove`` away; ``every`` True reaches all
     (the list is kept for later), False only the given ones. Adding or removing a company limits
@@ -120,4 +122,9 @@ def set_companies(
             db.execute("DELETE FROM user_companies WHERE user_id = ? AND company_id = ?", [user.id, company.id])
         if every or limited:
             db.execute("UPDATE users SET all_companies = ? WHERE id = ?", [1 if every else 0, user.id])
+        if actor is not None and (added or removed or every is not None):
+            details: dict[str, Any] = {"Given": [c.name for c in added], "Taken away": [c.name for c in removed]}
+            if every is not None:
+                details["Every company"] = bool(every)
+            audit.record(db, actor, "companies of an employee changed", target=f"user {user.name}", details=details)
     return company_names(db).get(user.id)

@@ -6,7 +6,6 @@ listing takes ``--json``. Secrets are shown masked.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sqlite3
@@ -21,6 +20,7 @@ import click
 from plugin_spec import ChannelError
 
 from . import (
+    audit,
     cli_website_options,
     clock,
     companies,
@@ -223,7 +223,7 @@ def companies_group() -> None:
 @click.pass_context
 def companies_add(ctx: click.Context, name: str, as_json: bool) -> None:
     """Add a company."""
-    company = companies.add_company(_db(ctx, create=True), name)
+    company = companies.add_company(_db(ctx, create=True), name, actor=audit.cli_actor())
     _emit({"id": company.id, "name": company.name}, as_json, f"Added company {company.name!r} (id {company.id})")
 
 
@@ -267,6 +267,7 @@ def website_settings(
             allow_order_download=allow_order_download,
             allow_tracking_upload=allow_tracking_upload,
             options=options,
+            actor=audit.cli_actor(),
         )
     text = "\n".join(
         f"{label}: {value}"
@@ -348,7 +349,7 @@ def cart_settings(
             file_pairs, option="--set-file", example="x_api_key=/run/secrets/bmp-key"
         ).items():
             values[key] = _read_value_file(path)
-        shown = companies.update_cart_settings(db, target, values)
+        shown = companies.update_cart_settings(db, target, values, actor=audit.cli_actor())
         _warn_shared_account(db, target)
     else:
         shown = companies.show_cart_settings(db, target)
@@ -377,7 +378,11 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     target = companies.get_company(db, company)
     seconds = ctx.obj["settings"].test_settings_seconds
     job, _, claimed = jobs.enqueue_and_claim(
-        db, target.id, "test_settings", runner.worker_id(), connection_test.params(seconds=seconds)
+        db,
+        target.id,
+        "test_settings",
+        runner.worker_id(),
+        connection_test.params(seconds=seconds, requested_by=audit.cli_actor()),
     )
     if claimed is None:
         raise HostError(f"Test Settings job {job.id} is already running")
@@ -428,12 +433,15 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     services.check_allowed(db, target, "import_orders")
     jobs.recover_orphans(db)  # e.g. an earlier import-orders stopped with Ctrl-C
     params = {"since": clock.iso(since_dt) if since_dt else None}
+    asked = {**params, **audit.to_params(audit.cli_actor())}  # its counts go to the Change Log under this user
     if wait:  # queued and claimed at once, so no worker takes it in between
-        job, created, claimed = jobs.enqueue_and_claim(db, target.id, "import_orders", runner.worker_id(), params)
+        job, created, claimed = jobs.enqueue_and_claim(db, target.id, "import_orders", runner.worker_id(), asked)
     else:
-        (job, created), claimed = jobs.enqueue(db, target.id, "import_orders", params), None
+        (job, created), claimed = jobs.enqueue(db, target.id, "import_orders", asked), None
     if not created:
-        differs = " (with its own Start Date; yours was not applied)" if job.params != params else ""
+        differs = (
+            " (with its own Start Date; yours was not applied)" if job.params.get("since") != params["since"] else ""
+        )
         echo(f"Import Orders job {job.id} is already {job.status}{differs}", err=True)
     ran = False
     if wait:
@@ -690,17 +698,9 @@ def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, 
     db = _db(ctx)
     order = orders.ship_order(
         db, order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials,
-        confirmed_by=_cli_actor() if confirm_cancelled else None,
+        confirmed_by=audit.cli_actor() if confirm_cancelled else None, actor=audit.cli_actor(),
     )  # fmt: skip
     _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; {_upload_outlook(db, order['company'])}")
-
-
-def _cli_actor() -> str:
-    """Who runs this command, as the Change Log names them: the operating-system user."""
-    try:
-        return f"{getpass.getuser()} (command line)"
-    except (KeyError, OSError):  # no user name in the environment nor the password database
-        return "command line"
 
 
 def _upload_outlook(db, company_name: str) -> str:
@@ -720,7 +720,7 @@ def _upload_outlook(db, company_name: str) -> str:
 @click.pass_context
 def orders_set_status(ctx: click.Context, order_id: str, status: str, as_json: bool) -> None:
     """Change an order's status by hand (e.g. Cancelled after a cancellation in the channel)."""
-    order = orders.set_status(_db(ctx), order_id, status)
+    order = orders.set_status(_db(ctx), order_id, status, actor=audit.cli_actor())
     _emit(order, as_json, f"Order {order['id']} is now {order['status']}")
 
 
@@ -789,7 +789,7 @@ def jobs_run(ctx: click.Context, workers: int, processes: int | None) -> None:
 @click.pass_context
 def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a Queued job."""
-    job = jobs.cancel(_db(ctx), job_id)
+    job = jobs.cancel(_db(ctx), job_id, actor=audit.cli_actor())
     echo(f"Job {job.id} {job.kind}: {job.status}")
 
 

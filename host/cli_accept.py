@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import acceptance, companies
+from . import acceptance, audit, companies
 
 
 def register(orders_group: click.Group) -> None:
@@ -39,7 +39,9 @@ def register(orders_group: click.Group) -> None:
             cancel_lines.setdefault(int(order_id), []).append(ref.strip())
         wanted = sorted(set(order_ids) | set(cancel_lines)) or None
         db = _db(ctx)
-        report = acceptance.accept_orders(db, companies.get_company(db, company), wanted, cancel_lines=cancel_lines)
+        report = acceptance.accept_orders(
+            db, companies.get_company(db, company), wanted, cancel_lines=cancel_lines, actor=audit.cli_actor()
+        )
         lines = [f"{r['id']:>6}  {r['source_order_id']}  {'accepted' if r['ok'] else 'NOT accepted'}: {r['message']}"
                  for r in report] or ["No order is awaiting acceptance."]  # fmt: skip
         _emit(report, as_json, "\n".join(lines))

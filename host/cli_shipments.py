@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import getpass
-
 import click
 
 from . import shipments
-
-
-def _actor() -> str:
-    """Who ran the command, for the Change Log."""
-    try:
-        return f"{getpass.getuser()} (command line)"
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        return "command line"
+from .audit import cli_actor as _actor
 
 
 def register(orders_group: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import access, users
+from . import access, audit, users
 from .db import open_existing
 
 
@@ -29,7 +29,7 @@ def users_companies(
     db = open_existing(ctx.find_root().obj["db_path"])
     try:
         if add or remove or every is not None:
-            access.set_companies(db, name, add=add, remove=remove, every=every)
+            access.set_companies(db, name, add=add, remove=remove, every=every, actor=audit.cli_actor())
         user = users.get_user_by_name(db, name)
         names = access.company_names(db).get(user.id)
     finally:

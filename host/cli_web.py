@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import sys
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import TypeVar
 import click
 import sqlite_utils
 
-from . import employees, users
+from . import audit, employees, users
 from .db import connect, open_existing
 
 LOOPBACK_NAMES = {"localhost"}
@@ -162,17 +161,16 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     try:
         users.get_user_by_name(db, name)
         forgotten = users.unlock(db, name)
+        audit.record(db, audit.cli_actor(), "user unlocked", target=f"user {name}",
+                     details={"failed sign-ins forgotten": forgotten})  # fmt: skip
     finally:
         db.close()
     click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")
 
 
 def _actor() -> str:
-    """Who the Change Log says made a change from the command line."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (a bare container)
-        return "cli:unknown"
+    """Who the Change Log says made a change from the command line (``cli:<unix user>``)."""
+    return audit.cli_actor()
 
 
 def _change(ctx: click.Context, change: Callable[[sqlite_utils.Database], T]) -> T:

@@ -6,7 +6,6 @@ raises (or lowers) a pending job's priority and writes it to the Change Log.
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from typing import Any
 
@@ -75,16 +74,9 @@ def register(jobs_group: click.Group) -> None:
         job, before = jobs.set_priority(db, job_id, level)
         now = jobs.priority_name(jobs.show_job(db, job.id)["priority"])
         if before != now:
-            audit.record(db, f"{_who()} (command line)", "Queued Job priority changed", company_id=job.company_id,
+            audit.record(db, audit.cli_actor(), "Queued Job priority changed", company_id=job.company_id,
                          target=f"job {job.id} ({jobs.kind_name(job.kind)})",
                          details={"priority": {"from": before, "to": now}})  # fmt: skip
         shown = jobs.show_job(db, job.id)
         shown.pop("log", None)
         _emit(shown, as_json, f"Job {job.id} {jobs.kind_name(job.kind)}: priority {now} (was {before})")
-
-
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return "unknown"

@@ -18,7 +18,7 @@ from plugin_spec import BadData, CartSettings
 from plugin_spec.http import origin
 from plugin_spec.wire import mask  # the one masking rule, shared with the plugins
 
-from . import clock, credentials, plugins, secrets, website_options
+from . import audit, clock, credentials, plugins, secrets, website_options
 from .db import write
 from .errors import HostError, InvalidSettings, NotFound
 from .names import name_key
@@ -49,7 +49,8 @@ class Company:
         )
 
 
-def add_company(db: sqlite_utils.Database, name: str) -> Company:
+def add_company(db: sqlite_utils.Database, name: str, *, actor: str | None = None) -> Company:
+    """Add a company; ``actor`` (who adds it) is written to the Change Log with it."""
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():
         raise HostError(f"a company name is 1 to {MAX_NAME} printable characters")
@@ -64,6 +65,8 @@ def add_company(db: sqlite_utils.Database, name: str) -> Company:
             [name, name_key(name), now],
         ).fetchone()[0]
         db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
+        if actor is not None:
+            audit.record(db, actor, "company added", company_id=company_id, target=name)
     return get_company(db, company_id)
 
 
@@ -133,9 +136,11 @@ def update_website_settings(
     allow_order_download: bool | None = None,
     allow_tracking_upload: bool | None = None,
     options: dict[str, Any] | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Change the settings given (None: left as they are); ``options``: Website General's other
-    options by column (``host.website_options``), checked before anything is written."""
+    options by column (``host.website_options``), checked before anything is written. What
+    changed is written to the Change Log under ``actor`` (when given)."""
     changes: dict[str, Any] = website_options.clean(options or {})
     if store_plugin is not None:
         store_plugin = plugins.resolve(store_plugin)  # refuses an unknown plugin before anything is written
@@ -161,6 +166,11 @@ def update_website_settings(
                 _reset_connection(db, company.id, "store plugin changed")
             if allow_order_download and not current["allow_order_download"]:
                 db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company.id])
+            if actor is not None:
+                now = website_settings(db, company)
+                changed = {k: {"from": current[k], "to": now[k]} for k in changes if now[k] != current[k]}
+                if changed:
+                    audit.record(db, actor, "Website General Settings saved", company_id=company.id, details=changed)
     return website_settings(db, company)
 
 
@@ -305,10 +315,13 @@ def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
     return names
 
 
-def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dict[str, str]) -> dict[str, Any]:
+def update_cart_settings(
+    db: sqlite_utils.Database, company: Company, pairs: dict[str, str], *, actor: str | None = None
+) -> dict[str, Any]:
     """Validate the stored values merged with ``pairs`` as a whole; save all or nothing.
 
-    An empty value clears an optional field.
+    An empty value clears an optional field. The Change Log (under ``actor``, when given) names
+    the fields set and their values, a secret only as ``replaced``.
     """
     channel = store_plugin(db, company)
     model = plugins.channel_info(channel).settings_model
@@ -357,6 +370,9 @@ def update_cart_settings(db: sqlite_utils.Database, company: Company, pairs: dic
         if set(pairs) - HOST_FIELDS:
             # another URL or key may be another account: its orders are read from the start
             db.execute("DELETE FROM cursors WHERE company_id = ? AND channel = ?", [company.id, channel])
+        if actor is not None and pairs:
+            details = {k: ("replaced" if k in secret_keys else normalised.get(k, "")) for k in pairs}
+            audit.record(db, actor, "Cart General saved", company_id=company.id, details=details)
     return show_cart_settings(db, company)
 
 

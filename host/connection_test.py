@@ -2,8 +2,9 @@
 
 The job gets the whole check bounded (``services.test_settings``), so a worker thread, or the
 web process that runs it in the background, is never held longer than that. A job asked for
-in the web admin carries the person's name (``requested_by``): its outcome goes to the Change
-Log under that name once it is known, whichever process ran it.
+in the web admin or on the command line carries who asked (``requested_by``): its outcome goes to
+the Change Log under that name once it is known, whichever process ran it; one nobody asked
+for (a worker's) goes there as cartplugin's own (``system``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def params(*, seconds: float | None = None, requested_by: str | None = None) -> 
     if seconds is not None:
         found["seconds"] = seconds
     if requested_by is not None:
-        found["requested_by"] = requested_by
+        found.update(audit.to_params(requested_by))
     return found
 
 
@@ -34,9 +35,9 @@ def run(db: sqlite_utils.Database, job: Job, company: Company) -> str:
     result = services.test_settings(db, company, seconds=job.params.get("seconds"))
     status = jobs.COMPLETED if result.ok else jobs.FAILED
     jobs.finish(db, job, status, {"ok": result.ok, "message": result.message})
-    if job.params.get("requested_by"):
-        audit.record(db, job.params["requested_by"], "Test Settings", company_id=company.id,
-                     target=f"job {job.id}", details={"ok": result.ok})  # fmt: skip
+    # under who asked for it (the web admin, the command line), else cartplugin's own (a worker)
+    audit.record(db, audit.from_params(job.params), "Test Settings", company_id=company.id,
+                 target=f"job {job.id}", details={"ok": result.ok})  # fmt: skip
     return status
 
 

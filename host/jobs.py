@@ -339,7 +339,10 @@ def requeue_now(db: sqlite_utils.Database, job: Job, reason: str) -> None:
         _log(db, job.id, "warning", reason)
 
 
-def cancel(db: sqlite_utils.Database, job_id: int | str) -> Job:
+def cancel(db: sqlite_utils.Database, job_id: int | str, *, actor: str | None = None) -> Job:
+    """Cancel a Queued job; ``actor`` (when given) is written to the Change Log."""
+    from . import audit
+
     job = get_job(db, job_id)
     with write(db):
         cursor = db.execute("UPDATE jobs SET status = 'Cancelled', finished_at = ? WHERE id = ? AND status = 'Queued'",
@@ -347,6 +350,9 @@ def cancel(db: sqlite_utils.Database, job_id: int | str) -> Job:
         if cursor.rowcount == 0:
             raise HostError(f"job {job.id} is {job.status}; only a Queued job can be cancelled")
         _log(db, job.id, "info", "cancelled by staff")
+        if actor is not None:
+            audit.record(db, actor, "Queued Job cancelled", company_id=job.company_id,
+                         target=f"job {job.id} ({kind_name(job.kind)})")  # fmt: skip
     return get_job(db, job.id)
 
 

@@ -365,7 +365,7 @@ CREATE INDEX IF NOT EXISTS jobs_company_kind ON jobs(company_id, kind, status, f
 
 
 #: PRAGMA user_version of a database this version wrote; a higher one is a newer version's
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 
 def _applied(db: sqlite_utils.Database) -> list[str]:
@@ -511,3 +511,21 @@ def m0016_user_lifecycle(db: sqlite_utils.Database) -> None:
     # its own number, unless a later step ran first (steps of branches merged out of order)
     version = max(db.execute("PRAGMA user_version").fetchone()[0], 16)
     db.execute(f"PRAGMA user_version = {version}")
+
+
+@migrations(name="0017_change_log_source")
+def m0017_change_log_source(db: sqlite_utils.Database) -> None:
+    # the Change Log keeps where each change came from (web, cli, system): entries of the command
+    # line written before this step said so in their name ("... (command line)")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(audit_log)").fetchall()}
+    if "source" not in columns:
+        db.execute(f"ALTER TABLE audit_log ADD COLUMN source {CHANGE_LOG_SOURCE}")
+    db.execute(CHANGE_LOG_OLD_CLI)
+    db.execute(CHANGE_LOG_SOURCE_INDEX)
+    db.execute("PRAGMA user_version = 17")  # this step's own number: a run stopped after it says so
+
+
+#: the audit_log column of step 0017 (PostgreSQL: step 0012_change_log_source)
+CHANGE_LOG_SOURCE = "TEXT NOT NULL DEFAULT 'web' CHECK (source IN ('web', 'cli', 'system'))"
+CHANGE_LOG_OLD_CLI = "UPDATE audit_log SET source = 'cli' WHERE actor = 'command line' OR actor LIKE '% (command line)'"
+CHANGE_LOG_SOURCE_INDEX = "CREATE INDEX IF NOT EXISTS audit_log_source ON audit_log(source, id)"

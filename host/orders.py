@@ -231,6 +231,7 @@ def upsert_orders(
             if first is None or updated_at > first[1]:
                 new[source_id] = (order, updated_at)  # seen twice in one batch: the newer copy wins
     if updates:
+        _log_channel_changes(db, company_id, updates, known)
         db.conn.executemany(_UPDATE_FROM_CHANNEL, updates)
     if cancelled_lines:
         db.conn.executemany(_CANCEL_LINE_FROM_CHANNEL, cancelled_lines)
@@ -256,6 +257,40 @@ def upsert_orders(
     if shipped:
         _shipped_on_channel(db, shipped)
     stats.inserted += len(new)
+
+
+def _log_channel_changes(
+    db: sqlite_utils.Database, company_id: int, updates: list[tuple[Any, ...]], known: dict[str, tuple[Any, ...]]
+) -> None:
+    """The Change Log's automatic entries of a download, one per order the channel changed: its
+    status there (paid, shipped, refunded...) or a cancellation flagged for staff. An order read
+    again unchanged writes nothing; neither does a change of the channel's own timestamps only."""
+    by_id = {update[-1]: update for update in updates}
+    names = {values[0]: source_id for source_id, values in known.items()}
+    marks = ",".join("?" for _ in by_id)
+    entries: list[tuple[str, int | None, str | None, dict[str, Any]]] = []
+    for row in db.execute(
+        "SELECT id, channel_financial_status, channel_fulfillment_status, channel_cancelled FROM orders "
+        f"WHERE id IN ({marks}) ORDER BY id",
+        list(by_id),
+    ).fetchall():
+        order_id, financial, fulfillment, cancelled = row
+        _, new_financial, new_fulfillment, new_cancelled, *_ = by_id[order_id]
+        target = f"order {names.get(order_id, order_id)}"
+        changed: dict[str, Any] = {
+            label: {"from": before, "to": after}
+            for label, before, after in (
+                ("channel payment status", financial, new_financial),
+                ("channel fulfillment status", fulfillment, new_fulfillment),
+            )
+            if after != before
+        }
+        if new_cancelled and not cancelled:  # one entry for the order, its status change with it
+            flagged = {"flagged for staff": True, **changed}
+            entries.append(("order cancelled on the channel", company_id, target, flagged))
+        elif changed:
+            entries.append(("order status changed by the channel", company_id, target, changed))
+    audit.record_many(db, audit.SYSTEM, entries)
 
 
 def _shipped_on_channel(db: sqlite_utils.Database, order_ids: list[int]) -> None:
@@ -491,7 +526,10 @@ def list_orders(
 # -- staff actions ---------------------------------------------------------------------------
 
 
-def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> dict[str, Any]:
+def set_status(
+    db: sqlite_utils.Database, order_id: int | str, status: str, *, actor: str | None = None
+) -> dict[str, Any]:
+    """Change an order's status by hand; ``actor`` (when given) is written to the Change Log."""
     matched = [s for s in STATUSES if s.lower() == status.strip().lower()]
     if not matched:
         raise HostError(f"unknown status {status[:40]!r}; choose one of: {', '.join(STATUSES)}")
@@ -501,6 +539,10 @@ def set_status(db: sqlite_utils.Database, order_id: int | str, status: str) -> d
             "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
             [matched[0], clock.now_iso(), row["id"]],
         )
+        if actor is not None:
+            audit.record(db, actor, "order status changed", company_id=row["company_id"],
+                         target=f"order {row['source_order_id']}",
+                         details={"from": row["status"], "to": matched[0]})  # fmt: skip
     return show_order(db, row["id"])
 
 
@@ -521,8 +563,10 @@ def ship_order(
     tracking_url: str | None = None,
     serials: Sequence[str] = (),
     confirmed_by: str | None = None,
+    actor: str | None = None,
 ) -> dict[str, Any]:
     """Ship everything still unshipped in one package; the order becomes Fully Shipped.
+    ``actor`` (who ships it, when given) is written to the Change Log with the shipment.
 
     ``serials`` are serial numbers or IMEIs: plain values when one line is shipped, or
     ``SKU=SERIAL`` to say which line each belongs to.
@@ -578,12 +622,16 @@ def ship_order(
         if row["channel_cancelled"] or overridden:
             assert confirmed_by is not None  # _lines_to_ship refused it otherwise
             audit.record(
-                db, confirmed_by.strip(), CONFIRMED_ACTION, company_id=row["company_id"],
+                db, audit.trimmed(confirmed_by), CONFIRMED_ACTION, company_id=row["company_id"],
                 target=f"order {row['source_order_id']}",
                 details={"cancelled on the channel": "the order" if row["channel_cancelled"] else "lines",
                          "lines shipped anyway": overridden, "tracking": tracking_number,
                          "confirmed by": confirmed_by.strip()},
             )  # fmt: skip
+        if actor is not None:
+            audit.record(db, actor, "order shipped", company_id=row["company_id"],
+                         target=f"order {row['source_order_id']}",
+                         details={"carrier": carrier, "tracking": tracking_number})  # fmt: skip
     return show_order(db, row["id"])
 
 
@@ -764,11 +812,17 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             if row:
                 touched.add(row[0])
                 counts["retrying" if state == "pending" else state] += 1
-        for order_id in touched:
-            db.execute(
+        entries: list[tuple[str, int | None, str | None, dict[str, Any]]] = []
+        for order_id in sorted(touched):
+            marked = db.execute(
                 "UPDATE orders SET source_updated_for_shipping = 1, updated_at = ? WHERE id = ? "
-                "AND shipping_status = 'Fully Shipped' "
-                "AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted')",
+                "AND shipping_status = 'Fully Shipped' AND source_updated_for_shipping = 0 "
+                "AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted') "
+                "RETURNING company_id, source_order_id",
                 [now, order_id, order_id],
-            )
+            ).fetchone()
+            if marked:  # one entry per order, when the flag is set (not again on a late duplicate)
+                entries.append(("Source Updated for Shipping set", marked[0], f"order {marked[1]}",
+                                {"Source Updated for Shipping": True}))  # fmt: skip
+        audit.record_many(db, audit.SYSTEM, entries)
     return counts

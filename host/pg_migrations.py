@@ -390,3 +390,13 @@ def m0010_user_companies(db: PgDatabase) -> None:
 def m0011_user_lifecycle(db: PgDatabase) -> None:
     # SQLite's 0016_user_lifecycle: a disabled user cannot sign in
     _run_script(db, "ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled INTEGER NOT NULL DEFAULT 0")
+
+
+@step("0012_change_log_source")
+def m0012_change_log_source(db: PgDatabase) -> None:
+    # SQLite's 0017_change_log_source: where each Change Log entry came from (web, cli, system)
+    from .migrations import CHANGE_LOG_OLD_CLI, CHANGE_LOG_SOURCE, CHANGE_LOG_SOURCE_INDEX
+
+    db.execute(f"ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS source {CHANGE_LOG_SOURCE.replace('TEXT', _TEXT)}")
+    db.execute(CHANGE_LOG_OLD_CLI)
+    db.execute(CHANGE_LOG_SOURCE_INDEX)

@@ -19,12 +19,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from plugin_spec import BadData, ChannelError, RateLimited
 
-from . import clock, config, connection_test, credentials, jobs, services
+from . import audit, clock, config, connection_test, credentials, jobs, services
 from .companies import get_company
 from .db import as_target, connect, is_postgresql, target_of
 from .errors import HostError
@@ -201,8 +202,26 @@ def _execute(
         return jobs.QUEUED if requeued else jobs.FAILED
     failpoint("job.before_finish")
     jobs.finish(db, job, status, summary)
+    _log_download(db, job, status, summary)
     log.info("job %s %s (%s): %s %s", job.id, job.kind, company.name, status, summary)
     return status
+
+
+def _log_download(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, Any]) -> None:
+    """A finished download as one Change Log entry ("Import Orders: 19 new, 0 updated"), not one per
+    order: every Import Orders, under who asked for it; a scheduled Download Orders only when it
+    brought new orders (its rounds that find nothing new write nothing)."""
+    if job.kind not in ("import_orders", "download_orders"):
+        return
+    if job.kind == "download_orders" and not summary.get("inserted"):
+        return
+    # orders new and cancelled already are counted here ("flagged_cancelled"); a known order
+    # the channel cancels since has an entry of its own (orders._log_channel_changes)
+    counts = {"new": summary.get("inserted", 0)}
+    counts.update({key: summary.get(key, 0) for key in ("updated", "unchanged", "flagged_cancelled", "bad_orders")})
+    audit.record(db, audit.from_params(job.params), f"{jobs.kind_name(job.kind)}: "
+                 f"{counts['new']} new, {counts['updated']} updated", company_id=job.company_id,
+                 target=f"job {job.id}", details={"status": status, **counts})  # fmt: skip
 
 
 _TWICE_LATER = re.compile(

@@ -126,7 +126,7 @@ def test_with_confirm_cancelled_it_ships_and_the_change_log_names_who_confirmed(
     assert shipped["shipping_status"] == "Fully Shipped"
     assert len(shipped["shipments"][0]["lines"]) == len(target["line_items"])  # staff confirmed shipping it all
     (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
-    assert entry["target"] == f"order {target['id']}" and "(command line)" in entry["actor"]
+    assert entry["target"] == f"order {target['id']}" and entry["actor"].startswith("cli:")
     assert entry["details"]["cancelled on the channel"] == "the order"
     assert entry["details"]["confirmed by"] == entry["actor"]
     assert entry["details"]["tracking"] == UPS_1

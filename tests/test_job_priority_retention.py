@@ -19,7 +19,7 @@ def test_staff_raise_a_queued_job_to_high_and_it_is_written_to_the_change_log(ru
     assert shown["priority_name"] == "High" and shown["priority"] > jobs.PRIORITY["test_settings"]
     assert "priority changed from Normal to High by staff" in [line["message"] for line in shown["log"]]
     entry = audit.entries(connect(db_path))[0]
-    assert entry["action"] == "Queued Job priority changed" and entry["actor"].endswith("(command line)")
+    assert entry["action"] == "Queued Job priority changed" and entry["actor"].startswith("cli:")
     assert entry["target"] == f"job {queued['id']} (Import Orders)"
     assert entry["details"] == {"priority": {"from": "Normal", "to": "High"}}
     assert run.json("jobs", "list")[0]["priority_name"] == "High"

@@ -37,6 +37,16 @@ def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_
     run("users", "companies", "sue", "--remove", "Acme Refurb")
     assert run("users", "companies", "sue").output == "sue (support) sees: none (sees no company)\n"
     assert run("users", "companies", "ann").output == "ann (admin) sees: every company (admin)\n"
+    # each change is in the Change Log as the operator's, a look alone is not
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db_path) as kept:
+        entries = kept.execute(
+            "SELECT actor, source, details FROM audit_log WHERE action = 'companies of an employee changed'"
+        ).fetchall()
+    assert len(entries) == 5 and {(actor[:4], source) for actor, source, _ in entries} == {("cli:", "cli")}
+    assert json.loads(entries[0][2])["Given"] == ["Acme Refurb", "Beta Phones"]
 
 
 def test_users_companies_refuses_bad_input_in_one_line_and_changes_nothing(run, db_path):

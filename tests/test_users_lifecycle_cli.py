@@ -43,9 +43,11 @@ def _state(db_path) -> list[tuple]:
 
 
 def _log(db_path) -> list[tuple]:
+    """The Change Log's entries about employees (the set-up's `companies add` has its own)."""
     db = connect(db_path)
     try:
-        return [(e["actor"], e["action"], e["target"]) for e in reversed(audit.entries(db))]
+        entries = reversed(audit.entries(db))
+        return [(e["actor"], e["action"], e["target"]) for e in entries if e["action"].startswith("employee")]
     finally:
         db.close()
 

@@ -61,7 +61,9 @@ def _line_states(sandbox: BackMarketSandbox, source_order_id: str) -> list[int]:
 
 def _audit(db_path: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT action, target FROM audit_log WHERE target LIKE 'order %' ORDER BY id").fetchall()
+        return db.execute(
+            "SELECT action, target FROM audit_log WHERE target LIKE 'order %' AND source = 'web' ORDER BY id"
+        ).fetchall()
 
 
 def _lines(run, order: dict) -> list[dict]:

@@ -66,7 +66,7 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
     )
     assert f"reads the orders updated since {start} 00:00:00 UTC" in _text(queued.text)
     job_id, kind, params = _jobs(db_path)[-1]
-    assert kind == "import_orders" and json.loads(params) == {"since": f"{start}T00:00:00.000000Z"}
+    assert kind == "import_orders" and json.loads(params)["since"] == f"{start}T00:00:00.000000Z"
     runner.LocalPool(db_path, max_workers=1).drain()
 
     count = _unfulfilled(sandbox)

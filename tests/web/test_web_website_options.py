@@ -83,7 +83,7 @@ def test_a_bad_option_in_the_form_is_named_and_nothing_is_saved(web, run, compan
         assert words in html.unescape(refused.text) and 'class="flash error"' in refused.text
         assert "cartplugin" not in refused.text.split("<main", 1)[-1]  # no command line in staff words
     assert run.json("website-settings", company)["allow_unpaid_orders"] is False
-    assert audit.entries(connect(db_path)) == []
+    assert audit.entries(connect(db_path), source=audit.WEB) == []
     assert run.json("website-settings", company)["order_download_limit_date"] is None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from flask import Blueprint, abort, g, render_template
+from flask import Blueprint, abort, g, render_template, request
 from pydantic import SecretStr
 
 from plugin_spec import CartSettings
@@ -49,8 +49,14 @@ def plugin_list():
     return render_template("plugins.html", rows=rows)
 
 
+def _who(who: str | None) -> dict[str, object]:
+    """The Change Log's "Who" filter as its template shows it."""
+    return {"who": who, "who_choices": audit.SOURCE_WORDS}
+
+
 @bp.route("/audit")
 def audit_log():
     if not g.user.can("audit"):
         abort(403)
-    return render_template("audit.html", entries=audit.entries(db(), limit=500))
+    who = audit.parse_source(request.args.get("who"))
+    return render_template("audit.html", entries=audit.entries(db(), source=who, limit=500), **_who(who))

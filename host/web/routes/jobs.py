@@ -74,16 +74,9 @@ def cancel(job_id: int):
     if not forms.ActionForm().validate_on_submit():
         abort(400)
     try:
-        job = jobs.cancel(db(), job_id)
+        job = jobs.cancel(db(), job_id, actor=actor())
     except HostError as exc:
         notice(str(exc), error=True)
         return redirect(url_for("jobs.show", job_id=job_id))
-    audit.record(
-        db(),
-        actor(),
-        "Queued Job cancelled",
-        company_id=job.company_id,
-        target=f"job {job.id} ({jobs.kind_name(job.kind)})",
-    )
     notice(f"Job {job.id} cancelled.")
     return redirect(url_for("jobs.show", job_id=job_id))

@@ -6,7 +6,7 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 
 from plugin_spec.tracking import OTHER
 
-from ... import acceptance, audit, companies, order_search, orders, queries, services, shipments, tracking
+from ... import acceptance, companies, order_search, orders, queries, services, shipments, tracking
 from ...errors import HostError
 from .. import forms
 from ..auth import requires
@@ -92,7 +92,7 @@ def ship(order_id: int):
         shipped = orders.ship_order(
             db(), order_id, carrier=carrier, tracking_number=form.tracking_number.data or "",
             tracking_url=form.tracking_url.data or None, serials=serials,
-            confirmed_by=actor() if confirmed else None,
+            confirmed_by=actor() if confirmed else None, actor=actor(),
         )  # fmt: skip
     except orders.CancelledOnChannel as exc:
         form.form_errors.append(f"{exc}; then tick Ship it anyway.")
@@ -100,17 +100,6 @@ def ship(order_id: int):
     except HostError as exc:
         form.form_errors.append(str(exc))
         return _page(order, form, 422)
-    audit.record(
-        db(),
-        actor(),
-        "order shipped",
-        company_id=_company_id(order_id),
-        target=f"order {order['source_order_id']}",
-        details={
-            "carrier": shipped["shipments"][-1]["carrier"],
-            "tracking": shipped["shipments"][-1]["tracking_number"],
-        },
-    )
     notice(f"Order {order['source_order_id']} is {shipped['shipping_status']}; tracking uploads automatically.")
     return redirect(url_for("orders.show", order_id=order_id))
 
@@ -135,7 +124,11 @@ def accept(order_id: int):
     company = companies.get_company(db(), _company_id(order_id))
     try:
         report = acceptance.accept_orders(
-            db(), company, [order_id], cancel_lines={order_id: [line["source_line_id"] for line in cancel]}
+            db(),
+            company,
+            [order_id],
+            cancel_lines={order_id: [line["source_line_id"] for line in cancel]},
+            actor=actor(),
         )
     except HostError as exc:  # Allow Order Download off, connection not established, plugin missing
         notice(f"Order {sid} not accepted: {exc}", error=True)
@@ -143,11 +136,7 @@ def accept(order_id: int):
     if not report:  # accepted meanwhile (a download with Accept new orders on download)
         notice(f"Order {sid} is not awaiting acceptance.", error=True)
         return back
-    (result,) = report  # its message is the channel's answer, secrets removed
-    audit.record(
-        db(), actor(), "order accepted" if result["ok"] else "order not accepted", company_id=company.id,
-        target=f"order {sid}", details={"cancel": [line["sku"] for line in cancel], "answer": result["message"]},
-    )  # fmt: skip
+    (result,) = report  # its message is the channel's answer, secrets removed; the Change Log has it
     answer = result["message"].rstrip(".")
     if not result["ok"]:
         notice(f"Order {sid} not accepted: {answer or 'the channel gave no reason'}.", error=True)
@@ -172,17 +161,9 @@ def set_status(order_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        changed = orders.set_status(db(), order_id, form.status.data or "")
+        changed = orders.set_status(db(), order_id, form.status.data or "", actor=actor())
     except HostError as exc:
         notice(str(exc), error=True)
         return redirect(url_for("orders.show", order_id=order_id))
-    audit.record(
-        db(),
-        actor(),
-        "order status changed",
-        company_id=_company_id(order_id),
-        target=f"order {order['source_order_id']}",
-        details={"from": order["status"], "to": changed["status"]},
-    )
     notice(f"Order {order['source_order_id']} is now {changed['status']}.")
     return redirect(url_for("orders.show", order_id=order_id))

@@ -1,0 +1,63 @@
+"""The Change Log page (issue 24, item 5): who in words (a person, ``Operator (cli:root)``,
+``cartplugin (automatic)``) and a Who filter, over real HTTP against the Back Market Pro sandbox;
+whoever ships an order, from the browser or the command line, the Change Log says who."""
+
+from __future__ import annotations
+
+import getpass
+import html
+import re
+
+from support import API_KEY
+from web_support import signed_in
+
+CLI_WORDS = f"Operator (cli:{getpass.getuser()})"
+
+
+def _rows(page: str) -> list[str]:
+    """The Change Log's rows as text, newest first."""
+    body = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [html.unescape(re.sub(r"<[^>]+>", " ", row)) for row in body.split("<tr>")[1:]]
+
+
+def _ship_form(http, web, order_id: int, tracking: str) -> dict[str, str]:
+    page = http.get(f"{web.url}/orders/{order_id}", timeout=10).text
+    form = {"csrf_token": re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)}
+    form.update({"carrier": "UPS", "tracking_number": tracking})
+    return form
+
+
+def test_the_change_log_says_who_in_words_and_filters_by_who(web, run, company, sandbox):
+    run("import-orders", company)
+    first, second = run.json("orders", "list")[:2]
+    run("orders", "ship", str(first["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
+    sandbox.cancel_order(second["source_order_id"], api_key=API_KEY)
+    run("worker", "--once", "--download-every", "0", "--processes", "1")
+    walt, _ = signed_in(web, "walt")  # warehouse: ships in the browser
+    third = run.json("orders", "list")[2]
+    shipped = walt.post(f"{web.url}/orders/{third['id']}/ship",
+                        data=_ship_form(walt, web, third["id"], "1Z999AA10123456793"), timeout=10)  # fmt: skip
+    assert shipped.status_code == 200 and "Fully Shipped" in shipped.text
+
+    ann, _ = signed_in(web, "ann")
+    everyone = _rows(ann.get(f"{web.url}/audit", timeout=10).text)
+    shipped_rows = [row for row in everyone if "order shipped" in row]
+    assert len(shipped_rows) == 2  # who shipped which order, from the browser and the command line
+    assert "walt order shipped" in " ".join(shipped_rows[0].split())
+    assert third["source_order_id"] in shipped_rows[0]
+    assert CLI_WORDS in shipped_rows[1] and first["source_order_id"] in shipped_rows[1]
+    assert any("cartplugin (automatic)" in row and "order cancelled on the channel" in row for row in everyone)
+    assert any("cartplugin (automatic)" in row and "Source Updated for Shipping" in row for row in everyone)
+    assert not any(API_KEY in row or API_KEY[-6:] in row for row in everyone)
+
+    by_cli = _rows(ann.get(f"{web.url}/audit?who=cli", timeout=10).text)
+    assert by_cli and all(CLI_WORDS in row for row in by_cli)
+    automatic = _rows(ann.get(f"{web.url}/audit?who=system", timeout=10).text)
+    assert automatic and all("cartplugin (automatic)" in row for row in automatic)
+    page = ann.get(f"{web.url}/companies/1/change-log?who=web", timeout=10).text
+    by_web = _rows(page)
+    assert by_web and all(" walt " in row for row in by_web) and not any("cartplugin (automatic)" in r for r in by_web)
+    assert '<option value="web" selected>Web admin</option>' in page
+    assert "cartplugin import" not in page and "cartplugin orders" not in page  # no command line in staff words
+    # a Who the filter does not know shows everyone, as the page without it
+    assert len(_rows(ann.get(f"{web.url}/audit?who=root'--", timeout=10).text)) == len(everyone)
