@@ -76,11 +76,12 @@ def populate(db: Any, orders: int, jobs: int) -> None:
 
 def _signed_in_client(app: Any, db: Any) -> Any:
     from host import users
+    from host.web.auth import start_session
 
     user = users.add_user(db, "bench", "read-only", "bench password 123")
     client = app.test_client()
     with client.session_transaction() as session:
-        session["uid"], session["ver"] = user.id, user.session_version
+        start_session(session, user)
     return client
 
 

@@ -161,7 +161,7 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     try:
         users.get_user_by_name(db, name)
         forgotten = users.unlock(db, name)
-        audit.record(db, audit.cli_actor(), "user unlocked", target=f"user {name}",
+        audit.record(db, audit.cli_actor(), "employee unlocked", target=users.get_user_by_name(db, name).name,
                      details={"failed sign-ins forgotten": forgotten})  # fmt: skip
     finally:
         db.close()

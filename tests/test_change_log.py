@@ -73,9 +73,9 @@ def test_each_command_line_change_is_in_the_change_log_as_cli_and_the_unix_user(
         ("order shipped", f"order {first['source_order_id']}"),
         ("order status changed", f"order {second['source_order_id']}"),
         ("Queued Job cancelled", f"job {queued['id']} (Import Orders)"),
-        ("user added", "user sue"),
-        ("password changed", "user sue"),
-        ("user unlocked", "user sue"),
+        ("employee added", "sue"),
+        ("employee password reset", "sue"),
+        ("employee unlocked", "sue"),
     ]
     assert {e["actor"] for e in later} == {CLI_USER}
     assert later[0]["details"] == {"carrier": "UPS", "tracking": "1Z999AA10123456784"}

@@ -116,7 +116,10 @@ class Running:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.task_dispatcher.shutdown()
         server: Any = self.server
-        wasyncore.close_all(getattr(server, "_map", None) or server.map)  # the loop ends with no socket left
+        server.task_dispatcher.shutdown()
+        sockets = getattr(server, "_map", None) or server.map
+        # closed by the loop's own thread (woken by its trigger): closing them from here while it
+        # waits on them gave "Bad file descriptor"; the loop ends once it has no socket left
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
         self.thread.join(10)
