@@ -152,8 +152,8 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
         assert action in log
     assert "x-api-key: replaced" in log
     walk.shot("17-change-log")
-    walk.go("/users")
-    walk.shot("18-employees")
+    walk.go("/users")  # the Employees page has its own walk (test_web_employees_browser.py, shot 37)
+    assert "Add Employee" in walk.text("main")
     company_id = db.execute("SELECT id FROM companies").fetchone()[0]
     walk.go(f"/companies/{company_id}/change-log")
     assert "sue" in walk.text("table.grid") and "walt" in walk.text("table.grid")
