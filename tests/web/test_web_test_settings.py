@@ -40,7 +40,7 @@ def test_test_settings_answers_at_once_and_the_page_shows_it_running_then_its_an
         page = _text(answer.text)
         assert re.search(r"Test Settings started as Queued Job (\d+); its answer appears below within 10 s", page)
         assert "Test Settings is running (Queued Job" in page and 'data-pending="yes"' in answer.text
-        assert 'src="/static/test_settings.js"' in answer.text
+        assert 'src="/static/live.js"' in answer.text
         # asked again while it runs: the same job, no second call to the channel
         again = _text(http.post(f"{web.url}/companies/1/test-settings", data={"csrf_token": token}, timeout=5).text)
         assert "Test Settings is already running as Queued Job" in again
