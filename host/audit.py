@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import sqlite_utils
@@ -125,10 +127,62 @@ def record_many(
         db.conn.executemany(_INSERT, rows)
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What a Change Log page asks for: who (source and user name), which kind of change, when."""
+
+    source: str | None = None
+    user: str | None = None
+    kind: str | None = None
+    #: inclusive dates (UTC), ``YYYY-MM-DD``
+    since: str | None = None
+    until: str | None = None
+    company_id: int | None = None
+
+    @classmethod
+    def parse(cls, args: Mapping[str, str], *, company_id: int | None = None) -> tuple[Filters, list[str]]:
+        """The filters of a request's query string, and a readable line for each value refused
+        (a refused value is left out, never half-used)."""
+        problems: list[str] = []
+        dates: dict[str, str | None] = {}
+        for key, label in (("from", "From"), ("to", "To")):
+            text = (args.get(key) or "").strip()
+            try:
+                dates[key] = date.fromisoformat(text).isoformat() if text else None
+            except ValueError:
+                dates[key] = None
+                problems.append(f"{label} must be a date written YYYY-MM-DD.")
+        if company_id is None and (args.get("company") or "").strip():
+            try:
+                company_id = int(args["company"])
+            except ValueError:
+                problems.append("Choose a company from the list.")
+        return (
+            cls(
+                source=parse_source(args.get("who")),
+                user=(args.get("user") or "").strip()[:64] or None,
+                kind=(args.get("kind") or "").strip()[:100] or None,
+                since=dates["from"],
+                until=dates["to"],
+                company_id=company_id,
+            ),
+            problems,
+        )
+
+
 def entries(
-    db: sqlite_utils.Database, *, company_id: int | None = None, source: str | None = None, limit: int = 200
+    db: sqlite_utils.Database,
+    *,
+    company_id: int | None = None,
+    source: str | None = None,
+    filters: Filters | None = None,
+    limit: int = 200,
 ) -> list[dict[str, Any]]:
-    """The newest entries first, of one company and/or one source (``web``, ``cli``, ``system``)."""
+    """The newest entries first, of one company and/or one source (``web``, ``cli``, ``system``),
+    or as ``filters`` say (a user's name in any case, a kind of change, a range of dates)."""
+    wanted = filters or Filters()
+    company_id = company_id if company_id is not None else wanted.company_id
+    source = source if source is not None else wanted.source
     sql = "SELECT a.*, c.name AS company FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id"
     where: list[str] = []
     params: list[Any] = []
@@ -138,6 +192,18 @@ def entries(
     if source is not None:
         where.append("a.source = ?")
         params.append(source)
+    if wanted.user is not None:
+        where.append("lower(a.actor) = lower(?)")
+        params.append(wanted.user)
+    if wanted.kind is not None:
+        where.append("a.action = ?")
+        params.append(wanted.kind)
+    if wanted.since is not None:
+        where.append("a.at >= ?")
+        params.append(wanted.since)
+    if wanted.until is not None:
+        where.append("a.at < ?")
+        params.append((date.fromisoformat(wanted.until) + timedelta(days=1)).isoformat())
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY a.id DESC LIMIT ?"
@@ -146,3 +212,32 @@ def entries(
         {**row, "details": json.loads(row["details"]), "who": who_words(row["actor"], row["source"])}
         for row in db.query(sql, params)
     ]
+
+
+def kinds(db: sqlite_utils.Database, *, company_id: int | None = None) -> list[str]:
+    """The kinds of change the Change Log holds (of one company), for its Kind filter."""
+    if company_id is None:
+        return [row[0] for row in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action").fetchall()]
+    sql = "SELECT DISTINCT action FROM audit_log WHERE company_id = ? ORDER BY action"
+    return [row[0] for row in db.execute(sql, [company_id]).fetchall()]
+
+
+def purge(db: sqlite_utils.Database, days: float, *, batch: int = 1000) -> int:
+    """Delete the entries older than ``days`` (0: keep every entry); how many. In batches, each
+    its own short transaction."""
+    if days <= 0:
+        return 0
+    cutoff = clock.now_iso(-days * 86400)
+    removed = 0
+    while True:
+        with write(db):
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?", [cutoff, batch]
+                ).fetchall()
+            ]
+            if not ids:
+                return removed
+            db.execute(f"DELETE FROM audit_log WHERE id IN ({','.join('?' for _ in ids)})", ids)
+        removed += len(ids)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
         le=3650,
         description="days a finished Queued Job and its log are kept before the worker deletes them",
     )
+    change_log_retention_days: float = Field(
+        730, ge=0, le=36500, description="days Change Log entries are kept (0: for ever); the worker deletes older ones"
+    )
     test_settings_seconds: float = Field(
         10.0, gt=0, le=300, description="seconds Test Settings may take in all, retries included"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
-from . import clock, config, jobs, plugins
+from . import audit, clock, config, jobs, plugins
 from .db import connect, file_identity, is_postgresql, write
 from .errors import HostError
 from .process_pool import make_pool
@@ -70,9 +70,13 @@ def purge_if_due(db: sqlite_utils.Database) -> int | None:
     if time.monotonic() < _next_purge_at:
         return None
     _next_purge_at = time.monotonic() + PURGE_EVERY_SECONDS
-    removed = jobs.purge_finished(db, config.current().job_retention_days)
+    settings = config.current()
+    removed = jobs.purge_finished(db, settings.job_retention_days)
     if removed:
         log.info("removed %d finished job(s) past their retention", removed)
+    forgotten = audit.purge(db, settings.change_log_retention_days)
+    if forgotten:
+        log.info("removed %d Change Log entr%s past their retention", forgotten, "y" if forgotten == 1 else "ies")
     return removed
 
 

@@ -61,3 +61,50 @@ def test_the_change_log_says_who_in_words_and_filters_by_who(web, run, company, 
     assert "cartplugin import" not in page and "cartplugin orders" not in page  # no command line in staff words
     # a Who the filter does not know shows everyone, as the page without it
     assert len(_rows(ann.get(f"{web.url}/audit?who=root'--", timeout=10).text)) == len(everyone)
+
+
+def _entry(db, at: str, actor: str, source: str, action: str, company_id) -> None:
+    db.execute(
+        "INSERT INTO audit_log (at, actor, source, action, company_id, target, details) "
+        "VALUES (?, ?, ?, ?, ?, ?, '{}')",
+        [at, actor, source, action, company_id, f"{action} target"],
+    )
+
+
+def test_the_change_log_filters_by_company_user_kind_and_dates_and_keeps_its_retention(web, run, db_path, monkeypatch):
+    from host import audit, worker
+    from host.db import connect
+
+    run("companies", "add", "Acme")
+    run("companies", "add", "Beta")
+    db = connect(db_path)
+    acme, beta = (row[0] for row in db.execute("SELECT id FROM companies ORDER BY name").fetchall())
+    with db.conn:
+        _entry(db, "2026-11-02T09:00:00.000000Z", "sue", "web", "order shipped", acme)
+        _entry(db, "2026-11-20T09:00:00.000000Z", "walt", "web", "order shipped", beta)
+        _entry(db, "2026-11-21T23:59:59.000000Z", "cli:root", "cli", "Cart General saved", acme)
+        _entry(db, "2020-01-01T00:00:00.000000Z", "sue", "web", "Cart General saved", acme)  # past its retention
+    ann, _ = signed_in(web, "ann")
+
+    def shown(query: str) -> list[str]:
+        page = ann.get(f"{web.url}/audit?{query}", timeout=10).text
+        return [row for row in _rows(page) if " target" in row]
+
+    assert len(shown("")) == 4
+    assert [r.split()[-2] for r in shown(f"company={acme}&kind=order+shipped")] == ["shipped"]
+    assert all("sue" in r for r in shown("user=SUE")) and len(shown("user=SUE")) == 2  # any letter case
+    assert len(shown("from=2026-11-20&to=2026-11-21")) == 2  # both days whole, UTC
+    assert len(shown(f"company={acme}&from=2026-11-01&to=2026-11-30&who=cli")) == 1
+    company_tab = ann.get(f"{web.url}/companies/{beta}/change-log?kind=order+shipped", timeout=10).text
+    assert [r for r in _rows(company_tab) if " target" in r] and "sue" not in company_tab.split("<tbody>", 1)[1]
+    refused = ann.get(f"{web.url}/audit?from=yesterday", timeout=10).text
+    assert (
+        "From must be a date written YYYY-MM-DD." in refused and len([r for r in _rows(refused) if " target" in r]) == 4
+    )
+
+    monkeypatch.setenv("CARTPLUGIN_CHANGE_LOG_RETENTION_DAYS", "365")
+    monkeypatch.setattr(worker, "_next_purge_at", 0.0)
+    worker.purge_if_due(db)
+    kept = [row[0] for row in db.execute("SELECT at FROM audit_log WHERE target LIKE '% target'").fetchall()]
+    assert len(kept) == 3 and not any(at.startswith("2020") for at in kept)
+    assert audit.purge(db, 0) == 0  # 0 keeps every entry

@@ -12,7 +12,7 @@ from plugin_spec import CartSettings
 
 from ... import audit, plugins, queries
 from .. import forms
-from ..context import access, db
+from ..context import access, db, notice
 
 bp = Blueprint("admin", __name__)
 
@@ -58,5 +58,14 @@ def _who(who: str | None) -> dict[str, object]:
 def audit_log():
     if not g.user.can("audit"):
         abort(403)
-    who = audit.parse_source(request.args.get("who"))
-    return render_template("audit.html", entries=audit.entries(db(), source=who, limit=500), **_who(who))
+    wanted, problems = audit.Filters.parse(request.args)
+    for problem in problems:
+        notice(problem, error=True)
+    return render_template(
+        "audit.html",
+        entries=audit.entries(db(), filters=wanted, limit=500),
+        wanted=wanted,
+        kinds=audit.kinds(db()),
+        companies=[(c["id"], c["name"]) for c in queries.companies_overview(db(), access())],
+        **_who(wanted.source),
+    )

@@ -291,8 +291,11 @@ def change_log(company_id: int):
     if not g.user.can("audit"):
         abort(403)
     company = _company(company_id)
-    who = audit.parse_source(request.args.get("who"))
+    wanted, problems = audit.Filters.parse(request.args, company_id=company.id)
+    for problem in problems:
+        notice(problem, error=True)
     return render_template(
-        "change_log.html", company=company, entries=audit.entries(db(), company_id=company.id, source=who), tab="log",
-        who=who, who_choices=audit.SOURCE_WORDS,
+        "change_log.html", company=company, entries=audit.entries(db(), filters=wanted), tab="log",
+        wanted=wanted, kinds=audit.kinds(db(), company_id=company.id), who=wanted.source,
+        who_choices=audit.SOURCE_WORDS,
     )  # fmt: skip
