@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from . import clock
-from .db import write
+from .db import delete_in_batches, write
 
 WEB, CLI, SYSTEM_SOURCE = "web", "cli", "system"
 #: the sources the Change Log can be filtered by, in staff words
@@ -227,17 +227,5 @@ def purge(db: sqlite_utils.Database, days: float, *, batch: int = 1000) -> int:
     its own short transaction."""
     if days <= 0:
         return 0
-    cutoff = clock.now_iso(-days * 86400)
-    removed = 0
-    while True:
-        with write(db):
-            ids = [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?", [cutoff, batch]
-                ).fetchall()
-            ]
-            if not ids:
-                return removed
-            db.execute(f"DELETE FROM audit_log WHERE id IN ({','.join('?' for _ in ids)})", ids)
-        removed += len(ids)
+    pick = "SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?"
+    return delete_in_batches(db, pick, [clock.now_iso(-days * 86400)], [("audit_log", "id")], batch)

@@ -132,7 +132,7 @@ def users_add(ctx: click.Context, name: str, role: str) -> None:
     db = open_existing(ctx.find_root().obj["db_path"])  # `companies add` creates the database
     try:
         users.check_new_user(db, name, role)  # a taken name is said before any password is typed
-        user = employees.add(db, _actor(), name, role, _password("Password"))
+        user = employees.add(db, audit.cli_actor(), name, role, _password("Password"))
     finally:
         db.close()
     click.echo(f"Added user {user.name!r} ({user.role})")
@@ -146,7 +146,7 @@ def users_password(ctx: click.Context, name: str) -> None:
     db = open_existing(ctx.find_root().obj["db_path"])
     try:
         users.get_user_by_name(db, name)  # an unknown name is said before any password is typed
-        employees.reset_password(db, _actor(), name, _password("New password"))
+        employees.reset_password(db, audit.cli_actor(), name, _password("New password"))
     finally:
         db.close()
     click.echo(f"Password of {name!r} changed")
@@ -159,18 +159,13 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     """Let NAME sign in again at once: forget its failed sign-ins from every address."""
     db = open_existing(ctx.find_root().obj["db_path"])
     try:
-        users.get_user_by_name(db, name)
+        user = users.get_user_by_name(db, name)
         forgotten = users.unlock(db, name)
-        audit.record(db, audit.cli_actor(), "employee unlocked", target=users.get_user_by_name(db, name).name,
+        audit.record(db, audit.cli_actor(), "employee unlocked", target=user.name,
                      details={"failed sign-ins forgotten": forgotten})  # fmt: skip
     finally:
         db.close()
     click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")
-
-
-def _actor() -> str:
-    """Who the Change Log says made a change from the command line (``cli:<unix user>``)."""
-    return audit.cli_actor()
 
 
 def _change(ctx: click.Context, change: Callable[[sqlite_utils.Database], T]) -> T:
@@ -186,7 +181,7 @@ def _change(ctx: click.Context, change: Callable[[sqlite_utils.Database], T]) ->
 @click.pass_context
 def users_disable(ctx: click.Context, name: str) -> None:
     """NAME cannot sign in any more (same answer as a wrong password); their open sessions end."""
-    user = _change(ctx, lambda db: employees.set_disabled(db, _actor(), name, True))
+    user = _change(ctx, lambda db: employees.set_disabled(db, audit.cli_actor(), name, True))
     click.echo(f"Disabled {user.name!r}: cannot sign in; open sessions ended")
 
 
@@ -195,7 +190,7 @@ def users_disable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_enable(ctx: click.Context, name: str) -> None:
     """Let a disabled NAME sign in again."""
-    user = _change(ctx, lambda db: employees.set_disabled(db, _actor(), name, False))
+    user = _change(ctx, lambda db: employees.set_disabled(db, audit.cli_actor(), name, False))
     click.echo(f"Enabled {user.name!r}: may sign in again")
 
 
@@ -204,7 +199,7 @@ def users_enable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_remove(ctx: click.Context, name: str) -> None:
     """Remove NAME for good (never the last admin); their open sessions end."""
-    _change(ctx, lambda db: employees.remove(db, _actor(), name))
+    _change(ctx, lambda db: employees.remove(db, audit.cli_actor(), name))
     click.echo(f"Removed {name.strip()!r}; open sessions ended")
 
 
@@ -214,7 +209,7 @@ def users_remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def users_role(ctx: click.Context, name: str, role: str) -> None:
     """Give NAME another ROLE (never the last admin's); their open sessions end."""
-    user = _change(ctx, lambda db: employees.set_role(db, _actor(), name, role))
+    user = _change(ctx, lambda db: employees.set_role(db, audit.cli_actor(), name, role))
     click.echo(f"{user.name!r} is now {user.role}; open sessions ended")
 
 

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import sqlite_utils
@@ -182,3 +182,21 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         raise
     else:
         db.conn.execute("COMMIT")
+
+
+def delete_in_batches(
+    db: sqlite_utils.Database, pick: str, params: Sequence[object], tables: Sequence[tuple[str, str]], batch: int
+) -> int:
+    """Delete the rows ``pick`` selects (an id a row, ``LIMIT ?`` last), ``batch`` at a time, each
+    batch its own short transaction so the write lock is never held for long; from each of
+    ``tables`` (table, id column) in turn, dependent rows first. How many ids were deleted."""
+    removed = 0
+    while True:
+        with write(db):
+            ids = [row[0] for row in db.execute(pick, [*params, batch]).fetchall()]
+            if not ids:
+                return removed
+            marks = ",".join("?" for _ in ids)
+            for table, column in tables:
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+        removed += len(ids)

@@ -26,7 +26,7 @@ from typing import Any
 import sqlite_utils
 
 from . import clock, config
-from .db import write
+from .db import delete_in_batches, write
 from .errors import HostError, NotFound
 from .validation import parse_id
 
@@ -392,24 +392,12 @@ def purge_finished(db: sqlite_utils.Database, days: float, *, batch: int = 500) 
     Queued and Processing jobs are never deleted, however old. Deletes in batches of ``batch``
     jobs, each its own short transaction, so the write lock is never held for long.
     """
-    cutoff = clock.now_iso(-days * 86400)
-    removed = 0
-    while True:
-        with write(db):
-            ids = [
-                row[0]
-                for row in db.execute(
-                    "SELECT id FROM jobs WHERE finished_at < ? AND status NOT IN ('Queued', 'Processing') "
-                    "ORDER BY finished_at LIMIT ?",
-                    [cutoff, batch],
-                ).fetchall()
-            ]
-            if not ids:
-                return removed
-            marks = ",".join("?" for _ in ids)
-            db.execute(f"DELETE FROM job_logs WHERE job_id IN ({marks})", ids)
-            db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", ids)
-        removed += len(ids)
+    pick = (
+        "SELECT id FROM jobs WHERE finished_at < ? AND status NOT IN ('Queued', 'Processing') "
+        "ORDER BY finished_at LIMIT ?"
+    )
+    tables = [("job_logs", "job_id"), ("jobs", "id")]
+    return delete_in_batches(db, pick, [clock.now_iso(-days * 86400)], tables, batch)
 
 
 def log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:

@@ -427,9 +427,7 @@ def m0010_shipment_corrections(db: sqlite_utils.Database) -> None:
     # schema change: a shipment in upload_state 'failed' is never due by itself)
     if "replaces_tracking" not in db["shipments"].columns_dict:
         db.execute("ALTER TABLE shipments ADD COLUMN replaces_tracking TEXT")
-    # its own number, unless a later step ran first (steps of branches merged out of order)
-    version = max(db.execute("PRAGMA user_version").fetchone()[0], 10)
-    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("PRAGMA user_version = 10")  # this step's own number: a run stopped after it says so
 
 
 @migrations(name="0011_job_progress")
@@ -486,9 +484,7 @@ def m0015_user_companies(db: sqlite_utils.Database) -> None:
     if "all_companies" not in db["users"].columns_dict:
         db.execute("ALTER TABLE users ADD COLUMN all_companies INTEGER NOT NULL DEFAULT 1")
     db.execute(USER_COMPANIES)
-    # its own number, unless a later step ran first (steps of branches merged out of order)
-    version = max(db.execute("PRAGMA user_version").fetchone()[0], 15)
-    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("PRAGMA user_version = 15")  # this step's own number: a run stopped after it says so
 
 
 #: the companies given to a user limited to some (step 0015; PostgreSQL: step 0010_user_companies)
@@ -508,9 +504,7 @@ def m0016_user_lifecycle(db: sqlite_utils.Database) -> None:
     columns = {row[1] for row in db.execute("PRAGMA table_info(users)").fetchall()}
     if "disabled" not in columns:
         db.execute("ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0")
-    # its own number, unless a later step ran first (steps of branches merged out of order)
-    version = max(db.execute("PRAGMA user_version").fetchone()[0], 16)
-    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("PRAGMA user_version = 16")  # this step's own number: a run stopped after it says so
 
 
 @migrations(name="0017_change_log_source")
