@@ -82,7 +82,10 @@ def test_a_job_queued_on_postgresql_runs_through_procrastinate_in_a_worker_proce
     try:
         job, _ = jobs.enqueue(db, company_id, "import_orders")
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.COMPLETED, timeout=60), worker.output
-        assert (job.id, "succeeded", f"cartplugin:{company_id}:import_orders") in tasks(cluster_url)
+        # procrastinate marks its task succeeded only after the task has returned, a moment
+        # after the host's own job row says Completed
+        done = (job.id, "succeeded", f"cartplugin:{company_id}:import_orders")
+        assert wait_until(lambda: done in tasks(cluster_url), timeout=30), (tasks(cluster_url), worker.output)
         imported = [r[0] for r in db.execute("SELECT source_order_id FROM orders").fetchall()]
         assert len(imported) == len(set(imported)) > 0
     finally:
@@ -254,7 +257,11 @@ def test_a_task_that_comes_before_its_row_is_due_defers_itself_to_then(cluster_u
         worker = start_worker()
         assert wait_until(lambda: jobs.get_job(db, job.id).status == jobs.COMPLETED, timeout=60), worker.output
         assert jobs.show_job(db, job.id)["started_at"] >= due
-        mine = [status for job_id, status, _ in tasks(cluster_url) if job_id == job.id]
-        assert mine == ["succeeded", "succeeded"]  # the early one, then the one it deferred
+
+        def mine():
+            return [status for job_id, status, _ in tasks(cluster_url) if job_id == job.id]
+
+        # the early one, then the one it deferred (marked a moment after the host's row says Completed)
+        assert wait_until(lambda: mine() == ["succeeded", "succeeded"], timeout=30), (mine(), worker.output)
     finally:
         db.close()
