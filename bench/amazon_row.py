@@ -28,7 +28,8 @@ AMAZON_TARGET = 1.1
 
 def _company(db: Any, sandbox: Any) -> Any:
     from amazon_sp.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
-    from host import companies, services
+    from host.channel import services
+    from host.records import companies
 
     company = companies.add_company(db, "Amazon Bench")
     companies.update_website_settings(db, company, store_plugin="amazon_sp", allow_order_download=True)
@@ -47,8 +48,8 @@ def amazon_import(cfg: Any, work: Path) -> Any:
     from amazon_sp import plugin
     from amazon_sp.client import PAGE_SIZE_MAX, USAGE_PLANS, AmazonClient, ClientOptions
     from amazon_sp.sandbox import Sandbox
-    from host import companies
-    from host import db as host_db
+    from host.records import companies
+    from host.store import db as host_db
     from plugin_spec.credentials import MemoryCredentialStore
 
     from .rows import Row, _s, _samples

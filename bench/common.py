@@ -127,7 +127,8 @@ def new_db_path(workdir: Path, name: str) -> Path:
 
 def add_company(db: Any, name: str, base_url: str, api_key: str, *, commission: str = "10") -> Any:
     """A company set up the way support staff do it, with Test Settings passed."""
-    from host import companies, services
+    from host.channel import services
+    from host.records import companies
 
     company = companies.add_company(db, name)
     companies.update_website_settings(
@@ -144,7 +145,8 @@ def add_company(db: Any, name: str, base_url: str, api_key: str, *, commission: 
 
 def run_job(db: Any, company_id: int, kind: str, params: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
     """Queue a job and run it right here, as ``cartplugin import-orders --wait`` does."""
-    from host import jobs, runner
+    from host.jobs import queue as jobs
+    from host.jobs import runner
 
     job, _ = jobs.enqueue(db, company_id, kind, params)
     claimed = jobs.claim(db, runner.worker_id(), job_id=job.id)

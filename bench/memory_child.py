@@ -33,7 +33,7 @@ def peak_rss_kib() -> int:
 
 def main() -> None:
     base_url, api_key, expected = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    from host import db as host_db
+    from host.store import db as host_db
 
     bench_client_options()
     with tempdir() as work:

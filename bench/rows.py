@@ -168,8 +168,9 @@ def floor_insert(path: Path, orders: list[dict[str, Any]], lines: list[dict[str,
 
 
 def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, Row]:
-    from host import clock, services
-    from host import db as host_db
+    from host import clock
+    from host.channel import services
+    from host.store import db as host_db
 
     n = cfg.import_orders
     sandbox.set_latency(0)
@@ -293,9 +294,9 @@ def many_companies(sandbox: SandboxProcess, cfg: Config, work: Path, import_row:
     default (``--processes``: the cores, ``--workers`` threads in each)."""
     import statistics as st
 
-    from host import db as host_db
-    from host import jobs
-    from host.process_pool import cores, default_processes, make_pool
+    from host.jobs import queue as jobs
+    from host.jobs.pool import cores, default_processes, make_pool
+    from host.store import db as host_db
 
     if import_row is not None:  # row 1 ran in this run: its floor
         per_order, row1_samples = st.median(import_row.data["floor"]) / cfg.import_orders, import_row.data["floor"]
@@ -391,7 +392,7 @@ def many_companies(sandbox: SandboxProcess, cfg: Config, work: Path, import_row:
 def ship_everything(db: Any, company_id: int) -> int:
     """Ship every order of a company as staff do it, one package each (``orders.ship_order``);
     a single-line order carries a serial number (setup, not timed)."""
-    from host import orders
+    from host.records import orders
 
     rows = db.execute(
         "SELECT o.id, COUNT(ol.id) FROM orders o JOIN order_lines ol ON ol.order_id = o.id "
@@ -444,7 +445,7 @@ def upload_floors(
 
 
 def tracking_upload(sandbox: SandboxProcess, cfg: Config, work: Path) -> Row:
-    from host import db as host_db
+    from host.store import db as host_db
 
     n = cfg.upload_orders
     host_s: list[float] = []
@@ -578,7 +579,7 @@ def memory(sandbox: SandboxProcess, cfg: Config, work: Path) -> Row:
 def _populate_companies(db: Any, n: int, orders_per_company: int) -> None:
     """``n`` established companies, nothing due, with orders that need nothing (setup, bulk SQL)."""
     from host import clock
-    from host.db import write
+    from host.store.db import write
 
     now, later = clock.now_iso(), clock.now_iso(3600)
     with write(db):
@@ -640,8 +641,8 @@ def _plan(db: Any, sql: str) -> list[str]:
 
 
 def scheduler_tick(cfg: Config, work: Path) -> Row:
-    from host import db as host_db
-    from host import worker
+    from host.jobs import worker
+    from host.store import db as host_db
 
     db = host_db.connect(new_db_path(work, "tick"))
     _populate_companies(db, cfg.tick_companies, cfg.tick_orders_per_company)

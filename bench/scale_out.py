@@ -74,9 +74,9 @@ class Cluster:
     # -- setup ------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        from host import plugins
-        from host.cluster import schema
-        from host.db import connect
+        from host.channel import plugins
+        from host.jobs.cluster import schema
+        from host.store.db import connect
 
         plugins.load_plugins()
         started = time.perf_counter()

@@ -34,8 +34,9 @@ COMPANIES = 50
 
 
 def populate(db: Any, orders: int, jobs: int) -> None:
-    from host import clock, order_search
-    from host.db import write
+    from host import clock
+    from host.records import order_search
+    from host.store.db import write
 
     now = clock.now_iso()
     with write(db):
@@ -75,7 +76,7 @@ def populate(db: Any, orders: int, jobs: int) -> None:
 
 
 def _signed_in_client(app: Any, db: Any) -> Any:
-    from host import users
+    from host.records import users
     from host.web.auth import start_session
 
     user = users.add_user(db, "bench", "read-only", "bench password 123")
@@ -88,7 +89,7 @@ def _signed_in_client(app: Any, db: Any) -> Any:
 def _sql_of(path: str) -> list[tuple[str, list[Any]]]:
     from urllib.parse import parse_qsl, urlsplit
 
-    from host import queries
+    from host.records import queries
 
     parts = urlsplit(path)
     args = dict(parse_qsl(parts.query))
@@ -104,8 +105,8 @@ def _sql_of(path: str) -> list[tuple[str, list[Any]]]:
 
 
 def web_pages(cfg: Any, work: Path):
-    from host import queries
-    from host.db import connect
+    from host.records import queries
+    from host.store.db import connect
     from host.web import create_app
 
     from .rows import Row

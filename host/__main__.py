@@ -1,3 +1,3 @@
-from .cli import cli
+from host.cli.main import cli
 
 cli(prog_name="cartplugin")

@@ -27,8 +27,8 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .errors import HostError
-from .pg import display, is_url
+from host.errors import HostError
+from host.store.pg import display, is_url
 
 ENV_PREFIX = "CARTPLUGIN_"
 CONFIG_ENV = "CARTPLUGIN_CONFIG"
@@ -174,7 +174,7 @@ class Loaded:
         """The key file the host reads when none is named: beside a SQLite database."""
         if isinstance(self.settings.db, str):
             return "(none: required with a PostgreSQL database)"
-        from .secrets import key_file_beside
+        from host.records.secrets import key_file_beside
 
         return str(key_file_beside(self.settings.db))
 
@@ -242,7 +242,9 @@ def current() -> Settings:
 
 def apply(settings: Settings) -> None:
     """Make the modules that tune themselves at import follow ``settings``."""
-    from . import jobs, runner, services, worker
+    from host.channel import services
+    from host.jobs import queue as jobs
+    from host.jobs import runner, worker
 
     services.RECENT_DAYS = settings.recent_days
     services.BATCH_SIZE = settings.download_batch

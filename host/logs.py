@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from .terminal import clean
+from host.cli.terminal import clean
 
 _handler: logging.Handler | None = None
 

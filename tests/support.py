@@ -145,7 +145,7 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, ok: bool = True):
-        from host.cli import cli  # the real `cartplugin` CLI
+        from host.cli.main import cli  # the real `cartplugin` CLI
 
         result = self.runner.invoke(cli, ["--db", str(self.db_path), *args], catch_exceptions=False)
         if ok and result.exit_code != 0:
@@ -159,7 +159,7 @@ class Cli:
 @contextlib.contextmanager
 def registered(plugin: Any, name: str) -> Iterator[Any]:
     """``plugin`` registered with the host's plugin manager for the ``with`` block only."""
-    from host import plugins
+    from host.channel import plugins
 
     plugins.register(plugin, name=name)
     try:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import sqlite_utils
 from support import file_digest
 
-from host import audit
-from host.db import connect
-from host.migrations import SCHEMA_VERSION, migrations
-from host.orders import CONFIRMED_ACTION
+from host.records import audit
+from host.records.orders import CONFIRMED_ACTION
+from host.store.db import connect
+from host.store.migrations import SCHEMA_VERSION, migrations
 
 # tracking numbers UPS would issue (1Z + 16), so tracking-number checks do not turn these tests into lies
 UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E6605272234"

@@ -10,8 +10,10 @@ import json
 
 from support import API_KEY
 
-from host import audit, connection_test, jobs
-from host.db import connect
+from host.channel import connection_test
+from host.jobs import queue as jobs
+from host.records import audit
+from host.store.db import connect
 
 CLI_USER = f"cli:{getpass.getuser()}"
 PASSWORD = "correct horse battery staple"
@@ -28,7 +30,7 @@ def _actions(db_path, source: str) -> list[str]:
 
 def _piped(run, *args: str, text: str) -> None:
     """The CLI with ``text`` on its stdin (a password piped in once)."""
-    from host.cli import cli
+    from host.cli.main import cli
 
     result = run.runner.invoke(cli, ["--db", str(run.db_path), *args], input=text, catch_exceptions=False)
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from spy_plugin import SpyChannel
 
-from host import plugins
+from host.channel import plugins
 from plugin_spec import ChannelOrder, OrderLine, hookimpl, wire
 from plugin_spec.wire import Amount, Currencies, MappingError, SignedMoneyText, amount, money
 

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from support import API_KEY, ups_tracking
 
-from host import services
+from host.channel import services
 
 
 def channel_unfulfilled(sandbox) -> dict[str, dict]:
@@ -189,7 +189,7 @@ def test_test_settings_with_a_wrong_key_fails_readably_and_keeps_the_connection_
 
 
 def test_a_refused_upload_is_listed_and_waits_for_staff_not_retried_by_itself(run, imported, sandbox, db_path):
-    from host.db import connect
+    from host.store.db import connect
 
     # the channel cancels an order while staff ship it: the channel refuses the tracking (422)
     cancelled = next(iter(imported.values()))
@@ -223,9 +223,9 @@ def test_import_orders_again_starts_where_the_last_read_stopped(run, imported, s
 def test_two_people_shipping_one_order_at_once_ship_it_once(run, imported, db_path):
     import threading
 
-    from host import orders as host_orders
-    from host.db import connect
     from host.errors import HostError
+    from host.records import orders as host_orders
+    from host.store.db import connect
 
     order_id = next(iter(imported.values()))["id"]
     outcomes: list[str] = []
@@ -271,7 +271,7 @@ def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, 
 
     from spy_plugin import SpyChannel
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import ChannelOrder, OrderLine, hookimpl
 
     class TwinLines(SpyChannel):
@@ -326,8 +326,10 @@ def test_a_tax_with_four_decimals_is_stored_and_shown_exactly_as_the_channel_sen
 def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_and_ends_cancelled(
     run, imported, sandbox, company, db_path
 ):
-    from host import companies, jobs, runner
-    from host.db import connect
+    from host.jobs import queue as jobs
+    from host.jobs import runner
+    from host.records import companies
+    from host.store.db import connect
 
     order = next(iter(imported.values()))
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000042")
@@ -350,8 +352,8 @@ def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_a
 def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_source_order_id(imported, db_path):
     import sqlite3
 
-    from host.companies import add_company
-    from host.db import connect
+    from host.records.companies import add_company
+    from host.store.db import connect
 
     db = connect(db_path)
     try:
@@ -395,7 +397,7 @@ def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_curs
 
     from spy_plugin import SpyChannel
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import ChannelOrder, OrderLine, hookimpl
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -473,7 +475,7 @@ def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is
 
     from spy_plugin import SpyChannel
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import ChannelOrder, OrderLine, UploadResult, hookimpl
 
     class Silent(SpyChannel):

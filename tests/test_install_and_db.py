@@ -10,7 +10,7 @@ import subprocess
 import venv
 from pathlib import Path
 
-from host.newplugin import generate
+from host.cli.newplugin import generate
 
 
 def _throwaway_venv(tmp_path: Path) -> Path:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pytest
 from support import file_digest
 
-from host import audit, clock, config, jobs, worker
-from host.db import connect, write
+from host import clock, config
+from host.jobs import queue as jobs
+from host.jobs import worker
+from host.records import audit
+from host.store.db import connect, write
 
 
 def test_staff_raise_a_queued_job_to_high_and_it_is_written_to_the_change_log(run, company, db_path):

@@ -7,9 +7,9 @@ import pytest
 import sqlite_utils
 from support import toy_api
 
-from host import jobs
-from host.db import connect
-from host.migrations import SCHEMA_VERSION, migrations
+from host.jobs import queue as jobs
+from host.store.db import connect
+from host.store.migrations import SCHEMA_VERSION, migrations
 from plugin_spec import progress
 from plugin_spec.paging import Offset
 from plugin_spec.sandbox import Reply

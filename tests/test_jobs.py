@@ -10,10 +10,13 @@ import time
 import pytest
 from spy_plugin import SpyChannel
 
-from host import clock, jobs, plugins, runner
-from host.companies import add_company
-from host.db import connect
+from host import clock
+from host.channel import plugins
 from host.errors import NotFound
+from host.jobs import queue as jobs
+from host.jobs import runner
+from host.records.companies import add_company
+from host.store.db import connect
 from plugin_spec import AuthError, TransientError, hookimpl
 
 

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from host.db import connect
-from host.migrations import SCHEMA_VERSION, migrate, migrations
+from host.store.db import connect
+from host.store.migrations import SCHEMA_VERSION, migrate, migrations
 
 EXPECTED_TABLES = {
     "companies", "website_settings", "cart_settings", "cursors", "orders", "order_lines", "shipments",
@@ -183,7 +183,7 @@ def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orde
 
 def test_the_channel_money_step_run_again_changes_nothing(db_path):
     """A run stopped after the step's transaction but before its record repeats the step."""
-    from host.migrations import m0008_channel_money
+    from host.store.migrations import m0008_channel_money
 
     _version_7_database_with_a_shipped_order(db_path)
     db = connect(db_path)
@@ -195,7 +195,7 @@ def test_the_channel_money_step_run_again_changes_nothing(db_path):
 
 def test_the_steps_of_both_stores_run_in_the_order_of_their_numbers():
     """Steps run in the order the files register them; merged branches each append theirs."""
-    from host import pg_migrations
+    from host.store import pg_migrations
 
     for names in ([m.name for m in migrations._migrations], [name for name, _ in pg_migrations.steps]):
         assert names == sorted(names) and len({name[:4] for name in names}) == len(names)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from host.db import connect
-from host.migrations import SCHEMA_VERSION, migrations
+from host.store.db import connect
+from host.store.migrations import SCHEMA_VERSION, migrations
 
 
 def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_path):

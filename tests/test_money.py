@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from host import money
+from host.records import money
 from plugin_spec import OrderLine
 
 

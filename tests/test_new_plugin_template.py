@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from host.cli.newplugin import AUTH_CHOICES, PAGING_CHOICES, generate, names
 from host.errors import HostError
-from host.newplugin import AUTH_CHOICES, PAGING_CHOICES, generate, names
 
 VARIANTS = list(itertools.product(AUTH_CHOICES, PAGING_CHOICES))
 #: what the kit skips on a generated plugin: accepting orders is a capability it does not
@@ -232,7 +232,7 @@ def test_the_wheel_carries_every_template_file():
     import tomllib
 
     root = Path(__file__).resolve().parent.parent
-    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["host"]
-    carried = {path for pattern in patterns for path in (root / "host").glob(pattern)}
-    templates = {path for path in (root / "host" / "plugin_template").rglob("*") if path.is_file()}
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["host.cli"]
+    carried = {path for pattern in patterns for path in (root / "host" / "cli").glob(pattern)}
+    templates = {path for path in (root / "host" / "cli" / "plugin_template").rglob("*") if path.is_file()}
     assert templates and templates <= carried

@@ -279,7 +279,7 @@ def test_the_display_name_staff_know_is_accepted_for_store_plugin(run, bmp):
 
 
 def test_a_company_whose_plugin_is_missing_says_so_and_the_worker_skips_it(company, run, bmp):
-    from host import plugins
+    from host.channel import plugins
 
     plugins.unregister(bmp)
     try:

@@ -28,7 +28,7 @@ def accepting(run):
     """A channel that asks for acceptance and whose accept call fails, naming the token it was given."""
     from spy_plugin import SpyChannel
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import AcceptResult, ChannelError, hookimpl
 
     class Accepting(SpyChannel):

@@ -128,8 +128,9 @@ def test_a_page_refused_by_the_page_reader_comes_raw_and_the_others_as_read(toy)
 
 def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db_path, sandbox):
     from backmarket_pro import plugin
-    from host import companies, services
-    from host import db as host_db
+    from host.channel import services
+    from host.records import companies
+    from host.store import db as host_db
 
     small_pages = dataclasses.replace(plugin.client_options, page_size=2)
     original, plugin.client_options = plugin.client_options, small_pages

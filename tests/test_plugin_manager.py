@@ -11,8 +11,8 @@ import pytest
 from spy_plugin import SpyChannel
 from support import API_KEY
 
-from host import plugins
-from host.plugins import DuplicateChannel
+from host.channel import plugins
+from host.channel.plugins import DuplicateChannel
 
 
 def test_backmarket_pro_validates_against_the_hook_specs(bmp):

@@ -1,4 +1,4 @@
-"""Jobs in worker processes (host.process_pool): forked children claim and run Queued Jobs.
+"""Jobs in worker processes (host.jobs.pool): forked children claim and run Queued Jobs.
 
 Real parts throughout: sandboxes on 127.0.0.1, a SQLite file, the pool's forked processes,
 the CLI through click's CliRunner. The Back Market Pro plugin is registered in this process
@@ -27,10 +27,13 @@ from support import Held, wait_until
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
-from host import companies, jobs, runner, services
-from host.cli import cli
-from host.db import connect
-from host.process_pool import ProcessPool, make_pool
+from host.channel import services
+from host.cli.main import cli
+from host.jobs import queue as jobs
+from host.jobs import runner
+from host.jobs.pool import ProcessPool, make_pool
+from host.records import companies
+from host.store.db import connect
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="job processes need fork")
 
@@ -126,7 +129,7 @@ def test_job_processes_start_with_what_they_inherit_frozen_and_this_one_keeps_no
     # object it inherited; the parent thaws its own once its children are started
     import multiprocessing
 
-    from host.process_pool import frozen
+    from host.jobs.pool import frozen
 
     ctx = multiprocessing.get_context("fork")
     readers = []
@@ -298,7 +301,7 @@ def test_the_copied_fork_launcher_is_still_the_standard_one_of_this_python():
     import textwrap
     from multiprocessing import popen_fork
 
-    from host import process_pool
+    from host.jobs import pool as process_pool
 
     # a change upstream shows here: copy it into _ForkPopen._launch again, keeping the cleanup
     source = textwrap.dedent(inspect.getsource(popen_fork.Popen._launch))

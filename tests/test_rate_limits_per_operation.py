@@ -18,9 +18,13 @@ from support import API_KEY, assert_bucket_held, record_grants
 
 from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import PROFILE, ClientOptions
-from host import clock, jobs, orders, runner, services, worker
-from host import db as host_db
-from host.companies import get_company
+from host import clock
+from host.channel import services
+from host.jobs import queue as jobs
+from host.jobs import runner, worker
+from host.records import orders
+from host.records.companies import get_company
+from host.store import db as host_db
 from plugin_spec import RateLimitWait, stopping
 from plugin_spec.http import HttpOptions, JsonApi
 from plugin_spec.ratelimit import ENV_VAR, Rate, TokenBucket, group_limiter, limiter_for

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from host import clock, companies, jobs, runner
-from host.companies import add_company
-from host.db import connect
+from host import clock
+from host.jobs import queue as jobs
+from host.jobs import runner
+from host.records import companies
+from host.records.companies import add_company
+from host.store.db import connect
 
 
 def posts(sandbox) -> list[dict]:

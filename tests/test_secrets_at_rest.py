@@ -1,4 +1,4 @@
-"""Secrets at rest (host/secrets.py) on a real SQLite file: where the key file lives, what a
+"""Secrets at rest (host/records/secrets.py) on a real SQLite file: where the key file lives, what a
 missing, wrong or unreadable key file does, and how a secret stored in clear gets sealed."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 import sqlite_utils
 from cryptography.fernet import Fernet
 
-from host import companies, secrets
-from host.db import connect
 from host.errors import HostError
+from host.records import companies, secrets
+from host.store.db import connect
 
 
 @pytest.fixture(autouse=True)

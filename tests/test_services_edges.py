@@ -1,4 +1,4 @@
-"""What host/services.py tells staff at the edges of a download or a Test Settings: a plugin that
+"""What host/channel/services.py tells staff at the edges of a download or a Test Settings: a plugin that
 answers nothing, a download stopped, out of time or held by the rate limit, an order stamped in
 the future, and secrets that contain each other. A real SQLite file and a plugin in memory."""
 
@@ -11,8 +11,10 @@ import pytest
 from spy_plugin import SpyChannel
 from support import registered
 
-from host import clock, companies, orders, services
-from host.db import connect
+from host import clock
+from host.channel import services
+from host.records import companies, orders
+from host.store.db import connect
 from plugin_spec import BadOrder, ChannelInfo, UploadResult, hookimpl, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time

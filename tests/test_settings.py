@@ -77,8 +77,8 @@ def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, conf
 def test_a_commission_typed_with_a_decimal_comma_is_stored_as_that_decimal(run, configured, db_path):
     from decimal import Decimal
 
-    from host import companies
-    from host.db import connect
+    from host.records import companies
+    from host.store.db import connect
 
     run("cart-settings", configured, "--set", "commission_percent=12,5")
     db = connect(db_path)
@@ -150,7 +150,7 @@ def test_a_company_name_is_unique(run, bmp):
 def test_an_optional_secret_field_is_masked_too(run, bmp):
     from pydantic import Field, SecretStr
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import CartSettings, ChannelInfo, hookimpl
 
     class OptionalSecretSettings(CartSettings):
@@ -177,7 +177,7 @@ def test_an_optional_secret_field_is_masked_too(run, bmp):
 def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_path):
     from click.testing import CliRunner
 
-    from host.cli import cli
+    from host.cli.main import cli
 
     typed = "typed-at-prompt-9876"
     result = CliRunner().invoke(
@@ -188,7 +188,7 @@ def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_path):
 
 
 def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(run, company, db_path):
-    from host.db import connect
+    from host.store.db import connect
 
     run("import-orders", company)
     count = lambda: connect(db_path).execute("SELECT COUNT(*) FROM cursors").fetchone()[0]  # noqa: E731
@@ -204,8 +204,9 @@ def test_when_the_settings_change_while_test_settings_runs_the_result_is_discard
 ):
     from spy_plugin import SpyChannel
 
-    from host import companies, plugins
-    from host.db import connect
+    from host.channel import plugins
+    from host.records import companies
+    from host.store.db import connect
     from plugin_spec import TestResult, hookimpl
 
     class SlowCheck(SpyChannel):

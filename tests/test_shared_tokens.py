@@ -21,7 +21,7 @@ from oauth_shop import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, OAuthShop
 from spy_plugin import SpySettings
 from support import Cli
 
-from host.db import connect
+from host.store.db import connect
 from plugin_spec import ChannelInfo, TestResult, TransientError, hookimpl
 
 TESTS = Path(__file__).resolve().parent

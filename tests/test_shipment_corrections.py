@@ -9,7 +9,7 @@ import pytest
 from support import API_KEY, file_digest, ups_tracking
 
 from host import clock
-from host.db import connect
+from host.store.db import connect
 
 
 @pytest.fixture

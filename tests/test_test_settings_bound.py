@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from support import API_KEY, Held
 
-from host import services
-from host.companies import get_company
-from host.db import connect
+from host.channel import services
+from host.records.companies import get_company
+from host.store.db import connect
 
 COMPANY = "Acme Refurb"
 

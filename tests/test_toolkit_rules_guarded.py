@@ -320,7 +320,7 @@ def test_a_409_with_another_code_than_tracking_already_recorded_is_a_failure_not
 
 def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_nothing(run, bmp, sandbox, db_path):
     """Break: make ``_fernet(create=True)`` create a key whenever the file is missing
-    (host/secrets.py: ``if not create:`` instead of ``if not create or _sealed_rows_exist(db):``):
+    (host/records/secrets.py: ``if not create:`` instead of ``if not create or _sealed_rows_exist(db):``):
     company B's secret is then sealed with a new key file, and this test fails."""
 
     def connect_company(name: str) -> None:

@@ -16,9 +16,10 @@ from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import ClientOptions
 from backmarket_pro.sandbox import Sandbox
 from backmarket_pro.settings import BackMarketProSettings
-from host import db as host_db
-from host import orders, services
-from host.companies import get_company
+from host.channel import services
+from host.records import orders
+from host.records.companies import get_company
+from host.store import db as host_db
 from plugin_spec import AuthError, Shipment, ShipmentLine, UploadResult, http, ratelimit, stopping
 from plugin_spec.ratelimit import ENV_VAR, RateLimiter, SharedRateLimiter
 from plugin_spec.wire import upload_each

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from host import access, users
-from host.db import connect
+from host.records import access, users
+from host.store.db import connect
 
 PASSWORD = "correct horse battery staple"
 

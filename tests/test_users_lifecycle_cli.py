@@ -10,9 +10,9 @@ import getpass
 import pytest
 import sqlite_utils
 
-from host import audit, users
-from host.db import connect
-from host.migrations import migrations
+from host.records import audit, users
+from host.store.db import connect
+from host.store.migrations import migrations
 
 PASSWORD = "correct horse battery staple"
 
@@ -109,7 +109,7 @@ def test_users_verbs_refuse_bad_input_in_one_line_and_change_nothing(run, db_pat
 def test_users_add_and_password_from_the_cli_are_in_the_change_log(run, db_path, staff):
     from click.testing import CliRunner
 
-    from host.cli import cli
+    from host.cli.main import cli
 
     runner = CliRunner()  # the password piped: read once
     added = runner.invoke(

@@ -11,7 +11,8 @@ from support import file_digest, registered
 import backmarket.plugin
 from backmarket.client import ClientOptions
 from backmarket.sandbox import Sandbox as BmSandbox
-from host import clock, services
+from host import clock
+from host.channel import services
 
 BM_TOKEN = "Ym0td2Vic2l0ZS1vcHRpb25zLXRva2VuLTk5"
 
@@ -33,7 +34,7 @@ def _imported(run) -> dict[str, dict]:
 
 
 def test_the_options_are_off_by_default_and_each_is_set_and_shown_by_the_cli(run, company):
-    from host import website_options
+    from host.records import website_options
 
     shown = run.json("website-settings", company)
     assert {key: shown[key] for key in website_options.FLAGS} == dict.fromkeys(website_options.FLAGS, False)
@@ -166,7 +167,7 @@ def test_orders_created_before_the_limit_date_are_not_imported_until_the_limit_i
 
 
 def test_upload_due_counts_only_the_days_not_skipped():
-    from host import website_options
+    from host.records import website_options
 
     settings = {"delay_tracking": True, "delay_min_hours": 10, "delay_skip_saturday": True, "delay_skip_sunday": True}
     friday_evening = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)  # a Friday

@@ -2,7 +2,7 @@
 from the sdist, as ``python -m build`` does), installed non-editable into a fresh venv, and run.
 
 Every other test runs on editable installs, which see the whole source tree; only this one sees
-what a wheel really ships (issue: ``plugin_spec.sandbox`` and ``host.cluster`` were left out).
+what a wheel really ships (issue: ``plugin_spec.sandbox`` and ``host.jobs.cluster`` were left out).
 No network: the dependencies come from this environment through a folder of links that leaves
 out the cartplugin distributions themselves, so the fresh venv imports the host only from its wheel.
 """
@@ -96,10 +96,14 @@ def test_each_project_builds_an_sdist_and_a_wheel_that_hold_every_package(instal
     # every package of the source tree, and the files the web admin and `new-plugin` read
     packages = {str(p.parent.relative_to(ROOT)) for p in (ROOT / "host").rglob("__init__.py")}
     packages |= {str(p.parent.relative_to(ROOT)) for p in (ROOT / "plugin_spec").rglob("__init__.py")}
-    assert {"host/cluster", "plugin_spec/sandbox", "host/web/routes"} <= packages
+    assert {"host/jobs/cluster", "plugin_spec/sandbox", "host/web/routes"} <= packages
     missing = {package for package in packages if f"{package}/__init__.py" not in shipped}
     assert not missing, f"packages left out of the wheel: {sorted(missing)}"
-    assert {"host/web/templates/base.html", "host/web/static/style.css", "host/plugin_template/README.md.j2"} <= shipped
+    assert {
+        "host/web/templates/base.html",
+        "host/web/static/style.css",
+        "host/cli/plugin_template/README.md.j2",
+    } <= shipped
 
 
 def test_the_installed_dependencies_are_complete_and_the_host_comes_from_its_wheel(installed: Installed) -> None:

@@ -1,5 +1,5 @@
 """The web admin: the support-staff screens in a browser, on the same host functions as the CLI."""
 
-from .app import create_app
+from host.web.app import create_app
 
 __all__ = ["create_app"]

@@ -13,12 +13,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from .. import plugins
-from .. import secrets as sealing
-from ..db import as_target, connect, write
-from ..errors import NotFound
-from . import auth, filters
-from .routes import admin, companies, employees, jobs, orders, shipments
+from host.channel import plugins
+from host.errors import NotFound
+from host.records import secrets as sealing
+from host.store.db import as_target, connect, write
+from host.web import auth, filters
+from host.web.routes import admin, companies, employees, jobs, orders, shipments
 
 #: the longest a session lasts after sign-in, and without a request (web_session_hours, web_idle_minutes)
 SESSION_HOURS = 8

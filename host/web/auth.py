@@ -17,9 +17,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, session, url_for
 
-from .. import users
-from . import forms, reach
-from .context import db, notice
+from host.records import users
+from host.web import forms, reach
+from host.web.context import db, notice
 
 bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = {"auth.login", "static"}

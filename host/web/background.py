@@ -12,9 +12,9 @@ import contextlib
 import logging
 import threading
 
-from .. import runner
-from ..db import connect
-from ..jobs import claim
+from host.jobs import runner
+from host.jobs.queue import claim
+from host.store.db import connect
 
 log = logging.getLogger("cartplugin.web")
 

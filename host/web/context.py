@@ -1,13 +1,13 @@
 """What every route needs: this request's database connection, the signed-in user and the
-companies that user reaches (``access``: pass it to every query of ``host.queries``)."""
+companies that user reaches (``access``: pass it to every query of ``host.records.queries``)."""
 
 from __future__ import annotations
 
 import sqlite_utils
 from flask import current_app, flash, g
 
-from .. import access as access_module
-from ..db import connect
+from host.records import access as access_module
+from host.store.db import connect
 
 
 def db() -> sqlite_utils.Database:

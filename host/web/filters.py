@@ -7,7 +7,9 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from .. import jobs, money, orders, plugins
+from host.channel import plugins
+from host.jobs import queue as jobs
+from host.records import money, orders
 
 
 def when(value: str | None) -> str:

@@ -15,9 +15,8 @@ from pydantic import SecretStr
 from wtforms import BooleanField, Field, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
+from host.records import orders
 from plugin_spec import CartSettings
-
-from .. import orders
 
 try:  # WTForms 3.3 takes options as SelectChoice and deprecates (value, label) tuples
     from wtforms.fields.choices import SelectChoice as _Choice
@@ -54,7 +53,7 @@ class WebsiteSettingsForm(FlaskForm):
     allow_download_shipped = BooleanField("Allow Download Shipped Orders")
     allow_unpaid_orders = BooleanField("Allow Unpaid Orders")
     order_download_limit = BooleanField("Enable Order Download Limit")
-    # checked by the host (host.website_options), which says what is wrong in one line
+    # checked by the host (host.records.website_options), which says what is wrong in one line
     order_download_limit_date = StringField("Order Download Limit Date", render_kw={"type": "date", "size": 12})
     delay_tracking = BooleanField("Delay Tracking Time")
     delay_min_hours = StringField("Min Hours to Wait", render_kw={"type": "number", "min": 0, "max": 720, "step": 1})

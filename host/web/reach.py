@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import abort, g, request
 
-from .context import access, db
+from host.web.context import access, db
 
 #: how to find the company of each id a URL can carry
 COMPANY_OF = {

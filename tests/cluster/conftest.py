@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from backmarket_pro.sandbox import Sandbox
-from host.cluster import schema
-from host.db import connect
+from host.jobs.cluster import schema
+from host.store.db import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "faults"))
 from fault_harness import FAST_ENV, setup_company  # noqa: E402

@@ -1,4 +1,4 @@
-"""Queued Jobs on PostgreSQL run by procrastinate (host/cluster): one transaction for a row and
+"""Queued Jobs on PostgreSQL run by procrastinate (host/jobs/cluster): one transaction for a row and
 its task, one pending task per company and kind, real worker processes, one scheduler per
 cluster, a killed worker's job finished by another."""
 
@@ -15,9 +15,10 @@ from cluster_support import wait_until
 from fault_harness import FAST_ENV, UNFULFILLED, setup_company
 from support import Held
 
-from host import clock, jobs
-from host.cluster import engine, schema
-from host.db import connect, write
+from host import clock
+from host.jobs import queue as jobs
+from host.jobs.cluster import engine, schema
+from host.store.db import connect, write
 
 
 def tasks(url: str) -> list[tuple]:
@@ -235,7 +236,7 @@ def test_a_stopping_worker_gives_its_running_job_back_and_the_next_one_finishes_
 def test_a_worker_on_postgresql_without_the_engine_installed_says_what_to_install(cluster_url):
     code = (
         "import sys; sys.modules['procrastinate'] = None\n"  # as if the postgresql extra were not installed
-        f"from host.cli import cli; cli(['--db', {cluster_url!r}, 'worker', '--once'])"
+        f"from host.cli.main import cli; cli(['--db', {cluster_url!r}, 'worker', '--once'])"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stdout + result.stderr

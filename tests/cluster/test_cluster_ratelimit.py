@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from support import assert_a_waiting_request_stops_with_its_job, assert_window_held
 
-from host.process_pool import ProcessPool, make_pool
-from host.runner import LocalPool
+from host.jobs.pool import ProcessPool, make_pool
+from host.jobs.runner import LocalPool
 from plugin_spec.ratelimit import limiter_for
 from plugin_spec.ratelimit_pg import PgRateLimiter
 

@@ -8,9 +8,10 @@ import signal
 import psycopg
 from cluster_support import wait_until
 
-from host import clock, jobs
-from host.cluster import engine
-from host.db import connect, write
+from host import clock
+from host.jobs import queue as jobs
+from host.jobs.cluster import engine
+from host.store.db import connect, write
 
 
 def test_a_job_whose_worker_dies_on_every_attempt_is_requeued_until_its_last_and_then_ends_failed(

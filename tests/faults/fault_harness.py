@@ -17,8 +17,9 @@ import support
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
-from host import companies, orders, plugins
-from host.db import connect
+from host.channel import plugins
+from host.records import companies, orders
+from host.store.db import connect
 
 FAST_ENV = {
     "CARTPLUGIN_BMP_CONNECT_TIMEOUT": "0.5",
@@ -190,7 +191,7 @@ def setup_company(db, name: str, base_url: str, key: str) -> int:
         companies.update_cart_settings(
             db, company, {"website_url": base_url, "x_api_key": key, "commission_percent": "5"}
         )
-        from host import services
+        from host.channel import services
 
         assert services.test_settings(db, company).ok
         return company.id

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 from support import API_KEY, file_digest
 
-from host.cli import cli
+from host.cli.main import cli
 
 LONG = "x" * 5000
 

@@ -1,7 +1,7 @@
 """SIGKILL a worker at every phase of an import and of a tracking upload; a restart must reach
 the same end state: each order once, each tracking on the channel once, nothing shown failed.
 
-The kill comes from a failpoint (host/failpoints.py) so each phase is hit exactly, not by luck.
+The kill comes from a failpoint (host/jobs/failpoints.py) so each phase is hit exactly, not by luck.
 Every test runs on SQLite and on PostgreSQL (``db_target``).
 """
 
@@ -14,7 +14,7 @@ from fault_harness import Harness
 
 from backmarket_pro.sandbox import Sandbox
 from host import clock
-from host.db import connect, write
+from host.store.db import connect, write
 
 KEY = "crash-suite-key-5b2c9e41"
 

@@ -19,8 +19,8 @@ import requests
 from fault_harness import Harness, setup_company
 
 from backmarket_pro.sandbox import Sandbox
-from host import jobs
-from host.db import connect
+from host.jobs import queue as jobs
+from host.store.db import connect
 from plugin_spec.wire import safe_segment
 
 KEY = "hardening-key-5c1e9a0f"

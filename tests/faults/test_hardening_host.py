@@ -22,7 +22,7 @@ from support import API_KEY, file_digest
 
 from backmarket_pro.sandbox import Sandbox
 from host import clock
-from host.db import connect
+from host.store.db import connect
 
 KEY = "hardening-key-0001-abcd"
 
@@ -203,7 +203,7 @@ def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchang
 def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it_once(tmp_path):
     script = (
         "import sys, time\n"
-        "from host.cli import cli\n"
+        "from host.cli.main import cli\n"
         "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
         "cli(sys.argv[2:])\n"
     )

@@ -8,7 +8,7 @@ import sys
 from fault_harness import UNFULFILLED, Harness, setup_company
 
 from backmarket_pro.sandbox import Sandbox
-from host.db import connect
+from host.store.db import connect
 
 KEY_A = "company-a-key-11aa22bb"
 KEY_B = "company-b-key-33cc44dd"

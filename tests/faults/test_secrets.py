@@ -55,8 +55,8 @@ def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
     assert KEY not in db_text and KEY[::-1] not in db_text
     # stored encrypted: the key is not in the database's bytes, and it decrypts to the key
     assert KEY.encode() not in h.db_path.read_bytes()
-    from host import secrets
-    from host.db import connect
+    from host.records import secrets
+    from host.store.db import connect
 
     db = connect(h.db_path)
     (stored,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
@@ -73,7 +73,7 @@ def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_ho
 
     from spy_plugin import SpyChannel
 
-    from host import plugins
+    from host.channel import plugins
     from plugin_spec import BadOrder, ChannelOrder, OrderLine, TestResult, UploadResult, hookimpl
 
     token = "tok-LEAKY-secret-7788"

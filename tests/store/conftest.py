@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.db import connect
+from host.store.db import connect
 
 
 @pytest.fixture

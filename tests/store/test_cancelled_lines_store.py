@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from host import audit, orders, pg_migrations
-from host.companies import add_company
-from host.db import connect, write
-from host.pg import PgDatabase
+from host.records import audit, orders
+from host.records.companies import add_company
+from host.store import pg_migrations
+from host.store.db import connect, write
+from host.store.pg import PgDatabase
 from plugin_spec import ChannelOrder, OrderLine
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -115,7 +116,7 @@ def test_an_order_whose_every_line_was_cancelled_has_nothing_to_ship_and_stays_u
 
 
 def test_voiding_the_confirmed_shipment_of_a_cancelled_line_leaves_the_order_fully_shipped(store):
-    from host import shipments
+    from host.records import shipments
 
     company = add_company(store, "Acme Refurb")
     _import(store, company.id, _order(False, True))

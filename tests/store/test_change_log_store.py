@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from host import audit, orders
-from host.companies import add_company
-from host.db import write
+from host.records import audit, orders
+from host.records.companies import add_company
+from host.store.db import write
 from plugin_spec import ChannelOrder, OrderLine, UploadResult
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -83,8 +83,8 @@ def test_entries_written_before_the_step_keep_their_source(db_target):
     (``root (command line)``) is the command line's; every other one a web user's."""
     old_entries = [("ann", "company added"), ("root (command line)", "Queued Job priority changed")]
     if isinstance(db_target, str):  # PostgreSQL: every step before this one
-        from host import pg_migrations
-        from host.pg import PgDatabase
+        from host.store import pg_migrations
+        from host.store.pg import PgDatabase
 
         names = [name for name, _ in pg_migrations.steps]
         old = PgDatabase(db_target)
@@ -96,7 +96,7 @@ def test_entries_written_before_the_step_keep_their_source(db_target):
     else:
         import sqlite_utils
 
-        from host.migrations import migrations
+        from host.store.migrations import migrations
 
         legacy = sqlite_utils.Database(db_target)
         migrations.apply(legacy, stop_before="0017_change_log_source")
@@ -104,7 +104,7 @@ def test_entries_written_before_the_step_keep_their_source(db_target):
             legacy.execute("INSERT INTO audit_log (at, actor, action) VALUES ('d', ?, ?)", [actor, action])
         legacy.conn.commit()
         legacy.close()
-    from host.db import connect
+    from host.store.db import connect
 
     db = connect(str(db_target))
     try:

@@ -8,9 +8,10 @@ import psycopg
 import pytest
 from test_store import import_orders, order
 
-from host import audit, companies, jobs, orders, users
-from host.companies import add_company
-from host.db import connect
+from host.jobs import queue as jobs
+from host.records import audit, companies, orders, users
+from host.records.companies import add_company
+from host.store.db import connect
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_copy_wants_a_postgresql_url(run, source):
 def test_status_and_backup_speak_of_postgresql(run, pg_url, tmp_path):
     from click.testing import CliRunner
 
-    from host.cli import cli
+    from host.cli.main import cli
 
     runner = CliRunner()
     fresh = runner.invoke(cli, ["--db", pg_url, "db", "status"], catch_exceptions=False)
@@ -115,7 +116,7 @@ def test_status_and_backup_speak_of_postgresql(run, pg_url, tmp_path):
 def test_a_password_in_the_url_is_never_shown(tmp_path):
     from click.testing import CliRunner
 
-    from host.cli import cli
+    from host.cli.main import cli
 
     url = "postgresql://cart:hunter2secret@127.0.0.1:1/nowhere"
     shown = CliRunner().invoke(cli, ["--db", url, "config", "show", "--json"], catch_exceptions=False)

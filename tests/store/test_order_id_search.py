@@ -9,12 +9,13 @@ from decimal import Decimal
 import psycopg
 import sqlite_utils
 
-from host import order_search, orders, pg_migrations, queries
-from host.access import EVERY
-from host.companies import add_company
-from host.db import connect, write
-from host.migrations import migrations
-from host.pg import PgDatabase
+from host.records import order_search, orders, queries
+from host.records.access import EVERY
+from host.records.companies import add_company
+from host.store import pg_migrations
+from host.store.db import connect, write
+from host.store.migrations import migrations
+from host.store.pg import PgDatabase
 from plugin_spec import ChannelOrder, OrderLine
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -218,11 +219,11 @@ def test_without_rights_to_create_pg_trgm_the_database_opens_and_the_search_stil
         conn.execute("GRANT ALL ON SCHEMA public TO cart_app")  # tables, but no CREATE on the database
     app_url = superuser_url.replace("cartplugin@", "cart_app@", 1)
     try:
-        with caplog.at_level(logging.WARNING, logger="host.order_search"):
+        with caplog.at_level(logging.WARNING, logger="host.records.order_search"):
             db = connect(app_url)
         assert "0009_order_id_search" in pg_migrations.applied(db)
         assert not db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
-        (warning,) = [r.getMessage() for r in caplog.records if r.name == "host.order_search"]
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == "host.records.order_search"]
         assert "CREATE EXTENSION IF NOT EXISTS pg_trgm" in warning and order_search.PG_INDEX in warning
         company = add_company(db, "Acme Refurb")
         import_orders(db, company.id, [order(i) for i in IDS])

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from host.companies import add_company, list_companies
-from host.db import connect, write
+from host.records.companies import add_company, list_companies
+from host.store.db import connect, write
 
 
 def test_after_a_server_restart_the_next_statement_outside_a_transaction_reconnects(postgres, pg_url):

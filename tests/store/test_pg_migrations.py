@@ -10,11 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from host import pg_migrations
-from host.db import connect
 from host.errors import HostError
-from host.order_search import SQLITE_ONLY_TABLES
-from host.pg import PgDatabase
+from host.records.order_search import SQLITE_ONLY_TABLES
+from host.store import pg_migrations
+from host.store.db import connect
+from host.store.pg import PgDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 #: dropped from SQLite by its migration 0006 (never read); PostgreSQL never had them
@@ -87,7 +87,7 @@ def test_a_database_of_a_newer_version_is_refused_untouched(pg_url):
 
 def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url):
     script = (
-        "import sys, threading; from host.db import connect; from host import companies; "
+        "import sys, threading; from host.store.db import connect; from host import companies; "
         "db = connect(sys.argv[1]); companies.add_company(db, 'P' + sys.argv[2]); db.close()"
     )
     procs = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from host import secrets
-from host.db import connect_postgresql
 from host.errors import HostError
+from host.records import secrets
+from host.store.db import connect_postgresql
 
 
 def test_a_postgresql_database_without_a_named_key_file_refuses_to_keep_a_secret(pg_url, monkeypatch):

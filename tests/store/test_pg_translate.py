@@ -1,8 +1,8 @@
-"""The few SQLite spellings the host's SQL keeps, as PostgreSQL takes them (host.pg.translate)."""
+"""The few SQLite spellings the host's SQL keeps, as PostgreSQL takes them (host.store.pg.translate)."""
 
 from __future__ import annotations
 
-from host.pg import display, is_url, translate
+from host.store.pg import display, is_url, translate
 
 
 def test_placeholders_become_psycopg_ones_but_not_inside_literals():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from host.db import display
 from host.errors import HostError
-from host.pg import PgDatabase
+from host.store.db import display
+from host.store.pg import PgDatabase
 from plugin_spec import pgurl
 
 SECRET = "s3%ZZcret"

@@ -10,11 +10,14 @@ from decimal import Decimal
 
 import pytest
 
-from host import audit, clock, companies, jobs, orders, services, users
-from host import db as db_module
-from host.companies import add_company, get_company
-from host.db import connect, write
+from host import clock
+from host.channel import services
 from host.errors import HostError
+from host.jobs import queue as jobs
+from host.records import audit, companies, orders, users
+from host.records.companies import add_company, get_company
+from host.store import db as db_module
+from host.store.db import connect, write
 from plugin_spec import ChannelOrder, OrderLine, UploadResult
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
@@ -317,7 +320,7 @@ def test_a_worker_sharing_only_the_hostname_is_never_judged_by_pid(store, acme):
     a pid that does not exist here may be a live worker there."""
     from pathlib import Path
 
-    from host import runner
+    from host.jobs import runner
 
     # a worker names its machine by hostname, boot and pid namespace, and recovery judges by that
     assert runner.worker_id().startswith(jobs.machine_id() + ":")

@@ -10,10 +10,10 @@ import pytest
 from correcting_plugin import Correcting
 from support import registered
 
-from host import orders, shipments
-from host.companies import add_company
-from host.db import write
 from host.errors import HostError
+from host.records import orders, shipments
+from host.records.companies import add_company
+from host.store.db import write
 from plugin_spec import ChannelOrder, OrderLine, UploadResult
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

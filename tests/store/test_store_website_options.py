@@ -8,10 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from host import clock, companies, jobs, orders, services
-from host.companies import add_company
-from host.db import write
+from host import clock
+from host.channel import services
 from host.errors import HostError
+from host.jobs import queue as jobs
+from host.records import companies, orders
+from host.records.companies import add_company
+from host.store.db import write
 from plugin_spec import ChannelOrder, OrderLine
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ import re
 
 from support import API_KEY, wait_until
 
-from host import companies, users
-from host.companies import add_company
-from host.db import connect
+from host.records import companies, users
+from host.records.companies import add_company
+from host.store.db import connect
 from host.web import create_app
 
 PASSWORD = "correct horse battery staple"

@@ -9,13 +9,15 @@ from decimal import Decimal
 import pytest
 import sqlite_utils
 
-from host import access, jobs, orders, pg_migrations, queries, users
-from host.access import EVERY, Access
-from host.companies import add_company
-from host.db import connect, write
 from host.errors import HostError
-from host.migrations import migrations
-from host.pg import PgDatabase
+from host.jobs import queue as jobs
+from host.records import access, orders, queries, users
+from host.records.access import EVERY, Access
+from host.records.companies import add_company
+from host.store import pg_migrations
+from host.store.db import connect, write
+from host.store.migrations import migrations
+from host.store.pg import PgDatabase
 from plugin_spec import ChannelOrder, OrderLine
 
 PASSWORD = "correct horse battery staple"

@@ -1,4 +1,4 @@
-"""The life of a staff account (host/employees.py) on both stores: the disabled flag of the
+"""The life of a staff account (host/records/employees.py) on both stores: the disabled flag of the
 0016_user_lifecycle step (PostgreSQL 0011_user_lifecycle), each change ending the user's sessions,
 the last admin kept, the Change Log written."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from host import audit, employees, users
 from host.errors import HostError
+from host.records import audit, employees, users
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,9 +7,10 @@ import re
 import pytest
 from test_store import import_orders, order
 
-from host import companies, jobs, orders, users
-from host.companies import add_company
-from host.db import connect
+from host.jobs import queue as jobs
+from host.records import companies, orders, users
+from host.records.companies import add_company
+from host.store.db import connect
 from host.web import create_app
 
 PASSWORD = "correct horse battery staple"

@@ -14,7 +14,7 @@ from web_support import SHOTS, Walk, signed_in
 from backmarket import plugin as bm_plugin
 from backmarket.client import ClientOptions
 from backmarket.sandbox import Sandbox as BackMarketSandbox
-from host import plugins
+from host.channel import plugins
 
 TOKEN = "Ym0td2ViOmFjY2VwdC10b2tlbi05OTE="
 COMPANY = "Refurb Boutique SAS"

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 from web_support import WEB_KEY, Walk
 
-from host import orders as host_orders
-from host import runner, worker
-from host.db import connect
+from host.jobs import runner, worker
+from host.records import orders as host_orders
+from host.store.db import connect
 
 COMPANY = "Refurb Traders GmbH"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from support import API_KEY
 from web_support import signed_in
 
-from host import audit, jobs
-from host.db import connect, write
+from host.jobs import queue as jobs
+from host.records import audit
+from host.store.db import connect, write
 
 
 def _cart_form(token: str, **values: str) -> dict[str, str]:
@@ -156,7 +157,7 @@ def test_the_orders_grid_pages_filters_and_sorts_on_the_server(web, run, company
 
 
 def test_the_companies_page_shows_plugin_missing_for_a_company_whose_plugin_is_gone(web, run, company, bmp):
-    from host import plugins
+    from host.channel import plugins
 
     http, _ = signed_in(web, "sue")
     plugins.unregister(bmp)
@@ -179,9 +180,9 @@ def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(
     from datetime import UTC, datetime
     from decimal import Decimal as D
 
-    from host import orders
-    from host.companies import add_company
-    from host.db import write
+    from host.records import orders
+    from host.records.companies import add_company
+    from host.store.db import write
     from plugin_spec import ChannelOrder, OrderLine
 
     db = connect(db_path)

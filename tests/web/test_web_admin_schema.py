@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from host.db import connect
-from host.migrations import migrations
+from host.store.db import connect
+from host.store.migrations import migrations
 
 
 def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_path):

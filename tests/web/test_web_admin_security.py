@@ -11,9 +11,9 @@ import requests
 from click.testing import CliRunner
 from web_support import PASSWORD, csrf_token, signed_in
 
-from host import users
-from host.cli import cli
-from host.db import connect
+from host.cli.main import cli
+from host.records import users
+from host.store.db import connect
 from host.web.auth import start_session
 
 
@@ -336,7 +336,7 @@ def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
 
 
 def test_the_session_signing_key_is_sealed_in_the_database_so_a_copy_cannot_forge_a_session(web, db_path):
-    from host import secrets
+    from host.records import secrets
 
     db = connect(db_path)
     try:

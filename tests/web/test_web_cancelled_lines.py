@@ -9,9 +9,9 @@ import re
 from support import file_digest
 from web_support import signed_in
 
-from host import audit
-from host.db import connect
-from host.orders import CONFIRMED_ACTION
+from host.records import audit
+from host.records.orders import CONFIRMED_ACTION
+from host.store.db import connect
 
 UPS = "1Z999AA10123456784"  # a tracking number UPS would issue
 
@@ -100,9 +100,9 @@ def test_an_order_whose_unshipped_lines_were_all_cancelled_says_so_instead_of_of
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from host import orders
-    from host.companies import get_company
-    from host.db import write
+    from host.records import orders
+    from host.records.companies import get_company
+    from host.store.db import write
     from plugin_spec import ChannelOrder, OrderLine
 
     now = datetime.now(UTC)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from web_support import SHOTS, Walk
 
-from host import audit
-from host.db import connect
-from host.orders import CONFIRMED_ACTION
+from host.records import audit
+from host.records.orders import CONFIRMED_ACTION
+from host.store.db import connect
 
 UPS_1, UPS_2 = "1Z999AA10123456784", "1Z12345E6605272234"  # tracking numbers UPS would issue
 

@@ -72,8 +72,9 @@ def _entry(db, at: str, actor: str, source: str, action: str, company_id) -> Non
 
 
 def test_the_change_log_filters_by_company_user_kind_and_dates_and_keeps_its_retention(web, run, db_path, monkeypatch):
-    from host import audit, worker
-    from host.db import connect
+    from host.jobs import worker
+    from host.records import audit
+    from host.store.db import connect
 
     run("companies", "add", "Acme")
     run("companies", "add", "Beta")

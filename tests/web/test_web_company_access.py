@@ -12,8 +12,9 @@ from test_web_routes_guarded import FORM, _snapshot
 from web_support import ROLES, signed_in
 
 from backmarket_pro.sandbox import Sandbox
-from host import access, jobs, users
-from host.db import connect
+from host.jobs import queue as jobs
+from host.records import access, users
+from host.store.db import connect
 from host.web import reach
 
 OTHER = "Beta Phones"

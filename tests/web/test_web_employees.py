@@ -11,8 +11,8 @@ from html import unescape
 import requests
 from web_support import PASSWORD, csrf_token, signed_in
 
-from host import audit, users
-from host.db import connect
+from host.records import audit, users
+from host.store.db import connect
 
 NEW_PASSWORD = "a brand new long passphrase"
 
@@ -163,7 +163,7 @@ def test_the_last_admin_who_can_sign_in_is_never_disabled_demoted_or_removed(db_
     # nobody else is admin: ann stays, whoever asks (here a second admin made for the purpose)
     before = _rows(db_path, "SELECT id, role, disabled, session_version FROM users ORDER BY id")
     db = connect(db_path)
-    from host import employees
+    from host.records import employees
 
     for change in (
         lambda: employees.set_role(db, "adam", "ann", "support"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from web_support import PASSWORD, SHOTS, Walk
 
-from host import audit
-from host.db import connect
+from host.records import audit
+from host.store.db import connect
 
 ZOE_PASSWORD = "zoe's first long password"
 NEW_PASSWORD = "walt's own new passphrase"

@@ -18,7 +18,9 @@ from web_support import signed_in
 
 import backmarket_pro.plugin
 from backmarket_pro.client import ClientOptions
-from host import clock, runner, services
+from host import clock
+from host.channel import services
+from host.jobs import runner
 
 
 def _jobs(db_path: Path) -> list[tuple[int, str, str]]:

@@ -13,7 +13,9 @@ from web_support import SHOTS, Walk
 
 import backmarket_pro.plugin
 from backmarket_pro.client import ClientOptions
-from host import clock, runner, services
+from host import clock
+from host.channel import services
+from host.jobs import runner
 
 
 def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, company, sandbox, db_path, monkeypatch):

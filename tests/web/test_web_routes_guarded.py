@@ -10,8 +10,9 @@ import requests
 from flask import url_for
 from web_support import ROLES, csrf_token, signed_in
 
-from host import jobs, users
-from host.db import connect
+from host.jobs import queue as jobs
+from host.records import users
+from host.store.db import connect
 from host.web import create_app
 from host.web.auth import requires, start_session
 

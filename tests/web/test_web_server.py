@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 from click.testing import CliRunner
 
-from host.cli import cli
+from host.cli.main import cli
 from host.web import create_app
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from web_support import signed_in
 
-from host.db import connect
+from host.store.db import connect
 
 
 @pytest.fixture

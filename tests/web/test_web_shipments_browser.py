@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from web_support import SHOTS, Walk
 
-from host import worker
+from host.jobs import worker
 
 
 def test_void_shipment_the_portal_and_retry_of_a_refused_upload_in_a_real_browser(

@@ -9,9 +9,9 @@ from html import unescape
 from support import API_KEY
 from web_support import after_test_settings, signed_in
 
-from host import companies
-from host.db import connect
 from host.errors import HostError
+from host.records import companies
+from host.store.db import connect
 
 
 def _main(html: str) -> str:
@@ -34,7 +34,7 @@ def test_a_refusal_names_the_screen_on_the_web_and_the_command_on_the_cli(web, r
 
 
 def test_a_missing_plugin_asks_for_an_operator_or_another_store_plugin_on_the_web(web, run, company, bmp):
-    from host import plugins
+    from host.channel import plugins
 
     http, token = signed_in(web, "sue")
     plugins.unregister(bmp)

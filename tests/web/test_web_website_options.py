@@ -6,8 +6,8 @@ import html
 
 from web_support import signed_in
 
-from host import audit
-from host.db import connect
+from host.records import audit
+from host.store.db import connect
 
 
 def _website_form(token: str, **values: str) -> dict[str, str]:

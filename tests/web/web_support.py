@@ -10,8 +10,8 @@ from pathlib import Path
 
 import requests
 
-from host import users
-from host.db import connect
+from host.records import users
+from host.store.db import connect
 from host.web import create_app
 from host.web.server import Running, ServerOptions
 

@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, abort, g, render_template, request
 from pydantic import SecretStr
 
+from host.channel import plugins
+from host.records import audit, queries
+from host.web import forms
+from host.web.context import access, db, notice
 from plugin_spec import CartSettings
-
-from ... import audit, plugins, queries
-from .. import forms
-from ..context import access, db, notice
 
 bp = Blueprint("admin", __name__)
 

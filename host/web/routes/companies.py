@@ -7,23 +7,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from pydantic import ValidationError
 
-from ... import (
-    audit,
-    clock,
-    companies,
-    config,
-    connection_test,
-    credentials,
-    jobs,
-    plugins,
-    queries,
-    services,
-    website_options,
-)
-from ...errors import HostError, InvalidSettings
-from .. import background, filters, forms
-from ..auth import requires
-from ..context import access, actor, db, notice
+from host import clock, config
+from host.channel import connection_test, plugins, services
+from host.errors import HostError, InvalidSettings
+from host.jobs import queue as jobs
+from host.records import audit, companies, credentials, queries, website_options
+from host.web import background, filters, forms
+from host.web.auth import requires
+from host.web.context import access, actor, db, notice
 
 bp = Blueprint("companies", __name__)
 
@@ -160,7 +151,7 @@ def import_orders(company_id: int):
         return redirect(url_for("companies.website", company_id=company.id))
     params = {"since": clock.iso(start)}
     job, created = jobs.enqueue(db(), company.id, "import_orders", {**params, **audit.to_params(actor())})
-    # its counts are written when it finishes (host/runner.py), under this person's name too
+    # its counts are written when it finishes (host/jobs/runner.py), under this person's name too
     audit.record(db(), actor(), "Import Orders started", company_id=company.id, target=f"job {job.id}",
                  details={"start_date": params["since"], "created": created})  # fmt: skip
     shown = filters.when(params["since"])

@@ -1,7 +1,7 @@
 """Employees (Sellercloud's Manage Employees) and My Password.
 
 Admins add a user, change a role, disable, enable, remove and reset a password; every signed-in
-user changes their own password. The rules are host/employees.py's; a refused change shows its
+user changes their own password. The rules are host/records/employees.py's; a refused change shows its
 one line and changes nothing.
 """
 
@@ -14,12 +14,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from ... import access as access_module
-from ... import employees, users
-from ...errors import HostError, NotFound
-from .. import forms
-from ..auth import requires
-from ..context import actor, db, notice
+from host.errors import HostError, NotFound
+from host.records import access as access_module
+from host.records import employees, users
+from host.web import forms
+from host.web.auth import requires
+from host.web.context import actor, db, notice
 
 bp = Blueprint("employees", __name__)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from ... import audit, jobs, queries
-from ...errors import HostError
-from .. import forms
-from ..auth import requires
-from ..context import access, actor, db, notice
+from host.errors import HostError
+from host.jobs import queue as jobs
+from host.records import audit, queries
+from host.web import forms
+from host.web.auth import requires
+from host.web.context import access, actor, db, notice
 
 bp = Blueprint("jobs", __name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
+from host.channel import acceptance, services, tracking
+from host.errors import HostError
+from host.records import companies, order_search, orders, queries, shipments
+from host.web import forms
+from host.web.auth import requires
+from host.web.context import access, actor, db, notice
 from plugin_spec.tracking import OTHER
-
-from ... import acceptance, companies, order_search, orders, queries, services, shipments, tracking
-from ...errors import HostError
-from .. import forms
-from ..auth import requires
-from ..context import access, actor, db, notice
 
 bp = Blueprint("orders", __name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, request, url_for
 
-from ... import orders, shipments
-from ...errors import HostError
-from .. import forms
-from ..auth import requires
-from ..context import actor, db, notice
+from host.errors import HostError
+from host.records import orders, shipments
+from host.web import forms
+from host.web.auth import requires
+from host.web.context import actor, db, notice
 
 bp = Blueprint("shipments", __name__)
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from backmarket import plugin
 from backmarket.sandbox import Sandbox
-from host import plugins
-from host.cli import cli
+from host.channel import plugins
+from host.cli.main import cli
 
 COMPANY = "Refurb Boutique SAS"
 

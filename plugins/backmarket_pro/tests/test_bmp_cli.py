@@ -12,8 +12,8 @@ from backmarket_pro import plugin
 
 
 def test_sandbox_command_is_registered() -> None:
-    from host import plugins
-    from host.cli import cli  # the real `cartplugin` CLI
+    from host.channel import plugins
+    from host.cli.main import cli  # the real `cartplugin` CLI
 
     plugins.load_plugins()  # in the host's test run entry points stay unloaded: register it here
     registered_here = plugins.pm.get_plugin("backmarket_pro") is None

@@ -1,0 +1,361 @@
+"""Running Queued Jobs: one claimed job to its end state, and a bounded pool that drains the queue.
+
+``execute`` is the whole contract a job engine needs: given a claimed job it does the work
+and leaves the job Completed, Partial Success, Failed, Cancelled or queued again for a retry.
+``LocalPool`` runs it on threads against SQLite (``host.jobs.pool`` in worker processes of
+threads); a distributed engine (Celery, Dramatiq) could
+call ``claim`` + ``execute`` in its task instead, and the plugins would not know the difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from host import clock, config
+from host.channel import connection_test, services
+from host.errors import HostError
+from host.jobs import queue as jobs
+from host.jobs.failpoints import failpoint
+from host.jobs.queue import Job
+from host.records import audit, credentials
+from host.records.companies import get_company
+from host.store.db import as_target, connect, is_postgresql, target_of
+from plugin_spec import BadData, ChannelError, RateLimited
+
+log = logging.getLogger("cartplugin.runner")
+
+
+def worker_id() -> str:
+    return f"{jobs.machine_id()}:{os.getpid()}:{threading.get_ident()}"
+
+
+#: seconds between two heartbeats of a running job (well under jobs.STALE_AFTER_SECONDS)
+HEARTBEAT_SECONDS = 20.0
+
+
+class _Heartbeat:
+    """Beats for a job from a thread of its own while the job runs, so a slow page (long
+    timeouts, Retry-After waits) never makes a live job look dead to other workers."""
+
+    def __init__(self, db: sqlite_utils.Database, job: Job):
+        self.path = target_of(db)
+        self.job = job
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
+
+    def _interval(self) -> float:
+        if is_postgresql(self.path):  # the cluster's sweep gives back a row whose beats stop
+            from host.jobs.cluster import HEARTBEAT_SECONDS as cluster_beat
+
+            return min(HEARTBEAT_SECONDS, cluster_beat)
+        return HEARTBEAT_SECONDS
+
+    def _run(self) -> None:
+        own = None
+        interval = self._interval()
+        try:
+            while not self.stopped.wait(interval):
+                try:
+                    own = own or connect(self.path, migrate=False, create=False)
+                    jobs.heartbeat(own, self.job)
+                except Exception:  # a missed beat (database restarting) is no reason to stop beating
+                    log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
+                    if own is not None:
+                        with contextlib.suppress(Exception):
+                            own.close()
+                    own = None
+        finally:
+            if own is not None:
+                own.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+#: seconds a download or upload job may run before it stops with its work so far committed and
+#: leaves the rest to the next run, so one huge backlog cannot hold a worker thread
+JOB_BUDGET_SECONDS = config.current().job_budget_seconds
+
+
+def execute(
+    db: sqlite_utils.Database,
+    job: Job,
+    *,
+    progress: services.Progress | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> str:
+    """Do a claimed job's work and record its end; returns the job's new status.
+
+    ``stop`` is asked between orders and batches: once true the job commits what it has and
+    goes back to the queue, to be continued by the next worker.
+    """
+    with _Heartbeat(db, job):
+        return _execute(db, job, progress, stop)
+
+
+def _execute(
+    db: sqlite_utils.Database, job: Job, progress: services.Progress | None, stop: Callable[[], bool] | None
+) -> str:
+    failpoint("job.after_claim")
+    company = get_company(db, job.company_id)
+
+    def job_log(level: str, message: str) -> None:
+        jobs.log(db, job.id, level, message)
+        log.log(logging.getLevelName(level.upper()), "job %s %s (%s): %s", job.id, job.kind, company.name, message)
+
+    try:
+        services.check_allowed(db, company, job.kind)
+    except services.NotAllowed as exc:
+        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        return jobs.CANCELLED
+    try:
+        if job.kind == "test_settings":
+            return connection_test.run(db, job, company)
+        if job.kind in ("import_orders", "download_orders"):
+            channel = services.companies.store_plugin(db, company)
+            since: datetime | None
+            if job.kind == "import_orders":
+                requested = clock.parse(job.params["since"]) if job.params.get("since") else None
+                since, why = services.import_since(db, company, requested)
+            else:
+                since, why = services.get_cursor(db, company.id, channel), "the saved cursor"
+                if since is None:
+                    since, why = (
+                        services.recent_since(),
+                        f"the last {services.RECENT_DAYS} days: nothing downloaded before",
+                    )
+            since, why = services.behind_the_cursor(db, company, channel, since, why)
+            job_log(
+                "info", f"downloading unfulfilled orders updated since {jobs.instant_words(clock.iso(since))} ({why})"
+            )
+            summary = services.download_orders(
+                db,
+                company,
+                since=since,
+                progress=progress,
+                log=job_log,
+                stop=stop,
+                budget_seconds=JOB_BUDGET_SECONDS,
+                record=lambda counts: jobs.set_progress(db, job, counts),
+            )
+            summary["since"] = clock.iso(since)
+            status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
+            if summary.get("more"):
+                services.download_soon(db, company, summary.get("waiting_until"))
+        elif job.kind == "upload_tracking":
+            summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
+            # nothing accepted is a failure, not a partial success; a shipment that met a passing
+            # failure is not sent yet either, though it goes again next round without a pause
+            if not summary["failed"] and not summary["retrying"]:
+                status = jobs.COMPLETED
+            elif summary["accepted"] or summary["already_recorded"]:
+                status = jobs.PARTIAL
+            else:
+                status = jobs.FAILED
+        else:  # pragma: no cover - enqueue refuses unknown kinds
+            raise HostError(f"unknown job kind {job.kind!r}")
+    except ChannelError as exc:
+        message = _safe(db, company, exc)
+        log.warning("job %s %s (%s) failed: %s: %s", job.id, job.kind, company.name, type(exc).__name__, message)
+        # a malformed answer is most often a cut-off body: worth the bounded retries too
+        if exc.retryable or isinstance(exc, BadData):
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            requeued = jobs.retry_later(db, job, f"{type(exc).__name__}: {message}", retry_after=retry_after)
+            return jobs.QUEUED if requeued else jobs.FAILED
+        jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
+        return jobs.FAILED
+    except services.SettingsChanged as exc:
+        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        return jobs.CANCELLED
+    except services.Interrupted as exc:
+        jobs.requeue_now(db, job, str(exc))
+        return jobs.QUEUED
+    except HostError as exc:
+        log.error("job %s %s (%s) failed: %s", job.id, job.kind, company.name, exc)
+        jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
+        return jobs.FAILED
+    except Exception as exc:  # never let one job kill the worker; retry in case it was transient
+        log.error(
+            "job %s %s (%s): internal error %s: %s",
+            job.id,
+            job.kind,
+            company.name,
+            type(exc).__name__,
+            _safe(db, company, exc),
+        )
+        requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
+        return jobs.QUEUED if requeued else jobs.FAILED
+    failpoint("job.before_finish")
+    jobs.finish(db, job, status, summary)
+    _log_download(db, job, status, summary)
+    log.info("job %s %s (%s): %s %s", job.id, job.kind, company.name, status, summary)
+    return status
+
+
+def _log_download(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, Any]) -> None:
+    """A finished download as one Change Log entry ("Import Orders: 19 new, 0 updated"), not one per
+    order: every Import Orders, under who asked for it; a scheduled Download Orders only when it
+    brought new orders (its rounds that find nothing new write nothing)."""
+    if job.kind not in ("import_orders", "download_orders"):
+        return
+    if job.kind == "download_orders" and not summary.get("inserted"):
+        return
+    # orders new and cancelled already are counted here ("flagged_cancelled"); a known order
+    # the channel cancels since has an entry of its own (orders._log_channel_changes)
+    counts = {"new": summary.get("inserted", 0)}
+    counts.update({key: summary.get(key, 0) for key in ("updated", "unchanged", "flagged_cancelled", "bad_orders")})
+    audit.record(db, audit.from_params(job.params), f"{jobs.kind_name(job.kind)}: "
+                 f"{counts['new']} new, {counts['updated']} updated", company_id=job.company_id,
+                 target=f"job {job.id}", details={"status": status, **counts})  # fmt: skip
+
+
+_TWICE_LATER = re.compile(
+    r"[.;,]?\s*(?:please\s+)?(?:re)?try (?:again )?later\.?(?=[;,.]?\s*(?:please\s+)?(?:re)?try (?:again )?later)", re.I
+)
+
+
+def tidy(message: str) -> str:
+    """A channel's message as one sentence: advice said twice (the API's and the plugin's) once."""
+    return _TWICE_LATER.sub("", message).replace(".;", ";")
+
+
+def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
+    try:
+        settings = services.companies.cart_settings_model(db, company)
+    except HostError:
+        settings = None
+    try:
+        tokens = credentials.values_of(db, company.id)
+    except HostError:  # a key file that does not open them: nothing of theirs can be shown then
+        tokens = []
+    return tidy(services.redact(str(exc), settings, tokens=tokens))[:300]
+
+
+class LocalPool:
+    """Runs queued jobs on a bounded pool of threads, each with its own SQLite connection.
+
+    A pool's interface (``host.jobs.pool.ProcessPool`` has the same): ``drain`` runs what is
+    runnable now and returns; ``start`` serves in the background until its ``stop`` is set,
+    ``join`` waits for that; ``replace_dead`` is called by the worker between rounds.
+    """
+
+    def __init__(self, db_path: str | Path, max_workers: int = 4):
+        self.db_path = as_target(db_path)
+        self.max_workers = max_workers
+        self._threads: list[threading.Thread] = []
+
+    def _claim_and_run(
+        self,
+        db: sqlite_utils.Database,
+        me: str,
+        halt: threading.Event,
+        company_ids: list[int] | None,
+        on_finish: Callable[[Job, str], None] | None,
+    ) -> bool:
+        """Run one runnable job, if there is one; False when there is none now."""
+        job = jobs.claim(db, me, company_ids=company_ids)
+        if job is None:
+            return False
+        try:
+            status = execute(db, job, stop=halt.is_set)
+        except Exception:  # e.g. the database stayed locked: the job is picked up again later
+            log.exception("job %s %s could not be recorded; it will be claimed again", job.id, job.kind)
+            return True
+        if on_finish:
+            on_finish(job, status)
+        return True
+
+    def drain(
+        self,
+        *,
+        company_ids: list[int] | None = None,
+        on_finish: Callable[[Job, str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Claim and run jobs until none is runnable now (or ``stop`` is set: running jobs stop
+        at their next order or batch and go back to the queue); returns how many ran."""
+
+        def loop() -> int:
+            db = connect(self.db_path, create=False)
+            ran = 0
+            me = worker_id()
+            try:
+                while not halt.is_set() and self._claim_and_run(db, me, halt, company_ids, on_finish):
+                    ran += 1
+            finally:
+                db.close()
+            return ran
+
+        halt = stop or threading.Event()
+        with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="cartplugin-job") as pool:
+            futures = [pool.submit(loop) for _ in range(self.max_workers)]
+            try:
+                return sum(f.result() for f in futures)
+            except KeyboardInterrupt:  # Ctrl-C: running jobs stop at their next order and requeue
+                halt.set()
+                raise
+
+    def start(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 1.0,
+        on_finish: Callable[[Job, str], None] | None = None,
+    ) -> None:
+        """Run jobs in the background until ``stop`` is set, each thread looking for work every
+        ``poll_seconds`` when idle: the scheduler keeps ticking while long jobs run."""
+
+        def serve() -> None:
+            try:
+                db = connect(self.db_path, create=False)
+            except HostError as exc:
+                log.error("job thread cannot open the database: %s", exc)
+                return
+            me = worker_id()
+            try:
+                while not stop.is_set():
+                    try:
+                        busy = self._claim_and_run(db, me, stop, None, on_finish)
+                    except Exception:  # a claim that failed (locked past the timeout): try again
+                        log.exception("claiming a job failed; trying again")
+                        busy = False
+                    if not busy:
+                        stop.wait(poll_seconds)
+            finally:
+                db.close()
+
+        # daemon threads: a job stuck in a network call must not keep a stopping worker alive;
+        # its claim dies with this process and the next worker requeues it at once
+        self._threads = [
+            threading.Thread(target=serve, name=f"cartplugin-job-{n}", daemon=True) for n in range(self.max_workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def replace_dead(self) -> int:
+        """Nothing to do: a thread does not die of a job (``_claim_and_run`` catches)."""
+        return 0
+
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds in all for the threads of ``start``; True if all ended."""
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)

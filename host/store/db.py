@@ -1,0 +1,202 @@
+"""Opening the host database: SQLite through sqlite-utils, WAL mode, migrated on open.
+
+The file is created readable by its owner only (SQLite gives its ``-wal`` and ``-shm`` files
+the same mode). A new or outdated database is migrated under an exclusive lock file
+(``<database>.lock``), so processes opening it at once never race each other's steps; a
+database written by a newer cartplugin is refused before anything is changed.
+
+A ``postgresql://`` URL instead of a path opens PostgreSQL (``host.store.pg``): the same functions
+take either, migrated on open under an advisory lock (``host.store.pg_migrations``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import sqlite_utils
+
+from host.errors import HostError
+from host.store import pg
+
+DEFAULT_DB = "cartplugin.db"
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> Path | str:
+    target = str(explicit or os.environ.get("CARTPLUGIN_DB") or DEFAULT_DB)
+    return target if pg.is_url(target) else Path(target)
+
+
+def as_target(target: str | os.PathLike) -> Path | str:
+    """A database named by a path or URL, kept in that form (``Path`` would mangle a URL's ``//``)."""
+    return str(target) if pg.is_url(str(target)) else Path(target)
+
+
+def is_postgresql(target: object) -> bool:
+    """True for a PostgreSQL URL or an open PostgreSQL database."""
+    return isinstance(target, pg.PgDatabase) or pg.is_url(target)
+
+
+def target_of(db: sqlite_utils.Database) -> str:
+    """What opens this database again: the SQLite file's path or the PostgreSQL URL."""
+    pgdb = pg.as_pg(db)
+    if pgdb is not None:
+        return pgdb.url
+    return db.execute("PRAGMA database_list").fetchone()[2]
+
+
+def file_of(db: sqlite_utils.Database) -> Path | None:
+    """The SQLite file behind ``db``; None for PostgreSQL or an in-memory database."""
+    if pg.as_pg(db) is not None:
+        return None
+    file = db.execute("PRAGMA database_list").fetchone()[2]
+    return Path(file) if file else None
+
+
+def display(target: str | os.PathLike) -> str:
+    """A database path or URL as shown to a person (a URL's password masked)."""
+    return pg.display(str(target)) if pg.is_url(str(target)) else str(target)
+
+
+def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = True) -> sqlite_utils.Database:
+    """A connection of its own (one per thread), in WAL mode, with the schema up to date.
+
+    With ``create=False`` a missing file is an error instead of a new empty database: the
+    worker and the commands that only use a database must not invent one where it vanished.
+    A PostgreSQL URL gives a :class:`host.store.pg.PgDatabase` (the database itself must exist;
+    an empty one gets the schema).
+    """
+    if pg.is_url(path):
+        return connect_postgresql(str(path), migrate=migrate)  # type: ignore[return-value]  # same surface
+    path = Path(path)
+    if path.is_dir():
+        raise HostError(f"database path {str(path)!r} is a directory")
+    if not path.parent.exists():
+        raise HostError(f"database folder {str(path.parent)!r} does not exist")
+    if not path.exists():
+        if not create:
+            raise HostError(
+                f"no database at {str(path)!r}; add a company first (cartplugin companies add) or pass --db"
+            )
+        _create_private(path)
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        db = sqlite_utils.Database(conn, execute_plugins=False)
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            _prepare(db, path)
+    except sqlite3.DatabaseError as exc:
+        raise HostError(f"cannot open database {str(path)!r}: {exc}") from None
+    return db
+
+
+def connect_postgresql(url: str, *, migrate: bool = True) -> pg.PgDatabase:
+    """A PostgreSQL database by its URL, with the schema up to date unless ``migrate=False``."""
+    from host.store import pg_migrations
+
+    db = pg.PgDatabase(url)
+    try:
+        if migrate:
+            pg_migrations.prepare(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _create_private(path: Path) -> None:
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:  # another process made it first
+        pass
+
+
+def _prepare(db: sqlite_utils.Database, path: Path) -> None:
+    """WAL mode and the schema up to date; the common case (nothing to do) takes no lock."""
+    from host.store import migrations
+
+    if db.journal_mode == "wal" and migrations.up_to_date(db, path):
+        return
+    with _exclusive(path):
+        if db.journal_mode != "wal":
+            db.enable_wal()
+        migrations.migrate(db, path)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+    """Open a database that must exist already (commands that only read never create one)."""
+    return connect(path, create=False)
+
+
+def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the database file, None when it is gone: tells a file replaced or
+    deleted under a running process from the one it opened. None for a PostgreSQL URL."""
+    if pg.is_url(str(path)):
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """A short write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    Taking the lock at BEGIN instead of at the first write avoids the deadlock two deferred
+    transactions can fall into when both try to upgrade from reading to writing. On
+    PostgreSQL writers take turns the same way (``host.store.pg.PgDatabase.write``).
+    """
+    pgdb = pg.as_pg(db)
+    if pgdb is not None:
+        with pgdb.write():
+            yield db
+        return
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def delete_in_batches(
+    db: sqlite_utils.Database, pick: str, params: Sequence[object], tables: Sequence[tuple[str, str]], batch: int
+) -> int:
+    """Delete the rows ``pick`` selects (an id a row, ``LIMIT ?`` last), ``batch`` at a time, each
+    batch its own short transaction so the write lock is never held for long; from each of
+    ``tables`` (table, id column) in turn, dependent rows first. How many ids were deleted."""
+    removed = 0
+    while True:
+        with write(db):
+            ids = [row[0] for row in db.execute(pick, [*params, batch]).fetchall()]
+            if not ids:
+                return removed
+            marks = ",".join("?" for _ in ids)
+            for table, column in tables:
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+        removed += len(ids)

@@ -1,0 +1,359 @@
+"""PostgreSQL behind the part of ``sqlite_utils.Database`` the host uses, so one query layer serves both.
+
+The host's data functions are written once, against ``sqlite_utils.Database``: ``execute`` (a
+cursor with ``fetchone``, ``fetchall``, ``rowcount``, ``description``), ``query`` (dicts),
+``conn.executemany``, ``conn.in_transaction``, ``db[table].exists()`` / ``.columns_dict``,
+``atomic()``, ``rollback()``, ``close()``, and transactions through :func:`host.store.db.write`.
+:class:`PgDatabase` offers the same on a psycopg 3 connection, and translates the few SQLite
+spellings the host's SQL keeps (:func:`translate`):
+
+- ``?`` placeholders become ``%s`` (a ``?`` or ``%`` inside a quoted literal is left as text);
+- ``x IS ?`` becomes ``x IS NOT DISTINCT FROM %s`` (SQLite's null-safe equality);
+- the two-argument scalar ``MAX(a, b)`` / ``MIN(a, b)`` become ``GREATEST`` / ``LEAST``;
+- ``LIKE`` becomes ``ILIKE`` (SQLite's LIKE ignores ASCII case; PostgreSQL's does not);
+- ``INDEXED BY name`` (a SQLite planner hint) is dropped.
+
+Values: ``bool`` parameters are sent as 0/1 (the schema's flags are INTEGER on both), Decimal as
+its text (money columns are TEXT on both). Errors come out as the ``sqlite3`` exception
+classes the host already handles (``IntegrityError`` for a constraint, ``OperationalError``
+for the server or the connection), with psycopg's error chained.
+
+The connection runs in autocommit mode: a statement outside :func:`host.store.db.write` is a
+transaction of its own, as on SQLite. A write transaction starts with a transaction-level
+advisory lock that all writers share (:data:`WRITE_LOCK`): writers take turns, exactly as
+SQLite's ``BEGIN IMMEDIATE`` makes them, so every read-then-write the host does inside one
+stays correct without per-query locking; readers never wait. A connection the server dropped
+(a restart) is opened again by the next statement outside a transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from host.errors import HostError
+from plugin_spec import pgurl
+
+#: psycopg and its dict row factory, imported on first use: a SQLite-only run never pays for them
+psycopg: Any = None
+dict_row: Any = None
+
+
+def _load_psycopg() -> None:
+    global psycopg, dict_row
+    if psycopg is not None:
+        return
+    try:
+        import psycopg as module
+        from psycopg.rows import dict_row as factory
+    except ImportError:  # the extra is not installed
+        raise HostError("a postgresql:// database needs psycopg: pip install 'cartplugin[postgresql]'") from None
+    psycopg, dict_row = module, factory
+
+
+#: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
+WRITE_LOCK = 0x63617274706C7567
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+is_url = pgurl.is_url
+
+
+def as_pg(db: object) -> PgDatabase | None:
+    """``db`` itself when it is a PostgreSQL database, else None (the host types every database
+    as ``sqlite_utils.Database``, whose surface :class:`PgDatabase` copies)."""
+    return db if isinstance(db, PgDatabase) else None
+
+
+#: the URL with its password masked (user part or ``password=`` parameter), for messages
+display = pgurl.display
+
+
+# -- SQL translation -------------------------------------------------------------------------
+
+_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
+_IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?\?", re.I)
+_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
+_LIKE = re.compile(r"\bLIKE\b", re.I)
+_MINMAX = re.compile(r"\b(MAX|MIN)\s*\(", re.I)
+
+
+@functools.lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """The host's SQL (SQLite spelling) as PostgreSQL takes it through psycopg; see the module doc."""
+    literals: list[str] = []
+
+    def hide(match: re.Match[str]) -> str:
+        literals.append(match.group(0).replace("%", "%%"))
+        return f"\x00{len(literals) - 1}\x00"
+
+    code = _QUOTED.sub(hide, sql).replace("%", "%%")
+    code = _IS_PARAM.sub(lambda m: "IS DISTINCT FROM ?" if m.group(1) else "IS NOT DISTINCT FROM ?", code)
+    code = _INDEXED_BY.sub("", code)
+    code = _LIKE.sub("ILIKE", code)
+    code = _scalar_minmax(code)
+    code = code.replace("?", "%s")
+    return re.sub(r"\x00(\d+)\x00", lambda m: literals[int(m.group(1))], code)
+
+
+def _scalar_minmax(code: str) -> str:
+    """``MAX(a, b)`` -> ``GREATEST(a, b)``; the one-argument aggregate ``MAX(a)`` stays."""
+    out, pos = [], 0
+    for match in _MINMAX.finditer(code):
+        if match.start() < pos:
+            continue
+        depth, i, comma = 1, match.end(), False
+        while i < len(code) and depth:
+            if code[i] == "(":
+                depth += 1
+            elif code[i] == ")":
+                depth -= 1
+            elif code[i] == "," and depth == 1:
+                comma = True
+            i += 1
+        if comma:
+            out.append(code[pos : match.start()])
+            out.append("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST(")
+            pos = match.end()
+    out.append(code[pos:])
+    return "".join(out)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value
+
+
+def _params(params: Iterable[Any] | None) -> list[Any]:
+    return [_value(v) for v in params] if params else []
+
+
+def _sqlite_error(exc: Exception) -> sqlite3.Error:
+    """psycopg's error as the sqlite3 class the host catches for the same kind of failure."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.IntegrityError):
+        return sqlite3.IntegrityError(message)
+    if isinstance(exc, psycopg.DataError):
+        return sqlite3.DataError(message)
+    return sqlite3.OperationalError(message)
+
+
+# -- the Database look-alike -----------------------------------------------------------------
+
+
+class PgCursor:
+    """What ``execute`` returns: rows as tuples, like sqlite3's cursor."""
+
+    def __init__(self, cursor: Any):
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def lastrowid(self) -> int:
+        raise NotImplementedError("PostgreSQL has no lastrowid: use INSERT ... RETURNING id")
+
+    def fetchone(self) -> Any:  # a tuple or None, typed as sqlite3's
+        if self._cursor.description is None:
+            return None
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._cursor.description is None:
+            return []
+        return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    """``db.conn``: the raw statements the host issues on the connection itself."""
+
+    def __init__(self, db: PgDatabase):
+        self._db = db
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+        return self._db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(sql, rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PgTable:
+    def __init__(self, db: PgDatabase, name: str):
+        self.db, self.name = db, name
+
+    def exists(self) -> bool:
+        row = self.db.execute("SELECT to_regclass(?) IS NOT NULL", [self.name]).fetchone()
+        return bool(row and row[0])
+
+    @property
+    def columns_dict(self) -> dict[str, type]:
+        kinds = {"integer": int, "bigint": int, "smallint": int, "numeric": Decimal, "double precision": float}
+        rows = self.db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            [self.name],
+        ).fetchall()
+        return {name: kinds.get(kind, str) for name, kind in rows}
+
+
+class PgDatabase:
+    """One PostgreSQL connection with the ``sqlite_utils.Database`` surface the host uses."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str):
+        _load_psycopg()
+        self.url = url
+        self.conn = PgConnection(self)
+        self._raw: Any = None
+        self._connect()
+
+    def _connect(self) -> None:
+        try:
+            self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+        except psycopg.Error as exc:
+            raise HostError(f"cannot open database {display(self.url)!r}: {_sqlite_error(exc)}") from None
+
+    def _ready(self) -> Any:
+        """The connection, opened again if the server dropped it while no transaction was open.
+
+        Lost inside a write transaction, it is not replaced until that transaction has ended:
+        the rest of the transaction must fail, not run on a new connection one statement at a time.
+        """
+        raw = self._raw
+        if (raw.closed or raw.broken) and not self._closed:
+            if self._writing:
+                raise sqlite3.OperationalError("the connection to PostgreSQL was lost during a transaction")
+            try:
+                self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            except psycopg.Error as exc:
+                raise _sqlite_error(exc) from exc
+        return self._raw
+
+    _closed = False
+    _writing = 0
+
+    @property
+    def raw(self) -> Any:
+        """The psycopg connection (for code that needs PostgreSQL itself, e.g. a job engine)."""
+        return self._ready()
+
+    @property
+    def in_transaction(self) -> bool:
+        raw = self._raw
+        if raw is None or raw.closed or raw.broken:
+            return self._writing > 0
+        return raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+        raw = self._ready()
+        try:
+            return PgCursor(raw.execute(translate(sql), _params(params)))
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        raw = self._ready()
+        try:
+            with raw.cursor() as cursor:
+                cursor.executemany(translate(sql), [_params(row) for row in rows])
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[dict[str, Any]]:
+        raw = self._ready()
+        try:
+            with raw.cursor(row_factory=dict_row) as cursor:
+                cursor.execute(translate(sql), _params(params))
+                rows = cursor.fetchall() if cursor.description is not None else []
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+        yield from rows
+
+    def __getitem__(self, name: str) -> PgTable:
+        return PgTable(self, name)
+
+    def table_names(self) -> list[str]:
+        return [row[0] for row in self.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        ).fetchall()]  # fmt: skip
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[PgDatabase]:
+        """A write transaction: writers take turns (see the module doc); nested, a savepoint."""
+        if self.in_transaction:
+            with self.atomic():
+                yield self
+            return
+        self.execute("BEGIN")
+        self._writing += 1
+        try:
+            self.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            self.execute("COMMIT")
+        finally:
+            self._writing -= 1
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[PgDatabase]:
+        if not self.in_transaction:
+            with self.write():
+                yield self
+            return
+        savepoint = f"sp_{secrets.token_hex(8)}"
+        self.execute(f"SAVEPOINT {savepoint}")
+        try:
+            yield self
+        except BaseException:
+            if self.in_transaction:
+                self.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+                self.execute(f"RELEASE SAVEPOINT {savepoint}")
+            raise
+        else:
+            self.execute(f"RELEASE SAVEPOINT {savepoint}")
+
+    def rollback(self) -> None:
+        raw = self._raw
+        if raw is not None and not raw.closed and not raw.broken and self.in_transaction:
+            try:
+                raw.execute("ROLLBACK")
+            except psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        self._closed = True
+        if self._raw is not None and not self._raw.closed:
+            self.rollback()
+            self._raw.close()
+
+    def __repr__(self) -> str:
+        return f"<PgDatabase {display(self.url)}>"
