@@ -16,6 +16,7 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 
 import sqlite_utils
@@ -24,6 +25,10 @@ from host.errors import HostError
 from host.store import pg
 
 DEFAULT_DB = "cartplugin.db"
+
+# money columns are TEXT on both backends: a Decimal parameter is stored as its exact text, as
+# host.store.pg sends it to PostgreSQL
+sqlite3.register_adapter(Decimal, lambda value: format(value, "f"))
 BUSY_TIMEOUT_SECONDS = 30
 
 

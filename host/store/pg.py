@@ -33,7 +33,7 @@ import functools
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -125,6 +125,26 @@ def _scalar_minmax(code: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=4096)
+def compile_named(sql: str) -> str:
+    """SQL written once with named parameters (``:name``, as SQLite takes it) in psycopg's
+    ``%(name)s`` form, compiled by SQLAlchemy's ``text()`` (which also doubles a literal ``%``
+    and leaves ``::`` casts alone); once per statement."""
+    import sqlalchemy
+    from sqlalchemy.dialects.postgresql import psycopg as dialect
+
+    return str(sqlalchemy.text(sql).compile(dialect=_DIALECT or _dialect(dialect)))
+
+
+_DIALECT: Any = None
+
+
+def _dialect(module: Any) -> Any:
+    global _DIALECT
+    _DIALECT = module.dialect()
+    return _DIALECT
+
+
 def _value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
@@ -135,6 +155,14 @@ def _value(value: Any) -> Any:
 
 def _params(params: Iterable[Any] | None) -> list[Any]:
     return [_value(v) for v in params] if params else []
+
+
+def _statement(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[str, Any]:
+    """The statement and parameters as psycopg takes them: named parameters (a mapping) through
+    :func:`compile_named`; positional ones (``?``, the older spelling) through :func:`translate`."""
+    if isinstance(params, Mapping):
+        return compile_named(sql), {name: _value(v) for name, v in params.items()}
+    return translate(sql), _params(params)
 
 
 def _sqlite_error(exc: Exception) -> sqlite3.Error:
@@ -192,10 +220,10 @@ class PgConnection:
     def in_transaction(self) -> bool:
         return self._db.in_transaction
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> PgCursor:
         return self._db.execute(sql, params)
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
         self._db.executemany(sql, rows)
 
     def close(self) -> None:
@@ -270,26 +298,28 @@ class PgDatabase:
             return self._writing > 0
         return raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> PgCursor:
         raw = self._ready()
         try:
-            return PgCursor(raw.execute(translate(sql), _params(params)))
+            return PgCursor(raw.execute(*_statement(sql, params)))
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
         raw = self._ready()
         try:
             with raw.cursor() as cursor:
-                cursor.executemany(translate(sql), [_params(row) for row in rows])
+                prepared = [_statement(sql, row) for row in rows]
+                if prepared:
+                    cursor.executemany(prepared[0][0], [values for _, values in prepared])
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         raw = self._ready()
         try:
             with raw.cursor(row_factory=dict_row) as cursor:
-                cursor.execute(translate(sql), _params(params))
+                cursor.execute(*_statement(sql, params))
                 rows = cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
