@@ -3,7 +3,7 @@
 - :data:`Store`, the type every function that takes a database names.
 - :data:`IntegrityError` and :data:`OperationalError`, the errors it raises for a broken
   constraint and for a server or file that cannot answer.
-- :func:`in_list`, an ``IN (...)`` list of named parameters.
+- :func:`backend`, the backend's name, and :func:`in_list`, an ``IN (...)`` list of named parameters.
 
 SQL is written once, with named parameters (``:name``) and a mapping of values, in the SQL both
 backends accept: SQLite runs it as it is, PostgreSQL through SQLAlchemy's ``text()`` compiled once
@@ -27,6 +27,12 @@ Store: TypeAlias = sqlite_utils.Database
 IntegrityError = sqlite3.IntegrityError
 #: the database cannot answer (locked, gone, the server down), on either backend
 OperationalError = sqlite3.OperationalError
+
+
+def backend(db: Store) -> str:
+    """``"sqlite"`` or ``"postgresql"``: chosen once, when the database was opened (the rest of
+    the host picks what differs, such as the job engine, by this name, never from a URL)."""
+    return str(getattr(db, "backend", "sqlite"))
 
 
 def in_list(name: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
