@@ -28,7 +28,7 @@ from host.jobs import pool as process_pool
 from host.jobs import queue as jobs
 from host.jobs import runner, worker
 from host.records import audit, companies, money, orders
-from host.store.db import connect, is_postgresql, open_existing
+from host.store.db import connect, open_existing, rate_limit_target
 from plugin_spec import ChannelError
 
 
@@ -183,8 +183,7 @@ def cli(
     # restored when the command ends, so an in-process caller (tests) keeps its own setting
     previous = os.environ.get("CARTPLUGIN_RATE_LIMIT_DB")
     db = str(ctx.obj["db_path"])
-    # on PostgreSQL the limit lives in the same database, shared by the workers of every machine
-    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = db if is_postgresql(db) else os.path.abspath(f"{db}-ratelimit")
+    os.environ["CARTPLUGIN_RATE_LIMIT_DB"] = rate_limit_target(db)
     ctx.call_on_close(lambda: _restore_env("CARTPLUGIN_RATE_LIMIT_DB", previous))
 
 

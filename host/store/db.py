@@ -63,6 +63,12 @@ def file_of(db: sqlite_utils.Database) -> Path | None:
     return Path(file) if file else None
 
 
+def rate_limit_target(target: str | os.PathLike) -> str:
+    """Where the channels' rate limits are kept for this database: on PostgreSQL the same
+    database, shared by the workers of every machine; on SQLite a file beside it."""
+    return str(target) if pg.is_url(str(target)) else os.path.abspath(f"{target}-ratelimit")
+
+
 def display(target: str | os.PathLike) -> str:
     """A database path or URL as shown to a person (a URL's password masked)."""
     return pg.display(str(target)) if pg.is_url(str(target)) else str(target)
