@@ -29,11 +29,13 @@ class _History(Migrations):
     pending for a database made from the baseline (it records the baseline and no old step)."""
 
     def pending(self, db: sqlite_utils.Database) -> list[Migrations._Migration]:
-        pending = super().pending(db)
-        applied = {m.name for m in self.applied(db)}
-        if applied and not applied & LEGACY:
-            return [m for m in pending if m.name not in LEGACY]
-        return pending
+        return self.pending_after([m.name for m in self.applied(db)])
+
+    def pending_after(self, applied: list[str]) -> list[Migrations._Migration]:
+        """The steps pending for a database that recorded ``applied`` (no query of its own)."""
+        done = set(applied)
+        from_baseline = bool(done) and not done & LEGACY
+        return [m for m in self._migrations if m.name not in done and not (from_baseline and m.name in LEGACY)]
 
 
 def _sqlite_step(step: Step) -> Callable[[sqlite_utils.Database], None]:
@@ -93,7 +95,7 @@ def up_to_date(db: sqlite_utils.Database, path: object = "") -> bool:
     """True when nothing is pending; raises for a database of a newer version."""
     applied = _applied(db)
     _refuse_newer(db, path, applied)
-    return bool(applied) and not migrations.pending(db)
+    return bool(applied) and not migrations.pending_after(applied)
 
 
 def migrate(db: sqlite_utils.Database, path: object = "") -> None:
