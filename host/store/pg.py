@@ -1,11 +1,12 @@
-"""PostgreSQL behind the part of ``sqlite_utils.Database`` the host uses, so one query layer serves both.
+"""PostgreSQL behind the store interface (``host.store.api.Store``), so one query layer serves both.
 
-The host's data functions are written once, against ``sqlite_utils.Database``: ``execute`` (a
+The host's data functions are written once, against :class:`host.store.api.Store`: ``execute`` (a
 cursor with ``fetchone``, ``fetchall``, ``rowcount``, ``description``), ``query`` (dicts),
 ``conn.executemany``, ``conn.in_transaction``, ``db[table].exists()`` / ``.columns_dict``,
-``atomic()``, ``rollback()``, ``close()``, and transactions through :func:`host.store.db.write`.
-:class:`PgDatabase` offers the same on a psycopg 3 connection, and translates the few SQLite
-spellings the host's SQL keeps (:func:`translate`):
+``write()``, ``atomic()``, ``rollback()``, ``close()``. :class:`PgDatabase` offers it on a psycopg 3
+connection. SQL with named parameters (a dict) is compiled once per statement by SQLAlchemy's
+``text()`` (:func:`compile_named`); SQL still written with ``?`` goes through :func:`translate`,
+the older rewrite kept until every module is converted:
 
 - ``?`` placeholders become ``%s`` (a ``?`` or ``%`` inside a quoted literal is left as text);
 - ``x IS ?`` becomes ``x IS NOT DISTINCT FROM %s`` (SQLite's null-safe equality);
@@ -68,7 +69,7 @@ is_url = pgurl.is_url
 
 def as_pg(db: object) -> PgDatabase | None:
     """``db`` itself when it is a PostgreSQL database, else None (the host types every database
-    as ``sqlite_utils.Database``, whose surface :class:`PgDatabase` copies)."""
+    as ``host.store.api.Store``, which :class:`PgDatabase` offers)."""
     return db if isinstance(db, PgDatabase) else None
 
 
@@ -251,7 +252,7 @@ class PgTable:
 
 
 class PgDatabase:
-    """One PostgreSQL connection with the ``sqlite_utils.Database`` surface the host uses."""
+    """One PostgreSQL connection offering the store interface (``host.store.api.Store``)."""
 
     backend = "postgresql"
 
