@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from host.errors import HostError
 from host.store.api import Store, backend
+from host.store.files import file_of
 
 PREFIX = "fernet:"
 KEY_FILE_ENV = "CARTPLUGIN_SECRET_KEY_FILE"
@@ -32,8 +33,6 @@ def key_path(db: Store) -> Path:
     explicit = os.environ.get(KEY_FILE_ENV)
     if explicit:
         return Path(explicit)
-    from host.store.db import file_of
-
     path = file_of(db)
     if path is None:  # no file to put it beside: the key must be named
         raise HostError(_NO_PLACE_BESIDE.get(backend(db), _IN_MEMORY))

@@ -20,13 +20,14 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
 from host.errors import HostError
 from host.store import pg
 from host.store.api import Store, in_list
+from host.store.sqlite import SqliteStore
+from host.store.sqlite import write as write
 
 DEFAULT_DB = "cartplugin.db"
 
@@ -64,51 +65,12 @@ def is_database_url(value: str) -> bool:
     return pg.is_url(value)
 
 
-@contextlib.contextmanager
-def _sqlite_write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE, or a savepoint inside a transaction already open (see :func:`write`)."""
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    else:
-        db.conn.execute("COMMIT")
-
-
-class SqliteStore(sqlite_utils.Database):
-    """sqlite-utils' ``Database`` as the host's store: its ``backend`` and :meth:`write`.
-
-    Nothing else is overridden, so every statement runs through sqlite-utils and sqlite3 as
-    before, at no extra cost; sqlite3's errors reach the host unchanged and are caught through
-    ``host.store.api``'s names.
-    """
-
-    backend = "sqlite"
-    #: a short write transaction that takes the write lock up front (BEGIN IMMEDIATE); inside
-    #: another transaction, a savepoint (the function itself: no extra frame per transaction)
-    write = _sqlite_write
-
-
 def target_of(db: Store) -> str:
     """What opens this database again: the SQLite file's path or the PostgreSQL URL."""
     pgdb = pg.as_pg(db)
     if pgdb is not None:
         return pgdb.url
     return db.execute("PRAGMA database_list").fetchone()[2]
-
-
-def file_of(db: Store) -> Path | None:
-    """The SQLite file behind ``db``; None for PostgreSQL or an in-memory database."""
-    if pg.as_pg(db) is not None:
-        return None
-    file = db.execute("PRAGMA database_list").fetchone()[2]
-    return Path(file) if file else None
 
 
 def may_exist(target: str | os.PathLike) -> bool:
@@ -233,18 +195,6 @@ def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return st.st_dev, st.st_ino
-
-
-def write(db: Store | sqlite_utils.Database) -> contextlib.AbstractContextManager[Any]:
-    """A short write transaction that takes the write lock up front (``db.write()``).
-
-    Taking the lock at BEGIN instead of at the first write avoids the deadlock two deferred
-    transactions can fall into when both try to upgrade from reading to writing. On
-    PostgreSQL writers take turns the same way (``host.store.pg.PgDatabase.write``).
-    """
-    if isinstance(db, SqliteStore) or not isinstance(db, sqlite_utils.Database):
-        return db.write()
-    return _sqlite_write(db)  # a plain sqlite-utils Database (an old file opened by hand, migrated)
 
 
 def delete_in_batches(
