@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 from host.errors import HostError
 from host.records.order_search import SQLITE_ONLY_TABLES
 from host.store import pg_migrations
-from host.store.api import IntegrityError
 from host.store.db import connect
 from host.store.pg import PgDatabase
 
@@ -160,6 +160,6 @@ def test_a_version_1_database_gains_discounts_and_line_totals_and_keeps_its_line
     )
     with db.write():  # a line with only its line total fits now
         db.execute(insert, ["L2", "33.33"])
-    with pytest.raises(IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
+    with pytest.raises(sqlite3.IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
         db.execute(insert, ["L3", None])
     db.close()
