@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -27,7 +28,6 @@ from host.jobs import pool as process_pool
 from host.jobs import queue as jobs
 from host.jobs import runner, worker
 from host.records import audit, companies, money, orders
-from host.store.api import Error as StoreErrors
 from host.store.db import connect, open_existing, rate_limit_target
 from plugin_spec import ChannelError
 
@@ -42,7 +42,7 @@ class CartGroup(click.Group):
             raise click.ClickException(exc.for_cli()) from None
         except ChannelError as exc:
             raise click.ClickException(str(exc)) from None
-        except StoreErrors as exc:
+        except sqlite3.Error as exc:
             raise click.ClickException(f"database error: {exc}") from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -22,7 +23,6 @@ from host.errors import HostError
 from host.jobs import queue as jobs
 from host.jobs.pool import make_pool
 from host.records import audit
-from host.store.api import Error as StoreErrors
 from host.store.db import connect, file_identity, is_postgresql, write
 
 log = logging.getLogger("cartplugin.worker")
@@ -185,7 +185,7 @@ def run(
                 )
             try:
                 queued = tick(db, download_every=download_every)
-            except StoreErrors as exc:  # e.g. locked past the busy timeout: try again next round
+            except sqlite3.Error as exc:  # e.g. locked past the busy timeout: try again next round
                 log.error("worker round failed: %s; next round in %s s", exc, interval)
             else:
                 if echo and any(queued.values()):
