@@ -27,7 +27,9 @@ from host.store import errors
 Params: TypeAlias = Sequence[Any] | dict[str, Any] | None
 
 #: a broken constraint (unique, foreign key, check, not null), on either backend: use it in
-#: ``except`` (a tuple of the two adapters' classes, so SQLite's statements pay nothing for it)
+#: ``except`` (a tuple of the two adapters' classes, so SQLite's statements pay nothing for it).
+#: Each name is a tuple: combine them unpacked, ``except (*IntegrityError, *OperationalError)``,
+#: or catch :data:`Error`; Python refuses a nested tuple when an exception arrives (mypy says so)
 IntegrityError = (sqlite3.IntegrityError, errors.IntegrityError)
 #: the database cannot answer (locked, gone, the server down), on either backend
 OperationalError = (sqlite3.OperationalError, errors.OperationalError)

@@ -35,3 +35,27 @@ def test_a_broken_constraint_is_caught_through_the_store_names_and_postgresql_ra
     with pytest.raises(api.Error):
         store.execute("SELECT * FROM no_such_table")
     assert store.execute("SELECT COUNT(*) FROM iface_u").fetchone()[0] == 1
+
+
+def test_the_store_errors_combine_unpacked_and_no_host_module_nests_them():
+    import ast
+    from pathlib import Path
+
+    caught = []
+    for raised in (sqlite3.IntegrityError("a"), errors.OperationalError("b")):
+        try:
+            raise raised
+        except (*api.IntegrityError, *api.OperationalError) as exc:
+            caught.append(exc)
+    assert len(caught) == 2
+    # a nested tuple, ``except (IntegrityError, OperationalError)``, fails only once an error comes
+    names = {"IntegrityError", "OperationalError", "Error", "StoreErrors"}
+    nested = []
+    for path in sorted((Path(__file__).resolve().parents[2] / "host").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ExceptHandler) and isinstance(node.type, ast.Tuple):
+                for item in node.type.elts:
+                    name = item.attr if isinstance(item, ast.Attribute) else getattr(item, "id", None)
+                    if name in names and "sqlite3" not in ast.unparse(item) and "psycopg" not in ast.unparse(item):
+                        nested.append(f"{path.name}:{node.lineno}")
+    assert nested == [], nested
