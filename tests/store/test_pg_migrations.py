@@ -87,7 +87,7 @@ def test_a_database_of_a_newer_version_is_refused_untouched(pg_url):
 
 def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url):
     script = (
-        "import sys, threading; from host.store.db import connect; from host import companies; "
+        "import sys, threading; from host.store.db import connect; from host.records import companies; "
         "db = connect(sys.argv[1]); companies.add_company(db, 'P' + sys.argv[2]); db.close()"
     )
     procs = [
