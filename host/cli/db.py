@@ -137,6 +137,8 @@ def db_copy(ctx: click.Context, to: str) -> None:
         target = connect_postgresql(to)
         try:
             report = pg_copy.copy(source, target)
+            sealed = secrets.count_sealed(target)
+            key_file = secrets.key_path(source) if sealed else None
         finally:
             target.close()
     finally:
@@ -146,9 +148,9 @@ def db_copy(ctx: click.Context, to: str) -> None:
     for table, count in report.rows.items():
         if count:
             click.echo(f"  {table}: {count}")
-    if report.sealed_secrets:
+    if sealed:
         click.echo(
-            f"{report.sealed_secrets} secret(s) stay sealed with the key file {report.key_file}: set "
+            f"{sealed} secret(s) stay sealed with the key file {key_file}: set "
             f"secret_key_file (or CARTPLUGIN_SECRET_KEY_FILE) to that file for {display(to)}"
         )
 

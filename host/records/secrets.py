@@ -90,6 +90,13 @@ def _fernet(db: Store, *, create: bool) -> Fernet:
     return Fernet(_create_key(path))
 
 
+def count_sealed(db: Store) -> int:
+    """How many secrets ``db`` holds sealed (with the key file it must be used with)."""
+    return db.execute(f"SELECT COUNT(*) FROM cart_settings WHERE is_secret = 1 AND {SEALED}", SEALED_PARAMS).fetchone()[
+        0
+    ]
+
+
 def _sealed_rows_exist(db: Store) -> bool:
     if not db["cart_settings"].exists():
         return False

@@ -4,7 +4,8 @@ Every table the two schemas share is copied with its ids, in the order the Postg
 created them (a row's parents before it), in ONE transaction on the target: a copy that fails
 leaves the target as empty as it was. Identity sequences are then moved past the largest id
 copied, so the next company, order or job gets a new number. Secrets are copied as they are
-stored, sealed: the target must be used with the same key file (``secret_key_file``).
+stored, sealed: the target must be used with the same key file (``secret_key_file``; the
+command says which, ``host.records.secrets``).
 A target that holds any row of the host's tables is refused: a copy never merges.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from host.errors import HostError
-from host.records import secrets
 from host.store import pg
 from host.store.api import Store
 from host.store.pg import PgDatabase, display
@@ -25,8 +25,6 @@ CHUNK = 5000
 @dataclass
 class CopyReport:
     rows: dict[str, int] = field(default_factory=dict)
-    sealed_secrets: int = 0
-    key_file: str | None = None
 
 
 def _tables(target: PgDatabase) -> list[str]:
@@ -70,10 +68,6 @@ def copy(source: Store, target: PgDatabase) -> CopyReport:
     refuse_non_empty(target, tables)
     report = CopyReport()
     _copy_tables(source, target, tables, report)
-    report.sealed_secrets = target.execute(
-        f"SELECT COUNT(*) FROM cart_settings WHERE is_secret = 1 AND {secrets.SEALED}", secrets.SEALED_PARAMS
-    ).fetchone()[0]
-    report.key_file = str(secrets.key_path(source))
     return report
 
 
