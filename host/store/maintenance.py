@@ -10,9 +10,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
-
-import sqlite_utils
+from typing import Any
 
 from host.errors import HostError
 from host.store import pg
@@ -67,7 +65,7 @@ def _sqlite_status(target: str | os.PathLike) -> dict[str, Any]:
     path = Path(target)
     db = connect(path, create=False, migrate=False)
     try:
-        applied = migrations._applied(cast(sqlite_utils.Database, db))  # connect gave a SqliteStore
+        applied = migrations._applied(db)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         integrity = [row[0] for row in db.execute("PRAGMA integrity_check").fetchall()]
         counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in COUNTED}
@@ -106,8 +104,8 @@ def _pg_status(target: str | os.PathLike) -> dict[str, Any]:
         "backend": "postgresql",
         "server_version": server,
         "size_bytes": size,
-        "schema_version": len(applied),
-        "schema_expected": len(pg_migrations.steps),
+        "schema_version": pg_migrations.version(applied),
+        "schema_expected": pg_migrations.SCHEMA_VERSION,
         "migrations": applied,
         "integrity": "not checked (PostgreSQL checks its own pages; pg_amcheck for more)",
         **counts,
