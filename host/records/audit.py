@@ -228,5 +228,5 @@ def purge(db: Store, days: float, *, batch: int = 1000) -> int:
     its own short transaction."""
     if days <= 0:
         return 0
-    pick = "SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?"
-    return delete_in_batches(db, pick, [clock.now_iso(-days * 86400)], [("audit_log", "id")], batch)
+    pick = "SELECT id FROM audit_log WHERE at < :before ORDER BY id LIMIT :batch"
+    return delete_in_batches(db, pick, {"before": clock.now_iso(-days * 86400)}, [("audit_log", "id")], batch)

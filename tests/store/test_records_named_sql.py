@@ -124,4 +124,9 @@ def test_the_records_reach_postgresql_without_the_placeholder_rewrite(store, rew
     assert credentials.values_of(store, acme.id) == ["at-0123456789"]
     assert [t["name"] for t in credentials.status(store, acme.id, "backmarket_pro")] == ["oauth2"]
 
+    with write(store):  # an entry a year old goes, the others stay
+        store.execute("UPDATE audit_log SET at = :at WHERE action = 'order imported'", {"at": "2025-01-01T00:00:00Z"})
+    assert audit.purge(store, 365, batch=1) == 1
+    assert "order imported" not in audit.kinds(store)
+
     assert rewritten == []
