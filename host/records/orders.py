@@ -93,9 +93,9 @@ class Prepared:
 
     #: each order's ``updated_at`` as stored, in batch order
     updated_at: list[str]
-    #: the order row and line rows (their order id None) of each order that was not in the
+    #: the order row and line rows (without the order id) of each order that was not in the
     #: database when prepared: the copy with the newest ``updated_at`` of each source order id
-    rows: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]
+    rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]]
 
 
 def prepare(
@@ -114,7 +114,7 @@ def prepare(
         known = _known(db, company_id, channel, [order.source_order_id for order in orders])
     now = clock.now_iso()
     updated = [_iso(order.updated_at) for order in orders]
-    rows: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+    rows: dict[str, tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = {}
     newest: dict[str, str] = {}
     for order, updated_at in zip(orders, updated, strict=True):
         source_id = order.source_order_id
@@ -144,35 +144,28 @@ def prepare_batch(
 
 def _rows(
     company_id: int, channel: str, order: ChannelOrder, updated_at: str, percent: Decimal | None, now: str
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One new order's row and its lines' rows (their order id None, unknown until inserted);
-    money as plain text, exactly as received."""
+) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
+    """One new order's row (values in the order of ``_ORDER_COLUMNS``) and its lines' rows
+    (``_LINE_COLUMNS`` without the order id, unknown until inserted); money as plain text,
+    exactly as received."""
     grand_total = order.grand_total
     commission = money.commission(grand_total, percent)
     created = order.created_at
-    row = {
-        "company_id": company_id, "channel": channel, "source_order_id": order.source_order_id,
-        "payment_status": order.payment_status,
+    row = (
+        company_id, channel, order.source_order_id, order.payment_status,
         # the same text only for the same UTC instant (a zone's two 02:30s compare equal)
-        "order_date": updated_at if created.tzinfo is UTC and created == order.updated_at else _iso(created),
-        "channel_updated_at": updated_at, "currency": order.currency, "subtotal": _text(order.subtotal),
-        "shipping_total": _text(order.shipping_total), "tax": _text(order.tax_total),
-        "grand_total": _text(grand_total), "commission": _text(commission),
-        "total_cost": _text(grand_total + commission), "buyer_company": order.buyer_company,
-        "buyer_vat_number": order.buyer_vat_number, "buyer_email": order.buyer_email,
-        "shipping_address": _address(order.shipping_address), "billing_address": _address(order.billing_address),
-        "channel_financial_status": order.channel_financial_status,
-        "channel_fulfillment_status": order.channel_fulfillment_status,
-        "channel_cancelled": int(order.channel_cancelled), "imported_at": now, "updated_at": now,
-        "awaiting_acceptance": int(order.awaiting_acceptance), "discount_total": _text(order.discount_total),
-        "adjustment_total": _text(order.adjustment_total),
-    }  # fmt: skip
+        updated_at if created.tzinfo is UTC and created == order.updated_at else _iso(created),
+        updated_at, order.currency, _text(order.subtotal), _text(order.shipping_total),
+        _text(order.tax_total), _text(grand_total), _text(commission),
+        _text(grand_total + commission), order.buyer_company, order.buyer_vat_number,
+        order.buyer_email, _address(order.shipping_address), _address(order.billing_address),
+        order.channel_financial_status, order.channel_fulfillment_status, int(order.channel_cancelled),
+        now, now, int(order.awaiting_acceptance), _text(order.discount_total), _text(order.adjustment_total),
+    )  # fmt: skip
     # a line total is stored as the channel gave it, never divided into a unit price
     lines = [
-        {"order_id": None, "source_line_id": line.source_line_id, "sku": line.sku, "title": line.title,
-         "quantity": line.quantity, "unit_price": _optional(line.unit_price), "tax": _text(line.tax),
-         "line_total": _optional(line.line_total), "discount": _text(line.discount),
-         "channel_cancelled": int(line.channel_cancelled)}
+        (line.source_line_id, line.sku, line.title, line.quantity, _optional(line.unit_price), _text(line.tax),
+         _optional(line.line_total), _text(line.discount), int(line.channel_cancelled))
         for line in order.lines
     ]  # fmt: skip
     return row, lines
@@ -252,7 +245,7 @@ def upsert_orders(
         return
     built = prepared.rows
     rows = []
-    line_rows: list[tuple[str, list[dict[str, Any]]]] = []
+    line_rows: list[tuple[str, list[tuple[Any, ...]]]] = []
     for source_id, (order, updated_at) in new.items():
         row, lines = built.get(source_id) or _rows(company_id, channel, order, updated_at, commission_percent, now)
         rows.append(row)
@@ -262,13 +255,12 @@ def upsert_orders(
     bulk.insert_rows(db, "orders", _ORDER_COLUMNS, rows)
     order_ids = {source_id: row[0] for source_id, row in _known(db, company_id, channel, list(new)).items()}
     order_search.index_new(db, [(order_id, source_id) for source_id, order_id in order_ids.items()])
-    all_lines = []
-    for source_id, lines in line_rows:
-        order_id = order_ids[source_id]
-        for line in lines:
-            line["order_id"] = order_id
-        all_lines.extend(lines)
-    bulk.insert_rows(db, "order_lines", _LINE_COLUMNS, all_lines)
+    bulk.insert_rows(
+        db,
+        "order_lines",
+        _LINE_COLUMNS,
+        [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],
+    )
     shipped = [order_ids[source_id] for source_id, (order, _) in new.items() if order.channel_shipped]
     if shipped:
         _shipped_on_channel(db, shipped)

@@ -14,6 +14,7 @@ check ``substr(value, 1, n) = :prefix`` (``LIKE`` ignores case on SQLite only).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable
 from typing import Any, TypeAlias
@@ -38,6 +39,13 @@ def backend(db: Store) -> str:
 def in_list(name: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
     """``(:name_0, :name_1, ...)`` and its parameters, for ``column IN`` a list of values
     (an empty list gives ``(NULL)``, which matches nothing)."""
-    params = {f"{name}_{i}": value for i, value in enumerate(values)}
-    marks = ", ".join(f":{key}" for key in params) or "NULL"
-    return f"({marks})", params
+    values = list(values)
+    marks, keys = _in_marks(name, len(values))
+    return marks, dict(zip(keys, values, strict=True))
+
+
+@functools.lru_cache(maxsize=512)
+def _in_marks(name: str, count: int) -> tuple[str, tuple[str, ...]]:
+    # an import asks for a batch's 200 ids several times a batch: names made once per size
+    keys = tuple(f"{name}_{i}" for i in range(count))
+    return "(" + (", ".join(f":{key}" for key in keys) or "NULL") + ")", keys
