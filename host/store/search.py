@@ -52,8 +52,5 @@ def index_rows(store: Store, fts_table: str, column: str, rows: list[tuple[int, 
     """Add just-inserted rows, as ``(rowid, text)``, to the SQLite FTS5 table ``fts_table``
     (external content: it is told of new rows), in the caller's transaction; nothing on
     PostgreSQL, whose trigram index is the table's own."""
-    if rows and backend(store) == "sqlite":
-        store.conn.executemany(
-            f"INSERT INTO {fts_table} (rowid, {column}) VALUES (:rowid, :text)",
-            [{"rowid": rowid, "text": text} for rowid, text in rows],
-        )
+    if rows and backend(store) == "sqlite":  # SQLite's own statement: its values by position
+        store.conn.executemany(f"INSERT INTO {fts_table} (rowid, {column}) VALUES (?, ?)", rows)
