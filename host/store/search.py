@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from host.store import bulk
 from host.store.api import Store, backend
 
 
@@ -52,5 +53,5 @@ def index_rows(store: Store, fts_table: str, column: str, rows: list[tuple[int, 
     """Add just-inserted rows, as ``(rowid, text)``, to the SQLite FTS5 table ``fts_table``
     (external content: it is told of new rows), in the caller's transaction; nothing on
     PostgreSQL, whose trigram index is the table's own."""
-    if rows and backend(store) == "sqlite":  # SQLite's own statement: its values by position
-        store.conn.executemany(f"INSERT INTO {fts_table} (rowid, {column}) VALUES (?, ?)", rows)
+    if rows and backend(store) == "sqlite":
+        bulk.insert_rows(store, fts_table, ("rowid", column), rows)
