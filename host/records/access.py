@@ -17,7 +17,7 @@ from host.errors import HostError
 from host.records import audit
 from host.records.companies import get_company
 from host.records.users import User, get_user_by_name
-from host.store.api import Store
+from host.store.api import Store, in_list
 from host.store.db import write
 
 
@@ -34,14 +34,15 @@ class Access:
     def allows(self, company_id: int | None) -> bool:
         return self.company_ids is None or company_id in self.company_ids
 
-    def where(self, column: str) -> tuple[str, list[Any]]:
-        """A SQL condition on ``column`` (a fixed name, never text from a request) and its values."""
+    def where(self, column: str) -> tuple[str, dict[str, Any]]:
+        """A SQL condition on ``column`` (a fixed name, never text from a request) and its named
+        parameters (``:reach_0``, ...: a query's other parameters take other names)."""
         if self.company_ids is None:
-            return "1 = 1", []
+            return "1 = 1", {}
         if not self.company_ids:
-            return "1 = 0", []
-        ids = sorted(self.company_ids)
-        return f"{column} IN ({', '.join('?' for _ in ids)})", ids
+            return "1 = 0", {}
+        marks, params = in_list("reach", sorted(self.company_ids))
+        return f"{column} IN {marks}", params
 
 
 #: every company: the operator's CLI, the worker, an admin

@@ -130,3 +130,17 @@ def test_the_records_reach_postgresql_without_the_placeholder_rewrite(store, rew
     assert "order imported" not in audit.kinds(store)
 
     assert rewritten == []
+
+
+def test_the_companies_an_account_reaches_are_a_condition_with_named_parameters(store) -> None:
+    ids = [add_company(store, name).id for name in ("Acme Refurb", "Zeta Ltd", "Omega")]
+    sql = "SELECT name FROM companies WHERE {reach} AND name != :skip ORDER BY id"
+    for reach, names in (
+        (access.EVERY, ["Acme Refurb", "Zeta Ltd"]),
+        (access.Access(frozenset({ids[0], ids[1]})), ["Acme Refurb", "Zeta Ltd"]),
+        (access.Access(frozenset({ids[2]})), []),
+        (access.Access(frozenset()), []),
+    ):
+        condition, params = reach.where("id")
+        rows = store.execute(sql.format(reach=condition), {**params, "skip": "Omega"}).fetchall()
+        assert [name for (name,) in rows] == names
