@@ -157,7 +157,7 @@ def run_job(db: Any, company_id: int, kind: str, params: dict[str, Any] | None =
 
 
 def _summary(db: Any, job_id: int) -> dict[str, Any]:
-    row = db.execute("SELECT summary FROM jobs WHERE id = ?", [job_id]).fetchone()
+    row = db.execute("SELECT summary FROM jobs WHERE id = :id", {"id": job_id}).fetchone()
     return json.loads(row[0]) if row and row[0] else {}
 
 

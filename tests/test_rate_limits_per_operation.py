@@ -261,7 +261,7 @@ def said_until(message: str, then: str) -> datetime | None:
 def _next_download_at(db_path, company_id: int) -> str:
     db = host_db.connect(db_path)
     try:
-        return db.execute("SELECT next_download_at FROM companies WHERE id = ?", [company_id]).fetchone()[0]
+        return db.execute("SELECT next_download_at FROM companies WHERE id = :id", {"id": company_id}).fetchone()[0]
     finally:
         db.close()
 
@@ -294,7 +294,7 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
         cursor = services.get_cursor(db, company_id, "backmarket_pro")
         assert cursor is not None
         at_cursor = db.execute(
-            "SELECT COUNT(*) FROM orders WHERE channel_updated_at = ?", [clock.iso(cursor)]
+            "SELECT COUNT(*) FROM orders WHERE channel_updated_at = :at", {"at": clock.iso(cursor)}
         ).fetchone()[0]
         assert at_cursor >= 1
         assert worker.tick(db)["download_orders"] == 0  # not due before the limit allows a request

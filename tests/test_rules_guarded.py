@@ -105,7 +105,8 @@ def test_a_worker_presumed_dead_that_finishes_a_job_another_worker_took_changes_
         assert slow is not None and slow.id == job.id
         # its heartbeat stops long enough for it to be presumed dead; another worker takes the job
         db.execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-jobs.STALE_AFTER_SECONDS - 1), job.id]
+            "UPDATE jobs SET heartbeat_at = :at WHERE id = :id",
+            {"at": clock.now_iso(-jobs.STALE_AFTER_SECONDS - 1), "id": job.id},
         )
         taker = jobs.claim(db, "taker:2:1")
         assert taker is not None and taker.id == job.id and taker.attempts == 2

@@ -102,7 +102,9 @@ def test_two_workers_run_the_schedule_once_and_the_survivor_takes_over(cluster_u
     assert wait_until(lambda: len(workers(cluster_url)) == 2, timeout=60), second.output
     db = connect(cluster_url)
     try:
-        db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company_id])
+        db.execute(
+            "UPDATE companies SET next_download_at = :due WHERE id = :id", {"due": clock.now_iso(), "id": company_id}
+        )
         assert wait_until(lambda: first.said("tick: queued 1 download"), timeout=30), first.output
         assert wait_until(
             lambda: db.execute("SELECT count(*) FROM jobs WHERE status = 'Completed'").fetchone()[0] >= 1, timeout=60
@@ -111,7 +113,9 @@ def test_two_workers_run_the_schedule_once_and_the_survivor_takes_over(cluster_u
 
         first.stop(signal.SIGKILL)
         assert wait_until(lambda: second.said("leads"), timeout=30), second.output
-        db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company_id])
+        db.execute(
+            "UPDATE companies SET next_download_at = :due WHERE id = :id", {"due": clock.now_iso(), "id": company_id}
+        )
         assert wait_until(lambda: second.said("tick: queued 1 download"), timeout=30), second.output
     finally:
         db.close()
@@ -155,7 +159,7 @@ def test_the_sweep_gives_back_the_job_of_a_worker_on_another_machine_that_stoppe
 
             # alive (a fresh heartbeat): nothing is touched
             old = clock.now_iso(-engine.ORPHAN_AFTER_SECONDS - 1)
-            db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [old, job.id])
+            db.execute("UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": old, "id": job.id})
             swept = engine.sweep(conn)
             assert swept == {"stalled_tasks": 0, "requeued": 0, "failed": 0, "deferred": 0}
 
@@ -252,7 +256,7 @@ def test_a_task_that_comes_before_its_row_is_due_defers_itself_to_then(cluster_u
     try:
         job, _ = jobs.enqueue(db, company_id, "import_orders")
         due = clock.now_iso(3.0)
-        db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [due, job.id])
+        db.execute("UPDATE jobs SET run_after = :due WHERE id = :id", {"due": due, "id": job.id})
         with psycopg.connect(cluster_url, autocommit=True) as conn:  # as if this database's clock ran ahead
             conn.execute("UPDATE procrastinate_jobs SET scheduled_at = NULL")
         worker = start_worker()

@@ -29,7 +29,9 @@ def test_a_job_whose_worker_dies_on_every_attempt_is_requeued_until_its_last_and
                 claimed = jobs.claim(db, f"elsewhere:{attempt}:1", job_id=job.id)
                 assert claimed is not None and claimed.attempts == attempt
                 # its worker dies: no task runs it and its heartbeat stops
-                db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-dead_for), job.id])
+                db.execute(
+                    "UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(-dead_for), "id": job.id}
+                )
                 swept = engine.sweep(conn)
                 if attempt < job.max_attempts:
                     assert swept == {"stalled_tasks": 0, "requeued": 1, "failed": 0, "deferred": 0}
@@ -61,7 +63,7 @@ def test_worker_processes_killed_during_each_attempt_leave_the_job_failed_and_th
     try:
         with write(db):  # two attempts, so two deaths use them up
             job, _ = jobs.enqueue(db, company_id, "import_orders")
-            db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = ?", [job.id])
+            db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = :id", {"id": job.id})
         for attempt in (1, 2):
             # the second one leads the schedule, gives itself the dead first one's job, and dies too
             doomed = start_worker(env={"CARTPLUGIN_FAILPOINTS": "download.item=3"})

@@ -101,10 +101,11 @@ class Harness:
         finally:
             db.close()
 
-    def query(self, sql: str, params=()) -> list[tuple]:
+    def query(self, sql: str, params: dict | None = None) -> list[tuple]:
+        """One statement with named parameters (``:name``), on a connection of its own."""
         db = connect(self.db_path)
         try:
-            return db.execute(sql, list(params)).fetchall()
+            return db.execute(sql, params or {}).fetchall()
         finally:
             db.close()
 
@@ -136,8 +137,8 @@ class Harness:
 
     def assert_exactly_once(self, expected_ids: set[str]) -> None:
         rows = self.query(
-            "SELECT source_order_id, COUNT(*) FROM orders WHERE company_id = ? GROUP BY source_order_id",
-            [self.company_id],
+            "SELECT source_order_id, COUNT(*) FROM orders WHERE company_id = :company GROUP BY source_order_id",
+            {"company": self.company_id},
         )
         assert all(count == 1 for _, count in rows)
         have = {sid for sid, _ in rows}
@@ -146,7 +147,7 @@ class Harness:
         )
         lines = self.query(
             "SELECT o.source_order_id, COUNT(l.id) FROM orders o JOIN order_lines l ON l.order_id = o.id "
-            "WHERE o.company_id = ? GROUP BY o.id", [self.company_id],
+            "WHERE o.company_id = :company GROUP BY o.id", {"company": self.company_id},
         )  # fmt: skip
         by_id = {o["id"]: o for o in self.sandbox.orders(self.key)}
         for sid, count in lines:
@@ -159,20 +160,23 @@ class Harness:
             assert numbers.count(tracking) == 1, f"order {sid}: {numbers}"
         rows = self.query(
             "SELECT o.source_order_id, o.source_updated_for_shipping, s.upload_state FROM orders o "
-            "JOIN shipments s ON s.order_id = o.id WHERE o.company_id = ?", [self.company_id],
+            "JOIN shipments s ON s.order_id = o.id WHERE o.company_id = :company", {"company": self.company_id},
         )  # fmt: skip
         assert {sid for sid, _, _ in rows} == set(shipped)
         assert all(flag == 1 and state == "accepted" for _, flag, state in rows), rows
 
     def assert_jobs_settled(self) -> None:
-        rows = self.query("SELECT id, kind, status FROM jobs WHERE company_id = ?", [self.company_id])
+        rows = self.query("SELECT id, kind, status FROM jobs WHERE company_id = :company", {"company": self.company_id})
         bad = [r for r in rows if r[2] not in ("Completed", "Partial Success", "Queued", "Cancelled")]
         assert not bad, f"jobs not settled: {bad}"
         for job_id, status in self.query(
             "SELECT id, status FROM jobs WHERE attempts > 1 OR status = 'Partial Success'"
         ):
             messages = [
-                m for (m,) in self.query("SELECT message FROM job_logs WHERE job_id = ? AND level != 'info'", [job_id])
+                m
+                for (m,) in self.query(
+                    "SELECT message FROM job_logs WHERE job_id = :job AND level != 'info'", {"job": job_id}
+                )
             ]
             assert messages and all(len(m) > 15 for m in messages), (job_id, status, messages)
 

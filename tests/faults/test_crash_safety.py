@@ -60,7 +60,10 @@ def not_due_today(h: Harness) -> None:
     db = connect(h.db_path)
     try:
         with write(db):
-            db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(86400), h.company_id])
+            db.execute(
+                "UPDATE companies SET next_download_at = :due WHERE id = :id",
+                {"due": clock.now_iso(86400), "id": h.company_id},
+            )
     finally:
         db.close()
 

@@ -66,7 +66,8 @@ def test_faults_lose_and_duplicate_nothing(tmp_path, channel, faults, db_target)
     # time instead let a slow worker start after the fault was gone
     if faults.get("malformed_order"):
         met = h.wait_until(lambda: h.query(
-            "SELECT COUNT(*) FROM job_logs WHERE message LIKE ?", [f"%{applied['malformed_order']} not imported%"]
+            "SELECT COUNT(*) FROM job_logs WHERE message LIKE :pattern",
+            {"pattern": f"%{applied['malformed_order']} not imported%"},
         )[0][0] > 0, timeout=FAULT_TIMEOUT)  # fmt: skip
     else:
         met = h.wait_until(lambda: len(faults_served(channel)) >= FAULTS_WANTED, timeout=FAULT_TIMEOUT, step=0.05)

@@ -58,7 +58,10 @@ def set_field(field: str, value):
 
 
 def cursor(h: Harness) -> str | None:
-    rows = h.query("SELECT value FROM cursors WHERE company_id = ? AND name = 'orders_updated_at'", [h.company_id])
+    rows = h.query(
+        "SELECT value FROM cursors WHERE company_id = :company AND name = 'orders_updated_at'",
+        {"company": h.company_id},
+    )
     return rows[0][0] if rows else None
 
 
@@ -325,7 +328,7 @@ def test_escape_sequences_from_the_channel_never_reach_the_terminal_raw(h, chann
     good = plant(channel, hostile)
     plant(channel, set_field("id", "\x1b[2J\x1b]0;id\x07"))  # refused, but named in the job log
     h.cli("import-orders", h.company)
-    (order_id,) = h.query("SELECT id FROM orders WHERE source_order_id = ?", [good])[0]
+    (order_id,) = h.query("SELECT id FROM orders WHERE source_order_id = :sid", {"sid": good})[0]
     (job_id,) = h.query("SELECT id FROM jobs WHERE kind = 'import_orders'")[0]
     outputs = [
         h.cli("orders", "show", str(order_id)).stdout,
@@ -414,13 +417,19 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
         try:
 
             def quick_ids() -> set[str]:
-                return {sid for (sid,) in h.query("SELECT source_order_id FROM orders WHERE company_id = ?", [other])}
+                return {
+                    sid
+                    for (sid,) in h.query(
+                        "SELECT source_order_id FROM orders WHERE company_id = :company", {"company": other}
+                    )
+                }
 
             assert h.wait_until(lambda: len(quick_ids()) > 0, timeout=20)
             new = set(quick.add_orders(3))
             assert h.wait_until(lambda: new <= quick_ids(), timeout=6), "the quick company waited for the slow one"
             running = h.query(
-                "SELECT COUNT(*) FROM jobs WHERE company_id = ? AND status = 'Processing'", [h.company_id]
+                "SELECT COUNT(*) FROM jobs WHERE company_id = :company AND status = 'Processing'",
+                {"company": h.company_id},
             )
             assert running[0][0] == 1  # the long job was still running meanwhile
         finally:

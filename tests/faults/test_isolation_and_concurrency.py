@@ -24,7 +24,10 @@ def test_two_companies_with_two_keys_never_mix(tmp_path):
         a.cli("worker", "--once", "--download-every", "0")
         ids = {
             company_id: {
-                sid for (sid,) in a.query("SELECT source_order_id FROM orders WHERE company_id = ?", [company_id])
+                sid
+                for (sid,) in a.query(
+                    "SELECT source_order_id FROM orders WHERE company_id = :company", {"company": company_id}
+                )
             }
             for company_id in (a.company_id, b_id)
         }

@@ -91,7 +91,10 @@ def test_entries_written_before_the_step_keep_their_source(db_target):
         pg_migrations.migrate(old, until=names[names.index("0012_change_log_source") - 1])
         with old.write():
             for actor, action in old_entries:
-                old.execute("INSERT INTO audit_log (at, actor, action) VALUES ('d', ?, ?)", [actor, action])
+                old.execute(
+                    "INSERT INTO audit_log (at, actor, action) VALUES ('d', :actor, :action)",
+                    {"actor": actor, "action": action},
+                )
         old.close()
     else:
         import sqlite_utils
@@ -101,7 +104,10 @@ def test_entries_written_before_the_step_keep_their_source(db_target):
         legacy = sqlite_utils.Database(db_target)
         migrations.apply(legacy, stop_before="0017_change_log_source")
         for actor, action in old_entries:
-            legacy.execute("INSERT INTO audit_log (at, actor, action) VALUES ('d', ?, ?)", [actor, action])
+            legacy.execute(
+                "INSERT INTO audit_log (at, actor, action) VALUES ('d', :actor, :action)",
+                {"actor": actor, "action": action},
+            )
         legacy.conn.commit()
         legacy.close()
     from host.store.db import connect

@@ -111,8 +111,8 @@ def test_an_order_deleted_or_renumbered_by_hand_leaves_the_sqlite_index_right(tm
     with write(db):  # what a repair script might do; the triggers keep the index in step
         db.execute("UPDATE orders SET source_order_id = 'BMP-99761108' WHERE source_order_id = 'BMP-11761108'")
         gone = db.execute("SELECT id FROM orders WHERE source_order_id = 'BMP-11761109'").fetchone()[0]
-        db.execute("DELETE FROM order_lines WHERE order_id = ?", [gone])
-        db.execute("DELETE FROM orders WHERE id = ?", [gone])
+        db.execute("DELETE FROM order_lines WHERE order_id = :id", {"id": gone})
+        db.execute("DELETE FROM orders WHERE id = :id", {"id": gone})
     assert found(db, "1176110") == []
     assert found(db, "997611") == ["BMP-99761108"]
     assert db.execute(f"INSERT INTO {order_search.FTS_TABLE} ({order_search.FTS_TABLE}) VALUES ('integrity-check')")
@@ -132,7 +132,7 @@ _BULK = (
     "INSERT INTO orders (company_id, channel, source_order_id, payment_status, order_date, channel_updated_at,"
     " currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, imported_at, updated_at)"
     " WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 50000)"
-    " SELECT ?, 'backmarket_pro', 'BMP-' || (30000000 + k), 'Fully Charged', 'd', 'd', 'EUR', '1', '0', '0',"
+    " SELECT :company, 'backmarket_pro', 'BMP-' || (30000000 + k), 'Fully Charged', 'd', 'd', 'EUR', '1', '0', '0',"
     " '1', '0', '1', 'd', 'd' FROM n"
 )
 
@@ -140,7 +140,7 @@ _BULK = (
 def test_the_grid_searches_part_of_an_id_through_the_index(store):
     company = add_company(store, "Acme Refurb")
     with write(store):
-        store.execute(_BULK, [company.id])
+        store.execute(_BULK, {"company": company.id})
         if queries.backend_of(store) == "sqlite":  # rows written around the host's import path
             store.execute(order_search.REBUILD)
     import_orders(store, company.id, [order("BMP-11761108")])
@@ -164,9 +164,9 @@ def _raw_order(db, company_id: int, source_id: str) -> None:
     db.execute(
         "INSERT INTO orders (company_id, channel, source_order_id, payment_status, order_date, channel_updated_at,"
         " currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, imported_at, updated_at)"
-        " VALUES (?, 'backmarket_pro', ?, 'Fully Charged', 'd', 'd', 'EUR', '10.50', '0', '0', '10.50', '0', '0',"
-        " 'd', 'd')",
-        [company_id, source_id],
+        " VALUES (:company, 'backmarket_pro', :sid, 'Fully Charged', 'd', 'd', 'EUR', '10.50', '0', '0', '10.50',"
+        " '0', '0', 'd', 'd')",
+        {"company": company_id, "sid": source_id},
     )
 
 
@@ -201,7 +201,7 @@ def test_a_postgresql_database_with_orders_gains_the_trigram_index(pg_url):
     old.close()
     db = connect(pg_url)
     assert "0009_order_id_search" in pg_migrations.applied(db)
-    assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
+    assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = :name", {"name": order_search.PG_INDEX}).fetchone()
     assert found(db, "11761108") == ["BMP-11761108"]
     assert found(db, "bmp-") == ["BMP-20000001", "BMP-11761108"]
     db.close()
@@ -222,7 +222,9 @@ def test_without_rights_to_create_pg_trgm_the_database_opens_and_the_search_stil
         with caplog.at_level(logging.WARNING, logger="host.records.order_search"):
             db = connect(app_url)
         assert pg_migrations.up_to_date(db)
-        assert not db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
+        assert not db.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = :name", {"name": order_search.PG_INDEX}
+        ).fetchone()
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "host.records.order_search"]
         assert "CREATE EXTENSION IF NOT EXISTS pg_trgm" in warning and order_search.PG_INDEX in warning
         company = add_company(db, "Acme Refurb")
@@ -235,7 +237,9 @@ def test_without_rights_to_create_pg_trgm_the_database_opens_and_the_search_stil
                 if statement.strip():
                     conn.execute(statement)
         db = connect(app_url)
-        assert db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
+        assert db.execute(
+            "SELECT 1 FROM pg_indexes WHERE indexname = :name", {"name": order_search.PG_INDEX}
+        ).fetchone()
         assert found(db, "761108") == ["BMP-11761108"]
         db.close()
     finally:

@@ -67,7 +67,9 @@ def test_settings_are_stored_with_the_secret_sealed(store, acme, bmp):
     )
     fields = {f["key"]: f["value"] for f in shown["fields"]}
     assert fields["x_api_key"] != "secret-key-123456" and fields["x_api_key"].endswith("3456")
-    stored = dict(store.execute("SELECT key, value FROM cart_settings WHERE company_id = ?", [acme.id]).fetchall())
+    stored = dict(
+        store.execute("SELECT key, value FROM cart_settings WHERE company_id = :id", {"id": acme.id}).fetchall()
+    )
     assert stored["x_api_key"].startswith("fernet:") and "secret-key" not in stored["x_api_key"]
     assert companies.cart_settings_model(store, acme).x_api_key.get_secret_value() == "secret-key-123456"
     assert companies.website_settings(store, acme)["allow_order_download"] == 1
@@ -219,8 +221,8 @@ def test_one_order_per_company_channel_and_source_id(store, acme):
                 "channel_updated_at, currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, "
                 "imported_at, updated_at) SELECT company_id, channel, source_order_id, payment_status, order_date, "
                 "channel_updated_at, currency, subtotal, shipping_total, tax, grand_total, commission, total_cost, "
-                "imported_at, updated_at FROM orders WHERE source_order_id = ?",
-                ["SO-1"],
+                "imported_at, updated_at FROM orders WHERE source_order_id = :sid",
+                {"sid": "SO-1"},
             )
     assert store.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
 
@@ -275,8 +277,9 @@ def test_one_pending_job_per_company_and_kind(store, acme):
     with pytest.raises(Exception, match="(?i)unique"):
         with write(store):
             store.execute(
-                "INSERT INTO jobs (company_id, kind, run_after, created_at) VALUES (?, 'download_orders', ?, ?)",
-                [acme.id, clock.now_iso(), clock.now_iso()],
+                "INSERT INTO jobs (company_id, kind, run_after, created_at)"
+                " VALUES (:company, 'download_orders', :now, :now)",
+                {"company": acme.id, "now": clock.now_iso()},
             )
 
 
@@ -298,7 +301,7 @@ def test_claim_finish_cancel(store, acme):
 def test_a_replaced_worker_cannot_finish_the_job_of_its_replacement(store, acme):
     job, _ = jobs.enqueue(store, acme.id, "download_orders")
     mine = jobs.claim(store, "old")
-    store.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-1000), job.id])
+    store.execute("UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(-1000), "id": job.id})
     theirs = jobs.claim(store, "new")
     assert theirs.id == job.id and theirs.attempts == 2
     jobs.finish(store, mine, jobs.FAILED, {"error": "late"})
@@ -396,7 +399,7 @@ def test_job_params_and_summaries_round_trip_as_json(store, acme):
     assert jobs.get_job(store, job.id).params == {"since": "2026-11-01T00:00:00Z"}
     claimed = jobs.claim(store, "w")
     jobs.finish(store, claimed, jobs.PARTIAL, {"inserted": 3})
-    row = store.execute("SELECT summary FROM jobs WHERE id = ?", [job.id]).fetchone()
+    row = store.execute("SELECT summary FROM jobs WHERE id = :id", {"id": job.id}).fetchone()
     assert json.loads(row[0]) == {"inserted": 3}
 
 
@@ -435,7 +438,7 @@ def test_a_job_run_at_once_is_queued_and_claimed_in_one_transaction(store, acme)
     other = connect(db_module.target_of(store), migrate=False)
     try:
         job, created, claimed = jobs.enqueue_and_claim(store, acme.id, "test_settings", "caller:1:1")
-        seen_queued = [r[0] for r in other.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchall()]
+        seen_queued = [r[0] for r in other.execute("SELECT status FROM jobs WHERE id = :id", {"id": job.id}).fetchall()]
         again, created_again, claimed_again = jobs.enqueue_and_claim(store, acme.id, "test_settings", "late:2:2")
     finally:
         other.close()

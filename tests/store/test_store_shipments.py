@@ -41,7 +41,9 @@ def test_void_unships_the_order_on_both_backends(store, shipped):
     voided = shipments.void_shipment(store, order_id, actor="walt")
     assert voided["shipments"] == [] and voided["shipping_status"] == "Unshipped" and voided["status"] == "In Process"
     assert voided["lines"][0]["quantity_shipped"] == 0 and not voided["source_updated_for_shipping"]
-    (row,) = store.query("SELECT actor, action, details FROM audit_log WHERE company_id = ?", [company.id])
+    (row,) = store.query(
+        "SELECT actor, action, details FROM audit_log WHERE company_id = :company", {"company": company.id}
+    )
     assert (row["actor"], row["action"]) == ("walt", "shipment voided")
     assert json.loads(row["details"])["lines"] == {"SKU-1": 2}
 

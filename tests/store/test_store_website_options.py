@@ -38,8 +38,9 @@ def test_the_options_are_stored_and_widening_them_forgets_what_import_orders_had
     assert companies.website_settings(store, acme)["allow_unpaid_orders"] is False
     with write(store):
         store.execute(
-            "INSERT INTO cursors (company_id, channel, name, value, updated_at) VALUES (?, 'bmp', ?, ?, ?)",
-            [acme.id, services.COVERED_FROM, clock.iso(T0), clock.iso(T0)],
+            "INSERT INTO cursors (company_id, channel, name, value, updated_at)"
+            " VALUES (:company, 'bmp', :name, :at, :at)",
+            {"company": acme.id, "name": services.COVERED_FROM, "at": clock.iso(T0)},
         )
     shown = companies.update_website_settings(
         store, acme, options={"order_download_limit": True, "order_download_limit_date": "2026-10-01",
@@ -48,13 +49,13 @@ def test_the_options_are_stored_and_widening_them_forgets_what_import_orders_had
     assert (shown["order_download_limit_date"], shown["delay_min_hours"], shown["delay_tracking"]) == (
         "2026-10-01", 12, True,
     )  # fmt: skip
-    covered = "SELECT COUNT(*) FROM cursors WHERE name = ?"
-    assert store.execute(covered, [services.COVERED_FROM]).fetchone()[0] == 1  # a narrower filter skips no more
+    covered = "SELECT COUNT(*) FROM cursors WHERE name = :name"
+    assert store.execute(covered, {"name": services.COVERED_FROM}).fetchone()[0] == 1  # a narrower filter skips no more
     with pytest.raises(HostError, match="Order Download Limit Date must be a date"):
         companies.update_website_settings(store, acme, options={"order_download_limit_date": "yesterday"})
     assert companies.website_settings(store, acme)["order_download_limit_date"] == "2026-10-01"
     companies.update_website_settings(store, acme, options={"allow_unpaid_orders": True})
-    assert store.execute(covered, [services.COVERED_FROM]).fetchone()[0] == 0
+    assert store.execute(covered, {"name": services.COVERED_FROM}).fetchone()[0] == 0
 
 
 def test_an_unpaid_order_keeps_its_payment_status_and_a_shipped_one_is_fully_shipped_and_not_sent(store, acme):
@@ -104,5 +105,5 @@ def test_finished_jobs_past_their_retention_go_with_their_logs_and_pending_ones_
     assert jobs.purge_finished(store, 10) == 1
     left = {j["id"] for j in jobs.list_jobs(store)}
     assert left == {old_running.id, old_queued.id, recent.id}
-    assert store.execute("SELECT COUNT(*) FROM job_logs WHERE job_id = ?", [old_finished.id]).fetchone()[0] == 0
+    assert store.execute("SELECT COUNT(*) FROM job_logs WHERE job_id = :id", {"id": old_finished.id}).fetchone()[0] == 0
     assert jobs.purge_finished(store, 10) == 0

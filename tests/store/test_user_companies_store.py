@@ -104,7 +104,7 @@ def test_every_grid_query_keeps_to_the_companies_it_is_given(store):
     _import(store, beta.id, "B-2", cancelled=True)
     jobs.enqueue(store, beta.id, "import_orders", {"since": None})
     with write(store):
-        store.execute("UPDATE orders SET payment_status = 'Beta only' WHERE company_id = ?", [beta.id])
+        store.execute("UPDATE orders SET payment_status = 'Beta only' WHERE company_id = :id", {"id": beta.id})
     mine, nobody = Access(frozenset({acme.id})), Access(frozenset())
     assert [c["name"] for c in queries.companies_overview(store, mine)] == ["Acme Refurb"]
     assert [c["name"] for c in queries.companies_overview(store, EVERY)] == ["Acme Refurb", "Beta Phones"]
