@@ -396,8 +396,8 @@ def ship_everything(db: Any, company_id: int) -> int:
 
     rows = db.execute(
         "SELECT o.id, COUNT(ol.id) FROM orders o JOIN order_lines ol ON ol.order_id = o.id "
-        "WHERE o.company_id = ? GROUP BY o.id ORDER BY o.id",
-        [company_id],
+        "WHERE o.company_id = :company GROUP BY o.id ORDER BY o.id",
+        {"company": company_id},
     ).fetchall()
     for order_id, line_count in rows:
         tracking = f"JD{order_id:018d}"  # a DHL number: JD and 18 digits
@@ -482,7 +482,8 @@ def tracking_upload(sandbox: SandboxProcess, cfg: Config, work: Path) -> Row:
                 )  # fmt: skip
             )
             done = db.execute(
-                "SELECT COUNT(*) FROM orders WHERE company_id = ? AND source_updated_for_shipping = 1", [company.id]
+                "SELECT COUNT(*) FROM orders WHERE company_id = :company AND source_updated_for_shipping = 1",
+                {"company": company.id},
             ).fetchone()[0]
             db.close()
             if status != "Completed" or summary.get("accepted") != n or done != n:

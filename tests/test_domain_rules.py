@@ -360,16 +360,14 @@ def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_sou
         row = dict(next(db.query("SELECT * FROM orders ORDER BY id LIMIT 1")))
         del row["id"]
         with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            db.execute(
-                f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values())
-            )
+            db.execute(f"INSERT INTO orders ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})", row)
         # the same channel order id is fine for another company or another channel
         other = {**row, "company_id": add_company(db, "Other Co").id}
         elsewhere = {**row, "channel": "another_channel"}
         for ok in (other, elsewhere):
-            db.execute(f"INSERT INTO orders ({', '.join(ok)}) VALUES ({', '.join('?' * len(ok))})", list(ok.values()))
+            db.execute(f"INSERT INTO orders ({', '.join(ok)}) VALUES ({', '.join(':' + c for c in ok)})", ok)
         count = db.execute(
-            "SELECT COUNT(*) FROM orders WHERE source_order_id = ?", [row["source_order_id"]]
+            "SELECT COUNT(*) FROM orders WHERE source_order_id = :sid", {"sid": row["source_order_id"]}
         ).fetchone()[0]
         assert count == 3
     finally:

@@ -45,9 +45,9 @@ def _age(db_path, job_id: int, days: float, status: str | None = None) -> None:
     db = connect(db_path)
     with write(db):
         if status:
-            db.execute("UPDATE jobs SET status = ? WHERE id = ?", [status, job_id])
-        db.execute("UPDATE jobs SET finished_at = ?, created_at = ? WHERE id = ?",
-                   [clock.now_iso(-days * 86400), clock.now_iso(-days * 86400), job_id])  # fmt: skip
+            db.execute("UPDATE jobs SET status = :status WHERE id = :id", {"status": status, "id": job_id})
+        db.execute("UPDATE jobs SET finished_at = :at, created_at = :at WHERE id = :id",
+                   {"at": clock.now_iso(-days * 86400), "id": job_id})  # fmt: skip
     db.close()
 
 
@@ -62,13 +62,15 @@ def test_the_worker_deletes_finished_jobs_after_10_days_by_default_never_a_proce
     _age(db_path, ids[2], 30, status="Processing")  # a long job, still heart-beating
     db = connect(db_path)
     with write(db):
-        db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(), ids[2]])
+        db.execute("UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(), "id": ids[2]})
     db.close()
     monkeypatch.setattr(worker, "_next_purge_at", 0.0)
     run("worker", "--once")
     left = {j["id"] for j in run.json("jobs", "list")}
     assert ids[0] not in left and {ids[1], ids[2]} <= left
-    assert connect(db_path).execute("SELECT COUNT(*) FROM job_logs WHERE job_id = ?", [ids[0]]).fetchone()[0] == 0
+    assert (
+        connect(db_path).execute("SELECT COUNT(*) FROM job_logs WHERE job_id = :id", {"id": ids[0]}).fetchone()[0] == 0
+    )
 
 
 def test_the_retention_is_read_from_the_config_file(run, company, db_path, tmp_path, monkeypatch):

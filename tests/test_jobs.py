@@ -78,20 +78,20 @@ def test_a_job_whose_worker_died_is_claimed_again_after_the_timeout(db, company_
     job, _ = jobs.enqueue(db, company_id, "download_orders")
     assert jobs.claim(db, "dead-worker").id == job.id
     assert jobs.claim(db, "other", stale_after=60) is None  # still fresh
-    db.execute("UPDATE jobs SET heartbeat_at = ? WHERE id = ?", [clock.now_iso(-120), job.id])
+    db.execute("UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(-120), "id": job.id})
     again = jobs.claim(db, "other", stale_after=60)
     assert again.id == job.id and again.attempts == 2 and again.claimed_by == "other"
 
 
 def test_transient_failures_are_retried_with_backoff_then_fail(db, company_id):
     job, _ = jobs.enqueue(db, company_id, "download_orders")
-    db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = ?", [job.id])
+    db.execute("UPDATE jobs SET max_attempts = 2 WHERE id = :id", {"id": job.id})
     claimed = jobs.claim(db, "w")
     assert jobs.retry_later(db, claimed, "TransientError: 503") is True
     row = jobs.get_job(db, job.id)
     assert row.status == jobs.QUEUED
     assert jobs.claim(db, "w") is None  # backing off: run_after is in the future
-    db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), job.id])
+    db.execute("UPDATE jobs SET run_after = :due WHERE id = :id", {"due": clock.now_iso(-1), "id": job.id})
     claimed = jobs.claim(db, "w")
     assert jobs.retry_later(db, claimed, "TransientError: 503") is False
     shown = jobs.show_job(db, job.id)
@@ -130,7 +130,7 @@ def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run
     shown = json.loads(result.stdout)
     assert shown["status"] == jobs.QUEUED and shown["attempts"] == 1
     db = connect(db_path)
-    db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), shown["id"]])
+    db.execute("UPDATE jobs SET run_after = :due WHERE id = :id", {"due": clock.now_iso(-1), "id": shown["id"]})
     ran = runner.LocalPool(db_path, max_workers=2).drain()
     assert ran == 1
     final = run.json("jobs", "show", str(shown["id"]))
@@ -195,7 +195,7 @@ def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_a
         assert shown["status"] == jobs.FAILED and shown["attempts"] == 1
         assert "AuthError" in shown["summary"]["error"]
         db = connect(db_path)
-        db.execute("UPDATE jobs SET run_after = ?", [clock.now_iso(-3600)])  # nothing is merely backing off
+        db.execute("UPDATE jobs SET run_after = :due", {"due": clock.now_iso(-3600)})  # nothing is merely backing off
         db.close()
         assert runner.LocalPool(db_path, max_workers=1).drain() == 0
         assert channel.downloads == 1
@@ -206,13 +206,13 @@ def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_a
 
 def test_each_retry_of_a_failing_job_waits_about_twice_as_long_as_the_one_before(db, company_id):
     job, _ = jobs.enqueue(db, company_id, "download_orders")
-    db.execute("UPDATE jobs SET max_attempts = 6 WHERE id = ?", [job.id])
+    db.execute("UPDATE jobs SET max_attempts = 6 WHERE id = :id", {"id": job.id})
     for attempt in range(1, 5):
-        db.execute("UPDATE jobs SET run_after = ? WHERE id = ?", [clock.now_iso(-1), job.id])
+        db.execute("UPDATE jobs SET run_after = :due WHERE id = :id", {"due": clock.now_iso(-1), "id": job.id})
         claimed = jobs.claim(db, "w")
         asked = clock.now()
         assert jobs.retry_later(db, claimed, "TransientError: 503") is True
-        run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+        run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = :id", {"id": job.id}).fetchone()[0])
         waited = (run_after - asked).total_seconds()
         full = jobs.RETRY_BASE_SECONDS * 2 ** (attempt - 1)
         assert full / 2 - 0.5 <= waited <= full + 0.5, (attempt, waited)  # half to all of it: jitter
@@ -223,7 +223,7 @@ def test_a_retry_honours_the_channels_retry_after(db, company_id):
     claimed = jobs.claim(db, "w")
     before = clock.now()
     assert jobs.retry_later(db, claimed, "RateLimited: 429", retry_after=120) is True
-    run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = ?", [job.id]).fetchone()[0])
+    run_after = clock.parse(db.execute("SELECT run_after FROM jobs WHERE id = :id", {"id": job.id}).fetchone()[0])
     assert 119 <= (run_after - before).total_seconds() <= 121
 
 
@@ -236,7 +236,7 @@ def test_a_failed_heartbeat_does_not_stop_the_beats(db_path, db, company_id, mon
     assert claimed is not None and claimed.id == job.id
 
     def beat() -> str:
-        return db.execute("SELECT heartbeat_at FROM jobs WHERE id = ?", [job.id]).fetchone()[0]
+        return db.execute("SELECT heartbeat_at FROM jobs WHERE id = :id", {"id": job.id}).fetchone()[0]
 
     away = tmp_path / "away.db"
     with runner._Heartbeat(db, claimed):
@@ -270,7 +270,7 @@ def test_a_job_whose_worker_process_on_this_machine_ended_is_queued_again_at_onc
     jobs.claim(db, f"another-machine:{_dead_pid()}:w3", job_id=elsewhere.id)  # its pids mean nothing here
     spent_by = f"{me}:{_dead_pid()}:w4"
     jobs.claim(db, spent_by, job_id=spent.id)
-    db.execute("UPDATE jobs SET max_attempts = attempts WHERE id = ?", [spent.id])
+    db.execute("UPDATE jobs SET max_attempts = attempts WHERE id = :id", {"id": spent.id})
 
     assert sorted(jobs.recover_orphans(db)) == sorted([dead.id, spent.id])
 
@@ -373,7 +373,9 @@ def test_a_finished_job_logs_its_outcome_with_the_level_staff_filter_on(db, comp
 def test_a_job_whose_worker_died_on_its_last_attempt_ends_failed_with_the_reason(db, company_id):
     job, _ = jobs.enqueue(db, company_id, "download_orders")
     jobs.claim(db, "dying-worker")
-    db.execute("UPDATE jobs SET max_attempts = 1, heartbeat_at = ? WHERE id = ?", [clock.now_iso(-120), job.id])
+    db.execute(
+        "UPDATE jobs SET max_attempts = 1, heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(-120), "id": job.id}
+    )
     assert jobs.claim(db, "other", stale_after=60) is None  # not taken again: it is spent
     shown = jobs.show_job(db, job.id)
     assert shown["status"] == jobs.FAILED and shown["summary"] == {"error": "its worker stopped during every attempt"}

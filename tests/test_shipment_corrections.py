@@ -24,7 +24,9 @@ def _posts(sandbox):
 
 
 def _change_log(db_path, action):
-    return list(connect(db_path).query("SELECT * FROM audit_log WHERE action = ? ORDER BY id", [action]))
+    return list(
+        connect(db_path).query("SELECT * FROM audit_log WHERE action = :action ORDER BY id", {"action": action})
+    )
 
 
 def test_a_refused_upload_waits_for_staff_and_queues_no_job_over_ten_worker_rounds(

@@ -120,7 +120,9 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     page.select_option("#carrier", "UPS")  # the channel's own list of carriers
     page.fill("#tracking_number", "1Z999AA10123456784")
     page.fill("#tracking_url", "https://www.ups.com/track?tracknum=1Z999AA10123456784")
-    first_line = db.execute("SELECT id FROM order_lines WHERE order_id = ? ORDER BY id", [target["id"]]).fetchone()[0]
+    first_line = db.execute(
+        "SELECT id FROM order_lines WHERE order_id = :id ORDER BY id", {"id": target["id"]}
+    ).fetchone()[0]
     page.fill(f"#serial_{first_line}", "356938035643809")
     page.locator("form.ship").scroll_into_view_if_needed()
     walk.shot("13-ship-items")

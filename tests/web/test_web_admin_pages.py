@@ -218,8 +218,11 @@ def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(we
     job, _ = jobs.enqueue(db, 1, "download_orders", {})
     with write(db):  # what the runner records for a download ended by the channel's rate limit
         db.execute(
-            "UPDATE jobs SET status = 'Completed', summary = ? WHERE id = ?",
-            ['{"inserted": 500, "more": true, "waiting_until": "2026-12-06T14:05:31.000000Z"}', job.id],
+            "UPDATE jobs SET status = 'Completed', summary = :summary WHERE id = :id",
+            {
+                "summary": '{"inserted": 500, "more": true, "waiting_until": "2026-12-06T14:05:31.000000Z"}',
+                "id": job.id,
+            },
         )
     http, _ = signed_in(web, "rita")
     page = http.get(f"{web.url}/jobs", timeout=10).text

@@ -66,8 +66,15 @@ def test_the_change_log_says_who_in_words_and_filters_by_who(web, run, company, 
 def _entry(db, at: str, actor: str, source: str, action: str, company_id) -> None:
     db.execute(
         "INSERT INTO audit_log (at, actor, source, action, company_id, target, details) "
-        "VALUES (?, ?, ?, ?, ?, ?, '{}')",
-        [at, actor, source, action, company_id, f"{action} target"],
+        "VALUES (:at, :actor, :source, :action, :company, :target, '{}')",
+        {
+            "at": at,
+            "actor": actor,
+            "source": source,
+            "action": action,
+            "company": company_id,
+            "target": f"{action} target",
+        },
     )
 
 

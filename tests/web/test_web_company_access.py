@@ -43,13 +43,13 @@ def _objects(run, name: str, db_path, tracking: str) -> dict[str, int]:
     shipped = run.json("orders", "ship", str(listed[0]["id"]), "--carrier", "UPS", "--tracking", tracking)
     db = connect(db_path)
     try:
-        company_id = db.execute("SELECT id FROM companies WHERE name = ?", [name]).fetchone()[0]
+        company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": name}).fetchone()[0]
         job, _ = jobs.enqueue(db, company_id, "import_orders", {"since": None})
         shipment_id = shipped["shipments"][0]["id"]
         with db.conn:
-            db.execute("UPDATE orders SET channel_cancelled = 1 WHERE id = ?", [listed[1]["id"]])
-            db.execute("UPDATE shipments SET upload_state = 'failed', upload_message = 'refused' WHERE id = ?",
-                       [shipment_id])  # fmt: skip
+            db.execute("UPDATE orders SET channel_cancelled = 1 WHERE id = :id", {"id": listed[1]["id"]})
+            db.execute("UPDATE shipments SET upload_state = 'failed', upload_message = 'refused' WHERE id = :id",
+                       {"id": shipment_id})  # fmt: skip
     finally:
         db.close()
     return {"company_id": company_id, "order_id": listed[0]["id"], "job_id": job.id, "shipment_id": shipment_id,

@@ -30,7 +30,7 @@ def _jobs(db_path: Path) -> list[tuple[int, str, str]]:
 
 def _cursor(db_path: Path) -> str:
     with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT value FROM cursors WHERE name = ?", [services.CURSOR_NAME]).fetchone()[0]
+        return db.execute("SELECT value FROM cursors WHERE name = :name", {"name": services.CURSOR_NAME}).fetchone()[0]
 
 
 def _text(html: str) -> str:

@@ -81,7 +81,7 @@ def _real_objects(run, company: str, db_path) -> dict[str, int]:
     order = run.json("orders", "list")[0]
     db = connect(db_path)
     try:
-        company_id = db.execute("SELECT id FROM companies WHERE name = ?", [company]).fetchone()[0]
+        company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": company}).fetchone()[0]
         job, _ = jobs.enqueue(db, company_id, "import_orders", {"since": None})
     finally:
         db.close()

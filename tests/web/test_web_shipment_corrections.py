@@ -22,7 +22,7 @@ def shop(run, company):
 def _audit(db_path: Path, action: str) -> list[tuple[str, str, str]]:
     with sqlite3.connect(db_path) as db:
         return db.execute(
-            "SELECT actor, target, details FROM audit_log WHERE action = ? ORDER BY id", [action]
+            "SELECT actor, target, details FROM audit_log WHERE action = :action ORDER BY id", {"action": action}
         ).fetchall()
 
 
