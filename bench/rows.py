@@ -169,7 +169,7 @@ def floor_insert(path: Path, orders: list[dict[str, Any]], lines: list[dict[str,
 
 def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, Row]:
     from host import clock
-    from host.channel import services
+    from host.channel import cursors
     from host.store import db as host_db
 
     n = cfg.import_orders
@@ -193,7 +193,7 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
         if status != "Completed" or summary.get("inserted") != n:
             raise RuntimeError(f"import: {status} {summary}")
         # Import Orders again as staff would: the window was read up to the cursor already,
-        # so the job starts at the cursor (services.import_since)
+        # so the job starts at the cursor (cursors.import_since)
         started = time.perf_counter()
         status, summary = run_job(db, company.id, "import_orders")
         again_s.append(time.perf_counter() - started)
@@ -202,7 +202,7 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
         # and forced to read the whole window again (--since): every order fetched, mapped and
         # found unchanged
         started = time.perf_counter()
-        status, summary = run_job(db, company.id, "import_orders", {"since": clock.iso(services.recent_since())})
+        status, summary = run_job(db, company.id, "import_orders", {"since": clock.iso(cursors.recent_since())})
         cursor_s.append(time.perf_counter() - started)
         if status != "Completed" or summary.get("unchanged") != n:
             raise RuntimeError(f"full re-read: {status} {summary}")

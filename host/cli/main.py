@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from host import clock, config, logs
-from host.channel import connection_test, plugins, services
+from host.channel import connection_test, cursors, gate, plugins
 from host.cli import tables
 from host.cli import website_options as cli_website_options
 from host.cli.newplugin import AUTH_CHOICES, PAGING_CHOICES
@@ -140,7 +140,7 @@ def _db(ctx: click.Context, *, create: bool = False):
 def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return services.parse_start_date(value, "--start-date (--since)")
+    return cursors.parse_start_date(value, "--start-date (--since)")
 
 
 @click.group(cls=CartGroup)
@@ -174,7 +174,9 @@ def cli(
         config_file, db=db_option, log_level=log_level.upper() if log_level else None, log_format=log_format
     )
     settings = loaded.settings
-    config.apply(settings)
+    # what host.config.current() answers while the command runs; put back when it ends
+    previous_settings = config.use(settings)
+    ctx.call_on_close(lambda: config.use(previous_settings))
     logs.setup(settings.log_level, settings.log_format)
     ctx.obj["config"] = loaded
     ctx.obj["settings"] = settings
@@ -407,8 +409,8 @@ def _warn_shared_account(db, company: companies.Company) -> None:
     "--since",
     "since",
     metavar="DATE",
-    help=f"Start Date: read again every unfulfilled order updated since this date, e.g. 2026-11-01 "
-    f"(default: the last {services.RECENT_DAYS} days, from the saved cursor when they were read already).",
+    help="Start Date: read again every unfulfilled order updated since this date, e.g. 2026-11-01 "
+    "(default: the last recent_days days, 30 unless set, from the saved cursor when they were read already).",
 )
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job now, or leave it to the worker.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
@@ -418,7 +420,7 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
     db = _db(ctx)
     target = companies.get_company(db, company)
     since_dt = _parse_since(since)
-    services.check_allowed(db, target, "import_orders")
+    gate.check_allowed(db, target, "import_orders")
     jobs.recover_orphans(db)  # e.g. an earlier import-orders stopped with Ctrl-C
     params = {"since": clock.iso(since_dt) if since_dt else None}
     asked = {**params, **audit.to_params(audit.cli_actor())}  # its counts go to the Change Log under this user
@@ -463,7 +465,7 @@ def _window_hint(shown: dict[str, Any], since: datetime | None) -> str:
     if since is not None:
         return f"\n0 orders updated since {summary['since'][:10]} on the channel."
     return (
-        f"\n0 orders updated since {summary['since'][:10]} (the last {services.RECENT_DAYS} days); "
+        f"\n0 orders updated since {summary['since'][:10]} (the last {cursors.recent_days()} days); "
         "the channel's orders may be older: use --start-date DATE"
     )
 
@@ -695,8 +697,8 @@ def _upload_outlook(db, company_name: str) -> str:
     """What will happen to the tracking, as the company's settings stand now."""
     company = companies.get_company(db, company_name)
     try:
-        services.check_allowed(db, company, "upload_tracking")
-    except services.NotAllowed as exc:
+        gate.check_allowed(db, company, "upload_tracking")
+    except gate.NotAllowed as exc:
         return f"the tracking is not uploaded while {exc} (it is kept and sent once that changes)"
     return "the worker uploads the tracking to the channel on its next round"
 
