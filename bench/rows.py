@@ -641,21 +641,21 @@ def _plan(db: Any, sql: str) -> list[str]:
 
 
 def scheduler_tick(cfg: Config, work: Path) -> Row:
-    from host.jobs import worker
+    from host.jobs import scheduler
     from host.store import db as host_db
 
     db = host_db.connect(new_db_path(work, "tick"))
     _populate_companies(db, cfg.tick_companies, cfg.tick_orders_per_company)
-    queued = worker.tick(db)
+    queued = scheduler.tick(db)
     if any(queued.values()):
         raise RuntimeError(f"tick queued work although nothing is due: {queued}")
     # the statements a tick runs, as SQLite saw them: their plans, and the same SQL run bare
-    statements = _traced_statements(db, lambda: worker.tick(db))
+    statements = _traced_statements(db, lambda: scheduler.tick(db))
     queries = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH"))]
 
     def measure_tick(_: int) -> float:
         started = time.perf_counter()
-        worker.tick(db)
+        scheduler.tick(db)
         return time.perf_counter() - started
 
     def measure_bare(_: int) -> float:
@@ -689,7 +689,7 @@ def scheduler_tick(cfg: Config, work: Path) -> Row:
         notes.append("FULL TABLE SCAN: " + "; ".join(full_scans))
     return Row(
         "tick",
-        f"Scheduler tick, {cfg.tick_companies:,} companies, nothing due (worker.tick)",
+        f"Scheduler tick, {cfg.tick_companies:,} companies, nothing due (scheduler.tick)",
         f"{tick_s * 1000:.2f} ms",
         f"{bare_s * 1000:.2f} ms",
         ratio,

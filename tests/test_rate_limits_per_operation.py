@@ -21,7 +21,7 @@ from backmarket_pro.client import PROFILE, ClientOptions
 from host import clock
 from host.channel import cursors, download, gate, upload
 from host.jobs import queue as jobs
-from host.jobs import runner, worker
+from host.jobs import runner, scheduler
 from host.records import orders
 from host.records.companies import get_company
 from host.store import db as host_db
@@ -297,9 +297,9 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
             "SELECT COUNT(*) FROM orders WHERE channel_updated_at = ?", [clock.iso(cursor)]
         ).fetchone()[0]
         assert at_cursor >= 1
-        assert worker.tick(db)["download_orders"] == 0  # not due before the limit allows a request
+        assert scheduler.tick(db)["download_orders"] == 0  # not due before the limit allows a request
         time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.05)
-        assert worker.tick(db)["download_orders"] == 1  # due at that instant
+        assert scheduler.tick(db)["download_orders"] == 1  # due at that instant
     finally:
         db.close()
     sandbox.clear_request_log()
@@ -363,9 +363,9 @@ def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pe
         assert counts["failed"] == counts["retrying"] == 0  # a shipment not sent is no failure
         said = [said_until(line, "the next upload sends the rest") for line in lines]
         assert [at for at in said if at is not None] == [until.replace(microsecond=0)], lines
-        assert worker.tick(db)["upload_tracking"] == 0  # not queued only to be refused again
+        assert scheduler.tick(db)["upload_tracking"] == 0  # not queued only to be refused again
         time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.05)
-        assert worker.tick(db)["upload_tracking"] == 1  # due when the limit allows a post
+        assert scheduler.tick(db)["upload_tracking"] == 1  # due when the limit allows a post
         pending = db.execute("SELECT upload_attempts FROM shipments WHERE upload_state = 'pending'").fetchall()
         assert [row[0] for row in pending] == [0] * (len(ids) - 2)  # no attempt counted: sent by the next run
     finally:
