@@ -8,7 +8,9 @@ import pytest
 import sqlite_utils
 
 from host.store.db import connect
-from host.store.migrations import SCHEMA_VERSION, migrate, migrations
+from host.store.migrations import LEGACY, SCHEMA_VERSION, migrate, migrations
+from host.store.schema import STEPS
+from host.store.schema.shape import shape
 
 EXPECTED_TABLES = {
     "companies", "website_settings", "cart_settings", "cursors", "orders", "order_lines", "shipments",
@@ -16,12 +18,29 @@ EXPECTED_TABLES = {
 }  # fmt: skip
 
 
-def test_an_empty_database_migrates_to_the_full_schema_in_wal_mode(db_path):
+def test_an_empty_database_is_made_from_the_single_source_in_wal_mode(db_path):
     db = connect(db_path)
     assert EXPECTED_TABLES <= set(db.table_names())
     assert db.journal_mode == "wal"
-    assert [m.name for m in migrations.applied(db)] == [m.name for m in migrations._migrations]
+    assert [m.name for m in migrations.applied(db)] == [step.name for step in STEPS]  # never the old steps
     assert migrations.pending(db) == []
+    migrations.apply(db)  # the old steps stay out of its history
+    assert [m.name for m in migrations.applied(db)] == [step.name for step in STEPS]
+
+
+def test_each_older_version_is_brought_to_the_schema_a_new_database_is_made_with(tmp_path):
+    fresh = shape(connect(tmp_path / "fresh.db"))
+    old_steps = [m.name for m in migrations._migrations if m.name in LEGACY]
+    for name in old_steps[1:]:
+        path = tmp_path / f"before-{name}.db"
+        old = sqlite_utils.Database(path)
+        migrations.apply(old, stop_before=name)
+        old.close()
+        db = connect(path)
+        assert shape(db) == fresh, name
+        assert [m.name for m in migrations.applied(db)] == [*old_steps, *(step.name for step in STEPS)]
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.close()
 
 
 def test_migrating_again_changes_nothing(db_path):
@@ -172,18 +191,18 @@ def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orde
     # a line that has only its line total fits now; one with no price or pointing at no order does not
     insert = (
         "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total) "
-        "VALUES (?, ?, 'S', 't', 3, '0', ?)"
+        "VALUES (:order, :line, 'S', 't', 3, '0', :total)"
     )
-    db.execute(insert, [1, "L2", "33.33"])
+    db.execute(insert, {"order": 1, "line": "L2", "total": "33.33"})
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
-        db.execute(insert, [1, "L3", None])
+        db.execute(insert, {"order": 1, "line": "L3", "total": None})
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
-        db.execute(insert, [9, "L9", "1.00"])
+        db.execute(insert, {"order": 9, "line": "L9", "total": "1.00"})
 
 
 def test_the_channel_money_step_run_again_changes_nothing(db_path):
     """A run stopped after the step's transaction but before its record repeats the step."""
-    from host.store.migrations import m0008_channel_money
+    from host.store.schema.legacy_sqlite import m0008_channel_money
 
     _version_7_database_with_a_shipped_order(db_path)
     db = connect(db_path)

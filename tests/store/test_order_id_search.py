@@ -221,7 +221,7 @@ def test_without_rights_to_create_pg_trgm_the_database_opens_and_the_search_stil
     try:
         with caplog.at_level(logging.WARNING, logger="host.records.order_search"):
             db = connect(app_url)
-        assert "0009_order_id_search" in pg_migrations.applied(db)
+        assert pg_migrations.up_to_date(db)
         assert not db.execute("SELECT 1 FROM pg_indexes WHERE indexname = ?", [order_search.PG_INDEX]).fetchone()
         (warning,) = [r.getMessage() for r in caplog.records if r.name == "host.records.order_search"]
         assert "CREATE EXTENSION IF NOT EXISTS pg_trgm" in warning and order_search.PG_INDEX in warning

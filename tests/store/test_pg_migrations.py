@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +12,11 @@ import pytest
 from host.errors import HostError
 from host.records.order_search import SQLITE_ONLY_TABLES
 from host.store import pg_migrations
+from host.store.api import IntegrityError
 from host.store.db import connect
 from host.store.pg import PgDatabase
+from host.store.schema import STEPS
+from host.store.schema.shape import shape
 
 ROOT = Path(__file__).resolve().parents[2]
 #: dropped from SQLite by its migration 0006 (never read); PostgreSQL never had them
@@ -54,22 +56,23 @@ def test_an_empty_database_gets_every_table_and_column_sqlite_has(pg_url, tmp_pa
     assert actual == expected
 
 
-def test_each_older_version_is_brought_up_to_the_same_schema(postgres, pg_url):
-    connect(pg_url).close()
-    fresh = _pg_schema(pg_url)
-    for done in range(len(pg_migrations.steps)):
+def test_each_older_version_is_brought_to_the_schema_a_new_database_is_made_with(postgres, pg_url):
+    db = connect(pg_url)
+    fresh = shape(db)
+    assert pg_migrations.applied(db) == [step.name for step in STEPS]  # never the old steps
+    db.close()
+    old_steps = [name for name, _ in pg_migrations.steps if name in pg_migrations.LEGACY]
+    for done in range(1, len(old_steps) + 1):
         name = f"older_{done}"
         url = postgres.create_database(name)
         try:
             db = PgDatabase(url)
-            if done:
-                pg_migrations.migrate(db, until=pg_migrations.steps[done - 1][0])
-            assert len(pg_migrations.applied(db)) == done
+            pg_migrations.migrate(db, until=old_steps[done - 1])
+            assert pg_migrations.applied(db) == old_steps[:done]
             db.close()
-            connect(url).close()
-            assert _pg_schema(url) == fresh
-            db = PgDatabase(url)
-            assert pg_migrations.applied(db) == [name for name, _ in pg_migrations.steps]
+            db = connect(url)
+            assert shape(db) == fresh, old_steps[done - 1]
+            assert pg_migrations.applied(db) == [*old_steps, *(step.name for step in STEPS)]
             db.close()
         finally:
             postgres.drop_database(name)
@@ -87,7 +90,7 @@ def test_a_database_of_a_newer_version_is_refused_untouched(pg_url):
 
 def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url):
     script = (
-        "import sys, threading; from host.store.db import connect; from host import companies; "
+        "import sys, threading; from host.store.db import connect; from host.records import companies; "
         "db = connect(sys.argv[1]); companies.add_company(db, 'P' + sys.argv[2]); db.close()"
     )
     procs = [
@@ -98,7 +101,7 @@ def test_two_processes_opening_a_new_database_at_once_migrate_it_once(pg_url):
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     with psycopg.connect(pg_url) as conn:
         names = [r[0] for r in conn.execute(f"SELECT name FROM {pg_migrations.TABLE}")]
-        assert sorted(names) == sorted(name for name, _ in pg_migrations.steps)
+        assert sorted(names) == sorted(step.name for step in STEPS)
         assert conn.execute("SELECT COUNT(*) FROM companies").fetchone() == (3,)
 
 
@@ -156,10 +159,10 @@ def test_a_version_1_database_gains_discounts_and_line_totals_and_keeps_its_line
     assert db.execute("SELECT unit_price, line_total, discount FROM order_lines").fetchall() == [("10.00", None, "0")]
     insert = (
         "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, tax, line_total)"
-        " VALUES (1, ?, 'SKU', 'Case', 3, '0', ?)"
+        " VALUES (1, :line, 'SKU', 'Case', 3, '0', :total)"
     )
     with db.write():  # a line with only its line total fits now
-        db.execute(insert, ["L2", "33.33"])
-    with pytest.raises(sqlite3.IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
-        db.execute(insert, ["L3", None])
+        db.execute(insert, {"line": "L2", "total": "33.33"})
+    with pytest.raises(IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
+        db.execute(insert, {"line": "L3", "total": None})
     db.close()
