@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from host.errors import HostError
-from host.store.pg import display, is_url
+from host.store.db import display, is_database_url
 
 ENV_PREFIX = "CARTPLUGIN_"
 CONFIG_ENV = "CARTPLUGIN_CONFIG"
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     @classmethod
     def _path_or_url(cls, value: Any) -> Any:
         """A postgresql:// URL stays text; anything else is a SQLite file's path."""
-        if isinstance(value, str) and not is_url(value):
+        if isinstance(value, str) and not is_database_url(value):
             return Path(value)
         return value
 
@@ -150,7 +150,7 @@ def _read_file(path: Path | None) -> dict[str, Any]:
             f"(known: {', '.join(Settings.model_fields)})"
         )
     for key in ("db", "secret_key_file"):
-        if isinstance(values.get(key), str) and not is_url(values[key]):
+        if isinstance(values.get(key), str) and not is_database_url(values[key]):
             values[key] = str((path.parent / Path(values[key]).expanduser()).absolute())
     return values
 

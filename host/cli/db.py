@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 import click
 
 from host.errors import HostError
 from host.records import secrets
-from host.store import migrations, pg_migrations
-from host.store.db import connect, connect_postgresql, display, is_postgresql, open_existing
+from host.store import maintenance
+from host.store.db import connect_postgresql, display, open_existing
 
 
 @click.group(name="db")
@@ -37,12 +37,7 @@ def db_backup(ctx: click.Context, target: str, force: bool, key_to: str | None) 
     kept apart (--key-to KEY_PATH copies it); without it they cannot be read.
     """
     source_path = ctx.find_root().obj["db_path"]
-    if is_postgresql(source_path):
-        raise HostError(
-            "a PostgreSQL database is backed up with PostgreSQL's own tools, e.g. "
-            f"pg_dump --format=custom --file={target} '{display(source_path)}' (restore with pg_restore); "
-            "keep the key file (secret_key_file) apart from the dump"
-        )
+    maintenance.check_backup(source_path, target)
     dest = Path(target).expanduser().absolute()
     if dest == Path(source_path):
         raise HostError("the backup must not be the database itself")
@@ -64,12 +59,7 @@ def db_backup(ctx: click.Context, target: str, force: bool, key_to: str | None) 
     try:
         fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)  # a copy holds the same secrets
         os.close(fd)
-        copy = sqlite3.connect(partial)
-        try:
-            db.conn.backup(copy, pages=1024)
-            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-        finally:
-            copy.close()
+        maintenance.backup_into(db, partial)
         os.replace(partial, dest)
     finally:
         db.close()
@@ -105,76 +95,25 @@ def _copy_private(source: Path, dest: Path) -> None:
 @click.pass_context
 def db_status(ctx: click.Context, as_json: bool) -> None:
     """Path, size, schema version and SQLite's integrity check; exit 1 if the check fails."""
-    if is_postgresql(ctx.find_root().obj["db_path"]):
-        _pg_status(ctx, str(ctx.find_root().obj["db_path"]), as_json)
-        return
-    path = Path(ctx.find_root().obj["db_path"])
-    db = connect(path, create=False, migrate=False)  # status only looks: an old database stays as it is
-    try:
-        applied = migrations._applied(db)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        integrity = [row[0] for row in db.execute("PRAGMA integrity_check").fetchall()]
-        counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("companies", "orders", "jobs")}
-    finally:
-        db.close()
-    size = sum(p.stat().st_size for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    status = {
-        "path": str(path),
-        "size_bytes": size,
-        "schema_version": version,
-        "schema_expected": migrations.SCHEMA_VERSION,
-        "migrations": applied,
-        "integrity": "ok" if integrity == ["ok"] else integrity[:20],
-        **counts,
-    }
+    status = maintenance.status(ctx.find_root().obj["db_path"])
     if as_json:
         click.echo(json.dumps(status, indent=2))
     else:
-        click.echo(
-            f"Database: {status['path']}\nSize: {size / 1024:.1f} KiB\n"
-            f"Schema version: {version} (this cartplugin: {status['schema_expected']}"
-            f"{'; the next command that opens it upgrades it' if version < status['schema_expected'] else ''})\n"
-            f"Integrity: {status['integrity'] if status['integrity'] == 'ok' else '; '.join(status['integrity'])}\n"
-            f"Companies: {counts['companies']}, orders: {counts['orders']}, jobs: {counts['jobs']}"
-        )
-    if status["integrity"] != "ok":
+        click.echo(_status_words(status))
+    if maintenance.integrity_failed(status):
         ctx.exit(1)
 
 
-def _pg_status(ctx: click.Context, url: str, as_json: bool) -> None:
-    db = connect_postgresql(url, migrate=False)  # status only looks
-    try:
-        applied = pg_migrations.applied(db)
-        server = db.execute("SHOW server_version").fetchone()[0]
-        size = db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
-        counts = (
-            {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("companies", "orders", "jobs")}
-            if db["companies"].exists()
-            else dict.fromkeys(("companies", "orders", "jobs"), 0)
-        )
-    finally:
-        db.close()
-    status = {
-        "path": display(url),
-        "backend": "postgresql",
-        "server_version": server,
-        "size_bytes": size,
-        "schema_version": pg_migrations.version(applied),
-        "schema_expected": pg_migrations.SCHEMA_VERSION,
-        "migrations": applied,
-        "integrity": "not checked (PostgreSQL checks its own pages; pg_amcheck for more)",
-        **counts,
-    }
-    if as_json:
-        click.echo(json.dumps(status, indent=2))
-        return
+def _status_words(status: dict[str, Any]) -> str:
     version, expected = status["schema_version"], status["schema_expected"]
-    click.echo(
-        f"Database: {status['path']} (PostgreSQL {server})\nSize: {size / 1024:.1f} KiB\n"
+    server = f" (PostgreSQL {status['server_version']})" if status.get("server_version") else ""
+    integrity = status["integrity"]
+    return (
+        f"Database: {status['path']}{server}\nSize: {status['size_bytes'] / 1024:.1f} KiB\n"
         f"Schema version: {version} (this cartplugin: {expected}"
         f"{'; the next command that opens it upgrades it' if version < expected else ''})\n"
-        f"Integrity: {status['integrity']}\n"
-        f"Companies: {counts['companies']}, orders: {counts['orders']}, jobs: {counts['jobs']}"
+        f"Integrity: {integrity if isinstance(integrity, str) else '; '.join(integrity)}\n"
+        f"Companies: {status['companies']}, orders: {status['orders']}, jobs: {status['jobs']}"
     )
 
 
@@ -192,15 +131,14 @@ def db_copy(ctx: click.Context, to: str) -> None:
     from host.store import pg_copy
 
     source_path = ctx.find_root().obj["db_path"]
-    if is_postgresql(source_path):
-        raise HostError("db copy reads a SQLite database: pass --db PATH of the SQLite file to copy")
-    if not is_postgresql(to):
-        raise HostError(f"--to must be a postgresql:// URL, not {to[:60]!r}")
+    pg_copy.check_targets(str(source_path), to)
     source = open_existing(source_path)
     try:
         target = connect_postgresql(to)
         try:
             report = pg_copy.copy(source, target)
+            sealed = secrets.count_sealed(target)
+            key_file = secrets.key_path(source) if sealed else None
         finally:
             target.close()
     finally:
@@ -210,9 +148,9 @@ def db_copy(ctx: click.Context, to: str) -> None:
     for table, count in report.rows.items():
         if count:
             click.echo(f"  {table}: {count}")
-    if report.sealed_secrets:
+    if sealed:
         click.echo(
-            f"{report.sealed_secrets} secret(s) stay sealed with the key file {report.key_file}: set "
+            f"{sealed} secret(s) stay sealed with the key file {key_file}: set "
             f"secret_key_file (or CARTPLUGIN_SECRET_KEY_FILE) to that file for {display(to)}"
         )
 

@@ -28,7 +28,7 @@ from host.jobs import pool as process_pool
 from host.jobs import queue as jobs
 from host.jobs import runner, worker
 from host.records import audit, companies, money, orders
-from host.store.api import IntegrityError, OperationalError
+from host.store.api import Error as StoreError
 from host.store.db import open_existing, rate_limit_target
 from plugin_spec import ChannelError
 
@@ -43,7 +43,7 @@ class CartGroup(click.Group):
             raise click.ClickException(exc.for_cli()) from None
         except ChannelError as exc:
             raise click.ClickException(str(exc)) from None
-        except (IntegrityError, OperationalError) as exc:
+        except StoreError as exc:
             raise click.ClickException(f"database error: {exc}") from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise

@@ -20,7 +20,8 @@ import click
 from host.channel import plugins
 from host.cli.terminal import clean, clean_json
 from host.errors import HostError
-from host.store.db import connect, is_postgresql
+from host.store.api import in_list
+from host.store.db import connect, may_exist
 
 
 def _pip(*args: str) -> None:
@@ -52,15 +53,15 @@ def _channels_of(package: str) -> set[str]:
 
 
 def _companies_using(db_path: Path, channels: set[str]) -> list[tuple[str, str]]:
-    if not channels or not (is_postgresql(db_path) or Path(db_path).exists()):
+    if not channels or not may_exist(db_path):
         return []
     db = connect(db_path, create=False)
     try:
-        marks = ",".join("?" for _ in channels)
+        marks, params = in_list("channel", sorted(channels))
         return db.execute(
             "SELECT c.name, w.store_plugin FROM companies c JOIN website_settings w ON w.company_id = c.id "
-            f"WHERE w.store_plugin IN ({marks}) ORDER BY c.id",
-            sorted(channels),
+            f"WHERE w.store_plugin IN {marks} ORDER BY c.id",
+            params,
         ).fetchall()
     finally:
         db.close()

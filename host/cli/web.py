@@ -8,9 +8,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import click
-import sqlite_utils
 
 from host.records import audit, employees, users
+from host.store.api import Store
 from host.store.db import connect, open_existing
 
 LOOPBACK_NAMES = {"localhost"}
@@ -168,7 +168,7 @@ def users_unlock(ctx: click.Context, name: str) -> None:
     click.echo(f"{name!r} may sign in again ({forgotten} failed sign-in{'s' if forgotten != 1 else ''} forgotten)")
 
 
-def _change(ctx: click.Context, change: Callable[[sqlite_utils.Database], T]) -> T:
+def _change(ctx: click.Context, change: Callable[[Store], T]) -> T:
     db = open_existing(ctx.find_root().obj["db_path"])
     try:
         return change(db)

@@ -37,7 +37,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -53,7 +52,7 @@ from host import config
 from host.channel import plugins
 from host.jobs.queue import Job
 from host.jobs.runner import LocalPool
-from host.store.db import is_postgresql
+from host.store.db import backend_of, prepare_rate_limits, rate_limit_target
 
 log = logging.getLogger("cartplugin.pool")
 
@@ -139,9 +138,14 @@ def make_pool(db_path: str | Path, *, max_workers: int = 4, processes: int = 1) 
     """``processes`` 1 (or no fork on this system): today's thread pool of ``max_workers``
     threads; more: that many processes with ``max_workers`` threads each. On PostgreSQL the
     thread pool too: more machines and processes are the cluster engine's (docs/scale-out.md)."""
-    if processes <= 1 or not can_fork() or is_postgresql(db_path):
+    if processes <= 1 or not can_fork() or not FORKS[backend_of(db_path)]:
         return LocalPool(db_path, max_workers=max_workers)
     return ProcessPool(db_path, processes=processes, threads=max_workers)
+
+
+#: whether a backend's jobs run in forked processes (``ProcessPool``) here: SQLite's do; on
+#: PostgreSQL more processes and machines are the cluster engine's
+FORKS = {"sqlite": True, "postgresql": False}
 
 
 @dataclass
@@ -163,7 +167,7 @@ class ProcessPool:
     def __init__(self, db_path: str | Path, processes: int | None = None, threads: int = 4):
         if not can_fork():
             raise RuntimeError("job processes need the fork start method (use processes=1 here)")
-        if is_postgresql(db_path):
+        if not FORKS[backend_of(db_path)]:
             raise ValueError("job processes run on a SQLite database; PostgreSQL has the cluster engine")
         self.db_path = Path(db_path)
         self.processes = processes or default_processes()
@@ -185,12 +189,8 @@ class ProcessPool:
         process of this database shares already in WAL mode (two processes switching a new file
         to WAL at once make one fail with "database is locked")."""
         plugins.load_plugins()
-        self._rate_limit_file = os.environ.get(RATE_LIMIT_ENV) or os.path.abspath(f"{self.db_path}-ratelimit")
-        conn = sqlite3.connect(self._rate_limit_file, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-        finally:
-            conn.close()
+        self._rate_limit_file = os.environ.get(RATE_LIMIT_ENV) or rate_limit_target(self.db_path)
+        prepare_rate_limits(self._rate_limit_file)
 
     def _fork(self, mode: str, company_ids: list[int] | None, poll_seconds: float, grace: float) -> _Child:
         reader, writer = self._ctx.Pipe(duplex=False)

@@ -17,17 +17,15 @@ import json
 import os
 import random
 import socket
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from host import clock, config
 from host.errors import HostError, NotFound
 from host.records.validation import parse_id
+from host.store.api import IntegrityError, Store, in_list
 from host.store.db import delete_in_batches, write
 
 KINDS = ("test_settings", "import_orders", "download_orders", "upload_tracking")
@@ -52,6 +50,8 @@ STALE_AFTER_SECONDS = 120.0
 #: a channel's Retry-After longer than this is not believed
 MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_LOG_MESSAGE = 1000
+#: the claim's owner, null-safe: a job claimed by nobody (NULL) matches a ``claimed_by`` of None
+_CLAIMED_BY = "(claimed_by = :claimed_by OR (claimed_by IS NULL AND :claimed_by IS NULL))"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Job:
 
 
 def enqueue(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int,
     kind: str,
     params: dict[str, Any] | None = None,
@@ -101,17 +101,16 @@ def enqueue(
             with db.atomic():
                 job_id = db.execute(
                     "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    [
-                        company_id,
-                        kind,
-                        PRIORITY[kind] if priority is None else priority,
-                        json.dumps(params or {}),
-                        now,
-                        now,
-                    ],
+                    "VALUES (:company_id, :kind, :priority, :params, :now, :now) RETURNING id",
+                    {
+                        "company_id": company_id,
+                        "kind": kind,
+                        "priority": PRIORITY[kind] if priority is None else priority,
+                        "params": json.dumps(params or {}),
+                        "now": now,
+                    },
                 ).fetchone()[0]
-        except sqlite3.IntegrityError:  # another process queued it between our read and insert
+        except IntegrityError:  # another process queued it between our read and insert
             raced = _pending(db, company_id, kind)
             if raced is None:  # and it has already finished: say so rather than return no job
                 raise
@@ -121,7 +120,7 @@ def enqueue(
 
 
 def enqueue_and_claim(
-    db: sqlite_utils.Database, company_id: int, kind: str, worker_id: str, params: dict[str, Any] | None = None
+    db: Store, company_id: int, kind: str, worker_id: str, params: dict[str, Any] | None = None
 ) -> tuple[Job, bool, Job | None]:
     """Queue (or find) the job and claim it for ``worker_id`` in one transaction: ``(job, created,
     claimed)``, ``claimed`` None when the pending job is already running elsewhere.
@@ -137,26 +136,26 @@ def enqueue_and_claim(
     return job, created, claimed
 
 
-def _pending(db: sqlite_utils.Database, company_id: int, kind: str) -> Job | None:
+def _pending(db: Store, company_id: int, kind: str) -> Job | None:
     rows = list(
         db.query(
-            "SELECT * FROM jobs WHERE company_id = ? AND kind = ? AND status IN ('Queued', 'Processing')",
-            [company_id, kind],
+            "SELECT * FROM jobs WHERE company_id = :company_id AND kind = :kind AND status IN ('Queued', 'Processing')",
+            {"company_id": company_id, "kind": kind},
         )
     )
     return Job.from_row(rows[0]) if rows else None
 
 
-def get_job(db: sqlite_utils.Database, job_id: int | str) -> Job:
+def get_job(db: Store, job_id: int | str) -> Job:
     job_id = parse_id(job_id, "job")
-    rows = list(db.query("SELECT * FROM jobs WHERE id = ?", [job_id]))
+    rows = list(db.query("SELECT * FROM jobs WHERE id = :id", {"id": job_id}))
     if not rows:
         raise NotFound(f"unknown job {job_id}")
     return Job.from_row(rows[0])
 
 
 def claim(
-    db: sqlite_utils.Database,
+    db: Store,
     worker_id: str,
     *,
     company_ids: list[int] | None = None,
@@ -167,27 +166,28 @@ def claim(
     now = clock.now_iso()
     stale = clock.now_iso(-stale_after)
     filters = ""
-    params: list[object] = [now, stale]
+    params: dict[str, object] = {"now": now, "stale": stale, "worker_id": worker_id}
     if job_id is not None:
-        filters += " AND id = ?"
-        params.append(job_id)
+        filters += " AND id = :job_id"
+        params["job_id"] = job_id
     if company_ids is not None:
-        filters += f" AND company_id IN ({','.join('?' for _ in company_ids)})"
-        params.extend(company_ids)
+        marks, company_params = in_list("company", company_ids)
+        filters += f" AND company_id IN {marks}"
+        params.update(company_params)
     with write(db):
         # a job whose worker keeps dying with it (out of memory, killed) must not loop forever
         for (dead_id,) in db.execute(
-            "UPDATE jobs SET status = 'Failed', finished_at = ?, summary = ? WHERE status = 'Processing' "
-            "AND heartbeat_at < ? AND attempts >= max_attempts RETURNING id",
-            [now, json.dumps({"error": "its worker stopped during every attempt"}), stale],
+            "UPDATE jobs SET status = 'Failed', finished_at = :now, summary = :summary WHERE status = 'Processing' "
+            "AND heartbeat_at < :stale AND attempts >= max_attempts RETURNING id",
+            {"now": now, "summary": json.dumps({"error": "its worker stopped during every attempt"}), "stale": stale},
         ).fetchall():
             _log(db, dead_id, "error", "Failed: its worker stopped during every attempt")
         cursor = db.execute(
-            "UPDATE jobs SET status = 'Processing', claimed_by = ?, heartbeat_at = ?, attempts = attempts + 1, "
-            "started_at = COALESCE(started_at, ?) WHERE id = (SELECT id FROM jobs WHERE "
-            "((status = 'Queued' AND run_after <= ?) OR (status = 'Processing' AND heartbeat_at < ?))"
+            "UPDATE jobs SET status = 'Processing', claimed_by = :worker_id, heartbeat_at = :now, "
+            "attempts = attempts + 1, started_at = COALESCE(started_at, :now) WHERE id = (SELECT id FROM jobs WHERE "
+            "((status = 'Queued' AND run_after <= :now) OR (status = 'Processing' AND heartbeat_at < :stale))"
             f"{filters} ORDER BY priority DESC, id LIMIT 1) RETURNING *",
-            [worker_id, now, now, *params],
+            params,
         )
         row = cursor.fetchone()
         if row is None:
@@ -212,7 +212,7 @@ def machine_id() -> str:
     return f"{socket.gethostname()}/{tag}" if tag else socket.gethostname()
 
 
-def recover_orphans(db: sqlite_utils.Database) -> list[int]:
+def recover_orphans(db: Store) -> list[int]:
     """Requeue Processing jobs whose worker process on this machine no longer exists.
 
     A worker on another machine is only presumed dead after ``STALE_AFTER_SECONDS`` without a
@@ -229,9 +229,9 @@ def recover_orphans(db: sqlite_utils.Database) -> list[int]:
         with write(db):
             cursor = db.execute(
                 "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'Failed' ELSE 'Queued' END, "
-                "run_after = ?, claimed_by = NULL WHERE id = ? AND status = 'Processing' AND claimed_by = ? "
-                "RETURNING status",
-                [clock.now_iso(), job_id, claimed_by],
+                "run_after = :now, claimed_by = NULL WHERE id = :id AND status = 'Processing' "
+                "AND claimed_by = :claimed_by RETURNING status",
+                {"now": clock.now_iso(), "id": job_id, "claimed_by": claimed_by},
             )
             row = cursor.fetchone()
             if row and row[0] == FAILED:
@@ -251,36 +251,42 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def heartbeat(db: sqlite_utils.Database, job: Job) -> None:
+def heartbeat(db: Store, job: Job) -> None:
     with write(db):
         db.execute(
-            "UPDATE jobs SET heartbeat_at = ? WHERE id = ? AND claimed_by = ?",
-            [clock.now_iso(), job.id, job.claimed_by],
+            "UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND claimed_by = :claimed_by",
+            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
         )
 
 
-def finish(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, Any] | None = None) -> None:
+def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = None) -> None:
     if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
         raise ValueError(status)
     with write(db):
         # only the claim's owner ends it: a worker presumed dead and replaced must not
         # overwrite what its replacement does
         cursor = db.execute(
-            "UPDATE jobs SET status = ?, finished_at = ?, summary = ? WHERE id = ? AND status = 'Processing' "
-            "AND claimed_by IS ?",
-            [status, clock.now_iso(), json.dumps(summary or {}, default=str), job.id, job.claimed_by],
+            "UPDATE jobs SET status = :status, finished_at = :now, summary = :summary "
+            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
+            {
+                "status": status,
+                "now": clock.now_iso(),
+                "summary": json.dumps(summary or {}, default=str),
+                "id": job.id,
+                "claimed_by": job.claimed_by,
+            },
         )
         if cursor.rowcount:
             _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
 
 
-def set_progress(db: sqlite_utils.Database, job: Job, counts: dict[str, int]) -> None:
+def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
     """Record what the running ``job`` has done so far (its claim's owner only); the caller's
     write transaction, or one of its own."""
     with write(db):
         db.execute(
-            "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
-            [json.dumps(counts), job.id, job.claimed_by],
+            f"UPDATE jobs SET progress = :progress WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
+            {"progress": json.dumps(counts), "id": job.id, "claimed_by": job.claimed_by},
         )
 
 
@@ -304,7 +310,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
+def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
     """Put a job back in the queue after a transient failure, with exponential backoff and jitter.
 
     Returns False (and fails the job) once its attempts are used up.
@@ -320,33 +326,36 @@ def retry_later(db: sqlite_utils.Database, job: Job, reason: str, *, retry_after
     )
     with write(db):
         db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL "
-            "WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
-            [clock.now_iso(delay), job.id, job.claimed_by],
+            "UPDATE jobs SET status = 'Queued', run_after = :run_after, claimed_by = NULL "
+            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
+            {"run_after": clock.now_iso(delay), "id": job.id, "claimed_by": job.claimed_by},
         )
         _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")
     return True
 
 
-def requeue_now(db: sqlite_utils.Database, job: Job, reason: str) -> None:
+def requeue_now(db: Store, job: Job, reason: str) -> None:
     """Give a job that was stopped (not failed) back to the queue; the attempt does not count."""
     with write(db):
         db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = ?, claimed_by = NULL, attempts = MAX(attempts - 1, 0) "
-            "WHERE id = ? AND status = 'Processing' AND claimed_by IS ?",
-            [clock.now_iso(), job.id, job.claimed_by],
+            "UPDATE jobs SET status = 'Queued', run_after = :now, claimed_by = NULL, "
+            "attempts = CASE WHEN attempts >= 1 THEN attempts - 1 ELSE 0 END "
+            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
+            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
         )
         _log(db, job.id, "warning", reason)
 
 
-def cancel(db: sqlite_utils.Database, job_id: int | str, *, actor: str | None = None) -> Job:
+def cancel(db: Store, job_id: int | str, *, actor: str | None = None) -> Job:
     """Cancel a Queued job; ``actor`` (when given) is written to the Change Log."""
     from host.records import audit
 
     job = get_job(db, job_id)
     with write(db):
-        cursor = db.execute("UPDATE jobs SET status = 'Cancelled', finished_at = ? WHERE id = ? AND status = 'Queued'",
-                            [clock.now_iso(), job.id])  # fmt: skip
+        cursor = db.execute(
+            "UPDATE jobs SET status = 'Cancelled', finished_at = :now WHERE id = :id AND status = 'Queued'",
+            {"now": clock.now_iso(), "id": job.id},
+        )
         if cursor.rowcount == 0:
             raise HostError(f"job {job.id} is {job.status}; only a Queued job can be cancelled")
         _log(db, job.id, "info", "cancelled by staff")
@@ -361,7 +370,7 @@ def priority_name(priority: int) -> str:
     return PRIORITY_LEVELS[max(0, min(len(PRIORITY_LEVELS) - 1, int(priority) // PRIORITY_STEP))]
 
 
-def set_priority(db: sqlite_utils.Database, job_id: int | str, level: str) -> tuple[Job, str]:
+def set_priority(db: Store, job_id: int | str, level: str) -> tuple[Job, str]:
     """Give a pending job the priority ``level`` (Normal, High, Critical); ``(job, level before)``.
 
     A Queued job is claimed before every job of a lower level; a Processing one keeps it if it
@@ -372,43 +381,43 @@ def set_priority(db: sqlite_utils.Database, job_id: int | str, level: str) -> tu
         raise HostError(f"unknown priority {str(level)[:40]!r}; choose one of: {', '.join(PRIORITY_LEVELS)}")
     job = get_job(db, job_id)
     with write(db):
-        row = db.execute("SELECT priority FROM jobs WHERE id = ?", [job.id]).fetchone()
+        row = db.execute("SELECT priority FROM jobs WHERE id = :id", {"id": job.id}).fetchone()
         before = priority_name(row[0])
         cursor = db.execute(
-            "UPDATE jobs SET priority = ? WHERE id = ? AND status IN ('Queued', 'Processing')",
-            [PRIORITY[job.kind] + PRIORITY_STEP * PRIORITY_LEVELS.index(matched[0]), job.id],
+            "UPDATE jobs SET priority = :priority WHERE id = :id AND status IN ('Queued', 'Processing')",
+            {"priority": PRIORITY[job.kind] + PRIORITY_STEP * PRIORITY_LEVELS.index(matched[0]), "id": job.id},
         )
         if cursor.rowcount == 0:
-            status = db.execute("SELECT status FROM jobs WHERE id = ?", [job.id]).fetchone()[0]
+            status = db.execute("SELECT status FROM jobs WHERE id = :id", {"id": job.id}).fetchone()[0]
             raise HostError(f"job {job.id} is {status}; only a Queued or Processing job's priority can change")
         if before != matched[0]:
             _log(db, job.id, "info", f"priority changed from {before} to {matched[0]} by staff")
     return get_job(db, job.id), before
 
 
-def purge_finished(db: sqlite_utils.Database, days: float, *, batch: int = 500) -> int:
+def purge_finished(db: Store, days: float, *, batch: int = 500) -> int:
     """Delete the jobs that finished more than ``days`` ago, with their logs; how many.
 
     Queued and Processing jobs are never deleted, however old. Deletes in batches of ``batch``
     jobs, each its own short transaction, so the write lock is never held for long.
     """
     pick = (
-        "SELECT id FROM jobs WHERE finished_at < ? AND status NOT IN ('Queued', 'Processing') "
-        "ORDER BY finished_at LIMIT ?"
+        "SELECT id FROM jobs WHERE finished_at < :before AND status NOT IN ('Queued', 'Processing') "
+        "ORDER BY finished_at LIMIT :batch"
     )
     tables = [("job_logs", "job_id"), ("jobs", "id")]
-    return delete_in_batches(db, pick, [clock.now_iso(-days * 86400)], tables, batch)
+    return delete_in_batches(db, pick, {"before": clock.now_iso(-days * 86400)}, tables, batch)
 
 
-def log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:
+def log(db: Store, job_id: int, level: str, message: str) -> None:
     with write(db):
         _log(db, job_id, level, message)
 
 
-def _log(db: sqlite_utils.Database, job_id: int, level: str, message: str) -> None:
+def _log(db: Store, job_id: int, level: str, message: str) -> None:
     db.execute(
-        "INSERT INTO job_logs (job_id, at, level, message) VALUES (?, ?, ?, ?)",
-        [job_id, clock.now_iso(), level, message[:MAX_LOG_MESSAGE]],
+        "INSERT INTO job_logs (job_id, at, level, message) VALUES (:job_id, :at, :level, :message)",
+        {"job_id": job_id, "at": clock.now_iso(), "level": level, "message": message[:MAX_LOG_MESSAGE]},
     )
 
 
@@ -487,14 +496,13 @@ def summary_text(summary: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
-def list_jobs(db: sqlite_utils.Database, company_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
+def list_jobs(db: Store, company_id: int | None = None, limit: int = 100) -> list[dict[str, Any]]:
     sql = "SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id"
-    params: list[Any] = []
+    params: dict[str, Any] = {"limit": limit}
     if company_id is not None:
-        sql += " WHERE j.company_id = ?"
-        params.append(company_id)
-    sql += " ORDER BY j.id DESC LIMIT ?"
-    params.append(limit)
+        sql += " WHERE j.company_id = :company_id"
+        params["company_id"] = company_id
+    sql += " ORDER BY j.id DESC LIMIT :limit"
     return [_public(row) for row in db.query(sql, params)]
 
 
@@ -517,17 +525,18 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def show_job(db: sqlite_utils.Database, job_id: int | str) -> dict[str, Any]:
+def show_job(db: Store, job_id: int | str) -> dict[str, Any]:
     job = get_job(db, job_id)
     row = next(
         db.query(
-            "SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id WHERE j.id = ?", [job.id]
+            "SELECT j.*, c.name AS company FROM jobs j JOIN companies c ON c.id = j.company_id WHERE j.id = :id",
+            {"id": job.id},
         )
     )
     shown = _public(row)
     shown["params"] = job.params
     shown["log"] = [
         {"at": r["at"], "level": r["level"], "message": r["message"]}
-        for r in db.query("SELECT at, level, message FROM job_logs WHERE job_id = ? ORDER BY id", [job.id])
+        for r in db.query("SELECT at, level, message FROM job_logs WHERE job_id = :id ORDER BY id", {"id": job.id})
     ]
     return shown

@@ -21,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from host import clock, config
 from host.channel import connection_test, cursors, download, gate, upload
 from host.errors import HostError
@@ -31,7 +29,8 @@ from host.jobs.failpoints import failpoint
 from host.jobs.queue import Job
 from host.records import audit, companies, credentials
 from host.records.companies import get_company
-from host.store.db import as_target, connect, is_postgresql, target_of
+from host.store.api import Store, backend
+from host.store.db import as_target, connect, target_of
 from plugin_spec import BadData, ChannelError, RateLimited
 
 log = logging.getLogger("cartplugin.runner")
@@ -45,22 +44,31 @@ def worker_id() -> str:
 HEARTBEAT_SECONDS = 20.0
 
 
+def _cluster_heartbeat() -> float:
+    """On PostgreSQL the cluster engine's sweep gives back a row whose beats stop: beat at least
+    as often as it expects."""
+    from host.jobs.cluster import HEARTBEAT_SECONDS as cluster_beat
+
+    return min(HEARTBEAT_SECONDS, cluster_beat)
+
+
+#: the heartbeat interval for each backend's job engine (HEARTBEAT_SECONDS where none is named)
+_HEARTBEAT_INTERVAL: dict[str, Callable[[], float]] = {"postgresql": _cluster_heartbeat}
+
+
 class _Heartbeat:
     """Beats for a job from a thread of its own while the job runs, so a slow page (long
     timeouts, Retry-After waits) never makes a live job look dead to other workers."""
 
-    def __init__(self, db: sqlite_utils.Database, job: Job):
+    def __init__(self, db: Store, job: Job):
         self.path = target_of(db)
+        self.backend = backend(db)
         self.job = job
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
 
     def _interval(self) -> float:
-        if is_postgresql(self.path):  # the cluster's sweep gives back a row whose beats stop
-            from host.jobs.cluster import HEARTBEAT_SECONDS as cluster_beat
-
-            return min(HEARTBEAT_SECONDS, cluster_beat)
-        return HEARTBEAT_SECONDS
+        return _HEARTBEAT_INTERVAL.get(self.backend, lambda: HEARTBEAT_SECONDS)()
 
     def _run(self) -> None:
         own = None
@@ -96,7 +104,7 @@ def job_budget_seconds() -> float:
 
 
 def execute(
-    db: sqlite_utils.Database,
+    db: Store,
     job: Job,
     *,
     progress: download.Progress | None = None,
@@ -111,9 +119,7 @@ def execute(
         return _execute(db, job, progress, stop)
 
 
-def _execute(
-    db: sqlite_utils.Database, job: Job, progress: download.Progress | None, stop: Callable[[], bool] | None
-) -> str:
+def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Callable[[], bool] | None) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -205,7 +211,7 @@ def _execute(
     return status
 
 
-def _log_download(db: sqlite_utils.Database, job: Job, status: str, summary: dict[str, Any]) -> None:
+def _log_download(db: Store, job: Job, status: str, summary: dict[str, Any]) -> None:
     """A finished download as one Change Log entry ("Import Orders: 19 new, 0 updated"), not one per
     order: every Import Orders, under who asked for it; a scheduled Download Orders only when it
     brought new orders (its rounds that find nothing new write nothing)."""
@@ -232,7 +238,7 @@ def tidy(message: str) -> str:
     return _TWICE_LATER.sub("", message).replace(".;", ";")
 
 
-def _safe(db: sqlite_utils.Database, company, exc: Exception) -> str:
+def _safe(db: Store, company, exc: Exception) -> str:
     try:
         settings = companies.cart_settings_model(db, company)
     except HostError:
@@ -259,7 +265,7 @@ class LocalPool:
 
     def _claim_and_run(
         self,
-        db: sqlite_utils.Database,
+        db: Store,
         me: str,
         halt: threading.Event,
         company_ids: list[int] | None,

@@ -18,7 +18,8 @@ from host import clock, config
 from host.errors import HostError
 from host.jobs import scheduler
 from host.jobs.pool import make_pool
-from host.store.api import IntegrityError, OperationalError, backend
+from host.store.api import Error as StoreError
+from host.store.api import backend
 from host.store.db import connect, file_identity
 
 log = logging.getLogger("cartplugin.worker")
@@ -125,7 +126,7 @@ def run_local(
                 )
             try:
                 queued = scheduler.tick(db, download_every=download_every)
-            except (OperationalError, IntegrityError) as exc:  # e.g. locked past the busy timeout: next round
+            except StoreError as exc:  # e.g. locked past the busy timeout: try again next round
                 log.error("worker round failed: %s; next round in %s s", exc, interval)
             else:
                 if echo and any(queued.values()):

@@ -12,31 +12,39 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import cast
 
 import sqlite_utils
 from cryptography.fernet import Fernet, InvalidToken
 
 from host.errors import HostError
+from host.store.api import Store, backend
+from host.store.files import file_of
 
 PREFIX = "fernet:"
 KEY_FILE_ENV = "CARTPLUGIN_SECRET_KEY_FILE"
+#: SQL true for a ``value`` stored sealed: it starts with ``PREFIX`` exactly (case and all),
+#: with :data:`SEALED_PARAMS`
+SEALED = "substr(value, 1, :prefix_length) = :prefix"
+SEALED_PARAMS = {"prefix_length": len(PREFIX), "prefix": PREFIX}
 
 
-def key_path(db: sqlite_utils.Database) -> Path:
+def key_path(db: Store) -> Path:
     explicit = os.environ.get(KEY_FILE_ENV)
     if explicit:
         return Path(explicit)
-    from host.store.db import file_of, is_postgresql
-
-    if is_postgresql(db):
-        raise HostError(
-            f"a PostgreSQL database keeps its secrets' key in a file you name: set secret_key_file in the "
-            f"config file or {KEY_FILE_ENV} (the same file on every machine; see docs/scale-out.md)"
-        )
     path = file_of(db)
-    if path is None:
-        raise HostError(f"an in-memory database keeps no secrets: set {KEY_FILE_ENV}")
+    if path is None:  # no file to put it beside: the key must be named
+        raise HostError(_NO_PLACE_BESIDE.get(backend(db), _IN_MEMORY))
     return key_file_beside(path)
+
+
+_IN_MEMORY = f"an in-memory database keeps no secrets: set {KEY_FILE_ENV}"
+#: why a database has no file to keep its key beside, by backend
+_NO_PLACE_BESIDE = {
+    "postgresql": f"a PostgreSQL database keeps its secrets' key in a file you name: set secret_key_file in the "
+    f"config file or {KEY_FILE_ENV} (the same file on every machine; see docs/scale-out.md)",
+}
 
 
 def key_file_beside(database: Path) -> Path:
@@ -48,12 +56,12 @@ def is_sealed(stored: str | None) -> bool:
     return stored is not None and stored.startswith(PREFIX)
 
 
-def seal(db: sqlite_utils.Database, clear: str) -> str:
+def seal(db: Store, clear: str) -> str:
     """The stored form of a secret (creating the key file on first use)."""
     return PREFIX + _fernet(db, create=True).encrypt(clear.encode()).decode()
 
 
-def unseal(db: sqlite_utils.Database, stored: str) -> str:
+def unseal(db: Store, stored: str) -> str:
     """The secret itself; a value stored in clear by an older version is returned as it is."""
     if not is_sealed(stored):
         return stored
@@ -66,7 +74,7 @@ def unseal(db: sqlite_utils.Database, stored: str) -> str:
         ) from None
 
 
-def _fernet(db: sqlite_utils.Database, *, create: bool) -> Fernet:
+def _fernet(db: Store, *, create: bool) -> Fernet:
     path = key_path(db)
     try:
         return Fernet(path.read_bytes().strip())
@@ -82,13 +90,18 @@ def _fernet(db: sqlite_utils.Database, *, create: bool) -> Fernet:
     return Fernet(_create_key(path))
 
 
-def _sealed_rows_exist(db: sqlite_utils.Database) -> bool:
+def count_sealed(db: Store) -> int:
+    """How many secrets ``db`` holds sealed (with the key file it must be used with)."""
+    return db.execute(f"SELECT COUNT(*) FROM cart_settings WHERE is_secret = 1 AND {SEALED}", SEALED_PARAMS).fetchone()[
+        0
+    ]
+
+
+def _sealed_rows_exist(db: Store) -> bool:
     if not db["cart_settings"].exists():
         return False
     return (
-        db.execute(
-            "SELECT 1 FROM cart_settings WHERE is_secret = 1 AND value LIKE ? LIMIT 1", [PREFIX + "%"]
-        ).fetchone()
+        db.execute(f"SELECT 1 FROM cart_settings WHERE is_secret = 1 AND {SEALED} LIMIT 1", SEALED_PARAMS).fetchone()
         is not None
     )
 
@@ -112,16 +125,19 @@ def _create_key(path: Path) -> bytes:
     return key
 
 
-def seal_clear_rows(db: sqlite_utils.Database) -> int:
-    """Encrypt every secret still stored in clear (written by an older version); returns how many."""
+def seal_clear_rows(db: Store | sqlite_utils.Database) -> int:
+    """Encrypt every secret still stored in clear (written by an older version); returns how many.
+    A migration step calls it with the sqlite-utils ``Database`` it migrates."""
+    store = cast(Store, db)  # what seal reads of it (the file beside which the key is) both have
     rows = db.execute(
         "SELECT company_id, channel, key, value FROM cart_settings WHERE is_secret = 1 AND value IS NOT NULL "
-        "AND value NOT LIKE ?",
-        [PREFIX + "%"],
+        f"AND NOT {SEALED}",
+        SEALED_PARAMS,
     ).fetchall()
     for company_id, channel, key, value in rows:
         db.execute(
-            "UPDATE cart_settings SET value = ? WHERE company_id = ? AND channel = ? AND key = ?",
-            [seal(db, value), company_id, channel, key],
+            "UPDATE cart_settings SET value = :value WHERE company_id = :company_id AND channel = :channel "
+            "AND key = :key",
+            {"value": seal(store, value), "company_id": company_id, "channel": channel, "key": key},
         )
     return len(rows)

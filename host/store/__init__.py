@@ -1,2 +1,2 @@
-"""The database: opening it (SQLite through sqlite-utils, or PostgreSQL), its migrations, and the
-backend-specific tools (PostgreSQL's COPY). The rest of the host reaches a backend only through here."""
+"""The database: ``api`` (the Store interface, its errors), ``db`` (opening one, the backend chosen
+once), one adapter per backend (``sqlite``, ``pg``), migrations, backups and copies (``maintenance``, ``pg_copy``)."""

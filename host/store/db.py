@@ -6,7 +6,9 @@ the same mode). A new or outdated database is migrated under an exclusive lock f
 database written by a newer cartplugin is refused before anything is changed.
 
 A ``postgresql://`` URL instead of a path opens PostgreSQL (``host.store.pg``): the same functions
-take either, migrated on open under an advisory lock (``host.store.pg_migrations``).
+take either, migrated on open under an advisory lock (``host.store.pg_migrations``). Which one it
+is is decided here, once, from the path or URL; the open database carries it (``backend``,
+read through ``host.store.api.backend``), and the rest of the host asks the store, never the URL.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +25,9 @@ import sqlite_utils
 
 from host.errors import HostError
 from host.store import pg
+from host.store.api import Store, in_list
+from host.store.sqlite import SqliteStore
+from host.store.sqlite import write as write
 
 DEFAULT_DB = "cartplugin.db"
 
@@ -43,11 +48,24 @@ def as_target(target: str | os.PathLike) -> Path | str:
 
 
 def is_postgresql(target: object) -> bool:
-    """True for a PostgreSQL URL or an open PostgreSQL database."""
+    """True for a PostgreSQL URL or an open PostgreSQL database (the store's own question: the
+    rest of the host reads ``host.store.api.backend(db)`` or :func:`backend_of`)."""
     return isinstance(target, pg.PgDatabase) or pg.is_url(target)
 
 
-def target_of(db: sqlite_utils.Database) -> str:
+def backend_of(target: str | os.PathLike) -> str:
+    """The backend a path or URL opens, without opening it: ``"postgresql"`` or ``"sqlite"``
+    (for what is chosen before a connection exists, such as forking job processes)."""
+    return "postgresql" if pg.is_url(str(target)) else "sqlite"
+
+
+def is_database_url(value: str) -> bool:
+    """True for a database URL (kept as text), False for a SQLite file's path (made absolute,
+    relative to a config file, ``~`` expanded)."""
+    return pg.is_url(value)
+
+
+def target_of(db: Store) -> str:
     """What opens this database again: the SQLite file's path or the PostgreSQL URL."""
     pgdb = pg.as_pg(db)
     if pgdb is not None:
@@ -55,12 +73,10 @@ def target_of(db: sqlite_utils.Database) -> str:
     return db.execute("PRAGMA database_list").fetchone()[2]
 
 
-def file_of(db: sqlite_utils.Database) -> Path | None:
-    """The SQLite file behind ``db``; None for PostgreSQL or an in-memory database."""
-    if pg.as_pg(db) is not None:
-        return None
-    file = db.execute("PRAGMA database_list").fetchone()[2]
-    return Path(file) if file else None
+def may_exist(target: str | os.PathLike) -> bool:
+    """False when ``target`` surely names no database yet (a SQLite file that is not there), so a
+    command can skip opening it; a URL's server answers that only when connected: True."""
+    return pg.is_url(str(target)) or Path(target).exists()
 
 
 def rate_limit_target(target: str | os.PathLike) -> str:
@@ -69,12 +85,25 @@ def rate_limit_target(target: str | os.PathLike) -> str:
     return str(target) if pg.is_url(str(target)) else os.path.abspath(f"{target}-ratelimit")
 
 
+def prepare_rate_limits(target: str) -> None:
+    """Make the rate-limit store of :func:`rate_limit_target` ready for processes that share it:
+    a SQLite file in WAL mode before they start (two processes switching a new file to WAL at
+    once make one fail with "database is locked"); a URL needs nothing."""
+    if pg.is_url(target):
+        return
+    conn = sqlite3.connect(target, timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+
+
 def display(target: str | os.PathLike) -> str:
     """A database path or URL as shown to a person (a URL's password masked)."""
     return pg.display(str(target)) if pg.is_url(str(target)) else str(target)
 
 
-def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = True) -> sqlite_utils.Database:
+def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = True) -> Store:
     """A connection of its own (one per thread), in WAL mode, with the schema up to date.
 
     With ``create=False`` a missing file is an error instead of a new empty database: the
@@ -83,7 +112,7 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
     an empty one gets the schema).
     """
     if pg.is_url(path):
-        return connect_postgresql(str(path), migrate=migrate)  # type: ignore[return-value]  # same surface
+        return connect_postgresql(str(path), migrate=migrate)
     path = Path(path)
     if path.is_dir():
         raise HostError(f"database path {str(path)!r} is a directory")
@@ -97,7 +126,7 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
         _create_private(path)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        db = sqlite_utils.Database(conn, execute_plugins=False)
+        db = SqliteStore(conn, execute_plugins=False)
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA synchronous = NORMAL")
         if migrate:
@@ -151,7 +180,7 @@ def _exclusive(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def open_existing(path: str | os.PathLike) -> sqlite_utils.Database:
+def open_existing(path: str | os.PathLike) -> Store:
     """Open a database that must exist already (commands that only read never create one)."""
     return connect(path, create=False)
 
@@ -168,46 +197,28 @@ def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-@contextlib.contextmanager
-def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """A short write transaction that takes the write lock up front (BEGIN IMMEDIATE).
-
-    Taking the lock at BEGIN instead of at the first write avoids the deadlock two deferred
-    transactions can fall into when both try to upgrade from reading to writing. On
-    PostgreSQL writers take turns the same way (``host.store.pg.PgDatabase.write``).
-    """
-    pgdb = pg.as_pg(db)
-    if pgdb is not None:
-        with pgdb.write():
-            yield db
-        return
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    else:
-        db.conn.execute("COMMIT")
-
-
 def delete_in_batches(
-    db: sqlite_utils.Database, pick: str, params: Sequence[object], tables: Sequence[tuple[str, str]], batch: int
+    db: Store,
+    pick: str,
+    params: Mapping[str, object] | Sequence[object],
+    tables: Sequence[tuple[str, str]],
+    batch: int,
 ) -> int:
-    """Delete the rows ``pick`` selects (an id a row, ``LIMIT ?`` last), ``batch`` at a time, each
-    batch its own short transaction so the write lock is never held for long; from each of
-    ``tables`` (table, id column) in turn, dependent rows first. How many ids were deleted."""
+    """Delete the rows ``pick`` selects (an id a row, ``LIMIT :batch`` last, its other named
+    ``params`` given), ``batch`` at a time, each batch its own short transaction so the write
+    lock is never held for long; from each of ``tables`` (table, id column) in turn, dependent
+    rows first. How many ids were deleted. (A ``pick`` with ``?`` and ``LIMIT ?`` last, with
+    ``params`` a list, is the older spelling, kept until every caller is converted.)"""
     removed = 0
     while True:
         with write(db):
-            ids = [row[0] for row in db.execute(pick, [*params, batch]).fetchall()]
+            if isinstance(params, Mapping):
+                ids = [row[0] for row in db.execute(pick, {**params, "batch": batch}).fetchall()]
+            else:
+                ids = [row[0] for row in db.execute(pick, [*params, batch]).fetchall()]
             if not ids:
                 return removed
-            marks = ",".join("?" for _ in ids)
+            marks, id_params = in_list("id", ids)
             for table, column in tables:
-                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
+                db.execute(f"DELETE FROM {table} WHERE {column} IN {marks}", id_params)
         removed += len(ids)

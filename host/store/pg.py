@@ -1,11 +1,12 @@
-"""PostgreSQL behind the part of ``sqlite_utils.Database`` the host uses, so one query layer serves both.
+"""PostgreSQL behind the store interface (``host.store.api.Store``), so one query layer serves both.
 
-The host's data functions are written once, against ``sqlite_utils.Database``: ``execute`` (a
+The host's data functions are written once, against :class:`host.store.api.Store`: ``execute`` (a
 cursor with ``fetchone``, ``fetchall``, ``rowcount``, ``description``), ``query`` (dicts),
 ``conn.executemany``, ``conn.in_transaction``, ``db[table].exists()`` / ``.columns_dict``,
-``atomic()``, ``rollback()``, ``close()``, and transactions through :func:`host.store.db.write`.
-:class:`PgDatabase` offers the same on a psycopg 3 connection, and translates the few SQLite
-spellings the host's SQL keeps (:func:`translate`):
+``write()``, ``atomic()``, ``rollback()``, ``close()``. :class:`PgDatabase` offers it on a psycopg 3
+connection. SQL with named parameters (a dict) is compiled once per statement by SQLAlchemy's
+``text()`` (:func:`compile_named`); SQL still written with ``?`` goes through :func:`translate`,
+the older rewrite kept until every module is converted:
 
 - ``?`` placeholders become ``%s`` (a ``?`` or ``%`` inside a quoted literal is left as text);
 - ``x IS ?`` becomes ``x IS NOT DISTINCT FROM %s`` (SQLite's null-safe equality);
@@ -14,9 +15,10 @@ spellings the host's SQL keeps (:func:`translate`):
 - ``INDEXED BY name`` (a SQLite planner hint) is dropped.
 
 Values: ``bool`` parameters are sent as 0/1 (the schema's flags are INTEGER on both), Decimal as
-its text (money columns are TEXT on both). Errors come out as the ``sqlite3`` exception
-classes the host already handles (``IntegrityError`` for a constraint, ``OperationalError``
-for the server or the connection), with psycopg's error chained.
+its text (money columns are TEXT on both). Errors come out as the store's own classes
+(``host.store.errors``: ``IntegrityError`` for a constraint, ``OperationalError`` for the server
+or the connection, ``DataError`` for a value), with psycopg's error chained; the host catches
+them through ``host.store.api``'s names, which cover SQLite's too.
 
 The connection runs in autocommit mode: a statement outside :func:`host.store.db.write` is a
 transaction of its own, as on SQLite. A write transaction starts with a transaction-level
@@ -32,12 +34,12 @@ import contextlib
 import functools
 import re
 import secrets
-import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from host.errors import HostError
+from host.store import errors
 from plugin_spec import pgurl
 
 #: psycopg and its dict row factory, imported on first use: a SQLite-only run never pays for them
@@ -67,7 +69,7 @@ is_url = pgurl.is_url
 
 def as_pg(db: object) -> PgDatabase | None:
     """``db`` itself when it is a PostgreSQL database, else None (the host types every database
-    as ``sqlite_utils.Database``, whose surface :class:`PgDatabase` copies)."""
+    as ``host.store.api.Store``, which :class:`PgDatabase` offers)."""
     return db if isinstance(db, PgDatabase) else None
 
 
@@ -165,14 +167,14 @@ def _statement(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tu
     return translate(sql), _params(params)
 
 
-def _sqlite_error(exc: Exception) -> sqlite3.Error:
-    """psycopg's error as the sqlite3 class the host catches for the same kind of failure."""
+def _store_error(exc: Exception) -> errors.StoreError:
+    """psycopg's error as the store's class for the same kind of failure (its first line)."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, psycopg.IntegrityError):
-        return sqlite3.IntegrityError(message)
+        return errors.IntegrityError(message)
     if isinstance(exc, psycopg.DataError):
-        return sqlite3.DataError(message)
-    return sqlite3.OperationalError(message)
+        return errors.DataError(message)
+    return errors.OperationalError(message)
 
 
 # -- the Database look-alike -----------------------------------------------------------------
@@ -235,7 +237,7 @@ class PgTable:
         self.db, self.name = db, name
 
     def exists(self) -> bool:
-        row = self.db.execute("SELECT to_regclass(?) IS NOT NULL", [self.name]).fetchone()
+        row = self.db.execute("SELECT to_regclass(:name) IS NOT NULL", {"name": self.name}).fetchone()
         return bool(row and row[0])
 
     @property
@@ -243,14 +245,14 @@ class PgTable:
         kinds = {"integer": int, "bigint": int, "smallint": int, "numeric": Decimal, "double precision": float}
         rows = self.db.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
-            [self.name],
+            "WHERE table_schema = current_schema() AND table_name = :name ORDER BY ordinal_position",
+            {"name": self.name},
         ).fetchall()
         return {name: kinds.get(kind, str) for name, kind in rows}
 
 
 class PgDatabase:
-    """One PostgreSQL connection with the ``sqlite_utils.Database`` surface the host uses."""
+    """One PostgreSQL connection offering the store interface (``host.store.api.Store``)."""
 
     backend = "postgresql"
 
@@ -265,7 +267,7 @@ class PgDatabase:
         try:
             self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
         except psycopg.Error as exc:
-            raise HostError(f"cannot open database {display(self.url)!r}: {_sqlite_error(exc)}") from None
+            raise HostError(f"cannot open database {display(self.url)!r}: {_store_error(exc)}") from None
 
     def _ready(self) -> Any:
         """The connection, opened again if the server dropped it while no transaction was open.
@@ -276,11 +278,11 @@ class PgDatabase:
         raw = self._raw
         if (raw.closed or raw.broken) and not self._closed:
             if self._writing:
-                raise sqlite3.OperationalError("the connection to PostgreSQL was lost during a transaction")
+                raise errors.OperationalError("the connection to PostgreSQL was lost during a transaction")
             try:
                 self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
             except psycopg.Error as exc:
-                raise _sqlite_error(exc) from exc
+                raise _store_error(exc) from exc
         return self._raw
 
     _closed = False
@@ -303,7 +305,7 @@ class PgDatabase:
         try:
             return PgCursor(raw.execute(*_statement(sql, params)))
         except psycopg.Error as exc:
-            raise _sqlite_error(exc) from exc
+            raise _store_error(exc) from exc
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
         raw = self._ready()
@@ -313,7 +315,7 @@ class PgDatabase:
                 if prepared:
                     cursor.executemany(prepared[0][0], [values for _, values in prepared])
         except psycopg.Error as exc:
-            raise _sqlite_error(exc) from exc
+            raise _store_error(exc) from exc
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         raw = self._ready()
@@ -322,7 +324,7 @@ class PgDatabase:
                 cursor.execute(*_statement(sql, params))
                 rows = cursor.fetchall() if cursor.description is not None else []
         except psycopg.Error as exc:
-            raise _sqlite_error(exc) from exc
+            raise _store_error(exc) from exc
         yield from rows
 
     def __getitem__(self, name: str) -> PgTable:
@@ -343,7 +345,7 @@ class PgDatabase:
         self.execute("BEGIN")
         self._writing += 1
         try:
-            self.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
+            self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
             yield self
         except BaseException:
             self.rollback()

@@ -4,7 +4,8 @@ Every table the two schemas share is copied with its ids, in the order the Postg
 created them (a row's parents before it), in ONE transaction on the target: a copy that fails
 leaves the target as empty as it was. Identity sequences are then moved past the largest id
 copied, so the next company, order or job gets a new number. Secrets are copied as they are
-stored, sealed: the target must be used with the same key file (``secret_key_file``).
+stored, sealed: the target must be used with the same key file (``secret_key_file``; the
+command says which, ``host.records.secrets``).
 A target that holds any row of the host's tables is refused: a copy never merges.
 """
 
@@ -12,11 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sqlite_utils
-
 from host.errors import HostError
-from host.records import secrets
 from host.store import pg
+from host.store.api import Store
 from host.store.pg import PgDatabase, display
 
 #: rows sent to the server per COPY buffer flush
@@ -26,8 +25,6 @@ CHUNK = 5000
 @dataclass
 class CopyReport:
     rows: dict[str, int] = field(default_factory=dict)
-    sealed_secrets: int = 0
-    key_file: str | None = None
 
 
 def _tables(target: PgDatabase) -> list[str]:
@@ -43,7 +40,7 @@ def _columns(target: PgDatabase, table: str) -> list[str]:
     return list(target[table].columns_dict)
 
 
-def shared_tables(source: sqlite_utils.Database, target: PgDatabase) -> list[str]:
+def shared_tables(source: Store, target: PgDatabase) -> list[str]:
     have = set(source.table_names())
     return [t for t in _tables(target) if t in have]
 
@@ -57,20 +54,24 @@ def refuse_non_empty(target: PgDatabase, tables: list[str]) -> None:
         )
 
 
-def copy(source: sqlite_utils.Database, target: PgDatabase) -> CopyReport:
+def check_targets(source: str, to: str) -> None:
+    """Refuse (one line) a copy that is not from a SQLite file into a PostgreSQL URL."""
+    if pg.is_url(source):
+        raise HostError("db copy reads a SQLite database: pass --db PATH of the SQLite file to copy")
+    if not pg.is_url(to):
+        raise HostError(f"--to must be a postgresql:// URL, not {to[:60]!r}")
+
+
+def copy(source: Store, target: PgDatabase) -> CopyReport:
     """Copy every shared table from ``source`` (SQLite) into the empty ``target``; see the module doc."""
     tables = shared_tables(source, target)
     refuse_non_empty(target, tables)
     report = CopyReport()
     _copy_tables(source, target, tables, report)
-    report.sealed_secrets = target.execute(
-        "SELECT COUNT(*) FROM cart_settings WHERE is_secret = 1 AND value LIKE ?", [secrets.PREFIX + "%"]
-    ).fetchone()[0]
-    report.key_file = str(secrets.key_path(source))
     return report
 
 
-def _copy_tables(source: sqlite_utils.Database, target: PgDatabase, tables: list[str], report: CopyReport) -> None:
+def _copy_tables(source: Store, target: PgDatabase, tables: list[str], report: CopyReport) -> None:
     # one read transaction on the source: every table from the same snapshot (WAL), even if a
     # worker the operator forgot to stop writes meanwhile
     source.conn.execute("BEGIN")
@@ -80,9 +81,7 @@ def _copy_tables(source: sqlite_utils.Database, target: PgDatabase, tables: list
         source.conn.execute("ROLLBACK")
 
 
-def _copy_in_one_write(
-    source: sqlite_utils.Database, target: PgDatabase, tables: list[str], report: CopyReport
-) -> None:
+def _copy_in_one_write(source: Store, target: PgDatabase, tables: list[str], report: CopyReport) -> None:
     with target.write():
         for table in tables:
             try:
@@ -92,7 +91,7 @@ def _copy_in_one_write(
                 raise HostError(f"copy failed in table {table!r}, nothing was copied: {message}") from None
 
 
-def _copy_table(source: sqlite_utils.Database, target: PgDatabase, table: str, report: CopyReport) -> None:
+def _copy_table(source: Store, target: PgDatabase, table: str, report: CopyReport) -> None:
     wanted = _columns(target, table)
     have = set(source[table].columns_dict)
     columns = [c for c in wanted if c in have]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from host.records.companies import add_company, list_companies
+from host.store.api import OperationalError
 from host.store.db import connect, write
 
 
@@ -14,7 +13,7 @@ def test_after_a_server_restart_the_next_statement_outside_a_transaction_reconne
     db = connect(pg_url)
     add_company(db, "Before")
     postgres.restart()
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(OperationalError):
         db.execute("SELECT 1")  # this statement met the dropped connection
     assert [c["name"] for c in list_companies(db)] == ["Before"]
     add_company(db, "After")
@@ -24,14 +23,14 @@ def test_after_a_server_restart_the_next_statement_outside_a_transaction_reconne
 
 def test_a_transaction_that_loses_its_connection_fails_whole(postgres, pg_url):
     db = connect(pg_url)
-    with pytest.raises(sqlite3.OperationalError, match="lost during a transaction"):
+    with pytest.raises(OperationalError, match="lost during a transaction"):
         with write(db):
             add_company(db, "Half")
             postgres.restart()
-            with pytest.raises(sqlite3.OperationalError):
+            with pytest.raises(OperationalError):
                 db.execute("UPDATE companies SET connection_message = 'x'")  # the connection is gone
             # the rest of the transaction must not run on a new connection, one statement at a time
-            with pytest.raises(sqlite3.OperationalError, match="lost during a transaction"):
+            with pytest.raises(OperationalError, match="lost during a transaction"):
                 add_company(db, "Sneaky")
         # leaving the block commits: that fails too
     assert list_companies(db) == []

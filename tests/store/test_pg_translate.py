@@ -1,4 +1,5 @@
-"""The few SQLite spellings the host's SQL keeps, as PostgreSQL takes them (host.store.pg.translate)."""
+"""The few SQLite spellings the older positional SQL keeps, as PostgreSQL takes them (host.store.pg.translate;
+these tests go when translate() does, once every module writes SQL with named parameters)."""
 
 from __future__ import annotations
 

@@ -278,7 +278,7 @@ def m0008_channel_money(db: Any) -> None:
     # (dropping the old table would otherwise cascade into shipment_lines), and PRAGMA
     # foreign_keys is ignored inside a transaction, hence a step that makes its own one. It
     # checks before it alters, so a run stopped before its record is written repeats harmlessly.
-    from host.store.db import write
+    from host.store.sqlite import write
 
     db.execute("PRAGMA foreign_keys = OFF")
     try:
