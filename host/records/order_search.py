@@ -15,6 +15,9 @@ A search of ``MIN_CHARS`` characters or more matches anywhere in ``orders.source
   not create the extension the step leaves the index out and says so: the search still
   answers, by reading the whole table (docs/operations.md says what to run).
 
+Which of the two a search goes through is the store's to say (``host.store.search.contains``):
+this module writes no SQL that differs by backend.
+
 A trigram index cannot look up fewer than three characters, so a shorter search matches the
 whole id only, as before, and the grid asks for at least three characters.
 """
@@ -24,11 +27,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from host.store import search
+from host.store.api import Store
+
 #: a trigram index looks up three characters or more
 MIN_CHARS = 3
 #: the longest search taken (an order id is far shorter)
 MAX_CHARS = 100
 FTS_TABLE = "orders_id_search"
+_FTS = search.Fts(FTS_TABLE, "o.id")
 PG_INDEX = "orders_source_trgm"
 SHORT_HINT = (
     f"Type at least {MIN_CHARS} characters to search within Channel Order IDs; shorter text matches a whole ID only."
@@ -53,18 +60,13 @@ def hint(value: Any) -> str | None:
     return SHORT_HINT if text and not is_partial(text) else None
 
 
-def condition(value: Any, backend: str = "sqlite") -> tuple[str, list[Any]]:
-    """The WHERE fragment (on ``orders o``) and its parameters for a search of ``value``."""
+def condition(value: Any, backend: Store | str = "sqlite") -> tuple[str, dict[str, Any]]:
+    """The WHERE fragment (on ``orders o``) and its named parameter ``q`` for a search of
+    ``value``; ``backend``: the database, or the name ``host.store.api.backend`` gives for it."""
     text = term(value)
     if not is_partial(text):
-        return "o.source_order_id = ?", [text]
-    if backend == "postgresql":
-        # LIKE is sent as ILIKE (host.store.pg.translate); the trigram index serves both
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        return "o.source_order_id LIKE ? ESCAPE '\\'", [f"%{escaped}%"]
-    # one FTS5 string: a phrase of trigrams, which matches the text anywhere in the id
-    phrase = '"' + text.replace('"', '""') + '"'
-    return f"o.id IN (SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH ?)", [phrase]
+        return "o.source_order_id = :q", {"q": text}
+    return search.contains(backend, "o.source_order_id", text, name="q", fts=_FTS)
 
 
 # -- schema (host.store.migrations 0014_order_id_search, host.store.pg_migrations 0009_order_id_search) --------
@@ -81,14 +83,12 @@ SQLITE_SCHEMA = (
 )
 #: builds the whole index again from ``orders`` (the migration's backfill; after a bulk load by hand)
 REBUILD = f"INSERT INTO {FTS_TABLE} ({FTS_TABLE}) VALUES ('rebuild')"
-_ADD = f"INSERT INTO {FTS_TABLE} (rowid, source_order_id) VALUES (?, ?)"
 
 
-def index_new(db: Any, rows: list[tuple[int, str]]) -> None:
+def index_new(db: Store, rows: list[tuple[int, str]]) -> None:
     """Add just-inserted orders, as ``(orders.id, source_order_id)``, to the SQLite search index,
     in the caller's transaction; on PostgreSQL the trigram index is the table's own."""
-    if rows and getattr(db, "backend", "sqlite") == "sqlite":
-        db.conn.executemany(_ADD, rows)
+    search.index_rows(db, FTS_TABLE, "source_order_id", rows)
 
 
 #: tables the search adds on SQLite that PostgreSQL has no need of (FTS5 and its shadow tables)

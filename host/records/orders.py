@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import sqlite_utils
-
 from host import clock
 from host.channel.tracking import checked_tracking
 from host.errors import HostError, NotFound
 from host.records import audit, money, order_search
 from host.records.validation import check_text, parse_id
+from host.store import bulk
+from host.store.api import OperationalError, Store, in_list
 from host.store.db import write
 from plugin_spec import Address, ChannelOrder, Shipment, ShipmentLine, UploadResult
 
@@ -36,20 +35,23 @@ _ORDER_COLUMNS = (
     "channel_financial_status", "channel_fulfillment_status", "channel_cancelled", "imported_at", "updated_at",
     "awaiting_acceptance", "discount_total", "adjustment_total",
 )  # fmt: skip
-_INSERT_ORDER = f"INSERT INTO orders ({', '.join(_ORDER_COLUMNS)}) VALUES ({', '.join('?' for _ in _ORDER_COLUMNS)})"
-_INSERT_LINE = (
-    "INSERT INTO order_lines (order_id, source_line_id, sku, title, quantity, unit_price, tax, line_total, discount, "
-    "channel_cancelled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# Only the channel's own fields; a staff change (status, shipments) is never touched.
+_LINE_COLUMNS = (
+    "order_id", "source_line_id", "sku", "title", "quantity", "unit_price", "tax", "line_total", "discount",
+    "channel_cancelled",
+)  # fmt: skip
+# Only the channel's own fields; a staff change (status, shipments) is never touched. A
+# cancellation once seen stays: the larger of the stored flag and the new one.
 _UPDATE_FROM_CHANNEL = (
-    "UPDATE orders SET channel_updated_at = ?, channel_financial_status = ?, channel_fulfillment_status = ?, "
-    "channel_cancelled = MAX(channel_cancelled, ?), updated_at = ?, awaiting_acceptance = ? WHERE id = ?"
+    "UPDATE orders SET channel_updated_at = :updated_at, channel_financial_status = :financial, "
+    "channel_fulfillment_status = :fulfillment, "
+    "channel_cancelled = CASE WHEN channel_cancelled >= :cancelled THEN channel_cancelled ELSE :cancelled END, "
+    "updated_at = :now, awaiting_acceptance = :awaiting WHERE id = :id"
 )
 # A line the channel cancelled since the last copy; as for the order, a cancellation once seen
 # stays (the channel's cancelled and refunded states are final), so only new ones are written.
 _CANCEL_LINE_FROM_CHANNEL = (
-    "UPDATE order_lines SET channel_cancelled = 1 WHERE order_id = ? AND source_line_id = ? AND channel_cancelled = 0"
+    "UPDATE order_lines SET channel_cancelled = 1 "
+    "WHERE order_id = :order_id AND source_line_id = :source_line_id AND channel_cancelled = 0"
 )
 
 
@@ -97,7 +99,7 @@ class Prepared:
 
 
 def prepare(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int,
     channel: str,
     orders: Sequence[ChannelOrder],
@@ -124,7 +126,7 @@ def prepare(
 
 
 def prepare_batch(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int,
     channel: str,
     orders: Sequence[ChannelOrder],
@@ -134,7 +136,7 @@ def prepare_batch(
     which one, in its own savepoint, and stores the others."""
     try:
         return prepare(db, company_id, channel, orders, commission_percent)
-    except sqlite3.OperationalError:
+    except OperationalError:
         raise
     except Exception:  # noqa: BLE001 - the order's own fault, reported by upsert_each
         return None
@@ -143,8 +145,9 @@ def prepare_batch(
 def _rows(
     company_id: int, channel: str, order: ChannelOrder, updated_at: str, percent: Decimal | None, now: str
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """One new order's row and its lines' rows (without the order id, unknown until inserted);
-    money as plain text, exactly as received."""
+    """One new order's row (values in the order of ``_ORDER_COLUMNS``) and its lines' rows
+    (``_LINE_COLUMNS`` without the order id, unknown until inserted); money as plain text,
+    exactly as received."""
     grand_total = order.grand_total
     commission = money.commission(grand_total, percent)
     created = order.created_at
@@ -168,25 +171,23 @@ def _rows(
     return row, lines
 
 
-def _known(
-    db: sqlite_utils.Database, company_id: int, channel: str, source_ids: list[str]
-) -> dict[str, tuple[Any, ...]]:
+def _known(db: Store, company_id: int, channel: str, source_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """(id, channel_updated_at, channel_cancelled, status) of the orders already stored."""
     if not source_ids:
         return {}
-    placeholders = ",".join("?" * len(source_ids))
+    marks, params = in_list("source", source_ids)
     return {
         row[0]: row[1:]
         for row in db.execute(
-            f"SELECT source_order_id, id, channel_updated_at, channel_cancelled, status FROM orders "
-            f"WHERE company_id = ? AND channel = ? AND source_order_id IN ({placeholders})",
-            [company_id, channel, *source_ids],
+            "SELECT source_order_id, id, channel_updated_at, channel_cancelled, status FROM orders "
+            f"WHERE company_id = :company_id AND channel = :channel AND source_order_id IN {marks}",
+            {"company_id": company_id, "channel": channel, **params},
         )
     }
 
 
 def upsert_orders(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int,
     channel: str,
     orders: Sequence[ChannelOrder],
@@ -206,8 +207,8 @@ def upsert_orders(
         prepared = prepare(db, company_id, channel, orders, commission_percent, known)
     now = clock.now_iso()  # an update is stamped when written (a new order: when its row was built)
     new: dict[str, tuple[ChannelOrder, str]] = {}
-    updates: list[tuple[Any, ...]] = []  # written in one executemany, in this order
-    cancelled_lines: list[tuple[Any, ...]] = []
+    updates: list[dict[str, Any]] = []  # written in one executemany, in this order
+    cancelled_lines: list[dict[str, Any]] = []
     for order, updated_at in zip(orders, prepared.updated_at, strict=True):
         source_id = order.source_order_id
         seen = known.get(source_id)
@@ -217,11 +218,16 @@ def upsert_orders(
                 stats.unchanged += 1
                 continue
             updates.append(
-                (updated_at, order.channel_financial_status, order.channel_fulfillment_status,
-                 int(order.channel_cancelled), now, int(order.awaiting_acceptance), order_id)
+                {"updated_at": updated_at, "financial": order.channel_financial_status,
+                 "fulfillment": order.channel_fulfillment_status, "cancelled": int(order.channel_cancelled),
+                 "now": now, "awaiting": int(order.awaiting_acceptance), "id": order_id}
             )  # fmt: skip
             stats.updated += 1
-            cancelled_lines.extend((order_id, line.source_line_id) for line in order.lines if line.channel_cancelled)
+            cancelled_lines.extend(
+                {"order_id": order_id, "source_line_id": line.source_line_id}
+                for line in order.lines
+                if line.channel_cancelled
+            )
             # seen again later in this batch: compare with what was just written
             known[source_id] = (order_id, updated_at, was_cancelled or order.channel_cancelled, status)
             if order.channel_cancelled and not was_cancelled and status != "Cancelled":
@@ -246,11 +252,13 @@ def upsert_orders(
         line_rows.append((source_id, lines))
         if order.channel_cancelled:
             stats.flagged_cancelled.append(source_id)
-    db.conn.executemany(_INSERT_ORDER, rows)
+    bulk.insert_rows(db, "orders", _ORDER_COLUMNS, rows)
     order_ids = {source_id: row[0] for source_id, row in _known(db, company_id, channel, list(new)).items()}
     order_search.index_new(db, [(order_id, source_id) for source_id, order_id in order_ids.items()])
-    db.conn.executemany(
-        _INSERT_LINE,
+    bulk.insert_rows(
+        db,
+        "order_lines",
+        _LINE_COLUMNS,
         [(order_ids[source_id], *line) for source_id, lines in line_rows for line in lines],
     )
     shipped = [order_ids[source_id] for source_id, (order, _) in new.items() if order.channel_shipped]
@@ -260,22 +268,23 @@ def upsert_orders(
 
 
 def _log_channel_changes(
-    db: sqlite_utils.Database, company_id: int, updates: list[tuple[Any, ...]], known: dict[str, tuple[Any, ...]]
+    db: Store, company_id: int, updates: list[dict[str, Any]], known: dict[str, tuple[Any, ...]]
 ) -> None:
     """The Change Log's automatic entries of a download, one per order the channel changed: its
     status there (paid, shipped, refunded...) or a cancellation flagged for staff. An order read
     again unchanged writes nothing; neither does a change of the channel's own timestamps only."""
-    by_id = {update[-1]: update for update in updates}
+    by_id = {update["id"]: update for update in updates}
     names = {values[0]: source_id for source_id, values in known.items()}
-    marks = ",".join("?" for _ in by_id)
+    marks, params = in_list("order", by_id)
     entries: list[tuple[str, int | None, str | None, dict[str, Any]]] = []
     for row in db.execute(
         "SELECT id, channel_financial_status, channel_fulfillment_status, channel_cancelled FROM orders "
-        f"WHERE id IN ({marks}) ORDER BY id",
-        list(by_id),
+        f"WHERE id IN {marks} ORDER BY id",
+        params,
     ).fetchall():
         order_id, financial, fulfillment, cancelled = row
-        _, new_financial, new_fulfillment, new_cancelled, *_ = by_id[order_id]
+        update = by_id[order_id]
+        new_financial, new_fulfillment, new_cancelled = update["financial"], update["fulfillment"], update["cancelled"]
         target = f"order {names.get(order_id, order_id)}"
         changed: dict[str, Any] = {
             label: {"from": before, "to": after}
@@ -293,15 +302,15 @@ def _log_channel_changes(
     audit.record_many(db, audit.SYSTEM, entries)
 
 
-def _shipped_on_channel(db: sqlite_utils.Database, order_ids: list[int]) -> None:
+def _shipped_on_channel(db: Store, order_ids: list[int]) -> None:
     """New orders the seller shipped on the channel already (Allow Download Shipped Orders):
     Fully Shipped, and Source Updated for Shipping, since the channel has the tracking."""
-    marks = ",".join("?" for _ in order_ids)
-    db.execute(f"UPDATE order_lines SET quantity_shipped = quantity WHERE order_id IN ({marks})", order_ids)
+    marks, params = in_list("order", order_ids)
+    db.execute(f"UPDATE order_lines SET quantity_shipped = quantity WHERE order_id IN {marks}", params)
     db.execute(
-        f"UPDATE orders SET shipping_status = ?, source_updated_for_shipping = 1, status = 'Completed' "
-        f"WHERE id IN ({marks})",
-        [FULLY_SHIPPED, *order_ids],
+        "UPDATE orders SET shipping_status = :shipping, source_updated_for_shipping = 1, status = 'Completed' "
+        f"WHERE id IN {marks}",
+        {"shipping": FULLY_SHIPPED, **params},
     )
 
 
@@ -327,7 +336,7 @@ def line_amount(line: dict[str, Any]) -> str | None:
 
 
 def upsert_each(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int,
     channel: str,
     orders: Sequence[ChannelOrder],
@@ -346,7 +355,7 @@ def upsert_each(
     db.execute("SAVEPOINT import_batch")
     try:
         upsert_orders(db, company_id, channel, orders, commission_percent, stats, prepared)
-    except sqlite3.OperationalError:
+    except OperationalError:
         db.execute("ROLLBACK TO import_batch")
         db.execute("RELEASE import_batch")
         raise
@@ -363,7 +372,7 @@ def upsert_each(
             db.execute("SAVEPOINT import_order")
             try:
                 upsert_orders(db, company_id, channel, [order], commission_percent, stats)
-            except sqlite3.OperationalError:
+            except OperationalError:
                 raise
             except Exception as exc:
                 db.execute("ROLLBACK TO import_order")
@@ -387,15 +396,15 @@ def _restore(stats: ImportStats, saved: ImportStats) -> None:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def _order_row(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
+def _order_row(db: Store, order_id: int | str) -> dict[str, Any]:
     """An order by its number, or by the channel's order id (``BMP-11761105``) when unique."""
     if isinstance(order_id, str) and not order_id.strip().isdecimal():
         ref = order_id.strip()
         rows = list(
             db.query(
                 "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id "
-                "WHERE o.source_order_id = ? ORDER BY o.id LIMIT 2",
-                [ref],
+                "WHERE o.source_order_id = :ref ORDER BY o.id LIMIT 2",
+                {"ref": ref},
             )
         )
         if not rows:
@@ -406,8 +415,8 @@ def _order_row(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
     order_id = parse_id(order_id, "order")
     rows = list(
         db.query(
-            "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id WHERE o.id = ?",
-            [order_id],
+            "SELECT o.*, c.name AS company FROM orders o JOIN companies c ON c.id = o.company_id WHERE o.id = :id",
+            {"id": order_id},
         )
     )
     if not rows:
@@ -454,7 +463,7 @@ def buyer(row: dict[str, Any]) -> str | None:
     return (address or {}).get("name") or (address or {}).get("company")
 
 
-def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]:
+def show_order(db: Store, order_id: int | str) -> dict[str, Any]:
     row = _order_row(db, order_id)
     order = _public(row)
     order["shipping_address"] = json.loads(row["shipping_address"]) if row["shipping_address"] else None
@@ -478,7 +487,7 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
             )
         }
         | {"channel_cancelled": bool(line["channel_cancelled"])}
-        for line in db.query("SELECT * FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]])
+        for line in db.query("SELECT * FROM order_lines WHERE order_id = :id ORDER BY id", {"id": row["id"]})
     ]
     order["shipments"] = [
         {
@@ -487,16 +496,16 @@ def show_order(db: sqlite_utils.Database, order_id: int | str) -> dict[str, Any]
             "lines": [
                 {"order_line_id": sl["order_line_id"], "quantity": sl["quantity"],
                  "serial_numbers": json.loads(sl["serial_numbers"])}
-                for sl in db.query("SELECT * FROM shipment_lines WHERE shipment_id = ?", [s["id"]])
+                for sl in db.query("SELECT * FROM shipment_lines WHERE shipment_id = :id", {"id": s["id"]})
             ],
         }
-        for s in db.query("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", [row["id"]])
+        for s in db.query("SELECT * FROM shipments WHERE order_id = :id ORDER BY id", {"id": row["id"]})
     ]  # fmt: skip
     return order
 
 
 def list_orders(
-    db: sqlite_utils.Database,
+    db: Store,
     company_id: int | None = None,
     *,
     needs_attention: bool = False,
@@ -504,10 +513,11 @@ def list_orders(
     limit: int | None = None,
     with_buyer: bool = False,
 ) -> Iterable[dict[str, Any]]:
-    where, params = [], []
+    where: list[str] = []
+    params: dict[str, Any] = {}
     if company_id is not None:
-        where.append("o.company_id = ?")
-        params.append(company_id)
+        where.append("o.company_id = :company_id")
+        params["company_id"] = company_id
     if needs_attention:
         where.append("o.channel_cancelled = 1 AND o.status != 'Cancelled'")
     if upload_failed:
@@ -526,9 +536,7 @@ def list_orders(
 # -- staff actions ---------------------------------------------------------------------------
 
 
-def set_status(
-    db: sqlite_utils.Database, order_id: int | str, status: str, *, actor: str | None = None
-) -> dict[str, Any]:
+def set_status(db: Store, order_id: int | str, status: str, *, actor: str | None = None) -> dict[str, Any]:
     """Change an order's status by hand; ``actor`` (when given) is written to the Change Log."""
     matched = [s for s in STATUSES if s.lower() == status.strip().lower()]
     if not matched:
@@ -536,8 +544,8 @@ def set_status(
     row = _order_row(db, order_id)
     with write(db):
         db.execute(
-            "UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
-            [matched[0], clock.now_iso(), row["id"]],
+            "UPDATE orders SET status = :status, updated_at = :now WHERE id = :id",
+            {"status": matched[0], "now": clock.now_iso(), "id": row["id"]},
         )
         if actor is not None:
             audit.record(db, actor, "order status changed", company_id=row["company_id"],
@@ -555,7 +563,7 @@ CONFIRMED_ACTION = "shipped although cancelled on the channel"
 
 
 def ship_order(
-    db: sqlite_utils.Database,
+    db: Store,
     order_id: int | str,
     *,
     carrier: str,
@@ -588,35 +596,40 @@ def ship_order(
         if row["status"] == "Cancelled":
             raise HostError(f"order {row['id']} is Cancelled and cannot be shipped")
         unshipped = list(
-            db.query("SELECT * FROM order_lines WHERE order_id = ? AND quantity_shipped < quantity", [row["id"]])
+            db.query(
+                "SELECT * FROM order_lines WHERE order_id = :id AND quantity_shipped < quantity", {"id": row["id"]}
+            )
         )
         confirmed = bool(confirmed_by and confirmed_by.strip())
         lines = _lines_to_ship(row, unshipped, serials, confirmed)
         per_line = _assign_serials(lines, serials)
         if db.execute(
-            "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ?", [row["id"], tracking_number]
+            "SELECT 1 FROM shipments WHERE order_id = :id AND tracking_number = :tracking",
+            {"id": row["id"], "tracking": tracking_number},
         ).fetchone():
             raise HostError(f"order {row['id']} already has a shipment with tracking {tracking_number!r}")
         shipment_id = db.execute(
             "INSERT INTO shipments (order_id, carrier, tracking_number, tracking_url, shipped_at) "
-            "VALUES (?, ?, ?, ?, ?) RETURNING id",
-            [row["id"], carrier, tracking_number, tracking_url, now],
+            "VALUES (:order_id, :carrier, :tracking, :url, :now) RETURNING id",
+            {"order_id": row["id"], "carrier": carrier, "tracking": tracking_number, "url": tracking_url, "now": now},
         ).fetchone()[0]
         for line in lines:
             db.execute(
-                "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) VALUES (?, ?, ?, ?)",
-                [
-                    shipment_id,
-                    line["id"],
-                    line["quantity"] - line["quantity_shipped"],
-                    json.dumps(per_line[line["id"]]),
-                ],
+                "INSERT INTO shipment_lines (shipment_id, order_line_id, quantity, serial_numbers) "
+                "VALUES (:shipment_id, :line_id, :quantity, :serials)",
+                {
+                    "shipment_id": shipment_id,
+                    "line_id": line["id"],
+                    "quantity": line["quantity"] - line["quantity_shipped"],
+                    "serials": json.dumps(per_line[line["id"]]),
+                },
             )
-            db.execute("UPDATE order_lines SET quantity_shipped = quantity WHERE id = ?", [line["id"]])
+            db.execute("UPDATE order_lines SET quantity_shipped = quantity WHERE id = :id", {"id": line["id"]})
         db.execute(
-            "UPDATE orders SET shipping_status = ?, source_updated_for_shipping = 0, "
-            "status = CASE WHEN status = 'In Process' THEN 'Completed' ELSE status END, updated_at = ? WHERE id = ?",
-            [shipping_status(db, row["id"]), now, row["id"]],
+            "UPDATE orders SET shipping_status = :shipping, source_updated_for_shipping = 0, "
+            "status = CASE WHEN status = 'In Process' THEN 'Completed' ELSE status END, updated_at = :now "
+            "WHERE id = :id",
+            {"shipping": shipping_status(db, row["id"]), "now": now, "id": row["id"]},
         )
         overridden = [line["sku"] for line in lines if line["channel_cancelled"]]
         if row["channel_cancelled"] or overridden:
@@ -671,14 +684,14 @@ def _lines_to_ship(
     return lines
 
 
-def shipping_status(db: sqlite_utils.Database, order_id: int) -> str:
+def shipping_status(db: Store, order_id: int) -> str:
     """Unshipped, Partially Shipped or Fully Shipped, from the order's lines: a line the channel
     cancelled is not waited for (every other line shipped is Fully Shipped), though one shipped
     anyway counts as shipped."""
     open_units, shipped = db.execute(
         "SELECT COALESCE(SUM(CASE WHEN channel_cancelled = 0 THEN quantity - quantity_shipped ELSE 0 END), 0), "
-        "COALESCE(SUM(quantity_shipped), 0) FROM order_lines WHERE order_id = ?",
-        [order_id],
+        "COALESCE(SUM(quantity_shipped), 0) FROM order_lines WHERE order_id = :id",
+        {"id": order_id},
     ).fetchone()
     if not open_units:
         return FULLY_SHIPPED if shipped else UNSHIPPED
@@ -706,54 +719,54 @@ def _assign_serials(lines: list[dict[str, Any]], serials: Sequence[str]) -> dict
 # -- tracking upload ---------------------------------------------------------------------------
 
 
-def defer_uploads(db: sqlite_utils.Database, company_id: int, until: str) -> None:
+def defer_uploads(db: Store, company_id: int, until: str) -> None:
     """Make none of the company's unaccepted shipments due before ``until`` (a stored timestamp:
     when the channel's rate limit allows the next post), so the scheduler does not queue an
     upload every tick only to have it refused; one due later keeps its own time."""
     with write(db):
         db.execute(
-            "UPDATE shipments SET next_upload_at = ? WHERE upload_state = 'pending' "
-            "AND (next_upload_at IS NULL OR next_upload_at < ?) "
-            "AND order_id IN (SELECT id FROM orders WHERE company_id = ?)",
-            [until, until, company_id],
+            "UPDATE shipments SET next_upload_at = :until WHERE upload_state = 'pending' "
+            "AND (next_upload_at IS NULL OR next_upload_at < :until) "
+            "AND order_id IN (SELECT id FROM orders WHERE company_id = :company_id)",
+            {"until": until, "company_id": company_id},
         )
 
 
-def hold_uploads(db: sqlite_utils.Database, due: list[tuple[int, str]]) -> None:
+def hold_uploads(db: Store, due: list[tuple[int, str]]) -> None:
     """Make each shipment ``(id, instant)`` not due before that instant (Delay Tracking Time)."""
     with write(db):
         db.conn.executemany(
-            "UPDATE shipments SET next_upload_at = ? WHERE id = ? AND upload_state != 'accepted' "
-            "AND (next_upload_at IS NULL OR next_upload_at < ?)",
-            [(at, shipment_id, at) for shipment_id, at in due],
+            "UPDATE shipments SET next_upload_at = :at WHERE id = :id AND upload_state != 'accepted' "
+            "AND (next_upload_at IS NULL OR next_upload_at < :at)",
+            [{"at": at, "id": shipment_id} for shipment_id, at in due],
         )
 
 
-def shipments_to_upload(
-    db: sqlite_utils.Database, company_id: int, *, after_id: int = 0, limit: int = 500
-) -> list[Shipment]:
+def shipments_to_upload(db: Store, company_id: int, *, after_id: int = 0, limit: int = 500) -> list[Shipment]:
     """Shipments of Fully Shipped orders whose Source Updated for Shipping is still False,
     in id order from ``after_id`` on (so a caller pages through them once)."""
     rows = list(
         db.query(
             "SELECT s.*, o.source_order_id FROM orders o JOIN shipments s ON s.order_id = o.id "
-            "WHERE o.company_id = ? AND o.shipping_status = 'Fully Shipped' AND o.source_updated_for_shipping = 0 "
+            "WHERE o.company_id = :company_id AND o.shipping_status = 'Fully Shipped' "
+            "AND o.source_updated_for_shipping = 0 "
             # the channel refuses tracking for an order the seller has not accepted yet
             "AND o.awaiting_acceptance = 0 "
             # a refused shipment ('failed') waits for staff: Retry makes it pending again
-            "AND s.upload_state = 'pending' AND (s.next_upload_at IS NULL OR s.next_upload_at <= ?) "
-            "AND s.id > ? ORDER BY s.id LIMIT ?",
-            [company_id, clock.now_iso(), after_id, limit],
+            "AND s.upload_state = 'pending' AND (s.next_upload_at IS NULL OR s.next_upload_at <= :now) "
+            "AND s.id > :after_id ORDER BY s.id LIMIT :limit",
+            {"company_id": company_id, "now": clock.now_iso(), "after_id": after_id, "limit": limit},
         )
     )
     # the lines of the whole page in one query, not one query per shipment
     lines: dict[int, list[ShipmentLine]] = {row["id"]: [] for row in rows}
     if rows:
+        marks, params = in_list("shipment", [row["id"] for row in rows])
         for line in db.query(
             "SELECT sl.shipment_id, ol.source_line_id, ol.sku, sl.quantity, sl.serial_numbers FROM shipment_lines sl "
             "JOIN order_lines ol ON ol.id = sl.order_line_id "
-            f"WHERE sl.shipment_id IN ({','.join('?' for _ in rows)}) ORDER BY sl.shipment_id, ol.id",
-            [row["id"] for row in rows],
+            f"WHERE sl.shipment_id IN {marks} ORDER BY sl.shipment_id, ol.id",
+            params,
         ):
             lines[line["shipment_id"]].append(
                 ShipmentLine(
@@ -780,7 +793,7 @@ def shipments_to_upload(
     return shipments
 
 
-def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadResult]) -> dict[str, int]:
+def record_upload_results(db: Store, results: Iterable[UploadResult]) -> dict[str, int]:
     """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an
     order whose shipments are all accepted gets Source Updated for Shipping = True. One transaction.
 
@@ -796,17 +809,23 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
             # pending, with the reason, and is not listed among the failed uploads staff must handle
             state = "accepted" if result.ok else "pending" if result.retryable else "failed"
             row = db.execute(
-                "SELECT upload_attempts FROM shipments WHERE id = ? AND upload_state != 'accepted'",
-                [result.shipment_id],
+                "SELECT upload_attempts FROM shipments WHERE id = :id AND upload_state != 'accepted'",
+                {"id": result.shipment_id},
             ).fetchone()
             if row is None:  # unknown, or accepted already (a late duplicate result)
                 continue
             # a passing failure is tried again next round; a refusal waits for staff (never due)
             cursor = db.execute(
-                "UPDATE shipments SET upload_state = ?, upload_attempts = upload_attempts + 1, upload_message = ?, "
-                "uploaded_at = ?, next_upload_at = NULL, replaces_tracking = "
-                "CASE WHEN ? = 1 THEN NULL ELSE replaces_tracking END WHERE id = ? RETURNING order_id",
-                [state, result.message or None, now if result.ok else None, int(result.ok), result.shipment_id],
+                "UPDATE shipments SET upload_state = :state, upload_attempts = upload_attempts + 1, "
+                "upload_message = :message, uploaded_at = :uploaded_at, next_upload_at = NULL, replaces_tracking = "
+                "CASE WHEN :ok = 1 THEN NULL ELSE replaces_tracking END WHERE id = :id RETURNING order_id",
+                {
+                    "state": state,
+                    "message": result.message or None,
+                    "uploaded_at": now if result.ok else None,
+                    "ok": int(result.ok),
+                    "id": result.shipment_id,
+                },  # fmt: skip
             )
             row = cursor.fetchone()
             if row:
@@ -815,11 +834,11 @@ def record_upload_results(db: sqlite_utils.Database, results: Iterable[UploadRes
         entries: list[tuple[str, int | None, str | None, dict[str, Any]]] = []
         for order_id in sorted(touched):
             marked = db.execute(
-                "UPDATE orders SET source_updated_for_shipping = 1, updated_at = ? WHERE id = ? "
+                "UPDATE orders SET source_updated_for_shipping = 1, updated_at = :now WHERE id = :id "
                 "AND shipping_status = 'Fully Shipped' AND source_updated_for_shipping = 0 "
-                "AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted') "
+                "AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = :id AND upload_state != 'accepted') "
                 "RETURNING company_id, source_order_id",
-                [now, order_id, order_id],
+                {"now": now, "id": order_id},
             ).fetchone()
             if marked:  # one entry per order, when the flag is set (not again on a late duplicate)
                 entries.append(("Source Updated for Shipping set", marked[0], f"order {marked[1]}",

@@ -17,11 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
-
 from host.records import order_search
 from host.records import orders as orders_module
 from host.records.access import EVERY, Access
+from host.store.api import Store, in_list
+from host.store.api import backend as store_backend
 
 PAGE_SIZE = 50
 
@@ -53,9 +53,20 @@ def _page_number(value: Any) -> int:
     return max(1, min(int(text), 1_000_000)) if text.isdecimal() else 1
 
 
-def companies_overview(db: sqlite_utils.Database, access: Access) -> list[dict[str, Any]]:
+def _reach(access: Access, column: str) -> tuple[str, dict[str, Any]]:
+    """A SQL condition on ``column`` (a fixed name, never text from a request) that keeps the
+    companies ``access`` reaches, and its named parameters (``:reach_0``, ...)."""
+    if access.company_ids is None:
+        return "1 = 1", {}
+    if not access.company_ids:
+        return "1 = 0", {}
+    marks, params = in_list("reach", sorted(access.company_ids))
+    return f"{column} IN {marks}", params
+
+
+def companies_overview(db: Store, access: Access) -> list[dict[str, Any]]:
     """The Companies list: toggles, connection, last download and upload, orders needing attention."""
-    reach, params = access.where("c.id")
+    reach, params = _reach(access, "c.id")
     rows = db.query(
         f"""
         SELECT c.id, c.name, c.connection_status, c.connection_tested_at, w.store_plugin,
@@ -78,31 +89,31 @@ def companies_overview(db: sqlite_utils.Database, access: Access) -> list[dict[s
              "plugin_missing": plugin_missing(row["store_plugin"])} for row in rows]  # fmt: skip
 
 
-def _order_filters(filters: dict[str, Any], backend: str, access: Access) -> tuple[list[str], list[Any]]:
+def _order_filters(filters: dict[str, Any], backend: str, access: Access) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     if not access.everything:
-        reach, params = access.where("o.company_id")
+        reach, params = _reach(access, "o.company_id")
         where.append(reach)
     if str(filters.get("company") or "").isdecimal():
-        where.append("o.company_id = ?")
-        params.append(int(filters["company"]))
+        where.append("o.company_id = :company")
+        params["company"] = int(filters["company"])
     if filters.get("status") in orders_module.STATUSES:
-        where.append("o.status = ?")
-        params.append(filters["status"])
+        where.append("o.status = :status")
+        params["status"] = filters["status"]
     if filters.get("payment"):
-        where.append("o.payment_status = ?")
-        params.append(str(filters["payment"])[:40])
+        where.append("o.payment_status = :payment")
+        params["payment"] = str(filters["payment"])[:40]
     if filters.get("shipping") in (
         orders_module.UNSHIPPED,
         orders_module.PARTIALLY_SHIPPED,
         orders_module.FULLY_SHIPPED,
     ):
-        where.append("o.shipping_status = ?")
-        params.append(filters["shipping"])
+        where.append("o.shipping_status = :shipping")
+        params["shipping"] = filters["shipping"]
     if filters.get("source_updated") in ("yes", "no"):
-        where.append("o.source_updated_for_shipping = ?")
-        params.append(1 if filters["source_updated"] == "yes" else 0)
+        where.append("o.source_updated_for_shipping = :source_updated")
+        params["source_updated"] = 1 if filters["source_updated"] == "yes" else 0
     if filters.get("cancelled") == "yes":
         where.append("o.channel_cancelled = 1")
     if filters.get("upload_failed") == "yes":
@@ -110,7 +121,7 @@ def _order_filters(filters: dict[str, Any], backend: str, access: Access) -> tup
     if order_search.term(filters.get("q")):  # any part of the channel's order id
         sql, values = order_search.condition(filters["q"], backend)
         where.append(sql)
-        params.extend(values)
+        params.update(values)
     return where, params
 
 
@@ -122,7 +133,9 @@ def orders_sql(
     per_page: int,
     backend: str = "sqlite",
     access: Access = EVERY,
-) -> tuple[str, str, list[Any]]:
+) -> tuple[str, str, dict[str, Any]]:
+    """The page's SELECT and COUNT statements of the orders grid, and their named parameters;
+    ``backend``: the name ``host.store.api.backend`` gives for the database they run on."""
     where, params = _order_filters(filters, backend, access)
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     direction = "DESC" if descending else "ASC"
@@ -137,7 +150,7 @@ def orders_sql(
     return select, count, params
 
 
-def orders_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
+def orders_page(db: Store, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
     sort: str = args["sort"] if args.get("sort") in ORDER_SORTS else "id"
     descending = args.get("dir", "desc") != "asc"
     page = _page_number(args.get("page"))
@@ -145,7 +158,7 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access,
         k: args.get(k)
         for k in ("company", "status", "payment", "shipping", "source_updated", "cancelled", "upload_failed", "q")
     }
-    select, count, params = orders_sql(filters, sort, descending, page, per_page, backend_of(db), access)
+    select, count, params = orders_sql(filters, sort, descending, page, per_page, store_backend(db), access)
     rows = [
         {**row, "source_updated_for_shipping": bool(row["source_updated_for_shipping"]),
          "needs_attention": bool(row["channel_cancelled"]) and row["status"] != "Cancelled"}
@@ -155,33 +168,35 @@ def orders_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access,
     return Page(rows, total, page, per_page, sort, descending, {k: v for k, v in filters.items() if v})
 
 
-def backend_of(db: sqlite_utils.Database) -> str:
-    """The store's kind: "postgresql" for a database opened from a URL (``host.store.pg.PgDatabase``), else "sqlite"."""
-    return getattr(db, "backend", "sqlite")
+def backend_of(db: Store) -> str:
+    """The store's kind, "sqlite" or "postgresql" (``host.store.api.backend``)."""
+    return store_backend(db)
 
 
-def payment_statuses(db: sqlite_utils.Database, access: Access) -> list[str]:
-    reach, params = access.where("company_id")
+def payment_statuses(db: Store, access: Access) -> list[str]:
+    reach, params = _reach(access, "company_id")
     return [
         row[0] for row in db.execute(f"SELECT DISTINCT payment_status FROM orders WHERE {reach} ORDER BY 1", params)
     ]
 
 
-def jobs_sql(filters: dict[str, Any], page: int, per_page: int, access: Access = EVERY) -> tuple[str, str, list[Any]]:
+def jobs_sql(
+    filters: dict[str, Any], page: int, per_page: int, access: Access = EVERY
+) -> tuple[str, str, dict[str, Any]]:
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     if not access.everything:
-        reach, params = access.where("j.company_id")
+        reach, params = _reach(access, "j.company_id")
         where.append(reach)
     if str(filters.get("company") or "").isdecimal():
-        where.append("j.company_id = ?")
-        params.append(int(filters["company"]))
+        where.append("j.company_id = :company")
+        params["company"] = int(filters["company"])
     if filters.get("kind"):
-        where.append("j.kind = ?")
-        params.append(str(filters["kind"])[:40])
+        where.append("j.kind = :kind")
+        params["kind"] = str(filters["kind"])[:40]
     if filters.get("status"):
-        where.append("j.status = ?")
-        params.append(str(filters["status"])[:40])
+        where.append("j.status = :status")
+        params["status"] = str(filters["status"])[:40]
     clause = (" WHERE " + " AND ".join(where)) if where else ""
     select = (
         "SELECT j.id, j.kind, c.name AS company, j.company_id, j.status, j.priority, j.attempts, j.created_at, "
@@ -192,7 +207,7 @@ def jobs_sql(filters: dict[str, Any], page: int, per_page: int, access: Access =
     return select, f"SELECT COUNT(*) FROM jobs j{clause}", params
 
 
-def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
+def jobs_page(db: Store, args: dict[str, Any], access: Access, per_page: int = PAGE_SIZE) -> Page:
     page = _page_number(args.get("page"))
     filters = {k: args.get(k) for k in ("company", "kind", "status")}
     select, count, params = jobs_sql(filters, page, per_page, access)
@@ -205,21 +220,21 @@ def jobs_page(db: sqlite_utils.Database, args: dict[str, Any], access: Access, p
     return Page(rows, total, page, per_page, filters={k: v for k, v in filters.items() if v})
 
 
-def failed_uploads(db: sqlite_utils.Database, access: Access, limit: int = 200) -> list[dict[str, Any]]:
+def failed_uploads(db: Store, access: Access, limit: int = 200) -> list[dict[str, Any]]:
     """Shipments the channel refused, newest first, with their order."""
-    reach, params = access.where("o.company_id")
+    reach, params = _reach(access, "o.company_id")
     return list(
         db.query(
             "SELECT s.id AS shipment_id, s.order_id, s.carrier, s.tracking_number, s.upload_attempts, "
             "s.upload_message, s.next_upload_at, o.source_order_id, c.name AS company "
             "FROM shipments s JOIN orders o ON o.id = s.order_id JOIN companies c ON c.id = o.company_id "
-            f"WHERE s.upload_state = 'failed' AND {reach} ORDER BY s.id DESC LIMIT ?",
-            [*params, limit],
+            f"WHERE s.upload_state = 'failed' AND {reach} ORDER BY s.id DESC LIMIT :limit",
+            {**params, "limit": limit},
         )
     )
 
 
-def attention_orders(db: sqlite_utils.Database, access: Access, limit: int = 500) -> list[dict[str, Any]]:
+def attention_orders(db: Store, access: Access, limit: int = 500) -> list[dict[str, Any]]:
     """Orders the channel cancelled that staff have not set to Cancelled, in the user's companies."""
     if access.company_ids is None:
         return list(orders_module.list_orders(db, needs_attention=True, limit=limit))
@@ -230,6 +245,6 @@ def attention_orders(db: sqlite_utils.Database, access: Access, limit: int = 500
     return sorted(found, key=lambda row: row["id"])[:limit]
 
 
-def explain(db: sqlite_utils.Database, sql: str, params: list[Any]) -> list[str]:
+def explain(db: Store, sql: str, params: dict[str, Any]) -> list[str]:
     """EXPLAIN QUERY PLAN lines of ``sql`` (the bench shows that grids go through indexes)."""
     return [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()]

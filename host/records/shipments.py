@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
 from host import clock
 from host.channel import plugins
 from host.channel.tracking import checked_tracking
@@ -21,6 +19,7 @@ from host.jobs import queue as jobs
 from host.records import audit
 from host.records.orders import FULLY_SHIPPED, _order_row, shipping_status, show_order
 from host.records.validation import check_text, parse_id
+from host.store.api import Store
 from host.store.db import write
 
 #: the capability of a channel that takes a changed tracking number for a recorded shipment
@@ -38,10 +37,10 @@ def on_channel(shipment: dict[str, Any]) -> bool:
 
 
 def _shipment(
-    db: sqlite_utils.Database, order: dict[str, Any], shipment_id: int | str | None, action: str, fits: Any
+    db: Store, order: dict[str, Any], shipment_id: int | str | None, action: str, fits: Any
 ) -> dict[str, Any]:
     """The order's shipment ``shipment_id``, or its only shipment that ``fits`` the action."""
-    rows = list(db.query("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", [order["id"]]))
+    rows = list(db.query("SELECT * FROM shipments WHERE order_id = :id ORDER BY id", {"id": order["id"]}))
     if shipment_id is not None:
         wanted = parse_id(shipment_id, "shipment")
         found = [row for row in rows if row["id"] == wanted]
@@ -61,13 +60,13 @@ def _shipment(
     return candidates[0]
 
 
-def _record(db: sqlite_utils.Database, actor: str, action: str, order: dict[str, Any], details: dict[str, Any]) -> None:
+def _record(db: Store, actor: str, action: str, order: dict[str, Any], details: dict[str, Any]) -> None:
     audit.record(db, actor, action, company_id=order["company_id"], target=f"order {order['source_order_id']}",
                  details=details)  # fmt: skip
 
 
 def void_shipment(
-    db: sqlite_utils.Database, order_ref: int | str, shipment_id: int | str | None = None, *, actor: str
+    db: Store, order_ref: int | str, shipment_id: int | str | None = None, *, actor: str
 ) -> dict[str, Any]:
     """Remove a shipment whose tracking the channel has not recorded: its units count as
     unshipped again and the order returns to Unshipped or Partially Shipped (a Completed order
@@ -83,35 +82,36 @@ def void_shipment(
                 "use Update Tracking, or change it in the channel's portal"
             )
         if db.execute(
-            "SELECT 1 FROM jobs WHERE company_id = ? AND kind = 'upload_tracking' AND status = ?",
-            [order["company_id"], jobs.PROCESSING],
+            "SELECT 1 FROM jobs WHERE company_id = :company_id AND kind = 'upload_tracking' AND status = :status",
+            {"company_id": order["company_id"], "status": jobs.PROCESSING},
         ).fetchone():
             raise HostError(f"tracking of {order['company']} is being uploaded right now: void it in a minute")
         lines = list(db.query(
             "SELECT sl.order_line_id, sl.quantity, sl.serial_numbers, ol.sku FROM shipment_lines sl "
-            "JOIN order_lines ol ON ol.id = sl.order_line_id WHERE sl.shipment_id = ? ORDER BY ol.id",
-            [shipment["id"]],
+            "JOIN order_lines ol ON ol.id = sl.order_line_id WHERE sl.shipment_id = :id ORDER BY ol.id",
+            {"id": shipment["id"]},
         ))  # fmt: skip
-        for line in lines:
+        for line in lines:  # never below nothing shipped
             db.execute(
-                "UPDATE order_lines SET quantity_shipped = MAX(0, quantity_shipped - ?) WHERE id = ?",
-                [line["quantity"], line["order_line_id"]],
+                "UPDATE order_lines SET quantity_shipped = CASE WHEN quantity_shipped - :quantity >= 0 "
+                "THEN quantity_shipped - :quantity ELSE 0 END WHERE id = :id",
+                {"quantity": line["quantity"], "id": line["order_line_id"]},
             )
-        db.execute("DELETE FROM shipment_lines WHERE shipment_id = ?", [shipment["id"]])
-        db.execute("DELETE FROM shipments WHERE id = ?", [shipment["id"]])
+        db.execute("DELETE FROM shipment_lines WHERE shipment_id = :id", {"id": shipment["id"]})
+        db.execute("DELETE FROM shipments WHERE id = :id", {"id": shipment["id"]})
         shipping = _shipping_status(db, order["id"])
         # every shipment left is on the channel already: nothing is left to upload
         all_sent = (
             shipping == FULLY_SHIPPED
             and not db.execute(
-                "SELECT 1 FROM shipments WHERE order_id = ? AND upload_state != 'accepted'", [order["id"]]
+                "SELECT 1 FROM shipments WHERE order_id = :id AND upload_state != 'accepted'", {"id": order["id"]}
             ).fetchone()
         )
         status = "In Process" if order["status"] == "Completed" and shipping != FULLY_SHIPPED else order["status"]
         db.execute(
-            "UPDATE orders SET shipping_status = ?, status = ?, source_updated_for_shipping = ?, updated_at = ? "
-            "WHERE id = ?",
-            [shipping, status, int(all_sent), clock.now_iso(), order["id"]],
+            "UPDATE orders SET shipping_status = :shipping, status = :status, source_updated_for_shipping = :sent, "
+            "updated_at = :now WHERE id = :id",
+            {"shipping": shipping, "status": status, "sent": int(all_sent), "now": clock.now_iso(), "id": order["id"]},
         )
     _record(db, actor, "shipment voided", order, {
         "shipment": shipment["id"], "carrier": shipment["carrier"], "tracking": shipment["tracking_number"],
@@ -122,13 +122,13 @@ def void_shipment(
     return show_order(db, order["id"])
 
 
-def _shipping_status(db: sqlite_utils.Database, order_id: int) -> str:
+def _shipping_status(db: Store, order_id: int) -> str:
     # the one rule of orders.shipping_status: a line cancelled on the channel is not waited for
     return shipping_status(db, order_id)
 
 
 def update_tracking(
-    db: sqlite_utils.Database,
+    db: Store,
     order_ref: int | str,
     shipment_id: int | str | None = None,
     *,
@@ -162,19 +162,25 @@ def update_tracking(
         if number == shipment["tracking_number"] and new_carrier == shipment["carrier"]:
             raise HostError(f"shipment {shipment['id']} of order {sid} has tracking {number} already")
         if db.execute(
-            "SELECT 1 FROM shipments WHERE order_id = ? AND tracking_number = ? AND id != ?",
-            [order["id"], number, shipment["id"]],
+            "SELECT 1 FROM shipments WHERE order_id = :order_id AND tracking_number = :tracking AND id != :id",
+            {"order_id": order["id"], "tracking": number, "id": shipment["id"]},
         ).fetchone():
             raise HostError(f"order {sid} already has a shipment with tracking {number!r}")
         db.execute(
-            "UPDATE shipments SET carrier = ?, tracking_number = ?, tracking_url = ?, upload_state = 'pending', "
-            "upload_attempts = 0, upload_message = NULL, uploaded_at = NULL, next_upload_at = NULL, "
-            "replaces_tracking = COALESCE(replaces_tracking, ?) WHERE id = ?",
-            [new_carrier, number, tracking_url, shipment["tracking_number"], shipment["id"]],
+            "UPDATE shipments SET carrier = :carrier, tracking_number = :tracking, tracking_url = :url, "
+            "upload_state = 'pending', upload_attempts = 0, upload_message = NULL, uploaded_at = NULL, "
+            "next_upload_at = NULL, replaces_tracking = COALESCE(replaces_tracking, :replaced) WHERE id = :id",
+            {
+                "carrier": new_carrier,
+                "tracking": number,
+                "url": tracking_url,
+                "replaced": shipment["tracking_number"],
+                "id": shipment["id"],
+            },  # fmt: skip
         )
         db.execute(
-            "UPDATE orders SET source_updated_for_shipping = 0, updated_at = ? WHERE id = ?",
-            [clock.now_iso(), order["id"]],
+            "UPDATE orders SET source_updated_for_shipping = 0, updated_at = :now WHERE id = :id",
+            {"now": clock.now_iso(), "id": order["id"]},
         )
     _record(db, actor, "tracking updated", order, {
         "shipment": shipment["id"], "from": f"{shipment['carrier']} {shipment['tracking_number']}",
@@ -184,7 +190,7 @@ def update_tracking(
 
 
 def retry_upload(
-    db: sqlite_utils.Database, order_ref: int | str, shipment_id: int | str | None = None, *, actor: str
+    db: Store, order_ref: int | str, shipment_id: int | str | None = None, *, actor: str
 ) -> dict[str, Any]:
     """Send a refused shipment again: it is pending, and the next worker round uploads it."""
     with write(db):
@@ -196,7 +202,8 @@ def retry_upload(
                 f"(it is {shipment['upload_state']})"
             )
         db.execute(
-            "UPDATE shipments SET upload_state = 'pending', next_upload_at = NULL WHERE id = ?", [shipment["id"]]
+            "UPDATE shipments SET upload_state = 'pending', next_upload_at = NULL WHERE id = :id",
+            {"id": shipment["id"]},
         )
     _record(db, actor, "tracking upload retried", order, {
         "shipment": shipment["id"], "tracking": shipment["tracking_number"], "refusal": shipment["upload_message"],

@@ -16,6 +16,7 @@ check ``substr(value, 1, n) = :prefix`` (``LIKE`` ignores case on SQLite only).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -110,11 +111,19 @@ def backend(db: Store) -> str:
     return str(getattr(db, "backend", "sqlite"))
 
 
+@functools.lru_cache(maxsize=512)
+def _in_names(name: str, count: int) -> tuple[tuple[str, ...], str]:
+    # an import asks for a batch's 200 ids several times a batch: names made once per size
+    keys = tuple(f"{name}_{i}" for i in range(count))
+    return keys, ", ".join(f":{key}" for key in keys) or "NULL"
+
+
 def in_list(name: str, values: Iterable[Any]) -> tuple[str, dict[str, Any]]:
     """``(:name_0, :name_1, ...)`` and its parameters, for ``column IN`` a list of values
     (an empty list gives ``(NULL)``, which matches nothing)."""
-    params = {f"{name}_{i}": value for i, value in enumerate(values)}
-    marks = ", ".join(f":{key}" for key in params) or "NULL"
+    values = list(values)
+    keys, marks = _in_names(name, len(values))
+    params = dict(zip(keys, values, strict=True))
     return f"({marks})", params
 
 

@@ -37,9 +37,9 @@ def _secret_key(path: Path | str) -> str:
             # none yet, or one an older version stored in clear: a new key (open sessions end)
             key = secrets.token_hex(32)
             db.execute(
-                "INSERT INTO web_secrets (name, value) VALUES ('session_key', ?) "
-                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                [sealing.seal(db, key)],
+                "INSERT INTO web_secrets (name, value) VALUES ('session_key', :value) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                {"value": sealing.seal(db, key)},
             )
             return key
     finally:

@@ -3,14 +3,14 @@ companies that user reaches (``access``: pass it to every query of ``host.record
 
 from __future__ import annotations
 
-import sqlite_utils
 from flask import current_app, flash, g
 
 from host.records import access as access_module
+from host.store.api import Store
 from host.store.db import connect
 
 
-def db() -> sqlite_utils.Database:
+def db() -> Store:
     """This request's connection (opened on first use, closed when the request ends)."""
     if "db" not in g:
         g.db = connect(current_app.config["DB_PATH"], migrate=False)

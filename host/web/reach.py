@@ -15,10 +15,10 @@ from host.web.context import access, db
 
 #: how to find the company of each id a URL can carry
 COMPANY_OF = {
-    "company_id": "SELECT id FROM companies WHERE id = ?",
-    "order_id": "SELECT company_id FROM orders WHERE id = ?",
-    "job_id": "SELECT company_id FROM jobs WHERE id = ?",
-    "shipment_id": "SELECT o.company_id FROM shipments s JOIN orders o ON o.id = s.order_id WHERE s.id = ?",
+    "company_id": "SELECT id FROM companies WHERE id = :id",
+    "order_id": "SELECT company_id FROM orders WHERE id = :id",
+    "job_id": "SELECT company_id FROM jobs WHERE id = :id",
+    "shipment_id": "SELECT o.company_id FROM shipments s JOIN orders o ON o.id = s.order_id WHERE s.id = :id",
 }
 
 
@@ -38,6 +38,6 @@ def check() -> None:
         sql = COMPANY_OF.get(name)
         if sql is None:
             abort(404)  # an id of a kind not known here: fail closed
-        row = db().execute(sql, [value]).fetchone()
+        row = db().execute(sql, {"id": value}).fetchone()
         if row is None or not reach.allows(row[0]):
             abort(404)

@@ -150,7 +150,7 @@ def accept(order_id: int):
 
 
 def _company_id(order_id: int) -> int:
-    return db().execute("SELECT company_id FROM orders WHERE id = ?", [order_id]).fetchone()[0]
+    return db().execute("SELECT company_id FROM orders WHERE id = :id", {"id": order_id}).fetchone()[0]
 
 
 @bp.route("/orders/<int:order_id>/status", methods=["POST"])
