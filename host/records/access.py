@@ -13,12 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from host.errors import HostError
 from host.records import audit
 from host.records.companies import get_company
 from host.records.users import User, get_user_by_name
+from host.store.api import Store, in_list
 from host.store.db import write
 
 
@@ -35,34 +34,35 @@ class Access:
     def allows(self, company_id: int | None) -> bool:
         return self.company_ids is None or company_id in self.company_ids
 
-    def where(self, column: str) -> tuple[str, list[Any]]:
-        """A SQL condition on ``column`` (a fixed name, never text from a request) and its values."""
+    def where(self, column: str) -> tuple[str, dict[str, Any]]:
+        """A SQL condition on ``column`` (a fixed name, never text from a request) and its named
+        parameters (``:reach_0``, ...: a query's other parameters take other names)."""
         if self.company_ids is None:
-            return "1 = 1", []
+            return "1 = 1", {}
         if not self.company_ids:
-            return "1 = 0", []
-        ids = sorted(self.company_ids)
-        return f"{column} IN ({', '.join('?' for _ in ids)})", ids
+            return "1 = 0", {}
+        marks, params = in_list("reach", sorted(self.company_ids))
+        return f"{column} IN {marks}", params
 
 
 #: every company: the operator's CLI, the worker, an admin
 EVERY = Access(None)
 
 
-def for_user(db: sqlite_utils.Database, user: User) -> Access:
+def for_user(db: Store, user: User) -> Access:
     """What ``user`` reaches now (read at every request: a change applies at the next page)."""
     if user.role == "admin":
         return EVERY
-    row = db.execute("SELECT all_companies FROM users WHERE id = ?", [user.id]).fetchone()
+    row = db.execute("SELECT all_companies FROM users WHERE id = :id", {"id": user.id}).fetchone()
     if row is None:
         return Access(frozenset())
     if row[0]:
         return EVERY
-    ids = db.execute("SELECT company_id FROM user_companies WHERE user_id = ?", [user.id]).fetchall()
+    ids = db.execute("SELECT company_id FROM user_companies WHERE user_id = :id", {"id": user.id}).fetchall()
     return Access(frozenset(int(r[0]) for r in ids))
 
 
-def company_names(db: sqlite_utils.Database) -> dict[int, list[str] | None]:
+def company_names(db: Store) -> dict[int, list[str] | None]:
     """Per user id, the names of the companies it was given, or None for every company."""
     names: dict[int, list[str] | None] = {}
     for row in db.query("SELECT id, role, all_companies FROM users"):
@@ -84,7 +84,7 @@ def describe(names: list[str] | None, role: str) -> str:
 
 
 def set_companies(
-    db: sqlite_utils.Database,
+    db: Store,
     name: str,
     *,
     add: Iterable[str] = (),
@@ -106,7 +106,7 @@ def set_companies(
         raise HostError("--all reaches every company: give it alone, or give companies without it")
     if user.role == "admin" and (added or removed or every is False):
         raise HostError(f"{user.name!r} is an admin: admins always reach every company (change the role first)")
-    reaches_all = db.execute("SELECT all_companies FROM users WHERE id = ?", [user.id]).fetchone()[0]
+    reaches_all = db.execute("SELECT all_companies FROM users WHERE id = :id", {"id": user.id}).fetchone()[0]
     if reaches_all and removed and not added:
         raise HostError(
             f"{user.name!r} reaches every company: name the companies it keeps with --add, not the ones it loses"
@@ -115,13 +115,19 @@ def set_companies(
     with write(db):
         for company in added:
             db.execute(
-                "INSERT INTO user_companies (user_id, company_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [user.id, company.id],
+                "INSERT INTO user_companies (user_id, company_id) VALUES (:user_id, :company_id) "
+                "ON CONFLICT DO NOTHING",
+                {"user_id": user.id, "company_id": company.id},
             )
         for company in removed:
-            db.execute("DELETE FROM user_companies WHERE user_id = ? AND company_id = ?", [user.id, company.id])
+            db.execute(
+                "DELETE FROM user_companies WHERE user_id = :user_id AND company_id = :company_id",
+                {"user_id": user.id, "company_id": company.id},
+            )
         if every or limited:
-            db.execute("UPDATE users SET all_companies = ? WHERE id = ?", [1 if every else 0, user.id])
+            db.execute(
+                "UPDATE users SET all_companies = :every WHERE id = :id", {"every": 1 if every else 0, "id": user.id}
+            )
         if actor is not None and (added or removed or every is not None):
             details: dict[str, Any] = {"Given": [c.name for c in added], "Taken away": [c.name for c in removed]}
             if every is not None:

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import sqlite_utils
-
 from host import clock
+from host.store.api import Store
 from host.store.db import delete_in_batches, write
 
 WEB, CLI, SYSTEM_SOURCE = "web", "cli", "system"
@@ -89,23 +88,28 @@ def who_words(actor: str, source: str) -> str:
     return actor
 
 
-def _row(actor: str, action: str, company_id: int | None, target: str | None, details: dict[str, Any] | None) -> list:
-    return [
-        clock.now_iso(),
-        str(actor),
-        source_of(actor),
-        action,
-        company_id,
-        target,
-        json.dumps(details or {}, ensure_ascii=False, default=str),
-    ]
+def _row(
+    actor: str, action: str, company_id: int | None, target: str | None, details: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "at": clock.now_iso(),
+        "actor": str(actor),
+        "source": source_of(actor),
+        "action": action,
+        "company_id": company_id,
+        "target": target,
+        "details": json.dumps(details or {}, ensure_ascii=False, default=str),
+    }
 
 
-_INSERT = "INSERT INTO audit_log (at, actor, source, action, company_id, target, details) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT = (
+    "INSERT INTO audit_log (at, actor, source, action, company_id, target, details) "
+    "VALUES (:at, :actor, :source, :action, :company_id, :target, :details)"
+)
 
 
 def record(
-    db: sqlite_utils.Database,
+    db: Store,
     actor: str,
     action: str,
     *,
@@ -117,9 +121,7 @@ def record(
         db.execute(_INSERT, _row(actor, action, company_id, target, details))
 
 
-def record_many(
-    db: sqlite_utils.Database, actor: str, entries: Iterable[tuple[str, int | None, str | None, dict[str, Any]]]
-) -> None:
+def record_many(db: Store, actor: str, entries: Iterable[tuple[str, int | None, str | None, dict[str, Any]]]) -> None:
     """Several entries of one actor, as (action, company_id, target, details), in the caller's
     transaction (a download writes them with the orders they describe, or not at all)."""
     rows = [_row(actor, action, company_id, target, details) for action, company_id, target, details in entries]
@@ -171,7 +173,7 @@ class Filters:
 
 
 def entries(
-    db: sqlite_utils.Database,
+    db: Store,
     *,
     company_id: int | None = None,
     source: str | None = None,
@@ -185,47 +187,46 @@ def entries(
     source = source if source is not None else wanted.source
     sql = "SELECT a.*, c.name AS company FROM audit_log a LEFT JOIN companies c ON c.id = a.company_id"
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {"limit": limit}
     if company_id is not None:
-        where.append("a.company_id = ?")
-        params.append(company_id)
+        where.append("a.company_id = :company_id")
+        params["company_id"] = company_id
     if source is not None:
-        where.append("a.source = ?")
-        params.append(source)
+        where.append("a.source = :source")
+        params["source"] = source
     if wanted.user is not None:
-        where.append("lower(a.actor) = lower(?)")
-        params.append(wanted.user)
+        where.append("lower(a.actor) = lower(:user)")
+        params["user"] = wanted.user
     if wanted.kind is not None:
-        where.append("a.action = ?")
-        params.append(wanted.kind)
+        where.append("a.action = :kind")
+        params["kind"] = wanted.kind
     if wanted.since is not None:
-        where.append("a.at >= ?")
-        params.append(wanted.since)
+        where.append("a.at >= :since")
+        params["since"] = wanted.since
     if wanted.until is not None:
-        where.append("a.at < ?")
-        params.append((date.fromisoformat(wanted.until) + timedelta(days=1)).isoformat())
+        where.append("a.at < :until")
+        params["until"] = (date.fromisoformat(wanted.until) + timedelta(days=1)).isoformat()
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY a.id DESC LIMIT ?"
-    params.append(limit)
+    sql += " ORDER BY a.id DESC LIMIT :limit"
     return [
         {**row, "details": json.loads(row["details"]), "who": who_words(row["actor"], row["source"])}
         for row in db.query(sql, params)
     ]
 
 
-def kinds(db: sqlite_utils.Database, *, company_id: int | None = None) -> list[str]:
+def kinds(db: Store, *, company_id: int | None = None) -> list[str]:
     """The kinds of change the Change Log holds (of one company), for its Kind filter."""
     if company_id is None:
         return [row[0] for row in db.execute("SELECT DISTINCT action FROM audit_log ORDER BY action").fetchall()]
-    sql = "SELECT DISTINCT action FROM audit_log WHERE company_id = ? ORDER BY action"
-    return [row[0] for row in db.execute(sql, [company_id]).fetchall()]
+    sql = "SELECT DISTINCT action FROM audit_log WHERE company_id = :company_id ORDER BY action"
+    return [row[0] for row in db.execute(sql, {"company_id": company_id}).fetchall()]
 
 
-def purge(db: sqlite_utils.Database, days: float, *, batch: int = 1000) -> int:
+def purge(db: Store, days: float, *, batch: int = 1000) -> int:
     """Delete the entries older than ``days`` (0: keep every entry); how many. In batches, each
     its own short transaction."""
     if days <= 0:
         return 0
-    pick = "SELECT id FROM audit_log WHERE at < ? ORDER BY id LIMIT ?"
-    return delete_in_batches(db, pick, [clock.now_iso(-days * 86400)], [("audit_log", "id")], batch)
+    pick = "SELECT id FROM audit_log WHERE at < :before ORDER BY id LIMIT :batch"
+    return delete_in_batches(db, pick, {"before": clock.now_iso(-days * 86400)}, [("audit_log", "id")], batch)

@@ -11,7 +11,6 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
 from pydantic import SecretStr, ValidationError
 
 from host import clock
@@ -19,6 +18,7 @@ from host.channel import plugins
 from host.errors import HostError, InvalidSettings, NotFound
 from host.records import audit, credentials, secrets, website_options
 from host.records.names import name_key
+from host.store.api import Store
 from host.store.db import write
 from plugin_spec import BadData, CartSettings
 from plugin_spec.http import origin
@@ -50,7 +50,7 @@ class Company:
         )
 
 
-def add_company(db: sqlite_utils.Database, name: str, *, actor: str | None = None) -> Company:
+def add_company(db: Store, name: str, *, actor: str | None = None) -> Company:
     """Add a company; ``actor`` (who adds it) is written to the Change Log with it."""
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():
@@ -58,31 +58,37 @@ def add_company(db: sqlite_utils.Database, name: str, *, actor: str | None = Non
     if name.isdecimal():
         raise HostError("a company name cannot be only digits (digits refer to company ids)")
     with write(db):
-        if db.execute("SELECT 1 FROM companies WHERE name_key = ? OR name = ?", [name_key(name), name]).fetchone():
+        key = name_key(name)
+        if db.execute(
+            "SELECT 1 FROM companies WHERE name_key = :key OR name = :name", {"key": key, "name": name}
+        ).fetchone():
             raise HostError(f"company {name!r} already exists")
         now = clock.now_iso()
         company_id = db.execute(
-            "INSERT INTO companies (name, name_key, created_at) VALUES (?, ?, ?) RETURNING id",
-            [name, name_key(name), now],
+            "INSERT INTO companies (name, name_key, created_at) VALUES (:name, :key, :now) RETURNING id",
+            {"name": name, "key": key, "now": now},
         ).fetchone()[0]
-        db.execute("INSERT INTO website_settings (company_id, updated_at) VALUES (?, ?)", [company_id, now])
+        db.execute(
+            "INSERT INTO website_settings (company_id, updated_at) VALUES (:company_id, :now)",
+            {"company_id": company_id, "now": now},
+        )
         if actor is not None:
             audit.record(db, actor, "company added", company_id=company_id, target=name)
     return get_company(db, company_id)
 
 
-def get_company(db: sqlite_utils.Database, ref: str | int) -> Company:
+def get_company(db: Store, ref: str | int) -> Company:
     """A company by id or by name (case-insensitive)."""
     if isinstance(ref, int) or str(ref).isdecimal():
-        rows = list(db.query("SELECT * FROM companies WHERE id = ?", [int(ref)]))
+        rows = list(db.query("SELECT * FROM companies WHERE id = :id", {"id": int(ref)}))
     else:
-        rows = list(db.query("SELECT * FROM companies WHERE name_key = ?", [name_key(str(ref))]))
+        rows = list(db.query("SELECT * FROM companies WHERE name_key = :key", {"key": name_key(str(ref))}))
     if not rows:
         raise NotFound(f"unknown company {str(ref)[:MAX_NAME]!r}")
     return Company.from_row(rows[0])
 
 
-def list_companies(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def list_companies(db: Store) -> list[dict[str, Any]]:
     return [
         {
             "id": row["id"],
@@ -103,11 +109,11 @@ def list_companies(db: sqlite_utils.Database) -> list[dict[str, Any]]:
 # -- Website General Settings ------------------------------------------------------------------
 
 
-def website_settings(db: sqlite_utils.Database, company: Company) -> dict[str, Any]:
+def website_settings(db: Store, company: Company) -> dict[str, Any]:
     row = db.execute(
         "SELECT store_type, store_plugin, allow_order_download, allow_tracking_upload, "
-        f"{', '.join(website_options.LABELS)} FROM website_settings WHERE company_id = ?",
-        [company.id],
+        f"{', '.join(website_options.LABELS)} FROM website_settings WHERE company_id = :company_id",
+        {"company_id": company.id},
     ).fetchone()
     options = dict(zip(website_options.LABELS, row[4:], strict=True))
     for key in website_options.FLAGS:
@@ -130,7 +136,7 @@ def plugin_missing(store_plugin: str | None) -> bool:
 
 
 def update_website_settings(
-    db: sqlite_utils.Database,
+    db: Store,
     company: Company,
     *,
     store_plugin: str | None = None,
@@ -157,16 +163,23 @@ def update_website_settings(
             website_options.check(after)
             if website_options.widens(current, after):
                 # the orders skipped so far lie behind the cursor: Import Orders reads its window again
-                db.execute("DELETE FROM cursors WHERE company_id = ? AND name = ?", [company.id, COVERED_FROM])
-            sets = ", ".join(f"{column} = ?" for column in changes)
+                db.execute(
+                    "DELETE FROM cursors WHERE company_id = :company_id AND name = :name",
+                    {"company_id": company.id, "name": COVERED_FROM},
+                )
+            # column names come from website_options.LABELS and this function, never from a request
+            sets = ", ".join(f"{column} = :{column}" for column in changes)
             db.execute(
-                f"UPDATE website_settings SET {sets}, updated_at = ? WHERE company_id = ?",
-                [*changes.values(), clock.now_iso(), company.id],
+                f"UPDATE website_settings SET {sets}, updated_at = :updated_at WHERE company_id = :company_id",
+                {**changes, "updated_at": clock.now_iso(), "company_id": company.id},
             )
             if store_plugin is not None and store_plugin != current["store_plugin"]:
                 _reset_connection(db, company.id, "store plugin changed")
             if allow_order_download and not current["allow_order_download"]:
-                db.execute("UPDATE companies SET next_download_at = ? WHERE id = ?", [clock.now_iso(), company.id])
+                db.execute(
+                    "UPDATE companies SET next_download_at = :now WHERE id = :id",
+                    {"now": clock.now_iso(), "id": company.id},
+                )
             if actor is not None:
                 now = website_settings(db, company)
                 changed = {k: {"from": current[k], "to": now[k]} for k in changes if now[k] != current[k]}
@@ -175,15 +188,15 @@ def update_website_settings(
     return website_settings(db, company)
 
 
-def _reset_connection(db: sqlite_utils.Database, company_id: int, why: str) -> None:
+def _reset_connection(db: Store, company_id: int, why: str) -> None:
     db.execute(
-        "UPDATE companies SET connection_status = 'untested', connection_message = ?, "
-        "settings_version = settings_version + 1 WHERE id = ?",
-        [f"Test Settings needed: {why}", company_id],
+        "UPDATE companies SET connection_status = 'untested', connection_message = :message, "
+        "settings_version = settings_version + 1 WHERE id = :id",
+        {"message": f"Test Settings needed: {why}", "id": company_id},
     )
 
 
-def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
+def store_plugin(db: Store, company: Company) -> str:
     plugin = website_settings(db, company)["store_plugin"]
     if not plugin:
         raise HostError(
@@ -196,13 +209,13 @@ def store_plugin(db: sqlite_utils.Database, company: Company) -> str:
 # -- Cart General ----------------------------------------------------------------------------
 
 
-def _stored_values(db: sqlite_utils.Database, company_id: int, channel: str) -> dict[str, str]:
+def _stored_values(db: Store, company_id: int, channel: str) -> dict[str, str]:
     """The company's Cart General values, secrets decrypted."""
     return {
         key: secrets.unseal(db, value) if is_secret and value is not None else value
         for key, value, is_secret in db.execute(
-            "SELECT key, value, is_secret FROM cart_settings WHERE company_id = ? AND channel = ?",
-            [company_id, channel],
+            "SELECT key, value, is_secret FROM cart_settings WHERE company_id = :company_id AND channel = :channel",
+            {"company_id": company_id, "channel": channel},
         ).fetchall()
     }
 
@@ -251,7 +264,7 @@ def describe_validation_error(exc: ValidationError, model: type[CartSettings]) -
     return "invalid Cart General settings: " + "; ".join(parts)
 
 
-def cart_settings_model(db: sqlite_utils.Database, company: Company) -> CartSettings:
+def cart_settings_model(db: Store, company: Company) -> CartSettings:
     """The company's Cart General values as an instance of its plugin's settings model."""
     channel = store_plugin(db, company)
     model = plugins.channel_info(channel).settings_model
@@ -261,7 +274,7 @@ def cart_settings_model(db: sqlite_utils.Database, company: Company) -> CartSett
         raise InvalidSettings(describe_validation_error(exc, model)) from None
 
 
-def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str, Any]:
+def show_cart_settings(db: Store, company: Company) -> dict[str, Any]:
     """Every field of the plugin's form with its label; secrets masked to their last 4 characters."""
     channel = store_plugin(db, company)
     model = plugins.channel_info(channel).settings_model
@@ -289,7 +302,7 @@ def show_cart_settings(db: sqlite_utils.Database, company: Company) -> dict[str,
     return {"company": company.name, "store_plugin": channel, "fields": fields, "tokens": tokens}
 
 
-def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
+def shared_account(db: Store, company: Company) -> list[str]:
     """Other companies that reach the same channel account: same store plugin, same Website URL
     and the same secret values. Compared decrypted, in memory; nothing of a key is shown."""
     channel = website_settings(db, company)["store_plugin"]
@@ -308,8 +321,8 @@ def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
     names = []
     for other_id, other_name in db.execute(
         "SELECT c.id, c.name FROM companies c JOIN website_settings w ON w.company_id = c.id "
-        "WHERE w.store_plugin = ? AND c.id != ? ORDER BY c.id",
-        [channel, company.id],
+        "WHERE w.store_plugin = :channel AND c.id != :id ORDER BY c.id",
+        {"channel": channel, "id": company.id},
     ).fetchall():
         if same(_stored_values(db, other_id, channel)):
             names.append(other_name)
@@ -317,7 +330,7 @@ def shared_account(db: sqlite_utils.Database, company: Company) -> list[str]:
 
 
 def update_cart_settings(
-    db: sqlite_utils.Database, company: Company, pairs: dict[str, str], *, actor: str | None = None
+    db: Store, company: Company, pairs: dict[str, str], *, actor: str | None = None
 ) -> dict[str, Any]:
     """Validate the stored values merged with ``pairs`` as a whole; save all or nothing.
 
@@ -359,29 +372,31 @@ def update_cart_settings(
         if key in merged and value is not None
     }
     with write(db):
-        db.execute("DELETE FROM cart_settings WHERE company_id = ? AND channel = ?", [company.id, channel])
+        where = {"company_id": company.id, "channel": channel}
+        db.execute("DELETE FROM cart_settings WHERE company_id = :company_id AND channel = :channel", where)
         for key, value in normalised.items():
             stored = secrets.seal(db, value) if key in secret_keys else value
             db.execute(
-                "INSERT INTO cart_settings (company_id, channel, key, value, is_secret) VALUES (?, ?, ?, ?, ?)",
-                [company.id, channel, key, stored, int(key in secret_keys)],
+                "INSERT INTO cart_settings (company_id, channel, key, value, is_secret) "
+                "VALUES (:company_id, :channel, :key, :value, :is_secret)",
+                {**where, "key": key, "value": stored, "is_secret": int(key in secret_keys)},
             )
         if pairs:
             _reset_connection(db, company.id, "Cart General settings changed")
         if set(pairs) - HOST_FIELDS:
             # another URL or key may be another account: its orders are read from the start
-            db.execute("DELETE FROM cursors WHERE company_id = ? AND channel = ?", [company.id, channel])
+            db.execute("DELETE FROM cursors WHERE company_id = :company_id AND channel = :channel", where)
         if actor is not None and pairs:
             details = {k: ("replaced" if k in secret_keys else normalised.get(k, "")) for k in pairs}
             audit.record(db, actor, "Cart General saved", company_id=company.id, details=details)
     return show_cart_settings(db, company)
 
 
-def settings_version(db: sqlite_utils.Database, company: Company) -> int:
-    return db.execute("SELECT settings_version FROM companies WHERE id = ?", [company.id]).fetchone()[0]
+def settings_version(db: Store, company: Company) -> int:
+    return db.execute("SELECT settings_version FROM companies WHERE id = :id", {"id": company.id}).fetchone()[0]
 
 
-def record_test_result(db: sqlite_utils.Database, company: Company, version: int, ok: bool, message: str) -> bool:
+def record_test_result(db: Store, company: Company, version: int, ok: bool, message: str) -> bool:
     """Record the outcome of Test Settings run on settings ``version``.
 
     Returns False (and records nothing) when the settings changed while the test ran: the
@@ -389,8 +404,15 @@ def record_test_result(db: sqlite_utils.Database, company: Company, version: int
     """
     with write(db):
         cursor = db.execute(
-            "UPDATE companies SET connection_status = ?, connection_message = ?, connection_tested_at = ?, "
-            "next_download_at = COALESCE(next_download_at, ?) WHERE id = ? AND settings_version = ?",
-            ["established" if ok else "failed", message, clock.now_iso(), clock.now_iso(), company.id, version],
+            "UPDATE companies SET connection_status = :status, connection_message = :message, "
+            "connection_tested_at = :now, next_download_at = COALESCE(next_download_at, :now) "
+            "WHERE id = :id AND settings_version = :version",
+            {
+                "status": "established" if ok else "failed",
+                "message": message,
+                "now": clock.now_iso(),
+                "id": company.id,
+                "version": version,
+            },
         )
         return cursor.rowcount == 1

@@ -20,12 +20,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import sqlite_utils
-
 from host import clock
 from host.records import secrets
+from host.store.api import Store
 from host.store.db import connect, target_of, write
 from plugin_spec.credentials import Credential
+
+#: one record of a company's channel, by name (the parameters are ``DbCredentialStore._key``)
+_WHERE = "company_id = :company_id AND channel = :channel AND name = :name"
 
 
 class DbCredentialStore:
@@ -34,13 +36,13 @@ class DbCredentialStore:
     def __init__(self, target: str, company_id: int, channel: str):
         self.target, self.company_id, self.channel = target, company_id, channel
         self._lock = threading.Lock()  # the threads of one upload share the store
-        self._db: sqlite_utils.Database | None = None
+        self._db: Store | None = None
         self._seen: set[str] = set()
         #: name -> the lease this store wrote when it claimed a renewal (another's is never released)
         self._claims: dict[str, str] = {}
 
     @classmethod
-    def of(cls, db: sqlite_utils.Database, company_id: int, channel: str) -> DbCredentialStore:
+    def of(cls, db: Store, company_id: int, channel: str) -> DbCredentialStore:
         return cls(target_of(db), company_id, channel)
 
     def close(self) -> None:
@@ -49,13 +51,14 @@ class DbCredentialStore:
                 self._db.close()
                 self._db = None
 
-    def _conn(self) -> sqlite_utils.Database:
+    def _conn(self) -> Store:
         if self._db is None:
             self._db = connect(self.target, migrate=False, create=False)
         return self._db
 
-    def _key(self, name: str) -> list[Any]:
-        return [self.company_id, self.channel, name]
+    def _key(self, name: str) -> dict[str, Any]:
+        """The named parameters that pick one record (``_WHERE``)."""
+        return {"company_id": self.company_id, "channel": self.channel, "name": name}
 
     # --- CredentialStore --------------------------------------------------------------------
 
@@ -63,8 +66,7 @@ class DbCredentialStore:
         with self._lock:
             db = self._conn()
             row = db.execute(
-                "SELECT value, expires_at, version, origin, refreshed_at FROM channel_credentials "
-                "WHERE company_id = ? AND channel = ? AND name = ?",
+                f"SELECT value, expires_at, version, origin, refreshed_at FROM channel_credentials WHERE {_WHERE}",
                 self._key(name),
             ).fetchone()
             if row is None or not row[2] or row[0] is None:
@@ -83,16 +85,16 @@ class DbCredentialStore:
                 if seen_version == 0:
                     created = db.execute(
                         "INSERT INTO channel_credentials (company_id, channel, name, version, lease_until) "
-                        "VALUES (?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
-                        [*self._key(name), until],
+                        "VALUES (:company_id, :channel, :name, 0, :until) ON CONFLICT DO NOTHING",
+                        {**self._key(name), "until": until},
                     ).rowcount
                     if created == 1:
                         self._claims[name] = until
                         return True
                 claimed = db.execute(
-                    "UPDATE channel_credentials SET lease_until = ? WHERE company_id = ? AND channel = ? AND name = ? "
-                    "AND version = ? AND (lease_until IS NULL OR lease_until < ?)",
-                    [until, *self._key(name), seen_version, now],
+                    f"UPDATE channel_credentials SET lease_until = :until WHERE {_WHERE} "
+                    "AND version = :seen AND (lease_until IS NULL OR lease_until < :now)",
+                    {**self._key(name), "until": until, "seen": seen_version, "now": now},
                 ).rowcount
             if claimed == 1:
                 self._claims[name] = until
@@ -109,17 +111,22 @@ class DbCredentialStore:
                 # saved whatever the claim became: see CredentialStore.finish_refresh
                 db.execute(
                     "INSERT INTO channel_credentials (company_id, channel, name, origin, value, expires_at, version, "
-                    "refreshed_at, lease_until) VALUES (?, ?, ?, ?, ?, ?, 1, ?, NULL) "
+                    "refreshed_at, lease_until) VALUES (:company_id, :channel, :name, :origin, :value, :expires_at, "
+                    "1, :refreshed_at, NULL) "
                     "ON CONFLICT (company_id, channel, name) DO UPDATE SET origin = excluded.origin, "
                     "value = excluded.value, expires_at = excluded.expires_at, "
                     "version = channel_credentials.version + 1, refreshed_at = excluded.refreshed_at, "
                     "lease_until = NULL",
-                    [*self._key(name), origin, sealed, clock.iso(expires_at) if expires_at else None,
-                     clock.iso(refreshed)],
-                )  # fmt: skip
+                    {
+                        **self._key(name),
+                        "origin": origin,
+                        "value": sealed,
+                        "expires_at": clock.iso(expires_at) if expires_at else None,
+                        "refreshed_at": clock.iso(refreshed),
+                    },
+                )
                 version = db.execute(
-                    "SELECT version FROM channel_credentials WHERE company_id = ? AND channel = ? AND name = ?",
-                    self._key(name),
+                    f"SELECT version FROM channel_credentials WHERE {_WHERE}", self._key(name)
                 ).fetchone()[0]
             self._seen.update(v for v in values.values() if v)
             self._claims.pop(name, None)
@@ -136,9 +143,9 @@ class DbCredentialStore:
             with write(db):
                 # only this store's own claim: one taken over since (its lease lapsed) stays
                 db.execute(
-                    "UPDATE channel_credentials SET lease_until = NULL WHERE company_id = ? AND channel = ? "
-                    "AND name = ? AND version = ? AND lease_until = ?",
-                    [*self._key(name), seen_version, claim],
+                    f"UPDATE channel_credentials SET lease_until = NULL WHERE {_WHERE} "
+                    "AND version = :seen AND lease_until = :claim",
+                    {**self._key(name), "seen": seen_version, "claim": claim},
                 )
 
     def secret_values(self) -> list[str]:
@@ -147,26 +154,26 @@ class DbCredentialStore:
             return sorted(self._seen, key=len, reverse=True)
 
 
-def values_of(db: sqlite_utils.Database, company_id: int) -> list[str]:
+def values_of(db: Store, company_id: int) -> list[str]:
     """Every token stored for the company, in clear: for scrubbing a message, never for showing."""
     rows = db.execute(
-        "SELECT value FROM channel_credentials WHERE company_id = ? AND version > 0 AND value IS NOT NULL",
-        [company_id],
+        "SELECT value FROM channel_credentials WHERE company_id = :company_id AND version > 0 AND value IS NOT NULL",
+        {"company_id": company_id},
     ).fetchall()
     return [v for (sealed,) in rows for v in _values(db, sealed).values() if v]
 
 
-def status(db: sqlite_utils.Database, company_id: int, channel: str) -> list[dict[str, Any]]:
+def status(db: Store, company_id: int, channel: str) -> list[dict[str, Any]]:
     """What staff may see of a company's stored tokens: their name and dates, never a value."""
     rows = db.execute(
-        "SELECT name, refreshed_at, expires_at FROM channel_credentials WHERE company_id = ? AND channel = ? "
-        "AND version > 0 ORDER BY name",
-        [company_id, channel],
+        "SELECT name, refreshed_at, expires_at FROM channel_credentials "
+        "WHERE company_id = :company_id AND channel = :channel AND version > 0 ORDER BY name",
+        {"company_id": company_id, "channel": channel},
     ).fetchall()
     return [{"name": name, "refreshed_at": refreshed, "expires_at": expires} for name, refreshed, expires in rows]
 
 
-def _values(db: sqlite_utils.Database, sealed: str) -> dict[str, str]:
+def _values(db: Store, sealed: str) -> dict[str, str]:
     """A record's values, decrypted (strings only: what a token endpoint answered)."""
     return {k: v for k, v in json.loads(secrets.unseal(db, sealed)).items() if isinstance(v, str)}
 

@@ -10,10 +10,9 @@ Permissions are said in words here, for the pages.
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from host.errors import HostError
 from host.records import audit, users
+from host.store.api import Store
 from host.store.db import write
 
 #: what a permission lets a user do, as staff read it (the order is the Employees page's)
@@ -49,7 +48,7 @@ def who_may(permission: str, what: str) -> str:
     return f"Only {roles_with(permission)} may {what}."
 
 
-def _target(db: sqlite_utils.Database, name: str) -> users.User:
+def _target(db: Store, name: str) -> users.User:
     return users.get_user_by_name(db, name)
 
 
@@ -58,25 +57,25 @@ def _not_oneself(target: users.User, actor: str, doing: str) -> None:
         raise HostError(f"you cannot {doing} yourself; another admin can")
 
 
-def _keeps_an_admin(db: sqlite_utils.Database, target: users.User, doing: str) -> None:
+def _keeps_an_admin(db: Store, target: users.User, doing: str) -> None:
     """Refuse when ``target`` is the last admin who can sign in: nobody could manage staff after."""
     if target.role != "admin" or target.disabled:
         return
     others = db.execute(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?", [target.id]
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != :id", {"id": target.id}
     ).fetchone()[0]
     if not others:
         raise HostError(f"{target.name!r} is the last admin who can sign in: add another admin before you {doing}")
 
 
-def add(db: sqlite_utils.Database, actor: str, name: str, role: str, password: str) -> users.User:
+def add(db: Store, actor: str, name: str, role: str, password: str) -> users.User:
     with write(db):
         user = users.add_user(db, name, role, password)
         audit.record(db, actor, "employee added", target=user.name, details={"role": role})
     return user
 
 
-def set_role(db: sqlite_utils.Database, actor: str, name: str, role: str) -> users.User:
+def set_role(db: Store, actor: str, name: str, role: str) -> users.User:
     """Give ``name`` another role; their sessions end (they sign in again under the new one)."""
     if role not in users.ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(users.ROLES)}")
@@ -87,12 +86,15 @@ def set_role(db: sqlite_utils.Database, actor: str, name: str, role: str) -> use
         _not_oneself(target, actor, "change the role of")
         if role != "admin":
             _keeps_an_admin(db, target, "change this role")
-        db.execute("UPDATE users SET role = ?, session_version = session_version + 1 WHERE id = ?", [role, target.id])
+        db.execute(
+            "UPDATE users SET role = :role, session_version = session_version + 1 WHERE id = :id",
+            {"role": role, "id": target.id},
+        )
         audit.record(db, actor, "employee role changed", target=target.name, details={"role": role, "was": target.role})
     return _target(db, name)
 
 
-def set_disabled(db: sqlite_utils.Database, actor: str, name: str, disabled: bool) -> users.User:
+def set_disabled(db: Store, actor: str, name: str, disabled: bool) -> users.User:
     """Disable ``name`` (they cannot sign in; their sessions end) or enable them again."""
     with write(db):
         target = _target(db, name)
@@ -102,26 +104,26 @@ def set_disabled(db: sqlite_utils.Database, actor: str, name: str, disabled: boo
             _not_oneself(target, actor, "disable")
             _keeps_an_admin(db, target, "disable this user")
         db.execute(
-            "UPDATE users SET disabled = ?, session_version = session_version + 1 WHERE id = ?",
-            [int(disabled), target.id],
+            "UPDATE users SET disabled = :disabled, session_version = session_version + 1 WHERE id = :id",
+            {"disabled": int(disabled), "id": target.id},
         )
         audit.record(db, actor, "employee disabled" if disabled else "employee enabled", target=target.name)
     return _target(db, name)
 
 
-def remove(db: sqlite_utils.Database, actor: str, name: str) -> None:
+def remove(db: Store, actor: str, name: str) -> None:
     """Remove ``name`` for good (the Change Log keeps their name on what they did)."""
     with write(db):
         target = _target(db, name)
         _not_oneself(target, actor, "remove")
         _keeps_an_admin(db, target, "remove this user")
-        db.execute("DELETE FROM user_companies WHERE user_id = ?", [target.id])  # the companies given
-        db.execute("DELETE FROM users WHERE id = ?", [target.id])
+        db.execute("DELETE FROM user_companies WHERE user_id = :id", {"id": target.id})  # the companies given
+        db.execute("DELETE FROM users WHERE id = :id", {"id": target.id})
         users.unlock(db, target.name)  # their failed sign-ins go with them
         audit.record(db, actor, "employee removed", target=target.name, details={"role": target.role})
 
 
-def reset_password(db: sqlite_utils.Database, actor: str, name: str, password: str) -> None:
+def reset_password(db: Store, actor: str, name: str, password: str) -> None:
     """An admin sets a new password for ``name``; their sessions end. Nobody resets their own:
     they change it knowing the current one (``change_own_password``)."""
     target = _target(db, name)
@@ -132,7 +134,7 @@ def reset_password(db: sqlite_utils.Database, actor: str, name: str, password: s
         audit.record(db, actor, "employee password reset", target=target.name)
 
 
-def change_own_password(db: sqlite_utils.Database, user: users.User, current: str, new: str) -> users.User:
+def change_own_password(db: Store, user: users.User, current: str, new: str) -> users.User:
     """``user`` sets a new password knowing the current one; their other sessions end. Returns
     the user as now stored (the session that changed it takes the new session version)."""
     if not users.password_matches(db, user.id, current):

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from host import clock
 from host.errors import HostError, NotFound
 from host.records.names import name_key
+from host.store.api import Store
 from host.store.db import write
 
 ROLES = ("admin", "support", "warehouse", "read-only")
@@ -75,7 +75,7 @@ def _from_row(row: dict[str, Any]) -> User:
     )
 
 
-def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
+def check_new_user(db: Store, name: str, role: str) -> str:
     """The name of a user that may be added (stripped); refused before a password is asked."""
     name = name.strip()
     if not name or len(name) > 64 or not name.isprintable() or " " in name:
@@ -85,38 +85,38 @@ def check_new_user(db: sqlite_utils.Database, name: str, role: str) -> str:
         raise HostError("a user name cannot contain ':' nor be 'system'")
     if role not in ROLES:
         raise HostError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
-    if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+    if db.execute("SELECT 1 FROM users WHERE name = :name", {"name": name}).fetchone():
         raise HostError(f"user {name!r} already exists")
     return name
 
 
-def add_user(db: sqlite_utils.Database, name: str, role: str, password: str) -> User:
+def add_user(db: Store, name: str, role: str, password: str) -> User:
     name = check_new_user(db, name, role)
     if len(password) < MIN_PASSWORD:
         raise HostError(f"a password has at least {MIN_PASSWORD} characters")
     with write(db):
-        if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+        if db.execute("SELECT 1 FROM users WHERE name = :name", {"name": name}).fetchone():
             raise HostError(f"user {name!r} already exists")
         db.execute(
-            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-            [name, role, _hasher.hash(password), clock.now_iso()],
+            "INSERT INTO users (name, role, password_hash, created_at) VALUES (:name, :role, :hash, :now)",
+            {"name": name, "role": role, "hash": _hasher.hash(password), "now": clock.now_iso()},
         )
     return get_user_by_name(db, name)
 
 
-def get_user(db: sqlite_utils.Database, user_id: int) -> User | None:
-    rows = list(db.query("SELECT * FROM users WHERE id = ?", [user_id]))
+def get_user(db: Store, user_id: int) -> User | None:
+    rows = list(db.query("SELECT * FROM users WHERE id = :id", {"id": user_id}))
     return _from_row(rows[0]) if rows else None
 
 
-def get_user_by_name(db: sqlite_utils.Database, name: str) -> User:
-    rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
+def get_user_by_name(db: Store, name: str) -> User:
+    rows = list(db.query("SELECT * FROM users WHERE name = :name", {"name": name.strip()}))
     if not rows:
         raise NotFound(f"unknown user {name[:64]!r}")
     return _from_row(rows[0])
 
 
-def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def list_users(db: Store) -> list[dict[str, Any]]:
     return [
         {
             "id": r["id"],
@@ -130,31 +130,31 @@ def list_users(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     ]
 
 
-def set_password(db: sqlite_utils.Database, name: str, password: str) -> None:
+def set_password(db: Store, name: str, password: str) -> None:
     """A new password; sessions signed in with the old one end (their version no longer matches)."""
     if len(password) < MIN_PASSWORD:
         raise HostError(f"a password has at least {MIN_PASSWORD} characters")
     user = get_user_by_name(db, name)
     with write(db):
         db.execute(
-            "UPDATE users SET password_hash = ?, session_version = session_version + 1 WHERE id = ?",
-            [_hasher.hash(password), user.id],
+            "UPDATE users SET password_hash = :hash, session_version = session_version + 1 WHERE id = :id",
+            {"hash": _hasher.hash(password), "id": user.id},
         )
 
 
-def password_matches(db: sqlite_utils.Database, user_id: int, password: str) -> bool:
+def password_matches(db: Store, user_id: int, password: str) -> bool:
     """Whether ``password`` is the user's (a user changing their own password proves it first)."""
-    row = db.execute("SELECT password_hash FROM users WHERE id = ?", [user_id]).fetchone()
+    row = db.execute("SELECT password_hash FROM users WHERE id = :id", {"id": user_id}).fetchone()
     try:
         return bool(_hasher.verify(row[0] if row else _DUMMY_HASH, password)) and row is not None
     except (VerificationError, InvalidHashError):
         return False
 
 
-def end_sessions(db: sqlite_utils.Database, user_id: int) -> None:
+def end_sessions(db: Store, user_id: int) -> None:
     """End every session of the user, on every device (signing out ends them all)."""
     with write(db):
-        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = ?", [user_id])
+        db.execute("UPDATE users SET session_version = session_version + 1 WHERE id = :id", {"id": user_id})
 
 
 def _throttle_key(name: str, address: str) -> str:
@@ -163,12 +163,12 @@ def _throttle_key(name: str, address: str) -> str:
     return f"pair:{name_key(name)[:64]}\x1f{address}"  # PostgreSQL text holds no NUL
 
 
-def _wait_left(db: sqlite_utils.Database, key: str) -> float:
+def _wait_left(db: Store, key: str) -> float:
     """Seconds before this (name, address) may try again: none for the first failures, then
     doubling with each failure, never a lock that outlasts ``MAX_DELAY_SECONDS``."""
     count, last = db.execute(
-        "SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = ? AND at >= ?",
-        [key, clock.now_iso(-FAILURE_WINDOW_SECONDS)],
+        "SELECT COUNT(*), MAX(at) FROM login_failures WHERE key = :key AND at >= :since",
+        {"key": key, "since": clock.now_iso(-FAILURE_WINDOW_SECONDS)},
     ).fetchone()
     if count < MAX_FAILURES:
         return 0.0
@@ -176,14 +176,14 @@ def _wait_left(db: sqlite_utils.Database, key: str) -> float:
     return max(0.0, delay - (clock.now() - clock.parse(last)).total_seconds())
 
 
-def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address: str = "") -> User | None:
+def authenticate(db: Store, name: str, password: str, *, address: str = "") -> User | None:
     """The user when the password matches; None when not. Raises LoginThrottled while the
     (name, address) pair must wait after repeated failures (``_wait_left``)."""
     key = _throttle_key(name, address)
     wait = _wait_left(db, key)
     if wait > 0:
         raise LoginThrottled(f"too many failed logins from here; try again in {max(1, round(wait))} s")
-    rows = list(db.query("SELECT * FROM users WHERE name = ?", [name.strip()]))
+    rows = list(db.query("SELECT * FROM users WHERE name = :name", {"name": name.strip()}))
     try:
         _hasher.verify(rows[0]["password_hash"] if rows else _DUMMY_HASH, password)
         # a disabled user is answered as a wrong password: the page never tells the state
@@ -192,16 +192,20 @@ def authenticate(db: sqlite_utils.Database, name: str, password: str, *, address
         ok = False
     with write(db):
         if not ok:
-            db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, clock.now_iso()])
+            db.execute("INSERT INTO login_failures (key, at) VALUES (:key, :now)", {"key": key, "now": clock.now_iso()})
             return None
-        db.execute("DELETE FROM login_failures WHERE key = ?", [key])
-        db.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [clock.now_iso(), rows[0]["id"]])
+        db.execute("DELETE FROM login_failures WHERE key = :key", {"key": key})
+        db.execute(
+            "UPDATE users SET last_login_at = :now WHERE id = :id", {"now": clock.now_iso(), "id": rows[0]["id"]}
+        )
     return _from_row(rows[0])
 
 
-def unlock(db: sqlite_utils.Database, name: str) -> int:
+def unlock(db: Store, name: str) -> int:
     """Forget the failed sign-ins of ``name`` from every address; how many were forgotten."""
     prefix = _throttle_key(name, "")
     with write(db):
-        cursor = db.execute("DELETE FROM login_failures WHERE substr(key, 1, ?) = ?", [len(prefix), prefix])
+        cursor = db.execute(
+            "DELETE FROM login_failures WHERE substr(key, 1, :n) = :prefix", {"n": len(prefix), "prefix": prefix}
+        )
     return int(cursor.rowcount or 0)
