@@ -28,7 +28,7 @@ AMAZON_TARGET = 1.1
 
 def _company(db: Any, sandbox: Any) -> Any:
     from amazon_sp.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REFRESH_TOKEN
-    from host.channel import services
+    from host.channel import settings_test
     from host.records import companies
 
     company = companies.add_company(db, "Amazon Bench")
@@ -38,7 +38,7 @@ def _company(db: Any, sandbox: Any) -> Any:
         "lwa_client_secret": DEFAULT_CLIENT_SECRET, "refresh_token": DEFAULT_REFRESH_TOKEN,
         "api_url": sandbox.base_url, "commission_percent": "10",
     })  # fmt: skip
-    result = services.test_settings(db, company)
+    result = settings_test.test_settings(db, company)
     if not result.ok:
         raise RuntimeError(f"Test Settings failed: {result.message}")
     return companies.get_company(db, company.id)

@@ -127,7 +127,7 @@ def new_db_path(workdir: Path, name: str) -> Path:
 
 def add_company(db: Any, name: str, base_url: str, api_key: str, *, commission: str = "10") -> Any:
     """A company set up the way support staff do it, with Test Settings passed."""
-    from host.channel import services
+    from host.channel import settings_test
     from host.records import companies
 
     company = companies.add_company(db, name)
@@ -137,7 +137,7 @@ def add_company(db: Any, name: str, base_url: str, api_key: str, *, commission: 
     companies.update_cart_settings(
         db, company, {"website_url": base_url, "x_api_key": api_key, "commission_percent": commission}
     )
-    result = services.test_settings(db, company)
+    result = settings_test.test_settings(db, company)
     if not result.ok:
         raise RuntimeError(f"Test Settings failed for {name}: {result.message}")
     return companies.get_company(db, company.id)

@@ -169,7 +169,7 @@ def floor_insert(path: Path, orders: list[dict[str, Any]], lines: list[dict[str,
 
 def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, Row]:
     from host import clock
-    from host.channel import services
+    from host.channel import cursors
     from host.store import db as host_db
 
     n = cfg.import_orders
@@ -193,7 +193,7 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
         if status != "Completed" or summary.get("inserted") != n:
             raise RuntimeError(f"import: {status} {summary}")
         # Import Orders again as staff would: the window was read up to the cursor already,
-        # so the job starts at the cursor (services.import_since)
+        # so the job starts at the cursor (cursors.import_since)
         started = time.perf_counter()
         status, summary = run_job(db, company.id, "import_orders")
         again_s.append(time.perf_counter() - started)
@@ -202,7 +202,7 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
         # and forced to read the whole window again (--since): every order fetched, mapped and
         # found unchanged
         started = time.perf_counter()
-        status, summary = run_job(db, company.id, "import_orders", {"since": clock.iso(services.recent_since())})
+        status, summary = run_job(db, company.id, "import_orders", {"since": clock.iso(cursors.recent_since())})
         cursor_s.append(time.perf_counter() - started)
         if status != "Completed" or summary.get("unchanged") != n:
             raise RuntimeError(f"full re-read: {status} {summary}")
@@ -642,21 +642,21 @@ def _plan(db: Any, sql: str) -> list[str]:
 
 
 def scheduler_tick(cfg: Config, work: Path) -> Row:
-    from host.jobs import worker
+    from host.jobs import scheduler
     from host.store import db as host_db
 
     db = host_db.connect(new_db_path(work, "tick"))
     _populate_companies(db, cfg.tick_companies, cfg.tick_orders_per_company)
-    queued = worker.tick(db)
+    queued = scheduler.tick(db)
     if any(queued.values()):
         raise RuntimeError(f"tick queued work although nothing is due: {queued}")
     # the statements a tick runs, as SQLite saw them: their plans, and the same SQL run bare
-    statements = _traced_statements(db, lambda: worker.tick(db))
+    statements = _traced_statements(db, lambda: scheduler.tick(db))
     queries = [sql for sql in statements if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH"))]
 
     def measure_tick(_: int) -> float:
         started = time.perf_counter()
-        worker.tick(db)
+        scheduler.tick(db)
         return time.perf_counter() - started
 
     def measure_bare(_: int) -> float:
@@ -690,7 +690,7 @@ def scheduler_tick(cfg: Config, work: Path) -> Row:
         notes.append("FULL TABLE SCAN: " + "; ".join(full_scans))
     return Row(
         "tick",
-        f"Scheduler tick, {cfg.tick_companies:,} companies, nothing due (worker.tick)",
+        f"Scheduler tick, {cfg.tick_companies:,} companies, nothing due (scheduler.tick)",
         f"{tick_s * 1000:.2f} ms",
         f"{bare_s * 1000:.2f} ms",
         ratio,

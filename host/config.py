@@ -231,26 +231,30 @@ def _where(name: str, flags: dict[str, Any], path: Path | None, file_values: dic
     return "default"
 
 
+#: the settings a command loaded (flags and ``--config`` included); None outside a command
+_in_use: Settings | None = None
+
+
+def use(settings: Settings | None) -> Settings | None:
+    """Make ``settings`` what ``current()`` answers in this process (and in the job processes
+    forked from it) until ``use`` is called again; returns the settings in use before, so a
+    caller that runs inside another (a test's CliRunner) can put them back."""
+    global _in_use
+    previous, _in_use = _in_use, settings
+    if settings is not None and settings.secret_key_file is not None:
+        # the key file is also named to the processes the host starts (and read by host.records.secrets)
+        os.environ["CARTPLUGIN_SECRET_KEY_FILE"] = str(settings.secret_key_file)
+    return previous
+
+
 def current() -> Settings:
-    """The settings for code that runs outside the CLI; a bad value falls back to the default
-    here, and the CLI, which loads the same sources, reports it as an error."""
+    """The settings in force, read where a value is used (never copied into module globals, which
+    would keep the value of the moment they were imported): the ones a command loaded, else read
+    now from the same sources. A bad value falls back to the default here; the CLI, which loads
+    the same sources, reports it as an error."""
+    if _in_use is not None:
+        return _in_use
     try:
         return load().settings
     except HostError:
         return Settings.model_construct()
-
-
-def apply(settings: Settings) -> None:
-    """Make the modules that tune themselves at import follow ``settings``."""
-    from host.channel import services
-    from host.jobs import queue as jobs
-    from host.jobs import runner, worker
-
-    services.RECENT_DAYS = settings.recent_days
-    services.BATCH_SIZE = settings.download_batch
-    services.UPLOAD_BATCH = settings.upload_batch
-    jobs.RETRY_BASE_SECONDS = settings.retry_base_seconds
-    runner.JOB_BUDGET_SECONDS = settings.job_budget_seconds
-    worker.STOP_GRACE_SECONDS = settings.stop_grace_seconds
-    if settings.secret_key_file is not None:
-        os.environ["CARTPLUGIN_SECRET_KEY_FILE"] = str(settings.secret_key_file)

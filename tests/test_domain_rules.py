@@ -8,11 +8,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from support import API_KEY, ups_tracking
 
-from host.channel import services
+from host.channel import cursors
 
 
 def channel_unfulfilled(sandbox) -> dict[str, dict]:
-    since = datetime.now(UTC) - timedelta(days=services.RECENT_DAYS)
+    since = datetime.now(UTC) - timedelta(days=cursors.recent_days())
     return {
         o["id"]: o
         for o in sandbox.orders()
@@ -79,7 +79,7 @@ def test_reimport_never_duplicates_nor_overwrites_staff_changes(run, imported, s
     first, second = list(imported.values())[:2]
     run("orders", "set-status", str(first["id"]), "On Hold")
     run("orders", "ship", str(second["id"]), "--carrier", "DHL", "--tracking", "JD014600006112345678")
-    since = (datetime.now(UTC) - timedelta(days=services.RECENT_DAYS)).date().isoformat()
+    since = (datetime.now(UTC) - timedelta(days=cursors.recent_days())).date().isoformat()
     job = run.json("import-orders", company, "--since", since)  # read every order again
     assert job["summary"]["inserted"] == 0 and job["summary"]["unchanged"] == len(imported)
     after = {o["source_order_id"]: o for o in run.json("orders", "list")}

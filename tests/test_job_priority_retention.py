@@ -8,7 +8,7 @@ from support import file_digest
 
 from host import clock, config
 from host.jobs import queue as jobs
-from host.jobs import worker
+from host.jobs import scheduler
 from host.records import audit
 from host.store.db import connect, write
 
@@ -64,7 +64,7 @@ def test_the_worker_deletes_finished_jobs_after_10_days_by_default_never_a_proce
     with write(db):
         db.execute("UPDATE jobs SET heartbeat_at = :at WHERE id = :id", {"at": clock.now_iso(), "id": ids[2]})
     db.close()
-    monkeypatch.setattr(worker, "_next_purge_at", 0.0)
+    monkeypatch.setattr(scheduler, "_next_purge_at", 0.0)
     run("worker", "--once")
     left = {j["id"] for j in run.json("jobs", "list")}
     assert ids[0] not in left and {ids[1], ids[2]} <= left
@@ -81,7 +81,7 @@ def test_the_retention_is_read_from_the_config_file(run, company, db_path, tmp_p
     assert rows["job_retention_days"]["value"] == 2
     job = run.json("import-orders", company)
     _age(db_path, job["id"], 3)
-    monkeypatch.setattr(worker, "_next_purge_at", 0.0)
+    monkeypatch.setattr(scheduler, "_next_purge_at", 0.0)
     run("worker", "--once")
     # (the worker's own download job may take the freed id: the job is known by its kind)
     assert "import_orders" not in {j["kind"] for j in run.json("jobs", "list")}

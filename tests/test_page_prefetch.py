@@ -128,7 +128,7 @@ def test_a_page_refused_by_the_page_reader_comes_raw_and_the_others_as_read(toy)
 
 def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db_path, sandbox):
     from backmarket_pro import plugin
-    from host.channel import services
+    from host.channel import cursors, download, gate
     from host.records import companies
     from host.store import db as host_db
 
@@ -138,10 +138,10 @@ def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db
         db = host_db.connect(db_path)
         acme = companies.get_company(db, company)
         imported: list[int] = []
-        with pytest.raises(services.Interrupted) as stopped:
+        with pytest.raises(gate.Interrupted) as stopped:
             # stopping once an order is in: a job stopping from the start sends no request at all
-            services.download_orders(
-                db, acme, since=services.recent_since(), progress=imported.append, stop=lambda: bool(imported)
+            download.download_orders(
+                db, acme, since=cursors.recent_since(), progress=imported.append, stop=lambda: bool(imported)
             )
         # the exception (and with it the download's frame) is still held here, as a worker's
         # error handling may hold it: the thread must have ended all the same

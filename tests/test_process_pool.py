@@ -27,7 +27,7 @@ from support import Held, wait_until
 
 import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
-from host.channel import services
+from host.channel import settings_test
 from host.cli.main import cli
 from host.jobs import queue as jobs
 from host.jobs import runner
@@ -44,7 +44,7 @@ def _company(db, name: str, sandbox: Sandbox, key: str) -> int:
         db, company, store_plugin="backmarket_pro", allow_order_download=True, allow_tracking_upload=True
     )
     companies.update_cart_settings(db, company, {"website_url": sandbox.base_url, "x_api_key": key})
-    assert services.test_settings(db, company).ok
+    assert settings_test.test_settings(db, company).ok
     return company.id
 
 
@@ -194,7 +194,7 @@ def small_pages(monkeypatch):
     """Five orders a page and a batch, so a job has many order boundaries (forked children inherit it)."""
     options = dataclasses.replace(backmarket_pro.plugin.client_options, page_size=5)
     monkeypatch.setattr(backmarket_pro.plugin, "client_options", options)
-    monkeypatch.setattr(services, "BATCH_SIZE", 5)
+    monkeypatch.setenv("CARTPLUGIN_DOWNLOAD_BATCH", "5")
 
 
 def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finishes_them(shops, db_path, small_pages):
@@ -345,7 +345,7 @@ def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round_and_nothin
 
 
 def test_a_job_in_a_child_keeps_its_time_budget(shops, db_path, small_pages, monkeypatch):
-    monkeypatch.setattr(runner, "JOB_BUDGET_SECONDS", 0.3)
+    monkeypatch.setenv("CARTPLUGIN_JOB_BUDGET_SECONDS", "0.3")
     company_id, sandbox = shops[0]
     sandbox.set_faults(latency=0.1)
     _enqueue_imports(db_path, [company_id])

@@ -19,9 +19,9 @@ from support import API_KEY, assert_bucket_held, record_grants
 from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import PROFILE, ClientOptions
 from host import clock
-from host.channel import services
+from host.channel import cursors, download, gate, upload
 from host.jobs import queue as jobs
-from host.jobs import runner, worker
+from host.jobs import runner, scheduler
 from host.records import orders
 from host.records.companies import get_company
 from host.store import db as host_db
@@ -274,7 +274,7 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
     assert len(wanted) > 2 * page  # two pages fit in the window, a third one does not
     assert len(wanted) - 2 * page + 1 <= 2 * page  # the rest (and the order at the cursor) do
     _limited(monkeypatch, page_size=page, limit=2, window=5.0)
-    monkeypatch.setattr(runner, "JOB_BUDGET_SECONDS", 2.0)
+    monkeypatch.setenv("CARTPLUGIN_JOB_BUDGET_SECONDS", "2.0")
     sandbox.clear_request_log()
 
     first = _run_job(db_path, company_id, "import_orders")
@@ -291,15 +291,15 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
 
     db = host_db.connect(db_path)
     try:
-        cursor = services.get_cursor(db, company_id, "backmarket_pro")
+        cursor = cursors.get_cursor(db, company_id, "backmarket_pro")
         assert cursor is not None
         at_cursor = db.execute(
             "SELECT COUNT(*) FROM orders WHERE channel_updated_at = :at", {"at": clock.iso(cursor)}
         ).fetchone()[0]
         assert at_cursor >= 1
-        assert worker.tick(db)["download_orders"] == 0  # not due before the limit allows a request
+        assert scheduler.tick(db)["download_orders"] == 0  # not due before the limit allows a request
         time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.05)
-        assert worker.tick(db)["download_orders"] == 1  # due at that instant
+        assert scheduler.tick(db)["download_orders"] == 1  # due at that instant
     finally:
         db.close()
     sandbox.clear_request_log()
@@ -331,9 +331,9 @@ def test_a_stopping_job_stops_a_download_waiting_for_the_rate_limit_with_its_pag
         flag = threading.Event()
         threading.Timer(0.5, flag.set).start()
         started = time.monotonic()
-        with pytest.raises(services.Interrupted):
+        with pytest.raises(gate.Interrupted):
             # the third page may wait (budget 60 s) and waits, until the job stops
-            services.download_orders(db, company, since=services.recent_since(), stop=flag.is_set, budget_seconds=60)
+            download.download_orders(db, company, since=cursors.recent_since(), stop=flag.is_set, budget_seconds=60)
         assert time.monotonic() - started < 10  # not the 30 s of the window
         assert db.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 6  # both pages read are kept
     finally:
@@ -353,7 +353,7 @@ def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pe
         _limited(monkeypatch, page_size=50, limit=2, window=6.0)
         sandbox.clear_request_log()
         lines: list[str] = []
-        counts = services.upload_tracking(
+        counts = upload.upload_tracking(
             db, get_company(db, company_id), log=lambda level, message: lines.append(message), budget_seconds=3.0
         )
         until = clock.parse(counts["waiting_until"])
@@ -363,9 +363,9 @@ def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pe
         assert counts["failed"] == counts["retrying"] == 0  # a shipment not sent is no failure
         said = [said_until(line, "the next upload sends the rest") for line in lines]
         assert [at for at in said if at is not None] == [until.replace(microsecond=0)], lines
-        assert worker.tick(db)["upload_tracking"] == 0  # not queued only to be refused again
+        assert scheduler.tick(db)["upload_tracking"] == 0  # not queued only to be refused again
         time.sleep(max(0.0, (until - clock.now()).total_seconds()) + 0.05)
-        assert worker.tick(db)["upload_tracking"] == 1  # due when the limit allows a post
+        assert scheduler.tick(db)["upload_tracking"] == 1  # due when the limit allows a post
         pending = db.execute("SELECT upload_attempts FROM shipments WHERE upload_state = 'pending'").fetchall()
         assert [row[0] for row in pending] == [0] * (len(ids) - 2)  # no attempt counted: sent by the next run
     finally:

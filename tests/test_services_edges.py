@@ -1,6 +1,7 @@
-"""What host/channel/services.py tells staff at the edges of a download or a Test Settings: a plugin that
-answers nothing, a download stopped, out of time or held by the rate limit, an order stamped in
-the future, and secrets that contain each other. A real SQLite file and a plugin in memory."""
+"""What the channel operations (host/channel/download.py, upload.py, settings_test.py) tell staff at
+the edges of a download or a Test Settings: a plugin that answers nothing, a download stopped, out
+of time or held by the rate limit, an order stamped in the future, and secrets that contain each
+other. A real SQLite file and a plugin in memory."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from spy_plugin import SpyChannel
 from support import registered
 
 from host import clock
-from host.channel import services
+from host.channel import cursors, download, gate, settings_test, upload
 from host.records import companies, orders
 from host.store.db import connect
 from plugin_spec import BadOrder, ChannelInfo, UploadResult, hookimpl, stopping
@@ -84,15 +85,15 @@ def edge(db_path) -> Iterator[tuple[EdgeChannel, object, companies.Company]]:
 
 def _download(db, company, **kwargs) -> tuple[dict, list[tuple[str, str]]]:
     lines: list[tuple[str, str]] = []
-    summary = services.download_orders(
-        db, company, since=services.recent_since(), log=lambda level, text: lines.append((level, text)), **kwargs
+    summary = download.download_orders(
+        db, company, since=cursors.recent_since(), log=lambda level, text: lines.append((level, text)), **kwargs
     )
     return summary, lines
 
 
 def test_a_plugin_that_answers_test_settings_with_nothing_fails_the_test_by_name(edge):
     channel, db, company = edge
-    result = services.test_settings(db, company)
+    result = settings_test.test_settings(db, company)
     assert not result.ok and result.message == "plugin 'edge_channel' returned no TestResult"
     assert companies.website_settings(db, company)["connection_status"] != "established"
 
@@ -119,7 +120,7 @@ def test_a_download_held_by_the_rate_limit_says_until_when(edge):
 
 def test_a_download_stopped_by_the_worker_says_where_it_goes_on(edge):
     _, db, company = edge
-    with pytest.raises(services.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
+    with pytest.raises(gate.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
         _download(db, company, stop=lambda: True)
 
 
@@ -135,14 +136,14 @@ def test_a_secret_that_contains_another_is_masked_whole():
     # the long one sorts first by length, last by its letters: only length order masks it whole
     short, long = "zz-secret-1234", "aa-zz-secret-1234-refresh"
     text = f"the channel refused {long} and {short}"
-    assert services.redact(text, None, tokens=[short, long]) == f"the channel refused {mask(long)} and {mask(short)}"
+    assert gate.redact(text, None, tokens=[short, long]) == f"the channel refused {mask(long)} and {mask(short)}"
 
 
 def test_a_download_the_plugin_stops_for_the_worker_keeps_what_came_and_says_where_it_goes_on(edge):
     # the toolkit raises Stopped inside the plugin (a rate-limit wait or a page, once the worker stops)
     channel, db, company = edge
     channel.after = stopping.Stopped("the job is stopping; not sent")
-    with pytest.raises(services.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
+    with pytest.raises(gate.Interrupted, match="^the worker is stopping; the job continues from its cursor$"):
         _download(db, company)
     assert db.execute("SELECT COUNT(*) FROM orders").fetchone() == (3,)
 
@@ -163,7 +164,7 @@ def test_an_order_the_channel_cancels_later_is_flagged_for_staff_with_a_warning(
 def test_a_plugin_that_crashes_in_test_settings_fails_the_test_with_the_error_named(edge):
     channel, db, company = edge
     channel.test_answer = RuntimeError(f"boom with {TOKEN}")
-    result = services.test_settings(db, company)
+    result = settings_test.test_settings(db, company)
     assert not result.ok and result.message == f"the plugin failed: RuntimeError: boom with {mask(TOKEN)}"
 
 
@@ -173,19 +174,19 @@ def test_a_bad_order_without_a_date_keeps_the_cursor_where_it_was(edge):
     channel.bad_without_date = True
     summary, _ = _download(db, company)
     assert summary["bad_orders"] == 1 and summary["inserted"] == 3
-    assert services.get_cursor(db, company.id, "edge_channel") is None
+    assert cursors.get_cursor(db, company.id, "edge_channel") is None
 
 
 def test_a_channel_whose_listing_lags_is_read_again_from_a_little_before_the_cursor(edge):
     channel, db, company = edge
     _download(db, company)
-    cursor = services.get_cursor(db, company.id, "edge_channel")
-    assert services.behind_the_cursor(db, company, "edge_channel", cursor, "the saved cursor") == (
+    cursor = cursors.get_cursor(db, company.id, "edge_channel")
+    assert cursors.behind_the_cursor(db, company, "edge_channel", cursor, "the saved cursor") == (
         cursor - timedelta(seconds=120),
         "the saved cursor, less the 120 s the channel's listing may lag",
     )
     earlier = cursor - timedelta(hours=1)
-    assert services.behind_the_cursor(db, company, "edge_channel", earlier, "asked") == (earlier, "asked")
+    assert cursors.behind_the_cursor(db, company, "edge_channel", earlier, "asked") == (earlier, "asked")
 
 
 def test_a_refusal_that_echoes_the_key_is_stored_with_the_key_masked(edge):
@@ -195,7 +196,7 @@ def test_a_refusal_that_echoes_the_key_is_stored_with_the_key_masked(edge):
     order_id = db.execute("SELECT id FROM orders WHERE source_order_id = 'SPY-0'").fetchone()[0]
     orders.ship_order(db, order_id, carrier="UPS", tracking_number="1Z999AA10123456784")
     lines: list[tuple[str, str]] = []
-    services.upload_tracking(db, company, log=lambda level, text: lines.append((level, text)))
+    upload.upload_tracking(db, company, log=lambda level, text: lines.append((level, text)))
     stored = db.execute("SELECT upload_message FROM shipments").fetchall()
     assert stored == [(f"key {mask(TOKEN)} may not post (as {mask(TOKEN)})",)]
     assert TOKEN.casefold() not in repr(lines).casefold()

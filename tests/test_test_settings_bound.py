@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from support import API_KEY, Held
 
-from host.channel import services
+from host.channel import settings_test
 from host.records.companies import get_company
 from host.store.db import connect
 
@@ -79,7 +79,7 @@ def test_the_bound_covers_a_plugin_that_does_not_listen_to_the_deadline(db_path,
     db = connect(db_path)
     try:
         started = time.monotonic()
-        result = services.test_settings(db, get_company(db, COMPANY), seconds=0.5)
+        result = settings_test.test_settings(db, get_company(db, COMPANY), seconds=0.5)
         assert time.monotonic() - started < 1.0
     finally:
         db.close()

@@ -16,7 +16,7 @@ from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import ClientOptions
 from backmarket_pro.sandbox import Sandbox
 from backmarket_pro.settings import BackMarketProSettings
-from host.channel import services
+from host.channel import gate, upload
 from host.records import orders
 from host.records.companies import get_company
 from host.store import db as host_db
@@ -275,14 +275,14 @@ def states(db) -> dict[str, list[int]]:
 def test_a_stop_mid_batch_sends_nothing_more_and_records_every_answer(shipped, sandbox):
     db, company, n = shipped
     assert n >= 8
-    with pytest.raises(services.Interrupted):
-        services.upload_tracking(db, company, stop=lambda: len(posts(sandbox)) >= 3)
+    with pytest.raises(gate.Interrupted):
+        upload.upload_tracking(db, company, stop=lambda: len(posts(sandbox)) >= 3)
     sent = posts(sandbox)
     assert 3 <= len(sent) <= 3 + 2  # what was in flight when the stop came
     found = states(db)
     assert len(found["accepted"]) == len(sent)  # every answer obtained is recorded
     assert found["pending"] == [0] * (n - len(sent))  # the rest untouched: not even an attempt
-    again = services.upload_tracking(db, company)
+    again = upload.upload_tracking(db, company)
     assert again["accepted"] == n - len(sent)
     assert sorted(r["path"] for r in posts(sandbox)) == sorted({r["path"] for r in posts(sandbox)})  # none twice
     assert all(r["status"] == 201 for r in posts(sandbox))
@@ -292,7 +292,7 @@ def test_a_stop_mid_batch_sends_nothing_more_and_records_every_answer(shipped, s
 def test_the_job_budget_stops_the_sending_mid_batch(shipped, sandbox):
     db, company, n = shipped
     sandbox.set_faults(latency=0.5)  # the first alone, then 2 in flight; all of them would take 2.5 s
-    counts = services.upload_tracking(db, company, budget_seconds=1.0)
+    counts = upload.upload_tracking(db, company, budget_seconds=1.0)
     sent = posts(sandbox)
     assert counts["more"] is True and counts["accepted"] == len(sent)
     assert 2 <= len(sent) < n

@@ -12,13 +12,13 @@ import backmarket.plugin
 from backmarket.client import ClientOptions
 from backmarket.sandbox import Sandbox as BmSandbox
 from host import clock
-from host.channel import services
+from host.channel import cursors
 
 BM_TOKEN = "Ym0td2Vic2l0ZS1vcHRpb25zLXRva2VuLTk5"
 
 
 def _recent(sandbox, fulfillment: str) -> set[str]:
-    since = datetime.now(UTC) - timedelta(days=services.RECENT_DAYS)
+    since = datetime.now(UTC) - timedelta(days=cursors.recent_days())
     return {
         o["id"]
         for o in sandbox.orders()

@@ -1,2 +1,3 @@
-"""The channel operations: the plugin manager, the gate every call passes, order download, tracking
-upload, Test Settings, order acceptance, and the tracking numbers staff type."""
+"""The channel operations: the plugin manager (``plugins``), the gate every call passes (``gate``),
+where a download starts (``cursors``), order download (``download``), tracking upload (``upload``),
+Test Settings (``settings_test``, as a job ``connection_test``), order acceptance, tracking numbers."""

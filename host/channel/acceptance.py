@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import sqlite_utils
-
 from host.channel import plugins
+from host.channel.gate import channel_settings, check_allowed, redact
 from host.errors import HostError, NotFound
 from host.records import audit, companies
 from host.records.companies import Company
 from host.records.credentials import DbCredentialStore
+from host.store.api import Store
 from host.store.db import write
 from plugin_spec import AcceptRequest, AcceptResult, ChannelError
 
@@ -31,17 +31,17 @@ def needs_acceptance(channel: str) -> bool:
     return CAPABILITY in plugins.channel_info(channel).capabilities
 
 
-def waiting(db: sqlite_utils.Database, company_id: int) -> list[dict[str, Any]]:
+def waiting(db: Store, company_id: int) -> list[dict[str, Any]]:
     """Orders of the company still awaiting acceptance, oldest first; not one staff cancelled."""
     return list(db.query(
-        "SELECT id, source_order_id FROM orders WHERE company_id = ? AND awaiting_acceptance = 1 "
+        "SELECT id, source_order_id FROM orders WHERE company_id = :company_id AND awaiting_acceptance = 1 "
         "AND status != 'Cancelled' ORDER BY id",
-        [company_id],
+        {"company_id": company_id},
     ))  # fmt: skip
 
 
 def accept_orders(
-    db: sqlite_utils.Database,
+    db: Store,
     company: Company,
     order_ids: Sequence[int] | None = None,
     *,
@@ -56,10 +56,8 @@ def accept_orders(
     to the Change Log under ``actor`` (when given); cartplugin's own tries after a download
     write only the orders accepted (a refusal is tried again at every download).
     """
-    from host.channel.services import _settings, check_allowed, redact
-
     check_allowed(db, company, "download_orders")
-    channel, settings = _settings(db, company)
+    channel, settings = channel_settings(db, company)
     if not needs_acceptance(channel):
         raise HostError(f"the {channel} channel does not ask sellers to accept orders")
     rows = waiting(db, company.id)
@@ -68,7 +66,8 @@ def accept_orders(
         by_id = {row["id"] for row in rows}
         for order_id in wanted - by_id:
             if not db.execute(
-                "SELECT 1 FROM orders WHERE id = ? AND company_id = ?", [order_id, company.id]
+                "SELECT 1 FROM orders WHERE id = :id AND company_id = :company_id",
+                {"id": order_id, "company_id": company.id},
             ).fetchone():
                 raise NotFound(f"company {company.name!r} has no order {order_id}")
         rows = [row for row in rows if row["id"] in wanted]
@@ -104,7 +103,7 @@ def accept_orders(
                 source_order_id=row["source_order_id"], ok=False, message="the plugin returned no result"
             )
             if result.ok:
-                db.execute("UPDATE orders SET awaiting_acceptance = 0 WHERE id = ?", [row["id"]])
+                db.execute("UPDATE orders SET awaiting_acceptance = 0 WHERE id = :id", {"id": row["id"]})
             message = redact(result.message, settings, credentials)
             report.append(
                 {"id": row["id"], "source_order_id": row["source_order_id"], "ok": result.ok, "message": message}
@@ -113,7 +112,7 @@ def accept_orders(
                 log("warning", f"order {row['source_order_id']} not accepted: {message}")
             if actor is not None and (result.ok or audit.source_of(actor) != audit.SYSTEM_SOURCE):
                 cancelled = [line["sku"] for line in db.query(
-                    "SELECT sku, source_line_id FROM order_lines WHERE order_id = ? ORDER BY id", [row["id"]]
+                    "SELECT sku, source_line_id FROM order_lines WHERE order_id = :id ORDER BY id", {"id": row["id"]}
                 ) if line["source_line_id"] in requests_by[row["source_order_id"]]]  # fmt: skip
                 audit.record(db, actor, "order accepted" if result.ok else "order not accepted",
                              company_id=company.id, target=f"order {row['source_order_id']}",
@@ -121,9 +120,7 @@ def accept_orders(
     return report
 
 
-def accept_after_download(
-    db: sqlite_utils.Database, company: Company, log: Callable[[str, str], None] | None = None
-) -> int | None:
+def accept_after_download(db: Store, company: Company, log: Callable[[str, str], None] | None = None) -> int | None:
     """Accept waiting orders when the channel needs it and ``accept_on_download`` is on; how many."""
     channel = companies.store_plugin(db, company)
     if not needs_acceptance(channel):
@@ -134,9 +131,9 @@ def accept_after_download(
     return sum(1 for row in accept_orders(db, company, log=log, actor=audit.SYSTEM) if row["ok"])
 
 
-def _line_ids(db: sqlite_utils.Database, order_id: int, refs: Sequence[str]) -> list[str]:
+def _line_ids(db: Store, order_id: int, refs: Sequence[str]) -> list[str]:
     """Channel line ids of the order's lines named by SKU or line id; an unknown one is refused."""
-    lines = list(db.query("SELECT source_line_id, sku FROM order_lines WHERE order_id = ?", [order_id]))
+    lines = list(db.query("SELECT source_line_id, sku FROM order_lines WHERE order_id = :id", {"id": order_id}))
     found = []
     for ref in refs:
         match = [line["source_line_id"] for line in lines if ref in (line["sku"], line["source_line_id"])]

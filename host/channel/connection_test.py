@@ -1,6 +1,6 @@
 """Test Settings as a Queued Job: its run, the answer it leaves, and who asked for it.
 
-The job gets the whole check bounded (``services.test_settings``), so a worker thread, or the
+The job gets the whole check bounded (``host.channel.settings_test``), so a worker thread, or the
 web process that runs it in the background, is never held longer than that. A job asked for
 in the web admin or on the command line carries who asked (``requested_by``): its outcome goes to
 the Change Log under that name once it is known, whichever process ran it; one nobody asked
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-
-from host.channel import services
+from host.channel.settings_test import test_settings
 from host.jobs import queue as jobs
 from host.jobs.queue import Job
 from host.records import audit
 from host.records.companies import Company
+from host.store.api import Store
 
 KIND = "test_settings"
 
@@ -32,9 +31,9 @@ def params(*, seconds: float | None = None, requested_by: str | None = None) -> 
     return found
 
 
-def run(db: sqlite_utils.Database, job: Job, company: Company) -> str:
+def run(db: Store, job: Job, company: Company) -> str:
     """Run a claimed Test Settings job to its end; returns its status."""
-    result = services.test_settings(db, company, seconds=job.params.get("seconds"))
+    result = test_settings(db, company, seconds=job.params.get("seconds"))
     status = jobs.COMPLETED if result.ok else jobs.FAILED
     jobs.finish(db, job, status, {"ok": result.ok, "message": result.message})
     # under who asked for it (the web admin, the command line), else cartplugin's own (a worker)
@@ -43,11 +42,12 @@ def run(db: sqlite_utils.Database, job: Job, company: Company) -> str:
     return status
 
 
-def latest(db: sqlite_utils.Database, company_id: int) -> dict[str, Any] | None:
+def latest(db: Store, company_id: int) -> dict[str, Any] | None:
     """The company's most recent Test Settings job as ``jobs.show_job`` shows it, with its answer
     in words (``answer``, ``ok``), or None when it never had one."""
     row = db.execute(
-        "SELECT id FROM jobs WHERE company_id = ? AND kind = ? ORDER BY id DESC LIMIT 1", [company_id, KIND]
+        "SELECT id FROM jobs WHERE company_id = :company_id AND kind = :kind ORDER BY id DESC LIMIT 1",
+        {"company_id": company_id, "kind": KIND},
     ).fetchone()
     if row is None:
         return None

@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 
 from host.channel import acceptance
+from host.cli.common import emit, open_db
 from host.records import audit, companies
 
 
 def register(orders_group: click.Group) -> None:
-    from host.cli.main import _db, _emit
-
     @orders_group.command(name="accept")
     @click.argument("company")
     @click.argument("order_ids", nargs=-1, type=int)
@@ -39,12 +38,12 @@ def register(orders_group: click.Group) -> None:
                 raise click.BadParameter(f"{item!r} is not ORDER_ID=SKU", param_hint="--cancel")
             cancel_lines.setdefault(int(order_id), []).append(ref.strip())
         wanted = sorted(set(order_ids) | set(cancel_lines)) or None
-        db = _db(ctx)
+        db = open_db(ctx)
         report = acceptance.accept_orders(
             db, companies.get_company(db, company), wanted, cancel_lines=cancel_lines, actor=audit.cli_actor()
         )
         lines = [f"{r['id']:>6}  {r['source_order_id']}  {'accepted' if r['ok'] else 'NOT accepted'}: {r['message']}"
                  for r in report] or ["No order is awaiting acceptance."]  # fmt: skip
-        _emit(report, as_json, "\n".join(lines))
+        emit(report, as_json, "\n".join(lines))
         if any(not r["ok"] for r in report):
             ctx.exit(1)

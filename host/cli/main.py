@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Sequence
@@ -18,17 +17,19 @@ from typing import Any
 import click
 
 from host import clock, config, logs
-from host.channel import connection_test, plugins, services
+from host.channel import connection_test, cursors, gate, plugins
 from host.cli import tables
 from host.cli import website_options as cli_website_options
+from host.cli.common import echo, emit, open_db
 from host.cli.newplugin import AUTH_CHOICES, PAGING_CHOICES
-from host.cli.terminal import clean, clean_json
+from host.cli.terminal import clean_json
 from host.errors import HostError
 from host.jobs import pool as process_pool
 from host.jobs import queue as jobs
 from host.jobs import runner, worker
 from host.records import audit, companies, money, orders
-from host.store.db import connect, open_existing, rate_limit_target
+from host.store.api import Error as StoreError
+from host.store.db import open_existing, rate_limit_target
 from plugin_spec import ChannelError
 
 
@@ -42,7 +43,7 @@ class CartGroup(click.Group):
             raise click.ClickException(exc.for_cli()) from None
         except ChannelError as exc:
             raise click.ClickException(str(exc)) from None
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             raise click.ClickException(f"database error: {exc}") from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, BrokenPipeError):
             raise
@@ -118,29 +119,10 @@ _commands_from: set[str] = set()
 _warned: set[str] = set()
 
 
-def echo(text: str, **kwargs: Any) -> None:
-    """``click.echo`` for text that may carry what a channel or a person typed."""
-    click.echo(clean(text), **kwargs)
-
-
-def _emit(data: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        click.echo(clean_json(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
-    elif text is not None:
-        echo(text)
-
-
-def _db(ctx: click.Context, *, create: bool = False):
-    path = ctx.obj["db_path"]
-    db = connect(path) if create else open_existing(path)
-    ctx.call_on_close(db.close)
-    return db
-
-
 def _parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
-    return services.parse_start_date(value, "--start-date (--since)")
+    return cursors.parse_start_date(value, "--start-date (--since)")
 
 
 @click.group(cls=CartGroup)
@@ -174,7 +156,9 @@ def cli(
         config_file, db=db_option, log_level=log_level.upper() if log_level else None, log_format=log_format
     )
     settings = loaded.settings
-    config.apply(settings)
+    # what host.config.current() answers while the command runs; put back when it ends
+    previous_settings = config.use(settings)
+    ctx.call_on_close(lambda: config.use(previous_settings))
     logs.setup(settings.log_level, settings.log_format)
     ctx.obj["config"] = loaded
     ctx.obj["settings"] = settings
@@ -211,8 +195,8 @@ def companies_group() -> None:
 @click.pass_context
 def companies_add(ctx: click.Context, name: str, as_json: bool) -> None:
     """Add a company."""
-    company = companies.add_company(_db(ctx, create=True), name, actor=audit.cli_actor())
-    _emit({"id": company.id, "name": company.name}, as_json, f"Added company {company.name!r} (id {company.id})")
+    company = companies.add_company(open_db(ctx, create=True), name, actor=audit.cli_actor())
+    emit({"id": company.id, "name": company.name}, as_json, f"Added company {company.name!r} (id {company.id})")
 
 
 @companies_group.command(name="list")
@@ -220,14 +204,14 @@ def companies_add(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def companies_list(ctx: click.Context, as_json: bool) -> None:
     """List companies with their store plugin, toggles and connection."""
-    rows = companies.list_companies(_db(ctx))
+    rows = companies.list_companies(open_db(ctx))
     text = tables.render(
         ("Id", "Company", "Store plugin", "Download", "Upload", "Connection"),
         [[r["id"], r["name"], r["store_plugin"], "on" if r["allow_order_download"] else "off",
           "on" if r["allow_tracking_upload"] else "off",
           "plugin missing" if r["plugin_missing"] else r["connection_status"]] for r in rows],
     )  # fmt: skip
-    _emit(rows, as_json, text if rows else "No companies yet: cartplugin companies add NAME")
+    emit(rows, as_json, text if rows else "No companies yet: cartplugin companies add NAME")
 
 
 @cli.command(name="website-settings")
@@ -242,7 +226,7 @@ def website_settings(
     ctx: click.Context, /, company, store_plugin, allow_order_download, allow_tracking_upload, as_json, **more
 ) -> None:
     """Show or change Website General Settings (no options: show)."""
-    db = _db(ctx)
+    db = open_db(ctx)
     target = companies.get_company(db, company)
     options = cli_website_options.options_given(more)
     if store_plugin is None and allow_order_download is None and allow_tracking_upload is None and not options:
@@ -269,7 +253,7 @@ def website_settings(
             ("Connection", "plugin missing" if shown["plugin_missing"] else shown["connection_status"]),
         ]
     )
-    _emit(shown, as_json, text)
+    emit(shown, as_json, text)
 
 
 def _parse_pairs(
@@ -326,7 +310,7 @@ def cart_settings(
     x_api_key=PATH), never as --set x_api_key=VALUE: a value on the command line is visible
     to every user of the machine in `ps` and stays in the shell history.
     """
-    db = _db(ctx)
+    db = open_db(ctx)
     target = companies.get_company(db, company)
     if pairs or file_pairs:
         values = _parse_pairs(pairs)
@@ -350,7 +334,7 @@ def cart_settings(
             for t in shown.get("tokens", [])
         ]
     )
-    _emit(shown, as_json, text)
+    emit(shown, as_json, text)
 
 
 @cli.command(name="test-settings")
@@ -362,7 +346,7 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
 
     Runs at once, bounded in all (retries included) by the test_settings_seconds setting.
     """
-    db = _db(ctx)
+    db = open_db(ctx)
     target = companies.get_company(db, company)
     seconds = ctx.obj["settings"].test_settings_seconds
     job, _, claimed = jobs.enqueue_and_claim(
@@ -379,7 +363,7 @@ def test_settings(ctx: click.Context, company: str, as_json: bool) -> None:
     summary = shown["summary"] or {}
     ok = bool(summary.get("ok"))
     message = summary.get("message") or summary.get("error") or summary.get("reason") or shown["status"]
-    _emit({"ok": ok, "message": message, "job": job.id}, as_json, connection_test.answer(shown["status"], summary))
+    emit({"ok": ok, "message": message, "job": job.id}, as_json, connection_test.answer(shown["status"], summary))
     if ok:
         _warn_shared_account(db, target)
     if not ok:
@@ -407,18 +391,18 @@ def _warn_shared_account(db, company: companies.Company) -> None:
     "--since",
     "since",
     metavar="DATE",
-    help=f"Start Date: read again every unfulfilled order updated since this date, e.g. 2026-11-01 "
-    f"(default: the last {services.RECENT_DAYS} days, from the saved cursor when they were read already).",
+    help="Start Date: read again every unfulfilled order updated since this date, e.g. 2026-11-01 "
+    "(default: the last recent_days days, 30 unless set, from the saved cursor when they were read already).",
 )
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Run the job now, or leave it to the worker.")
 @click.option("--json", "as_json", is_flag=True, help="Output JSON.")
 @click.pass_context
 def import_orders(ctx: click.Context, company: str, since: str | None, wait: bool, as_json: bool) -> None:
     """Import Orders: a Queued Job that brings in all recent unfulfilled orders."""
-    db = _db(ctx)
+    db = open_db(ctx)
     target = companies.get_company(db, company)
     since_dt = _parse_since(since)
-    services.check_allowed(db, target, "import_orders")
+    gate.check_allowed(db, target, "import_orders")
     jobs.recover_orphans(db)  # e.g. an earlier import-orders stopped with Ctrl-C
     params = {"since": clock.iso(since_dt) if since_dt else None}
     asked = {**params, **audit.to_params(audit.cli_actor())}  # its counts go to the Change Log under this user
@@ -441,7 +425,7 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
         # the attempt failed and was put back: saying "Queued" with exit 0 would read as success
         warnings = [line["message"] for line in shown["log"] if line["level"] != "info"]
         why = warnings[-1] if warnings else "no reason recorded"
-        _emit(
+        emit(
             shown,
             as_json,
             f"Job {job.id} Import Orders: attempt {shown['attempts']} of {shown['max_attempts']} "
@@ -449,7 +433,7 @@ def import_orders(ctx: click.Context, company: str, since: str | None, wait: boo
             "(cartplugin worker, or cartplugin jobs run)",
         )
         ctx.exit(1)
-    _emit(shown, as_json, f"Job {job.id} Import Orders: {shown['status']}: {_summary(shown['summary'])}"
+    emit(shown, as_json, f"Job {job.id} Import Orders: {shown['status']}: {_summary(shown['summary'])}"
           + _window_hint(shown, since_dt))  # fmt: skip
     if shown["status"] == jobs.FAILED or (ran and shown["status"] == jobs.CANCELLED):
         ctx.exit(1)
@@ -463,7 +447,7 @@ def _window_hint(shown: dict[str, Any], since: datetime | None) -> str:
     if since is not None:
         return f"\n0 orders updated since {summary['since'][:10]} on the channel."
     return (
-        f"\n0 orders updated since {summary['since'][:10]} (the last {services.RECENT_DAYS} days); "
+        f"\n0 orders updated since {summary['since'][:10]} (the last {cursors.recent_days()} days); "
         "the channel's orders may be older: use --start-date DATE"
     )
 
@@ -612,7 +596,7 @@ def _line_price(line: dict[str, Any]) -> str:
 @click.pass_context
 def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) -> None:
     """List orders."""
-    db = _db(ctx)
+    db = open_db(ctx)
     company_id = companies.get_company(db, company).id if company else None
     rows = orders.list_orders(
         db,
@@ -638,9 +622,9 @@ def orders_list(ctx, company, needs_attention, upload_failed, limit, as_json) ->
 @click.pass_context
 def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
     """Show one order (by number, or by the channel's order id) with its lines and shipments."""
-    order = orders.show_order(_db(ctx), order_id)
+    order = orders.show_order(open_db(ctx), order_id)
     if as_json:
-        _emit(order, True)
+        emit(order, True)
         return
     order["buyer"] = orders.buyer(order)
     text = "\n".join(
@@ -661,7 +645,7 @@ def orders_show(ctx: click.Context, order_id: str, as_json: bool) -> None:
             for s in order["shipments"]
         ]
     )
-    _emit(order, as_json, text)
+    emit(order, as_json, text)
 
 
 @orders_group.command(name="ship")
@@ -683,20 +667,20 @@ def orders_ship(ctx, order_id, carrier, tracking_number, tracking_url, serials, 
     Lines the channel cancelled are left out (Fully Shipped does not wait for them); an order
     the channel cancelled is refused unless --confirm-cancelled is given.
     """
-    db = _db(ctx)
+    db = open_db(ctx)
     order = orders.ship_order(
         db, order_id, carrier=carrier, tracking_number=tracking_number, tracking_url=tracking_url, serials=serials,
         confirmed_by=audit.cli_actor() if confirm_cancelled else None, actor=audit.cli_actor(),
     )  # fmt: skip
-    _emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; {_upload_outlook(db, order['company'])}")
+    emit(order, as_json, f"Order {order['id']} is {order['shipping_status']}; {_upload_outlook(db, order['company'])}")
 
 
 def _upload_outlook(db, company_name: str) -> str:
     """What will happen to the tracking, as the company's settings stand now."""
     company = companies.get_company(db, company_name)
     try:
-        services.check_allowed(db, company, "upload_tracking")
-    except services.NotAllowed as exc:
+        gate.check_allowed(db, company, "upload_tracking")
+    except gate.NotAllowed as exc:
         return f"the tracking is not uploaded while {exc} (it is kept and sent once that changes)"
     return "the worker uploads the tracking to the channel on its next round"
 
@@ -708,8 +692,8 @@ def _upload_outlook(db, company_name: str) -> str:
 @click.pass_context
 def orders_set_status(ctx: click.Context, order_id: str, status: str, as_json: bool) -> None:
     """Change an order's status by hand (e.g. Cancelled after a cancellation in the channel)."""
-    order = orders.set_status(_db(ctx), order_id, status, actor=audit.cli_actor())
-    _emit(order, as_json, f"Order {order['id']} is now {order['status']}")
+    order = orders.set_status(open_db(ctx), order_id, status, actor=audit.cli_actor())
+    emit(order, as_json, f"Order {order['id']} is now {order['status']}")
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -727,7 +711,7 @@ def jobs_group() -> None:
 @click.pass_context
 def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool) -> None:
     """List Queued Jobs, newest first."""
-    db = _db(ctx)
+    db = open_db(ctx)
     company_id = companies.get_company(db, company).id if company else None
     rows = jobs.list_jobs(db, company_id, limit)
     text = tables.render(
@@ -735,7 +719,7 @@ def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool
         [[r["id"], r["company"], r["kind"], r["status"], f"{r['attempts']}/{r['max_attempts']}",
           tables.short_date(r["created_at"]), _summary(r["summary"])] for r in rows],
     )  # fmt: skip
-    _emit(rows, as_json, text if rows else "No jobs.")
+    emit(rows, as_json, text if rows else "No jobs.")
 
 
 @jobs_group.command(name="show")
@@ -744,7 +728,7 @@ def jobs_list(ctx: click.Context, company: str | None, limit: int, as_json: bool
 @click.pass_context
 def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
     """Show one job with its log."""
-    job = jobs.show_job(_db(ctx), job_id)
+    job = jobs.show_job(open_db(ctx), job_id)
     progress = jobs.progress_words(job["progress"], running=job["status"] in jobs.PENDING)
     text = "\n".join(
         [f"Job {job['id']} {jobs.kind_name(job['kind'])} for {job['company']}: {job['status']} "
@@ -753,7 +737,7 @@ def jobs_show(ctx: click.Context, job_id: str, as_json: bool) -> None:
         + ([f"  Counts: {_summary(job['summary'])}"] if job["summary"] else [])
         + [f"  {line['at']} {line['level']:<7} {line['message']}" for line in job["log"]]
     )  # fmt: skip
-    _emit(job, as_json, text)
+    emit(job, as_json, text)
 
 
 @jobs_group.command(name="run")
@@ -777,7 +761,7 @@ def jobs_run(ctx: click.Context, workers: int, processes: int | None) -> None:
 @click.pass_context
 def jobs_cancel(ctx: click.Context, job_id: str) -> None:
     """Cancel a Queued job."""
-    job = jobs.cancel(_db(ctx), job_id, actor=audit.cli_actor())
+    job = jobs.cancel(open_db(ctx), job_id, actor=audit.cli_actor())
     echo(f"Job {job.id} {job.kind}: {job.status}")
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
+from host.cli.common import emit, open_db
 from host.records import shipments
 from host.records.audit import cli_actor as _actor
 
 
 def register(orders_group: click.Group) -> None:
-    from host.cli.main import _db, _emit
-
     shipment_option = click.option(
         "--shipment", "shipment_id", metavar="ID", help="Which shipment, when the order has several (see orders show)."
     )
@@ -22,8 +21,8 @@ def register(orders_group: click.Group) -> None:
     @click.pass_context
     def orders_void_shipment(ctx: click.Context, order_id: str, shipment_id: str | None, as_json: bool) -> None:
         """Void a shipment whose tracking is not uploaded yet: its items are unshipped again."""
-        order = shipments.void_shipment(_db(ctx), order_id, shipment_id, actor=_actor())
-        _emit(order, as_json, f"Shipment voided; order {order['source_order_id']} is {order['shipping_status']}.")
+        order = shipments.void_shipment(open_db(ctx), order_id, shipment_id, actor=_actor())
+        emit(order, as_json, f"Shipment voided; order {order['source_order_id']} is {order['shipping_status']}.")
 
     @orders_group.command(name="update-tracking")
     @click.argument("order_id")
@@ -44,10 +43,10 @@ def register(orders_group: click.Group) -> None:
     ) -> None:
         """Correct the tracking of an uploaded shipment, on a channel that takes a change."""
         order = shipments.update_tracking(
-            _db(ctx), order_id, shipment_id, tracking_number=tracking_number, carrier=carrier,
+            open_db(ctx), order_id, shipment_id, tracking_number=tracking_number, carrier=carrier,
             tracking_url=tracking_url, actor=_actor(),
         )  # fmt: skip
-        _emit(order, as_json, f"Tracking of order {order['source_order_id']} corrected; it is uploaded again.")
+        emit(order, as_json, f"Tracking of order {order['source_order_id']} corrected; it is uploaded again.")
 
     @orders_group.command(name="retry-upload")
     @click.argument("order_id")
@@ -56,5 +55,5 @@ def register(orders_group: click.Group) -> None:
     @click.pass_context
     def orders_retry_upload(ctx: click.Context, order_id: str, shipment_id: str | None, as_json: bool) -> None:
         """Send a tracking the channel refused once more, on the worker's next round."""
-        order = shipments.retry_upload(_db(ctx), order_id, shipment_id, actor=_actor())
-        _emit(order, as_json, f"Tracking of order {order['source_order_id']} is uploaded on the next round.")
+        order = shipments.retry_upload(open_db(ctx), order_id, shipment_id, actor=_actor())
+        emit(order, as_json, f"Tracking of order {order['source_order_id']} is uploaded on the next round.")

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from host.cli.common import emit, open_db
 from host.jobs import queue as jobs
 from host.records import audit, website_options
 
@@ -58,8 +59,6 @@ def option_lines(shown: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def register(jobs_group: click.Group) -> None:
-    from host.cli.main import _db, _emit
-
     @jobs_group.command(name="priority")
     @click.argument("job_id")
     @click.argument("level", type=click.Choice([name.lower() for name in jobs.PRIORITY_LEVELS], case_sensitive=False))
@@ -71,7 +70,7 @@ def register(jobs_group: click.Group) -> None:
         A job of a higher level is claimed before every job of a lower one; the change is
         written to the company's Change Log.
         """
-        db = _db(ctx)
+        db = open_db(ctx)
         job, before = jobs.set_priority(db, job_id, level)
         now = jobs.priority_name(jobs.show_job(db, job.id)["priority"])
         if before != now:
@@ -80,4 +79,4 @@ def register(jobs_group: click.Group) -> None:
                          details={"priority": {"from": before, "to": now}})  # fmt: skip
         shown = jobs.show_job(db, job.id)
         shown.pop("log", None)
-        _emit(shown, as_json, f"Job {job.id} {jobs.kind_name(job.kind)}: priority {now} (was {before})")
+        emit(shown, as_json, f"Job {job.id} {jobs.kind_name(job.kind)}: priority {now} (was {before})")

@@ -1,2 +1,2 @@
-"""The job machinery: the Queued Jobs table (``queue``), running one job (``runner``), the worker
-loop and its schedule (``worker``), the local process pool (``pool``), and the cluster engine on PostgreSQL."""
+"""The job machinery: the Queued Jobs table (``queue``), running one job (``runner``), what is due
+(``scheduler``), the worker loop (``worker``), the local process pool (``pool``), procrastinate on PostgreSQL."""

@@ -12,7 +12,7 @@ engine of its own (a distributed one) only needs ``jobs.claim`` + ``runner.execu
 
 **Why fork.** Children start in a few milliseconds and inherit what the parent set up: the
 plugins on the plugin manager (installed ones and those a test registered in-process), the
-settings ``config.apply`` put into the modules, ``CARTPLUGIN_*`` variables, failpoints and the
+settings the command put in use (``config.use``), ``CARTPLUGIN_*`` variables, failpoints and the
 log level. A plugin's in-memory state is the child's own from then on (a test that reads what
 its plugin object recorded runs the worker with ``--processes 1``). The rules fork asks for:
 
@@ -48,6 +48,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from host import config
 from host.channel import plugins
 from host.jobs.queue import Job
 from host.jobs.runner import LocalPool
@@ -435,9 +436,7 @@ def frozen() -> Iterator[None]:
 
 
 def _grace() -> float:
-    from host.jobs import worker
-
-    return worker.STOP_GRACE_SECONDS
+    return config.current().stop_grace_seconds
 
 
 # -- in the child ----------------------------------------------------------------------------------

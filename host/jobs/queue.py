@@ -49,8 +49,6 @@ PRIORITY_STEP = 100
 STALE_AFTER_SECONDS = 120.0
 #: a channel's Retry-After longer than this is not believed
 MAX_RETRY_AFTER_SECONDS = 3600.0
-#: first retry waits about this long, doubling each attempt (with jitter), at most 5 minutes
-RETRY_BASE_SECONDS = config.current().retry_base_seconds
 MAX_LOG_MESSAGE = 1000
 #: the claim's owner, null-safe: a job claimed by nobody (NULL) matches a ``claimed_by`` of None
 _CLAIMED_BY = "(claimed_by = :claimed_by OR (claimed_by IS NULL AND :claimed_by IS NULL))"
@@ -320,9 +318,11 @@ def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None =
     if job.attempts >= job.max_attempts:
         finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
         return False
+    # the first retry waits about retry_base_seconds, doubling each attempt (with jitter), at most 5 minutes
+    base = config.current().retry_base_seconds
     delay = max(
         min(retry_after or 0, MAX_RETRY_AFTER_SECONDS),
-        min(300.0, RETRY_BASE_SECONDS * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0),
+        min(300.0, base * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0),
     )
     with write(db):
         db.execute(

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from host import clock, config
-from host.channel import connection_test, services
+from host.channel import connection_test, cursors, download, gate, upload
 from host.errors import HostError
 from host.jobs import queue as jobs
 from host.jobs.failpoints import failpoint
 from host.jobs.queue import Job
-from host.records import audit, credentials
+from host.records import audit, companies, credentials
 from host.records.companies import get_company
 from host.store.api import Store, backend
 from host.store.db import as_target, connect, target_of
@@ -97,16 +97,17 @@ class _Heartbeat:
         self.thread.join()
 
 
-#: seconds a download or upload job may run before it stops with its work so far committed and
-#: leaves the rest to the next run, so one huge backlog cannot hold a worker thread
-JOB_BUDGET_SECONDS = config.current().job_budget_seconds
+def job_budget_seconds() -> float:
+    """Seconds a download or upload job may run before it stops with its work so far committed and
+    leaves the rest to the next run, so one huge backlog cannot hold a worker thread (the setting)."""
+    return config.current().job_budget_seconds
 
 
 def execute(
     db: Store,
     job: Job,
     *,
-    progress: services.Progress | None = None,
+    progress: download.Progress | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> str:
     """Do a claimed job's work and record its end; returns the job's new status.
@@ -118,7 +119,7 @@ def execute(
         return _execute(db, job, progress, stop)
 
 
-def _execute(db: Store, job: Job, progress: services.Progress | None, stop: Callable[[], bool] | None) -> str:
+def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Callable[[], bool] | None) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -127,46 +128,41 @@ def _execute(db: Store, job: Job, progress: services.Progress | None, stop: Call
         log.log(logging.getLevelName(level.upper()), "job %s %s (%s): %s", job.id, job.kind, company.name, message)
 
     try:
-        services.check_allowed(db, company, job.kind)
-    except services.NotAllowed as exc:
+        gate.check_allowed(db, company, job.kind)
+    except gate.NotAllowed as exc:
         jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
         return jobs.CANCELLED
     try:
         if job.kind == "test_settings":
             return connection_test.run(db, job, company)
         if job.kind in ("import_orders", "download_orders"):
-            channel = services.companies.store_plugin(db, company)
+            channel = companies.store_plugin(db, company)
             since: datetime | None
             if job.kind == "import_orders":
                 requested = clock.parse(job.params["since"]) if job.params.get("since") else None
-                since, why = services.import_since(db, company, requested)
+                since, why = cursors.import_since(db, company, requested)
             else:
-                since, why = services.get_cursor(db, company.id, channel), "the saved cursor"
-                if since is None:
-                    since, why = (
-                        services.recent_since(),
-                        f"the last {services.RECENT_DAYS} days: nothing downloaded before",
-                    )
-            since, why = services.behind_the_cursor(db, company, channel, since, why)
+                since, why = cursors.download_since(db, company, channel)
+            since, why = cursors.behind_the_cursor(db, company, channel, since, why)
             job_log(
                 "info", f"downloading unfulfilled orders updated since {jobs.instant_words(clock.iso(since))} ({why})"
             )
-            summary = services.download_orders(
+            summary = download.download_orders(
                 db,
                 company,
                 since=since,
                 progress=progress,
                 log=job_log,
                 stop=stop,
-                budget_seconds=JOB_BUDGET_SECONDS,
+                budget_seconds=job_budget_seconds(),
                 record=lambda counts: jobs.set_progress(db, job, counts),
             )
             summary["since"] = clock.iso(since)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
             if summary.get("more"):
-                services.download_soon(db, company, summary.get("waiting_until"))
+                download.download_soon(db, company, summary.get("waiting_until"))
         elif job.kind == "upload_tracking":
-            summary = services.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=JOB_BUDGET_SECONDS)
+            summary = upload.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=job_budget_seconds())
             # nothing accepted is a failure, not a partial success; a shipment that met a passing
             # failure is not sent yet either, though it goes again next round without a pause
             if not summary["failed"] and not summary["retrying"]:
@@ -187,10 +183,10 @@ def _execute(db: Store, job: Job, progress: services.Progress | None, stop: Call
             return jobs.QUEUED if requeued else jobs.FAILED
         jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
         return jobs.FAILED
-    except services.SettingsChanged as exc:
+    except download.SettingsChanged as exc:
         jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
         return jobs.CANCELLED
-    except services.Interrupted as exc:
+    except gate.Interrupted as exc:
         jobs.requeue_now(db, job, str(exc))
         return jobs.QUEUED
     except HostError as exc:
@@ -244,14 +240,14 @@ def tidy(message: str) -> str:
 
 def _safe(db: Store, company, exc: Exception) -> str:
     try:
-        settings = services.companies.cart_settings_model(db, company)
+        settings = companies.cart_settings_model(db, company)
     except HostError:
         settings = None
     try:
         tokens = credentials.values_of(db, company.id)
     except HostError:  # a key file that does not open them: nothing of theirs can be shown then
         tokens = []
-    return tidy(services.redact(str(exc), settings, tokens=tokens))[:300]
+    return tidy(gate.redact(str(exc), settings, tokens=tokens))[:300]
 
 
 class LocalPool:

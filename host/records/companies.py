@@ -25,7 +25,7 @@ from plugin_spec.http import origin
 from plugin_spec.wire import mask  # the one masking rule, shared with the plugins
 
 MAX_NAME = 100
-#: the cursor row saying from where every order up to the cursor has been read (``services``)
+#: the cursor row saying from where every order up to the cursor has been read (``host.channel.cursors``)
 COVERED_FROM = "orders_covered_from"
 #: Cart General fields the host uses itself; changing them says nothing about the account
 HOST_FIELDS = set(CartSettings.model_fields)

@@ -195,9 +195,9 @@ def setup_company(db, name: str, base_url: str, key: str) -> int:
         companies.update_cart_settings(
             db, company, {"website_url": base_url, "x_api_key": key, "commission_percent": "5"}
         )
-        from host.channel import services
+        from host.channel import settings_test
 
-        assert services.test_settings(db, company).ok
+        assert settings_test.test_settings(db, company).ok
         return company.id
     finally:
         if registered:

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from host import clock
-from host.channel import services
+from host.channel import cursors
 from host.errors import HostError
 from host.jobs import queue as jobs
 from host.records import audit, companies, orders, users
@@ -363,14 +363,14 @@ def test_concurrent_claims_never_take_the_same_job(store, store_target):
 
 
 def test_the_cursor_never_moves_back(store, acme):
-    services._save_cursor(store, acme.id, "backmarket_pro", T0)
-    services._save_cursor(store, acme.id, "backmarket_pro", T0 - timedelta(days=1))
-    assert services.get_cursor(store, acme.id, "backmarket_pro") == T0
-    services._save_cursor(store, acme.id, "backmarket_pro", T0 + timedelta(seconds=1))
-    assert services.get_cursor(store, acme.id, "backmarket_pro") == T0 + timedelta(seconds=1)
-    services._extend_coverage(store, acme.id, "backmarket_pro", T0)
-    services._extend_coverage(store, acme.id, "backmarket_pro", T0 + timedelta(days=1))
-    assert services.get_cursor(store, acme.id, "backmarket_pro", services.COVERED_FROM) == T0
+    cursors.save_cursor(store, acme.id, "backmarket_pro", T0)
+    cursors.save_cursor(store, acme.id, "backmarket_pro", T0 - timedelta(days=1))
+    assert cursors.get_cursor(store, acme.id, "backmarket_pro") == T0
+    cursors.save_cursor(store, acme.id, "backmarket_pro", T0 + timedelta(seconds=1))
+    assert cursors.get_cursor(store, acme.id, "backmarket_pro") == T0 + timedelta(seconds=1)
+    cursors.extend_coverage(store, acme.id, "backmarket_pro", T0)
+    cursors.extend_coverage(store, acme.id, "backmarket_pro", T0 + timedelta(days=1))
+    assert cursors.get_cursor(store, acme.id, "backmarket_pro", cursors.COVERED_FROM) == T0
 
 
 def test_the_audit_log_lists_the_newest_first(store, acme):

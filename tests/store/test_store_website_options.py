@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from host import clock
-from host.channel import services
+from host.channel import cursors
 from host.errors import HostError
 from host.jobs import queue as jobs
 from host.records import companies, orders
@@ -40,7 +40,7 @@ def test_the_options_are_stored_and_widening_them_forgets_what_import_orders_had
         store.execute(
             "INSERT INTO cursors (company_id, channel, name, value, updated_at)"
             " VALUES (:company, 'bmp', :name, :at, :at)",
-            {"company": acme.id, "name": services.COVERED_FROM, "at": clock.iso(T0)},
+            {"company": acme.id, "name": cursors.COVERED_FROM, "at": clock.iso(T0)},
         )
     shown = companies.update_website_settings(
         store, acme, options={"order_download_limit": True, "order_download_limit_date": "2026-10-01",
@@ -50,12 +50,12 @@ def test_the_options_are_stored_and_widening_them_forgets_what_import_orders_had
         "2026-10-01", 12, True,
     )  # fmt: skip
     covered = "SELECT COUNT(*) FROM cursors WHERE name = :name"
-    assert store.execute(covered, {"name": services.COVERED_FROM}).fetchone()[0] == 1  # a narrower filter skips no more
+    assert store.execute(covered, {"name": cursors.COVERED_FROM}).fetchone()[0] == 1  # a narrower filter skips no more
     with pytest.raises(HostError, match="Order Download Limit Date must be a date"):
         companies.update_website_settings(store, acme, options={"order_download_limit_date": "yesterday"})
     assert companies.website_settings(store, acme)["order_download_limit_date"] == "2026-10-01"
     companies.update_website_settings(store, acme, options={"allow_unpaid_orders": True})
-    assert store.execute(covered, {"name": services.COVERED_FROM}).fetchone()[0] == 0
+    assert store.execute(covered, {"name": cursors.COVERED_FROM}).fetchone()[0] == 0
 
 
 def test_an_unpaid_order_keeps_its_payment_status_and_a_shipped_one_is_fully_shipped_and_not_sent(store, acme):

@@ -79,7 +79,7 @@ def _entry(db, at: str, actor: str, source: str, action: str, company_id) -> Non
 
 
 def test_the_change_log_filters_by_company_user_kind_and_dates_and_keeps_its_retention(web, run, db_path, monkeypatch):
-    from host.jobs import worker
+    from host.jobs import scheduler
     from host.records import audit
     from host.store.db import connect
 
@@ -111,8 +111,8 @@ def test_the_change_log_filters_by_company_user_kind_and_dates_and_keeps_its_ret
     )
 
     monkeypatch.setenv("CARTPLUGIN_CHANGE_LOG_RETENTION_DAYS", "365")
-    monkeypatch.setattr(worker, "_next_purge_at", 0.0)
-    worker.purge_if_due(db)
+    monkeypatch.setattr(scheduler, "_next_purge_at", 0.0)
+    scheduler.purge_if_due(db)
     kept = [row[0] for row in db.execute("SELECT at FROM audit_log WHERE target LIKE '% target'").fetchall()]
     assert len(kept) == 3 and not any(at.startswith("2020") for at in kept)
     assert audit.purge(db, 0) == 0  # 0 keeps every entry

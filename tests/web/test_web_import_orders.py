@@ -19,7 +19,7 @@ from web_support import signed_in
 import backmarket_pro.plugin
 from backmarket_pro.client import ClientOptions
 from host import clock
-from host.channel import services
+from host.channel import cursors, download
 from host.jobs import runner
 
 
@@ -30,7 +30,7 @@ def _jobs(db_path: Path) -> list[tuple[int, str, str]]:
 
 def _cursor(db_path: Path) -> str:
     with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT value FROM cursors WHERE name = :name", {"name": services.CURSOR_NAME}).fetchone()[0]
+        return db.execute("SELECT value FROM cursors WHERE name = :name", {"name": cursors.CURSOR_NAME}).fetchone()[0]
 
 
 def _text(html: str) -> str:
@@ -47,7 +47,7 @@ def test_the_dialog_offers_a_start_date_filled_with_the_recent_window(web, run, 
     assert 'action="/companies/1/import-orders"' in settings and 'method="get"' in settings
     dialog = http.get(f"{web.url}/companies/1/import-orders", timeout=10)
     assert dialog.status_code == 200
-    default = (clock.now() - timedelta(days=services.RECENT_DAYS)).date().isoformat()
+    default = (clock.now() - timedelta(days=cursors.recent_days())).date().isoformat()
     assert re.search(rf'<input[^>]*id="start_date"[^>]*type="date"[^>]*value="{default}"', dialog.text), dialog.text
     main = dialog.text.split("<main", 1)[1]
     assert "cartplugin " not in main and "--since" not in main and "--start-date" not in main
@@ -60,7 +60,7 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
     automatic = [job for job in run.json("jobs", "list") if job["kind"] == "download_orders"]
     assert automatic and automatic[0]["status"] == "Completed"
     cursor = _cursor(db_path)
-    start = (clock.now() - timedelta(days=services.RECENT_DAYS)).date().isoformat()
+    start = (clock.now() - timedelta(days=cursors.recent_days())).date().isoformat()
 
     http, token = signed_in(web, "sue")
     queued = http.post(
@@ -130,7 +130,7 @@ def test_a_bad_start_date_is_refused_in_one_line_and_queues_nothing(web, run, co
 
 def test_a_running_import_shows_the_pages_and_orders_read_so_far(web, run, company, sandbox, db_path, monkeypatch):
     monkeypatch.setattr(backmarket_pro.plugin, "client_options", ClientOptions(page_size=3))
-    monkeypatch.setattr(services, "PROGRESS_EVERY_SECONDS", 0.0)  # every page, not once a second
+    monkeypatch.setattr(download, "PROGRESS_EVERY_SECONDS", 0.0)  # every page, not once a second
     sandbox.add_orders(20)
     count = _unfulfilled(sandbox)
     run("import-orders", company, "--start-date", "2020-01-01", "--no-wait")

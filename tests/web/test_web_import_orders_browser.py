@@ -14,13 +14,13 @@ from web_support import SHOTS, Walk
 import backmarket_pro.plugin
 from backmarket_pro.client import ClientOptions
 from host import clock
-from host.channel import services
+from host.channel import cursors, download
 from host.jobs import runner
 
 
 def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, company, sandbox, db_path, monkeypatch):
     monkeypatch.setattr(backmarket_pro.plugin, "client_options", ClientOptions(page_size=3))
-    monkeypatch.setattr(services, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(download, "PROGRESS_EVERY_SECONDS", 0.0)
     sandbox.add_orders(10)
     run("worker", "--once", "--processes", "1")  # the automatic download has every order already
     unfulfilled = sum(1 for order in sandbox.orders() if order["fulfillment_status"] == "unfulfilled")
@@ -32,7 +32,7 @@ def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, co
     page.click("summary:has-text('Actions')")
     page.click("button:has-text('Import Orders')")
     page.wait_for_url("**/companies/1/import-orders*")
-    default = (clock.now() - timedelta(days=services.RECENT_DAYS)).date().isoformat()
+    default = (clock.now() - timedelta(days=cursors.recent_days())).date().isoformat()
     assert page.input_value("#start_date") == default
     assert "read up to" in walk.text("#import-orders")  # the automatic download's place, unchanged by this
     walk.shot("29-import-orders-start-date")

@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from host.jobs import worker
+from host.jobs import scheduler
 from host.jobs.cluster import engine
 from host.store.db import connect
 from plugin_spec import pgurl
@@ -62,7 +62,7 @@ class Scheduler:
                 self._say("scheduler: this worker leads the cluster's schedule")
                 db = connect(self.url, create=False)
                 try:
-                    worker._pull_schedule_forward(db, self.download_every)
+                    scheduler.pull_schedule_forward(db, self.download_every)
                 finally:
                     db.close()
         return self.leading
@@ -74,7 +74,7 @@ class Scheduler:
         assert self._conn is not None
         db = connect(self.url, create=False)
         try:
-            queued = worker.tick(db, download_every=self.download_every)
+            queued = scheduler.tick(db, download_every=self.download_every)
         finally:
             db.close()
         swept = engine.sweep(self._conn)

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from pydantic import ValidationError
 
 from host import clock, config
-from host.channel import connection_test, plugins, services
+from host.channel import connection_test, cursors, gate, plugins
 from host.errors import HostError, InvalidSettings
 from host.jobs import queue as jobs
 from host.records import audit, companies, credentials, queries, website_options
@@ -117,16 +117,16 @@ def import_dialog(company_id: int):
     if not g.user.can("import_orders"):
         abort(403)
     company = _company(company_id)
-    form = forms.ImportOrdersForm(data={"start_date": services.recent_since().date().isoformat()})
+    form = forms.ImportOrdersForm(data={"start_date": cursors.recent_since().date().isoformat()})
     return _import_page(company, form, None, 200)
 
 
 def _import_page(company: companies.Company, form: forms.ImportOrdersForm, error: str | None, status: int):
     ws = companies.website_settings(db(), company)
-    cursor = services.get_cursor(db(), company.id, ws["store_plugin"]) if ws["store_plugin"] else None
+    cursor = cursors.get_cursor(db(), company.id, ws["store_plugin"]) if ws["store_plugin"] else None
     return render_template(
         "import_orders.html", company=company, settings=ws, form=form, error=error, tab="website",
-        cursor=clock.iso(cursor) if cursor else None, recent_days=services.RECENT_DAYS,
+        cursor=clock.iso(cursor) if cursor else None, recent_days=cursors.recent_days(),
         today=clock.now().date().isoformat(),
     ), status  # fmt: skip
 
@@ -141,11 +141,11 @@ def import_orders(company_id: int):
     # a form without the box (an older page) reads the recent window, as the box does by default
     typed = form.start_date.data if "start_date" in request.form else None
     try:
-        start = services.parse_start_date(typed) if typed is not None else services.recent_since()
+        start = cursors.parse_start_date(typed) if typed is not None else cursors.recent_since()
     except HostError as exc:
         return _import_page(company, form, str(exc), 422)
     try:
-        services.check_allowed(db(), company, "import_orders")
+        gate.check_allowed(db(), company, "import_orders")
     except HostError as exc:
         notice(f"Import Orders not started: {exc}", error=True)
         return redirect(url_for("companies.website", company_id=company.id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 
-from host.channel import acceptance, services, tracking
+from host.channel import acceptance, gate, tracking
 from host.errors import HostError
 from host.records import companies, order_search, orders, queries, shipments
 from host.web import forms
@@ -48,7 +48,7 @@ def _page(order: dict, ship_form, status: int = 200):
     if order["awaiting_acceptance"] and order["status"] != "Cancelled":
         accept_form = forms.accept_form(order["lines"])
         try:  # why Accept Order would be refused now, said on the page instead of after the click
-            services.check_allowed(db(), companies.get_company(db(), _company_id(order["id"])), "download_orders")
+            gate.check_allowed(db(), companies.get_company(db(), _company_id(order["id"])), "download_orders")
         except HostError as exc:
             not_acceptable = str(exc)
     return render_template(

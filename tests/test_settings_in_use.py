@@ -1,0 +1,43 @@
+"""Settings are read where they are used: a value from ``--config FILE`` reaches the scheduler, the
+job runner and the queue during the command, and stops applying when the command ends."""
+
+from __future__ import annotations
+
+from host import clock, config
+from host.jobs import scheduler
+from host.store.db import connect, write
+
+
+def _age(db_path, job_id: int, days: float) -> None:
+    db = connect(db_path)
+    with write(db):
+        db.execute("UPDATE jobs SET finished_at = :at, created_at = :at WHERE id = :id",
+                   {"at": clock.now_iso(-days * 86400), "id": job_id})  # fmt: skip
+    db.close()
+
+
+def test_the_retention_in_a_config_file_named_by_the_flag_is_what_the_worker_purges_by(
+    run, company, db_path, tmp_path, monkeypatch
+):
+    (tmp_path / "short.toml").write_text("job_retention_days = 2\n")
+    monkeypatch.delenv("CARTPLUGIN_CONFIG", raising=False)
+    monkeypatch.delenv("CARTPLUGIN_JOB_RETENTION_DAYS", raising=False)
+    job = run.json("import-orders", company)
+    _age(db_path, job["id"], 3)
+    monkeypatch.setattr(scheduler, "_next_purge_at", 0.0)
+    run("--config", str(tmp_path / "short.toml"), "worker", "--once")
+    # (the worker's own download job may take the freed id: the job is known by its kind)
+    assert "import_orders" not in {j["kind"] for j in run.json("jobs", "list")}
+
+
+def test_the_settings_a_command_used_are_not_left_in_force_after_it(run, company, tmp_path, monkeypatch):
+    (tmp_path / "seven.toml").write_text("recent_days = 7\n")
+    monkeypatch.delenv("CARTPLUGIN_CONFIG", raising=False)
+    monkeypatch.delenv("CARTPLUGIN_RECENT_DAYS", raising=False)
+    run("--config", str(tmp_path / "seven.toml"), "jobs", "list")
+    assert config.current().recent_days == 30
+    previous = config.use(config.Settings(recent_days=12))
+    try:
+        assert config.current().recent_days == 12
+    finally:
+        config.use(previous)
