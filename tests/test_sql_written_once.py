@@ -1,13 +1,12 @@
 """SQL is written once, with named parameters: no statement of the host needs a rewrite for
-PostgreSQL (``host.store.pg.translate``, the regular expressions it replaces, goes away)."""
+PostgreSQL (the regular expressions of ``host.store.pg.translate`` are gone; its adapter refuses
+positional parameters)."""
 
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
-
-import pytest
 
 HOST = Path(__file__).resolve().parent.parent / "host"
 #: the files whose SQL is converted already (the store's core, the job queue, secrets, the CLI)
@@ -59,10 +58,6 @@ def test_the_store_core_the_job_queue_and_secrets_write_sql_with_named_parameter
     assert found == [], "\n".join(found)
 
 
-@pytest.mark.skip(
-    reason="until every branch of issue 25 is merged: the records', orders', channel's, worker's and "
-    "migrations' SQL is converted on their branches; the coordinator removes this mark with translate()"
-)
 def test_no_host_module_writes_sql_with_positional_parameters():
     found = [line for path in sorted(HOST.rglob("*.py")) for line in positional_sql(path)]
     assert found == [], "\n".join(found)

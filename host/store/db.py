@@ -200,22 +200,18 @@ def file_identity(path: str | os.PathLike) -> tuple[int, int] | None:
 def delete_in_batches(
     db: Store,
     pick: str,
-    params: Mapping[str, object] | Sequence[object],
+    params: Mapping[str, object],
     tables: Sequence[tuple[str, str]],
     batch: int,
 ) -> int:
     """Delete the rows ``pick`` selects (an id a row, ``LIMIT :batch`` last, its other named
     ``params`` given), ``batch`` at a time, each batch its own short transaction so the write
     lock is never held for long; from each of ``tables`` (table, id column) in turn, dependent
-    rows first. How many ids were deleted. (A ``pick`` with ``?`` and ``LIMIT ?`` last, with
-    ``params`` a list, is the older spelling, kept until every caller is converted.)"""
+    rows first. How many ids were deleted."""
     removed = 0
     while True:
         with write(db):
-            if isinstance(params, Mapping):
-                ids = [row[0] for row in db.execute(pick, {**params, "batch": batch}).fetchall()]
-            else:
-                ids = [row[0] for row in db.execute(pick, [*params, batch]).fetchall()]
+            ids = [row[0] for row in db.execute(pick, {**params, "batch": batch}).fetchall()]
             if not ids:
                 return removed
             marks, id_params = in_list("id", ids)

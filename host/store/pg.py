@@ -4,15 +4,10 @@ The host's data functions are written once, against :class:`host.store.api.Store
 cursor with ``fetchone``, ``fetchall``, ``rowcount``, ``description``), ``query`` (dicts),
 ``conn.executemany``, ``conn.in_transaction``, ``db[table].exists()`` / ``.columns_dict``,
 ``write()``, ``atomic()``, ``rollback()``, ``close()``. :class:`PgDatabase` offers it on a psycopg 3
-connection. SQL with named parameters (a dict) is compiled once per statement by SQLAlchemy's
-``text()`` (:func:`compile_named`); SQL still written with ``?`` goes through :func:`translate`,
-the older rewrite kept until every module is converted:
-
-- ``?`` placeholders become ``%s`` (a ``?`` or ``%`` inside a quoted literal is left as text);
-- ``x IS ?`` becomes ``x IS NOT DISTINCT FROM %s`` (SQLite's null-safe equality);
-- the two-argument scalar ``MAX(a, b)`` / ``MIN(a, b)`` become ``GREATEST`` / ``LEAST``;
-- ``LIKE`` becomes ``ILIKE`` (SQLite's LIKE ignores ASCII case; PostgreSQL's does not);
-- ``INDEXED BY name`` (a SQLite planner hint) is dropped.
+connection. SQL is written once, with named parameters (``:name`` and a dict of values):
+SQLAlchemy's ``text()`` compiles it to psycopg's ``%(name)s`` once per statement
+(:func:`compile_named`). A statement without parameters is sent as written. Positional
+parameters (a list or tuple for ``?``) are refused with a TypeError: nothing rewrites SQL here.
 
 Values: ``bool`` parameters are sent as 0/1 (the schema's flags are INTEGER on both), Decimal as
 its text (money columns are TEXT on both). Errors come out as the store's own classes
@@ -32,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -77,54 +71,7 @@ def as_pg(db: object) -> PgDatabase | None:
 display = pgurl.display
 
 
-# -- SQL translation -------------------------------------------------------------------------
-
-_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.S)
-_IS_PARAM = re.compile(r"\bIS\s+(NOT\s+)?\?", re.I)
-_INDEXED_BY = re.compile(r"\s+INDEXED\s+BY\s+\w+", re.I)
-_LIKE = re.compile(r"\bLIKE\b", re.I)
-_MINMAX = re.compile(r"\b(MAX|MIN)\s*\(", re.I)
-
-
-@functools.lru_cache(maxsize=2048)
-def translate(sql: str) -> str:
-    """The host's SQL (SQLite spelling) as PostgreSQL takes it through psycopg; see the module doc."""
-    literals: list[str] = []
-
-    def hide(match: re.Match[str]) -> str:
-        literals.append(match.group(0).replace("%", "%%"))
-        return f"\x00{len(literals) - 1}\x00"
-
-    code = _QUOTED.sub(hide, sql).replace("%", "%%")
-    code = _IS_PARAM.sub(lambda m: "IS DISTINCT FROM ?" if m.group(1) else "IS NOT DISTINCT FROM ?", code)
-    code = _INDEXED_BY.sub("", code)
-    code = _LIKE.sub("ILIKE", code)
-    code = _scalar_minmax(code)
-    code = code.replace("?", "%s")
-    return re.sub(r"\x00(\d+)\x00", lambda m: literals[int(m.group(1))], code)
-
-
-def _scalar_minmax(code: str) -> str:
-    """``MAX(a, b)`` -> ``GREATEST(a, b)``; the one-argument aggregate ``MAX(a)`` stays."""
-    out, pos = [], 0
-    for match in _MINMAX.finditer(code):
-        if match.start() < pos:
-            continue
-        depth, i, comma = 1, match.end(), False
-        while i < len(code) and depth:
-            if code[i] == "(":
-                depth += 1
-            elif code[i] == ")":
-                depth -= 1
-            elif code[i] == "," and depth == 1:
-                comma = True
-            i += 1
-        if comma:
-            out.append(code[pos : match.start()])
-            out.append("GREATEST(" if match.group(1).upper() == "MAX" else "LEAST(")
-            pos = match.end()
-    out.append(code[pos:])
-    return "".join(out)
+# -- SQL ---------------------------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=4096)
@@ -155,16 +102,15 @@ def _value(value: Any) -> Any:
     return value
 
 
-def _params(params: Iterable[Any] | None) -> list[Any]:
-    return [_value(v) for v in params] if params else []
-
-
 def _statement(sql: str, params: Sequence[Any] | Mapping[str, Any] | None) -> tuple[str, Any]:
     """The statement and parameters as psycopg takes them: named parameters (a mapping) through
-    :func:`compile_named`; positional ones (``?``, the older spelling) through :func:`translate`."""
+    :func:`compile_named`; no parameters, the SQL as written. A sequence (positional ``?``) is
+    refused: SQL is written once, with named parameters, for both backends."""
     if isinstance(params, Mapping):
         return compile_named(sql), {name: _value(v) for name, v in params.items()}
-    return translate(sql), _params(params)
+    if params is None:
+        return sql, None
+    raise TypeError(f"PostgreSQL statements take named parameters (:name and a dict), not {type(params).__name__}")
 
 
 def _store_error(exc: Exception) -> errors.StoreError:

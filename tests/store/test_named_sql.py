@@ -35,3 +35,20 @@ def test_named_parameters_a_literal_percent_and_a_cast_run_the_same_on_both(stor
     with pytest.raises(IntegrityError), write(store):
         store.execute("INSERT INTO named_t (id, name) VALUES (:id, :name)", {"id": 9, "name": "c"})
     assert store.execute("SELECT COUNT(*) FROM named_t").fetchone()[0] == 3  # nothing half-written
+
+
+def test_postgresql_refuses_positional_parameters_and_runs_sql_without_parameters_as_written(pg_url) -> None:
+    from host.store.db import connect
+
+    db = connect(pg_url)
+    try:
+        for run in (db.execute, db.query, db.conn.execute):
+            with pytest.raises(TypeError, match="PostgreSQL statements take named parameters"):
+                list(run("SELECT id FROM companies WHERE id = ?", [1]))  # type: ignore[operator]
+        with pytest.raises(TypeError, match="PostgreSQL statements take named parameters"):
+            db.conn.executemany("UPDATE companies SET name = ? WHERE id = ?", [("a", 1)])
+        # no parameters: sent as written (a literal % or ? is text, LIKE keeps PostgreSQL's meaning)
+        assert db.execute("SELECT '50% off?', 'Ab' LIKE 'a%'").fetchone() == ("50% off?", False)
+        assert db.execute("SELECT CAST(:n AS TEXT) || '%?'", {"n": 5}).fetchone() == ("5%?",)
+    finally:
+        db.close()
