@@ -20,6 +20,7 @@ Plugin-loading and debugging switches (``CARTPLUGIN_LOAD_PLUGINS``, ``CARTPLUGIN
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +114,7 @@ class _FileSource(PydanticBaseSettingsSource):
 
 
 _file_values: dict[str, Any] = {}
+_LOAD_LOCK = threading.Lock()
 
 
 def find_config_file(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -201,17 +203,20 @@ def load(config_file: str | os.PathLike | None = None, **flags: Any) -> Loaded:
     flags = {k: v for k, v in flags.items() if v is not None}
     path = find_config_file(config_file)
     file_values = _read_file(path)
-    _file_values = file_values
-    try:
-        settings = Settings(**flags)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():  # every bad setting at once, not one a try
-            name = ".".join(str(p) for p in error["loc"]) or "?"
-            problems.append(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}")
-        raise HostError("; ".join(problems)) from None
-    finally:
-        _file_values = {}
+    # the file's values reach the settings source through a module global: one load at a time
+    # (job threads read the settings too)
+    with _LOAD_LOCK:
+        _file_values = file_values
+        try:
+            settings = Settings(**flags)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():  # every bad setting at once, not one a try
+                name = ".".join(str(p) for p in error["loc"]) or "?"
+                problems.append(f"setting {name!r} ({_where(name, flags, path, file_values)}): {error['msg']}")
+            raise HostError("; ".join(problems)) from None
+        finally:
+            _file_values = {}
     updates: dict[str, Any] = {
         "db": settings.db if isinstance(settings.db, str) else settings.db.expanduser().absolute()
     }

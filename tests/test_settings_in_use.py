@@ -41,3 +41,38 @@ def test_the_settings_a_command_used_are_not_left_in_force_after_it(run, company
         assert config.current().recent_days == 12
     finally:
         config.use(previous)
+
+
+def test_settings_loaded_on_several_threads_at_once_each_keep_their_own_config_file(tmp_path, monkeypatch):
+    """Job threads read the settings too: one thread's load must not clear another's file values."""
+    import sys
+    import threading
+
+    from host import config
+
+    monkeypatch.delenv("CARTPLUGIN_CONFIG", raising=False)
+    named = tmp_path / "named.toml"
+    named.write_text("job_retention_days = 5\n")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # no config file where the unnamed loads look
+    seen: list[int] = []
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a race shows
+
+    def with_file() -> None:
+        for _ in range(150):
+            seen.append(config.load(named).settings.job_retention_days)
+
+    def without_file() -> None:
+        for _ in range(150):
+            config.load(None)
+
+    try:
+        threads = [threading.Thread(target=f) for f in (with_file, without_file) * 3]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert len(seen) == 450 and set(seen) == {5}
