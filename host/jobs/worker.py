@@ -19,8 +19,7 @@ from host.errors import HostError
 from host.jobs import scheduler
 from host.jobs.pool import make_pool
 from host.store.api import Error as StoreError
-from host.store.api import backend
-from host.store.db import connect, file_identity
+from host.store.db import backend_of, connect, file_identity
 
 log = logging.getLogger("cartplugin.worker")
 
@@ -42,11 +41,7 @@ def run(
     """
     if download_every is None:
         download_every = config.current().download_every
-    db = connect(db_path, create=False, migrate=False)  # the engine migrates it when it opens it
-    try:
-        engine = ENGINES[backend(db)]
-    finally:
-        db.close()
+    engine = ENGINES[backend_of(db_path)]  # each engine opens (and checks) the database itself
     engine(db_path, once=once, interval=interval, max_workers=max_workers, processes=processes,
            download_every=download_every, echo=echo)  # fmt: skip
 
@@ -140,5 +135,5 @@ def run_local(
         db.close()
 
 
-#: the job engine for each backend (``host.store.api.backend``)
+#: the job engine for each backend (``host.store.db.backend_of``)
 ENGINES: dict[str, Callable[..., None]] = {"sqlite": run_local, "postgresql": run_cluster}
