@@ -156,7 +156,7 @@ FLOOR_LINE_COLUMNS = (
 )  # fmt: skip
 
 
-def floor_rows(raw: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def floor_rows(raw: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The same orders and lines as rows of the host's own ``orders`` and ``order_lines`` columns,
     the wire's values as they come (not timed: the floor keeps only fetch + insert). The order ids
     are the floor's own (1, 2, ...): it never reads them back."""
@@ -164,48 +164,61 @@ def floor_rows(raw: list[dict[str, Any]]) -> tuple[list[tuple[Any, ...]], list[t
     orders, lines = [], []
     for order_id, order in enumerate(raw, start=1):
         buyer = order.get("buyer") or {}
-        orders.append((
+        values = (
             order_id, 1, "backmarket_pro", order["id"], "Fully Charged", order["created_at"], order["updated_at"],
             order["currency"], order["subtotal_price"], order["shipping_price"], order["total_tax"],
             order["total_price"], "0.00", order["total_price"], buyer.get("company"), buyer.get("vat_number"),
             buyer.get("email"), json.dumps(order["shipping_address"], ensure_ascii=False),
             json.dumps(order["billing_address"], ensure_ascii=False), order["financial_status"],
             order["fulfillment_status"], int(order["cancelled"]), now, now, 0, "0", "0",
-        ))  # fmt: skip
+        )  # fmt: skip
+        orders.append(dict(zip(FLOOR_ORDER_COLUMNS, values, strict=True)))
         for line in order["line_items"]:
-            lines.append(
-                (order_id, line["id"], line["sku"], line["title"], line["quantity"], line["price"], line["tax"],
-                 None, "0", 0)
-            )  # fmt: skip
+            values = (order_id, line["id"], line["sku"], line["title"], line["quantity"], line["price"], line["tax"],
+                      None, "0", 0)  # fmt: skip
+            lines.append(dict(zip(FLOOR_LINE_COLUMNS, values, strict=True)))
     return orders, lines
 
 
-def floor_insert(path: Path, orders: list[tuple[Any, ...]], lines: list[tuple[Any, ...]]) -> float:
+def floor_insert(
+    path: Path, orders: list[dict[str, Any]], lines: list[dict[str, Any]], how: str = "insert_all"
+) -> tuple[float, float]:
     """The rows into a fresh host database (``host.store.db.connect``: the host's own schema, with
-    its unique key, the web grid's indexes, ``orders_awaiting`` and the order id search index),
-    in one transaction, one ``executemany`` per table as the host's bulk insert binds them."""
+    its unique key, the web grid's indexes, ``orders_awaiting``), and each order into the order id
+    search index (the host's ``order_search.index_new`` does the same), in one transaction.
+
+    ``how``: ``insert_all``, sqlite-utils' ``insert_all`` as the floor always did (the search
+    index rows by ``executemany``: sqlite-utils does not write an FTS table's rowid); or
+    ``executemany``, one per table with the values by position, as the host's bulk insert binds
+    them (tuples made before the clock starts). Returns (seconds, CPU seconds)."""
     from host.records import companies, order_search
     from host.store import db as host_db
 
     db = host_db.connect(path)
     companies.add_company(db, "Floor")  # company 1: the orders' foreign key (not timed)
     conn = db.conn
-    order_sql = (
-        f"INSERT INTO orders ({', '.join(FLOOR_ORDER_COLUMNS)}) VALUES ({', '.join('?' * len(FLOOR_ORDER_COLUMNS))})"
-    )
-    line_sql = (
-        f"INSERT INTO order_lines ({', '.join(FLOOR_LINE_COLUMNS)}) VALUES ({', '.join('?' * len(FLOOR_LINE_COLUMNS))})"
-    )
     search_sql = f"INSERT INTO {order_search.FTS_TABLE} (rowid, source_order_id) VALUES (?, ?)"
+    if how == "executemany":
+        order_sql, line_sql = (
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            for table, columns in (("orders", FLOOR_ORDER_COLUMNS), ("order_lines", FLOOR_LINE_COLUMNS))
+        )
+        order_values = [tuple(row.values()) for row in orders]
+        line_values = [tuple(row.values()) for row in lines]
+    cpu_started = time.process_time()
     started = time.perf_counter()
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(order_sql, orders)
-    conn.executemany(search_sql, ((row[0], row[3]) for row in orders))
-    conn.executemany(line_sql, lines)
+    if how == "executemany":
+        conn.executemany(order_sql, order_values)
+        conn.executemany(line_sql, line_values)
+    else:
+        db["orders"].insert_all(orders)
+        db["order_lines"].insert_all(lines)
+    conn.executemany(search_sql, ((row["id"], row["source_order_id"]) for row in orders))
     conn.execute("COMMIT")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     db.close()
-    return seconds
+    return seconds, cpu
 
 
 def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, Row]:
@@ -218,11 +231,13 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
     key, _ = sandbox.new_account(n)
     host_s: list[float] = []
     host_cpu_s: list[float] = []
+    floor_cpu_s: list[float] = []
     again_s: list[float] = []
     cursor_s: list[float] = []
     floor_s: list[float] = []
     fetch_s: list[float] = []
     insert_s: list[float] = []
+    executemany_s: list[float] = []
     host_requests = floor_pages = line_count = 0
     for i in range(cfg.repeats):
         db = host_db.connect(new_db_path(work, f"import-{i}"))
@@ -252,13 +267,18 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
             raise RuntimeError(f"full re-read: {status} {summary}")
         db.close()
 
+        cpu_started = time.process_time()
         fetch, raw, floor_pages = floor_fetch(sandbox.base_url, key)
+        fetch_cpu = time.process_time() - cpu_started
         if len(raw) != n:
             raise RuntimeError(f"floor fetched {len(raw)} orders, expected {n}")
         orders, lines = floor_rows(raw)
         line_count = len(lines)
-        insert = floor_insert(new_db_path(work, f"floor-{i}"), orders, lines)
+        insert, insert_cpu = floor_insert(new_db_path(work, f"floor-{i}"), orders, lines)
+        # for reference only: the same rows bound by position, as the host's bulk insert binds them
+        executemany_s.append(floor_insert(new_db_path(work, f"floor-em-{i}"), orders, lines, "executemany")[0])
         del raw, orders, lines
+        floor_cpu_s.append(fetch_cpu + insert_cpu)
         fetch_s.append(fetch)
         insert_s.append(insert)
         floor_s.append(fetch + insert)
@@ -280,12 +300,24 @@ def bulk_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> tuple[Row, 
             f"host samples {_samples(host_s)} s; {host_requests} API requests (Test Settings excluded); "
             f"host CPU (process time of the job) samples {_samples(host_cpu_s)} s = "
             f"{st.median(host_cpu_s) / n * 1000:.3f} ms/order",
-            f"floor = bare requests loop {_s(st.median(fetch_s))} ({floor_pages} pages) + insert into the host's "
-            f"own schema {_s(st.median(insert_s))} ({n:,} orders + {line_count:,} lines + the order id search "
-            f"index, executemany, one transaction, a fresh host.store.db.connect database: unique keys, the "
-            f"grid's indexes, orders_awaiting); floor samples {_samples(floor_s)} s",
+            f"floor = bare requests loop {_s(st.median(fetch_s))} ({floor_pages} pages) + sqlite-utils insert_all "
+            f"{_s(st.median(insert_s))} ({n:,} orders + {line_count:,} lines, and the order id search index, one "
+            f"transaction) into the host's own schema (a fresh host.store.db.connect database: unique keys, the "
+            f"grid's indexes, orders_awaiting); floor samples {_samples(floor_s)} s; for reference, the same rows "
+            f"by executemany of tuples take {_s(st.median(executemany_s))}",
+            f"CPU (this process; the sandbox runs in its own): host {_s(st.median(host_cpu_s))}, floor "
+            f"{_s(st.median(floor_cpu_s))} (samples {_samples(floor_cpu_s)} s), ratio "
+            f"{st.median(host_cpu_s) / st.median(floor_cpu_s):.2f}: both sides are CPU-bound at no latency, so on a "
+            "quiet machine the wall ratio comes close to this one, and under load it is the steadier figure",
         ],
-        data={"host": host_s, "host_cpu": host_cpu_s, "floor": floor_s, "fetch": fetch_s, "insert": insert_s},
+        data={
+            "host": host_s,
+            "host_cpu": host_cpu_s,
+            "floor_cpu": floor_cpu_s,
+            "floor": floor_s,
+            "fetch": fetch_s,
+            "insert": insert_s,
+        },
     )
     ratio6 = again / host
     second = Row(

@@ -33,6 +33,6 @@ def test_bench_quick_prints_every_row() -> None:
     assert "EXPLAIN QUERY PLAN" in done.stdout
     # row 1's floor writes into the host's own schema; row 2's CPU part is row 1's host CPU;
     # row 9's floor is the listing's pages at its latency, one request at a time (next links)
-    assert "insert into the host's own schema" in done.stdout
+    assert "into the host's own schema" in done.stdout
     assert "row 1's host CPU" in done.stdout
     assert "pages (the bare loop's, page size 200) x 20 ms / 1 at once" in done.stdout
