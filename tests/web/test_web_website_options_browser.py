@@ -8,7 +8,7 @@ import sqlite3
 from web_support import SHOTS, Walk
 
 
-def test_options_and_job_priority_in_a_real_browser(browser, web, run, company, db_path):
+def test_options_and_job_priority_in_a_real_browser(browser, web, run, company, db_target):
     walk = Walk(browser, web)
     walk.sign_in("sue")
     walk.go("/companies/1/website-general-settings?edit=1")
@@ -43,7 +43,7 @@ def test_options_and_job_priority_in_a_real_browser(browser, web, run, company, 
     assert walk.text("#job-priority-name") == "High"
     walk.shot("35-queued-job-priority-raised")
     assert run.json("jobs", "show", str(queued["id"]))["priority_name"] == "High"
-    with sqlite3.connect(db_path) as db:
+    with sqlite3.connect(db_target) as db:
         assert db.execute("SELECT actor, action FROM audit_log ORDER BY id DESC LIMIT 1").fetchone() == (
             "sue", "Queued Job priority changed",
         )  # fmt: skip
