@@ -360,7 +360,6 @@ def paging_concurrency() -> tuple[int, str]:
 def latency_import(sandbox: SandboxProcess, cfg: Config, work: Path) -> Row:
     """Row 9: row 1's Import Orders job with every request answered ``import_latency`` late,
     against the latency floor: the listing's pages x the latency, at the paging's concurrency."""
-    import math
     import statistics as st
 
     from host.store import db as host_db
