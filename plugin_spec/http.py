@@ -34,6 +34,7 @@ import http.cookiejar
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -311,6 +312,7 @@ class JsonApi:
         operation: str | None = None,
         authenticate: bool = True,
         limiter: Limiter | None = None,
+        sending: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> tuple[requests.Response, bytes, str]:
         """Send one request and read its whole body (within the deadline and the size cap),
@@ -330,6 +332,8 @@ class JsonApi:
                 log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
             # after the wait, which may be longer than the token has left to live
             sent = self.auth.request_headers(self) if authenticate else {}
+            if sending is not None:
+                sending()
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -559,7 +563,11 @@ class JsonApi:
 
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
-        checks above, and closing the generator waits for that thread to finish. The thread
+        checks above, and closing the generator waits for that thread to finish. The link is
+        read from the page's bytes alone before the page is read (``read_page`` or JSON), so
+        the request goes out first and the page is validated while it travels; the page's own
+        read must then find the same link, else that request is dropped. The "no new orders"
+        check thus comes one request late: that request is sent, and dropped unread. The thread
         only waits for the page's bytes, which are read on the caller's thread: reading them on
         the thread (validation is CPU work that holds the GIL) made the two threads take turns
         on the GIL and cost more than the overlap saved (docs/benchmarks.md).
@@ -593,6 +601,24 @@ class JsonApi:
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
             return self._exchange("GET", url, params=params, operation=operation)
 
+        def prefetch(url: str, ready: threading.Event) -> tuple[requests.Response, bytes, str]:
+            try:
+                return self._exchange("GET", url, operation=operation, sending=ready.set)
+            finally:
+                ready.set()
+
+        def send_ahead(url: str) -> Future[tuple[requests.Response, bytes, str]]:
+            """The page at ``url`` asked for on the prefetch thread, once it has its rate-limit
+            slot: till then this thread waits, as the slot is taken in a few steps that each
+            give up the GIL, and each would wait a switch interval (5 ms) for it back behind the
+            CPU work that follows here (docs/benchmarks.md, row 9)."""
+            assert pool is not None
+            ready = threading.Event()
+            # in this context: the page waits under the job's stop and wait budget
+            future = pool.submit(contextvars.copy_context().run, prefetch, url, ready)
+            ready.wait()
+            return future
+
         def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
             return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
 
@@ -621,8 +647,7 @@ class JsonApi:
                 if pool is not None and page < self.options.max_pages:
                     early = self._send_early(exchange, read_link, url, seen_links)
                     if early is not None:
-                        # in this context: the page waits under the job's stop and wait budget
-                        pending = pool.submit(contextvars.copy_context().run, fetch, early[1], None)
+                        pending = send_ahead(early[1])
                 items, raw_next = page_of(exchange)
                 log.debug("%s page %d: %d items", self.profile.name, page, len(items))
                 ids = {_hashable(id_of(item)) for item in items}
@@ -652,8 +677,7 @@ class JsonApi:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            # in this context: the page waits under the job's stop and wait budget
-                            pending = pool.submit(contextvars.copy_context().run, fetch, url, None)
+                            pending = send_ahead(url)
                 page_read(len(items))
                 yield items
                 if raw_next is None:
