@@ -629,12 +629,18 @@ class JsonApi:
             self.options.prefetch_pages > 0
         ) else None  # fmt: skip
         pending: Future[tuple[requests.Response, bytes, str]] | None = None
+        #: whether the caller waited for the last page fetched ahead: then the answers, not the
+        #: work on them, set the pace, and the next request is sent before this page is read;
+        #: when it was there already (no latency), sending early gains nothing and the prefetch
+        #: thread would only take turns on the GIL with the validation (row 1)
+        waited = True
         read_link = _link_reader(next_link)
         try:
             for page in range(1, self.options.max_pages + 1):
                 if page == 1:
                     exchange = fetch(url, params)
                 elif pending is not None:
+                    waited = not pending.done()
                     exchange = pending.result()
                     pending = None
                 else:
@@ -644,7 +650,7 @@ class JsonApi:
                 # _follow first; the page's own read below must then find the same link, else
                 # the early request is dropped and the link is taken the usual way.
                 early: tuple[Any, str] | None = None
-                if pool is not None and page < self.options.max_pages:
+                if pool is not None and waited and page < self.options.max_pages:
                     early = self._send_early(exchange, read_link, url, seen_links)
                     if early is not None:
                         pending = send_ahead(early[1])
