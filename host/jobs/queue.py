@@ -17,8 +17,9 @@ import json
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,22 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_LOG_MESSAGE = 1000
 #: the claim's owner, null-safe: a job claimed by nobody (NULL) matches a ``claimed_by`` of None
 _CLAIMED_BY = "(claimed_by = :claimed_by OR (claimed_by IS NULL AND :claimed_by IS NULL))"
+#: a running job's claim: this worker's, and this attempt's. A worker presumed dead (its heartbeats
+#: stopped) and replaced holds an older claim: its writes match no row and change nothing
+_CLAIM = f"status = 'Processing' AND {_CLAIMED_BY} AND attempts = :attempts"
+#: the job log's line when a worker finds its claim gone
+LOST_CLAIM = (
+    "this worker lost the job (claimed again by another worker after its heartbeats stopped); "
+    "stopped without sending more"
+)
+
+
+class ClaimLost(HostError):
+    """The job's claim is no longer this worker's: it was given back to the queue (or claimed by
+    another worker) after this one's heartbeats stopped. Nothing more may be sent or written."""
+
+    def __init__(self, job: Job):
+        super().__init__(f"job {job.id}: {LOST_CLAIM}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,9 @@ class Job:
     attempts: int
     max_attempts: int
     claimed_by: str | None
+    #: ``time.monotonic()`` just before this process wrote the claim: the claim holds at least
+    #: until the orphan window has passed from then (None: not claimed by this process)
+    leased_at: float | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -163,6 +183,7 @@ def claim(
     stale_after: float = STALE_AFTER_SECONDS,
 ) -> Job | None:
     """Atomically take the most urgent runnable job (or a stale one whose worker died)."""
+    leased_at = time.monotonic()  # before ``now``: the lease never outlasts what the row says
     now = clock.now_iso()
     stale = clock.now_iso(-stale_after)
     filters = ""
@@ -195,7 +216,7 @@ def claim(
         job = Job.from_row(dict(zip([c[0] for c in cursor.description], row, strict=True)))
         if job.attempts > 1:
             _log(db, job.id, "info", f"attempt {job.attempts} of {job.max_attempts} (worker {worker_id})")
-    return job
+    return replace(job, leased_at=leased_at)
 
 
 @functools.cache
@@ -251,33 +272,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def heartbeat(db: Store, job: Job) -> None:
+def _claim_of(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "claimed_by": job.claimed_by, "attempts": job.attempts}
+
+
+def heartbeat(db: Store, job: Job) -> bool:
+    """Renew the running ``job``'s heartbeat; False when its claim is no longer this worker's."""
     with write(db):
-        db.execute(
-            "UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND claimed_by = :claimed_by",
-            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
+        cursor = db.execute(
+            f"UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND {_CLAIM}",
+            {"now": clock.now_iso(), **_claim_of(job)},
         )
+        return bool(cursor.rowcount)
 
 
-def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = None) -> None:
+def hold(db: Store, job: Job) -> None:
+    """Inside the caller's write transaction, before the job's own writes (a batch of orders,
+    upload results, the cursor): renew the claim, or raise :class:`ClaimLost` so the
+    transaction rolls back and changes nothing of the row's new owner."""
+    if not heartbeat(db, job):
+        raise ClaimLost(job)
+
+
+def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = None) -> bool:
+    """Record the running ``job``'s end; False (nothing written) when its claim was lost."""
     if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
         raise ValueError(status)
     with write(db):
         # only the claim's owner ends it: a worker presumed dead and replaced must not
         # overwrite what its replacement does
         cursor = db.execute(
-            "UPDATE jobs SET status = :status, finished_at = :now, summary = :summary "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {
-                "status": status,
-                "now": clock.now_iso(),
-                "summary": json.dumps(summary or {}, default=str),
-                "id": job.id,
-                "claimed_by": job.claimed_by,
-            },
-        )
-        if cursor.rowcount:
-            _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+            f"UPDATE jobs SET status = :status, finished_at = :now, summary = :summary WHERE id = :id AND {_CLAIM}",
+            {"status": status, "now": clock.now_iso(), "summary": json.dumps(summary or {}, default=str),
+             **_claim_of(job)},
+        )  # fmt: skip
+        if not cursor.rowcount:
+            return False
+        _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+    return True
 
 
 def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
@@ -285,8 +317,8 @@ def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
     write transaction, or one of its own."""
     with write(db):
         db.execute(
-            f"UPDATE jobs SET progress = :progress WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"progress": json.dumps(counts), "id": job.id, "claimed_by": job.claimed_by},
+            f"UPDATE jobs SET progress = :progress WHERE id = :id AND {_CLAIM}",
+            {"progress": json.dumps(counts), **_claim_of(job)},
         )
 
 
@@ -313,10 +345,12 @@ def _plural(n: int, word: str) -> str:
 def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
     """Put a job back in the queue after a transient failure, with exponential backoff and jitter.
 
-    Returns False (and fails the job) once its attempts are used up.
+    Returns False (and fails the job) once its attempts are used up. Raises :class:`ClaimLost`
+    (writing nothing) when the job's claim is no longer this worker's.
     """
     if job.attempts >= job.max_attempts:
-        finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
+        if not finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"}):
+            raise ClaimLost(job)
         return False
     # the first retry waits about retry_base_seconds, doubling each attempt (with jitter), at most 5 minutes
     base = config.current().retry_base_seconds
@@ -325,25 +359,29 @@ def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None =
         min(300.0, base * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0),
     )
     with write(db):
-        db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = :run_after, claimed_by = NULL "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"run_after": clock.now_iso(delay), "id": job.id, "claimed_by": job.claimed_by},
+        cursor = db.execute(
+            f"UPDATE jobs SET status = 'Queued', run_after = :run_after, claimed_by = NULL WHERE id = :id AND {_CLAIM}",
+            {"run_after": clock.now_iso(delay), **_claim_of(job)},
         )
+        if not cursor.rowcount:
+            raise ClaimLost(job)
         _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")
     return True
 
 
-def requeue_now(db: Store, job: Job, reason: str) -> None:
-    """Give a job that was stopped (not failed) back to the queue; the attempt does not count."""
+def requeue_now(db: Store, job: Job, reason: str) -> bool:
+    """Give a job that was stopped (not failed) back to the queue; the attempt does not count.
+    False (nothing written) when its claim was lost: the row is someone else's now."""
     with write(db):
-        db.execute(
+        cursor = db.execute(
             "UPDATE jobs SET status = 'Queued', run_after = :now, claimed_by = NULL, "
-            "attempts = CASE WHEN attempts >= 1 THEN attempts - 1 ELSE 0 END "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
+            f"attempts = CASE WHEN attempts >= 1 THEN attempts - 1 ELSE 0 END WHERE id = :id AND {_CLAIM}",
+            {"now": clock.now_iso(), **_claim_of(job)},
         )
+        if not cursor.rowcount:
+            return False
         _log(db, job.id, "warning", reason)
+    return True
 
 
 def cancel(db: Store, job_id: int | str, *, actor: str | None = None) -> Job:
