@@ -71,6 +71,12 @@ _ORPHAN_WINDOW: dict[str, Callable[[], float]] = {"postgresql": _cluster_orphan_
 LEASE_SHARE = 2 / 3
 
 
+def orphan_window(backend_name: str) -> float:
+    """Seconds a running job's row may go without a heartbeat on ``backend_name`` before another
+    worker may take it."""
+    return _ORPHAN_WINDOW.get(backend_name, lambda: jobs.STALE_AFTER_SECONDS)()
+
+
 class _Heartbeat:
     """Beats for a job from a thread of its own while the job runs, so a slow page (long
     timeouts, Retry-After waits) never makes a live job look dead to other workers.
@@ -90,7 +96,7 @@ class _Heartbeat:
         self.stopped = threading.Event()
         #: the claim is no longer this worker's (a beat matched no row)
         self.lost = threading.Event()
-        self.window = _ORPHAN_WINDOW.get(self.backend, lambda: jobs.STALE_AFTER_SECONDS)()
+        self.window = orphan_window(self.backend)
         self.lease = self.window * LEASE_SHARE
         self.confirmed_at = job.leased_at if job.leased_at is not None else float("-inf")
         self._wake = threading.Event()
