@@ -7,12 +7,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sys
+import threading
+import time
 from pathlib import Path
+
+import support
+from support import ups_tracking
 
 from backmarket_pro import plugin
 from backmarket_pro.sandbox import Sandbox
+from host.errors import HostError
 from host.jobs import queue as jobs
 from host.jobs import runner
+from host.records import orders
 from host.store.db import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "faults"))
@@ -74,3 +81,75 @@ def test_a_job_whose_claim_another_worker_took_sends_and_writes_nothing_more(db_
             assert jobs.finish(db, new_owner, jobs.COMPLETED, {"inserted": 0})
         finally:
             db.close()
+
+
+def test_an_upload_whose_claim_another_worker_took_posts_and_records_nothing_more(db_target, bmp, monkeypatch):
+    for name, value in FAST_ENV.items():  # batches of four shipments
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(runner, "orphan_window", lambda backend: 0.6)
+    with Sandbox(api_key=KEY, orders=20, seed=5) as sandbox:
+        db = connect(db_target)
+        try:
+            company_id = setup_company(db, "Fenced Oy", sandbox.base_url, KEY)
+            imported, _ = jobs.enqueue(db, company_id, "import_orders")
+            assert runner.execute(db, jobs.claim(db, "importer:1:1", job_id=imported.id)) == jobs.COMPLETED
+            shipped = 0
+            for n, (order_id,) in enumerate(db.execute("SELECT id FROM orders ORDER BY id").fetchall()):
+                try:
+                    orders.ship_order(db, order_id, carrier="UPS", tracking_number=ups_tracking(n))
+                    shipped += 1
+                except HostError:  # cancelled on the channel
+                    pass
+            assert shipped >= 8
+            job, _ = jobs.enqueue(db, company_id, "upload_tracking")
+            mine = jobs.claim(db, "frozen:1:1", job_id=job.id)
+            assert mine is not None
+
+            # the first post is answered; the rest of its batch is held at the channel, so no thread
+            # of the upload asks anything until the answers come (as a frozen process would not)
+            arrived, release = itertools.count(1), threading.Event()
+            seen = {"posts": 0}
+            sleep = sandbox.sleep
+
+            def answer(seconds: float) -> None:
+                seen["posts"] = next(arrived)
+                if seen["posts"] > 1:
+                    release.wait(30)
+                sleep(seconds)
+
+            sandbox.sleep = answer
+            ran: dict[str, str] = {}
+
+            def run() -> None:
+                own = connect(db_target)
+                try:
+                    ran["status"] = runner.execute(own, mine)
+                finally:
+                    own.close()
+
+            worker = threading.Thread(target=run)
+            worker.start()
+            assert support.wait_until(lambda: seen["posts"] >= 4, 30)  # one batch: the first post, three held
+            time.sleep(1.0)  # its heartbeat is older than the orphan window now: another worker takes the job
+            taker = jobs.claim(db, "taker:2:1", job_id=job.id, stale_after=0.6)
+            assert taker is not None
+            posts_then, accepted_then = seen["posts"], _accepted(db)
+            release.set()
+            worker.join(30)
+            assert not worker.is_alive()
+
+            assert seen["posts"] == posts_then  # not one post after the job was taken
+            assert _accepted(db) == accepted_then  # nor a result recorded over the new owner's
+            assert ran["status"] == runner.LOST
+            messages = [line["message"] for line in jobs.show_job(db, job.id)["log"]]
+            assert f"{jobs.LOST_CLAIM} (worker frozen:1:1, attempt 1)" in messages
+            # the new owner sends the rest; the posts the lost worker had sent are "already recorded"
+            sandbox.sleep = sleep
+            assert runner.execute(db, taker) == jobs.COMPLETED
+            assert _accepted(db) == shipped
+        finally:
+            db.close()
+
+
+def _accepted(db) -> int:
+    return db.execute("SELECT count(*) FROM shipments WHERE upload_state = 'accepted'").fetchone()[0]
