@@ -138,13 +138,17 @@ class _Heartbeat:
             if own is not None:
                 own.close()
 
+    def confirmed(self) -> bool:
+        """Whether the claim holds by the lease alone, now (asks nothing, waits for nothing)."""
+        return not self.lost.is_set() and time.monotonic() < self.confirmed_at + self.lease
+
     def holds(self) -> bool:
         """Whether the claim surely holds now: at once within the lease, else after a beat (waiting
         at most the orphan window for one; a database that does not answer by then: False)."""
+        if self.confirmed():
+            return True
         if self.lost.is_set():
             return False
-        if time.monotonic() < self.confirmed_at + self.lease:
-            return True
         give_up = time.monotonic() + self.window
         with self._beaten:
             while not self.lost.is_set() and not self.stopped.is_set():
@@ -309,7 +313,7 @@ def _execute(
         if beat.lost.is_set():
             raise jobs.ClaimLost(job) from None
         reason = str(exc)
-        if not beat.holds():  # not stopped by the worker: its claim could not be confirmed in time
+        if not beat.confirmed():  # not stopped by the worker: its claim could not be confirmed in time
             reason = (
                 "this worker could not confirm its claim on the job with the database in time; "
                 "stopped without sending more, queued again"
