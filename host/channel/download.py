@@ -95,8 +95,12 @@ def download_orders(
     run.record_progress_alone()
     run.finish()
     summary = run.summary()
-    # a channel that fails leaves the orders Awaiting acceptance: the next download tries again
-    accepted = accept_after_download(db, company, log)
+    # a channel that fails leaves the orders Awaiting acceptance: the next download tries again;
+    # so does a job stopping (or no longer this worker's), which sends nothing more
+    if stop is not None and stop():
+        return summary
+    with stopping.stop_when(stop):
+        accepted = accept_after_download(db, company, log)
     if accepted is not None:
         summary["accepted"] = accepted
     return summary
