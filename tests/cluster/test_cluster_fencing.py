@@ -74,5 +74,7 @@ def test_a_worker_frozen_past_the_orphan_window_sends_nothing_once_resumed(clust
             assert len(imported) == len(set(imported))
             assert set(imported) == {o["id"] for o in sandbox.orders(KEY) if o["fulfillment_status"] in UNFULFILLED}
             assert frozen.stop() == 0, frozen.output
+            # its task's end cannot be recorded either (the sweep ended it): one line, not a traceback
+            assert "its end is not recorded" in frozen.output and "Traceback" not in frozen.output, frozen.output
         finally:
             db.close()
