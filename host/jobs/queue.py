@@ -6,6 +6,10 @@ even across processes). A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN I
 so two workers never claim the same job; a job whose worker stopped heart-beating is claimed
 again after ``STALE_AFTER_SECONDS``. Every job kind is written so running it twice has the
 effect of running it once.
+
+A claim is the worker and the attempt number (``claimed_by``, ``attempts``): every write of a
+running job (heartbeat, progress, its end, and through :func:`hold` its batches) matches only
+its own claim, so a worker presumed dead and replaced changes nothing of the new owner's.
 """
 
 from __future__ import annotations
