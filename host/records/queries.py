@@ -89,6 +89,13 @@ def companies_overview(db: Store, access: Access) -> list[dict[str, Any]]:
              "plugin_missing": plugin_missing(row["store_plugin"])} for row in rows]  # fmt: skip
 
 
+def company_choices(db: Store, access: Access) -> list[dict[str, Any]]:
+    """The companies a grid's company filter offers (id and name, by name): what the Companies
+    list computes for each (last jobs, orders needing attention) is not read for a drop-down."""
+    reach, params = _reach(access, "id")
+    return list(db.query(f"SELECT id, name FROM companies WHERE {reach} ORDER BY name", params))
+
+
 def _order_filters(filters: dict[str, Any], backend: str, access: Access) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
     params: dict[str, Any] = {}
