@@ -12,12 +12,13 @@ from pathlib import Path
 
 from .amazon_row import amazon_import
 from .common import SandboxProcess, bench_client_options, tempdir
+from .pages_under_load import pages_under_load
 from .rows import FULL, QUICK, Config, Row, bulk_import, many_companies, memory, scheduler_tick, tracking_upload
 from .web_rows import web_pages
 
 ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport", "amazon")
 #: rows run only when asked for with --rows (the default table stays the six above)
-EXTRA_KEYS = ("web",)
+EXTRA_KEYS = ("web", "pages")
 
 
 def machine() -> str:
@@ -111,6 +112,7 @@ def run(cfg: Config, wanted: set[str], log=print) -> list[Row]:
             ({"memory"}, lambda: [memory(sandbox, cfg, work)]),
             ({"tick"}, lambda: [scheduler_tick(cfg, work)]),
             ({"web"}, lambda: [web_pages(cfg, work)]),
+            ({"pages"}, lambda: [pages_under_load(sandbox, cfg, work)]),
             ({"amazon"}, lambda: [amazon_import(cfg, work)]),
         ]
         for keys, step in steps:
