@@ -128,9 +128,18 @@ def _environ() -> dict[str, str]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def served(target: str, work: Path, label: str) -> Iterator[tuple[str, Path]]:
-    """``cartplugin serve`` in a process of its own; its base URL and its log file."""
+def served(target: str, work: Path, label: str) -> Iterator[tuple[str, Path, int]]:
+    """``cartplugin serve`` in a process of its own; its base URL, its log file and its pid."""
     port = _free_port()
     log = work / f"pages-{label}-serve.log"
     with open(log, "w") as out:
@@ -149,7 +158,7 @@ def served(target: str, work: Path, label: str) -> Iterator[tuple[str, Path]]:
                     time.sleep(0.1)
             else:
                 raise RuntimeError("cartplugin serve did not listen within 60 s")
-            yield f"http://127.0.0.1:{port}", log
+            yield f"http://127.0.0.1:{port}", log, proc.pid
         finally:
             proc.send_signal(signal.SIGINT)
             try:
@@ -292,6 +301,8 @@ class Measured:
     serve_log_problems: int
     #: seconds inside the server (its access log) of the pages served while the import ran, by kind
     server: dict[str, list[float]] = field(default_factory=dict)
+    #: CPU seconds the server process used per page while the import ran (its own, not the database's)
+    cpu_per_page: float = 0.0
 
     def p95_ms(self, which: str, kind: str) -> float:
         return p95(getattr(self, which).by_kind(kind)) * 1000
@@ -330,7 +341,7 @@ def measure(target: str, label: str, sandbox: SandboxProcess, cfg: Any, work: Pa
 
         schema.ensure(target)  # the job engine's tables, as the first worker would install them
     pages = [p.format(company=company.id) for p in ORDER_PAGES + JOB_PAGES]
-    with served(target, work, label) as (base, serve_log):
+    with served(target, work, label) as (base, serve_log, serve_pid):
         sessions = [sign_in(base) for _ in range(CLIENTS)]
         browse(sessions, base, pages, rounds=1)  # warm: templates compiled, caches filled
         idle = browse(sessions, base, pages, rounds=max(2, cfg.web_repeats))
@@ -341,7 +352,7 @@ def measure(target: str, label: str, sandbox: SandboxProcess, cfg: Any, work: Pa
             loaded = Browsing()
             with worker(target, work, label) as proc:
                 status = _wait_status(db, job.id, jobs.PENDING, proc, leave=jobs.QUEUED)
-                log_from = serve_log.stat().st_size
+                log_from, cpu_from = serve_log.stat().st_size, cpu_seconds(serve_pid)
                 started = time.perf_counter()
                 clients = threading.Thread(
                     target=lambda: loaded.samples.extend(browse(sessions, base, pages, until=stop).samples)
@@ -353,7 +364,7 @@ def measure(target: str, label: str, sandbox: SandboxProcess, cfg: Any, work: Pa
                     stop.set()
                     clients.join()
                 import_s = time.perf_counter() - started
-                log_to = serve_log.stat().st_size
+                log_to, cpu_to = serve_log.stat().st_size, cpu_seconds(serve_pid)
             row = db.execute("SELECT summary FROM jobs WHERE id = :id", {"id": job.id}).fetchone()
         finally:
             db.close()
@@ -368,7 +379,8 @@ def measure(target: str, label: str, sandbox: SandboxProcess, cfg: Any, work: Pa
     server = _server_times(logged[log_from:log_to].decode(errors="replace"))
     text = logged.decode(errors="replace")
     return Measured(label, idle, loaded, import_s, summary["inserted"],
-                    text.count("internal error") + text.count("database is locked"), server)  # fmt: skip
+                    text.count("internal error") + text.count("database is locked"), server,
+                    (cpu_to - cpu_from) / max(1, len(loaded.samples)))  # fmt: skip
 
 
 ACCESS_LINE = re.compile(r'"GET (/orders|/jobs)" (\d+) \d+ ([\d.]+)ms')
@@ -459,7 +471,8 @@ def pages_under_load(sandbox: SandboxProcess, cfg: Any, work: Path):
             f"{max(s.seconds for s in m.loaded.samples) * 1000:.1f} ms (idle p95 orders "
             f"{m.p95_ms('idle', 'orders'):.1f} ms, jobs {m.p95_ms('idle', 'jobs'):.1f} ms); inside the server "
             f"(access log) p95 orders {p95(m.server.get('orders', [])) * 1000:.1f} ms, jobs "
-            f"{p95(m.server.get('jobs', [])) * 1000:.1f} ms; problems seen by a page: "
+            f"{p95(m.server.get('jobs', [])) * 1000:.1f} ms, the server's CPU {m.cpu_per_page * 1000:.1f} ms a page; "
+            "problems seen by a page: "
             f"{m.loaded.problems() or 'none'}; idle: {m.idle.problems() or 'none'}; errors in serve's log: "
             f"{m.serve_log_problems}"
         )
