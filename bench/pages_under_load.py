@@ -1,4 +1,4 @@
-"""Row 9 (``--rows pages``): Manage Orders and Queued Jobs while a worker imports, on both backends.
+"""Row 10 (``--rows pages``): Manage Orders and Queued Jobs while a worker imports, on both backends.
 
 Support staff browse while imports run. For SQLite and then PostgreSQL (a throwaway server from
 ``tests/pg_server.py``; skipped with a note where PostgreSQL is not installed): a database of
