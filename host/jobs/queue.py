@@ -128,10 +128,9 @@ def enqueue_many(db: Store, kind: str, company_ids: Iterable[int]) -> int:
 
     What :func:`enqueue` does for one company, for many at once: the same row (the kind's
     priority, no params, runnable now) and log line, and never a second pending job of a
-    company, in one write transaction of a few statements (an ``INSERT ... SELECT`` and the log
-    lines' per ``BULK_CHUNK`` companies) instead of one transaction per company. Writers take
-    turns on one lock, so a schedule that queued a thousand jobs one by one kept every worker
-    waiting behind it.
+    company, in one write transaction of two statements per ``BULK_CHUNK`` companies (an
+    ``INSERT ... SELECT`` of the jobs, one of their log lines). Writers take turns on one lock:
+    one transaction for many companies keeps the other writers waiting once, not once a company.
     """
     if kind not in KINDS:
         raise HostError(f"unknown job kind {kind!r}")
@@ -147,7 +146,9 @@ def enqueue_many(db: Store, kind: str, company_ids: Iterable[int]) -> int:
                     "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
                     "SELECT c.id, :kind, :priority, :params, :now, :now FROM companies c "
                     f"WHERE c.id IN {marks} AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.company_id = c.id "
-                    "AND j.kind = :kind AND j.status IN ('Queued', 'Processing')) RETURNING id",
+                    "AND j.kind = :kind AND j.status IN ('Queued', 'Processing')) "
+                    # the index behind the rule, should a writer ever skip the write lock
+                    "ON CONFLICT (company_id, kind) WHERE status IN ('Queued', 'Processing') DO NOTHING RETURNING id",
                     {**params, "kind": kind, "priority": PRIORITY[kind], "params": json.dumps({}), "now": now},
                 ).fetchall()
             ]

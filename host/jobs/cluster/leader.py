@@ -2,9 +2,9 @@
 
 Every cluster worker runs a :class:`Scheduler` thread; each asks for the session advisory lock
 ``pg_try_advisory_lock(SCHEDULER_LOCK)`` and only the holder ticks (queues the downloads and
-uploads that are due, then :func:`engine.sweep` and :func:`engine.prune`). The lock belongs to the holder's connection,
-so when that process dies, or its connection drops (database restart), PostgreSQL releases it
-and another worker takes over at its next try, within one ``interval``.
+uploads that are due, then :func:`engine.sweep` and :func:`engine.prune`). The lock belongs to
+the holder's connection, so when that process dies, or its connection drops (database restart),
+PostgreSQL releases it and another worker takes over at its next try, within one ``interval``.
 """
 
 from __future__ import annotations
