@@ -252,7 +252,9 @@ def _alive(pid: int) -> bool:
 
 
 def heartbeat(db: Store, job: Job) -> None:
-    with write(db):
+    """The running job's "still alive": one UPDATE of its own row, which never waits for the shared
+    write lock (a writer frozen while holding it must not make live jobs look dead)."""
+    with db.row_write():
         db.execute(
             "UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND claimed_by = :claimed_by",
             {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
