@@ -50,12 +50,24 @@ def test_the_urls_own_options_are_kept_beside_the_hosts(pg_url):
 def test_a_write_kept_waiting_past_lock_timeout_fails_whole_saying_so_and_writes_nothing(pg_url, monkeypatch):
     monkeypatch.setenv("CARTPLUGIN_PG_LOCK_TIMEOUT_SECONDS", "1")  # the holder is not ended meanwhile
     holder, waiter = connect(pg_url), connect(pg_url)
+    failed: list[Exception] = []
+
+    def write_behind_the_holder() -> None:
+        try:
+            add_company(waiter, "Waiter")
+        except Exception as exc:
+            failed.append(exc)
+
     try:
         with write(holder):
             add_company(holder, "Holder")
-            with pytest.raises(api.OperationalError, match="write lock for longer than lock_timeout"):
-                with write(waiter):
-                    waiter.execute("INSERT INTO companies (name) VALUES ('Waiter')")
+            behind = threading.Thread(target=write_behind_the_holder, daemon=True)
+            behind.start()
+            behind.join(20)  # liveness, not speed: without lock_timeout it would wait as long as the holder
+            assert not behind.is_alive()
+        assert len(failed) == 1 and isinstance(failed[0], api.OperationalError)
+        assert "write lock for longer than lock_timeout (1 s); nothing was written" in str(failed[0])
+        assert api.unavailable(failed[0])
         assert [c["name"] for c in list_companies(waiter)] == ["Holder"]
         add_company(waiter, "After")  # the connection is usable again
     finally:
