@@ -124,3 +124,38 @@ def test_unavailable_names_a_lost_server_or_a_lock_timeout_not_a_broken_statemen
     finally:
         db.close()
     assert config.postgresql_session().lock_timeout == 60.0
+
+
+def test_a_page_whose_write_waits_past_lock_timeout_says_nothing_was_saved(pg_url, bmp, monkeypatch, tmp_path):
+    import re
+
+    from host.records import users
+    from host.web import create_app
+
+    monkeypatch.setenv("CARTPLUGIN_PG_LOCK_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("CARTPLUGIN_SECRET_KEY_FILE", str(tmp_path / "cart.key"))
+    db = connect(pg_url)
+    company = add_company(db, "Acme Refurb")
+    queued, _ = jobs.enqueue(db, company.id, "download_orders")
+    users.add_user(db, "ann", "admin", "correct horse battery staple")
+    client = create_app(pg_url).test_client()
+
+    def token(html: str) -> str:
+        match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+        assert match
+        return match.group(1)
+
+    login = client.get("/login")
+    client.post(
+        "/login", data={"csrf_token": token(login.text), "name": "ann", "password": "correct horse battery staple"}
+    )
+    shown = client.get(f"/jobs/{queued.id}")
+    try:
+        with write(db):  # another writer holds the lock past the page's lock_timeout
+            db.execute("SELECT 1")
+            answer = client.post(f"/jobs/{queued.id}/cancel", data={"csrf_token": token(shown.text)})
+        assert answer.status_code == 503
+        assert "Nothing was saved" in answer.text
+        assert jobs.get_job(db, queued.id).status == jobs.QUEUED
+    finally:
+        db.close()
