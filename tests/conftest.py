@@ -21,6 +21,11 @@ from backmarket_pro.sandbox import Sandbox
 def pytest_configure(config):
     # Installed plugins stay out of the host's own tests: each test registers what it needs.
     sys._called_from_test = True
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(why): the test is about a SQLite file itself (its bytes, WAL, lock file); "
+        "db_target gives it the SQLite backend only",
+    )
 
 
 def pytest_unconfigure(config):
@@ -35,13 +40,8 @@ def bmp():
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "cart.db"
-
-
-@pytest.fixture
-def run(db_path: Path) -> Cli:
-    return Cli(db_path)
+def run(db_target: Path | str) -> Cli:
+    return Cli(db_target)
 
 
 @pytest.fixture
@@ -92,17 +92,28 @@ def postgres():
 
 _database_numbers = itertools.count(1)
 
-#: CARTPLUGIN_TEST_DB_BACKEND=sqlite or =postgresql runs the backend-parametrized tests on one only
+#: CARTPLUGIN_TEST_DB_BACKEND=sqlite or =postgresql runs the tests that open a database on one only
 BACKENDS = [b for b in ("sqlite", "postgresql") if os.environ.get("CARTPLUGIN_TEST_DB_BACKEND", b) == b] or [
     "sqlite",
     "postgresql",
 ]
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc):
+    """Every test that opens the host database (through ``db_target``, or ``run``, ``company``,
+    ``web``... which take it) runs once per backend, ``test[sqlite]`` and ``test[postgresql]``;
+    a test marked ``sqlite_only`` runs on SQLite alone."""
+    if "db_target" not in metafunc.fixturenames:
+        return
+    only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    backends = [b for b in BACKENDS if b == "sqlite" or not only_sqlite]
+    metafunc.parametrize("db_target", backends, indirect=True)
+
+
+@pytest.fixture
 def db_target(request, tmp_path: Path, monkeypatch) -> Path | str:
-    """The host database of a test that runs on both backends: a SQLite file, or a new
-    PostgreSQL database (then its key file is named, for this process and the CLI it starts)."""
+    """The host database of a test: a SQLite file not made yet, or a new empty PostgreSQL
+    database (then its key file is named, for this process and the CLI it starts)."""
     if request.param == "sqlite":
         return tmp_path / "cart.db"
     monkeypatch.setenv("CARTPLUGIN_SECRET_KEY_FILE", str(tmp_path / "cart.key"))

@@ -142,13 +142,31 @@ class PgServer:
         if not self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
             self._psql(f'CREATE DATABASE "{name}"')
 
+    def _admin_execute(self, sql: str) -> None:
+        """One statement on the ``postgres`` database, through a connection kept open when psycopg
+        is installed (a test run makes and drops hundreds of databases), else through psql."""
+        try:
+            import psycopg
+        except ImportError:
+            self._psql(sql)
+            return
+        conn = getattr(self, "_admin", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._admin = psycopg.connect(self.url("postgres"), autocommit=True)
+        try:
+            conn.execute(sql)
+        except psycopg.OperationalError:  # the server was restarted since: once more, anew
+            conn.close()
+            self._admin = psycopg.connect(self.url("postgres"), autocommit=True)
+            self._admin.execute(sql)
+
     def create_database(self, name: str) -> str:
         """A new empty database on this server; its URL."""
-        self._psql(f'CREATE DATABASE "{name}"')
+        self._admin_execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
-        self._psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def restart(self) -> None:
         """Stop and start on the same port (connections are cut, the data stays)."""
@@ -156,6 +174,9 @@ class PgServer:
         self._pg_ctl_start()
 
     def stop(self) -> None:
+        admin = getattr(self, "_admin", None)
+        if admin is not None:
+            admin.close()
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
             for _ in range(50):

@@ -19,9 +19,24 @@ from plugin_spec.http import ApiProfile, HttpOptions, JsonApi
 API_KEY = "bmp-test-key-7f3a9c2e51d4"
 
 
-def file_digest(path: Path) -> str:
-    """The database file's bytes, to prove a refused command wrote nothing."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def db_digest(target: Path | str) -> str:
+    """What the database holds, to prove a refused command wrote nothing: a SQLite file's bytes,
+    or every row of every table of a PostgreSQL database (sequences included)."""
+    if isinstance(target, Path):
+        return hashlib.sha256(target.read_bytes()).hexdigest()
+    import psycopg
+
+    digest = hashlib.sha256()
+    with psycopg.connect(target) as conn:
+        relations = conn.execute(
+            "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'S') ORDER BY c.relname"
+        ).fetchall()
+        for name, kind in relations:
+            query = f'SELECT last_value, is_called FROM "{name}"' if kind == "S" else f'SELECT * FROM "{name}"'
+            rows = sorted(repr(row) for row in conn.execute(query).fetchall())
+            digest.update(f"{name}:{rows!r}".encode())
+    return digest.hexdigest()
 
 
 class Held:
@@ -140,14 +155,14 @@ def assert_bucket_held(grants: list[tuple[float, float]], per_second: float, bur
 class Cli:
     """The real ``cartplugin`` CLI on one database, in this process (click's CliRunner)."""
 
-    def __init__(self, db_path: Path | str):
-        self.db_path = db_path
+    def __init__(self, db_target: Path | str):
+        self.db_target = db_target
         self.runner = CliRunner()
 
     def __call__(self, *args: str, ok: bool = True):
         from host.cli.main import cli  # the real `cartplugin` CLI
 
-        result = self.runner.invoke(cli, ["--db", str(self.db_path), *args], catch_exceptions=False)
+        result = self.runner.invoke(cli, ["--db", str(self.db_target), *args], catch_exceptions=False)
         if ok and result.exit_code != 0:
             raise AssertionError(f"cartplugin {' '.join(args)} exited {result.exit_code}: {result.output}")
         return result
@@ -184,3 +199,14 @@ def ups_tracking(n: int) -> str:
 
     body = f"999AA1{n:09d}"
     return f"1Z{body}{ups_check_digit(body)}"
+
+
+def fetch_rows(target: Path | str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    """The rows of one query on the host database of either backend (named parameters), as tuples."""
+    from host.store.db import connect
+
+    db = connect(target, migrate=False, create=False)
+    try:
+        return [tuple(row) for row in db.execute(sql, params or {}).fetchall()]
+    finally:
+        db.close()

@@ -5,7 +5,7 @@ the channel cancelled needs an explicit confirmation, which the Change Log keeps
 from __future__ import annotations
 
 import sqlite_utils
-from support import file_digest
+from support import db_digest
 
 from host.records import audit
 from host.records.orders import CONFIRMED_ACTION
@@ -80,14 +80,14 @@ def test_shipping_skips_the_cancelled_line_and_the_order_is_fully_shipped_and_up
 
 
 def test_a_fully_shipped_order_is_not_shipped_again_nor_one_whose_every_line_was_cancelled(
-    run, company, sandbox, db_path
+    run, company, sandbox, db_target
 ):
     target = _two_line_order(sandbox)
     first = _imported(run, company, target["id"])
     run("orders", "ship", str(first["id"]), "--carrier", "UPS", "--tracking", UPS_1)
     shipped = run.json("orders", "show", str(first["id"]))
     assert shipped["shipping_status"] == "Fully Shipped"
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     again = run("orders", "ship", str(first["id"]), "--carrier", "UPS", "--tracking", UPS_2, ok=False)
     assert again.exit_code != 0 and "already Fully Shipped" in again.output
     other = next(o for o in sandbox.orders() if o["fulfillment_status"] == "unfulfilled" and not o["cancelled"]
@@ -97,27 +97,27 @@ def test_a_fully_shipped_order_is_not_shipped_again_nor_one_whose_every_line_was
     sandbox.cancel_line(other["id"], other["line_items"][-1]["id"])  # every line: the order is cancelled too
     order = _imported(run, company, other["id"])
     assert order["channel_cancelled"] and all(line["channel_cancelled"] for line in order["lines"])
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     result = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", UPS_2, ok=False)
     assert result.exit_code != 0 and "was cancelled on the channel" in result.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
-def test_shipping_an_order_cancelled_on_the_channel_is_refused_and_changes_nothing(run, company, sandbox, db_path):
+def test_shipping_an_order_cancelled_on_the_channel_is_refused_and_changes_nothing(run, company, sandbox, db_target):
     target = _two_line_order(sandbox)
     sandbox.cancel_order(target["id"])
     order = _imported(run, company, target["id"])
     assert order["channel_cancelled"] is True
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     result = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", UPS_1, ok=False)
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "was cancelled on the channel" in lines[0] and "--confirm-cancelled" in lines[0]
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
     assert run.json("orders", "show", str(order["id"]))["shipments"] == []
 
 
-def test_with_confirm_cancelled_it_ships_and_the_change_log_names_who_confirmed(run, company, sandbox, db_path):
+def test_with_confirm_cancelled_it_ships_and_the_change_log_names_who_confirmed(run, company, sandbox, db_target):
     target = _two_line_order(sandbox)
     sandbox.cancel_order(target["id"])
     order = _imported(run, company, target["id"])
@@ -125,45 +125,45 @@ def test_with_confirm_cancelled_it_ships_and_the_change_log_names_who_confirmed(
                        "--confirm-cancelled")  # fmt: skip
     assert shipped["shipping_status"] == "Fully Shipped"
     assert len(shipped["shipments"][0]["lines"]) == len(target["line_items"])  # staff confirmed shipping it all
-    (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
+    (entry,) = [e for e in audit.entries(connect(db_target)) if e["action"] == CONFIRMED_ACTION]
     assert entry["target"] == f"order {target['id']}" and entry["actor"].startswith("cli:")
     assert entry["details"]["cancelled on the channel"] == "the order"
     assert entry["details"]["confirmed by"] == entry["actor"]
     assert entry["details"]["tracking"] == UPS_1
 
 
-def test_a_serial_naming_a_cancelled_line_is_refused_unless_confirmed(run, company, sandbox, db_path):
+def test_a_serial_naming_a_cancelled_line_is_refused_unless_confirmed(run, company, sandbox, db_target):
     target = _two_line_order(sandbox)
     gone = target["line_items"][0]
     sandbox.cancel_line(target["id"], gone["id"])
     order = _imported(run, company, target["id"])
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     refused = run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", UPS_1,
                   "--serial", f"{gone['sku']}=356789012345678", ok=False)  # fmt: skip
     assert refused.exit_code != 0
     assert f"line {gone['sku']}" in refused.output and "cancelled on the channel" in refused.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
     shipped = run.json("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", UPS_1,
                        "--serial", f"{gone['sku']}=356789012345678", "--confirm-cancelled")  # fmt: skip
     cancelled_id = next(line["id"] for line in order["lines"] if line["channel_cancelled"])
     assert cancelled_id in {sl["order_line_id"] for sl in shipped["shipments"][0]["lines"]}
-    (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
+    (entry,) = [e for e in audit.entries(connect(db_target)) if e["action"] == CONFIRMED_ACTION]
     assert entry["details"]["lines shipped anyway"] == [gone["sku"]]
     assert entry["details"]["cancelled on the channel"] == "lines"
 
 
-def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, company, sandbox, db_path):
+def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, company, sandbox, db_target):
     target = _two_line_order(sandbox)
     order = _imported(run, company, target["id"])
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", UPS_1, "--confirm-cancelled")
-    assert [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION] == []
+    assert [e for e in audit.entries(connect(db_target)) if e["action"] == CONFIRMED_ACTION] == []
 
 
 # -- the schema ----------------------------------------------------------------------------------
 
 
-def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0009_cancelled_lines")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.execute(
@@ -179,20 +179,20 @@ def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_path):
     old.conn.commit()
     assert old.execute("PRAGMA user_version").fetchone()[0] == 8
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert db.execute("SELECT sku, quantity, channel_cancelled FROM order_lines").fetchall() == [("SKU", 2, 0)]
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_a_database_with_later_steps_but_not_this_one_gains_the_flag_and_keeps_its_version(db_path):
+def test_a_database_with_later_steps_but_not_this_one_gains_the_flag_and_keeps_its_version(db_target):
     """A database an earlier build migrated past 0009 without it (steps merged in another
     order): the step runs, and the database does not claim an older version afterwards."""
-    db = sqlite_utils.Database(db_path)
+    db = sqlite_utils.Database(db_target)
     migrations.apply(db)  # the old steps' history: one made from the baseline has no step 0009 to miss
     db.execute("ALTER TABLE order_lines DROP COLUMN channel_cancelled")
     db.execute(f"DELETE FROM {migrations.migrations_table} WHERE name = '0009_cancelled_lines'")
     db.conn.commit()
     db.close()
-    again = connect(db_path)
+    again = connect(db_target)
     assert "channel_cancelled" in again["order_lines"].columns_dict
     assert again.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -150,14 +150,14 @@ def test_with_a_toggle_off_the_plugin_is_never_called_for_that_work(run, importe
     assert api_calls(sandbox, "POST" if method == "GET" else "GET")  # the other work still ran
 
 
-def test_import_is_refused_while_download_is_off(run, company, db_path):
-    from support import file_digest
+def test_import_is_refused_while_download_is_off(run, company, db_target):
+    from support import db_digest
 
     run("website-settings", company, "--no-allow-order-download")
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     result = run("import-orders", company, ok=False)
     assert result.exit_code != 0 and "Allow Order Download is off" in result.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
 def test_nothing_automatic_runs_until_test_settings_passes(run, bmp, sandbox):
@@ -188,7 +188,7 @@ def test_test_settings_with_a_wrong_key_fails_readably_and_keeps_the_connection_
     assert run.json("website-settings", "Wrong")["connection_status"] == "failed"
 
 
-def test_a_refused_upload_is_listed_and_waits_for_staff_not_retried_by_itself(run, imported, sandbox, db_path):
+def test_a_refused_upload_is_listed_and_waits_for_staff_not_retried_by_itself(run, imported, sandbox, db_target):
     from host.store.db import connect
 
     # the channel cancels an order while staff ship it: the channel refuses the tracking (422)
@@ -205,7 +205,7 @@ def test_a_refused_upload_is_listed_and_waits_for_staff_not_retried_by_itself(ru
     sandbox.clear_request_log()
     run("worker", "--once")
     assert api_calls(sandbox, "POST") == []  # the channel's refusal stands: not sent again
-    connect(db_path).execute("UPDATE shipments SET next_upload_at = '2000-01-01T00:00:00.000000Z'")
+    connect(db_target).execute("UPDATE shipments SET next_upload_at = '2000-01-01T00:00:00.000000Z'")
     run("worker", "--once")
     assert api_calls(sandbox, "POST") == []  # not even once a retry time is past: staff Retry or Void it
 
@@ -220,7 +220,7 @@ def test_import_orders_again_starts_where_the_last_read_stopped(run, imported, s
     assert len(listing) == 1 and listing[0]["query"]["updated_at_min"][:19] == newest[:19]
 
 
-def test_two_people_shipping_one_order_at_once_ship_it_once(run, imported, db_path):
+def test_two_people_shipping_one_order_at_once_ship_it_once(run, imported, db_target):
     import threading
 
     from host.errors import HostError
@@ -232,7 +232,7 @@ def test_two_people_shipping_one_order_at_once_ship_it_once(run, imported, db_pa
     start = threading.Barrier(4)
 
     def ship(n: int) -> None:
-        db = connect(db_path)
+        db = connect(db_target)
         start.wait()
         try:
             host_orders.ship_order(db, order_id, carrier="UPS", tracking_number=ups_tracking(n))
@@ -266,7 +266,7 @@ def test_an_import_from_a_later_date_does_not_let_the_cursor_skip_the_gap(run, i
     assert set(gap) | set(later) <= have
 
 
-def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, company, db_path):
+def test_an_order_whose_lines_share_an_id_is_set_aside_and_the_rest_import(run, company, db_target):
     from decimal import Decimal as D
 
     from spy_plugin import SpyChannel
@@ -324,7 +324,7 @@ def test_a_tax_with_four_decimals_is_stored_and_shown_exactly_as_the_channel_sen
 
 
 def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_and_ends_cancelled(
-    run, imported, sandbox, company, db_path
+    run, imported, sandbox, company, db_target
 ):
     from host.jobs import queue as jobs
     from host.jobs import runner
@@ -333,14 +333,14 @@ def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_a
 
     order = next(iter(imported.values()))
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000042")
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         queued, _ = jobs.enqueue(db, companies.get_company(db, company).id, "upload_tracking")
     finally:
         db.close()
     run("website-settings", company, "--no-allow-tracking-upload")
     sandbox.clear_request_log()
-    runner.LocalPool(db_path, max_workers=1).drain()
+    runner.LocalPool(db_target, max_workers=1).drain()
     assert api_calls(sandbox, "POST") == []
     shown = run.json("jobs", "show", str(queued.id))
     assert shown["status"] == "Cancelled" and "Allow Tracking Upload is off" in shown["summary"]["reason"]
@@ -349,13 +349,13 @@ def test_an_upload_queued_before_tracking_upload_is_switched_off_sends_nothing_a
     assert sandbox.orders() and all(not o["shipments"] for o in sandbox.orders() if o["id"] == order["source_order_id"])
 
 
-def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_source_order_id(imported, db_path):
+def test_the_schema_refuses_a_second_order_with_the_same_company_channel_and_source_order_id(imported, db_target):
     import sqlite3
 
     from host.records.companies import add_company
     from host.store.db import connect
 
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         row = dict(next(db.query("SELECT * FROM orders ORDER BY id LIMIT 1")))
         del row["id"]
@@ -390,7 +390,9 @@ def test_a_channel_update_keeps_the_status_staff_set(run, imported, sandbox):
     assert shown["channel_cancelled"] is True  # the channel's own fields did change
 
 
-def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_cursor_where_it_was(run, company, db_path):
+def test_a_run_whose_newest_order_is_older_than_the_saved_cursor_leaves_the_cursor_where_it_was(
+    run, company, db_target
+):
     from decimal import Decimal as D
 
     from spy_plugin import SpyChannel
@@ -467,7 +469,7 @@ def test_a_malformed_order_holds_the_cursor_so_the_next_download_asks_for_it_aga
 
 
 def test_a_shipment_the_plugin_gives_no_answer_for_is_not_shown_delivered_and_is_sent_again_next_round(
-    run, db_path, monkeypatch
+    run, db_target, monkeypatch
 ):
     from decimal import Decimal as D
 

@@ -70,9 +70,9 @@ def test_install_without_a_package_or_with_a_missing_folder_is_one_error_line(ru
         assert result.exit_code == 1 and result.stderr.startswith("Error: ") and expected in result.stderr
 
 
-def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, db_path, tmp_path):
+def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, db_target, tmp_path):
     run("import-orders", company)
-    reader = sqlite3.connect(db_path)  # another process holding the database open
+    reader = sqlite3.connect(db_target)  # another process holding the database open
     reader.execute("BEGIN")
     reader.execute("SELECT COUNT(*) FROM orders").fetchone()
     try:
@@ -88,27 +88,27 @@ def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, d
     again = run("db", "backup", str(tmp_path / "backup.db"), ok=False)
     assert again.exit_code == 1 and "pass --force" in again.stderr
     # the x-api-key in the copy is sealed with the key file: the backup says so, and names it
-    key_file = db_path.with_name(db_path.stem + ".key")
+    key_file = db_target.with_name(db_target.stem + ".key")
     assert f"encrypted with {key_file}: back that file up too" in result.stdout
 
     status = run.json("db", "status")
     assert status["schema_version"] == status["schema_expected"] and status["integrity"] == "ok"
-    assert status["path"] == str(db_path) and status["size_bytes"] > 0 and status["companies"] == 1
+    assert status["path"] == str(db_target) and status["size_bytes"] > 0 and status["companies"] == 1
     text = run("db", "status").stdout
     assert "Schema version:" in text and "Integrity: ok" in text
 
 
-def test_db_backup_with_key_to_gives_a_copy_whose_secrets_can_be_read(company, run, db_path, tmp_path, monkeypatch):
+def test_db_backup_with_key_to_gives_a_copy_whose_secrets_can_be_read(company, run, db_target, tmp_path, monkeypatch):
     from support import Cli
 
     saved = tmp_path / "saved"
     saved.mkdir()
     result = run("db", "backup", str(saved / "backup.db"), "--key-to", str(saved / "backup.key"))
-    assert f"Copied the key file {db_path.with_name(db_path.stem + '.key')}" in result.stdout
-    assert (saved / "backup.key").read_bytes() == db_path.with_name(db_path.stem + ".key").read_bytes()
+    assert f"Copied the key file {db_target.with_name(db_target.stem + '.key')}" in result.stdout
+    assert (saved / "backup.key").read_bytes() == db_target.with_name(db_target.stem + ".key").read_bytes()
     assert (saved / "backup.key").stat().st_mode & 0o077 == 0
-    db_path.unlink()
-    db_path.with_name(db_path.stem + ".key").unlink()  # the original is lost: the copy and its key remain
+    db_target.unlink()
+    db_target.with_name(db_target.stem + ".key").unlink()  # the original is lost: the copy and its key remain
     restored = Cli(saved / "backup.db")
     assert "Connection established" in restored("test-settings", company).stdout  # the key was read back
     refused = run("db", "backup", str(saved / "other.db"), "--key-to", str(saved / "backup.key"), ok=False)

@@ -18,8 +18,8 @@ from plugin_spec.sandbox.api import ApiSandbox, Request
 KEY = "progress-key-4c5d6e7f"
 
 
-def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0011_job_progress")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.execute(
@@ -29,7 +29,7 @@ def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_p
     )
     old.conn.commit()
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert "progress" in db["jobs"].columns_dict
     (shown,) = jobs.list_jobs(db)
     assert shown["summary"] == {"inserted": 3} and shown["progress"] is None

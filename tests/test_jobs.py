@@ -21,8 +21,8 @@ from plugin_spec import AuthError, TransientError, hookimpl
 
 
 @pytest.fixture
-def db(db_path):
-    db = connect(db_path)
+def db(db_target):
+    db = connect(db_target)
     yield db
     db.close()
 
@@ -45,7 +45,7 @@ def test_unknown_kind_is_refused(db, company_id):
         jobs.enqueue(db, company_id, "format_disk")
 
 
-def test_concurrent_claims_never_take_the_same_job(db_path, db):
+def test_concurrent_claims_never_take_the_same_job(db_target, db):
     ids = [add_company(db, f"C{n}").id for n in range(30)]
     for company_id in ids:
         jobs.enqueue(db, company_id, "download_orders")
@@ -53,7 +53,7 @@ def test_concurrent_claims_never_take_the_same_job(db_path, db):
     lock = threading.Lock()
 
     def grab(n: int) -> None:
-        own = connect(db_path)
+        own = connect(db_target)
         while (job := jobs.claim(own, f"w{n}")) is not None:
             with lock:
                 claimed.append(job.id)
@@ -124,20 +124,20 @@ def flaky(run):
     plugins.unregister(channel)
 
 
-def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run, db_path, flaky):
+def test_a_transient_channel_error_requeues_the_job_and_a_retry_completes_it(run, db_target, flaky):
     result = run("import-orders", "Flaky Co", "--json", ok=False)
     assert result.exit_code == 1  # the attempt failed: not a success, even though it will retry
     shown = json.loads(result.stdout)
     assert shown["status"] == jobs.QUEUED and shown["attempts"] == 1
-    db = connect(db_path)
+    db = connect(db_target)
     db.execute("UPDATE jobs SET run_after = :due WHERE id = :id", {"due": clock.now_iso(-1), "id": shown["id"]})
-    ran = runner.LocalPool(db_path, max_workers=2).drain()
+    ran = runner.LocalPool(db_target, max_workers=2).drain()
     assert ran == 1
     final = run.json("jobs", "show", str(shown["id"]))
     assert final["status"] == jobs.COMPLETED and final["summary"]["inserted"] == 2
 
 
-def test_running_an_import_twice_has_the_effect_of_once(run, db_path, flaky):
+def test_running_an_import_twice_has_the_effect_of_once(run, db_target, flaky):
     flaky.failures = 0
     run("import-orders", "Flaky Co")
     run("import-orders", "Flaky Co")
@@ -154,11 +154,11 @@ def test_jobs_cli_lists_and_shows_with_log(run, flaky):
     assert any("downloading unfulfilled orders" in line["message"] for line in shown["log"])
 
 
-def test_a_queued_job_can_be_cancelled_and_then_is_not_run(run, db_path, flaky):
+def test_a_queued_job_can_be_cancelled_and_then_is_not_run(run, db_target, flaky):
     job = run.json("import-orders", "Flaky Co", "--no-wait")
     assert job["status"] == jobs.QUEUED
     run("jobs", "cancel", str(job["id"]))
-    assert runner.LocalPool(db_path).drain() == 0
+    assert runner.LocalPool(db_target).drain() == 0
     assert flaky.calls[-1][0] == "test_settings"  # download never called
 
 
@@ -181,7 +181,7 @@ class RevokedKeyChannel(SpyChannel):
         raise AuthError("the channel refused the key (401)")
 
 
-def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_and_is_not_requeued(run, db_path):
+def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_and_is_not_requeued(run, db_target):
     channel = RevokedKeyChannel()
     plugins.register(channel, name="revoked")
     try:
@@ -194,10 +194,10 @@ def test_a_job_that_gets_an_authentication_error_ends_failed_after_one_attempt_a
         shown = json.loads(result.stdout)  # the failure is also logged, on stderr
         assert shown["status"] == jobs.FAILED and shown["attempts"] == 1
         assert "AuthError" in shown["summary"]["error"]
-        db = connect(db_path)
+        db = connect(db_target)
         db.execute("UPDATE jobs SET run_after = :due", {"due": clock.now_iso(-3600)})  # nothing is merely backing off
         db.close()
-        assert runner.LocalPool(db_path, max_workers=1).drain() == 0
+        assert runner.LocalPool(db_target, max_workers=1).drain() == 0
         assert channel.downloads == 1
         assert run.json("jobs", "show", str(shown["id"]))["status"] == jobs.FAILED
     finally:
@@ -227,7 +227,7 @@ def test_a_retry_honours_the_channels_retry_after(db, company_id):
     assert 119 <= (run_after - before).total_seconds() <= 121
 
 
-def test_a_failed_heartbeat_does_not_stop_the_beats(db_path, db, company_id, monkeypatch, tmp_path):
+def test_a_failed_heartbeat_does_not_stop_the_beats(db_target, db, company_id, monkeypatch, tmp_path):
     """A database that is away for a moment (a PostgreSQL restart, a moved file) costs one beat,
     not the rest: a job whose beats stopped would be given to another worker while it runs."""
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.05)
@@ -240,9 +240,9 @@ def test_a_failed_heartbeat_does_not_stop_the_beats(db_path, db, company_id, mon
 
     away = tmp_path / "away.db"
     with runner._Heartbeat(db, claimed):
-        db_path.rename(away)  # the next beats cannot open the database
+        db_target.rename(away)  # the next beats cannot open the database
         time.sleep(0.3)
-        away.rename(db_path)
+        away.rename(db_target)
         missed = beat()
         deadline = time.monotonic() + 10
         while beat() == missed and time.monotonic() < deadline:

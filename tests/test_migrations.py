@@ -18,8 +18,8 @@ EXPECTED_TABLES = {
 }  # fmt: skip
 
 
-def test_an_empty_database_is_made_from_the_single_source_in_wal_mode(db_path):
-    db = connect(db_path)
+def test_an_empty_database_is_made_from_the_single_source_in_wal_mode(db_target):
+    db = connect(db_target)
     assert EXPECTED_TABLES <= set(db.table_names())
     assert db.journal_mode == "wal"
     assert [m.name for m in migrations.applied(db)] == [step.name for step in STEPS]  # never the old steps
@@ -43,24 +43,24 @@ def test_each_older_version_is_brought_to_the_schema_a_new_database_is_made_with
         db.close()
 
 
-def test_migrating_again_changes_nothing(db_path):
-    connect(db_path).close()
-    schema = sqlite3.connect(db_path).execute("SELECT group_concat(sql) FROM sqlite_master").fetchone()
-    db = connect(db_path)
+def test_migrating_again_changes_nothing(db_target):
+    connect(db_target).close()
+    schema = sqlite3.connect(db_target).execute("SELECT group_concat(sql) FROM sqlite_master").fetchone()
+    db = connect(db_target)
     migrate(db)
-    assert sqlite3.connect(db_path).execute("SELECT group_concat(sql) FROM sqlite_master").fetchone() == schema
+    assert sqlite3.connect(db_target).execute("SELECT group_concat(sql) FROM sqlite_master").fetchone() == schema
 
 
-def test_money_columns_are_text_not_real(db_path):
-    db = connect(db_path)
+def test_money_columns_are_text_not_real(db_target):
+    db = connect(db_target)
     columns = {c.name: c.type for c in db["orders"].columns}
     for name in ("subtotal", "tax", "grand_total", "commission", "total_cost"):
         assert columns[name] == "TEXT", name
     assert {c.name: c.type for c in db["order_lines"].columns}["unit_price"] == "TEXT"
 
 
-def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_path):
-    db = connect(db_path)
+def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_target):
+    db = connect(db_target)
     db.execute("INSERT INTO companies (name, created_at) VALUES ('A', 'now')")
     insert = "INSERT INTO jobs (company_id, kind, run_after, created_at) VALUES (1, 'download_orders', 'x', 'x')"
     db.execute(insert)
@@ -70,38 +70,38 @@ def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_path)
     db.execute(insert)  # once the first is done, a new one may be queued
 
 
-def test_an_old_database_migrates_and_keeps_its_rows(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_an_old_database_migrates_and_keeps_its_rows(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0002_shipment_retry_schedule")
     assert "next_upload_at" not in old["shipments"].columns_dict
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert "next_upload_at" in db["shipments"].columns_dict
     assert [r["name"] for r in db.query("SELECT name FROM companies")] == ["Old Co"]
     assert migrations.pending(db) == []
 
 
-def test_an_older_database_gains_awaiting_acceptance_and_keeps_its_rows(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_an_older_database_gains_awaiting_acceptance_and_keeps_its_rows(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0005_order_acceptance")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert "awaiting_acceptance" in {c.name for c in db["orders"].columns}
     assert db.execute("SELECT name FROM companies").fetchall() == [("Old Co",)]
     assert migrations.pending(db) == []
 
 
-def test_an_empty_database_has_no_unused_table_or_column(db_path):
-    db = connect(db_path)
+def test_an_empty_database_has_no_unused_table_or_column(db_target):
+    db = connect(db_target)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(migrations._migrations[-1].name[:4])
 
 
-def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0006_drop_unused")
     old.execute("PRAGMA user_version = 5")  # what cartplugin with schema version 5 wrote
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
@@ -114,7 +114,7 @@ def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_or
     old.execute("INSERT INTO order_properties (order_id, name, value) VALUES (1, 'gift', 'yes')")
     old.conn.commit()
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
     assert db.execute("SELECT source_order_id, status, grand_total, awaiting_acceptance FROM orders").fetchall() == [
@@ -124,13 +124,13 @@ def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_or
     assert migrations.pending(db) == []
 
 
-def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_settings(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_settings(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0007_channel_credentials")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.conn.commit()
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     assert {"company_id", "channel", "name", "origin", "value", "expires_at", "version", "lease_until"} <= set(
         db["channel_credentials"].columns_dict
     )
@@ -139,12 +139,12 @@ def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
-def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_path):
+def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_target):
     """A database left between two steps must not claim the final version: the refusal of a
     newer database and `db status` read PRAGMA user_version."""
     names = [m.name for m in migrations._migrations]
     assert names == sorted(names)  # steps run in the file's order: the numbers must follow it
-    db = sqlite_utils.Database(db_path)
+    db = sqlite_utils.Database(db_target)
     for before, name in zip(names, names[1:], strict=False):
         migrations.apply(db, stop_before=name)
         if int(before[:4]) >= 3:  # the steps before 0003 predate user_version
@@ -153,8 +153,8 @@ def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_pat
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(names[-1][:4])
 
 
-def _version_7_database_with_a_shipped_order(db_path) -> None:
-    old = sqlite_utils.Database(db_path)
+def _version_7_database_with_a_shipped_order(db_target) -> None:
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0008_channel_money")
     old.execute("PRAGMA user_version = 7")  # what cartplugin with schema version 7 wrote
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
@@ -174,9 +174,9 @@ def _version_7_database_with_a_shipped_order(db_path) -> None:
     old.close()
 
 
-def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orders_lines_and_shipments(db_path):
-    _version_7_database_with_a_shipped_order(db_path)
-    db = connect(db_path)
+def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orders_lines_and_shipments(db_target):
+    _version_7_database_with_a_shipped_order(db_target)
+    db = connect(db_target)
     assert db.execute("SELECT discount_total, adjustment_total, grand_total FROM orders").fetchall() == [
         ("0", "0", "20.00")
     ]
@@ -200,12 +200,12 @@ def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orde
         db.execute(insert, {"order": 9, "line": "L9", "total": "1.00"})
 
 
-def test_the_channel_money_step_run_again_changes_nothing(db_path):
+def test_the_channel_money_step_run_again_changes_nothing(db_target):
     """A run stopped after the step's transaction but before its record repeats the step."""
     from host.store.schema.legacy_sqlite import m0008_channel_money
 
-    _version_7_database_with_a_shipped_order(db_path)
-    db = connect(db_path)
+    _version_7_database_with_a_shipped_order(db_target)
+    db = connect(db_target)
     schema = db.execute("SELECT group_concat(sql) FROM sqlite_master").fetchone()
     m0008_channel_money(db)
     assert db.execute("SELECT group_concat(sql) FROM sqlite_master").fetchone() == schema

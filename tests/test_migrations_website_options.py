@@ -9,15 +9,15 @@ from host.store.db import connect
 from host.store.migrations import SCHEMA_VERSION, migrations
 
 
-def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_path):
-    old = sqlite_utils.Database(db_path)
+def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_target):
+    old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0013_website_options")
     old.execute("INSERT INTO companies (name, created_at) VALUES ('Old Co', '2025-01-01T00:00:00.000000Z')")
     old.execute("INSERT INTO website_settings (company_id, store_plugin, allow_order_download, updated_at) "
                 "VALUES (1, 'backmarket_pro', 1, 'd')")  # fmt: skip
     old.conn.commit()
     old.close()
-    db = connect(db_path)
+    db = connect(db_target)
     row = next(db.query("SELECT * FROM website_settings"))
     assert (row["store_plugin"], row["allow_order_download"]) == ("backmarket_pro", 1)
     assert {k: row[k] for k in ("allow_download_shipped", "allow_unpaid_orders", "order_download_limit",

@@ -151,15 +151,15 @@ def test_log_records_can_be_json_lines_for_collectors(run, bmp, monkeypatch):
     run("--log-format", "text", "companies", "list")  # back to text for the tests that follow
 
 
-def test_an_idle_worker_says_nothing_and_a_busy_one_dates_its_lines(company, run, db_path, tmp_path):
+def test_an_idle_worker_says_nothing_and_a_busy_one_dates_its_lines(company, run, db_target, tmp_path):
     # the company's first download is due: the worker queues it, then idles
     proc = subprocess.Popen(
-        [sys.executable, "-m", "host", "--db", str(db_path), "worker", "--interval", "0.2"],
+        [sys.executable, "-m", "host", "--db", str(db_target), "worker", "--interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
         env={k: v for k, v in os.environ.items() if not k.startswith("CARTPLUGIN_")},
     )  # fmt: skip
     try:
-        assert wait_until(lambda: _download_done(db_path), timeout=30)
+        assert wait_until(lambda: _download_done(db_target), timeout=30)
         time.sleep(1)  # five idle rounds of 0.2 s: none may print a line
     finally:
         proc.terminate()
@@ -170,8 +170,8 @@ def test_an_idle_worker_says_nothing_and_a_busy_one_dates_its_lines(company, run
     assert all(line[:4].isdigit() for line in lines), out
 
 
-def _download_done(db_path: Path) -> bool:
-    with closing(sqlite3.connect(db_path)) as conn:
+def _download_done(db_target: Path) -> bool:
+    with closing(sqlite3.connect(db_target)) as conn:
         done = conn.execute("SELECT 1 FROM jobs WHERE kind = 'download_orders' AND status = 'Completed'").fetchone()
     return done is not None
 
@@ -202,12 +202,12 @@ def test_orders_show_accepts_the_channel_order_id(company, run):
     assert first["source_order_id"] in text and "ordered " in text
 
 
-def test_orders_list_into_head_ends_quietly(run, bmp, db_path, tmp_path):
+def test_orders_list_into_head_ends_quietly(run, bmp, db_target, tmp_path):
     with Sandbox(api_key=API_KEY, orders=400, seed=5) as big:
         run("import-orders", _company_with_sandbox(run, big))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARTPLUGIN_")}
     result = subprocess.run(
-        f"{sys.executable} -m host --db {db_path} orders list | head -n 2", shell=True, capture_output=True,
+        f"{sys.executable} -m host --db {db_target} orders list | head -n 2", shell=True, capture_output=True,
         text=True, timeout=120, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert len(result.stdout.splitlines()) == 2

@@ -126,7 +126,7 @@ def test_a_page_refused_by_the_page_reader_comes_raw_and_the_others_as_read(toy)
     ]
 
 
-def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db_path, sandbox):
+def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db_target, sandbox):
     from backmarket_pro import plugin
     from host.channel import cursors, download, gate
     from host.records import companies
@@ -135,7 +135,7 @@ def test_an_interrupted_import_leaves_no_prefetch_thread_behind(run, company, db
     small_pages = dataclasses.replace(plugin.client_options, page_size=2)
     original, plugin.client_options = plugin.client_options, small_pages
     try:
-        db = host_db.connect(db_path)
+        db = host_db.connect(db_target)
         acme = companies.get_company(db, company)
         imported: list[int] = []
         with pytest.raises(gate.Interrupted) as stopped:

@@ -49,11 +49,11 @@ def _company(db, name: str, sandbox: Sandbox, key: str) -> int:
 
 
 @pytest.fixture
-def shops(bmp, db_path: Path) -> Iterator[list[tuple[int, Sandbox]]]:
+def shops(bmp, db_target: Path) -> Iterator[list[tuple[int, Sandbox]]]:
     """Four companies, each with a seller account of its own on a sandbox of its own."""
     with ExitStack() as stack:
         sandboxes = [stack.enter_context(Sandbox(api_key=f"key-{n:04d}-abcdefgh", orders=25, seed=n)) for n in range(4)]
-        db = connect(db_path)
+        db = connect(db_target)
         try:
             ids = [_company(db, f"Shop {n}", s, s.api_key) for n, s in enumerate(sandboxes)]
         finally:
@@ -61,8 +61,8 @@ def shops(bmp, db_path: Path) -> Iterator[list[tuple[int, Sandbox]]]:
         yield list(zip(ids, sandboxes, strict=True))
 
 
-def _orders_per_company(db_path: Path) -> dict[int, list[int]]:
-    db = connect(db_path)
+def _orders_per_company(db_target: Path) -> dict[int, list[int]]:
+    db = connect(db_target)
     try:
         rows = db.execute(
             "SELECT company_id, source_order_id, COUNT(*) FROM orders GROUP BY company_id, source_order_id"
@@ -79,16 +79,16 @@ def _unfulfilled(sandbox: Sandbox) -> int:
     return sum(o["fulfillment_status"] in ("unfulfilled", "partial") for o in sandbox.orders())
 
 
-def _enqueue_imports(db_path: Path, ids: list[int]) -> list[int]:
-    db = connect(db_path)
+def _enqueue_imports(db_target: Path, ids: list[int]) -> list[int]:
+    db = connect(db_target)
     try:
         return [jobs.enqueue(db, company_id, "import_orders")[0].id for company_id in ids]
     finally:
         db.close()
 
 
-def _job_rows(db_path: Path) -> list[dict]:
-    db = connect(db_path)
+def _job_rows(db_target: Path) -> list[dict]:
+    db = connect(db_target)
     try:
         return list(db.query("SELECT * FROM jobs ORDER BY id"))
     finally:
@@ -99,24 +99,24 @@ def _pid(claimed_by: str) -> int:
     return int(claimed_by.split(":")[1])
 
 
-def test_child_processes_run_every_job_once_with_a_plugin_registered_only_in_this_process(shops, db_path):
+def test_child_processes_run_every_job_once_with_a_plugin_registered_only_in_this_process(shops, db_target):
     ids = [company_id for company_id, _ in shops]
-    _enqueue_imports(db_path, ids)
+    _enqueue_imports(db_target, ids)
     finished: list[tuple[jobs.Job, str]] = []
-    pool = make_pool(db_path, max_workers=2, processes=2)
+    pool = make_pool(db_target, max_workers=2, processes=2)
     assert isinstance(pool, ProcessPool)
     ran = pool.drain(on_finish=lambda job, status: finished.append((job, status)))
     assert ran == 4 and sorted(status for _, status in finished) == ["Completed"] * 4
-    rows = [r for r in _job_rows(db_path) if r["kind"] == "import_orders"]
+    rows = [r for r in _job_rows(db_target) if r["kind"] == "import_orders"]
     assert [r["status"] for r in rows] == ["Completed"] * 4 and all(r["attempts"] == 1 for r in rows)
     # each job was claimed by a job process, not by this one: the pid in claimed_by is the child's
     pids = {_pid(r["claimed_by"]) for r in rows}
     assert os.getpid() not in pids and {_pid(job.claimed_by or "") for job, _ in finished} == pids
-    counts = _orders_per_company(db_path)
+    counts = _orders_per_company(db_target)
     for company_id, sandbox in shops:
         assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
     # asking again finds nothing to do: no job runs twice
-    assert make_pool(db_path, max_workers=2, processes=2).drain() == 0
+    assert make_pool(db_target, max_workers=2, processes=2).drain() == 0
 
 
 def _report_freeze_count(conn) -> None:
@@ -147,17 +147,17 @@ def test_job_processes_start_with_what_they_inherit_frozen_and_this_one_keeps_no
     assert gc.get_freeze_count() == 0
 
 
-def test_processes_1_is_the_thread_pool_of_this_process(db_path):
-    assert isinstance(make_pool(db_path, max_workers=3, processes=1), runner.LocalPool)
+def test_processes_1_is_the_thread_pool_of_this_process(db_target):
+    assert isinstance(make_pool(db_target, max_workers=3, processes=1), runner.LocalPool)
 
 
-def test_the_cli_runs_jobs_in_processes_and_writes_their_logs_as_json_to_stderr(shops, db_path):
+def test_the_cli_runs_jobs_in_processes_and_writes_their_logs_as_json_to_stderr(shops, db_target):
     ids = [company_id for company_id, _ in shops]
-    _enqueue_imports(db_path, ids[:2])
+    _enqueue_imports(db_target, ids[:2])
     cli_runner = CliRunner()
     result = cli_runner.invoke(
         cli,
-        ["--db", str(db_path), "--log-level", "INFO", "--log-format", "json", "jobs", "run", "--processes", "2"],
+        ["--db", str(db_target), "--log-level", "INFO", "--log-format", "json", "jobs", "run", "--processes", "2"],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -169,22 +169,22 @@ def test_the_cli_runs_jobs_in_processes_and_writes_their_logs_as_json_to_stderr(
     assert all(r["time"].endswith("Z") for r in records)
 
     result = cli_runner.invoke(
-        cli, ["--db", str(db_path), "worker", "--once", "--processes", "2", "--download-every", "0"]
+        cli, ["--db", str(db_target), "worker", "--once", "--processes", "2", "--download-every", "0"]
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.count("download_orders: Completed") == 4 and "ran 4 job(s)" in result.stdout
-    counts = _orders_per_company(db_path)
+    counts = _orders_per_company(db_target)
     assert all(set(c) == {1} for c in counts.values()) and len(counts) == 4
 
     for bad in ("0", "many"):
-        refused = cli_runner.invoke(cli, ["--db", str(db_path), "worker", "--once", "--processes", bad])
+        refused = cli_runner.invoke(cli, ["--db", str(db_target), "worker", "--once", "--processes", bad])
         assert refused.exit_code == 2 and "--processes" in refused.output
 
 
-def test_a_childs_log_records_reach_this_processes_handlers(shops, db_path, caplog):
-    _enqueue_imports(db_path, [shops[0][0]])
+def test_a_childs_log_records_reach_this_processes_handlers(shops, db_target, caplog):
+    _enqueue_imports(db_target, [shops[0][0]])
     with caplog.at_level(logging.INFO):
-        assert ProcessPool(db_path, processes=2, threads=1).drain() == 1
+        assert ProcessPool(db_target, processes=2, threads=1).drain() == 1
     from_children = [r for r in caplog.records if r.name == "cartplugin.runner" and "Completed" in r.getMessage()]
     assert from_children and all(r.process != os.getpid() for r in from_children)
 
@@ -197,17 +197,17 @@ def small_pages(monkeypatch):
     monkeypatch.setenv("CARTPLUGIN_DOWNLOAD_BATCH", "5")
 
 
-def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finishes_them(shops, db_path, small_pages):
+def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finishes_them(shops, db_target, small_pages):
     # each sandbox answers one page, then holds its answers until every process was told to stop
     held = [Held(sandbox) for _, sandbox in shops]
     ids = [company_id for company_id, _ in shops]
-    _enqueue_imports(db_path, ids)
+    _enqueue_imports(db_target, ids)
     stop = threading.Event()
-    pool = ProcessPool(db_path, processes=2, threads=2)
+    pool = ProcessPool(db_target, processes=2, threads=2)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert wait_until(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_path)) == 4)
-        assert wait_until(lambda: len(_orders_per_company(db_path)) == 4)
+        assert wait_until(lambda: sum(r["status"] == "Processing" for r in _job_rows(db_target)) == 4)
+        assert wait_until(lambda: len(_orders_per_company(db_target)) == 4)
         stop.set()
         assert wait_until(lambda: all(child.told_to_stop for child in pool._children))
     finally:
@@ -216,26 +216,26 @@ def test_stop_requeues_the_running_jobs_of_every_process_and_the_next_run_finish
             gate.release()  # the pages still to come take 0.15 s each: the stop is in first
         assert pool.join(5.0)  # every child stopped at an order boundary; none had to be killed
     assert not any(gate.timed_out for gate in held)
-    rows = _job_rows(db_path)
+    rows = _job_rows(db_target)
     assert [r["status"] for r in rows if r["kind"] == "import_orders"] == ["Queued"] * 4
     assert all(r["attempts"] == 0 and r["claimed_by"] is None for r in rows if r["kind"] == "import_orders")
     for gate in held:
         gate.remove()
-    assert ProcessPool(db_path, processes=2, threads=2).drain() == 4
-    counts = _orders_per_company(db_path)
+    assert ProcessPool(db_target, processes=2, threads=2).drain() == 4
+    counts = _orders_per_company(db_target)
     for company_id, sandbox in shops:
         assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
 
 
-def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
+def test_sigterm_to_a_child_requeues_its_job(shops, db_target, small_pages):
     company_id, sandbox = shops[0]
     held = Held(sandbox)
-    (job_id,) = _enqueue_imports(db_path, [company_id])
+    (job_id,) = _enqueue_imports(db_target, [company_id])
     stop = threading.Event()
-    pool = ProcessPool(db_path, processes=1, threads=1)
+    pool = ProcessPool(db_target, processes=1, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert wait_until(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
+        assert wait_until(lambda: company_id in _orders_per_company(db_target))  # a page in, the next one held
         (pid,) = pool.pids()
         os.kill(pid, signal.SIGTERM)  # as systemd does to every process of the service
         held.release()
@@ -245,47 +245,47 @@ def test_sigterm_to_a_child_requeues_its_job(shops, db_path, small_pages):
         held.release()
         assert pool.join(5.0)
     assert not held.timed_out
-    row = [r for r in _job_rows(db_path) if r["id"] == job_id][0]
+    row = [r for r in _job_rows(db_target) if r["id"] == job_id][0]
     assert row["status"] == "Queued" and row["attempts"] == 0
 
 
 def test_a_killed_child_leaves_its_job_to_recover_orphans_and_a_new_process_finishes_it(
-    shops, db_path, small_pages, monkeypatch
+    shops, db_target, small_pages, monkeypatch
 ):
     monkeypatch.setattr(runner, "HEARTBEAT_SECONDS", 0.1)  # inherited by the children
     company_id, sandbox = shops[0]
     held = Held(sandbox)
-    (job_id,) = _enqueue_imports(db_path, [company_id])
+    (job_id,) = _enqueue_imports(db_target, [company_id])
     stop = threading.Event()
-    pool = ProcessPool(db_path, processes=2, threads=1)
+    pool = ProcessPool(db_target, processes=2, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
-        assert wait_until(lambda: company_id in _orders_per_company(db_path))  # a page in, the next one held
-        first = _job_rows(db_path)[-1]
+        assert wait_until(lambda: company_id in _orders_per_company(db_target))  # a page in, the next one held
+        first = _job_rows(db_target)[-1]
         assert first["status"] == "Processing"
         pid = _pid(first["claimed_by"])
         assert pid in pool.pids() and pid != os.getpid()
         # the child's heartbeat thread beats for its job
-        assert wait_until(lambda: _job_rows(db_path)[-1]["heartbeat_at"] > first["heartbeat_at"], timeout=5)
+        assert wait_until(lambda: _job_rows(db_target)[-1]["heartbeat_at"] > first["heartbeat_at"], timeout=5)
         os.kill(pid, signal.SIGKILL)
         assert wait_until(lambda: pid not in pool.pids())
-        db = connect(db_path)
+        db = connect(db_target)
         try:
             assert jobs.recover_orphans(db) == [job_id]
         finally:
             db.close()
-        assert _job_rows(db_path)[-1]["status"] == "Queued"
+        assert _job_rows(db_target)[-1]["status"] == "Queued"
         assert pool.replace_dead() == 1 and len(pool.pids()) == 2
         held.release()
-        assert wait_until(lambda: _job_rows(db_path)[-1]["status"] == "Completed")
+        assert wait_until(lambda: _job_rows(db_target)[-1]["status"] == "Completed")
     finally:
         stop.set()
         held.release()
         assert pool.join(5.0)
     assert not held.timed_out
-    last = _job_rows(db_path)[-1]
+    last = _job_rows(db_target)[-1]
     assert last["attempts"] == 2 and _pid(last["claimed_by"]) not in (pid, os.getpid())
-    counts = _orders_per_company(db_path)
+    counts = _orders_per_company(db_target)
     assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}
 
 
@@ -314,10 +314,10 @@ def _open_descriptors() -> int:
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
-def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round_and_nothing_leaks(db_path, monkeypatch, caplog):
-    connect(db_path).close()
+def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round_and_nothing_leaks(db_target, monkeypatch, caplog):
+    connect(db_target).close()
     stop = threading.Event()
-    pool = ProcessPool(db_path, processes=2, threads=1)
+    pool = ProcessPool(db_target, processes=2, threads=1)
     pool.start(stop, poll_seconds=0.1)
     try:
         for pid in pool.pids():
@@ -344,18 +344,18 @@ def test_a_dead_process_whose_fork_fails_is_replaced_on_a_later_round_and_nothin
         assert pool.join(5.0)
 
 
-def test_a_job_in_a_child_keeps_its_time_budget(shops, db_path, small_pages, monkeypatch):
+def test_a_job_in_a_child_keeps_its_time_budget(shops, db_target, small_pages, monkeypatch):
     monkeypatch.setenv("CARTPLUGIN_JOB_BUDGET_SECONDS", "0.3")
     company_id, sandbox = shops[0]
     sandbox.set_faults(latency=0.1)
-    _enqueue_imports(db_path, [company_id])
-    assert ProcessPool(db_path, processes=2, threads=1).drain() == 1
-    row = _job_rows(db_path)[-1]
+    _enqueue_imports(db_target, [company_id])
+    assert ProcessPool(db_target, processes=2, threads=1).drain() == 1
+    row = _job_rows(db_target)[-1]
     assert row["status"] == "Completed" and json.loads(row["summary"]).get("more") is True
-    assert 0 < len(_orders_per_company(db_path)[company_id]) < _unfulfilled(sandbox)
+    assert 0 < len(_orders_per_company(db_target)[company_id]) < _unfulfilled(sandbox)
 
 
-def test_every_process_counts_its_requests_in_the_one_rate_limit_file(shops, db_path, small_pages, monkeypatch):
+def test_every_process_counts_its_requests_in_the_one_rate_limit_file(shops, db_target, small_pages, monkeypatch):
     monkeypatch.delenv("CARTPLUGIN_RATE_LIMIT_DB", raising=False)
     # a window long enough that no hit expires during the test: the file holds one row per request
     options = dataclasses.replace(backmarket_pro.plugin.client_options, rate_limit=1000, rate_window=600.0)
@@ -363,12 +363,12 @@ def test_every_process_counts_its_requests_in_the_one_rate_limit_file(shops, db_
     for _, sandbox in shops:
         sandbox.set_faults(latency=0.05)  # a job lasts longer than a fork: both processes get work
         sandbox.clear_request_log()
-    _enqueue_imports(db_path, [company_id for company_id, _ in shops])
+    _enqueue_imports(db_target, [company_id for company_id, _ in shops])
     finished: list[jobs.Job] = []
-    assert ProcessPool(db_path, processes=2, threads=1).drain(on_finish=lambda job, _: finished.append(job)) == 4
+    assert ProcessPool(db_target, processes=2, threads=1).drain(on_finish=lambda job, _: finished.append(job)) == 4
     assert len({_pid(job.claimed_by or "") for job in finished}) == 2  # both processes ran jobs
     made = sum(len(sandbox.request_log()) for _, sandbox in shops)
-    limiter = sqlite3.connect(f"{db_path}-ratelimit")
+    limiter = sqlite3.connect(f"{db_target}-ratelimit")
     try:
         hits = limiter.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM rate_hits").fetchone()
     finally:
@@ -376,7 +376,7 @@ def test_every_process_counts_its_requests_in_the_one_rate_limit_file(shops, db_
     assert made > 8 and hits == (made, 4)
 
 
-def test_a_job_process_killed_by_a_failpoint_is_recovered_by_the_next_worker_round(shops, db_path):
+def test_a_job_process_killed_by_a_failpoint_is_recovered_by_the_next_worker_round(shops, db_target):
     """The worker as staff start it (a subprocess, plugins from entry points): a job process dies
     mid-import; the worker itself ends normally and says so; the next round finishes the job."""
     env = {
@@ -385,19 +385,19 @@ def test_a_job_process_killed_by_a_failpoint_is_recovered_by_the_next_worker_rou
         "CARTPLUGIN_DOWNLOAD_BATCH": "5",
         "CARTPLUGIN_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "host", "--db", str(db_path), "worker", "--once", "--processes", "2"]
-    _enqueue_imports(db_path, [company_id for company_id, _ in shops])
+    command = [sys.executable, "-m", "host", "--db", str(db_target), "worker", "--once", "--processes", "2"]
+    _enqueue_imports(db_target, [company_id for company_id, _ in shops])
     crashed = subprocess.run(
         command, env={**env, "CARTPLUGIN_FAILPOINTS": "download.after_commit=2"}, capture_output=True, text=True,
         timeout=120, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     assert crashed.returncode == 0, crashed.stderr[-2000:]
     assert "ended with exit code -9" in crashed.stderr
-    left = [r for r in _job_rows(db_path) if r["status"] == "Processing"]
+    left = [r for r in _job_rows(db_target) if r["status"] == "Processing"]
     assert left  # claimed by a job process that is gone
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert {r["status"] for r in _job_rows(db_path) if r["kind"] == "import_orders"} == {"Completed"}
-    counts = _orders_per_company(db_path)
+    assert {r["status"] for r in _job_rows(db_target) if r["kind"] == "import_orders"} == {"Completed"}
+    counts = _orders_per_company(db_target)
     for company_id, sandbox in shops:
         assert len(counts[company_id]) == _unfulfilled(sandbox) and set(counts[company_id]) == {1}

@@ -220,8 +220,8 @@ def test_the_deprecated_secret_argument_still_names_the_limit_key(sandbox, monke
 
 
 @pytest.fixture
-def company_id(company: str, db_path) -> int:
-    db = host_db.connect(db_path)
+def company_id(company: str, db_target) -> int:
+    db = host_db.connect(db_target)
     try:
         return get_company(db, company).id
     finally:
@@ -235,11 +235,11 @@ def _limited(monkeypatch, *, page_size: int, limit: int, window: float) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
 
 
-def _run_job(db_path, company_id: int, kind: str) -> dict:
-    db = host_db.connect(db_path)
+def _run_job(db_target, company_id: int, kind: str) -> dict:
+    db = host_db.connect(db_target)
     try:
         job, _ = jobs.enqueue(db, company_id, kind)
-        assert runner.LocalPool(db_path, max_workers=1).drain() == 1
+        assert runner.LocalPool(db_target, max_workers=1).drain() == 1
         return jobs.show_job(db, job.id)
     finally:
         db.close()
@@ -258,8 +258,8 @@ def said_until(message: str, then: str) -> datetime | None:
     return datetime(day.year, day.month, day.day, int(found[2]), int(found[3]), int(found[4]), tzinfo=UTC)
 
 
-def _next_download_at(db_path, company_id: int) -> str:
-    db = host_db.connect(db_path)
+def _next_download_at(db_target, company_id: int) -> str:
+    db = host_db.connect(db_target)
     try:
         return db.execute("SELECT next_download_at FROM companies WHERE id = :id", {"id": company_id}).fetchone()[0]
     finally:
@@ -267,7 +267,7 @@ def _next_download_at(db_path, company_id: int) -> str:
 
 
 def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_and_the_next_run_reads_the_rest_once(
-    company_id, db_path, sandbox, monkeypatch
+    company_id, db_target, sandbox, monkeypatch
 ):
     wanted = [o for o in sandbox.orders(API_KEY) if o["fulfillment_status"] == "unfulfilled"]
     page = 3
@@ -277,7 +277,7 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
     monkeypatch.setenv("CARTPLUGIN_JOB_BUDGET_SECONDS", "2.0")
     sandbox.clear_request_log()
 
-    first = _run_job(db_path, company_id, "import_orders")
+    first = _run_job(db_target, company_id, "import_orders")
 
     assert first["status"] == jobs.COMPLETED
     summary = first["summary"]
@@ -287,9 +287,9 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
     said = [said_until(line["message"], "the next download continues from here") for line in first["log"]]
     assert [at for at in said if at is not None] == [until.replace(microsecond=0)], first["log"]
     assert len(listing_requests(sandbox)) == 2  # the third page was never asked for
-    assert _next_download_at(db_path, company_id) == summary["waiting_until"]
+    assert _next_download_at(db_target, company_id) == summary["waiting_until"]
 
-    db = host_db.connect(db_path)
+    db = host_db.connect(db_target)
     try:
         cursor = cursors.get_cursor(db, company_id, "backmarket_pro")
         assert cursor is not None
@@ -303,9 +303,9 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
     finally:
         db.close()
     sandbox.clear_request_log()
-    assert runner.LocalPool(db_path, max_workers=1).drain() == 1
+    assert runner.LocalPool(db_target, max_workers=1).drain() == 1
 
-    db = host_db.connect(db_path)
+    db = host_db.connect(db_target)
     try:
         (second,) = [j for j in jobs.list_jobs(db, company_id) if j["kind"] == "download_orders"]
         assert second["status"] == jobs.COMPLETED
@@ -322,10 +322,10 @@ def test_a_download_whose_next_page_would_wait_past_its_budget_ends_resumably_an
 
 
 def test_a_stopping_job_stops_a_download_waiting_for_the_rate_limit_with_its_pages_kept(
-    company_id, db_path, sandbox, monkeypatch
+    company_id, db_target, sandbox, monkeypatch
 ):
     _limited(monkeypatch, page_size=3, limit=2, window=30.0)
-    db = host_db.connect(db_path)
+    db = host_db.connect(db_target)
     try:
         company = get_company(db, company_id)
         flag = threading.Event()
@@ -341,11 +341,11 @@ def test_a_stopping_job_stops_a_download_waiting_for_the_rate_limit_with_its_pag
 
 
 def test_an_upload_whose_next_post_would_wait_past_its_budget_leaves_the_rest_pending_until_then(
-    company, company_id, run, db_path, sandbox, monkeypatch
+    company, company_id, run, db_target, sandbox, monkeypatch
 ):
     monkeypatch.setattr(bmp_plugin, "client_options", QUICK)
     run("import-orders", company)
-    db = host_db.connect(db_path)
+    db = host_db.connect(db_target)
     try:
         ids = [r[0] for r in db.execute("SELECT id FROM orders WHERE status = 'In Process' AND channel_cancelled = 0")]
         for n, order_id in enumerate(ids):

@@ -29,12 +29,12 @@ def listings(sandbox) -> list[dict]:
 
 
 def test_an_upload_queued_before_cart_settings_change_sends_nothing_until_test_settings_passes_again(
-    run, company, sandbox, db_path
+    run, company, sandbox, db_target
 ):
     run.json("import-orders", company)
     order = run.json("orders", "list")[0]
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10000000060")
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         queued, _ = jobs.enqueue(db, companies.get_company(db, company).id, "upload_tracking")
     finally:
@@ -44,7 +44,7 @@ def test_an_upload_queued_before_cart_settings_change_sends_nothing_until_test_s
     assert run.json("website-settings", company)["connection_status"] == "untested"
     assert run.json("website-settings", company)["allow_tracking_upload"] is True  # the toggle lets it through
     sandbox.clear_request_log()
-    runner.LocalPool(db_path, max_workers=1).drain()
+    runner.LocalPool(db_target, max_workers=1).drain()
     assert posts(sandbox) == []
     shown = run.json("jobs", "show", str(queued.id))
     assert shown["status"] == "Cancelled" and "run Test Settings first" in shown["summary"]["reason"]
@@ -59,14 +59,14 @@ def test_an_upload_queued_before_cart_settings_change_sends_nothing_until_test_s
 # -- 2. A bad order holds the cursor at the earliest bad order ---------------------------------
 
 
-def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, company, sandbox, db_path):
+def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, company, sandbox, db_target):
     run.json("import-orders", company)
     early, between, late, after = sandbox.add_orders(4)  # each updated after the one before
     stamps = {o["id"]: o["updated_at"] for o in sandbox.orders()}
     assert stamps[early] < stamps[late]
     # two kinds of bad order: one the plugin cannot map, one the database refuses
     sandbox.set_faults(malformed_order=early)
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         db.execute(
             f"CREATE TRIGGER refuse_late BEFORE INSERT ON orders WHEN NEW.source_order_id = '{late}' "
@@ -77,7 +77,7 @@ def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, 
     run("worker", "--once", "--download-every", "0")
     have = {o["source_order_id"] for o in run.json("orders", "list")}
     assert {between, after} <= have and not {early, late} & have
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         (saved,) = db.execute("SELECT value FROM cursors WHERE name = 'orders_updated_at'").fetchone()
         # past the earlier bad order the next download would never ask for it again

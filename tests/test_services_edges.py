@@ -70,10 +70,10 @@ class EdgeChannel(SpyChannel):
 
 
 @pytest.fixture
-def edge(db_path) -> Iterator[tuple[EdgeChannel, object, companies.Company]]:
+def edge(db_target) -> Iterator[tuple[EdgeChannel, object, companies.Company]]:
     channel = EdgeChannel()
     with registered(channel, "edge"):
-        db = connect(db_path)
+        db = connect(db_target)
         company = companies.add_company(db, "Edge Co")
         companies.update_website_settings(db, company, store_plugin="edge_channel", allow_order_download=True)
         companies.update_cart_settings(db, company, {"token": TOKEN})

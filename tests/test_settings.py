@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import API_KEY, file_digest
+from support import API_KEY, db_digest
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -64,24 +64,24 @@ BAD_SETTINGS = [
 
 
 @pytest.mark.parametrize("args,expected", BAD_SETTINGS, ids=[" ".join(a) for a, _ in BAD_SETTINGS])
-def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, configured, db_path, args, expected):
-    before = file_digest(db_path)
+def test_bad_cart_settings_are_refused_with_one_line_and_nothing_saved(run, configured, db_target, args, expected):
+    before = db_digest(db_target)
     result = run("cart-settings", configured, *args, ok=False)
     assert result.exit_code != 0
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], result.output
     assert "Traceback" not in result.output and SECRET not in result.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
-def test_a_commission_typed_with_a_decimal_comma_is_stored_as_that_decimal(run, configured, db_path):
+def test_a_commission_typed_with_a_decimal_comma_is_stored_as_that_decimal(run, configured, db_target):
     from decimal import Decimal
 
     from host.records import companies
     from host.store.db import connect
 
     run("cart-settings", configured, "--set", "commission_percent=12,5")
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         settings = companies.cart_settings_model(db, companies.get_company(db, configured))
     finally:
@@ -115,17 +115,17 @@ def test_http_is_allowed_for_loopback_hosts_only(run, configured):
         (["test-settings", "999"], "unknown company '999'"),
     ],
 )
-def test_unknown_company_or_plugin_changes_nothing(run, configured, db_path, args, expected):
-    before = file_digest(db_path)
+def test_unknown_company_or_plugin_changes_nothing(run, configured, db_target, args, expected):
+    before = db_digest(db_target)
     result = run(*args, ok=False)
     assert result.exit_code != 0 and expected in result.output and result.output.count("\n") == 1
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
-def test_commands_on_a_missing_database_do_not_create_it(run, db_path, bmp):
+def test_commands_on_a_missing_database_do_not_create_it(run, db_target, bmp):
     result = run("companies", "list", ok=False)
     assert result.exit_code != 0 and "no database" in result.output
-    assert not db_path.exists()
+    assert not db_target.exists()
 
 
 def test_changing_a_cart_setting_resets_the_connection(run, company):
@@ -174,24 +174,24 @@ def test_an_optional_secret_field_is_masked_too(run, bmp):
         plugins.unregister(channel)
 
 
-def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_path):
+def test_a_secret_can_be_typed_at_a_hidden_prompt(run, configured, db_target):
     from click.testing import CliRunner
 
     from host.cli.main import cli
 
     typed = "typed-at-prompt-9876"
     result = CliRunner().invoke(
-        cli, ["--db", str(db_path), "cart-settings", configured, "--set", "x_api_key=-"], input=typed + "\n"
+        cli, ["--db", str(db_target), "cart-settings", configured, "--set", "x_api_key=-"], input=typed + "\n"
     )
     assert result.exit_code == 0, result.output
     assert typed not in result.output and "****9876" in result.stdout
 
 
-def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(run, company, db_path):
+def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(run, company, db_target):
     from host.store.db import connect
 
     run("import-orders", company)
-    count = lambda: connect(db_path).execute("SELECT COUNT(*) FROM cursors").fetchone()[0]  # noqa: E731
+    count = lambda: connect(db_target).execute("SELECT COUNT(*) FROM cursors").fetchone()[0]  # noqa: E731
     assert count() == 2  # the cursor and the window it covers
     run("cart-settings", company, "--set", "commission_percent=7")
     assert count() == 2
@@ -200,7 +200,7 @@ def test_changing_the_url_or_key_forgets_the_cursor_but_the_commission_does_not(
 
 
 def test_when_the_settings_change_while_test_settings_runs_the_result_is_discarded_and_the_connection_stays_untested(
-    run, db_path
+    run, db_target
 ):
     from spy_plugin import SpyChannel
 
@@ -213,7 +213,7 @@ def test_when_the_settings_change_while_test_settings_runs_the_result_is_discard
         @hookimpl
         def cartplugin_test_settings(self, settings):
             # staff save a new token from another screen while the channel is being asked
-            other = connect(db_path)
+            other = connect(db_target)
             try:
                 companies.update_cart_settings(
                     other, companies.get_company(other, "Busy Co"), {"token": "tok-new-9876"}

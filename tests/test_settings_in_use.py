@@ -8,8 +8,8 @@ from host.jobs import scheduler
 from host.store.db import connect, write
 
 
-def _age(db_path, job_id: int, days: float) -> None:
-    db = connect(db_path)
+def _age(db_target, job_id: int, days: float) -> None:
+    db = connect(db_target)
     with write(db):
         db.execute("UPDATE jobs SET finished_at = :at, created_at = :at WHERE id = :id",
                    {"at": clock.now_iso(-days * 86400), "id": job_id})  # fmt: skip
@@ -17,13 +17,13 @@ def _age(db_path, job_id: int, days: float) -> None:
 
 
 def test_the_retention_in_a_config_file_named_by_the_flag_is_what_the_worker_purges_by(
-    run, company, db_path, tmp_path, monkeypatch
+    run, company, db_target, tmp_path, monkeypatch
 ):
     (tmp_path / "short.toml").write_text("job_retention_days = 2\n")
     monkeypatch.delenv("CARTPLUGIN_CONFIG", raising=False)
     monkeypatch.delenv("CARTPLUGIN_JOB_RETENTION_DAYS", raising=False)
     job = run.json("import-orders", company)
-    _age(db_path, job["id"], 3)
+    _age(db_target, job["id"], 3)
     monkeypatch.setattr(scheduler, "_next_purge_at", 0.0)
     run("--config", str(tmp_path / "short.toml"), "worker", "--once")
     # (the worker's own download job may take the freed id: the job is known by its kind)

@@ -72,11 +72,11 @@ def test_a_silent_channel_fails_test_settings_at_the_bound_of_the_config_file(ru
     assert "Connection established" in run("--config", str(config), "test-settings", COMPANY).stdout
 
 
-def test_the_bound_covers_a_plugin_that_does_not_listen_to_the_deadline(db_path, run, bmp, sandbox, monkeypatch):
+def test_the_bound_covers_a_plugin_that_does_not_listen_to_the_deadline(db_target, run, bmp, sandbox, monkeypatch):
     """A plugin that never asks the toolkit (it sleeps) is not waited for past the bound either."""
     _set_up(run, sandbox.base_url)
     monkeypatch.setattr(bmp, "make_client", lambda settings: time.sleep(5))
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         started = time.monotonic()
         result = settings_test.test_settings(db, get_company(db, COMPANY), seconds=0.5)

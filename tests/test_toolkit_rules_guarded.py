@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from support import API_KEY, file_digest
+from support import API_KEY, db_digest
 
 from backmarket_pro import plugin as bmp_plugin
 from backmarket_pro.client import TRACKING_ALREADY_RECORDED, BackMarketProClient, ClientOptions, Rejected
@@ -318,7 +318,7 @@ def test_a_409_with_another_code_than_tracking_already_recorded_is_a_failure_not
 # -- rule 7: a lost key file is an error, never a new key -------------------------------------------
 
 
-def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_nothing(run, bmp, sandbox, db_path):
+def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_nothing(run, bmp, sandbox, db_target):
     """Break: make ``_fernet(create=True)`` create a key whenever the file is missing
     (host/records/secrets.py: ``if not create:`` instead of ``if not create or _sealed_rows_exist(db):``):
     company B's secret is then sealed with a new key file, and this test fails."""
@@ -330,19 +330,19 @@ def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_not
     connect_company("Alpha")
     run("cart-settings", "Alpha", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
     connect_company("Beta")
-    key_file = db_path.with_name("cart.key")
+    key_file = db_target.with_name("cart.key")
     saved = key_file.read_bytes()
     key_file.unlink()
-    before = file_digest(db_path)
+    before = db_digest(db_target)
 
     result = run("cart-settings", "Beta", "--set", f"website_url={sandbox.base_url}", "--set",
                  "x_api_key=beta-key-0000-1111", ok=False)  # fmt: skip
     assert not key_file.exists()  # no new key: Alpha's secret would never open again
-    assert file_digest(db_path) == before  # nothing written
+    assert db_digest(db_target) == before  # nothing written
     assert result.exit_code == 1, result.output
     assert "cart.key" in result.output and "missing" in result.output and "restore it" in result.output
     assert "beta-key" not in result.output
-    db = sqlite3.connect(db_path)
+    db = sqlite3.connect(db_target)
     try:
         assert db.execute(
             "SELECT COUNT(*) FROM cart_settings s JOIN companies c ON c.id = s.company_id WHERE c.name = 'Beta'"

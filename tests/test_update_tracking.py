@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from correcting_plugin import Correcting
-from support import file_digest, registered
+from support import db_digest, registered
 
 
 @pytest.fixture
@@ -20,14 +20,14 @@ def correcting(run):
         yield plugin
 
 
-def test_update_tracking_replaces_the_recorded_tracking_on_the_next_upload(run, correcting, db_path):
+def test_update_tracking_replaces_the_recorded_tracking_on_the_next_upload(run, correcting, db_target):
     order = run.json("orders", "list")[0]
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
     run("worker", "--once", "--processes", "1")
     assert correcting.tracking == {order["source_order_id"]: "1Z999AA10123456784"}
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     bad = run("orders", "update-tracking", str(order["id"]), "--tracking", "1Z999AA10123456785", ok=False)
-    assert bad.exit_code == 1 and "not a UPS tracking number" in bad.output and file_digest(db_path) == before
+    assert bad.exit_code == 1 and "not a UPS tracking number" in bad.output and db_digest(db_target) == before
     result = run("orders", "update-tracking", str(order["id"]), "--tracking", "1Z12345E6605272234")
     assert "uploaded again" in result.output
     (shipment,) = run.json("orders", "show", str(order["id"]))["shipments"]

@@ -245,11 +245,11 @@ def test_a_wrong_key_costs_one_request_however_many_threads(channel, monkeypatch
 
 
 @pytest.fixture
-def shipped(company: str, run, db_path, sandbox, monkeypatch):
+def shipped(company: str, run, db_target, sandbox, monkeypatch):
     """The company's 12-order sandbox imported and every open order shipped, as staff do it."""
     monkeypatch.setattr(bmp_plugin, "client_options", dataclasses.replace(QUICK, concurrency=2))
     run("import-orders", company)
-    db = host_db.connect(db_path)
+    db = host_db.connect(db_target)
     ids = [row[0] for row in db.execute("SELECT id FROM orders WHERE status = 'In Process' AND channel_cancelled = 0")]
     for n, order_id in enumerate(ids):
         orders.ship_order(db, order_id, carrier="DHL Express", tracking_number=f"{n:010d}")

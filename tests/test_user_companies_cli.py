@@ -8,25 +8,25 @@ from host.store.db import connect
 PASSWORD = "correct horse battery staple"
 
 
-def _setup(run, db_path) -> None:
+def _setup(run, db_target) -> None:
     run("companies", "add", "Acme Refurb")
     run("companies", "add", "Beta Phones")
-    db = connect(db_path)
+    db = connect(db_target)
     users.add_user(db, "sue", "support", PASSWORD)
     users.add_user(db, "ann", "admin", PASSWORD)
     db.close()
 
 
-def _names(db_path) -> dict:
-    db = connect(db_path)
+def _names(db_target) -> dict:
+    db = connect(db_target)
     try:
         return access.company_names(db)
     finally:
         db.close()
 
 
-def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_path):
-    _setup(run, db_path)
+def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_target):
+    _setup(run, db_target)
     assert run("users", "companies", "sue").output == "sue (support) sees: every company\n"
     given = run("users", "companies", "sue", "--add", "Acme Refurb", "--add", "beta phones")
     assert given.output == "sue (support) sees: Acme Refurb, Beta Phones\n"
@@ -41,7 +41,7 @@ def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_
     import json
     import sqlite3
 
-    with sqlite3.connect(db_path) as kept:
+    with sqlite3.connect(db_target) as kept:
         entries = kept.execute(
             "SELECT actor, source, details FROM audit_log WHERE action = 'companies of an employee changed'"
         ).fetchall()
@@ -49,10 +49,10 @@ def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_
     assert json.loads(entries[0][2])["Given"] == ["Acme Refurb", "Beta Phones"]
 
 
-def test_users_companies_refuses_bad_input_in_one_line_and_changes_nothing(run, db_path):
-    _setup(run, db_path)
+def test_users_companies_refuses_bad_input_in_one_line_and_changes_nothing(run, db_target):
+    _setup(run, db_target)
     run("users", "companies", "sue", "--add", "Acme Refurb")
-    before = _names(db_path)
+    before = _names(db_target)
     cases = {
         ("sue", "--add", "Nowhere Ltd"): "unknown company 'Nowhere Ltd'",
         ("sue", "--add", "Beta Phones", "--remove", "Beta Phones"): "added and removed at once",
@@ -64,8 +64,8 @@ def test_users_companies_refuses_bad_input_in_one_line_and_changes_nothing(run, 
         result = run("users", "companies", *args, ok=False)
         assert result.exit_code != 0, args
         assert said in result.output and result.output.count("\n") == 1, (args, result.output)
-    assert _names(db_path) == before
+    assert _names(db_target) == before
     run("users", "companies", "sue", "--all")
     result = run("users", "companies", "sue", "--remove", "Acme Refurb", ok=False)
     assert result.exit_code != 0 and "name the companies it keeps with --add" in result.output
-    assert _names(db_path)[1] is None  # still every company
+    assert _names(db_target)[1] is None  # still every company

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import file_digest, registered
+from support import db_digest, registered
 
 import backmarket.plugin
 from backmarket.client import ClientOptions
@@ -62,12 +62,12 @@ def test_the_options_are_off_by_default_and_each_is_set_and_shown_by_the_cli(run
         (("--order-download-limit",), "Enable Order Download Limit needs an Order Download Limit Date"),
     ],
 )
-def test_a_bad_option_is_one_readable_line_and_changes_nothing(run, company, db_path, args, words):
-    before = file_digest(db_path)
+def test_a_bad_option_is_one_readable_line_and_changes_nothing(run, company, db_target, args, words):
+    before = db_digest(db_target)
     result = run("website-settings", company, "--allow-unpaid-orders", *args, ok=False)
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and words in result.output and "Traceback" not in result.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
 # -- Allow Download Shipped Orders -----------------------------------------------------------------
@@ -182,7 +182,7 @@ def test_upload_due_counts_only_the_days_not_skipped():
 
 
 def test_tracking_is_sent_only_after_the_delay_with_the_weekend_skipped_and_no_busy_retry(
-    run, company, sandbox, db_path, monkeypatch
+    run, company, sandbox, db_target, monkeypatch
 ):
     run("website-settings", company, "--delay-tracking", "--min-hours-to-wait", "4", "--skip-saturday",
         "--skip-sunday")  # fmt: skip

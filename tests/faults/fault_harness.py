@@ -48,12 +48,12 @@ class Harness:
         db: Path | str | None = None,
     ):
         # ``db``: the conftest's db_target (a SQLite file or a PostgreSQL URL); a SQLite file by default
-        self.db_path = db if db is not None else tmp_path / "faults.db"
+        self.db_target = db if db is not None else tmp_path / "faults.db"
         self.sandbox = sandbox
         self.company = company
         self.key = key or sandbox.api_key
         self.logs: list[str] = []
-        db = connect(self.db_path)
+        db = connect(self.db_target)
         try:
             self.company_id = setup_company(db, company, sandbox.base_url, self.key)
         finally:
@@ -69,7 +69,7 @@ class Harness:
     ) -> subprocess.CompletedProcess:
         env = self.env(**({"CARTPLUGIN_FAILPOINTS": failpoints} if failpoints else {}), **(env or {}))
         result = subprocess.run(
-            [sys.executable, "-m", "host", "--db", str(self.db_path), *args],
+            [sys.executable, "-m", "host", "--db", str(self.db_target), *args],
             capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         self.logs += [result.stdout, result.stderr]
@@ -81,7 +81,7 @@ class Harness:
 
     def start_worker(self, interval: float = 0.2) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "host", "--db", str(self.db_path), "worker", "--interval", str(interval),
+            [sys.executable, "-m", "host", "--db", str(self.db_target), "worker", "--interval", str(interval),
              "--download-every", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(), stdin=subprocess.DEVNULL,
         )  # fmt: skip
@@ -95,7 +95,7 @@ class Harness:
     # -- looking at the outcome ---------------------------------------------------------------
 
     def host_orders(self) -> list[dict]:
-        db = connect(self.db_path)
+        db = connect(self.db_target)
         try:
             return list(orders.list_orders(db, self.company_id))
         finally:
@@ -103,7 +103,7 @@ class Harness:
 
     def query(self, sql: str, params: dict | None = None) -> list[tuple]:
         """One statement with named parameters (``:name``), on a connection of its own."""
-        db = connect(self.db_path)
+        db = connect(self.db_target)
         try:
             return db.execute(sql, params or {}).fetchall()
         finally:
@@ -114,7 +114,7 @@ class Harness:
 
     def ship(self, count: int, prefix: str = "TRK") -> dict[str, str]:
         """Ship ``count`` imported, not cancelled orders; returns {source order id: tracking}."""
-        db = connect(self.db_path)
+        db = connect(self.db_target)
         shipped = {}
         try:
             candidates = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from support import API_KEY, file_digest
+from support import API_KEY, db_digest
 
 from host.cli.main import cli
 
@@ -12,11 +12,11 @@ LONG = "x" * 5000
 
 
 @pytest.fixture
-def shop(run, company, db_path):
+def shop(run, company, db_target):
     """A configured company with imported orders; returns (company, order id, db path)."""
     run("import-orders", company)
     order_id = str(run.json("orders", "list")[0]["id"])
-    return company, order_id, db_path
+    return company, order_id, db_target
 
 
 CASES = [
@@ -127,17 +127,17 @@ CASES = [
 
 @pytest.mark.parametrize("label,args,expected", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_line_non_zero_and_changes_nothing(shop, label, args, expected):
-    company, order_id, db_path = shop
+    company, order_id, db_target = shop
     args = [a.replace("{company}", company).replace("{order}", order_id) for a in args]
-    before = file_digest(db_path)
-    result = CliRunner().invoke(cli, ["--db", str(db_path), *args])
+    before = db_digest(db_target)
+    result = CliRunner().invoke(cli, ["--db", str(db_target), *args])
     assert result.exit_code not in (0, None), result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
     assert expected in lines[0], lines[0]
     assert "Traceback" not in result.output and API_KEY not in result.output
     assert result.stdout == ""
-    assert file_digest(db_path) == before, f"{label}: the database changed"
+    assert db_digest(db_target) == before, f"{label}: the database changed"
 
 
 def test_there_are_at_least_thirty_cases():

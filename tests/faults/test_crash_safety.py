@@ -57,7 +57,7 @@ UPLOAD_POINTS = [
 
 def not_due_today(h: Harness) -> None:
     """The company's next automatic download a day away (a worker then queues none)."""
-    db = connect(h.db_path)
+    db = connect(h.db_target)
     try:
         with write(db):
             db.execute(

@@ -40,10 +40,10 @@ def channel():
 
 def _import(h: Harness, timeout: float = 90, **env: str) -> tuple[subprocess.CompletedProcess, float, int]:
     """``import-orders`` in a child that reports its own peak RSS (kB); returns (result, seconds, rss)."""
-    rss_file = h.db_path.with_suffix(".rss")
+    rss_file = h.db_target.with_suffix(".rss")
     code = (
         "import resource, runpy, sys\n"
-        f"sys.argv = ['cartplugin', '--db', {str(h.db_path)!r}, 'import-orders', {h.company!r}]\n"
+        f"sys.argv = ['cartplugin', '--db', {str(h.db_target)!r}, 'import-orders', {h.company!r}]\n"
         "resource.setrlimit(resource.RLIMIT_AS, (%d, %d))\n"
         "try:\n    runpy.run_module('host', run_name='__main__')\n"
         "finally:\n"
@@ -61,7 +61,7 @@ def _import(h: Harness, timeout: float = 90, **env: str) -> tuple[subprocess.Com
 
 def _upload_round(h: Harness) -> None:
     """One Upload Tracking job, run to its end by ``cartplugin jobs run``."""
-    db = connect(h.db_path)
+    db = connect(h.db_target)
     try:
         jobs.enqueue(db, h.company_id, "upload_tracking", {})
     finally:
@@ -111,8 +111,8 @@ def test_a_huge_or_endless_answer_is_refused_and_memory_stays_low(tmp_path, chan
 def test_an_uppercase_host_in_the_website_url_still_downloads_every_page(tmp_path, channel, spelling):
     port = channel.root_url.rsplit(":", 1)[1]
     h = Harness.__new__(Harness)
-    h.db_path, h.sandbox, h.company, h.key, h.logs = tmp_path / "faults.db", channel, "Upper Case GmbH", KEY, []
-    db = connect(h.db_path)
+    h.db_target, h.sandbox, h.company, h.key, h.logs = tmp_path / "faults.db", channel, "Upper Case GmbH", KEY, []
+    db = connect(h.db_target)
     try:
         h.company_id = setup_company(db, h.company, spelling.format(port=port), KEY)
     finally:
@@ -173,7 +173,7 @@ def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_fai
 
 def test_two_processes_sharing_one_key_stay_under_its_rate_limit_together(tmp_path, channel):
     h = Harness(tmp_path, channel, key=KEY)
-    db = connect(h.db_path)
+    db = connect(h.db_target)
     try:
         second = "Same Key GmbH"
         setup_company(db, second, channel.base_url, KEY)
@@ -187,7 +187,7 @@ def test_two_processes_sharing_one_key_stay_under_its_rate_limit_together(tmp_pa
 
     def run(company: str) -> None:
         results.append(subprocess.run(
-            [sys.executable, "-m", "host", "--db", str(h.db_path), "import-orders", company],
+            [sys.executable, "-m", "host", "--db", str(h.db_target), "import-orders", company],
             capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
         ))  # fmt: skip
 

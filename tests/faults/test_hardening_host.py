@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fault_harness import Harness, setup_company
-from support import API_KEY, file_digest
+from support import API_KEY, db_digest
 
 from backmarket_pro.sandbox import Sandbox
 from host import clock
@@ -153,7 +153,7 @@ def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(
         h = Harness(tmp_path, channel)
         channel.set_faults(latency=0.3)
         importing = subprocess.Popen(
-            [sys.executable, "-m", "host", "--db", str(h.db_path), "import-orders", h.company],
+            [sys.executable, "-m", "host", "--db", str(h.db_target), "import-orders", h.company],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=h.env(), stdin=subprocess.DEVNULL,
         )  # fmt: skip
         try:
@@ -187,21 +187,21 @@ def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchanged(run, db_path):
+def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchanged(run, db_target):
     run("companies", "add", "Acme")
-    db = sqlite3.connect(db_path)
+    db = sqlite3.connect(db_target)
     with db:
         db.execute(
             "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')"
         )
     db.close()
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     for args in (["companies", "list"], ["companies", "add", "Other"], ["worker", "--once"]):
         result = run(*args, ok=False)
         assert result.exit_code == 1
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "newer cartplugin" in lines[0] and "0099_future" in lines[0], result.output
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
 
 
 def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it_once(tmp_path):
@@ -235,19 +235,19 @@ def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it
         db.close()
 
 
-def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_stored_encrypted(run, company, db_path):
+def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_stored_encrypted(run, company, db_target):
     old_umask = os.umask(0o022)
     try:
         run("companies", "add", "Second")
     finally:
         os.umask(old_umask)
-    key_file = db_path.with_name("cart.key")
-    db = connect(db_path)  # the -wal and -shm files exist while a connection is open
+    key_file = db_target.with_name("cart.key")
+    db = connect(db_target)  # the -wal and -shm files exist while a connection is open
     try:
         db.execute("UPDATE companies SET connection_message = connection_message")
-        for path in (db_path, db_path.with_name("cart.db-wal"), db_path.with_name("cart.db-shm"), key_file):
+        for path in (db_target, db_target.with_name("cart.db-wal"), db_target.with_name("cart.db-shm"), key_file):
             assert _mode(path) == 0o600, (path, oct(_mode(path)))
-        stored = db_path.read_bytes() + db_path.with_name("cart.db-wal").read_bytes()
+        stored = db_target.read_bytes() + db_target.with_name("cart.db-wal").read_bytes()
     finally:
         db.close()
     assert API_KEY.encode() not in stored
@@ -255,12 +255,12 @@ def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_st
 
 
 def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come_from_a_file(
-    run, company, db_path, tmp_path
+    run, company, db_target, tmp_path
 ):
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     result = run("cart-settings", company, "--set", "website_url=https://evil.example.com", ok=False)
     assert result.exit_code == 1 and "x_api_key" in result.output and len(result.output.strip().splitlines()) == 1
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
     # the same host with its default port spelled out is the same host
     key_file = tmp_path / "bmp.key.txt"
     key_file.write_text(API_KEY + "\n")
@@ -276,13 +276,13 @@ def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come
     assert {f["key"]: f["value"] for f in shown["fields"]}["x_api_key"] == "****" + API_KEY[-4:]
 
 
-def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_path):
-    key_file = db_path.with_name("cart.key")
+def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_target):
+    key_file = db_target.with_name("cart.key")
     saved = key_file.read_bytes()
     key_file.unlink()
 
     def secret_row():
-        db = sqlite3.connect(db_path)
+        db = sqlite3.connect(db_target)
         try:
             return db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchall()
         finally:
@@ -299,8 +299,8 @@ def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, co
     assert "Connection established" in run("test-settings", company).output
 
 
-def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened(run, company, db_path):
-    db = sqlite3.connect(db_path)
+def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened(run, company, db_target):
+    db = sqlite3.connect(db_target)
     with db:  # as an older version left it: the key in clear, every old step recorded but the one that encrypts
         db.execute("UPDATE cart_settings SET value = ? WHERE is_secret = 1", [API_KEY])
         db.execute("DELETE FROM _sqlite_migrations")
@@ -309,7 +309,7 @@ def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened
         db.execute("PRAGMA user_version = 0")
     db.close()
     assert "Connection established" in run("test-settings", company).output
-    db = sqlite3.connect(db_path)
+    db = sqlite3.connect(db_target)
     (value,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
     db.close()
     assert value.startswith("fernet:") and API_KEY not in value
@@ -364,15 +364,15 @@ def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is
     try:
         assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=30)
         for suffix in ("", "-wal", "-shm"):
-            h.db_path.with_name(h.db_path.name + suffix).unlink(missing_ok=True)
+            h.db_target.with_name(h.db_target.name + suffix).unlink(missing_ok=True)
         out, err = worker.communicate(timeout=10)
     finally:
         worker.kill()
     assert worker.returncode == 1
     assert "deleted or replaced" in err.strip().splitlines()[-1]
-    assert not h.db_path.exists()
+    assert not h.db_target.exists()
     result = h.cli("jobs", "list", check=False)  # other commands refuse a missing database too
-    assert result.returncode == 1 and "no database" in result.stderr and not h.db_path.exists()
+    assert result.returncode == 1 and "no database" in result.stderr and not h.db_target.exists()
 
 
 def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path):
@@ -398,7 +398,7 @@ def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continu
 
 def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, int]:
     h = Harness(tmp_path, slow)
-    db = connect(h.db_path)
+    db = connect(h.db_target)
     try:
         other = setup_company(db, "Quick Ltd", quick.base_url, quick.api_key)
     finally:

@@ -18,7 +18,7 @@ def test_two_companies_with_two_keys_never_mix(tmp_path):
     with Sandbox(api_key=KEY_A, orders=25, seed=1) as channel:
         channel.add_account(KEY_B, name="Zweiter Händler GmbH", orders=25, seed=2)
         a = Harness(tmp_path, channel, company="A GmbH", key=KEY_A)
-        db = connect(a.db_path)
+        db = connect(a.db_target)
         b_id = setup_company(db, "B SARL", channel.base_url, KEY_B)
         db.close()
         a.cli("worker", "--once", "--download-every", "0")
@@ -63,7 +63,7 @@ def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
         for n, key in enumerate(keys[1:], start=2):
             channel.add_account(key, name=f"Seller {n}", orders=30, seed=n * 10)
         h = Harness(tmp_path, channel, company="Company 0", key=KEY_A)
-        db = connect(h.db_path)
+        db = connect(h.db_target)
         company_ids = [h.company_id] + [
             setup_company(db, f"Company {n}", channel.base_url, k) for n, k in enumerate(keys[1:], 1)
         ]
@@ -76,11 +76,11 @@ def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
             shipped[company_id] = (view, view.ship(5, prefix=f"C{company_id}T"))
         for key in keys:
             channel.add_orders(4, api_key=key)
-        db = connect(h.db_path)
+        db = connect(h.db_target)
         db.execute("UPDATE companies SET next_download_at = '2000-01-01T00:00:00.000000Z'")  # all due now
         db.close()
         channel.clear_request_log()
-        command = [sys.executable, "-m", "host", "--db", str(h.db_path), "worker", "--once", "--download-every", "0"]
+        command = [sys.executable, "-m", "host", "--db", str(h.db_target), "worker", "--once", "--download-every", "0"]
         procs = [subprocess.Popen(command, env=h.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(2)]  # fmt: skip
         for proc in procs:

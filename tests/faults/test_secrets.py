@@ -54,18 +54,18 @@ def test_the_key_leaks_nowhere_after_a_full_run_with_faults(tmp_path):
                         for row in h.query(f"SELECT * FROM {table}"))  # fmt: skip
     assert KEY not in db_text and KEY[::-1] not in db_text
     # stored encrypted: the key is not in the database's bytes, and it decrypts to the key
-    assert KEY.encode() not in h.db_path.read_bytes()
+    assert KEY.encode() not in h.db_target.read_bytes()
     from host.records import secrets
     from host.store.db import connect
 
-    db = connect(h.db_path)
+    db = connect(h.db_target)
     (stored,) = db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchone()
     assert secrets.is_sealed(stored) and secrets.unseal(db, stored) == KEY
     db.close()
 
 
 def test_a_plugin_that_puts_the_secret_in_its_messages_is_shown_masked_in_the_host_output_and_job_log(
-    run, db_path, caplog
+    run, db_target, caplog
 ):
     import logging
     from datetime import UTC, datetime, timedelta

@@ -15,9 +15,9 @@ from host.store.db import connect
 
 
 @pytest.fixture
-def source(db_path, bmp):
+def source(sqlite_file, bmp):
     """A SQLite database with a row in every table the host writes, a sealed secret among them."""
-    db = connect(db_path)
+    db = connect(sqlite_file)
     acme = add_company(db, "Acme Refurb")
     add_company(db, "Zeta Ltd")
     companies.update_website_settings(db, acme, store_plugin="backmarket_pro", allow_order_download=True)
@@ -34,7 +34,7 @@ def source(db_path, bmp):
     audit.record(db, "alice", "company added", company_id=acme.id)
     db.execute("DELETE FROM orders WHERE id = 0")  # nothing: ids keep their gaps either way
     db.close()
-    return db_path
+    return sqlite_file
 
 
 def _rows(conn, table: str, columns: list[str]) -> list[tuple]:

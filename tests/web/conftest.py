@@ -18,8 +18,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def web(db_path: Path, bmp):
-    with WebServer(db_path) as server:
+def web(db_target: Path, bmp):
+    with WebServer(db_target) as server:
         yield server
 
 

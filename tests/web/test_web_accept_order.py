@@ -4,11 +4,11 @@ a company with "Accept new orders on download" off)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import fetch_rows
 from web_support import SHOTS, Walk, signed_in
 
 from backmarket import plugin as bm_plugin
@@ -59,18 +59,17 @@ def _line_states(sandbox: BackMarketSandbox, source_order_id: str) -> list[int]:
     return [line["state"] for line in sandbox.order(source_order_id)["orderlines"]]
 
 
-def _audit(db_path: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(
-            "SELECT action, target FROM audit_log WHERE target LIKE 'order %' AND source = 'web' ORDER BY id"
-        ).fetchall()
+def _audit(db_target: Path) -> list[tuple[str, str]]:
+    return fetch_rows(
+        db_target, "SELECT action, target FROM audit_log WHERE target LIKE 'order %' AND source = 'web' ORDER BY id"
+    )
 
 
 def _lines(run, order: dict) -> list[dict]:
     return run.json("orders", "show", str(order["id"]))["lines"]
 
 
-def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run, waiting, back_market, db_path):
+def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run, waiting, back_market, db_target):
     multi = next(o for o in waiting if len(_lines(run, o)) >= 2)
     single, untouched, failing, cancelled_here = [o for o in waiting if len(_lines(run, o)) == 1][:4]
     http, token = signed_in(web, "sue")  # support sets channels up; it does not process orders
@@ -141,7 +140,7 @@ def test_warehouse_accepts_orders_and_cancels_the_lines_it_cannot_serve(web, run
     assert untouched["id"] in flagged and multi["id"] not in flagged and single["id"] not in flagged
     assert {x["sku"]: x["channel_cancelled"] for x in _lines(run, multi)}[line["sku"]] is True
     assert {x["sku"]: x["channel_cancelled"] for x in _lines(run, multi)}[other["sku"]] is False
-    assert [action for action, _ in _audit(db_path)] == [
+    assert [action for action, _ in _audit(db_target)] == [
         "order accepted", "order accepted", "order accepted", "order not accepted"
     ]  # fmt: skip
 

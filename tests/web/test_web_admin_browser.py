@@ -20,7 +20,7 @@ from host.store.db import connect
 COMPANY = "Refurb Traders GmbH"
 
 
-def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web, channel, db_path, caplog):
+def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web, channel, db_target, caplog):
     caplog.set_level(logging.DEBUG)
     walk = Walk(browser, web)
     page = walk.page
@@ -84,7 +84,7 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     assert walk.text("#job-status") == "Queued"
 
     # the job runs in the worker while the page watches its log
-    ran = threading.Thread(target=runner.LocalPool(db_path, max_workers=1).drain)
+    ran = threading.Thread(target=runner.LocalPool(db_target, max_workers=1).drain)
     ran.start()
     page.locator("#job-status", has_text="Completed").wait_for(timeout=30000)  # the page polls; no reload
     ran.join(30)
@@ -94,7 +94,7 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     walk.shot("10-queued-jobs")
 
     # Orders: Fully Charged, no payment method, commission in Total Cost
-    db = connect(db_path)
+    db = connect(db_target)
     imported = list(host_orders.list_orders(db))
     unfulfilled = {o["id"] for o in channel.orders() if o["fulfillment_status"] == "unfulfilled"}
     assert {o["source_order_id"] for o in imported} == unfulfilled
@@ -131,7 +131,7 @@ def test_support_and_warehouse_walk_the_help_page_in_a_real_browser(browser, web
     assert walk.text("#source-updated") == "False"
 
     # a worker round uploads the tracking: Source Updated for Shipping turns True
-    worker.run(db_path, once=True, max_workers=1)
+    worker.run(db_target, once=True, max_workers=1)
     page.reload()
     assert walk.text("#source-updated") == "True"
     assert "accepted" in walk.text("#shipments")

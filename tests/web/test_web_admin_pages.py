@@ -22,7 +22,7 @@ def _cart_general(web, run):
     return http, token, f"{web.url}/companies/1/cart-general"
 
 
-def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends_it_back(web, run, sandbox, db_path):
+def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends_it_back(web, run, sandbox, db_target):
     http, token, url = _cart_general(web, run)
     saved = http.post(
         url,
@@ -44,7 +44,7 @@ def test_cart_general_keeps_an_empty_secret_replaces_a_typed_one_and_never_sends
     )
     shown = {f["key"]: f["value"] for f in run.json("cart-settings", "Acme Refurb")["fields"]}
     assert shown["x_api_key"] == "****0042"
-    entries = audit.entries(connect(db_path), company_id=1)
+    entries = audit.entries(connect(db_target), company_id=1)
     assert [e["details"].get("x_api_key") for e in entries if "x_api_key" in e["details"]] == ["replaced", "replaced"]
     assert not [e for e in entries if API_KEY in str(e) or "another-key-0042" in str(e)]
 
@@ -176,7 +176,7 @@ def test_signing_out_says_so_on_the_sign_in_page(web):
     assert '<div class="flash " role="status">Signed out.</div>' in page.text
 
 
-def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(web, db_path):
+def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(web, db_target):
     from datetime import UTC, datetime
     from decimal import Decimal as D
 
@@ -185,7 +185,7 @@ def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(
     from host.store.db import write
     from plugin_spec import ChannelOrder, OrderLine
 
-    db = connect(db_path)
+    db = connect(db_target)
     company = add_company(db, "Bay Co")
     now = datetime(2026, 11, 1, tzinfo=UTC)
     lines = [
@@ -212,9 +212,9 @@ def test_the_order_page_shows_the_channel_s_discount_adjustment_and_line_totals(
     assert 'id="discount"' not in without and 'id="adjustment"' not in without
 
 
-def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(web, run, db_path):
+def test_queued_jobs_says_until_when_a_job_waits_for_the_channel_s_rate_limit(web, run, db_target):
     run("companies", "add", "Acme Refurb")
-    db = connect(db_path)
+    db = connect(db_target)
     job, _ = jobs.enqueue(db, 1, "download_orders", {})
     with write(db):  # what the runner records for a download ended by the channel's rate limit
         db.execute(

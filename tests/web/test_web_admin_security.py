@@ -160,13 +160,13 @@ def test_logins_are_throttled_after_repeated_failures(web):
 
 
 def test_guesses_from_elsewhere_never_lock_out_the_person_and_the_wait_grows_instead_of_locking(
-    db_path, bmp, monkeypatch
+    db_target, bmp, monkeypatch
 ):
     from datetime import UTC, datetime, timedelta
 
     from host import clock
 
-    db = connect(db_path)
+    db = connect(db_target)
     users.add_user(db, "u_admin", "admin", PASSWORD)
     users.add_user(db, "sue", "support", PASSWORD)
     attacker, desk = "203.0.113.7", "10.0.0.5"
@@ -192,9 +192,9 @@ def test_guesses_from_elsewhere_never_lock_out_the_person_and_the_wait_grows_ins
     assert users.authenticate(db, "sue", PASSWORD, address=attacker) is not None
 
 
-def test_users_unlock_lets_the_name_sign_in_again_at_once(run, db_path, bmp):
+def test_users_unlock_lets_the_name_sign_in_again_at_once(run, db_target, bmp):
     run("companies", "add", "Acme")
-    db = connect(db_path)
+    db = connect(db_target)
     users.add_user(db, "walt", "warehouse", PASSWORD)
     for _ in range(users.MAX_FAILURES + 3):
         try:
@@ -210,10 +210,10 @@ def test_users_unlock_lets_the_name_sign_in_again_at_once(run, db_path, bmp):
     assert unknown.exit_code == 1 and "unknown user 'nobody'" in unknown.output
 
 
-def test_a_changed_password_ends_open_sessions(web, db_path):
+def test_a_changed_password_ends_open_sessions(web, db_target):
     http, _ = signed_in(web, "walt")
     assert http.get(f"{web.url}/orders", allow_redirects=False, timeout=10).status_code == 200
-    users.set_password(connect(db_path), "walt", "another long password")
+    users.set_password(connect(db_target), "walt", "another long password")
     assert http.get(f"{web.url}/orders", allow_redirects=False, timeout=10).status_code == 302
 
 
@@ -239,49 +239,49 @@ def test_only_admins_see_the_change_log_and_employees(web):
     assert http.get(f"{web.url}/users", timeout=10).status_code == 200
 
 
-def test_users_add_asks_the_password_at_a_prompt_and_stores_only_its_argon2_hash(db_path):
-    assert CliRunner().invoke(cli, ["--db", str(db_path), "companies", "add", "Acme"]).exit_code == 0
-    result = CliRunner().invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+def test_users_add_asks_the_password_at_a_prompt_and_stores_only_its_argon2_hash(db_target):
+    assert CliRunner().invoke(cli, ["--db", str(db_target), "companies", "add", "Acme"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["--db", str(db_target), "users", "add", "zoe", "--role", "support"],
                                 input="a long enough secret\na long enough secret\n")  # fmt: skip
     assert result.exit_code == 0, result.output
-    stored = connect(db_path).execute("SELECT password_hash FROM users WHERE name = 'zoe'").fetchone()[0]
+    stored = connect(db_target).execute("SELECT password_hash FROM users WHERE name = 'zoe'").fetchone()[0]
     assert stored.startswith("$argon2") and "a long enough secret" not in stored
     assert "a long enough secret" not in result.output
 
 
 def test_users_add_needs_the_database_reads_a_piped_password_once_and_says_a_taken_name_first(tmp_path):
-    db_path = tmp_path / "cart.db"
+    db_target = tmp_path / "cart.db"
     runner = CliRunner()
-    before = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+    before = runner.invoke(cli, ["--db", str(db_target), "users", "add", "zoe", "--role", "support"],
                            input="a long enough secret\n")  # fmt: skip
-    assert before.exit_code == 1 and not db_path.exists()  # only `companies add` creates the database
+    assert before.exit_code == 1 and not db_target.exists()  # only `companies add` creates the database
     assert before.output.strip().splitlines()[-1].startswith("Error: ")
-    assert runner.invoke(cli, ["--db", str(db_path), "companies", "add", "Acme"]).exit_code == 0
-    piped = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "support"],
+    assert runner.invoke(cli, ["--db", str(db_target), "companies", "add", "Acme"]).exit_code == 0
+    piped = runner.invoke(cli, ["--db", str(db_target), "users", "add", "zoe", "--role", "support"],
                           input="a long enough secret\n")  # fmt: skip  # once, as a script pipes it
     assert piped.exit_code == 0, piped.output
-    assert users.authenticate(connect(db_path), "zoe", "a long enough secret") is not None
-    taken = runner.invoke(cli, ["--db", str(db_path), "users", "add", "zoe", "--role", "admin"], input="")
+    assert users.authenticate(connect(db_target), "zoe", "a long enough secret") is not None
+    taken = runner.invoke(cli, ["--db", str(db_target), "users", "add", "zoe", "--role", "admin"], input="")
     assert taken.exit_code == 1 and "user 'zoe' already exists" in taken.output  # before any password
-    nothing = runner.invoke(cli, ["--db", str(db_path), "users", "add", "amy", "--role", "admin"], input="\n")
+    nothing = runner.invoke(cli, ["--db", str(db_target), "users", "add", "amy", "--role", "admin"], input="\n")
     assert nothing.exit_code == 1 and "none on stdin" in nothing.output
 
 
-def test_serve_refuses_a_non_loopback_address_without_the_explicit_flag(db_path):
-    result = CliRunner().invoke(cli, ["--db", str(db_path), "serve", "--host", "0.0.0.0"])
+def test_serve_refuses_a_non_loopback_address_without_the_explicit_flag(db_target):
+    result = CliRunner().invoke(cli, ["--db", str(db_target), "serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "--allow-remote" in result.output
 
 
-def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db_path, bmp):
+def test_an_internal_error_page_shows_neither_traceback_nor_the_error_message(db_target, bmp):
     from host.web import create_app
 
-    app = create_app(db_path)
+    app = create_app(db_target)
 
     @app.route("/boom")
     def boom():
         raise RuntimeError("secret-looking detail 1234567890")
 
-    ann = users.add_user(connect(db_path), "ann", "admin", PASSWORD)
+    ann = users.add_user(connect(db_target), "ann", "admin", PASSWORD)
     client = app.test_client()
     with client.session_transaction() as session:
         start_session(session, ann)
@@ -335,10 +335,10 @@ def test_a_refused_key_is_named_but_never_echoed(web, run, bmp):
     assert bad_key not in answer.text and "9f8e7d" not in answer.text
 
 
-def test_the_session_signing_key_is_sealed_in_the_database_so_a_copy_cannot_forge_a_session(web, db_path):
+def test_the_session_signing_key_is_sealed_in_the_database_so_a_copy_cannot_forge_a_session(web, db_target):
     from host.records import secrets
 
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         (stored,) = db.execute("SELECT value FROM web_secrets WHERE name = 'session_key'").fetchone()
     finally:
@@ -360,8 +360,8 @@ def test_signing_out_ends_every_session_of_the_user_and_a_copied_cookie_with_the
         assert answer.status_code == 302 and "/login" in answer.headers["Location"]
 
 
-def _session_aged(app, db_path, *, started: float, seen: float):
-    user = users.get_user_by_name(connect(db_path), "ann")
+def _session_aged(app, db_target, *, started: float, seen: float):
+    user = users.get_user_by_name(connect(db_target), "ann")
     client = app.test_client()
     with client.session_transaction() as session:
         start_session(session, user)
@@ -369,18 +369,18 @@ def _session_aged(app, db_path, *, started: float, seen: float):
     return client
 
 
-def test_a_session_ends_when_idle_too_long_and_at_its_lifetime_however_busy(db_path, bmp):
+def test_a_session_ends_when_idle_too_long_and_at_its_lifetime_however_busy(db_target, bmp):
     from host.web import create_app
 
-    app = create_app(db_path, session_hours=8, idle_minutes=60)
-    users.add_user(connect(db_path), "ann", "admin", PASSWORD)
-    fresh = _session_aged(app, db_path, started=3600, seen=60)
+    app = create_app(db_target, session_hours=8, idle_minutes=60)
+    users.add_user(connect(db_target), "ann", "admin", PASSWORD)
+    fresh = _session_aged(app, db_target, started=3600, seen=60)
     assert fresh.get("/companies").status_code == 200
-    idle = _session_aged(app, db_path, started=3600, seen=61 * 60)
+    idle = _session_aged(app, db_target, started=3600, seen=61 * 60)
     assert idle.get("/companies").status_code == 302  # to the sign-in page
-    busy = _session_aged(app, db_path, started=8 * 3600 + 60, seen=5)
+    busy = _session_aged(app, db_target, started=8 * 3600 + 60, seen=5)
     assert busy.get("/companies").status_code == 302
-    renewed = _session_aged(app, db_path, started=3600, seen=50 * 60)
+    renewed = _session_aged(app, db_target, started=3600, seen=50 * 60)
     assert renewed.get("/companies").status_code == 200
     with renewed.session_transaction() as session:  # the request renewed the idle time, not the end
         assert time.time() - session["seen"] < 5 and time.time() - session["iat"] >= 3600

@@ -21,10 +21,10 @@ def amazon():
         yield plugin
 
 
-def test_support_sets_up_an_amazon_company_and_its_orders_import(db_path, run, amazon) -> None:
+def test_support_sets_up_an_amazon_company_and_its_orders_import(db_target, run, amazon) -> None:
     run("companies", "add", "Amazon Traders")
     run("website-settings", "Amazon Traders", "--store-plugin", "amazon_sp", "--allow-order-download")
-    with Sandbox(orders=15, seed=4) as sandbox, WebServer(db_path) as web:
+    with Sandbox(orders=15, seed=4) as sandbox, WebServer(db_target) as web:
         http, token = signed_in(web, "sue")
         url = f"{web.url}/companies/1/cart-general"
         form = http.get(url + "?edit=1", timeout=10).text
@@ -52,10 +52,10 @@ def test_support_sets_up_an_amazon_company_and_its_orders_import(db_path, run, a
             assert secret not in page and secret not in tested
 
 
-def test_an_amazon_company_s_cart_general_in_a_real_browser(browser, db_path, run, amazon, tmp_path) -> None:
+def test_an_amazon_company_s_cart_general_in_a_real_browser(browser, db_target, run, amazon, tmp_path) -> None:
     """Staff see the OAuth channel's fields, the secrets masked, and when the access token was
     renewed and until when it is valid: never the token."""
-    with Sandbox(orders=6, seed=2) as sandbox, WebServer(db_path) as web:
+    with Sandbox(orders=6, seed=2) as sandbox, WebServer(db_target) as web:
         run("companies", "add", "Amazon Traders")
         run("website-settings", "Amazon Traders", "--store-plugin", "amazon_sp", "--allow-order-download")
         (tmp_path / "secret").write_text(DEFAULT_CLIENT_SECRET)

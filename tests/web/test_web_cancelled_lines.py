@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from support import file_digest
+from support import db_digest
 from web_support import signed_in
 
 from host.records import audit
@@ -64,7 +64,7 @@ def test_a_cancelled_line_is_struck_through_and_ship_items_does_not_offer_it(web
 
 
 def test_an_order_cancelled_on_the_channel_ships_only_with_the_box_ticked_and_the_change_log_says_who(
-    web, run, company, sandbox, db_path
+    web, run, company, sandbox, db_target
 ):
     order, _ = _order(run, sandbox, cancel="order")
     http, token = signed_in(web, "walt")
@@ -72,18 +72,18 @@ def test_an_order_cancelled_on_the_channel_ships_only_with_the_box_ticked_and_th
     assert 'id="confirm-cancelled"' in page and "The channel cancelled this order" in page
     assert all(f'name="serial_{line["id"]}"' in page for line in order["lines"])  # it ships whole, once confirmed
     form = {"csrf_token": token, "carrier": "UPS", "tracking_number": UPS}
-    before = file_digest(db_path)
+    before = db_digest(db_target)
     refused = http.post(f"{web.url}/orders/{order['id']}/ship", data=form, timeout=10)
     assert refused.status_code == 422
     (error,) = re.findall(r'<p class="error" role="alert">([^<]*)</p>', refused.text.split('class="ship"')[1])
     assert "was cancelled on the channel" in error and "tick Ship it anyway" in error
     assert "--confirm-cancelled" not in refused.text and "cartplugin" not in error  # staff words, not a command
-    assert file_digest(db_path) == before
+    assert db_digest(db_target) == before
     shipped = http.post(f"{web.url}/orders/{order['id']}/ship", data={**form, "confirm_cancelled": "y"}, timeout=10)
     assert shipped.status_code == 200 and "is Fully Shipped" in shipped.text
     after = run.json("orders", "show", str(order["id"]))
     assert [s["tracking_number"] for s in after["shipments"]] == [UPS]
-    (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
+    (entry,) = [e for e in audit.entries(connect(db_target)) if e["action"] == CONFIRMED_ACTION]
     assert entry["actor"] == "walt" and entry["details"]["confirmed by"] == "walt"
     assert entry["target"] == f"order {order['source_order_id']}"
     ann, _ = signed_in(web, "ann")  # an admin reads it in the Change Log, in words
@@ -93,7 +93,7 @@ def test_an_order_cancelled_on_the_channel_ships_only_with_the_box_ticked_and_th
 
 
 def test_an_order_whose_unshipped_lines_were_all_cancelled_says_so_instead_of_offering_ship_items(
-    web, run, company, db_path
+    web, run, company, db_target
 ):
     # a plugin that flags every line but not the order (the contract asks for both; the page
     # still says what is going on)
@@ -108,7 +108,7 @@ def test_an_order_whose_unshipped_lines_were_all_cancelled_says_so_instead_of_of
     now = datetime.now(UTC)
     lines = [OrderLine(source_line_id=f"L{i}", sku=f"SKU-{i}", title="Phone", quantity=1, unit_price=Decimal("9.00"),
                        channel_cancelled=True) for i in (1, 2)]  # fmt: skip
-    db = connect(db_path)
+    db = connect(db_target)
     with write(db):
         orders.upsert_each(
             db, get_company(db, "Acme Refurb").id, "backmarket_pro",

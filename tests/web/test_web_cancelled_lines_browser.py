@@ -20,7 +20,7 @@ def _two_line_orders(sandbox) -> list[dict]:
     ]  # fmt: skip
 
 
-def test_a_cancelled_line_and_a_cancelled_order_in_a_real_browser(browser, web, run, company, sandbox, db_path):
+def test_a_cancelled_line_and_a_cancelled_order_in_a_real_browser(browser, web, run, company, sandbox, db_target):
     part, whole = _two_line_orders(sandbox)[:2]
     gone = part["line_items"][0]
     sandbox.cancel_line(part["id"], gone["id"])
@@ -60,7 +60,7 @@ def test_a_cancelled_line_and_a_cancelled_order_in_a_real_browser(browser, web, 
     walk.page.click("form.ship button[type=submit]")
     walk.page.wait_for_url(f"**/orders/{ids[whole['id']]}")
     assert "is Fully Shipped" in walk.text(".flash")
-    (entry,) = [e for e in audit.entries(connect(db_path)) if e["action"] == CONFIRMED_ACTION]
+    (entry,) = [e for e in audit.entries(connect(db_target)) if e["action"] == CONFIRMED_ACTION]
     assert entry["actor"] == "walt" and entry["target"] == f"order {whole['id']}"
     assert (SHOTS / "23-cancelled-line.png").stat().st_size > 10_000
     assert (SHOTS / "24-ship-cancelled-order-confirm.png").stat().st_size > 10_000

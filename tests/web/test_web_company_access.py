@@ -14,7 +14,7 @@ from web_support import ROLES, signed_in
 from backmarket_pro.sandbox import Sandbox
 from host.jobs import queue as jobs
 from host.records import access, users
-from host.store.db import connect
+from host.store.db import connect, write
 from host.web import reach
 
 OTHER = "Beta Phones"
@@ -34,19 +34,19 @@ def other(run, bmp):
         yield OTHER
 
 
-def _objects(run, name: str, db_path, tracking: str) -> dict[str, int]:
+def _objects(run, name: str, db_target, tracking: str) -> dict[str, int]:
     """The company's real company, order, job (still Queued) and shipment, by the names the routes
     give their ids; one of its orders flagged cancelled by the channel and its shipment refused
     by the channel, so Attention has rows of this company."""
     run("import-orders", name)
     listed = run.json("orders", "list", "--company", name)
     shipped = run.json("orders", "ship", str(listed[0]["id"]), "--carrier", "UPS", "--tracking", tracking)
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": name}).fetchone()[0]
         job, _ = jobs.enqueue(db, company_id, "import_orders", {"since": None})
         shipment_id = shipped["shipments"][0]["id"]
-        with db.conn:
+        with write(db):
             db.execute("UPDATE orders SET channel_cancelled = 1 WHERE id = :id", {"id": listed[1]["id"]})
             db.execute("UPDATE shipments SET upload_state = 'failed', upload_message = 'refused' WHERE id = :id",
                        {"id": shipment_id})  # fmt: skip
@@ -56,8 +56,8 @@ def _objects(run, name: str, db_path, tracking: str) -> dict[str, int]:
             "orders": len(listed), "source_order_ids": [o["source_order_id"] for o in listed]}  # fmt: skip
 
 
-def _limit(db_path, company: str, names: list[str]) -> None:
-    db = connect(db_path)
+def _limit(db_target, company: str, names: list[str]) -> None:
+    db = connect(db_target)
     try:
         for name in names:
             access.set_companies(db, name, add=[company])
@@ -69,10 +69,12 @@ def _url(rule: str, ids: dict) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m.group(1)]), rule)
 
 
-def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_role(web, run, company, other, db_path):
-    mine = _objects(run, company, db_path, ups_tracking(1))
-    theirs = _objects(run, other, db_path, ups_tracking(2))
-    _limit(db_path, company, LIMITED)
+def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_role(
+    web, run, company, other, db_target
+):
+    mine = _objects(run, company, db_target, ups_tracking(1))
+    theirs = _objects(run, other, db_target, ups_tracking(2))
+    _limit(db_target, company, LIMITED)
     # every rule with an id (static files are open to all and carry a file name, no id)
     rules = [rule for rule in web.app.url_map.iter_rules() if rule.arguments and rule.endpoint != "static"]
     # a new kind of id in a URL must say how to find its company, or limited staff get 404 for it
@@ -80,7 +82,7 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
     employee_rules = [rule for rule in rules if rule.arguments & reach.EVERY_COMPANY_ONLY]
     rules = [rule for rule in rules if rule.arguments <= set(reach.COMPANY_OF)]
     assert {"companies.website", "orders.show", "jobs.show", "shipments.void"} <= {rule.endpoint for rule in rules}
-    before = _snapshot(db_path)
+    before = _snapshot(db_target)
     tried = 0
     for name in LIMITED:
         http, token = signed_in(web, name)
@@ -103,7 +105,7 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
         answer = walt.post(url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
         assert answer.status_code == 404, (url, answer.status_code)
     # an employee belongs to no company: limited staff never reach those routes (only admins do)
-    ann_id = connect(db_path).execute("SELECT id FROM users WHERE name = 'ann'").fetchone()[0]
+    ann_id = connect(db_target).execute("SELECT id FROM users WHERE name = 'ann'").fetchone()[0]
     sue, token = signed_in(web, "sue")
     assert employee_rules
     for rule in employee_rules:
@@ -111,17 +113,17 @@ def test_every_route_with_an_id_of_another_company_is_not_found_to_each_limited_
             url = web.url + rule.rule.replace("<int:user_id>", str(ann_id))
             answer = sue.request(method, url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
             assert answer.status_code == 404, (method, url, answer.status_code)
-    assert _snapshot(db_path) == before
+    assert _snapshot(db_target) == before
 
 
-def test_grids_counts_and_filters_show_only_the_user_s_companies(web, run, company, other, db_path):
-    mine = _objects(run, company, db_path, ups_tracking(3))
-    theirs = _objects(run, other, db_path, ups_tracking(4))
+def test_grids_counts_and_filters_show_only_the_user_s_companies(web, run, company, other, db_target):
+    mine = _objects(run, company, db_target, ups_tracking(3))
+    theirs = _objects(run, other, db_target, ups_tracking(4))
     assert not set(mine["source_order_ids"]) & set(theirs["source_order_ids"])
     sue, _ = signed_in(web, "sue")
     # before any company is given, an account sees every company, as before this existed
     assert OTHER in sue.get(f"{web.url}/companies", timeout=10).text
-    _limit(db_path, company, ["sue"])
+    _limit(db_target, company, ["sue"])
     pages = {
         "/companies": None,
         "/orders": mine["orders"],
@@ -148,15 +150,15 @@ def test_grids_counts_and_filters_show_only_the_user_s_companies(web, run, compa
     assert theirs["source_order_ids"][1] in ann.get(f"{web.url}/attention", timeout=10).text
 
 
-def test_a_limited_user_cannot_add_a_company_and_the_employees_page_says_who_sees_what(web, run, company, db_path):
-    _limit(db_path, company, ["sue"])
+def test_a_limited_user_cannot_add_a_company_and_the_employees_page_says_who_sees_what(web, run, company, db_target):
+    _limit(db_target, company, ["sue"])
     sue, token = signed_in(web, "sue")
     page = sue.get(f"{web.url}/companies", timeout=10).text
     assert "Add Company" not in page and "You see only the companies given to you" in page
-    before = _snapshot(db_path)
+    before = _snapshot(db_target)
     answer = sue.post(f"{web.url}/companies", data={"csrf_token": token, "name": "Sneaky Ltd"}, timeout=10)
     assert "Only staff who see every company add companies" in answer.text
-    assert _snapshot(db_path) == before
+    assert _snapshot(db_target) == before
     ann, _ = signed_in(web, "ann")
     employees = ann.get(f"{web.url}/users", timeout=10).text
     row = {
@@ -167,10 +169,10 @@ def test_a_limited_user_cannot_add_a_company_and_the_employees_page_says_who_see
     assert '<td class="companies">every company (admin)</td>' in row["ann"]
 
 
-def test_a_role_change_to_admin_reaches_every_company_again(web, run, company, other, db_path):
-    _limit(db_path, company, ["sue"])
-    db = connect(db_path)
-    with db.conn:
+def test_a_role_change_to_admin_reaches_every_company_again(web, run, company, other, db_target):
+    _limit(db_target, company, ["sue"])
+    db = connect(db_target)
+    with write(db):
         db.execute("UPDATE users SET role = 'admin' WHERE name = 'sue'")
     assert access.for_user(db, users.get_user_by_name(db, "sue")).everything
     db.close()

@@ -10,11 +10,11 @@ from web_support import SHOTS, Walk
 other = limited.other  # the second company's fixture
 
 
-def test_a_limited_support_user_sees_only_their_company_in_a_real_browser(browser, web, run, company, other, db_path):
+def test_a_limited_support_user_sees_only_their_company_in_a_real_browser(browser, web, run, company, other, db_target):
     run("import-orders", company)
     run("import-orders", other)
     theirs = run.json("orders", "list", "--company", other)
-    _limit(db_path, company, ["sue"])
+    _limit(db_target, company, ["sue"])
     walk = Walk(browser, web)
     walk.sign_in("sue")
     names = walk.page.locator("table.grid tbody tr td:nth-child(2)").all_inner_texts()

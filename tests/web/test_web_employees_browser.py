@@ -13,7 +13,7 @@ ZOE_PASSWORD = "zoe's first long password"
 NEW_PASSWORD = "walt's own new passphrase"
 
 
-def test_employees_add_disable_reset_and_change_own_password_in_a_real_browser(browser, web, db_path):
+def test_employees_add_disable_reset_and_change_own_password_in_a_real_browser(browser, web, db_target):
     admin = Walk(browser, web)
     admin.sign_in("ann")
     admin.page.click("header.top nav a:has-text('Employees')")
@@ -74,7 +74,7 @@ def test_employees_add_disable_reset_and_change_own_password_in_a_real_browser(b
     walt.context.close()
 
     assert (SHOTS / "37-employees.png").stat().st_size > 10_000
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         log = [(e["actor"], e["action"], e["target"]) for e in reversed(audit.entries(db))]
     finally:

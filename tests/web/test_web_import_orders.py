@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import Held, file_digest, wait_until
+from support import Held, db_digest, fetch_rows, wait_until
 from web_support import signed_in
 
 import backmarket_pro.plugin
@@ -23,14 +22,12 @@ from host.channel import cursors, download
 from host.jobs import runner
 
 
-def _jobs(db_path: Path) -> list[tuple[int, str, str]]:
-    with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT id, kind, params FROM jobs ORDER BY id").fetchall()
+def _jobs(db_target: Path) -> list[tuple[int, str, str]]:
+    return fetch_rows(db_target, "SELECT id, kind, params FROM jobs ORDER BY id")
 
 
-def _cursor(db_path: Path) -> str:
-    with sqlite3.connect(db_path) as db:
-        return db.execute("SELECT value FROM cursors WHERE name = :name", {"name": cursors.CURSOR_NAME}).fetchone()[0]
+def _cursor(db_target: Path) -> str:
+    return fetch_rows(db_target, "SELECT value FROM cursors WHERE name = :name", {"name": cursors.CURSOR_NAME})[0][0]
 
 
 def _text(html: str) -> str:
@@ -55,11 +52,11 @@ def test_the_dialog_offers_a_start_date_filled_with_the_recent_window(web, run, 
     assert reader.get(f"{web.url}/companies/1/import-orders", timeout=10).status_code == 403
 
 
-def test_import_orders_after_the_automatic_download_reads_the_whole_window_again(web, run, company, sandbox, db_path):
+def test_import_orders_after_the_automatic_download_reads_the_whole_window_again(web, run, company, sandbox, db_target):
     run("worker", "--once", "--processes", "1")  # the automatic download: every order, the cursor saved
     automatic = [job for job in run.json("jobs", "list") if job["kind"] == "download_orders"]
     assert automatic and automatic[0]["status"] == "Completed"
-    cursor = _cursor(db_path)
+    cursor = _cursor(db_target)
     start = (clock.now() - timedelta(days=cursors.recent_days())).date().isoformat()
 
     http, token = signed_in(web, "sue")
@@ -67,9 +64,9 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
         f"{web.url}/companies/1/import-orders", data={"csrf_token": token, "start_date": start}, timeout=10
     )
     assert f"reads the orders updated since {start} 00:00:00 UTC" in _text(queued.text)
-    job_id, kind, params = _jobs(db_path)[-1]
+    job_id, kind, params = _jobs(db_target)[-1]
     assert kind == "import_orders" and json.loads(params)["since"] == f"{start}T00:00:00.000000Z"
-    runner.LocalPool(db_path, max_workers=1).drain()
+    runner.LocalPool(db_target, max_workers=1).drain()
 
     count = _unfulfilled(sandbox)
     words = f"0 new, 0 updated, {count} unchanged"
@@ -81,20 +78,20 @@ def test_import_orders_after_the_automatic_download_reads_the_whole_window_again
     shown = run("jobs", "show", str(job_id)).stdout
     assert f"Job {job_id} Import Orders for {company}: Completed" in shown and f"Counts: {words}" in shown
     assert words in run("jobs", "list").stdout
-    assert _cursor(db_path) == cursor  # the automatic download goes on from where it was
+    assert _cursor(db_target) == cursor  # the automatic download goes on from where it was
     admin, _ = signed_in(web, "ann")
     change_log = _text(admin.get(f"{web.url}/companies/1/change-log", timeout=10).text)
     assert f"Start Date: {start} 00:00:00 UTC" in change_log
 
 
-def test_the_cli_takes_the_start_date_and_says_new_updated_unchanged(run, company, sandbox, db_path):
+def test_the_cli_takes_the_start_date_and_says_new_updated_unchanged(run, company, sandbox, db_target):
     first = run("import-orders", company, "--start-date", "2020-01-01").stdout
     count = _unfulfilled(sandbox)
     assert f"Import Orders: Completed: {count} new, 0 updated, 0 unchanged, read from 2020-01-01 00:00" in first
-    cursor = _cursor(db_path)
+    cursor = _cursor(db_target)
     again = run("import-orders", company, "--since", "2020-01-01").stdout  # the older name still works
     assert f"0 new, 0 updated, {count} unchanged" in again and "inserted" not in again
-    assert _cursor(db_path) == cursor
+    assert _cursor(db_target) == cursor
     listed = run("jobs", "list").stdout
     assert f"{count} new, 0 updated, 0 unchanged" in listed and "inserted" not in listed
 
@@ -109,8 +106,8 @@ def test_the_cli_takes_the_start_date_and_says_new_updated_unchanged(run, compan
         ("1999-12-31", "must be in the year 2000 or later"),
     ],
 )
-def test_a_bad_start_date_is_refused_in_one_line_and_queues_nothing(web, run, company, db_path, typed, words):
-    before = _jobs(db_path)
+def test_a_bad_start_date_is_refused_in_one_line_and_queues_nothing(web, run, company, db_target, typed, words):
+    before = _jobs(db_target)
     http, token = signed_in(web, "sue")
     answer = http.post(
         f"{web.url}/companies/1/import-orders", data={"csrf_token": token, "start_date": typed}, timeout=10
@@ -119,24 +116,24 @@ def test_a_bad_start_date_is_refused_in_one_line_and_queues_nothing(web, run, co
     error = re.search(r'<p class="error field-error" id="error-start_date"[^>]*>([^<]*)</p>', answer.text)
     assert error and error.group(1).startswith(f"Start Date {words}"), answer.text
     assert f'value="{typed}"' in answer.text  # what was typed stays in the box
-    assert _jobs(db_path) == before
+    assert _jobs(db_target) == before
 
-    digest = file_digest(db_path)
+    digest = db_digest(db_target)
     refused = run("import-orders", company, "--start-date", typed, ok=False)
     (line,) = refused.output.strip().splitlines()
     assert refused.exit_code != 0 and line.startswith(f"Error: --start-date (--since) {words}"), line
-    assert file_digest(db_path) == digest
+    assert db_digest(db_target) == digest
 
 
-def test_a_running_import_shows_the_pages_and_orders_read_so_far(web, run, company, sandbox, db_path, monkeypatch):
+def test_a_running_import_shows_the_pages_and_orders_read_so_far(web, run, company, sandbox, db_target, monkeypatch):
     monkeypatch.setattr(backmarket_pro.plugin, "client_options", ClientOptions(page_size=3))
     monkeypatch.setattr(download, "PROGRESS_EVERY_SECONDS", 0.0)  # every page, not once a second
     sandbox.add_orders(20)
     count = _unfulfilled(sandbox)
     run("import-orders", company, "--start-date", "2020-01-01", "--no-wait")
-    job_id = _jobs(db_path)[-1][0]
+    job_id = _jobs(db_target)[-1][0]
     held = Held(sandbox, passes=3)  # three pages answer, the fourth waits
-    worker = threading.Thread(target=runner.LocalPool(db_path, max_workers=1).drain)
+    worker = threading.Thread(target=runner.LocalPool(db_target, max_workers=1).drain)
     worker.start()
     try:
         assert held.arrived.wait(30)

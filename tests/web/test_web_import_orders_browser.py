@@ -18,7 +18,7 @@ from host.channel import cursors, download
 from host.jobs import runner
 
 
-def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, company, sandbox, db_path, monkeypatch):
+def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, company, sandbox, db_target, monkeypatch):
     monkeypatch.setattr(backmarket_pro.plugin, "client_options", ClientOptions(page_size=3))
     monkeypatch.setattr(download, "PROGRESS_EVERY_SECONDS", 0.0)
     sandbox.add_orders(10)
@@ -42,7 +42,7 @@ def test_import_orders_with_a_start_date_in_a_real_browser(browser, web, run, co
     assert f"reads the orders updated since {default}" in walk.text(".flash")
     page.click(".flash a")
     assert walk.text("#job-status") == "Queued"
-    worker = threading.Thread(target=runner.LocalPool(db_path, max_workers=1).drain)
+    worker = threading.Thread(target=runner.LocalPool(db_target, max_workers=1).drain)
     worker.start()
     try:
         assert held.arrived.wait(30)

@@ -74,12 +74,12 @@ def _url(app, rule: str, endpoint: str, ids: dict[str, int]) -> str:
         return url_for(endpoint, **{name: ids[name] for name in names})
 
 
-def _real_objects(run, company: str, db_path) -> dict[str, int]:
+def _real_objects(run, company: str, db_target) -> dict[str, int]:
     """A company with its connection established, its imported orders and a job still Queued
     (one a dropped check would really cancel), by the names the routes give their ids."""
     run("import-orders", company)
     order = run.json("orders", "list")[0]
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": company}).fetchone()[0]
         job, _ = jobs.enqueue(db, company_id, "import_orders", {"since": None})
@@ -87,21 +87,23 @@ def _real_objects(run, company: str, db_path) -> dict[str, int]:
         db.close()
     assert job.status == "Queued"
     shipped = run.json("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
-    user_id = users.get_user_by_name(connect(db_path), "rita").id
+    user_id = users.get_user_by_name(connect(db_target), "rita").id
     return {"company_id": company_id, "order_id": order["id"], "job_id": job.id,
             "shipment_id": shipped["shipments"][0]["id"], "user_id": user_id}  # fmt: skip
 
 
-def _snapshot(db_path) -> dict[str, list]:
-    db = connect(db_path)
+def _snapshot(db_target) -> dict[str, list]:
+    db = connect(db_target)
     try:
-        return {table: [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY rowid")] for table in WRITTEN}
+        return {
+            table: sorted((tuple(row) for row in db.execute(f"SELECT * FROM {table}")), key=repr) for table in WRITTEN
+        }
     finally:
         db.close()
 
 
-def test_every_state_changing_route_needs_its_csrf_token_and_the_permission_it_declares(web, run, company, db_path):
-    ids = _real_objects(run, company, db_path)
+def test_every_state_changing_route_needs_its_csrf_token_and_the_permission_it_declares(web, run, company, db_target):
+    ids = _real_objects(run, company, db_target)
     routes = _state_changing(web.app)
     endpoints = {endpoint for _, _, endpoint in routes}
     # a new route fails here until its permission is written above: a choice, not a default
@@ -109,7 +111,7 @@ def test_every_state_changing_route_needs_its_csrf_token_and_the_permission_it_d
     for endpoint, permission in PERMISSION_OF.items():
         declared = getattr(web.app.view_functions[endpoint], "permission", None)
         assert declared == permission, f"{endpoint} declares {declared!r}, expected {permission!r}"
-    before = _snapshot(db_path)
+    before = _snapshot(db_target)
     sessions = {name: signed_in(web, name) for name in ROLES}
     admin = sessions["ann"][0]
     for method, rule, endpoint in routes:
@@ -127,12 +129,12 @@ def test_every_state_changing_route_needs_its_csrf_token_and_the_permission_it_d
             http, token = sessions[name]
             answer = http.request(method, url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
             assert answer.status_code == 403, (method, url, role, answer.status_code)
-    assert _snapshot(db_path) == before
+    assert _snapshot(db_target) == before
 
 
-def test_every_state_changing_route_refuses_a_signed_out_post_that_carries_a_valid_token(web, run, company, db_path):
-    ids = _real_objects(run, company, db_path)
-    before = _snapshot(db_path)
+def test_every_state_changing_route_refuses_a_signed_out_post_that_carries_a_valid_token(web, run, company, db_target):
+    ids = _real_objects(run, company, db_target)
+    before = _snapshot(db_target)
     http = requests.Session()
     # the sign-in page gives a signed-out session its CSRF token: the request passes that check
     # and only the sign-in check can refuse it
@@ -143,21 +145,21 @@ def test_every_state_changing_route_refuses_a_signed_out_post_that_carries_a_val
         url = web.url + _url(web.app, rule, endpoint, ids)
         answer = http.request(method, url, data={**FORM, "csrf_token": token}, allow_redirects=False, timeout=10)
         assert answer.status_code == 401, (method, url, answer.status_code)
-    assert _snapshot(db_path) == before
+    assert _snapshot(db_target) == before
 
 
-def _client(app, db_path, name: str = "ann"):
+def _client(app, db_target, name: str = "ann"):
     """A test client signed in as ``name`` (with its role of web_support.ROLES), and a valid CSRF
     token of its session."""
-    user = users.add_user(connect(db_path), name, ROLES[name], "correct horse battery staple")
+    user = users.add_user(connect(db_target), name, ROLES[name], "correct horse battery staple")
     client = app.test_client()
     with client.session_transaction() as session:
         start_session(session, user)
     return client, csrf_token(client.get("/companies").get_data(as_text=True))
 
 
-def test_a_post_to_a_view_that_declares_no_permission_is_refused_even_to_an_admin(db_path, bmp):
-    app = create_app(db_path)
+def test_a_post_to_a_view_that_declares_no_permission_is_refused_even_to_an_admin(db_target, bmp):
+    app = create_app(db_target)
     reached: list[str] = []
 
     # a view someone forgot to decorate: the guard must refuse it, not let it through
@@ -174,16 +176,16 @@ def test_a_post_to_a_view_that_declares_no_permission_is_refused_even_to_an_admi
         reached.append("declared")
         return "changed"
 
-    client, token = _client(app, db_path)
+    client, token = _client(app, db_target)
     answer = client.post("/test-only/undeclared", data={"csrf_token": token})
     assert answer.status_code == 403 and "Your role does not allow this" in answer.get_data(as_text=True)
     assert client.post("/test-only/declared", data={"csrf_token": token}).status_code == 200
     assert reached == ["declared"]
 
 
-def test_a_post_to_a_url_that_takes_only_get_is_refused_by_the_guard_not_answered_405(db_path, bmp):
-    app = create_app(db_path)
-    client, token = _client(app, db_path)
+def test_a_post_to_a_url_that_takes_only_get_is_refused_by_the_guard_not_answered_405(db_target, bmp):
+    app = create_app(db_target)
+    client, token = _client(app, db_target)
     posted = {rule.rule for rule in app.url_map.iter_rules() if STATE_CHANGING & set(rule.methods or ())}
     get_only = sorted({rule.rule for rule in app.url_map.iter_rules()} - posted)
     assert len(get_only) >= 10
@@ -194,8 +196,8 @@ def test_a_post_to_a_url_that_takes_only_get_is_refused_by_the_guard_not_answere
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
 
 
-def test_the_guard_itself_refuses_a_role_without_the_permission_a_view_declares(db_path, bmp):
-    app = create_app(db_path)
+def test_the_guard_itself_refuses_a_role_without_the_permission_a_view_declares(db_target, bmp):
+    app = create_app(db_target)
     reached: list[str] = []
 
     # declared as companies.website does it (an attribute, no @requires and no check inside),
@@ -206,16 +208,16 @@ def test_the_guard_itself_refuses_a_role_without_the_permission_a_view_declares(
         return "changed"
 
     attribute.permission = "company_settings"  # type: ignore[attr-defined]
-    walt, walt_token = _client(app, db_path, "walt")
+    walt, walt_token = _client(app, db_target, "walt")
     assert walt.post("/test-only/attribute", data={"csrf_token": walt_token}).status_code == 403
-    sue, sue_token = _client(app, db_path, "sue")
+    sue, sue_token = _client(app, db_target, "sue")
     assert sue.post("/test-only/attribute", data={"csrf_token": sue_token}).status_code == 200
     assert reached == ["attribute"]
 
 
-def test_an_id_past_the_largest_integer_is_not_found_on_every_route_that_takes_one(db_path, bmp):
-    app = create_app(db_path)
-    client, token = _client(app, db_path)
+def test_an_id_past_the_largest_integer_is_not_found_on_every_route_that_takes_one(db_target, bmp):
+    app = create_app(db_target)
+    client, token = _client(app, db_target)
     huge = "9223372036854775808"  # one past SQLite's (and BIGINT's) largest integer
     tried = 0
     for rule in app.url_map.iter_rules():

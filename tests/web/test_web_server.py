@@ -132,11 +132,11 @@ def test_forwarded_addresses_are_believed_from_the_trusted_proxy_only(tmp_path: 
     assert "Secure" in answer.headers["Set-Cookie"]
 
 
-def test_listening_beyond_loopback_needs_the_flag_and_https_in_front(db_path: Path) -> None:
+def test_listening_beyond_loopback_needs_the_flag_and_https_in_front(db_target: Path) -> None:
     runner = CliRunner()
-    without_flag = runner.invoke(cli, ["--db", str(db_path), "serve", "--host", "0.0.0.0"])
+    without_flag = runner.invoke(cli, ["--db", str(db_target), "serve", "--host", "0.0.0.0"])
     assert without_flag.exit_code == 1 and "--allow-remote" in without_flag.output
-    in_clear = runner.invoke(cli, ["--db", str(db_path), "serve", "--host", "0.0.0.0", "--allow-remote"])
+    in_clear = runner.invoke(cli, ["--db", str(db_target), "serve", "--host", "0.0.0.0", "--allow-remote"])
     assert in_clear.exit_code == 1
     assert in_clear.output.strip().splitlines() == [
         "Error: listening on 0.0.0.0 needs HTTPS in front: put a TLS proxy before it and pass --secure-cookies "
@@ -144,8 +144,8 @@ def test_listening_beyond_loopback_needs_the_flag_and_https_in_front(db_path: Pa
     ]
 
 
-def test_hsts_is_sent_only_when_https_is_in_front(db_path: Path) -> None:
-    plain = create_app(db_path).test_client().get("/login")
-    secure = create_app(db_path, secure_cookies=True).test_client().get("/login")
+def test_hsts_is_sent_only_when_https_is_in_front(db_target: Path) -> None:
+    plain = create_app(db_target).test_client().get("/login")
+    secure = create_app(db_target, secure_cookies=True).test_client().get("/login")
     assert "Strict-Transport-Security" not in plain.headers
     assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"

@@ -4,10 +4,10 @@ carrier select of Ship Items, on the web admin's pages (a real server, the Back 
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
+from support import fetch_rows
 from web_support import signed_in
 
 from host.store.db import connect
@@ -19,11 +19,10 @@ def shop(run, company):
     return run.json("orders", "list")
 
 
-def _audit(db_path: Path, action: str) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(db_path) as db:
-        return db.execute(
-            "SELECT actor, target, details FROM audit_log WHERE action = :action ORDER BY id", {"action": action}
-        ).fetchall()
+def _audit(db_target: Path, action: str) -> list[tuple[str, str, str]]:
+    return fetch_rows(
+        db_target, "SELECT actor, target, details FROM audit_log WHERE action = :action ORDER BY id", {"action": action}
+    )
 
 
 def _form_action(html: str, label: str) -> str:
@@ -34,7 +33,7 @@ def _form_action(html: str, label: str) -> str:
     raise AssertionError(f"no {label} button")
 
 
-def test_warehouse_voids_a_shipment_before_upload_and_the_change_log_says_who(web, run, shop, db_path):
+def test_warehouse_voids_a_shipment_before_upload_and_the_change_log_says_who(web, run, shop, db_target):
     order = shop[0]
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
     http, token = signed_in(web, "walt")
@@ -43,14 +42,14 @@ def test_warehouse_voids_a_shipment_before_upload_and_the_change_log_says_who(we
     assert "Shipment voided: order" in answer.text and "is Unshipped again" in answer.text
     shown = run.json("orders", "show", str(order["id"]))
     assert shown["shipments"] == [] and shown["shipping_status"] == "Unshipped"
-    ((actor, target, details),) = _audit(db_path, "shipment voided")
+    ((actor, target, details),) = _audit(db_target, "shipment voided")
     assert actor == "walt" and target == f"order {order['source_order_id']}" and "1Z999AA10123456784" in details
     reader, _ = signed_in(web, "rita")  # read-only: no buttons
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
     assert "Void Shipment" not in reader.get(f"{web.url}/orders/{order['id']}", timeout=10).text
 
 
-def test_after_upload_back_market_pro_offers_no_update_but_the_portal(web, run, shop, db_path):
+def test_after_upload_back_market_pro_offers_no_update_but_the_portal(web, run, shop, db_target):
     order = shop[0]
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
     run("worker", "--once", "--processes", "1")
@@ -59,7 +58,7 @@ def test_after_upload_back_market_pro_offers_no_update_but_the_portal(web, run, 
     assert "change it in the channel's portal" in page
     assert "Update Tracking</button>" not in page and "Void Shipment</button>" not in page
     shipment_id = run.json("orders", "show", str(order["id"]))["shipments"][0]["id"]
-    before = connect(db_path).execute("SELECT * FROM shipments").fetchall()
+    before = connect(db_target).execute("SELECT * FROM shipments").fetchall()
     answer = http.post(
         f"{web.url}/orders/{order['id']}/shipments/{shipment_id}/tracking",
         data={"csrf_token": token, "tracking_number": "1Z12345E6605272234"},
@@ -69,10 +68,10 @@ def test_after_upload_back_market_pro_offers_no_update_but_the_portal(web, run, 
         "Tracking not changed: BackMarketForBusiness WebsiteCartPlugin does not take a changed tracking" in answer.text
     )
     assert "cartplugin orders" not in answer.text  # staff words, no command
-    assert connect(db_path).execute("SELECT * FROM shipments").fetchall() == before
+    assert connect(db_target).execute("SELECT * FROM shipments").fetchall() == before
 
 
-def test_ship_items_offers_the_channel_s_carriers_and_refuses_markup_with_a_form_error(web, run, shop, db_path):
+def test_ship_items_offers_the_channel_s_carriers_and_refuses_markup_with_a_form_error(web, run, shop, db_target):
     order = shop[0]
     http, token = signed_in(web, "walt")
     page = http.get(f"{web.url}/orders/{order['id']}", timeout=10).text
@@ -97,7 +96,7 @@ def test_ship_items_offers_the_channel_s_carriers_and_refuses_markup_with_a_form
 
 
 def test_attention_lists_a_refused_upload_with_the_channel_s_words_and_retry_sends_it_again(
-    web, run, shop, sandbox, db_path
+    web, run, shop, sandbox, db_target
 ):
     order = shop[0]
     sandbox.cancel_order(order["source_order_id"])
@@ -115,10 +114,10 @@ def test_attention_lists_a_refused_upload_with_the_channel_s_words_and_retry_sen
     assert not re.search(r'<tr id="refused-\d+">', answer.text)  # no longer waiting for staff
     run("worker", "--once", "--processes", "1")
     assert run.json("orders", "show", str(order["id"]))["source_updated_for_shipping"] is True
-    assert [a for a, _, _ in _audit(db_path, "tracking upload retried")] == ["walt"]
+    assert [a for a, _, _ in _audit(db_target, "tracking upload retried")] == ["walt"]
 
 
-def test_update_tracking_on_a_channel_that_takes_a_change_replaces_it_with_the_next_upload(web, run, db_path):
+def test_update_tracking_on_a_channel_that_takes_a_change_replaces_it_with_the_next_upload(web, run, db_target):
     from correcting_plugin import Correcting
     from support import registered
 
@@ -143,5 +142,5 @@ def test_update_tracking_on_a_channel_that_takes_a_change_replaces_it_with_the_n
         assert "replaces 1Z999AA10123456784" in answer.text
         run("worker", "--once", "--processes", "1")
         assert channel.tracking == {order["source_order_id"]: "1Z12345E6605272234"}
-        ((actor, _, details),) = _audit(db_path, "tracking updated")
+        ((actor, _, details),) = _audit(db_target, "tracking updated")
         assert actor == "walt" and "1Z999AA10123456784" in details and "1Z12345E6605272234" in details

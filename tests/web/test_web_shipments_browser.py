@@ -10,7 +10,7 @@ from host.jobs import worker
 
 
 def test_void_shipment_the_portal_and_retry_of_a_refused_upload_in_a_real_browser(
-    browser, web, run, company, sandbox, db_path
+    browser, web, run, company, sandbox, db_target
 ):
     run("import-orders", company)
     first, second, third = [o for o in run.json("orders", "list") if not o["channel_cancelled"]][:3]
@@ -36,7 +36,7 @@ def test_void_shipment_the_portal_and_retry_of_a_refused_upload_in_a_real_browse
     # the channel cancels the third order while it ships: its tracking is refused (HTTP 422)
     sandbox.cancel_order(third["source_order_id"])
     run("orders", "ship", str(third["id"]), "--carrier", "Colissimo", "--tracking", "6A12345678901")
-    worker.run(db_path, once=True, max_workers=1)
+    worker.run(db_target, once=True, max_workers=1)
     walk.go(f"/orders/{second['id']}")
     assert walk.text("#source-updated") == "True"
     assert "change it in the channel's portal" in walk.text("#shipments")
@@ -56,7 +56,7 @@ def test_void_shipment_the_portal_and_retry_of_a_refused_upload_in_a_real_browse
     assert "is sent again with the next upload" in walk.text(".flash")
     assert walk.text("#refused-uploads tbody") == "None."
     walk.shot("28-upload-retried")
-    worker.run(db_path, once=True, max_workers=1)
+    worker.run(db_target, once=True, max_workers=1)
     walk.go(f"/orders/{third['id']}")
     assert walk.text("#source-updated") == "True"
     shots = ("25-void-shipment", "26-update-tracking-portal", "27-attention-refused-upload", "28-upload-retried")

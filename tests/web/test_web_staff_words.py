@@ -46,9 +46,9 @@ def test_a_missing_plugin_asks_for_an_operator_or_another_store_plugin_on_the_we
     assert "cartplugin" not in page and "--store-plugin" not in page
 
 
-def test_a_company_without_a_store_plugin_is_told_the_screen_and_the_cli_the_command(run, db_path):
+def test_a_company_without_a_store_plugin_is_told_the_screen_and_the_cli_the_command(run, db_target):
     run("companies", "add", "Bare Co")
-    db = connect(db_path)
+    db = connect(db_target)
     try:
         companies.store_plugin(db, companies.get_company(db, "Bare Co"))
     except HostError as exc:

@@ -18,7 +18,7 @@ def _website_form(token: str, **values: str) -> dict[str, str]:
     return form
 
 
-def test_staff_set_the_options_in_website_general_and_the_change_log_says_who(web, run, company, db_path):
+def test_staff_set_the_options_in_website_general_and_the_change_log_says_who(web, run, company, db_target):
     http, token = signed_in(web, "sue")
     url = f"{web.url}/companies/1/website-general-settings"
     editing = http.get(url + "?edit=1", timeout=10).text
@@ -50,7 +50,7 @@ def test_staff_set_the_options_in_website_general_and_the_change_log_says_who(we
     assert shown["connection_status"] == "established"
     page = html.unescape(saved.text)
     assert "Order Download Limit Date</dt><dd>2026-11-01" in page and "Min Hours to Wait</dt><dd>12" in page
-    entry = audit.entries(connect(db_path))[0]
+    entry = audit.entries(connect(db_target))[0]
     assert entry["actor"] == "sue" and entry["action"] == "Website General Settings saved"
     assert entry["details"]["allow_unpaid_orders"] == {"from": False, "to": True}
     assert entry["details"]["delay_min_hours"] == {"from": 0, "to": 12}
@@ -71,7 +71,7 @@ def test_staff_set_the_options_in_website_general_and_the_change_log_says_who(we
     assert "Nothing changed." in again.text
 
 
-def test_a_bad_option_in_the_form_is_named_and_nothing_is_saved(web, run, company, db_path):
+def test_a_bad_option_in_the_form_is_named_and_nothing_is_saved(web, run, company, db_target):
     http, token = signed_in(web, "sue")
     url = f"{web.url}/companies/1/website-general-settings"
     for values, words in [
@@ -83,11 +83,11 @@ def test_a_bad_option_in_the_form_is_named_and_nothing_is_saved(web, run, compan
         assert words in html.unescape(refused.text) and 'class="flash error"' in refused.text
         assert "cartplugin" not in refused.text.split("<main", 1)[-1]  # no command line in staff words
     assert run.json("website-settings", company)["allow_unpaid_orders"] is False
-    assert audit.entries(connect(db_path), source=audit.WEB) == []
+    assert audit.entries(connect(db_target), source=audit.WEB) == []
     assert run.json("website-settings", company)["order_download_limit_date"] is None
 
 
-def test_support_raises_a_queued_job_to_critical_in_queued_jobs_and_read_only_cannot(web, run, company, db_path):
+def test_support_raises_a_queued_job_to_critical_in_queued_jobs_and_read_only_cannot(web, run, company, db_target):
     queued = run.json("import-orders", company, "--no-wait")
     http, token = signed_in(web, "sue")
     listing = http.get(f"{web.url}/jobs", timeout=10).text
@@ -100,7 +100,7 @@ def test_support_raises_a_queued_job_to_critical_in_queued_jobs_and_read_only_ca
     assert f"Job {queued['id']} priority: Critical." in raised.text
     assert 'id="job-priority-name">Critical<' in raised.text
     assert run.json("jobs", "show", str(queued["id"]))["priority_name"] == "Critical"
-    entry = audit.entries(connect(db_path))[0]
+    entry = audit.entries(connect(db_target))[0]
     assert (entry["actor"], entry["action"], entry["details"]) == (
         "sue", "Queued Job priority changed", {"priority": {"from": "Normal", "to": "Critical"}},
     )  # fmt: skip

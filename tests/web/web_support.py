@@ -25,12 +25,12 @@ ROLES = {"ann": "admin", "sue": "support", "walt": "warehouse", "rita": "read-on
 
 
 class WebServer:
-    def __init__(self, db_path: Path):
-        db = connect(db_path)
+    def __init__(self, db_target: Path):
+        db = connect(db_target)
         for name, role in ROLES.items():
             users.add_user(db, name, role, PASSWORD)
         db.close()
-        self.app = create_app(db_path)
+        self.app = create_app(db_target)
         # the server `cartplugin serve` runs (waitress), on a free port, in this process
         self.running = Running(self.app, ServerOptions(port=0, access_log=False))
         self.url = f"http://127.0.0.1:{self.running.port}"

@@ -14,7 +14,8 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from host import clock, config
@@ -26,6 +27,17 @@ log = logging.getLogger("cartplugin.cluster")
 
 #: pause before a worker whose database went away starts its loop again
 RESTART_PAUSE_SECONDS = 2.0
+
+
+def _run_to_end(work: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(work)``; from a thread that already runs an event loop (an async caller, a
+    browser driven by Playwright's sync API), on a thread of its own, waited for."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-once") as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def prepare(url: str) -> None:
@@ -54,7 +66,7 @@ def run(
     if once:
         queued = scheduler.round()
         scheduler.close()
-        ran = asyncio.run(_work(url, max_workers=max_workers, wait=False, grace=grace))
+        ran = _run_to_end(_work(url, max_workers=max_workers, wait=False, grace=grace))
         if echo:
             echo(
                 f"tick: queued {queued.get('download_orders', 0)} download(s), "
