@@ -18,6 +18,7 @@ import psycopg
 
 from host.jobs import scheduler
 from host.jobs.cluster import engine
+from host.store import pg
 from host.store.db import connect
 from plugin_spec import pgurl
 
@@ -52,7 +53,7 @@ class Scheduler:
         """Hold the scheduler lock (kept until this connection ends); True while we hold it."""
         if self._conn is None or self._conn.closed:
             self.leading = False
-            self._conn = pgurl.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = pgurl.connect(self.url, autocommit=True, connect_timeout=5, **pg.connect_kwargs(self.url))
         if self.leading:  # the lock lives as long as this connection: make sure it still does
             self._conn.execute("SELECT 1")
         else:
