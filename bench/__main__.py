@@ -15,6 +15,7 @@ from typing import Any
 
 from .amazon_row import amazon_import
 from .common import SandboxProcess, bench_client_options, tempdir
+from .pages_under_load import pages_under_load
 from .rows import (
     FULL,
     QUICK,
@@ -31,11 +32,11 @@ from .web_rows import web_pages
 
 ROW_KEYS = ("import", "companies", "upload", "memory", "tick", "reimport", "amazon", "import-latency")
 #: rows run only when asked for with --rows (the default table stays the rows above)
-EXTRA_KEYS = ("web",)
+EXTRA_KEYS = ("web", "pages")
 #: each row's number in the table (and in docs/benchmarks.md); 9 came after the web row
 NUMBERS = {
     "import": 1, "companies": 2, "upload": 3, "memory": 4, "tick": 5, "reimport": 6, "amazon": 7, "web": 8,
-    "import-latency": 9,
+    "import-latency": 9, "pages": 10,
 }  # fmt: skip
 
 
@@ -146,6 +147,7 @@ def run(cfg: Config, wanted: set[str], log=print) -> list[Row]:
             ({"memory"}, lambda: [memory(sandbox, cfg, work)]),
             ({"tick"}, lambda: [scheduler_tick(cfg, work)]),
             ({"web"}, lambda: [web_pages(cfg, work)]),
+            ({"pages"}, lambda: [pages_under_load(sandbox, cfg, work)]),
             ({"amazon"}, lambda: [amazon_import(cfg, work)]),
             ({"import-latency"}, lambda: [latency_import(sandbox, cfg, work)]),
         ]

@@ -21,16 +21,28 @@ advisory lock that all writers share (:data:`WRITE_LOCK`): writers take turns, e
 SQLite's ``BEGIN IMMEDIATE`` makes them, so every read-then-write the host does inside one
 stays correct without per-query locking; readers never wait. A connection the server dropped
 (a restart) is opened again by the next statement outside a transaction.
+
+:class:`PgPool` keeps a bounded number of connections open for a server of many short requests
+(the web admin): a :class:`PgDatabase` borrows one and gives it back on ``close()``. Every
+connection, pooled or not, is opened by :func:`open_connection`.
+
+Every connection the host opens (:func:`open_connection`, and the job engine's through
+:func:`connect_kwargs`) sets
+``lock_timeout`` (a write waits that long for the lock, then fails whole, having written nothing),
+``idle_in_transaction_session_timeout`` (the server ends the session of a process frozen inside a
+transaction, releasing the write lock it holds) and TCP keepalives with ``tcp_user_timeout`` (a
+dead or cut-off machine's session is noticed and its locks released), from :class:`Session`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from host.errors import HostError
 from host.store import errors
@@ -56,6 +68,39 @@ def _load_psycopg() -> None:
 #: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
 WRITE_LOCK = 0x63617274706C7567
 CONNECT_TIMEOUT_SECONDS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """What the host sets on each of its PostgreSQL connections (``host.config`` gives the
+    operator's values through :func:`use_session`; these are the defaults)."""
+
+    #: seconds a statement waits for a lock (the shared write lock first) before it fails
+    lock_timeout: float = 60.0
+    #: seconds a session may sit inside a transaction without a statement before the server ends it
+    idle_in_transaction: float = 30.0
+    #: seconds of silence before TCP keepalives start; between two; how many unanswered end it
+    keepalives_idle: int = 30
+    keepalives_interval: int = 10
+    keepalives_count: int = 3
+    #: seconds sent data may stay unacknowledged before the connection is dropped
+    tcp_user_timeout: float = 60.0
+
+
+_session: Callable[[], Session] = Session
+
+
+def use_session(provider: Callable[[], Session]) -> None:
+    """Where the connection settings come from: ``host.config`` passes its own (read at each
+    connection, so a changed config applies to the next one)."""
+    global _session
+    _session = provider
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """psycopg's connection arguments for the host's settings (:class:`Session`), for any
+    connection the host opens on ``url``; options the URL already has (``options=-c ...``) are kept."""
+    return pgurl.session_kwargs(url, **dataclasses.asdict(_session()))
 
 
 is_url = pgurl.is_url
@@ -120,7 +165,88 @@ def _store_error(exc: Exception) -> errors.StoreError:
         return errors.IntegrityError(message)
     if isinstance(exc, psycopg.DataError):
         return errors.DataError(message)
+    # connection lost, server shutting down, lock_timeout; or this session ended by the server for
+    # sitting idle inside its transaction (25P03, which psycopg files under InternalError)
+    if isinstance(exc, psycopg.OperationalError) or getattr(exc, "sqlstate", None) == "25P03":
+        return errors.Unavailable(message)
     return errors.OperationalError(message)
+
+
+# -- connections -------------------------------------------------------------------------------
+
+
+def open_connection(url: str) -> Any:
+    """A new connection to ``url`` as the host opens every one (its own, or a pool's): autocommit,
+    the connect timeout, the session settings (:func:`connect_kwargs`); an error is psycopg's,
+    the password masked."""
+    return pgurl.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, **connect_kwargs(url))
+
+
+class _PoolOpens:
+    """What a :class:`PgPool` opens its connections with: :func:`open_connection`, so pooled
+    connections are set up exactly as the host's others (the pool's own keyword arguments are
+    not used)."""
+
+    @staticmethod
+    def connect(conninfo: str, **_: Any) -> Any:
+        return open_connection(conninfo)
+
+
+class PgPool:
+    """At most ``max_size`` connections to one database, kept open for many short users (the web
+    admin's requests), instead of a connection opened and closed by each.
+
+    ``take`` waits up to ``timeout`` seconds for a free connection (then the store's
+    ``OperationalError``); a connection is checked before it is lent, so one the server dropped
+    meanwhile (a restart, an idle timeout) is replaced, not lent; ``give_back`` discards a broken
+    one and rolls back a transaction left open. :meth:`database` wraps one in the store
+    interface; closing that gives it back.
+    """
+
+    def __init__(self, url: str, max_size: int, *, timeout: float = 10.0, name: str = "cartplugin"):
+        _load_psycopg()
+        from psycopg_pool import ConnectionPool
+
+        self.url, self.max_size, self.timeout = url, max_size, timeout
+        self._pool: Any = ConnectionPool(
+            url,
+            connection_class=cast(Any, _PoolOpens),
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            check=ConnectionPool.check_connection,
+            name=name,
+            timeout=timeout,
+            max_idle=300.0,
+        )
+        self._opened = False
+
+    def take(self) -> Any:
+        from psycopg_pool import PoolTimeout
+
+        if not self._opened:  # on first use (opening again is harmless): no threads for a pool never used
+            self._pool.open(wait=False)
+            self._opened = True
+
+        try:
+            return self._pool.getconn()
+        except PoolTimeout:
+            raise errors.OperationalError(
+                f"no database connection free within {self.timeout:g} s (all {self.max_size} of the pool in use)"
+            ) from None
+
+    def give_back(self, raw: Any) -> None:
+        self._pool.putconn(raw)
+
+    def database(self) -> PgDatabase:
+        """A :class:`PgDatabase` on a connection of this pool; its ``close()`` gives it back."""
+        return PgDatabase(self.url, pool=self)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PgPool {display(self.url)} max {self.max_size}>"
 
 
 # -- the Database look-alike -----------------------------------------------------------------
@@ -202,31 +328,40 @@ class PgDatabase:
 
     backend = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool: PgPool | None = None):
         _load_psycopg()
         self.url = url
         self.conn = PgConnection(self)
         self._raw: Any = None
+        self._pool = pool
         self._connect()
 
     def _connect(self) -> None:
         try:
-            self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            self._raw = self._pool.take() if self._pool is not None else open_connection(self.url)
         except psycopg.Error as exc:
             raise HostError(f"cannot open database {display(self.url)!r}: {_store_error(exc)}") from None
 
     def _ready(self) -> Any:
-        """The connection, opened again if the server dropped it while no transaction was open.
+        """The connection, opened again if the server dropped it while no transaction was open
+        (a pool's: given back, the pool discards it, and another taken).
 
         Lost inside a write transaction, it is not replaced until that transaction has ended:
         the rest of the transaction must fail, not run on a new connection one statement at a time.
         """
         raw = self._raw
+        if raw is None:  # a pool's connection, given back
+            raise errors.OperationalError("this database connection was closed")
         if (raw.closed or raw.broken) and not self._closed:
             if self._writing:
-                raise errors.OperationalError("the connection to PostgreSQL was lost during a transaction")
+                raise errors.Unavailable("the connection to PostgreSQL was lost during a transaction")
             try:
-                self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+                if self._pool is not None:
+                    self._raw = None
+                    self._pool.give_back(raw)
+                    self._raw = self._pool.take()
+                else:
+                    self._raw = open_connection(self.url)
             except psycopg.Error as exc:
                 raise _store_error(exc) from exc
         return self._raw
@@ -291,7 +426,15 @@ class PgDatabase:
         self.execute("BEGIN")
         self._writing += 1
         try:
-            self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
+            try:
+                self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
+            except errors.Unavailable as exc:
+                if "lock timeout" not in str(exc):
+                    raise
+                raise errors.Unavailable(
+                    f"another writer held the database's write lock for longer than lock_timeout "
+                    f"({_session().lock_timeout:g} s); nothing was written"
+                ) from exc
             yield self
         except BaseException:
             self.rollback()
@@ -300,6 +443,12 @@ class PgDatabase:
             self.execute("COMMIT")
         finally:
             self._writing -= 1
+
+    @contextlib.contextmanager
+    def row_write(self) -> Iterator[PgDatabase]:
+        """One statement on rows of its own (a heartbeat), without the shared write lock: in
+        autocommit it is its own transaction; inside a write transaction it is part of that one."""
+        yield self
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[PgDatabase]:
@@ -329,7 +478,11 @@ class PgDatabase:
 
     def close(self) -> None:
         self._closed = True
-        if self._raw is not None and not self._raw.closed:
+        if self._pool is not None:  # back to the pool, which rolls back a transaction left open
+            raw, self._raw = self._raw, None
+            if raw is not None:
+                self._pool.give_back(raw)
+        elif self._raw is not None and not self._raw.closed:
             self.rollback()
             self._raw.close()
 

@@ -9,7 +9,8 @@ from host.store.db import connect
 from host.store.migrations import migrations
 
 
-@pytest.mark.sqlite_only  # a SQLite database of before 0004; PostgreSQL's legacy steps: tests/store/test_pg_migrations.py
+# a SQLite database of before 0004; PostgreSQL's legacy steps: tests/store/test_pg_migrations.py
+@pytest.mark.sqlite_only
 def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0004_web_admin")

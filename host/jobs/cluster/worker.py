@@ -109,6 +109,7 @@ async def _work(
     if wait:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+    loop.set_exception_handler(_task_errors)
     async with app.open_async():
         while True:
             before = engine.runs()
@@ -143,3 +144,23 @@ async def _work(
             if not wait or engine.stopping.is_set():
                 break
     return ran
+
+
+#: procrastinate's answer when a task's end is recorded after the sweep ended the task
+_GIVEN_BACK = 'Job was not found or not in "doing"'
+
+
+def _task_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A task that ran on after the sweep gave its job to another worker (this process was
+    frozen or cut off past the orphan window) cannot record its end: one line says so, instead
+    of an unretrieved exception's traceback. Anything else goes to asyncio's own handler."""
+    exc: BaseException | None = context.get("exception")
+    while exc is not None and _GIVEN_BACK not in str(exc):
+        exc = exc.__cause__
+    if exc is None:
+        loop.default_exception_handler(context)
+        return
+    log.warning(
+        "a task of this worker ended after the sweep had given its job back (this worker was presumed "
+        "dead); its end is not recorded"
+    )
