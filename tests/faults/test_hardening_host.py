@@ -22,7 +22,9 @@ from support import API_KEY, db_digest
 
 from backmarket_pro.sandbox import Sandbox
 from host import clock
-from host.store.db import connect
+from host.store import pg_migrations
+from host.store.api import backend
+from host.store.db import connect, write
 from host.store.migrations import LEGACY
 
 KEY = "hardening-key-0001-abcd"
@@ -189,12 +191,18 @@ def _mode(path) -> int:
 
 def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchanged(run, db_target):
     run("companies", "add", "Acme")
-    db = sqlite3.connect(db_target)
-    with db:
-        db.execute(
-            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')"
-        )
-    db.close()
+    db = connect(db_target)
+    try:
+        with write(db):  # a step this version does not know, in each backend's record of steps
+            if backend(db) == "sqlite":
+                db.execute(
+                    "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                    "VALUES ('host', '0099_future', 'x')"
+                )
+            else:
+                db.execute(f"INSERT INTO {pg_migrations.TABLE} VALUES ('0099_future', 'x')")
+    finally:
+        db.close()
     before = db_digest(db_target)
     for args in (["companies", "list"], ["companies", "add", "Other"], ["worker", "--once"]):
         result = run(*args, ok=False)
@@ -235,6 +243,7 @@ def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it
         db.close()
 
 
+@pytest.mark.sqlite_only("a SQLite file's and its journal's modes and bytes; either backend: the test below")
 def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_stored_encrypted(run, company, db_target):
     old_umask = os.umask(0o022)
     try:
@@ -251,6 +260,18 @@ def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_st
     finally:
         db.close()
     assert API_KEY.encode() not in stored
+    assert "****" in run("cart-settings", company).output
+
+
+def test_the_key_file_is_private_and_the_database_holds_the_key_only_encrypted(run, company, db_target, tmp_path):
+    # the key file sits next to a SQLite file, and is named by CARTPLUGIN_SECRET_KEY_FILE for PostgreSQL
+    assert _mode(tmp_path / "cart.key") == 0o600
+    db = connect(db_target)
+    try:
+        values = [value for (value,) in db.execute("SELECT value FROM cart_settings WHERE is_secret = 1")]
+    finally:
+        db.close()
+    assert values and all(value.startswith("fernet:") and API_KEY not in value for value in values)
     assert "****" in run("cart-settings", company).output
 
 
@@ -276,13 +297,13 @@ def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come
     assert {f["key"]: f["value"] for f in shown["fields"]}["x_api_key"] == "****" + API_KEY[-4:]
 
 
-def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_target):
-    key_file = db_target.with_name("cart.key")
+def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_target, tmp_path):
+    key_file = tmp_path / "cart.key"  # next to a SQLite file; named by CARTPLUGIN_SECRET_KEY_FILE for PostgreSQL
     saved = key_file.read_bytes()
     key_file.unlink()
 
     def secret_row():
-        db = sqlite3.connect(db_target)
+        db = connect(db_target)
         try:
             return db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchall()
         finally:
@@ -299,6 +320,7 @@ def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, co
     assert "Connection established" in run("test-settings", company).output
 
 
+@pytest.mark.sqlite_only("SQLite's legacy step 0003_hardening; a PostgreSQL database never held secrets in clear")
 def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened(run, company, db_target):
     db = sqlite3.connect(db_target)
     with db:  # as an older version left it: the key in clear, every old step recorded but the one that encrypts
