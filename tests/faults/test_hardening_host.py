@@ -78,8 +78,8 @@ def channel():
 
 
 @pytest.fixture
-def h(tmp_path, channel) -> Harness:
-    return Harness(tmp_path, channel)
+def h(tmp_path, channel, db_target) -> Harness:
+    return Harness(tmp_path, channel, db=db_target)
 
 
 def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_imports(h, channel):
@@ -94,10 +94,7 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
         plant(channel, set_field("created_at", "0999-01-01T00:00:00Z")),
     }
     victim = plant(channel, lambda order: None)  # valid for the models, refused by the database below
-    h.query(
-        f"CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '{victim}' "
-        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-    )
+    h.refuse_order(victim)
     good_after = set(channel.add_orders(3))
 
     h.cli("import-orders", h.company)
@@ -148,11 +145,11 @@ def test_an_order_stamped_in_the_far_future_is_bad_and_the_cursor_stays_near_now
     assert far in messages and near in messages
 
 
-def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path):
+def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path, db_target):
     other = "hardening-key-0002-efgh"
     with Sandbox(api_key=KEY, orders=600, seed=6) as channel:
         channel.add_account(other, orders=40, seed=9)
-        h = Harness(tmp_path, channel)
+        h = Harness(tmp_path, channel, db=db_target)
         channel.set_faults(latency=0.3)
         importing = subprocess.Popen(
             [sys.executable, "-m", "host", "--db", str(h.db_target), "import-orders", h.company],
@@ -381,6 +378,7 @@ def test_company_names_match_without_case_in_every_script(run):
 # -- the worker: deleted database, time budget, scheduling, SIGTERM ----------------------------
 
 
+@pytest.mark.sqlite_only("a SQLite file deleted under the worker")
 def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is_not_recreated(h):
     worker = h.start_worker()
     try:
@@ -397,9 +395,9 @@ def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is
     assert result.returncode == 1 and "no database" in result.stderr and not h.db_target.exists()
 
 
-def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path):
+def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path, db_target):
     with Sandbox(api_key=KEY, orders=400, seed=7) as channel:
-        h = Harness(tmp_path, channel)
+        h = Harness(tmp_path, channel, db=db_target)
         channel.set_faults(latency=0.2)
         budget = {"CARTPLUGIN_JOB_BUDGET_SECONDS": "1"}
         started = time.monotonic()
@@ -418,8 +416,8 @@ def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continu
         h.assert_exactly_once(expected)
 
 
-def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, int]:
-    h = Harness(tmp_path, slow)
+def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox, db_target) -> tuple[Harness, int]:
+    h = Harness(tmp_path, slow, db=db_target)
     db = connect(h.db_target)
     try:
         other = setup_company(db, "Quick Ltd", quick.base_url, quick.api_key)
@@ -428,12 +426,12 @@ def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, in
     return h, other
 
 
-def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
+def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path, db_target):
     with (
         Sandbox(api_key=KEY, orders=1500, seed=7) as slow,
         Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick,
     ):
-        h, other = _two_companies(tmp_path, slow, quick)
+        h, other = _two_companies(tmp_path, slow, quick, db_target)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
         try:
@@ -458,9 +456,9 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
             h.stop_worker(worker)
 
 
-def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path):
+def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path, db_target):
     with Sandbox(api_key=KEY, orders=1500, seed=7) as slow:
-        h = Harness(tmp_path, slow)
+        h = Harness(tmp_path, slow, db=db_target)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
         assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=20)
