@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml plugins/backmarket_pro/pyproject.toml plugins/backmarke
 demo: $(STAMP)
 	$(BIN)/cartplugin backmarket-pro demo
 
+# Two (or more) processes of tests at once (pytest-xdist), a test file at a time each: docs/testing.md.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The quality gate CI runs before the tests (docs/testing.md): formatting, lint, types; zero findings.
 $(VENV)/.lint-installed: $(STAMP)

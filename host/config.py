@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     web_host: str = Field("127.0.0.1", min_length=1, description="address the web admin listens on")
     web_port: int = Field(8000, ge=1, le=65535, description="port of the web admin")
     web_threads: int = Field(8, ge=1, le=256, description="requests the web admin answers at once")
+    web_db_pool_size: int = Field(
+        4, ge=1, le=100, description="PostgreSQL: connections the web admin keeps open and shares (SQLite: unused)"
+    )
     web_timeout: float = Field(30.0, ge=1, le=3600, description="seconds before a silent or slow client is cut off")
     web_secure_cookies: bool = Field(False, description="HTTPS in front: cookies over HTTPS only, and HSTS")
     web_trusted_proxy: str | None = Field(

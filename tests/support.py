@@ -199,3 +199,14 @@ def ups_tracking(n: int) -> str:
 
     body = f"999AA1{n:09d}"
     return f"1Z{body}{ups_check_digit(body)}"
+
+
+def fetch_rows(target: Path | str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    """The rows of one query on the host database of either backend (named parameters), as tuples."""
+    from host.store.db import connect
+
+    db = connect(target, migrate=False, create=False)
+    try:
+        return [tuple(row) for row in db.execute(sql, params or {}).fetchall()]
+    finally:
+        db.close()

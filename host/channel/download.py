@@ -65,6 +65,7 @@ def download_orders(
     stop: Callable[[], bool] | None = None,
     budget_seconds: float | None = None,
     record: Callable[[Counts], None] | None = None,
+    held: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Stream the channel's unfulfilled orders since ``since`` into the host, batch by batch.
 
@@ -83,17 +84,23 @@ def download_orders(
 
     ``record(counts)`` (a running job's progress) is called inside the transaction of each
     batch, when a listing page arrives (at most every ``PROGRESS_EVERY_SECONDS``, in a write of
-    its own) and once at the end; pages are counted by ``plugin_spec.progress``.
+    its own) and once at the end; pages are counted by ``plugin_spec.progress``. ``held()`` (a
+    running job's claim) is asked first in each transaction that writes orders or the cursor: it
+    raises when the job is no longer this worker's, and the transaction changes nothing.
     """
-    run = _Download(db, company, since, log=log, budget_seconds=budget_seconds, record=record)
+    run = _Download(db, company, since, log=log, budget_seconds=budget_seconds, record=record, held=held)
     items = run.open_listing()
     run.read(items, progress, stop)
     run.commit()
     run.record_progress_alone()
     run.finish()
     summary = run.summary()
-    # a channel that fails leaves the orders Awaiting acceptance: the next download tries again
-    accepted = accept_after_download(db, company, log)
+    # a channel that fails leaves the orders Awaiting acceptance: the next download tries again;
+    # so does a job stopping (or no longer this worker's), which sends nothing more
+    if stop is not None and stop():
+        return summary
+    with stopping.stop_when(stop):
+        accepted = accept_after_download(db, company, log)
     if accepted is not None:
         summary["accepted"] = accepted
     return summary
@@ -111,9 +118,10 @@ class _Download:
         log: Log | None,
         budget_seconds: float | None,
         record: Callable[[Counts], None] | None,
+        held: Callable[[], None] | None = None,
     ):
         self.db, self.company, self.since = db, company, since
-        self.log, self.budget_seconds, self.record = log, budget_seconds, record
+        self.log, self.budget_seconds, self.record, self.held = log, budget_seconds, record, held
         self.channel, self.settings = channel_settings(db, company)
         self.version = companies.settings_version(db, company)
         self.hook = plugins.hook_for(self.channel, "cartplugin_download_orders")
@@ -266,6 +274,8 @@ class _Download:
 
     def same_settings(self) -> None:
         # inside each write transaction: a change committed by anyone before it is seen here
+        if self.held is not None:
+            self.held()
         if companies.settings_version(self.db, self.company) != self.version:
             raise SettingsChanged(
                 f"the settings of company {self.company.name!r} changed during the download; "

@@ -21,6 +21,7 @@ from host.records import companies, orders, website_options
 from host.records.companies import Company
 from host.records.credentials import DbCredentialStore
 from host.store.api import Store
+from host.store.db import write
 from plugin_spec import CartSettings, Shipment, UploadResult, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.ratelimit import wall_time
@@ -33,6 +34,7 @@ def upload_tracking(
     log: Callable[[str, str], None] | None = None,
     stop: Callable[[], bool] | None = None,
     budget_seconds: float | None = None,
+    held: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
 
@@ -44,6 +46,8 @@ def upload_tracking(
     nothing is posted twice), and the shipments not sent stay pending exactly as they were. So
     it ends, with ``"waiting_until"``, when the channel's rate limit would make the next post
     wait past the budget; the company's shipments are then not due before that instant.
+    ``held()`` (a running job's claim) is asked in the transaction that records a batch's
+    results: it raises when the job is no longer this worker's, and nothing is recorded.
     """
     channel, settings = channel_settings(db, company)
     credentials = DbCredentialStore.of(db, company.id, channel)
@@ -81,7 +85,10 @@ def upload_tracking(
             failpoint("upload.before_send")
             results, unsent, waiting = _send(hook, settings, shipments, stopping_now, wait_until)
             failpoint("upload.after_channel")
-            _record(db, shipments, results, unsent, settings, counts, log, credentials)
+            with write(db):
+                if held is not None:
+                    held()
+                _record(db, shipments, results, unsent, settings, counts, log, credentials)
             failpoint("upload.after_record")
             if waiting is not None:  # the shipments not sent stay pending, due when the limit allows a post
                 counts["more"], counts["waiting_until"] = True, clock.iso(waiting)

@@ -6,6 +6,10 @@ even across processes). A claim is one ``UPDATE ... RETURNING`` inside ``BEGIN I
 so two workers never claim the same job; a job whose worker stopped heart-beating is claimed
 again after ``STALE_AFTER_SECONDS``. Every job kind is written so running it twice has the
 effect of running it once.
+
+A claim is the worker and the attempt number (``claimed_by``, ``attempts``): every write of a
+running job (heartbeat, progress, its end, and through :func:`hold` its batches) matches only
+its own claim, so a worker presumed dead and replaced changes nothing of the new owner's.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import json
 import os
 import random
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,22 @@ MAX_RETRY_AFTER_SECONDS = 3600.0
 MAX_LOG_MESSAGE = 1000
 #: the claim's owner, null-safe: a job claimed by nobody (NULL) matches a ``claimed_by`` of None
 _CLAIMED_BY = "(claimed_by = :claimed_by OR (claimed_by IS NULL AND :claimed_by IS NULL))"
+#: a running job's claim: this worker's, and this attempt's. A worker presumed dead (its heartbeats
+#: stopped) and replaced holds an older claim: its writes match no row and change nothing
+_CLAIM = f"status = 'Processing' AND {_CLAIMED_BY} AND attempts = :attempts"
+#: the job log's line when a worker finds its claim gone
+LOST_CLAIM = (
+    "this worker lost the job (claimed again by another worker after its heartbeats stopped); "
+    "stopped without sending more"
+)
+
+
+class ClaimLost(HostError):
+    """The job's claim is no longer this worker's: it was given back to the queue (or claimed by
+    another worker) after this one's heartbeats stopped. Nothing more may be sent or written."""
+
+    def __init__(self, job: Job):
+        super().__init__(f"job {job.id}: {LOST_CLAIM}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +85,9 @@ class Job:
     attempts: int
     max_attempts: int
     claimed_by: str | None
+    #: ``time.monotonic()`` just before this process wrote the claim: the claim holds at least
+    #: until the orphan window has passed from then (None: not claimed by this process)
+    leased_at: float | None = field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Job:
@@ -119,6 +143,50 @@ def enqueue(
     return get_job(db, job_id), True
 
 
+#: companies per statement of a bulk enqueue: well inside either backend's limit on parameters
+BULK_CHUNK = 500
+
+
+def enqueue_many(db: Store, kind: str, company_ids: Iterable[int]) -> int:
+    """Queue a job of ``kind`` for each of ``company_ids`` that has none pending; how many were queued.
+
+    What :func:`enqueue` does for one company, for many at once: the same row (the kind's
+    priority, no params, runnable now) and log line, and never a second pending job of a
+    company, in one write transaction of two statements per ``BULK_CHUNK`` companies (an
+    ``INSERT ... SELECT`` of the jobs, one of their log lines). Writers take turns on one lock:
+    one transaction for many companies keeps the other writers waiting once, not once a company.
+    """
+    if kind not in KINDS:
+        raise HostError(f"unknown job kind {kind!r}")
+    ids = list(dict.fromkeys(company_ids))
+    queued = 0
+    now = clock.now_iso()
+    with write(db):
+        for start in range(0, len(ids), BULK_CHUNK):
+            marks, params = in_list("company", ids[start : start + BULK_CHUNK])
+            new_ids = [
+                row[0]
+                for row in db.execute(
+                    "INSERT INTO jobs (company_id, kind, priority, params, run_after, created_at) "
+                    "SELECT c.id, :kind, :priority, :params, :now, :now FROM companies c "
+                    f"WHERE c.id IN {marks} AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.company_id = c.id "
+                    "AND j.kind = :kind AND j.status IN ('Queued', 'Processing')) "
+                    # the index behind the rule, should a writer ever skip the write lock
+                    "ON CONFLICT (company_id, kind) WHERE status IN ('Queued', 'Processing') DO NOTHING RETURNING id",
+                    {**params, "kind": kind, "priority": PRIORITY[kind], "params": json.dumps({}), "now": now},
+                ).fetchall()
+            ]
+            if new_ids:
+                job_marks, job_params = in_list("job", new_ids)
+                db.execute(
+                    "INSERT INTO job_logs (job_id, at, level, message) "
+                    f"SELECT id, :at, 'info', :message FROM jobs WHERE id IN {job_marks}",
+                    {**job_params, "at": clock.now_iso(), "message": f"queued {kind_name(kind)}"},
+                )
+            queued += len(new_ids)
+    return queued
+
+
 def enqueue_and_claim(
     db: Store, company_id: int, kind: str, worker_id: str, params: dict[str, Any] | None = None
 ) -> tuple[Job, bool, Job | None]:
@@ -163,6 +231,7 @@ def claim(
     stale_after: float = STALE_AFTER_SECONDS,
 ) -> Job | None:
     """Atomically take the most urgent runnable job (or a stale one whose worker died)."""
+    leased_at = time.monotonic()  # before ``now``: the lease never outlasts what the row says
     now = clock.now_iso()
     stale = clock.now_iso(-stale_after)
     filters = ""
@@ -195,7 +264,7 @@ def claim(
         job = Job.from_row(dict(zip([c[0] for c in cursor.description], row, strict=True)))
         if job.attempts > 1:
             _log(db, job.id, "info", f"attempt {job.attempts} of {job.max_attempts} (worker {worker_id})")
-    return job
+    return replace(job, leased_at=leased_at)
 
 
 @functools.cache
@@ -251,33 +320,44 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def heartbeat(db: Store, job: Job) -> None:
+def _claim_of(job: Job) -> dict[str, Any]:
+    return {"id": job.id, "claimed_by": job.claimed_by, "attempts": job.attempts}
+
+
+def heartbeat(db: Store, job: Job) -> bool:
+    """Renew the running ``job``'s heartbeat; False when its claim is no longer this worker's."""
     with write(db):
-        db.execute(
-            "UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND claimed_by = :claimed_by",
-            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
+        cursor = db.execute(
+            f"UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND {_CLAIM}",
+            {"now": clock.now_iso(), **_claim_of(job)},
         )
+        return bool(cursor.rowcount)
 
 
-def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = None) -> None:
+def hold(db: Store, job: Job) -> None:
+    """Inside the caller's write transaction, before the job's own writes (a batch of orders,
+    upload results, the cursor): renew the claim, or raise :class:`ClaimLost` so the
+    transaction rolls back and changes nothing of the row's new owner."""
+    if not heartbeat(db, job):
+        raise ClaimLost(job)
+
+
+def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = None) -> bool:
+    """Record the running ``job``'s end; False (nothing written) when its claim was lost."""
     if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
         raise ValueError(status)
     with write(db):
         # only the claim's owner ends it: a worker presumed dead and replaced must not
         # overwrite what its replacement does
         cursor = db.execute(
-            "UPDATE jobs SET status = :status, finished_at = :now, summary = :summary "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {
-                "status": status,
-                "now": clock.now_iso(),
-                "summary": json.dumps(summary or {}, default=str),
-                "id": job.id,
-                "claimed_by": job.claimed_by,
-            },
-        )
-        if cursor.rowcount:
-            _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+            f"UPDATE jobs SET status = :status, finished_at = :now, summary = :summary WHERE id = :id AND {_CLAIM}",
+            {"status": status, "now": clock.now_iso(), "summary": json.dumps(summary or {}, default=str),
+             **_claim_of(job)},
+        )  # fmt: skip
+        if not cursor.rowcount:
+            return False
+        _log(db, job.id, "error" if status == FAILED else "info", f"{status}: {_summary_line(summary)}")
+    return True
 
 
 def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
@@ -285,8 +365,8 @@ def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
     write transaction, or one of its own."""
     with write(db):
         db.execute(
-            f"UPDATE jobs SET progress = :progress WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"progress": json.dumps(counts), "id": job.id, "claimed_by": job.claimed_by},
+            f"UPDATE jobs SET progress = :progress WHERE id = :id AND {_CLAIM}",
+            {"progress": json.dumps(counts), **_claim_of(job)},
         )
 
 
@@ -313,10 +393,12 @@ def _plural(n: int, word: str) -> str:
 def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None = None) -> bool:
     """Put a job back in the queue after a transient failure, with exponential backoff and jitter.
 
-    Returns False (and fails the job) once its attempts are used up.
+    Returns False (and fails the job) once its attempts are used up. Raises :class:`ClaimLost`
+    (writing nothing) when the job's claim is no longer this worker's.
     """
     if job.attempts >= job.max_attempts:
-        finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"})
+        if not finish(db, job, FAILED, {"error": f"gave up after {job.attempts} attempts: {reason}"}):
+            raise ClaimLost(job)
         return False
     # the first retry waits about retry_base_seconds, doubling each attempt (with jitter), at most 5 minutes
     base = config.current().retry_base_seconds
@@ -325,25 +407,29 @@ def retry_later(db: Store, job: Job, reason: str, *, retry_after: float | None =
         min(300.0, base * 2.0 ** (job.attempts - 1)) * random.uniform(0.5, 1.0),
     )
     with write(db):
-        db.execute(
-            "UPDATE jobs SET status = 'Queued', run_after = :run_after, claimed_by = NULL "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"run_after": clock.now_iso(delay), "id": job.id, "claimed_by": job.claimed_by},
+        cursor = db.execute(
+            f"UPDATE jobs SET status = 'Queued', run_after = :run_after, claimed_by = NULL WHERE id = :id AND {_CLAIM}",
+            {"run_after": clock.now_iso(delay), **_claim_of(job)},
         )
+        if not cursor.rowcount:
+            raise ClaimLost(job)
         _log(db, job.id, "warning", f"{reason.rstrip('. ')}; retrying in {delay:.1f} s")
     return True
 
 
-def requeue_now(db: Store, job: Job, reason: str) -> None:
-    """Give a job that was stopped (not failed) back to the queue; the attempt does not count."""
+def requeue_now(db: Store, job: Job, reason: str) -> bool:
+    """Give a job that was stopped (not failed) back to the queue; the attempt does not count.
+    False (nothing written) when its claim was lost: the row is someone else's now."""
     with write(db):
-        db.execute(
+        cursor = db.execute(
             "UPDATE jobs SET status = 'Queued', run_after = :now, claimed_by = NULL, "
-            "attempts = CASE WHEN attempts >= 1 THEN attempts - 1 ELSE 0 END "
-            f"WHERE id = :id AND status = 'Processing' AND {_CLAIMED_BY}",
-            {"now": clock.now_iso(), "id": job.id, "claimed_by": job.claimed_by},
+            f"attempts = CASE WHEN attempts >= 1 THEN attempts - 1 ELSE 0 END WHERE id = :id AND {_CLAIM}",
+            {"now": clock.now_iso(), **_claim_of(job)},
         )
+        if not cursor.rowcount:
+            return False
         _log(db, job.id, "warning", reason)
+    return True
 
 
 def cancel(db: Store, job_id: int | str, *, actor: str | None = None) -> Job:

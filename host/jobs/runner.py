@@ -10,6 +10,7 @@ call ``claim`` + ``execute`` in its task instead, and the plugins would not know
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -56,15 +57,51 @@ def _cluster_heartbeat() -> float:
 _HEARTBEAT_INTERVAL: dict[str, Callable[[], float]] = {"postgresql": _cluster_heartbeat}
 
 
+def _cluster_orphan_window() -> float:
+    from host.jobs.cluster import ORPHAN_AFTER_SECONDS
+
+    return ORPHAN_AFTER_SECONDS
+
+
+#: how long a running job's row may go without a heartbeat before another worker may take it,
+#: for each backend's job engine (``jobs.STALE_AFTER_SECONDS`` where none is named)
+_ORPHAN_WINDOW: dict[str, Callable[[], float]] = {"postgresql": _cluster_orphan_window}
+#: the part of the orphan window a claim is trusted without asking the database: the rest is the
+#: margin for a late statement and for clocks of two machines that differ a little
+LEASE_SHARE = 2 / 3
+
+
+def orphan_window(backend_name: str) -> float:
+    """Seconds a running job's row may go without a heartbeat on ``backend_name`` before another
+    worker may take it."""
+    return _ORPHAN_WINDOW.get(backend_name, lambda: jobs.STALE_AFTER_SECONDS)()
+
+
 class _Heartbeat:
     """Beats for a job from a thread of its own while the job runs, so a slow page (long
-    timeouts, Retry-After waits) never makes a live job look dead to other workers."""
+    timeouts, Retry-After waits) never makes a live job look dead to other workers.
+
+    It also keeps the claim's lease: the claim surely holds until the orphan window, less a
+    margin, has passed since the last beat that found it (``time.monotonic()``, taken before the
+    beat, so a process stopped for a while sees the lease run out). ``holds()`` is asked before
+    every channel request: within the lease it answers at once; past it (the process was stopped,
+    the database is slow) it has the claim confirmed by a beat first. A beat that finds the claim
+    gone (another worker took the job) sets ``lost``, and the job stops sending.
+    """
 
     def __init__(self, db: Store, job: Job):
         self.path = target_of(db)
         self.backend = backend(db)
         self.job = job
         self.stopped = threading.Event()
+        #: the claim is no longer this worker's (a beat matched no row)
+        self.lost = threading.Event()
+        self.window = orphan_window(self.backend)
+        self.lease = self.window * LEASE_SHARE
+        self.confirmed_at = job.leased_at if job.leased_at is not None else float("-inf")
+        self._wake = threading.Event()
+        self._beaten = threading.Condition()
+        self._beats = 0
         self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job.id}", daemon=True)
 
     def _interval(self) -> float:
@@ -74,19 +111,58 @@ class _Heartbeat:
         own = None
         interval = self._interval()
         try:
-            while not self.stopped.wait(interval):
+            while True:
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self.stopped.is_set():
+                    break
+                started = time.monotonic()
+                held: bool | None = None
                 try:
                     own = own or connect(self.path, migrate=False, create=False)
-                    jobs.heartbeat(own, self.job)
+                    held = jobs.heartbeat(own, self.job)
                 except Exception:  # a missed beat (database restarting) is no reason to stop beating
                     log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
                     if own is not None:
                         with contextlib.suppress(Exception):
                             own.close()
                     own = None
+                with self._beaten:
+                    if held:
+                        self.confirmed_at = max(self.confirmed_at, started)
+                    elif held is False:
+                        self.lost.set()
+                    self._beats += 1
+                    self._beaten.notify_all()
         finally:
             if own is not None:
                 own.close()
+
+    def confirmed(self) -> bool:
+        """Whether the claim holds by the lease alone, now (asks nothing, waits for nothing)."""
+        return not self.lost.is_set() and time.monotonic() < self.confirmed_at + self.lease
+
+    def holds(self) -> bool:
+        """Whether the claim surely holds now: at once within the lease, else after a beat (waiting
+        at most the orphan window for one; a database that does not answer by then: False)."""
+        if self.confirmed():
+            return True
+        if self.lost.is_set():
+            return False
+        give_up = time.monotonic() + self.window
+        with self._beaten:
+            while not self.lost.is_set() and not self.stopped.is_set():
+                now = time.monotonic()
+                if now < self.confirmed_at + self.lease:
+                    return True
+                if now >= give_up:
+                    break
+                self._wake.set()
+                self._beaten.wait_for(functools.partial(self._beat_since, self._beats), give_up - now)
+        return False
+
+    def _beat_since(self, seen: int) -> bool:
+        return self._beats > seen or self.stopped.is_set()
 
     def __enter__(self) -> _Heartbeat:
         self.thread.start()
@@ -94,6 +170,9 @@ class _Heartbeat:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stopped.set()
+        self._wake.set()
+        with self._beaten:
+            self._beaten.notify_all()
         self.thread.join()
 
 
@@ -114,12 +193,49 @@ def execute(
 
     ``stop`` is asked between orders and batches: once true the job commits what it has and
     goes back to the queue, to be continued by the next worker.
+
+    The job is fenced by its claim: before every channel request (the ``stop`` question the
+    channel toolkit asks) the claim's lease must hold, and each batch it writes renews the claim
+    in the batch's own transaction (``jobs.hold``). A worker that lost its job (its heartbeats
+    stopped for longer than the orphan window: a frozen process, a partition, and another worker
+    took the job) sends nothing more and writes nothing more; the job log says so, and its
+    attempt is not counted against the job. Returns ``LOST`` then.
     """
-    with _Heartbeat(db, job):
-        return _execute(db, job, progress, stop)
+    with _Heartbeat(db, job) as beat:
+
+        def stop_or_lost() -> bool:
+            return (stop is not None and stop()) or not beat.holds()
+
+        try:
+            return _execute(db, job, progress, stop_or_lost, beat)
+        except jobs.ClaimLost:
+            return _lost(db, job)
 
 
-def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Callable[[], bool] | None) -> str:
+#: what ``execute`` returns for a job whose claim this worker lost while running it
+LOST = "Lost"
+
+
+def _lost(db: Store, job: Job) -> str:
+    """Say in the job's log why this worker stopped (a line beside the new owner's, nothing of
+    the row changed)."""
+    log.warning("job %s %s: %s", job.id, job.kind, jobs.LOST_CLAIM)
+    try:
+        jobs.log(db, job.id, "warning", f"{jobs.LOST_CLAIM} (worker {job.claimed_by}, attempt {job.attempts})")
+    except Exception:  # the database is away: the log line is all that is lost
+        log.warning("job %s: the line saying it was lost could not be written", job.id, exc_info=True)
+    return LOST
+
+
+def _ended(job: Job, recorded: bool) -> None:
+    """An end the job's claim did not let it write: the claim was lost meanwhile."""
+    if not recorded:
+        raise jobs.ClaimLost(job)
+
+
+def _execute(
+    db: Store, job: Job, progress: download.Progress | None, stop: Callable[[], bool], beat: _Heartbeat
+) -> str:
     failpoint("job.after_claim")
     company = get_company(db, job.company_id)
 
@@ -130,8 +246,12 @@ def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Call
     try:
         gate.check_allowed(db, company, job.kind)
     except gate.NotAllowed as exc:
-        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        _ended(job, jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)}))
         return jobs.CANCELLED
+
+    def held() -> None:  # inside each write of the job's batches: the claim is still this worker's
+        jobs.hold(db, job)
+
     try:
         if job.kind == "test_settings":
             return connection_test.run(db, job, company)
@@ -156,13 +276,16 @@ def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Call
                 stop=stop,
                 budget_seconds=job_budget_seconds(),
                 record=lambda counts: jobs.set_progress(db, job, counts),
+                held=held,
             )
             summary["since"] = clock.iso(since)
             status = jobs.PARTIAL if summary["bad_orders"] else jobs.COMPLETED
             if summary.get("more"):
                 download.download_soon(db, company, summary.get("waiting_until"))
         elif job.kind == "upload_tracking":
-            summary = upload.upload_tracking(db, company, log=job_log, stop=stop, budget_seconds=job_budget_seconds())
+            summary = upload.upload_tracking(
+                db, company, log=job_log, stop=stop, budget_seconds=job_budget_seconds(), held=held
+            )
             # nothing accepted is a failure, not a partial success; a shipment that met a passing
             # failure is not sent yet either, though it goes again next round without a pause
             if not summary["failed"] and not summary["retrying"]:
@@ -181,17 +304,27 @@ def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Call
             retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
             requeued = jobs.retry_later(db, job, f"{type(exc).__name__}: {message}", retry_after=retry_after)
             return jobs.QUEUED if requeued else jobs.FAILED
-        jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"})
+        _ended(job, jobs.finish(db, job, jobs.FAILED, {"error": f"{type(exc).__name__}: {message}"}))
         return jobs.FAILED
     except download.SettingsChanged as exc:
-        jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)})
+        _ended(job, jobs.finish(db, job, jobs.CANCELLED, {"reason": str(exc)}))
         return jobs.CANCELLED
     except gate.Interrupted as exc:
-        jobs.requeue_now(db, job, str(exc))
+        if beat.lost.is_set():
+            raise jobs.ClaimLost(job) from None
+        reason = str(exc)
+        if not beat.confirmed():  # not stopped by the worker: its claim could not be confirmed in time
+            reason = (
+                "this worker could not confirm its claim on the job with the database in time; "
+                "stopped without sending more, queued again"
+            )
+        _ended(job, jobs.requeue_now(db, job, reason))
         return jobs.QUEUED
+    except jobs.ClaimLost:
+        raise
     except HostError as exc:
         log.error("job %s %s (%s) failed: %s", job.id, job.kind, company.name, exc)
-        jobs.finish(db, job, jobs.FAILED, {"error": str(exc)})
+        _ended(job, jobs.finish(db, job, jobs.FAILED, {"error": str(exc)}))
         return jobs.FAILED
     except Exception as exc:  # never let one job kill the worker; retry in case it was transient
         log.error(
@@ -205,7 +338,7 @@ def _execute(db: Store, job: Job, progress: download.Progress | None, stop: Call
         requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
         return jobs.QUEUED if requeued else jobs.FAILED
     failpoint("job.before_finish")
-    jobs.finish(db, job, status, summary)
+    _ended(job, jobs.finish(db, job, status, summary))
     _log_download(db, job, status, summary)
     log.info("job %s %s (%s): %s %s", job.id, job.kind, company.name, status, summary)
     return status

@@ -15,7 +15,7 @@ from host import clock, config
 from host.channel import plugins
 from host.jobs import queue as jobs
 from host.records import audit
-from host.store.api import Store, index_hint
+from host.store.api import Store, in_list, index_hint
 from host.store.db import write
 
 log = logging.getLogger("cartplugin.worker")
@@ -80,31 +80,55 @@ def purge_if_due(db: Store) -> int | None:
 def tick(db: Store, *, download_every: float | None = None) -> dict[str, int]:
     """Queue the automatic work that is due now; returns how many jobs of each kind were queued.
 
+    The due companies are read first, without the write lock; when any are due, every job of the
+    tick is queued in one write transaction (:func:`jobs.enqueue_many`), so a thousand due
+    companies keep the other writers waiting once, briefly, not a thousand times.
+
     ``download_every``: seconds until a company's next automatic download (default: the setting)."""
     if download_every is None:
         download_every = config.current().download_every
-    queued = {"download_orders": 0, "upload_tracking": 0}
     jobs.recover_orphans(db)
     purge_if_due(db)
     now = clock.now_iso()
     installed = set(plugins.channels())
-    for company_id, name, channel in db.execute(_DUE_DOWNLOADS, {"now": now}).fetchall():
-        if _plugin_missing(company_id, name, channel, installed):
-            continue
-        _, created = jobs.enqueue(db, company_id, "download_orders")
-        queued["download_orders"] += created
-        with write(db):
-            db.execute(
-                "UPDATE companies SET next_download_at = :at WHERE id = :id",
-                {"at": clock.now_iso(download_every), "id": company_id},
-            )
+    downloads = [
+        company_id
+        for company_id, name, channel in db.execute(_DUE_DOWNLOADS, {"now": now}).fetchall()
+        if not _plugin_missing(company_id, name, channel, installed)
+    ]
     due_uploads = _DUE_UPLOADS.format(hint=index_hint(db, "orders_awaiting_upload"))
-    for company_id, name, channel in db.execute(due_uploads, {"now": now}).fetchall():
-        if _plugin_missing(company_id, name, channel, installed):
-            continue
-        _, created = jobs.enqueue(db, company_id, "upload_tracking")
-        queued["upload_tracking"] += created
+    uploads = [
+        company_id
+        for company_id, name, channel in db.execute(due_uploads, {"now": now}).fetchall()
+        if not _plugin_missing(company_id, name, channel, installed)
+    ]
+    queued = {"download_orders": 0, "upload_tracking": 0}
+    if not downloads and not uploads:
+        return queued
+    with write(db):
+        if downloads:
+            downloads = _move_next_download(db, downloads, now, clock.now_iso(download_every))
+            queued["download_orders"] = jobs.enqueue_many(db, "download_orders", downloads)
+        if uploads:
+            queued["upload_tracking"] = jobs.enqueue_many(db, "upload_tracking", uploads)
     return queued
+
+
+def _move_next_download(db: Store, company_ids: list[int], now: str, at: str) -> list[int]:
+    """Schedule the next download of those of ``company_ids`` still due at ``now`` (another
+    worker process's tick may have taken them since they were read); which ones."""
+    still_due: list[int] = []
+    for start in range(0, len(company_ids), jobs.BULK_CHUNK):
+        marks, params = in_list("company", company_ids[start : start + jobs.BULK_CHUNK])
+        still_due += [
+            row[0]
+            for row in db.execute(
+                f"UPDATE companies SET next_download_at = :at WHERE id IN {marks} AND next_download_at <= :now "
+                "RETURNING id",
+                {**params, "at": at, "now": now},
+            ).fetchall()
+        ]
+    return still_due
 
 
 def pull_schedule_forward(db: Store, download_every: float) -> None:

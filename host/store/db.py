@@ -136,6 +136,29 @@ def connect(path: str | os.PathLike, *, migrate: bool = True, create: bool = Tru
     return db
 
 
+class Connections:
+    """Where a server of many short requests takes a connection for each (``open``) and what it
+    closes when it stops (``close``): on PostgreSQL a pool (:class:`host.store.pg.PgPool`) of at
+    most ``pool_size`` connections kept open, since a new one costs the server a process and the
+    request a round of authentication; on SQLite a connection of its own each time, which costs
+    an ``open()`` of the file and holds nothing, so there is nothing to bound."""
+
+    def __init__(self, target: str | os.PathLike, pool_size: int):
+        self.target = as_target(target)
+        self.pool = pg.PgPool(str(self.target), pool_size, name="cartplugin-web") if pg.is_url(self.target) else None
+
+    def open(self) -> Store:
+        """A connection for one request (its ``close()`` gives a pooled one back); the schema is
+        not checked again (the server checked it when it started)."""
+        if self.pool is not None:
+            return self.pool.database()
+        return connect(self.target, migrate=False)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
 def connect_postgresql(url: str, *, migrate: bool = True) -> pg.PgDatabase:
     """A PostgreSQL database by its URL, with the schema up to date unless ``migrate=False``."""
     from host.store import pg_migrations

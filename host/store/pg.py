@@ -21,6 +21,10 @@ advisory lock that all writers share (:data:`WRITE_LOCK`): writers take turns, e
 SQLite's ``BEGIN IMMEDIATE`` makes them, so every read-then-write the host does inside one
 stays correct without per-query locking; readers never wait. A connection the server dropped
 (a restart) is opened again by the next statement outside a transaction.
+
+:class:`PgPool` keeps a bounded number of connections open for a server of many short requests
+(the web admin): a :class:`PgDatabase` borrows one and gives it back on ``close()``. Every
+connection, pooled or not, is opened by :func:`open_connection`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import functools
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from host.errors import HostError
 from host.store import errors
@@ -123,6 +127,82 @@ def _store_error(exc: Exception) -> errors.StoreError:
     return errors.OperationalError(message)
 
 
+# -- connections -------------------------------------------------------------------------------
+
+
+def open_connection(url: str) -> Any:
+    """A new connection to ``url`` as the host opens every one (its own, or a pool's): autocommit,
+    the connect timeout; an error is psycopg's, the password masked."""
+    return pgurl.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+
+
+class _PoolOpens:
+    """What a :class:`PgPool` opens its connections with: :func:`open_connection`, so pooled
+    connections are set up exactly as the host's others (the pool's own keyword arguments are
+    not used)."""
+
+    @staticmethod
+    def connect(conninfo: str, **_: Any) -> Any:
+        return open_connection(conninfo)
+
+
+class PgPool:
+    """At most ``max_size`` connections to one database, kept open for many short users (the web
+    admin's requests), instead of a connection opened and closed by each.
+
+    ``take`` waits up to ``timeout`` seconds for a free connection (then the store's
+    ``OperationalError``); a connection is checked before it is lent, so one the server dropped
+    meanwhile (a restart, an idle timeout) is replaced, not lent; ``give_back`` discards a broken
+    one and rolls back a transaction left open. :meth:`database` wraps one in the store
+    interface; closing that gives it back.
+    """
+
+    def __init__(self, url: str, max_size: int, *, timeout: float = 10.0, name: str = "cartplugin"):
+        _load_psycopg()
+        from psycopg_pool import ConnectionPool
+
+        self.url, self.max_size, self.timeout = url, max_size, timeout
+        self._pool: Any = ConnectionPool(
+            url,
+            connection_class=cast(Any, _PoolOpens),
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            check=ConnectionPool.check_connection,
+            name=name,
+            timeout=timeout,
+            max_idle=300.0,
+        )
+        self._opened = False
+
+    def take(self) -> Any:
+        from psycopg_pool import PoolTimeout
+
+        if not self._opened:  # on first use (opening again is harmless): no threads for a pool never used
+            self._pool.open(wait=False)
+            self._opened = True
+
+        try:
+            return self._pool.getconn()
+        except PoolTimeout:
+            raise errors.OperationalError(
+                f"no database connection free within {self.timeout:g} s (all {self.max_size} of the pool in use)"
+            ) from None
+
+    def give_back(self, raw: Any) -> None:
+        self._pool.putconn(raw)
+
+    def database(self) -> PgDatabase:
+        """A :class:`PgDatabase` on a connection of this pool; its ``close()`` gives it back."""
+        return PgDatabase(self.url, pool=self)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __repr__(self) -> str:
+        return f"<PgPool {display(self.url)} max {self.max_size}>"
+
+
 # -- the Database look-alike -----------------------------------------------------------------
 
 
@@ -202,31 +282,40 @@ class PgDatabase:
 
     backend = "postgresql"
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, pool: PgPool | None = None):
         _load_psycopg()
         self.url = url
         self.conn = PgConnection(self)
         self._raw: Any = None
+        self._pool = pool
         self._connect()
 
     def _connect(self) -> None:
         try:
-            self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            self._raw = self._pool.take() if self._pool is not None else open_connection(self.url)
         except psycopg.Error as exc:
             raise HostError(f"cannot open database {display(self.url)!r}: {_store_error(exc)}") from None
 
     def _ready(self) -> Any:
-        """The connection, opened again if the server dropped it while no transaction was open.
+        """The connection, opened again if the server dropped it while no transaction was open
+        (a pool's: given back, the pool discards it, and another taken).
 
         Lost inside a write transaction, it is not replaced until that transaction has ended:
         the rest of the transaction must fail, not run on a new connection one statement at a time.
         """
         raw = self._raw
+        if raw is None:  # a pool's connection, given back
+            raise errors.OperationalError("this database connection was closed")
         if (raw.closed or raw.broken) and not self._closed:
             if self._writing:
                 raise errors.OperationalError("the connection to PostgreSQL was lost during a transaction")
             try:
-                self._raw = pgurl.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+                if self._pool is not None:
+                    self._raw = None
+                    self._pool.give_back(raw)
+                    self._raw = self._pool.take()
+                else:
+                    self._raw = open_connection(self.url)
             except psycopg.Error as exc:
                 raise _store_error(exc) from exc
         return self._raw
@@ -329,7 +418,11 @@ class PgDatabase:
 
     def close(self) -> None:
         self._closed = True
-        if self._raw is not None and not self._raw.closed:
+        if self._pool is not None:  # back to the pool, which rolls back a transaction left open
+            raw, self._raw = self._raw, None
+            if raw is not None:
+                self._pool.give_back(raw)
+        elif self._raw is not None and not self._raw.closed:
             self.rollback()
             self._raw.close()
 

@@ -1,10 +1,12 @@
-"""The Flask application: one database connection per request, error pages without tracebacks,
-security headers on every answer."""
+"""The Flask application: one database connection per request (on PostgreSQL borrowed from a
+bounded pool, ``web_db_pool_size``), error pages without tracebacks, security headers on every
+answer."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import weakref
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,10 +15,11 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from host import config
 from host.channel import plugins
 from host.errors import NotFound
 from host.records import secrets as sealing
-from host.store.db import as_target, connect, write
+from host.store.db import Connections, as_target, connect, write
 from host.web import auth, filters
 from host.web.routes import admin, companies, employees, jobs, orders, shipments
 
@@ -60,7 +63,10 @@ def create_app(
     secure_cookies: bool = False,
     session_hours: float = SESSION_HOURS,
     idle_minutes: float = SESSION_IDLE_MINUTES,
+    pool_size: int | None = None,
 ) -> Flask:
+    """The web admin on ``db_path``; ``pool_size``: the most connections it holds to PostgreSQL
+    at once (default: the ``web_db_pool_size`` setting)."""
     path = as_target(db_path)
     app = Flask(__name__)
     app.config.update(
@@ -82,6 +88,9 @@ def create_app(
     # every <int:...> in a route is a row id: one past SQLite's largest integer is "not found",
     # not an OverflowError from the database (a 500)
     app.url_map.converters["int"] = RowId
+    connections = Connections(path, pool_size or config.current().web_db_pool_size)
+    app.extensions["cartplugin.connections"] = connections
+    weakref.finalize(app, connections.close)  # an app dropped (tests) closes its pool; at exit too
     CSRFProtect(app)
     plugins.load_plugins()
     auth.init_app(app)

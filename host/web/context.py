@@ -7,13 +7,13 @@ from flask import current_app, flash, g
 
 from host.records import access as access_module
 from host.store.api import Store
-from host.store.db import connect
 
 
 def db() -> Store:
-    """This request's connection (opened on first use, closed when the request ends)."""
+    """This request's connection (opened, or borrowed from the app's pool, on first use; closed
+    or given back when the request ends)."""
     if "db" not in g:
-        g.db = connect(current_app.config["DB_PATH"], migrate=False)
+        g.db = current_app.extensions["cartplugin.connections"].open()
     return g.db
 
 

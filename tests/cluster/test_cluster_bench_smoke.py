@@ -22,3 +22,11 @@ def test_scale_out_bench_runs_and_its_checks_hold(postgres) -> None:  # postgres
     assert "sandbox state: 20 orders with exactly one shipment, 0 with another count" in done.stdout
     rows = [line.split() for line in done.stdout.splitlines() if line.strip().endswith(("ok", "FAILED"))]
     assert [row[-1] for row in rows] == ["ok", "ok"], done.stdout
+    # issue 26, item 6: the CPU floor beside the latency floor, and the re-sent POSTs against their target
+    assert "latency floor CPU floor" in done.stdout, done.stdout
+    # workers ("2 +F": two words), seconds, requests, req/s, x 1 worker, latency floor, CPU floor, ratio,
+    # re-sent, checks
+    assert all(len(row) == 10 + row[1:2].count("+F") for row in rows), done.stdout
+    assert "kill + restart round: " in done.stdout and " tracking POSTs re-sent, target <= upload concurrency 8 x " in (
+        done.stdout
+    ), done.stdout

@@ -113,8 +113,12 @@ def test_every_grid_query_keeps_to_the_companies_it_is_given(store):
     assert queries.orders_page(store, {"company": str(beta.id)}, mine).total == 0
     assert queries.orders_page(store, {"q": "B-"}, mine).total == 0
     assert queries.orders_page(store, {"company": str(beta.id)}, EVERY).total == 2
-    assert "Beta only" not in queries.payment_statuses(store, mine)
-    assert "Beta only" in queries.payment_statuses(store, EVERY)
+    assert queries.payment_statuses(store, mine) == ["Fully Charged"]
+    assert queries.payment_statuses(store, EVERY) == ["Beta only", "Fully Charged"]
+    assert queries.payment_statuses(store, nobody) == []
+    assert [c["name"] for c in queries.company_choices(store, mine)] == ["Acme Refurb"]
+    assert [c["name"] for c in queries.company_choices(store, EVERY)] == ["Acme Refurb", "Beta Phones"]
+    assert queries.company_choices(store, nobody) == []
     assert queries.jobs_page(store, {}, mine).total == 0 and queries.jobs_page(store, {}, EVERY).total == 1
     assert queries.attention_orders(store, mine) == []
     assert [o["source_order_id"] for o in queries.attention_orders(store, EVERY)] == ["B-2"]

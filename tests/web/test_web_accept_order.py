@@ -4,11 +4,11 @@ a company with "Accept new orders on download" off)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import fetch_rows
 from web_support import SHOTS, Walk, signed_in
 
 from backmarket import plugin as bm_plugin
@@ -60,10 +60,9 @@ def _line_states(sandbox: BackMarketSandbox, source_order_id: str) -> list[int]:
 
 
 def _audit(db_target: Path) -> list[tuple[str, str]]:
-    with sqlite3.connect(db_target) as db:
-        return db.execute(
-            "SELECT action, target FROM audit_log WHERE target LIKE 'order %' AND source = 'web' ORDER BY id"
-        ).fetchall()
+    return fetch_rows(
+        db_target, "SELECT action, target FROM audit_log WHERE target LIKE 'order %' AND source = 'web' ORDER BY id"
+    )
 
 
 def _lines(run, order: dict) -> list[dict]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlite_utils
 
 from host.store.db import connect
 from host.store.migrations import migrations
 
 
+# a SQLite database of before 0004; PostgreSQL's legacy steps: tests/store/test_pg_migrations.py
+@pytest.mark.sqlite_only
 def test_an_older_database_gains_the_web_admin_tables_and_keeps_its_rows(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0004_web_admin")

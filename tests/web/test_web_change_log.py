@@ -83,13 +83,13 @@ def test_the_change_log_filters_by_company_user_kind_and_dates_and_keeps_its_ret
 ):
     from host.jobs import scheduler
     from host.records import audit
-    from host.store.db import connect
+    from host.store.db import connect, write
 
     run("companies", "add", "Acme")
     run("companies", "add", "Beta")
     db = connect(db_target)
     acme, beta = (row[0] for row in db.execute("SELECT id FROM companies ORDER BY name").fetchall())
-    with db.conn:
+    with write(db):
         _entry(db, "2026-11-02T09:00:00.000000Z", "sue", "web", "order shipped", acme)
         _entry(db, "2026-11-20T09:00:00.000000Z", "walt", "web", "order shipped", beta)
         _entry(db, "2026-11-21T23:59:59.000000Z", "cli:root", "cli", "Cart General saved", acme)

@@ -14,7 +14,7 @@ from web_support import ROLES, signed_in
 from backmarket_pro.sandbox import Sandbox
 from host.jobs import queue as jobs
 from host.records import access, users
-from host.store.db import connect
+from host.store.db import connect, write
 from host.web import reach
 
 OTHER = "Beta Phones"
@@ -46,7 +46,7 @@ def _objects(run, name: str, db_target, tracking: str) -> dict[str, int]:
         company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": name}).fetchone()[0]
         job, _ = jobs.enqueue(db, company_id, "import_orders", {"since": None})
         shipment_id = shipped["shipments"][0]["id"]
-        with db.conn:
+        with write(db):
             db.execute("UPDATE orders SET channel_cancelled = 1 WHERE id = :id", {"id": listed[1]["id"]})
             db.execute("UPDATE shipments SET upload_state = 'failed', upload_message = 'refused' WHERE id = :id",
                        {"id": shipment_id})  # fmt: skip
@@ -172,7 +172,7 @@ def test_a_limited_user_cannot_add_a_company_and_the_employees_page_says_who_see
 def test_a_role_change_to_admin_reaches_every_company_again(web, run, company, other, db_target):
     _limit(db_target, company, ["sue"])
     db = connect(db_target)
-    with db.conn:
+    with write(db):
         db.execute("UPDATE users SET role = 'admin' WHERE name = 'sue'")
     assert access.for_user(db, users.get_user_by_name(db, "sue")).everything
     db.close()

@@ -9,6 +9,7 @@ import re
 from html import unescape
 
 import requests
+from support import fetch_rows
 from web_support import PASSWORD, csrf_token, signed_in
 
 from host.records import audit, users
@@ -51,12 +52,8 @@ def _user_id(db_target, name: str) -> int:
         db.close()
 
 
-def _rows(db_target, sql: str, params: list | None = None) -> list[tuple]:
-    db = connect(db_target)
-    try:
-        return [tuple(row) for row in db.execute(sql, params or [])]
-    finally:
-        db.close()
+def _rows(db_target, sql: str) -> list[tuple]:
+    return fetch_rows(db_target, sql)
 
 
 def _log(db_target) -> list[tuple[str, str, str | None]]:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import Held, db_digest, wait_until
+from support import Held, db_digest, fetch_rows, wait_until
 from web_support import signed_in
 
 import backmarket_pro.plugin
@@ -24,13 +23,11 @@ from host.jobs import runner
 
 
 def _jobs(db_target: Path) -> list[tuple[int, str, str]]:
-    with sqlite3.connect(db_target) as db:
-        return db.execute("SELECT id, kind, params FROM jobs ORDER BY id").fetchall()
+    return fetch_rows(db_target, "SELECT id, kind, params FROM jobs ORDER BY id")
 
 
 def _cursor(db_target: Path) -> str:
-    with sqlite3.connect(db_target) as db:
-        return db.execute("SELECT value FROM cursors WHERE name = :name", {"name": cursors.CURSOR_NAME}).fetchone()[0]
+    return fetch_rows(db_target, "SELECT value FROM cursors WHERE name = :name", {"name": cursors.CURSOR_NAME})[0][0]
 
 
 def _text(html: str) -> str:

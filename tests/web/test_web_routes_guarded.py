@@ -95,7 +95,9 @@ def _real_objects(run, company: str, db_target) -> dict[str, int]:
 def _snapshot(db_target) -> dict[str, list]:
     db = connect(db_target)
     try:
-        return {table: [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY rowid")] for table in WRITTEN}
+        return {
+            table: sorted((tuple(row) for row in db.execute(f"SELECT * FROM {table}")), key=repr) for table in WRITTEN
+        }
     finally:
         db.close()
 

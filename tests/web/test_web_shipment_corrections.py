@@ -4,10 +4,10 @@ carrier select of Ship Items, on the web admin's pages (a real server, the Back 
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 import pytest
+from support import fetch_rows
 from web_support import signed_in
 
 from host.store.db import connect
@@ -20,10 +20,9 @@ def shop(run, company):
 
 
 def _audit(db_target: Path, action: str) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(db_target) as db:
-        return db.execute(
-            "SELECT actor, target, details FROM audit_log WHERE action = :action ORDER BY id", {"action": action}
-        ).fetchall()
+    return fetch_rows(
+        db_target, "SELECT actor, target, details FROM audit_log WHERE action = :action ORDER BY id", {"action": action}
+    )
 
 
 def _form_action(html: str, label: str) -> str:

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from support import fetch_rows
 from web_support import SHOTS, Walk
 
 
@@ -43,10 +42,9 @@ def test_options_and_job_priority_in_a_real_browser(browser, web, run, company, 
     assert walk.text("#job-priority-name") == "High"
     walk.shot("35-queued-job-priority-raised")
     assert run.json("jobs", "show", str(queued["id"]))["priority_name"] == "High"
-    with sqlite3.connect(db_target) as db:
-        assert db.execute("SELECT actor, action FROM audit_log ORDER BY id DESC LIMIT 1").fetchone() == (
-            "sue", "Queued Job priority changed",
-        )  # fmt: skip
+    assert fetch_rows(db_target, "SELECT actor, action FROM audit_log ORDER BY id DESC LIMIT 1") == [
+        ("sue", "Queued Job priority changed")
+    ]
     for name in (
         "33-website-general-options-edit",
         "34-website-general-options-saved",

@@ -43,6 +43,11 @@ ORPHAN_AFTER_SECONDS = cluster_timing.ORPHAN_AFTER_SECONDS
 HEARTBEAT_SECONDS = cluster_timing.HEARTBEAT_SECONDS
 #: how long a task whose database went away keeps trying to give its row back
 GIVE_BACK_SECONDS = 120.0
+#: how long a finished procrastinate task (and its events) is kept: the host's ``jobs`` row is
+#: the record staff see; the task's own only helps to follow a run that has just ended
+FINISHED_TASKS_KEPT_SECONDS = 3600.0
+#: finished tasks removed at most per round, so that one round never holds up the schedule
+PRUNE_BATCH = 1000
 
 _local = threading.local()
 #: set when the worker process is stopping: running jobs stop at their next order and requeue
@@ -172,6 +177,31 @@ _ANY_TASK = f"""
 SELECT 1 FROM procrastinate_jobs p WHERE p.task_name = '{TASK}' AND p.status IN ('todo', 'doing')
    AND (p.args->>'job_id')::bigint = j.id
 """
+
+
+_OLD_FINISHED_TASKS = f"""
+DELETE FROM procrastinate_jobs WHERE id IN (
+    SELECT p.id FROM procrastinate_jobs p
+     WHERE p.task_name = '{TASK}' AND p.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_events e WHERE e.job_id = p.id
+                          AND e.at >= now() - make_interval(secs => %s))
+     ORDER BY p.id LIMIT %s)
+"""
+
+
+def prune(conn: psycopg.Connection, *, kept: float | None = None, batch: int | None = None) -> int:
+    """Delete up to ``batch`` of the host's procrastinate tasks that ended more than ``kept``
+    seconds ago, with their events (procrastinate keeps every one otherwise); how many.
+
+    procrastinate's own ``delete_old_jobs`` reads every task and event of the database at each
+    call; this reads the oldest tasks first and stops at ``batch``, so the leader can do it
+    every round and the table stays as small as a window of ``kept`` seconds. Defaults:
+    ``FINISHED_TASKS_KEPT_SECONDS`` and ``PRUNE_BATCH``.
+    """
+    kept = FINISHED_TASKS_KEPT_SECONDS if kept is None else kept
+    batch = PRUNE_BATCH if batch is None else batch
+    with conn.transaction():
+        return conn.execute(_OLD_FINISHED_TASKS, [kept, batch]).rowcount
 
 
 def sweep(conn: psycopg.Connection) -> dict[str, int]:

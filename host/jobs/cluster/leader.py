@@ -2,9 +2,9 @@
 
 Every cluster worker runs a :class:`Scheduler` thread; each asks for the session advisory lock
 ``pg_try_advisory_lock(SCHEDULER_LOCK)`` and only the holder ticks (queues the downloads and
-uploads that are due, then :func:`engine.sweep`). The lock belongs to the holder's connection,
-so when that process dies, or its connection drops (database restart), PostgreSQL releases it
-and another worker takes over at its next try, within one ``interval``.
+uploads that are due, then :func:`engine.sweep` and :func:`engine.prune`). The lock belongs to
+the holder's connection, so when that process dies, or its connection drops (database restart),
+PostgreSQL releases it and another worker takes over at its next try, within one ``interval``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class Scheduler:
         finally:
             db.close()
         swept = engine.sweep(self._conn)
+        pruned = engine.prune(self._conn)
         self.rounds += 1
         if any(queued.values()):
             self._say(f"tick: queued {queued['download_orders']} download(s), {queued['upload_tracking']} upload(s)")
@@ -86,7 +87,9 @@ class Scheduler:
                 f"sweep: {swept['requeued']} job(s) of stopped workers queued again, {swept['failed']} failed, "
                 f"{swept['deferred']} given to the engine"
             )
-        return {**queued, **swept}
+        if pruned:
+            log.info("removed %d finished procrastinate task(s) past their window", pruned)
+        return {**queued, **swept, "pruned": pruned}
 
     def close(self) -> None:
         if self._conn is not None:

@@ -14,7 +14,8 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from host import clock, config
@@ -26,6 +27,17 @@ log = logging.getLogger("cartplugin.cluster")
 
 #: pause before a worker whose database went away starts its loop again
 RESTART_PAUSE_SECONDS = 2.0
+
+
+def _run_to_end(work: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(work)``; from a thread that already runs an event loop (an async caller, a
+    browser driven by Playwright's sync API), on a thread of its own, waited for."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartplugin-once") as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 def prepare(url: str) -> None:
@@ -56,7 +68,7 @@ def run(
         if once:
             queued = scheduler.round()
             scheduler.close()
-            ran = asyncio.run(_work(url, max_workers=max_workers, wait=False, grace=grace))
+            ran = _run_to_end(_work(url, max_workers=max_workers, wait=False, grace=grace))
             if echo:
                 echo(
                     f"tick: queued {queued.get('download_orders', 0)} download(s), "
@@ -71,7 +83,6 @@ def run(
         finally:
             stop.set()
             thread.join(10)
-
     finally:
         engine.report_to(None)
 
@@ -102,6 +113,7 @@ async def _work(
     if wait:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+    loop.set_exception_handler(_task_errors)
     async with app.open_async():
         while True:
             before = engine.runs()
@@ -136,3 +148,23 @@ async def _work(
             if not wait or engine.stopping.is_set():
                 break
     return ran
+
+
+#: procrastinate's answer when a task's end is recorded after the sweep ended the task
+_GIVEN_BACK = 'Job was not found or not in "doing"'
+
+
+def _task_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A task that ran on after the sweep gave its job to another worker (this process was
+    frozen or cut off past the orphan window) cannot record its end: one line says so, instead
+    of an unretrieved exception's traceback. Anything else goes to asyncio's own handler."""
+    exc: BaseException | None = context.get("exception")
+    while exc is not None and _GIVEN_BACK not in str(exc):
+        exc = exc.__cause__
+    if exc is None:
+        loop.default_exception_handler(context)
+        return
+    log.warning(
+        "a task of this worker ended after the sweep had given its job back (this worker was presumed "
+        "dead); its end is not recorded"
+    )

@@ -66,6 +66,6 @@ def audit_log():
         entries=audit.entries(db(), filters=wanted, limit=500),
         wanted=wanted,
         kinds=audit.kinds(db()),
-        companies=[(c["id"], c["name"]) for c in queries.companies_overview(db(), access())],
+        companies=[(c["id"], c["name"]) for c in queries.company_choices(db(), access())],
         **_who(wanted.source),
     )

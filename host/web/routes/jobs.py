@@ -20,7 +20,7 @@ def index():
     return render_template(
         "jobs.html",
         page=page,
-        companies=queries.companies_overview(db(), access()),
+        companies=queries.company_choices(db(), access()),
         kinds=jobs.KINDS,
         statuses=jobs.STATUSES,
     )

@@ -19,7 +19,7 @@ bp = Blueprint("orders", __name__)
 def index():
     page = queries.orders_page(db(), request.args.to_dict(), access())
     return render_template(
-        "orders.html", page=page, companies=queries.companies_overview(db(), access()), statuses=orders.STATUSES,
+        "orders.html", page=page, companies=queries.company_choices(db(), access()), statuses=orders.STATUSES,
         payments=queries.payment_statuses(db(), access()),
         shippings=(orders.UNSHIPPED, orders.PARTIALLY_SHIPPED, orders.FULLY_SHIPPED),
         search_hint=order_search.hint(request.args.get("q")),
