@@ -29,6 +29,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from host.errors import HostError
+from host.store import pg
 from host.store.db import display, is_database_url
 
 ENV_PREFIX = "CARTPLUGIN_"
@@ -65,6 +66,19 @@ class Settings(BaseSettings):
         10.0, gt=0, le=300, description="seconds Test Settings may take in all, retries included"
     )
     stop_grace_seconds: float = Field(5.0, ge=0, le=600, description="seconds a stopping worker waits for its jobs")
+    # what the host sets on each of its PostgreSQL connections (host.store.pg.Session)
+    pg_lock_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="PostgreSQL: seconds a write waits for the write lock, then fails unwritten"
+    )
+    pg_idle_in_transaction_seconds: float = Field(
+        30.0, gt=0, le=3600, description="PostgreSQL: the server ends a session idle this long inside a transaction"
+    )
+    pg_keepalives_idle: int = Field(30, ge=1, le=7200, description="PostgreSQL: seconds of silence before keepalives")
+    pg_keepalives_interval: int = Field(10, ge=1, le=600, description="PostgreSQL: seconds between two keepalives")
+    pg_keepalives_count: int = Field(3, ge=1, le=100, description="PostgreSQL: unanswered keepalives that end it")
+    pg_tcp_user_timeout_seconds: float = Field(
+        60.0, gt=0, le=3600, description="PostgreSQL: seconds sent data may stay unacknowledged"
+    )
     debug: bool = Field(False, description="show the traceback behind an internal error")
     # `cartplugin serve` (the web admin); its flags override these
     web_host: str = Field("127.0.0.1", min_length=1, description="address the web admin listens on")
@@ -266,3 +280,20 @@ def current() -> Settings:
         return load().settings
     except HostError:
         return Settings.model_construct()
+
+
+def postgresql_session() -> pg.Session:
+    """The settings of each PostgreSQL connection the host opens, as now configured."""
+    settings = current()
+    return pg.Session(
+        lock_timeout=settings.pg_lock_timeout_seconds,
+        idle_in_transaction=settings.pg_idle_in_transaction_seconds,
+        keepalives_idle=settings.pg_keepalives_idle,
+        keepalives_interval=settings.pg_keepalives_interval,
+        keepalives_count=settings.pg_keepalives_count,
+        tcp_user_timeout=settings.pg_tcp_user_timeout_seconds,
+    )
+
+
+# the store sits below the settings (it cannot import them): it asks this function at each connection
+pg.use_session(postgresql_session)

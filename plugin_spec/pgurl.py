@@ -5,6 +5,8 @@ URL may carry the password in its user part (``postgresql://user:pw@host/db``) o
 parameter (``?password=pw``). :func:`connect` opens a connection with psycopg and raises its
 errors (same class) with every spelling of the password replaced by ``****``; :func:`display`
 masks a URL for messages. Used by the host's PostgreSQL store and engine, and the limiter.
+:func:`session_kwargs` are the arguments that keep a frozen or vanished process from holding
+locks (lock and idle-in-transaction timeouts, TCP keepalives).
 """
 
 from __future__ import annotations
@@ -73,3 +75,38 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection[TupleRow]:
         return psycopg.connect(url, **kwargs)
     except psycopg.Error as exc:
         raise type(exc)(scrub(str(exc), url)) from None
+
+
+def session_kwargs(
+    url: str,
+    *,
+    lock_timeout: float = 60.0,
+    idle_in_transaction: float = 30.0,
+    keepalives_idle: int = 30,
+    keepalives_interval: int = 10,
+    keepalives_count: int = 3,
+    tcp_user_timeout: float = 60.0,
+) -> dict[str, Any]:
+    """psycopg's connection arguments that bound how long a session holds or waits for a lock.
+
+    ``lock_timeout``: a statement waits that long for a lock, then fails (its transaction with it);
+    ``idle_in_transaction``: the server ends a session that sits inside a transaction without a
+    statement that long (a process frozen or stuck there), releasing its locks; keepalives and
+    ``tcp_user_timeout``: a machine that died or was cut off is noticed within about a minute.
+    Seconds throughout; options the URL already carries (``options=-c ...``) are kept.
+    """
+    from psycopg.conninfo import conninfo_to_dict
+
+    options = (
+        f"-c lock_timeout={round(lock_timeout * 1000)} "
+        f"-c idle_in_transaction_session_timeout={round(idle_in_transaction * 1000)}"
+    )
+    own = conninfo_to_dict(url).get("options")
+    return {
+        "options": f"{own} {options}" if own else options,
+        "keepalives": 1,
+        "keepalives_idle": keepalives_idle,
+        "keepalives_interval": keepalives_interval,
+        "keepalives_count": keepalives_count,
+        "tcp_user_timeout": round(tcp_user_timeout * 1000),
+    }

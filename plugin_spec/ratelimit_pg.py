@@ -47,7 +47,7 @@ def _connection(url: str) -> psycopg.Connection:
     key = (os.getpid(), url)  # a forked child never uses its parent's connection
     conn = _conns.get(key)
     if conn is None or conn.closed or conn.broken:
-        conn = pgurl.connect(url, autocommit=True, connect_timeout=5)
+        conn = pgurl.connect(url, autocommit=True, connect_timeout=5, **pgurl.session_kwargs(url))
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", [_SETUP_LOCK])
             if conn.execute("SELECT to_regclass('cartplugin_rate_buckets')").fetchone() == (None,):

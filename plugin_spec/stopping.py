@@ -11,6 +11,11 @@ budget): a slot later than that is not waited for, the limiter raises ``RateLimi
 instead and the host makes the next run due when the slot frees. A scope inside another keeps
 the earlier of the two instants.
 
+A scope may also take ``on_result``: ``wire.upload_each`` hands it each shipment's result as it
+comes back (on the thread that called ``upload_each``), so the host stores it at once and an
+outage costs at most the requests in flight, not the batch. Should storing fail (the database
+went away), the scope says stop: nothing more is sent, and ``Halt.error`` holds the failure.
+
 A scope may also set a ``deadline`` for everything sent in it, retries and their pauses
 included (Test Settings: a person is waiting for the answer). ``time_left()`` tells the HTTP
 session how long a request, its timeouts and its retries may still take; past the deadline
@@ -25,6 +30,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from plugin_spec.models import UploadResult
 
 
 class Stopped(Exception):
@@ -35,9 +44,16 @@ class Halt:
     """One ``stop_when`` scope: its stop question and the shipments it kept from being sent."""
 
     def __init__(
-        self, stop: Callable[[], bool] | None, wait_until: datetime | None = None, deadline: float | None = None
+        self,
+        stop: Callable[[], bool] | None,
+        wait_until: datetime | None = None,
+        deadline: float | None = None,
+        on_result: Callable[[UploadResult], None] | None = None,
     ):
         self._stop = stop
+        self._on_result = on_result
+        #: what ``on_result`` raised, once it did (the scope stopped then); None while all went well
+        self.error: BaseException | None = None
         #: the ``time.monotonic()`` instant after which nothing more is sent (None: no deadline)
         self.deadline = deadline
         #: the latest instant a request of this scope may wait for the rate limit (None: no limit)
@@ -64,6 +80,17 @@ class Halt:
         with self._lock:
             self.unsent.add(shipment_id)
 
+    def answered(self, result: UploadResult) -> None:
+        """One shipment's result, as it came back: handed to ``on_result`` (the host stores it).
+        If that fails, the scope says stop and later results are left to the caller's list."""
+        if self._on_result is None or self.error is not None:
+            return
+        try:
+            self._on_result(result)
+        except Exception as exc:  # the store is away: send nothing more, keep what failed for the host
+            self.error = exc
+            self._fired = True
+
     def waiting(self, until: datetime) -> None:
         """A request was not sent because the rate limit's next slot, at ``until``, is past ``wait_until``."""
         with self._lock:
@@ -76,18 +103,23 @@ _current: ContextVar[Halt | None] = ContextVar("cartplugin_halt", default=None)
 
 @contextmanager
 def stop_when(
-    stop: Callable[[], bool] | None, *, wait_until: datetime | None = None, deadline: float | None = None
+    stop: Callable[[], bool] | None,
+    *,
+    wait_until: datetime | None = None,
+    deadline: float | None = None,
+    on_result: Callable[[UploadResult], None] | None = None,
 ) -> Iterator[Halt]:
     """Within the block, sends stop once ``stop()`` is true (asked before each request), and no
     request waits for the rate limit past ``wait_until`` (nor past the enclosing scope's); with
     ``deadline`` (a ``time.monotonic()`` instant), sends stop then too, and ``time_left()`` bounds
-    each request's timeouts and retries."""
+    each request's timeouts and retries; with ``on_result``, each upload result is handed to it
+    as it comes back (``Halt.answered``)."""
     outer = _current.get()
     if outer is not None and outer.wait_until is not None:
         wait_until = outer.wait_until if wait_until is None else min(wait_until, outer.wait_until)
     if outer is not None and outer.deadline is not None:
         deadline = outer.deadline if deadline is None else min(deadline, outer.deadline)
-    halt = Halt(stop, wait_until, deadline)
+    halt = Halt(stop, wait_until, deadline, on_result)
     token = _current.set(halt)
     try:
         yield halt

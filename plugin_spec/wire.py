@@ -7,10 +7,11 @@ A plugin's ``mapping.py`` builds on these and keeps only its own field names.
 from __future__ import annotations
 
 import contextvars
+import functools
 import gc
 import logging
+import queue
 import re
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -399,10 +400,17 @@ def upload_each(
     stopping (``plugin_spec.stopping``) nothing more is sent: a shipment not sent is answered
     retryable and named in the host's ``Halt.unsent``, the results obtained are returned. A
     rate limit whose next slot is past the job's budget (``RateLimitWait``) stops the sending
-    the same way, and the host's ``Halt.waiting_until`` says when a slot frees.
+    the same way, and the host's ``Halt.waiting_until`` says when a slot frees. Each result
+    is also handed to the host as it comes back (``Halt.answered``, on this thread), so the host
+    can store it before the batch ends.
     """
     todo = list(shipments)
     host_halt = stopping.current()
+
+    def report(result: UploadResult | None) -> None:
+        if result is not None and host_halt is not None:
+            host_halt.answered(result)
+
     auth: list[AuthError] = []  # the first wrong-key answer, shared by the threads
     waits: list[RateLimitWait] = []  # sends the rate limit refused: the next slot is past the budget
 
@@ -443,8 +451,9 @@ def upload_each(
             if halted():
                 break
             results[i] = one(shipment)
+            report(results[i])
         if alone < len(todo) and not halted():
-            _send_concurrently(todo, one, halted, results, concurrency, start=alone)
+            _send_concurrently(todo, one, halted, results, concurrency, start=alone, report=report)
     answered: list[UploadResult] = []
     for shipment, result in zip(todo, results, strict=True):
         if result is None:
@@ -470,22 +479,36 @@ def _send_concurrently(
     concurrency: int,
     *,
     start: int,
+    report: Callable[[UploadResult | None], None],
 ) -> None:
-    """``one(shipment)`` for each from ``start`` on, at most ``concurrency`` at once, until ``halted()``."""
-    free = threading.BoundedSemaphore(concurrency)
-    futures: list[tuple[int, Future[UploadResult | None]]] = []
+    """``one(shipment)`` for each from ``start`` on, at most ``concurrency`` at once, until
+    ``halted()``; each result is ``report``-ed on this thread as it comes back."""
+    finished: queue.SimpleQueue[tuple[int, Future[UploadResult | None]]] = queue.SimpleQueue()
+    running = 0
+
+    def settle() -> None:  # wait for one send to end; its result is kept and reported here
+        i, future = finished.get()
+        results[i] = future.result()
+        report(results[i])
+
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="upload") as pool:
         for i, shipment in enumerate(todo[start:], start=start):
-            free.acquire()  # a thread is free: the next shipment goes only now, so a stop keeps the rest
+            while running >= concurrency:  # a thread is free: the next shipment goes only now, so a stop keeps the rest
+                settle()
+                running -= 1
             if halted():
-                free.release()
                 break
             # each send sees this context's stop scope (the limiter asks it)
             future = pool.submit(contextvars.copy_context().run, one, shipment)
-            future.add_done_callback(lambda _: free.release())
-            futures.append((i, future))
-    for i, future in futures:
-        results[i] = future.result()
+            future.add_done_callback(functools.partial(_put, finished, i))
+            running += 1
+        while running:
+            settle()
+            running -= 1
+
+
+def _put(finished: queue.SimpleQueue[tuple[int, Future[Any]]], i: int, future: Future[Any]) -> None:
+    finished.put((i, future))
 
 
 def settings_as(model: type[S], settings: Any) -> S:

@@ -322,3 +322,53 @@ def test_processes_opening_a_new_limiter_file_at_once_all_get_their_slot(tmp_pat
             for p in procs:
                 p.join(60)
         assert list(errors) == []
+
+
+def test_upload_each_hands_each_result_to_the_scope_as_it_comes_back_on_the_callers_thread() -> None:
+    seen: list[tuple[int, int, int]] = []  # (shipment, results back so far, thread)
+    back = [0]
+    lock = threading.Lock()
+
+    def send_one(shipment: Shipment) -> UploadResult:
+        time.sleep(0.01 * (shipment.shipment_id % 3))
+        with lock:
+            back[0] += 1
+        return UploadResult(shipment_id=shipment.shipment_id, ok=True)
+
+    def on_result(result: UploadResult) -> None:
+        with lock:
+            seen.append((result.shipment_id, back[0], threading.get_ident()))
+
+    with stopping.stop_when(None, on_result=on_result):
+        results = upload_each(toy_shipments(20), send_one, label="Toy", concurrency=4)
+    assert [r.shipment_id for r in results] == list(range(1, 21))
+    assert sorted(sid for sid, _, _ in seen) == list(range(1, 21))  # each once
+    assert {thread for _, _, thread in seen} == {threading.get_ident()}
+    # reported while the batch was still being sent, not all at its end
+    assert min(count for _, count, _ in seen[:5]) < 20
+
+
+def test_when_storing_a_result_fails_upload_each_sends_nothing_more_than_what_is_in_flight() -> None:
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send_one(shipment: Shipment) -> UploadResult:
+        with lock:
+            sent.append(shipment.shipment_id)
+        time.sleep(0.005)
+        return UploadResult(shipment_id=shipment.shipment_id, ok=True)
+
+    stored: list[int] = []
+
+    def on_result(result: UploadResult) -> None:
+        if len(stored) == 10:
+            raise ConnectionError("the database went away")
+        stored.append(result.shipment_id)
+
+    with stopping.stop_when(None, on_result=on_result) as halt:
+        results = upload_each(toy_shipments(100), send_one, label="Toy", concurrency=4)
+    assert isinstance(halt.error, ConnectionError)
+    assert len(stored) == 10
+    assert len(sent) <= 10 + 4  # the stored ones, the one that failed to store and those in flight
+    assert {r.shipment_id for r in results if r.ok} == set(sent)
+    assert halt.unsent == set(range(1, 101)) - set(sent)  # left pending as they were

@@ -1,6 +1,9 @@
 """The tracking upload pipeline: Fully Shipped orders' tracking sent to the channel, batch by batch.
 
-Each batch's answers are recorded as soon as the plugin returns them (``orders.record_upload_results``);
+Each shipment's answer is stored as it comes back (``plugin_spec.wire.upload_each`` hands it over
+through the stop scope's ``on_result``; one short write, ``orders.record_upload_result``), so a
+database outage costs at most the requests in flight; what a plugin returns only at the end of
+a batch is recorded then (``orders.record_upload_results``);
 Delay Tracking Time holds a shipment back until its delay ends (``website_options.upload_due``).
 That the upload may run at all is ``host.channel.gate``'s to say.
 """
@@ -38,7 +41,9 @@ def upload_tracking(
 ) -> dict[str, Any]:
     """Send every Fully Shipped order's tracking that the channel has not accepted yet.
 
-    The results of each batch are recorded right after the plugin returns them; an order whose
+    Each result is stored as it comes back (else, for a plugin that answers only with its list,
+    right after the plugin returns the batch); should storing fail (the database went away),
+    nothing more is sent and the failure is raised once the plugin returns. An order whose
     shipments are all accepted gets Source Updated for Shipping = True and is not sent again.
     The plugin may post a batch's shipments concurrently (``plugin_spec.wire.upload_each``);
     ``stop`` and the time budget are asked before each shipment is sent (``stopping.stop_when``):
@@ -46,8 +51,8 @@ def upload_tracking(
     nothing is posted twice), and the shipments not sent stay pending exactly as they were. So
     it ends, with ``"waiting_until"``, when the channel's rate limit would make the next post
     wait past the budget; the company's shipments are then not due before that instant.
-    ``held()`` (a running job's claim) is asked in the transaction that records a batch's
-    results: it raises when the job is no longer this worker's, and nothing is recorded.
+    ``held()`` (a running job's claim) is asked in each transaction that stores results: it
+    raises when the job is no longer this worker's; nothing is stored and nothing more is sent.
     """
     channel, settings = channel_settings(db, company)
     credentials = DbCredentialStore.of(db, company.id, channel)
@@ -83,13 +88,14 @@ def upload_tracking(
             if not shipments:
                 continue
             failpoint("upload.before_send")
-            results, unsent, waiting = _send(hook, settings, shipments, stopping_now, wait_until)
-            failpoint("upload.after_channel")
-            with write(db):
-                if held is not None:
-                    held()
-                _record(db, shipments, results, unsent, settings, counts, log, credentials)
+            recorder = _Recorder(db, shipments, settings, counts, log, credentials, held)
+            results, unsent, waiting, error = _send(hook, settings, shipments, stopping_now, wait_until, recorder)
+            if set(by_shipment(results)) - recorder.stored - unsent:
+                failpoint("upload.after_channel")
+            recorder.record(results, unsent)
             failpoint("upload.after_record")
+            if error is not None:  # storing a result failed: what was sent and not stored goes again
+                raise error
             if waiting is not None:  # the shipments not sent stay pending, due when the limit allows a post
                 counts["more"], counts["waiting_until"] = True, clock.iso(waiting)
                 orders.defer_uploads(db, company.id, counts["waiting_until"])
@@ -139,47 +145,83 @@ def _send(
     shipments: list[Shipment],
     stop: Callable[[], bool],
     wait_until: datetime | None,
-) -> tuple[list[Any], set[int], datetime | None]:
-    """The plugin's results for one batch, the ids of the shipments it did not send because the
-    job is stopping or the rate limit's next slot is past ``wait_until``, and that slot's instant."""
-    with stopping.stop_when(stop, wait_until=wait_until) as halt:
+    recorder: _Recorder,
+) -> tuple[list[Any], set[int], datetime | None, BaseException | None]:
+    """The plugin's results for one batch (each stored by ``recorder`` as it came back, when the
+    plugin sends through ``upload_each``), the ids of the shipments it did not send because the
+    job is stopping or the rate limit's next slot is past ``wait_until``, that slot's instant,
+    and what storing a result raised (then nothing more was sent)."""
+    with stopping.stop_when(stop, wait_until=wait_until, on_result=recorder.one) as halt:
         try:
             results = hook(settings=settings, shipments=shipments) or []
         except stopping.Stopped:
             # a plugin sending without upload_each let the limiter's refusal through: its answers
             # are lost, so the whole batch stays pending (the channel answers a repeat "already recorded")
-            return [], {s.shipment_id for s in shipments}, None
+            return [], {s.shipment_id for s in shipments} - recorder.stored, None, halt.error
         except RateLimitWait as exc:  # likewise, sending without upload_each
-            return [], {s.shipment_id for s in shipments}, exc.until
-    return results, halt.unsent, halt.waiting_until
+            return [], {s.shipment_id for s in shipments} - recorder.stored, exc.until, halt.error
+    return results, halt.unsent, halt.waiting_until, halt.error
 
 
-def _record(
-    db: Store,
-    shipments: list[Shipment],
-    results: list[Any],
-    unsent: set[int],
-    settings: CartSettings,
-    counts: dict[str, Any],
-    log: Callable[[str, str], None] | None,
-    credentials: DbCredentialStore | None = None,
-) -> None:
-    """Record one result per shipment sent (a shipment not sent is left as it was)."""
-    by_id = {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
-    complete = [
-        by_id.get(s.shipment_id)
-        or UploadResult(shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result")
-        for s in shipments
-        if s.shipment_id not in unsent
-    ]
-    complete = [r.model_copy(update={"message": redact(r.message, settings, credentials)}) for r in complete]
-    recorded = orders.record_upload_results(db, complete)
-    counts["accepted"] += recorded["accepted"]
-    counts["failed"] += recorded["failed"]
-    counts["retrying"] += recorded["retrying"]
-    counts["already_recorded"] += sum(1 for r in complete if r.ok and r.already_recorded)
-    if log:
-        source_ids = {s.shipment_id: s.source_order_id for s in shipments}
-        for r in complete:
-            if not r.ok:
-                log("warning", f"tracking of order {source_ids[r.shipment_id]} not accepted: {r.message}")
+def by_shipment(results: list[Any]) -> dict[int, UploadResult]:
+    return {r.shipment_id: r for r in results if isinstance(r, UploadResult)}
+
+
+class _Recorder:
+    """Stores a batch's upload results: each one as it comes back (:meth:`one`, one short write),
+    the rest once the plugin returns (:meth:`record`); a shipment not sent is left as it was."""
+
+    def __init__(
+        self,
+        db: Store,
+        shipments: list[Shipment],
+        settings: CartSettings,
+        counts: dict[str, Any],
+        log: Callable[[str, str], None] | None,
+        credentials: DbCredentialStore | None,
+        held: Callable[[], None] | None = None,
+    ):
+        self.db, self.settings, self.counts, self.log, self.credentials = db, settings, counts, log, credentials
+        #: the running job's claim, asked in the transaction that stores each result (fencing)
+        self.held = held
+        self.source_ids = {s.shipment_id: s.source_order_id for s in shipments}
+        self.shipments = shipments
+        #: the shipments whose result is stored already
+        self.stored: set[int] = set()
+
+    def one(self, result: UploadResult) -> None:
+        if result.shipment_id not in self.source_ids or result.shipment_id in self.stored:
+            return
+        failpoint("upload.after_channel")
+        self._store([result])
+
+    def record(self, results: list[Any], unsent: set[int]) -> None:
+        """Store the result of each shipment sent whose result is not stored yet."""
+        by_id = by_shipment(results)
+        rest = [
+            by_id.get(s.shipment_id)
+            or UploadResult(
+                shipment_id=s.shipment_id, ok=False, retryable=True, message="the plugin returned no result"
+            )
+            for s in self.shipments
+            if s.shipment_id not in unsent and s.shipment_id not in self.stored
+        ]
+        if rest:
+            self._store(rest)
+
+    def _store(self, results: list[UploadResult]) -> None:
+        redacted = [
+            r.model_copy(update={"message": redact(r.message, self.settings, self.credentials)}) for r in results
+        ]
+        with write(self.db):
+            if self.held is not None:
+                self.held()
+            recorded = orders.record_upload_results(self.db, redacted)
+        self.stored.update(r.shipment_id for r in redacted)
+        for key in ("accepted", "failed", "retrying"):
+            self.counts[key] += recorded[key]
+        self.counts["already_recorded"] += sum(1 for r in redacted if r.ok and r.already_recorded)
+        if self.log:
+            for r in redacted:
+                if not r.ok:
+                    self.log("warning", f"tracking of order {self.source_ids[r.shipment_id]} not accepted: {r.message}")

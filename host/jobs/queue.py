@@ -325,8 +325,12 @@ def _claim_of(job: Job) -> dict[str, Any]:
 
 
 def heartbeat(db: Store, job: Job) -> bool:
-    """Renew the running ``job``'s heartbeat; False when its claim is no longer this worker's."""
-    with write(db):
+    """Renew the running ``job``'s heartbeat; False when its claim is no longer this worker's.
+
+    One UPDATE of the job's own row, which never waits for the shared write lock (a writer frozen
+    while holding it must not make live jobs look dead); inside the caller's write transaction
+    (:func:`hold`) it is part of that one."""
+    with db.row_write():
         cursor = db.execute(
             f"UPDATE jobs SET heartbeat_at = :now WHERE id = :id AND {_CLAIM}",
             {"now": clock.now_iso(), **_claim_of(job)},

@@ -30,7 +30,7 @@ from host.jobs.failpoints import failpoint
 from host.jobs.queue import Job
 from host.records import audit, companies, credentials
 from host.records.companies import get_company
-from host.store.api import Store, backend
+from host.store.api import Store, backend, unavailable
 from host.store.db import as_target, connect, target_of
 from plugin_spec import BadData, ChannelError, RateLimited
 
@@ -327,6 +327,12 @@ def _execute(
         _ended(job, jobs.finish(db, job, jobs.FAILED, {"error": str(exc)}))
         return jobs.FAILED
     except Exception as exc:  # never let one job kill the worker; retry in case it was transient
+        if unavailable(exc):
+            # the database went away (a restart, a failover) or a lock was not had in time: not the
+            # job's failure, so the attempt does not count (still away, the engine gives the row back)
+            log.warning("job %s %s (%s): the database could not answer: %s", job.id, job.kind, company.name, exc)
+            jobs.requeue_now(db, job, f"the database could not answer ({exc}); queued again")
+            return jobs.QUEUED
         log.error(
             "job %s %s (%s): internal error %s: %s",
             job.id,

@@ -795,7 +795,8 @@ def shipments_to_upload(db: Store, company_id: int, *, after_id: int = 0, limit:
 
 def record_upload_results(db: Store, results: Iterable[UploadResult]) -> dict[str, int]:
     """Mark each shipment accepted, failed (refused) or still pending (a passing failure); an
-    order whose shipments are all accepted gets Source Updated for Shipping = True. One transaction.
+    order whose shipments are all accepted gets Source Updated for Shipping = True. One transaction
+    (for one result, a short one: its shipment's row, and its order's once all are accepted).
 
     A refusal is the channel's lasting answer (a 4xx): the shipment is not sent again until
     staff retry or void it (``host.records.shipments``), so no upload is queued for it meanwhile.
@@ -808,17 +809,13 @@ def record_upload_results(db: Store, results: Iterable[UploadResult]) -> dict[st
             # a passing failure (network, 5xx, a cut-off answer) is no refusal: the shipment stays
             # pending, with the reason, and is not listed among the failed uploads staff must handle
             state = "accepted" if result.ok else "pending" if result.retryable else "failed"
-            row = db.execute(
-                "SELECT upload_attempts FROM shipments WHERE id = :id AND upload_state != 'accepted'",
-                {"id": result.shipment_id},
-            ).fetchone()
-            if row is None:  # unknown, or accepted already (a late duplicate result)
-                continue
-            # a passing failure is tried again next round; a refusal waits for staff (never due)
+            # a passing failure is tried again next round; a refusal waits for staff (never due); an
+            # unknown shipment, or one accepted already (a late duplicate result), is left alone
             cursor = db.execute(
                 "UPDATE shipments SET upload_state = :state, upload_attempts = upload_attempts + 1, "
                 "upload_message = :message, uploaded_at = :uploaded_at, next_upload_at = NULL, replaces_tracking = "
-                "CASE WHEN :ok = 1 THEN NULL ELSE replaces_tracking END WHERE id = :id RETURNING order_id",
+                "CASE WHEN :ok = 1 THEN NULL ELSE replaces_tracking END "
+                "WHERE id = :id AND upload_state != 'accepted' RETURNING order_id",
                 {
                     "state": state,
                     "message": result.message or None,

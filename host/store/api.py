@@ -38,6 +38,15 @@ OperationalError = (sqlite3.OperationalError, errors.OperationalError)
 Error = (sqlite3.Error, errors.StoreError)
 
 
+def unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says the database could not answer for now (PostgreSQL gone or
+    restarting, a lock not had in time; SQLite locked past its busy timeout), so nothing was
+    written and the same work can be tried again: not a failure of the work itself."""
+    if isinstance(exc, errors.Unavailable):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
+
 class Cursor(Protocol):
     """What ``execute`` returns: rows as tuples."""
 
@@ -98,6 +107,12 @@ class Store(Protocol):
 
     def atomic(self) -> AbstractContextManager[Any]:
         """A savepoint inside a transaction, else a transaction of its own."""
+        ...
+
+    def row_write(self) -> AbstractContextManager[Any]:
+        """For one statement that changes only rows no other writer reads before writing (a
+        running job's heartbeat): on PostgreSQL it runs alone, never waiting for the shared write
+        lock; on SQLite it is a write transaction (one writer at a time there whatever it is)."""
         ...
 
     def rollback(self) -> None: ...

@@ -21,5 +21,11 @@ class OperationalError(StoreError):
     """The server or the connection cannot answer (down, restarting, lost mid-transaction)."""
 
 
+class Unavailable(OperationalError):
+    """The database could not be reached, dropped the connection (a restart, a failover, a
+    transaction idle past the server's limit) or a lock was not had within ``lock_timeout``: the
+    statement, and its transaction, did nothing; the same work can be done again later."""
+
+
 class DataError(StoreError):
     """A value the column cannot hold (out of range, malformed)."""

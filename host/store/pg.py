@@ -25,14 +25,22 @@ stays correct without per-query locking; readers never wait. A connection the se
 :class:`PgPool` keeps a bounded number of connections open for a server of many short requests
 (the web admin): a :class:`PgDatabase` borrows one and gives it back on ``close()``. Every
 connection, pooled or not, is opened by :func:`open_connection`.
+
+Every connection the host opens (:func:`open_connection`, and the job engine's through
+:func:`connect_kwargs`) sets
+``lock_timeout`` (a write waits that long for the lock, then fails whole, having written nothing),
+``idle_in_transaction_session_timeout`` (the server ends the session of a process frozen inside a
+transaction, releasing the write lock it holds) and TCP keepalives with ``tcp_user_timeout`` (a
+dead or cut-off machine's session is noticed and its locks released), from :class:`Session`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -60,6 +68,39 @@ def _load_psycopg() -> None:
 #: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
 WRITE_LOCK = 0x63617274706C7567
 CONNECT_TIMEOUT_SECONDS = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """What the host sets on each of its PostgreSQL connections (``host.config`` gives the
+    operator's values through :func:`use_session`; these are the defaults)."""
+
+    #: seconds a statement waits for a lock (the shared write lock first) before it fails
+    lock_timeout: float = 60.0
+    #: seconds a session may sit inside a transaction without a statement before the server ends it
+    idle_in_transaction: float = 30.0
+    #: seconds of silence before TCP keepalives start; between two; how many unanswered end it
+    keepalives_idle: int = 30
+    keepalives_interval: int = 10
+    keepalives_count: int = 3
+    #: seconds sent data may stay unacknowledged before the connection is dropped
+    tcp_user_timeout: float = 60.0
+
+
+_session: Callable[[], Session] = Session
+
+
+def use_session(provider: Callable[[], Session]) -> None:
+    """Where the connection settings come from: ``host.config`` passes its own (read at each
+    connection, so a changed config applies to the next one)."""
+    global _session
+    _session = provider
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """psycopg's connection arguments for the host's settings (:class:`Session`), for any
+    connection the host opens on ``url``; options the URL already has (``options=-c ...``) are kept."""
+    return pgurl.session_kwargs(url, **dataclasses.asdict(_session()))
 
 
 is_url = pgurl.is_url
@@ -124,6 +165,10 @@ def _store_error(exc: Exception) -> errors.StoreError:
         return errors.IntegrityError(message)
     if isinstance(exc, psycopg.DataError):
         return errors.DataError(message)
+    # connection lost, server shutting down, lock_timeout; or this session ended by the server for
+    # sitting idle inside its transaction (25P03, which psycopg files under InternalError)
+    if isinstance(exc, psycopg.OperationalError) or getattr(exc, "sqlstate", None) == "25P03":
+        return errors.Unavailable(message)
     return errors.OperationalError(message)
 
 
@@ -132,8 +177,9 @@ def _store_error(exc: Exception) -> errors.StoreError:
 
 def open_connection(url: str) -> Any:
     """A new connection to ``url`` as the host opens every one (its own, or a pool's): autocommit,
-    the connect timeout; an error is psycopg's, the password masked."""
-    return pgurl.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    the connect timeout, the session settings (:func:`connect_kwargs`); an error is psycopg's,
+    the password masked."""
+    return pgurl.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS, **connect_kwargs(url))
 
 
 class _PoolOpens:
@@ -308,7 +354,7 @@ class PgDatabase:
             raise errors.OperationalError("this database connection was closed")
         if (raw.closed or raw.broken) and not self._closed:
             if self._writing:
-                raise errors.OperationalError("the connection to PostgreSQL was lost during a transaction")
+                raise errors.Unavailable("the connection to PostgreSQL was lost during a transaction")
             try:
                 if self._pool is not None:
                     self._raw = None
@@ -380,7 +426,15 @@ class PgDatabase:
         self.execute("BEGIN")
         self._writing += 1
         try:
-            self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
+            try:
+                self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
+            except errors.Unavailable as exc:
+                if "lock timeout" not in str(exc):
+                    raise
+                raise errors.Unavailable(
+                    f"another writer held the database's write lock for longer than lock_timeout "
+                    f"({_session().lock_timeout:g} s); nothing was written"
+                ) from exc
             yield self
         except BaseException:
             self.rollback()
@@ -389,6 +443,12 @@ class PgDatabase:
             self.execute("COMMIT")
         finally:
             self._writing -= 1
+
+    @contextlib.contextmanager
+    def row_write(self) -> Iterator[PgDatabase]:
+        """One statement on rows of its own (a heartbeat), without the shared write lock: in
+        autocommit it is its own transaction; inside a write transaction it is part of that one."""
+        yield self
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator[PgDatabase]:

@@ -44,6 +44,8 @@ class SqliteStore(sqlite_utils.Database):
     #: a short write transaction that takes the write lock up front (BEGIN IMMEDIATE); inside
     #: another transaction, a savepoint (the function itself: no extra frame per transaction)
     write = _sqlite_write
+    #: SQLite has one write lock for everything: a single-row write takes it like any other
+    row_write = _sqlite_write
 
 
 def write(db: Store | sqlite_utils.Database) -> contextlib.AbstractContextManager[Any]:

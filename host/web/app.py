@@ -19,6 +19,7 @@ from host import config
 from host.channel import plugins
 from host.errors import NotFound
 from host.records import secrets as sealing
+from host.store.api import unavailable
 from host.store.db import Connections, as_target, connect, write
 from host.web import auth, filters
 from host.web.routes import admin, companies, employees, jobs, orders, shipments
@@ -139,6 +140,9 @@ def create_app(
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
+        if unavailable(exc):  # restarting, or a write kept waiting past lock_timeout: nothing was saved
+            app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+            return _error(503, "The database is busy", "Nothing was saved. Try again in a moment.")
         app.logger.error("internal error on %s %s: %s", request.method, request.path, type(exc).__name__)
         return _error(
             500, "Something went wrong", "The error was logged. Try again, or tell an admin what you were doing."

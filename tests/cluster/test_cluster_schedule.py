@@ -5,7 +5,10 @@ a round."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
+import pytest
 from test_cluster_engine import tasks
 
 from host import clock
@@ -106,3 +109,23 @@ def test_the_leader_removes_finished_tasks_past_their_window_a_batch_a_round(clu
     finally:
         leader.close()
         db.close()
+
+
+def test_a_leader_that_falls_silent_loses_the_lead_and_another_takes_over(cluster_url):
+    """A frozen leader (here: one that stops speaking) keeps its connection, and its machine still
+    answers TCP keepalives; the server ends its idle session after ``lead_lost_after``, and with it
+    the lock, so another worker leads; the old one, speaking again, finds its session gone."""
+    frozen = Scheduler(cluster_url, interval=0.2, download_every=300, lead_lost_after=1.0)
+    other = Scheduler(cluster_url, interval=0.2, download_every=300, lead_lost_after=1.0)
+    try:
+        assert frozen.try_lead() is True
+        assert other.try_lead() is False  # the lock is held while the leader speaks
+        deadline = time.monotonic() + 15
+        while not other.try_lead() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert other.leading, "the silent leader's lock was never released"
+        with pytest.raises(psycopg.OperationalError):
+            frozen.try_lead()  # its session was ended by the server: it cannot believe it still leads
+    finally:
+        frozen.close()
+        other.close()

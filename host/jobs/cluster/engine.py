@@ -32,6 +32,7 @@ from host.jobs import cluster as cluster_timing
 from host.jobs import queue as jobs
 from host.jobs import runner
 from host.jobs.cluster.schema import QUEUE, TASK
+from host.store import pg
 from host.store.db import connect
 from plugin_spec import pgurl
 
@@ -133,7 +134,7 @@ def _not_claimed(url: str, job_id: int) -> str:
     Only the last case needs anything: a task for its ``run_after`` (clocks of two machines may
     differ by a little, and a row must never be left Queued without a task).
     """
-    with pgurl.connect(url, autocommit=True) as conn:
+    with pgurl.connect(url, autocommit=True, **pg.connect_kwargs(url)) as conn:
         row = conn.execute("SELECT status, company_id, kind, priority, run_after FROM jobs WHERE id = %s",
                            [job_id]).fetchone()  # fmt: skip
         if row is None:
@@ -152,7 +153,9 @@ def _not_claimed(url: str, job_id: int) -> str:
 def make_app(url: str, *, pool_size: int = 4) -> procrastinate.App:
     """The procrastinate app on ``url``; its pool checks each connection before use (procrastinate
     sets that), so a worker carries on over a database restart."""
-    connector = procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=pool_size, reconnect_timeout=3600)
+    connector = procrastinate.PsycopgConnector(
+        conninfo=url, kwargs=pg.connect_kwargs(url), min_size=1, max_size=pool_size, reconnect_timeout=3600
+    )
     app = procrastinate.App(connector=connector)
 
     @app.task(name=TASK, queue=QUEUE)

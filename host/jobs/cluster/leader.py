@@ -5,6 +5,10 @@ Every cluster worker runs a :class:`Scheduler` thread; each asks for the session
 uploads that are due, then :func:`engine.sweep` and :func:`engine.prune`). The lock belongs to
 the holder's connection, so when that process dies, or its connection drops (database restart),
 PostgreSQL releases it and another worker takes over at its next try, within one ``interval``.
+A process frozen while it leads (SIGSTOP, a stuck VM) keeps its connection open, and its kernel
+answers the TCP keepalives: so the leader's session carries ``idle_session_timeout``
+(:meth:`Scheduler.lead_lost_after`), and the server ends it, lock and all, once the leader has
+said nothing for that long; the next leader takes over at its next try.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 import psycopg
 
 from host.jobs import scheduler
-from host.jobs.cluster import engine
+from host.jobs.cluster import ORPHAN_AFTER_SECONDS, engine
+from host.store import pg
 from host.store.db import connect
 from plugin_spec import pgurl
 
@@ -37,8 +42,11 @@ class Scheduler:
         interval: float,
         download_every: float,
         echo: Callable[[str], Any] | None = None,
+        lead_lost_after: float | None = None,
     ):
         self.url, self.interval, self.download_every, self.echo = url, interval, download_every, echo
+        #: seconds of silence after which the server ends this leader's session (and its lock)
+        self.lead_lost_after = lead_lost_after or max(3 * interval, 2 * ORPHAN_AFTER_SECONDS, 10.0)
         self.leading = False
         self.rounds = 0
         self._conn: psycopg.Connection | None = None
@@ -52,7 +60,9 @@ class Scheduler:
         """Hold the scheduler lock (kept until this connection ends); True while we hold it."""
         if self._conn is None or self._conn.closed:
             self.leading = False
-            self._conn = pgurl.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = pgurl.connect(self.url, autocommit=True, connect_timeout=5, **pg.connect_kwargs(self.url))
+            # a round speaks on this session at least once an interval; a frozen leader does not
+            self._conn.execute(f"SET idle_session_timeout = {round(self.lead_lost_after * 1000)}")
         if self.leading:  # the lock lives as long as this connection: make sure it still does
             self._conn.execute("SELECT 1")
         else:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import psycopg
 from procrastinate.schema import SchemaManager
 
+from host.store import pg
 from plugin_spec import pgurl
 
 #: the procrastinate queue and task every host job runs as
@@ -86,7 +87,7 @@ def ensure(url: str) -> bool:
     The host's own tables (``jobs``) must exist already: open the database through
     ``host.store.db.connect`` first, which migrates it.
     """
-    with pgurl.connect(url, autocommit=True) as conn:
+    with pgurl.connect(url, autocommit=True, **pg.connect_kwargs(url)) as conn:
         if installed(conn):
             return False
         with conn.transaction():
