@@ -4,6 +4,7 @@ the channel cancelled needs an explicit confirmation, which the Change Log keeps
 
 from __future__ import annotations
 
+import pytest
 import sqlite_utils
 from support import db_digest
 
@@ -162,6 +163,7 @@ def test_an_order_without_cancelled_lines_ships_without_a_change_log_entry(run, 
 # -- the schema ----------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("SQLite's legacy migration path; PostgreSQL's: tests/store/test_pg_migrations.py")
 def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0009_cancelled_lines")
@@ -184,6 +186,7 @@ def test_a_version_8_database_gains_the_line_flag_and_keeps_its_lines(db_target)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+@pytest.mark.sqlite_only("SQLite's legacy migration path; PostgreSQL's: tests/store/test_pg_migrations.py")
 def test_a_database_with_later_steps_but_not_this_one_gains_the_flag_and_keeps_its_version(db_target):
     """A database an earlier build migrated past 0009 without it (steps merged in another
     order): the step runs, and the database does not claim an older version afterwards."""

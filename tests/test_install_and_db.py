@@ -10,6 +10,8 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 from host.cli.newplugin import generate
 
 
@@ -70,6 +72,7 @@ def test_install_without_a_package_or_with_a_missing_folder_is_one_error_line(ru
         assert result.exit_code == 1 and result.stderr.startswith("Error: ") and expected in result.stderr
 
 
+@pytest.mark.sqlite_only("db backup copies a SQLite file; PostgreSQL's points to pg_dump: tests/store/test_db_copy.py")
 def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, db_target, tmp_path):
     run("import-orders", company)
     reader = sqlite3.connect(db_target)  # another process holding the database open
@@ -98,6 +101,7 @@ def test_db_backup_copies_a_database_in_use_and_status_checks_it(company, run, d
     assert "Schema version:" in text and "Integrity: ok" in text
 
 
+@pytest.mark.sqlite_only("db backup copies a SQLite file; PostgreSQL's points to pg_dump: tests/store/test_db_copy.py")
 def test_db_backup_with_key_to_gives_a_copy_whose_secrets_can_be_read(company, run, db_target, tmp_path, monkeypatch):
     from support import Cli
 

@@ -18,6 +18,7 @@ from plugin_spec.sandbox.api import ApiSandbox, Request
 KEY = "progress-key-4c5d6e7f"
 
 
+@pytest.mark.sqlite_only("SQLite's legacy migration path; PostgreSQL's: tests/store/test_pg_migrations.py")
 def test_a_database_before_job_progress_gains_the_column_and_keeps_its_jobs(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0011_job_progress")

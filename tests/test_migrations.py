@@ -7,10 +7,15 @@ import sqlite3
 import pytest
 import sqlite_utils
 
+from host.store.api import IntegrityError
 from host.store.db import connect
 from host.store.migrations import LEGACY, SCHEMA_VERSION, migrate, migrations
 from host.store.schema import STEPS
 from host.store.schema.shape import shape
+
+#: SQLite's legacy migration path (sqlite-utils Migrations, PRAGMA user_version); PostgreSQL's own
+#: steps are tested in tests/store/test_pg_migrations.py
+LEGACY_SQLITE = pytest.mark.sqlite_only("SQLite's legacy migration path")
 
 EXPECTED_TABLES = {
     "companies", "website_settings", "cart_settings", "cursors", "orders", "order_lines", "shipments",
@@ -18,6 +23,10 @@ EXPECTED_TABLES = {
 }  # fmt: skip
 
 
+@pytest.mark.sqlite_only(
+    "a SQLite file's WAL mode and its sqlite-utils migration history; PostgreSQL: "
+    "tests/store/test_pg_migrations.py::test_an_empty_database_gets_every_table_and_column_sqlite_has"
+)
 def test_an_empty_database_is_made_from_the_single_source_in_wal_mode(db_target):
     db = connect(db_target)
     assert EXPECTED_TABLES <= set(db.table_names())
@@ -43,6 +52,7 @@ def test_each_older_version_is_brought_to_the_schema_a_new_database_is_made_with
         db.close()
 
 
+@LEGACY_SQLITE
 def test_migrating_again_changes_nothing(db_target):
     connect(db_target).close()
     schema = sqlite3.connect(db_target).execute("SELECT group_concat(sql) FROM sqlite_master").fetchone()
@@ -53,10 +63,10 @@ def test_migrating_again_changes_nothing(db_target):
 
 def test_money_columns_are_text_not_real(db_target):
     db = connect(db_target)
-    columns = {c.name: c.type for c in db["orders"].columns}
+    columns = db["orders"].columns_dict
     for name in ("subtotal", "tax", "grand_total", "commission", "total_cost"):
-        assert columns[name] == "TEXT", name
-    assert {c.name: c.type for c in db["order_lines"].columns}["unit_price"] == "TEXT"
+        assert columns[name] is str, name
+    assert db["order_lines"].columns_dict["unit_price"] is str
 
 
 def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_target):
@@ -64,12 +74,13 @@ def test_one_pending_job_per_company_and_kind_is_enforced_by_the_schema(db_targe
     db.execute("INSERT INTO companies (name, created_at) VALUES ('A', 'now')")
     insert = "INSERT INTO jobs (company_id, kind, run_after, created_at) VALUES (1, 'download_orders', 'x', 'x')"
     db.execute(insert)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         db.execute(insert)
     db.execute("UPDATE jobs SET status = 'Completed'")
     db.execute(insert)  # once the first is done, a new one may be queued
 
 
+@LEGACY_SQLITE
 def test_an_old_database_migrates_and_keeps_its_rows(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0002_shipment_retry_schedule")
@@ -82,6 +93,7 @@ def test_an_old_database_migrates_and_keeps_its_rows(db_target):
     assert migrations.pending(db) == []
 
 
+@LEGACY_SQLITE
 def test_an_older_database_gains_awaiting_acceptance_and_keeps_its_rows(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0005_order_acceptance")
@@ -97,9 +109,17 @@ def test_an_empty_database_has_no_unused_table_or_column(db_target):
     db = connect(db_target)
     assert "order_properties" not in db.table_names()
     assert "status_set_by_staff" not in db["orders"].columns_dict
+
+
+@pytest.mark.sqlite_only(
+    "PRAGMA user_version of a SQLite file; PostgreSQL records its version in cartplugin_migrations"
+)
+def test_an_empty_sqlite_database_records_the_last_step_s_version(db_target):
+    db = connect(db_target)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == int(migrations._migrations[-1].name[:4])
 
 
+@LEGACY_SQLITE
 def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_orders(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0006_drop_unused")
@@ -124,6 +144,7 @@ def test_a_version_5_database_loses_the_unused_table_and_column_and_keeps_its_or
     assert migrations.pending(db) == []
 
 
+@LEGACY_SQLITE
 def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_settings(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0007_channel_credentials")
@@ -139,6 +160,7 @@ def test_a_version_6_database_gains_the_channel_credentials_table_and_keeps_its_
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+@LEGACY_SQLITE
 def test_a_migration_run_stopped_after_a_step_records_that_step_s_version(db_target):
     """A database left between two steps must not claim the final version: the refusal of a
     newer database and `db status` read PRAGMA user_version."""
@@ -174,6 +196,7 @@ def _version_7_database_with_a_shipped_order(db_target) -> None:
     old.close()
 
 
+@LEGACY_SQLITE
 def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orders_lines_and_shipments(db_target):
     _version_7_database_with_a_shipped_order(db_target)
     db = connect(db_target)
@@ -200,6 +223,7 @@ def test_a_version_7_database_gains_discounts_and_line_totals_and_keeps_its_orde
         db.execute(insert, {"order": 9, "line": "L9", "total": "1.00"})
 
 
+@LEGACY_SQLITE
 def test_the_channel_money_step_run_again_changes_nothing(db_target):
     """A run stopped after the step's transaction but before its record repeats the step."""
     from host.store.schema.legacy_sqlite import m0008_channel_money

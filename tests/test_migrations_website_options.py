@@ -3,12 +3,14 @@ options (all off) and the index the removal of old jobs reads, and keeps its row
 
 from __future__ import annotations
 
+import pytest
 import sqlite_utils
 
 from host.store.db import connect
 from host.store.migrations import SCHEMA_VERSION, migrations
 
 
+@pytest.mark.sqlite_only("SQLite's legacy migration path; PostgreSQL's: tests/store/test_pg_migrations.py")
 def test_an_older_database_gains_the_options_off_and_the_jobs_finished_index(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0013_website_options")

@@ -1,6 +1,6 @@
 """Jobs in worker processes (host.jobs.pool): forked children claim and run Queued Jobs.
 
-Real parts throughout: sandboxes on 127.0.0.1, a SQLite file, the pool's forked processes,
+Real parts throughout: sandboxes on 127.0.0.1, a SQLite file (SQLite only), the pool's forked processes,
 the CLI through click's CliRunner. The Back Market Pro plugin is registered in this process
 only (the ``bmp`` fixture), so every job that succeeds here proves a child has it too.
 """
@@ -35,7 +35,12 @@ from host.jobs.pool import ProcessPool, make_pool
 from host.records import companies
 from host.store.db import connect
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="job processes need fork")
+#: job processes are SQLite's engine; PostgreSQL's is the cluster (tests/cluster: a worker killed
+#: mid-job, a stopping worker giving its job back, the shared rate limit, no forked processes)
+pytestmark = [
+    pytest.mark.sqlite_only("host.jobs.pool is the SQLite engine"),
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="job processes need fork"),
+]
 
 
 def _company(db, name: str, sandbox: Sandbox, key: str) -> int:

@@ -13,6 +13,7 @@ from host.jobs import queue as jobs
 from host.jobs import runner
 from host.records import companies
 from host.records.companies import add_company
+from host.store.api import backend
 from host.store.db import connect
 
 
@@ -68,10 +69,7 @@ def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, 
     sandbox.set_faults(malformed_order=early)
     db = connect(db_target)
     try:
-        db.execute(
-            f"CREATE TRIGGER refuse_late BEFORE INSERT ON orders WHEN NEW.source_order_id = '{late}' "
-            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-        )
+        _refuse_order(db, late)
     finally:
         db.close()
     run("worker", "--once", "--download-every", "0")
@@ -82,7 +80,7 @@ def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, 
         (saved,) = db.execute("SELECT value FROM cursors WHERE name = 'orders_updated_at'").fetchone()
         # past the earlier bad order the next download would never ask for it again
         assert clock.parse(saved) <= datetime.fromisoformat(stamps[early])
-        db.execute("DROP TRIGGER refuse_late")
+        db.execute("DROP TRIGGER refuse_late" + (" ON orders" if backend(db) == "postgresql" else ""))
     finally:
         db.close()
     sandbox.clear_faults()
@@ -91,6 +89,25 @@ def test_with_two_bad_orders_the_cursor_stays_at_or_before_the_earlier_one(run, 
     (listing,) = listings(sandbox)
     assert listing["query"]["updated_at_min"][:19] <= stamps[early][:19]
     assert {early, late} <= {o["source_order_id"] for o in run.json("orders", "list")}
+
+
+def _refuse_order(db, source_order_id: str) -> None:
+    """A trigger that makes the database refuse one order's insert as a broken constraint
+    (``refuse_late``; SQLite's RAISE(ABORT) is one), in each backend's SQL."""
+    if backend(db) == "sqlite":
+        db.execute(
+            f"CREATE TRIGGER refuse_late BEFORE INSERT ON orders WHEN NEW.source_order_id = '{source_order_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        return
+    db.execute(
+        "CREATE FUNCTION refuse_late() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk says no' USING ERRCODE = 'check_violation'; END $$"
+    )
+    db.execute(
+        "CREATE TRIGGER refuse_late BEFORE INSERT ON orders FOR EACH ROW "
+        f"WHEN (NEW.source_order_id = '{source_order_id}') EXECUTE FUNCTION refuse_late()"
+    )
 
 
 # -- 3. Only the owner of a claim ends a job ---------------------------------------------------

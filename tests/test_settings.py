@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import API_KEY, db_digest
+from support import API_KEY, Cli, db_digest
 
 SECRET = "sk-live-0123456789abcdef"
 
@@ -122,10 +122,17 @@ def test_unknown_company_or_plugin_changes_nothing(run, configured, db_target, a
     assert db_digest(db_target) == before
 
 
+@pytest.mark.sqlite_only("a SQLite file that does not exist; PostgreSQL: the test below")
 def test_commands_on_a_missing_database_do_not_create_it(run, db_target, bmp):
     result = run("companies", "list", ok=False)
     assert result.exit_code != 0 and "no database" in result.output
     assert not db_target.exists()
+
+
+def test_commands_on_a_postgresql_database_the_server_lacks_fail_in_one_line_and_create_nothing(postgres, bmp):
+    result = Cli(postgres.url("no_such_database"))("companies", "list", ok=False)
+    assert result.exit_code != 0 and result.output.count("\n") == 1 and "no_such_database" in result.output
+    assert "no_such_database" not in postgres._psql("SELECT datname FROM pg_database")
 
 
 def test_changing_a_cart_setting_resets_the_connection(run, company):

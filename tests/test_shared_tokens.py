@@ -193,12 +193,12 @@ class _LeakyChannel:
         raise TransientError(f"the channel refused {self.TOKEN}; try again later")
 
 
-def test_a_job_message_never_shows_a_token_the_channel_s_auth_stored(run, db_target) -> None:
+def test_a_job_message_never_shows_a_token_the_channel_s_auth_stored(run, db_target, tmp_path) -> None:
     with support.registered(_LeakyChannel(), "leaky"):
         run("companies", "add", "Leaky Co")
         run("website-settings", "Leaky Co", "--store-plugin", "leaky", "--allow-order-download")
-        (db_target.parent / "token").write_text("spy-token-00001")
-        run("cart-settings", "Leaky Co", "--set-file", f"token={db_target.parent / 'token'}")
+        (tmp_path / "token").write_text("spy-token-00001")
+        run("cart-settings", "Leaky Co", "--set-file", f"token={tmp_path / 'token'}")
         run("test-settings", "Leaky Co")
         result = run("import-orders", "Leaky Co", ok=False)
         db = connect(db_target)

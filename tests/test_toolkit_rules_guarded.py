@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from backmarket_pro.client import TRACKING_ALREADY_RECORDED, BackMarketProClient
 from backmarket_pro.sandbox import Sandbox as BmpSandbox
 from backmarket_pro.sandbox import _error
 from backmarket_pro.settings import BackMarketProSettings
+from host.store.db import connect
 from plugin_spec import BadData, Shipment, stopping
 from plugin_spec.errors import RateLimitWait
 from plugin_spec.http import ApiProfile, HttpOptions, JsonApi
@@ -318,7 +318,9 @@ def test_a_409_with_another_code_than_tracking_already_recorded_is_a_failure_not
 # -- rule 7: a lost key file is an error, never a new key -------------------------------------------
 
 
-def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_nothing(run, bmp, sandbox, db_target):
+def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_nothing(
+    run, bmp, sandbox, db_target, tmp_path
+):
     """Break: make ``_fernet(create=True)`` create a key whenever the file is missing
     (host/records/secrets.py: ``if not create:`` instead of ``if not create or _sealed_rows_exist(db):``):
     company B's secret is then sealed with a new key file, and this test fails."""
@@ -330,7 +332,7 @@ def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_not
     connect_company("Alpha")
     run("cart-settings", "Alpha", "--set", f"website_url={sandbox.base_url}", "--set", f"x_api_key={API_KEY}")
     connect_company("Beta")
-    key_file = db_target.with_name("cart.key")
+    key_file = tmp_path / "cart.key"  # next to a SQLite file; named by CARTPLUGIN_SECRET_KEY_FILE for PostgreSQL
     saved = key_file.read_bytes()
     key_file.unlink()
     before = db_digest(db_target)
@@ -342,7 +344,7 @@ def test_a_missing_key_file_refuses_a_second_companys_first_secret_and_loses_not
     assert result.exit_code == 1, result.output
     assert "cart.key" in result.output and "missing" in result.output and "restore it" in result.output
     assert "beta-key" not in result.output
-    db = sqlite3.connect(db_target)
+    db = connect(db_target)
     try:
         assert db.execute(
             "SELECT COUNT(*) FROM cart_settings s JOIN companies c ON c.id = s.company_id WHERE c.name = 'Beta'"

@@ -39,12 +39,14 @@ def test_users_companies_shows_gives_takes_and_gives_back_every_company(run, db_
     assert run("users", "companies", "ann").output == "ann (admin) sees: every company (admin)\n"
     # each change is in the Change Log as the operator's, a look alone is not
     import json
-    import sqlite3
 
-    with sqlite3.connect(db_target) as kept:
+    kept = connect(db_target)
+    try:
         entries = kept.execute(
-            "SELECT actor, source, details FROM audit_log WHERE action = 'companies of an employee changed'"
+            "SELECT actor, source, details FROM audit_log WHERE action = 'companies of an employee changed' ORDER BY id"
         ).fetchall()
+    finally:
+        kept.close()
     assert len(entries) == 5 and {(actor[:4], source) for actor, source, _ in entries} == {("cli:", "cli")}
     assert json.loads(entries[0][2])["Given"] == ["Acme Refurb", "Beta Phones"]
 

@@ -125,6 +125,7 @@ def test_users_add_and_password_from_the_cli_are_in_the_change_log(run, db_targe
     assert PASSWORD not in str(_log(db_target))
 
 
+@pytest.mark.sqlite_only("SQLite's legacy migration path; PostgreSQL's: tests/store/test_pg_migrations.py")
 def test_an_older_database_gains_the_disabled_flag_and_keeps_its_users_enabled(db_target):
     old = sqlite_utils.Database(db_target)
     migrations.apply(old, stop_before="0016_user_lifecycle")

@@ -188,7 +188,9 @@ def test_tracking_is_sent_only_after_the_delay_with_the_weekend_skipped_and_no_b
         "--skip-sunday")  # fmt: skip
     run.json("import-orders", company)
     order = next(iter(_imported(run).values()))
-    friday = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)  # 2 hours left on Friday, then the weekend
+    # a past week: the host's clock is faked, PostgreSQL's is not, and the cluster engine
+    # starts a task once the database's clock has reached its run_after
+    friday = datetime(2025, 12, 5, 22, 0, tzinfo=UTC)  # 2 hours left on Friday, then the weekend
     monkeypatch.setattr(clock, "now", lambda: friday)
     run("orders", "ship", str(order["id"]), "--carrier", "UPS", "--tracking", "1Z999AA10123456784")
 
@@ -207,15 +209,15 @@ def test_tracking_is_sent_only_after_the_delay_with_the_weekend_skipped_and_no_b
     assert job["summary"]["delayed"] == 1 and uploads() == 1, job
 
     # Saturday and Sunday: not due, so no upload job is even queued (no busy retry)
-    for at in (datetime(2026, 12, 5, 12, 0, tzinfo=UTC), datetime(2026, 12, 6, 23, 0, tzinfo=UTC)):
+    for at in (datetime(2025, 12, 6, 12, 0, tzinfo=UTC), datetime(2025, 12, 7, 23, 0, tzinfo=UTC)):
         monkeypatch.setattr(clock, "now", lambda at=at: at)
         run("worker", "--once")
         assert uploads() == 1 and posts() == []
     # Monday 01:59: 2 of the 4 hours were Friday's, so it is due at 02:00
-    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 7, 1, 59, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now", lambda: datetime(2025, 12, 8, 1, 59, tzinfo=UTC))
     run("worker", "--once")
     assert posts() == []
-    monkeypatch.setattr(clock, "now", lambda: datetime(2026, 12, 7, 2, 0, 1, tzinfo=UTC))
+    monkeypatch.setattr(clock, "now", lambda: datetime(2025, 12, 8, 2, 0, 1, tzinfo=UTC))
     run("worker", "--once")
     assert len(posts()) == 1
     assert run.json("orders", "show", str(order["id"]))["source_updated_for_shipping"] is True

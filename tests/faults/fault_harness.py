@@ -19,6 +19,7 @@ import backmarket_pro.plugin
 from backmarket_pro.sandbox import Sandbox
 from host.channel import plugins
 from host.records import companies, orders
+from host.store.api import backend
 from host.store.db import connect
 
 FAST_ENV = {
@@ -49,6 +50,7 @@ class Harness:
     ):
         # ``db``: the conftest's db_target (a SQLite file or a PostgreSQL URL); a SQLite file by default
         self.db_target = db if db is not None else tmp_path / "faults.db"
+        self.tmp_path = tmp_path
         self.sandbox = sandbox
         self.company = company
         self.key = key or sandbox.api_key
@@ -106,6 +108,28 @@ class Harness:
         db = connect(self.db_target)
         try:
             return db.execute(sql, params or {}).fetchall()
+        finally:
+            db.close()
+
+    def refuse_order(self, source_order_id: str) -> None:
+        """A trigger ``refuse_one`` that makes the database refuse this order's insert as a broken
+        constraint (SQLite's RAISE(ABORT) is one; PostgreSQL's check_violation), in each backend's SQL."""
+        db = connect(self.db_target)
+        try:
+            if backend(db) == "sqlite":
+                db.execute(
+                    f"CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '{source_order_id}' "
+                    "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+                )
+                return
+            db.execute(
+                "CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk says no' USING ERRCODE = 'check_violation'; END $$"
+            )
+            db.execute(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON orders FOR EACH ROW "
+                f"WHEN (NEW.source_order_id = '{source_order_id}') EXECUTE FUNCTION refuse_one()"
+            )
         finally:
             db.close()
 

@@ -40,7 +40,7 @@ def channel():
 
 def _import(h: Harness, timeout: float = 90, **env: str) -> tuple[subprocess.CompletedProcess, float, int]:
     """``import-orders`` in a child that reports its own peak RSS (kB); returns (result, seconds, rss)."""
-    rss_file = h.db_target.with_suffix(".rss")
+    rss_file = h.tmp_path / "import.rss"
     code = (
         "import resource, runpy, sys\n"
         f"sys.argv = ['cartplugin', '--db', {str(h.db_target)!r}, 'import-orders', {h.company!r}]\n"
@@ -73,8 +73,8 @@ def _job_messages(h: Harness) -> list[str]:
     return [m for (m,) in h.query("SELECT message FROM job_logs ORDER BY id")]
 
 
-def test_a_server_trickling_its_answer_cannot_hold_an_import_past_the_request_deadline(tmp_path, channel):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_a_server_trickling_its_answer_cannot_hold_an_import_past_the_request_deadline(tmp_path, channel, db_target):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     # one byte every 0.1 s never trips the 0.8 s read timeout: only a total deadline ends it
     channel.set_faults(trickle=True, trickle_seconds=0.1)
     result, elapsed, _ = _import(h, timeout=60, CARTPLUGIN_BMP_DEADLINE="2")
@@ -84,8 +84,8 @@ def test_a_server_trickling_its_answer_cannot_hold_an_import_past_the_request_de
     assert any("did not finish within 2 s" in m for m in _job_messages(h)), _job_messages(h)
 
 
-def test_a_next_link_that_never_ends_stops_the_import_with_a_readable_reason(tmp_path, channel):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_a_next_link_that_never_ends_stops_the_import_with_a_readable_reason(tmp_path, channel, db_target):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     channel.set_faults(next_loop=True)
     result, elapsed, _ = _import(h, timeout=60)
     assert elapsed < 30
@@ -96,8 +96,8 @@ def test_a_next_link_that_never_ends_stops_the_import_with_a_readable_reason(tmp
 
 
 @pytest.mark.parametrize("fault", ["huge_body", "endless_body"])
-def test_a_huge_or_endless_answer_is_refused_and_memory_stays_low(tmp_path, channel, fault):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_a_huge_or_endless_answer_is_refused_and_memory_stays_low(tmp_path, channel, db_target, fault):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     channel.set_faults(**{fault: 1})
     result, elapsed, rss_kb = _import(h, timeout=90)
     rss_mb = rss_kb / 1024
@@ -108,10 +108,11 @@ def test_a_huge_or_endless_answer_is_refused_and_memory_stays_low(tmp_path, chan
 
 
 @pytest.mark.parametrize("spelling", ["HTTP://LOCALHOST:{port}/sellers-prod", "http://Localhost:{port}/sellers-prod"])
-def test_an_uppercase_host_in_the_website_url_still_downloads_every_page(tmp_path, channel, spelling):
+def test_an_uppercase_host_in_the_website_url_still_downloads_every_page(tmp_path, channel, db_target, spelling):
     port = channel.root_url.rsplit(":", 1)[1]
     h = Harness.__new__(Harness)
-    h.db_target, h.sandbox, h.company, h.key, h.logs = tmp_path / "faults.db", channel, "Upper Case GmbH", KEY, []
+    h.db_target, h.sandbox, h.company, h.key, h.logs = db_target, channel, "Upper Case GmbH", KEY, []
+    h.tmp_path = tmp_path
     db = connect(h.db_target)
     try:
         h.company_id = setup_company(db, h.company, spelling.format(port=port), KEY)
@@ -124,8 +125,8 @@ def test_an_uppercase_host_in_the_website_url_still_downloads_every_page(tmp_pat
     assert {o["source_order_id"] for o in h.host_orders()} == expected
 
 
-def test_order_ids_dot_and_dot_dot_never_send_a_request_to_another_path(tmp_path, channel):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_order_ids_dot_and_dot_dot_never_send_a_request_to_another_path(tmp_path, channel, db_target):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     channel.add_orders(3, ids=[".", "..", "ok/../../seller-account"])
     h.cli("import-orders", h.company)
     imported = {o["source_order_id"] for o in h.host_orders()}
@@ -140,8 +141,10 @@ def test_order_ids_dot_and_dot_dot_never_send_a_request_to_another_path(tmp_path
             safe_segment(hostile)
 
 
-def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_failed_upload(tmp_path, channel):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_failed_upload(
+    tmp_path, channel, db_target
+):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     h.cli("import-orders", h.company)
     shipped = h.ship(2)
     # the channel already has the tracking (an earlier upload landed, its answer was lost)
@@ -171,8 +174,8 @@ def test_an_already_recorded_answer_cut_off_midway_is_retried_not_shown_as_a_fai
     assert json.loads(failed or "[]") == []
 
 
-def test_two_processes_sharing_one_key_stay_under_its_rate_limit_together(tmp_path, channel):
-    h = Harness(tmp_path, channel, key=KEY)
+def test_two_processes_sharing_one_key_stay_under_its_rate_limit_together(tmp_path, channel, db_target):
+    h = Harness(tmp_path, channel, key=KEY, db=db_target)
     db = connect(h.db_target)
     try:
         second = "Same Key GmbH"

@@ -22,7 +22,9 @@ from support import API_KEY, db_digest
 
 from backmarket_pro.sandbox import Sandbox
 from host import clock
-from host.store.db import connect
+from host.store import pg_migrations
+from host.store.api import backend
+from host.store.db import connect, write
 from host.store.migrations import LEGACY
 
 KEY = "hardening-key-0001-abcd"
@@ -76,8 +78,8 @@ def channel():
 
 
 @pytest.fixture
-def h(tmp_path, channel) -> Harness:
-    return Harness(tmp_path, channel)
+def h(tmp_path, channel, db_target) -> Harness:
+    return Harness(tmp_path, channel, db=db_target)
 
 
 def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_imports(h, channel):
@@ -92,10 +94,7 @@ def test_orders_the_host_cannot_store_are_set_aside_while_the_rest_of_the_page_i
         plant(channel, set_field("created_at", "0999-01-01T00:00:00Z")),
     }
     victim = plant(channel, lambda order: None)  # valid for the models, refused by the database below
-    h.query(
-        f"CREATE TRIGGER refuse_one BEFORE INSERT ON orders WHEN NEW.source_order_id = '{victim}' "
-        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
-    )
+    h.refuse_order(victim)
     good_after = set(channel.add_orders(3))
 
     h.cli("import-orders", h.company)
@@ -146,11 +145,11 @@ def test_an_order_stamped_in_the_far_future_is_bad_and_the_cursor_stays_near_now
     assert far in messages and near in messages
 
 
-def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path):
+def test_a_new_key_given_during_an_import_does_not_lose_the_new_accounts_orders(tmp_path, db_target):
     other = "hardening-key-0002-efgh"
     with Sandbox(api_key=KEY, orders=600, seed=6) as channel:
         channel.add_account(other, orders=40, seed=9)
-        h = Harness(tmp_path, channel)
+        h = Harness(tmp_path, channel, db=db_target)
         channel.set_faults(latency=0.3)
         importing = subprocess.Popen(
             [sys.executable, "-m", "host", "--db", str(h.db_target), "import-orders", h.company],
@@ -189,12 +188,18 @@ def _mode(path) -> int:
 
 def test_a_database_from_a_newer_version_is_refused_in_one_line_and_left_unchanged(run, db_target):
     run("companies", "add", "Acme")
-    db = sqlite3.connect(db_target)
-    with db:
-        db.execute(
-            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('host', '0099_future', 'x')"
-        )
-    db.close()
+    db = connect(db_target)
+    try:
+        with write(db):  # a step this version does not know, in each backend's record of steps
+            if backend(db) == "sqlite":
+                db.execute(
+                    "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) "
+                    "VALUES ('host', '0099_future', 'x')"
+                )
+            else:
+                db.execute(f"INSERT INTO {pg_migrations.TABLE} VALUES ('0099_future', 'x')")
+    finally:
+        db.close()
     before = db_digest(db_target)
     for args in (["companies", "list"], ["companies", "add", "Other"], ["worker", "--once"]):
         result = run(*args, ok=False)
@@ -235,6 +240,7 @@ def test_six_processes_opening_a_new_database_at_once_all_succeed_and_migrate_it
         db.close()
 
 
+@pytest.mark.sqlite_only("a SQLite file's and its journal's modes and bytes; either backend: the test below")
 def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_stored_encrypted(run, company, db_target):
     old_umask = os.umask(0o022)
     try:
@@ -251,6 +257,18 @@ def test_the_database_its_journal_and_the_key_file_are_private_and_the_key_is_st
     finally:
         db.close()
     assert API_KEY.encode() not in stored
+    assert "****" in run("cart-settings", company).output
+
+
+def test_the_key_file_is_private_and_the_database_holds_the_key_only_encrypted(run, company, db_target, tmp_path):
+    # the key file sits next to a SQLite file, and is named by CARTPLUGIN_SECRET_KEY_FILE for PostgreSQL
+    assert _mode(tmp_path / "cart.key") == 0o600
+    db = connect(db_target)
+    try:
+        values = [value for (value,) in db.execute("SELECT value FROM cart_settings WHERE is_secret = 1")]
+    finally:
+        db.close()
+    assert values and all(value.startswith("fernet:") and API_KEY not in value for value in values)
     assert "****" in run("cart-settings", company).output
 
 
@@ -276,13 +294,13 @@ def test_a_new_website_url_without_the_key_again_is_refused_and_the_key_can_come
     assert {f["key"]: f["value"] for f in shown["fields"]}["x_api_key"] == "****" + API_KEY[-4:]
 
 
-def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_target):
-    key_file = db_target.with_name("cart.key")
+def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, company, db_target, tmp_path):
+    key_file = tmp_path / "cart.key"  # next to a SQLite file; named by CARTPLUGIN_SECRET_KEY_FILE for PostgreSQL
     saved = key_file.read_bytes()
     key_file.unlink()
 
     def secret_row():
-        db = sqlite3.connect(db_target)
+        db = connect(db_target)
         try:
             return db.execute("SELECT value FROM cart_settings WHERE is_secret = 1").fetchall()
         finally:
@@ -299,6 +317,7 @@ def test_a_missing_key_file_is_a_clear_error_and_never_loses_the_secrets(run, co
     assert "Connection established" in run("test-settings", company).output
 
 
+@pytest.mark.sqlite_only("SQLite's legacy step 0003_hardening; a PostgreSQL database never held secrets in clear")
 def test_clear_text_secrets_of_an_older_database_are_encrypted_when_it_is_opened(run, company, db_target):
     db = sqlite3.connect(db_target)
     with db:  # as an older version left it: the key in clear, every old step recorded but the one that encrypts
@@ -359,6 +378,7 @@ def test_company_names_match_without_case_in_every_script(run):
 # -- the worker: deleted database, time budget, scheduling, SIGTERM ----------------------------
 
 
+@pytest.mark.sqlite_only("a SQLite file deleted under the worker")
 def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is_not_recreated(h):
     worker = h.start_worker()
     try:
@@ -375,9 +395,9 @@ def test_a_database_deleted_under_a_running_worker_stops_it_with_an_error_and_is
     assert result.returncode == 1 and "no database" in result.stderr and not h.db_target.exists()
 
 
-def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path):
+def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continues(tmp_path, db_target):
     with Sandbox(api_key=KEY, orders=400, seed=7) as channel:
-        h = Harness(tmp_path, channel)
+        h = Harness(tmp_path, channel, db=db_target)
         channel.set_faults(latency=0.2)
         budget = {"CARTPLUGIN_JOB_BUDGET_SECONDS": "1"}
         started = time.monotonic()
@@ -396,8 +416,8 @@ def test_a_job_over_its_time_budget_commits_what_it_has_and_the_next_run_continu
         h.assert_exactly_once(expected)
 
 
-def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, int]:
-    h = Harness(tmp_path, slow)
+def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox, db_target) -> tuple[Harness, int]:
+    h = Harness(tmp_path, slow, db=db_target)
     db = connect(h.db_target)
     try:
         other = setup_company(db, "Quick Ltd", quick.base_url, quick.api_key)
@@ -406,12 +426,12 @@ def _two_companies(tmp_path, slow: Sandbox, quick: Sandbox) -> tuple[Harness, in
     return h, other
 
 
-def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
+def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path, db_target):
     with (
         Sandbox(api_key=KEY, orders=1500, seed=7) as slow,
         Sandbox(api_key="quick-key-0003-ijkl", orders=10, seed=8) as quick,
     ):
-        h, other = _two_companies(tmp_path, slow, quick)
+        h, other = _two_companies(tmp_path, slow, quick, db_target)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
         try:
@@ -436,9 +456,9 @@ def test_a_long_job_does_not_hold_up_the_schedule_of_other_companies(tmp_path):
             h.stop_worker(worker)
 
 
-def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path):
+def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continues_later(tmp_path, db_target):
     with Sandbox(api_key=KEY, orders=1500, seed=7) as slow:
-        h = Harness(tmp_path, slow)
+        h = Harness(tmp_path, slow, db=db_target)
         slow.set_faults(latency=0.3)
         worker = h.start_worker(interval=0.2)
         assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=20)

@@ -14,10 +14,10 @@ KEY_A = "company-a-key-11aa22bb"
 KEY_B = "company-b-key-33cc44dd"
 
 
-def test_two_companies_with_two_keys_never_mix(tmp_path):
+def test_two_companies_with_two_keys_never_mix(tmp_path, db_target):
     with Sandbox(api_key=KEY_A, orders=25, seed=1) as channel:
         channel.add_account(KEY_B, name="Zweiter Händler GmbH", orders=25, seed=2)
-        a = Harness(tmp_path, channel, company="A GmbH", key=KEY_A)
+        a = Harness(tmp_path, channel, company="A GmbH", key=KEY_A, db=db_target)
         db = connect(a.db_target)
         b_id = setup_company(db, "B SARL", channel.base_url, KEY_B)
         db.close()
@@ -57,12 +57,12 @@ def test_two_companies_with_two_keys_never_mix(tmp_path):
                                                  ("download_orders", "upload_tracking")}  # fmt: skip
 
 
-def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path):
+def test_two_workers_started_at_once_do_not_double_import_or_upload(tmp_path, db_target):
     with Sandbox(api_key=KEY_A, orders=30, seed=8) as channel:
         keys = [KEY_A] + [f"worker-race-key-{n:04d}" for n in range(1, 4)]
         for n, key in enumerate(keys[1:], start=2):
             channel.add_account(key, name=f"Seller {n}", orders=30, seed=n * 10)
-        h = Harness(tmp_path, channel, company="Company 0", key=KEY_A)
+        h = Harness(tmp_path, channel, company="Company 0", key=KEY_A, db=db_target)
         db = connect(h.db_target)
         company_ids = [h.company_id] + [
             setup_company(db, f"Company {n}", channel.base_url, k) for n, k in enumerate(keys[1:], 1)

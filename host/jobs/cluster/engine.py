@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import procrastinate
@@ -54,6 +55,13 @@ _local = threading.local()
 stopping = threading.Event()
 _runs = [0]
 _runs_lock = threading.Lock()
+#: told ``(job, status)`` after each row this process runs (the worker's ``job N kind: status`` line)
+_on_finish: list[Callable[[jobs.Job, str], Any]] = []
+
+
+def report_to(on_finish: Callable[[jobs.Job, str], Any] | None) -> None:
+    """Tell ``on_finish`` of each row this process runs from now on (``None``: tell no one)."""
+    _on_finish[:] = [on_finish] if on_finish else []
 
 
 def runs() -> int:
@@ -97,6 +105,8 @@ def run_job(url: str, job_id: int) -> str:
         return jobs.QUEUED
     with _runs_lock:
         _runs[0] += 1
+    for tell in _on_finish:
+        tell(job, status)
     return status
 
 

@@ -61,26 +61,30 @@ def run(
     if echo and not once:
         plain_echo = echo
         echo = lambda text: plain_echo(f"{clock.now_iso()} {text}")  # noqa: E731
-    scheduler = Scheduler(url, interval=interval, download_every=download_every, echo=None if once else echo)
-    grace = config.current().stop_grace_seconds if stop_grace is None else stop_grace
-    if once:
-        queued = scheduler.round()
-        scheduler.close()
-        ran = _run_to_end(_work(url, max_workers=max_workers, wait=False, grace=grace))
-        if echo:
-            echo(
-                f"tick: queued {queued.get('download_orders', 0)} download(s), "
-                f"{queued.get('upload_tracking', 0)} upload(s); ran {ran} job(s)"
-            )
-        return
-    stop = threading.Event()
-    thread = threading.Thread(target=scheduler.serve, args=(stop,), name="cartplugin-scheduler", daemon=True)
-    thread.start()
+    engine.report_to((lambda job, status: echo(f"job {job.id} {job.kind}: {status}")) if echo else None)
     try:
-        asyncio.run(_work(url, max_workers=max_workers, wait=True, grace=grace, stop=stop, echo=echo))
+        scheduler = Scheduler(url, interval=interval, download_every=download_every, echo=None if once else echo)
+        grace = config.current().stop_grace_seconds if stop_grace is None else stop_grace
+        if once:
+            queued = scheduler.round()
+            scheduler.close()
+            ran = _run_to_end(_work(url, max_workers=max_workers, wait=False, grace=grace))
+            if echo:
+                echo(
+                    f"tick: queued {queued.get('download_orders', 0)} download(s), "
+                    f"{queued.get('upload_tracking', 0)} upload(s); ran {ran} job(s)"
+                )
+            return
+        stop = threading.Event()
+        thread = threading.Thread(target=scheduler.serve, args=(stop,), name="cartplugin-scheduler", daemon=True)
+        thread.start()
+        try:
+            asyncio.run(_work(url, max_workers=max_workers, wait=True, grace=grace, stop=stop, echo=echo))
+        finally:
+            stop.set()
+            thread.join(10)
     finally:
-        stop.set()
-        thread.join(10)
+        engine.report_to(None)
 
 
 async def _work(
