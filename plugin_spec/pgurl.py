@@ -95,13 +95,17 @@ def session_kwargs(
     ``tcp_user_timeout``: a machine that died or was cut off is noticed within about a minute.
     Seconds throughout; options the URL already carries (``options=-c ...``) are kept.
     """
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     options = (
         f"-c lock_timeout={round(lock_timeout * 1000)} "
         f"-c idle_in_transaction_session_timeout={round(idle_in_transaction * 1000)}"
     )
-    own = conninfo_to_dict(url).get("options")
+    try:
+        own = conninfo_to_dict(url).get("options")
+    except psycopg.Error:  # a URL libpq cannot read: connect() says so, the password masked
+        own = None
     return {
         "options": f"{own} {options}" if own else options,
         "keepalives": 1,

@@ -14,10 +14,14 @@ from host.records.companies import add_company
 from host.store.db import connect
 
 
+#: `db copy` reads the CLI's own database, a SQLite file, into a PostgreSQL URL: its source is SQLite's
+pytestmark = pytest.mark.sqlite_only
+
+
 @pytest.fixture
-def source(sqlite_file, bmp):
+def source(db_target, bmp):
     """A SQLite database with a row in every table the host writes, a sealed secret among them."""
-    db = connect(sqlite_file)
+    db = connect(db_target)
     acme = add_company(db, "Acme Refurb")
     add_company(db, "Zeta Ltd")
     companies.update_website_settings(db, acme, store_plugin="backmarket_pro", allow_order_download=True)
@@ -34,7 +38,7 @@ def source(sqlite_file, bmp):
     audit.record(db, "alice", "company added", company_id=acme.id)
     db.execute("DELETE FROM orders WHERE id = 0")  # nothing: ids keep their gaps either way
     db.close()
-    return sqlite_file
+    return db_target
 
 
 def _rows(conn, table: str, columns: list[str]) -> list[tuple]:
