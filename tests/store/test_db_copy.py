@@ -13,7 +13,6 @@ from host.records import audit, companies, orders, users
 from host.records.companies import add_company
 from host.store.db import connect
 
-
 #: `db copy` reads the CLI's own database, a SQLite file, into a PostgreSQL URL: its source is SQLite's
 pytestmark = pytest.mark.sqlite_only
 
