@@ -29,12 +29,10 @@ is translated ``from None``.
 from __future__ import annotations
 
 import contextvars
-import functools
 import http.cookiejar
 import json
 import logging
 import os
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -45,7 +43,6 @@ from typing import Any, Self
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from pydantic import ConfigDict, Field, TypeAdapter, create_model
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -312,7 +309,6 @@ class JsonApi:
         operation: str | None = None,
         authenticate: bool = True,
         limiter: Limiter | None = None,
-        sending: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> tuple[requests.Response, bytes, str]:
         """Send one request and read its whole body (within the deadline and the size cap),
@@ -332,8 +328,6 @@ class JsonApi:
                 log.debug("waited %.2f s to stay under the rate limit of this API key", waited)
             # after the wait, which may be longer than the token has left to live
             sent = self.auth.request_headers(self) if authenticate else {}
-            if sending is not None:
-                sending()
             started = time.monotonic()
             try:
                 response = self.session.request(
@@ -563,11 +557,7 @@ class JsonApi:
 
         With ``prefetch_pages`` (the default), the next page is fetched on a thread while the
         caller works on this one; it is asked for only once this page's link has passed the
-        checks above, and closing the generator waits for that thread to finish. The link is
-        read from the page's bytes alone before the page is read (``read_page`` or JSON), so
-        the request goes out first and the page is validated while it travels; the page's own
-        read must then find the same link, else that request is dropped. The "no new orders"
-        check thus comes one request late: that request is sent, and dropped unread. The thread
+        checks above, and closing the generator waits for that thread to finish. The thread
         only waits for the page's bytes, which are read on the caller's thread: reading them on
         the thread (validation is CPU work that holds the GIL) made the two threads take turns
         on the GIL and cost more than the overlap saved (docs/benchmarks.md).
@@ -601,24 +591,6 @@ class JsonApi:
         def fetch(url: str, params: Mapping[str, str] | None) -> tuple[requests.Response, bytes, str]:
             return self._exchange("GET", url, params=params, operation=operation)
 
-        def prefetch(url: str, ready: threading.Event) -> tuple[requests.Response, bytes, str]:
-            try:
-                return self._exchange("GET", url, operation=operation, sending=ready.set)
-            finally:
-                ready.set()
-
-        def send_ahead(url: str) -> Future[tuple[requests.Response, bytes, str]]:
-            """The page at ``url`` asked for on the prefetch thread, once it has its rate-limit
-            slot: till then this thread waits, as the slot is taken in a few steps that each
-            give up the GIL, and each would wait a switch interval (5 ms) for it back behind the
-            CPU work that follows here (docs/benchmarks.md, row 9)."""
-            assert pool is not None
-            ready = threading.Event()
-            # in this context: the page waits under the job's stop and wait budget
-            future = pool.submit(contextvars.copy_context().run, prefetch, url, ready)
-            ready.wait()
-            return future
-
         def page_of(exchange: tuple[requests.Response, bytes, str]) -> tuple[list[Any], Any]:
             return self._page_of(*exchange, results=results, next_link=next_link, what=what, read_page=read_page)
 
@@ -629,61 +601,34 @@ class JsonApi:
             self.options.prefetch_pages > 0
         ) else None  # fmt: skip
         pending: Future[tuple[requests.Response, bytes, str]] | None = None
-        #: whether the caller waited for the last page fetched ahead: then the answers, not the
-        #: work on them, set the pace, and the next request is sent before this page is read;
-        #: when it was there already (no latency), sending early gains nothing and the prefetch
-        #: thread would only take turns on the GIL with the validation (row 1)
-        waited = True
-        read_link = _link_reader(next_link)
         try:
             for page in range(1, self.options.max_pages + 1):
                 if page == 1:
-                    exchange = fetch(url, params)
+                    items, raw_next = page_of(fetch(url, params))
                 elif pending is not None:
-                    waited = not pending.done()
-                    exchange = pending.result()
+                    items, raw_next = page_of(pending.result())
                     pending = None
                 else:
-                    exchange = fetch(url, None)  # the next link carries every filter itself
-                # The next page is asked for before this one is validated: its link is read
-                # from the bytes alone (a fraction of a millisecond) and passes every check of
-                # _follow first; the page's own read below must then find the same link, else
-                # the early request is dropped and the link is taken the usual way.
-                early: tuple[Any, str] | None = None
-                if pool is not None and waited and page < self.options.max_pages:
-                    early = self._send_early(exchange, read_link, url, seen_links)
-                    if early is not None:
-                        pending = send_ahead(early[1])
-                items, raw_next = page_of(exchange)
+                    items, raw_next = page_of(fetch(url, None))  # the next link carries every filter itself
                 log.debug("%s page %d: %d items", self.profile.name, page, len(items))
                 ids = {_hashable(id_of(item)) for item in items}
                 fresh = ids - seen_ids
                 if raw_next is not None and page > 1 and not fresh:
-                    # with the next page already asked for: that request is dropped unread
                     raise BadData(
                         f"{self.profile.name} sent a page with no new orders and another next link; "
                         "stopping so the listing cannot loop forever. Try again later."
                     )
                 seen_ids |= ids
-                if early is not None and (raw_next is None or raw_next != early[0]):
-                    # the page's reader saw another link than the bytes' first look (never with
-                    # a reader of the same field): forget the early request
-                    seen_links.discard(early[1])
-                    if pending is not None:
-                        pending.cancel()
-                        pending = None
-                    early = None
                 refused: BadData | None = None
-                if early is not None:
-                    url = early[1]
-                elif raw_next is not None:
+                if raw_next is not None:
                     try:
                         url = self._follow(raw_next, url, seen_links)
                     except BadData as exc:
                         refused = exc  # raised after this page, as the caller has it by then
                     else:
                         if pool is not None and page < self.options.max_pages:
-                            pending = send_ahead(url)
+                            # in this context: the page waits under the job's stop and wait budget
+                            pending = pool.submit(contextvars.copy_context().run, fetch, url, None)
                 page_read(len(items))
                 yield items
                 if raw_next is None:
@@ -699,31 +644,6 @@ class JsonApi:
             f"{self.profile.name} sent more than {self.options.max_pages} pages in one listing; "
             "stopping so the listing cannot loop forever."
         )
-
-    def _send_early(
-        self,
-        exchange: tuple[requests.Response, bytes, str],
-        read_link: Callable[[bytes], Any],
-        current: str,
-        seen: set[str],
-    ) -> tuple[Any, str] | None:
-        """``(raw link, URL)`` of the page after this answer's, read from its bytes alone and
-        passed through :meth:`_follow`; None when it cannot be told that way (an error answer,
-        bytes that are not an object, no link, a link ``_follow`` refuses: the page's own read
-        then decides, and reports, as without this look ahead)."""
-        response, raw, _ = exchange
-        if not raw or not 200 <= response.status_code < 300:
-            return None
-        try:
-            raw_next = read_link(raw)
-        except ValueError:  # pydantic's ValidationError among them
-            return None
-        if raw_next is None:
-            return None
-        try:
-            return raw_next, self._follow(raw_next, current, seen)
-        except BadData:
-            return None
 
     def _page_of(
         self,
@@ -793,30 +713,6 @@ def _limit_key(limit_key: str | None, secret: str | None, auth: Auth) -> str:
             "that names the account"
         )
     return limit_key
-
-
-@functools.lru_cache(maxsize=32)
-def _link_reader(path: str) -> Callable[[bytes], Any]:
-    """A reader of the (dotted) field ``path`` of a JSON object's bytes and nothing else: pydantic's
-    core skips every other value without building it (0.5 ms for a page of 200 orders, against
-    2.2 ms for ``json.loads`` and 3.8 ms for validating the page). Raises ValueError for bytes that
-    are not such an object; a missing field is None."""
-    model: Any = Any
-    for part in reversed(path.split(".")):
-        model = create_model(
-            "NextLinkOf", __config__=ConfigDict(extra="ignore"), field=(model | None, Field(None, alias=part))
-        )
-    adapter: TypeAdapter[Any] = TypeAdapter(model)
-
-    def read(raw: bytes) -> Any:
-        value = adapter.validate_json(raw)
-        for _ in path.split("."):
-            if value is None:
-                return None
-            value = value.field
-        return value
-
-    return read
 
 
 def _retry_after(response: requests.Response) -> float | None:

@@ -121,5 +121,8 @@ class Running:
         sockets = getattr(server, "_map", None) or server.map
         # closed by the loop's own thread (woken by its trigger): closing them from here while it
         # waits on them gave "Bad file descriptor"; the loop ends once it has no socket left
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(sockets))
+        except OSError:  # the trigger is closed already (the loop ended): nothing waits on the sockets
+            wasyncore.close_all(sockets)
         self.thread.join(10)
