@@ -268,11 +268,15 @@ def test_settings_state(company_id: int):
 
 def _test_state(company: companies.Company) -> dict[str, Any]:
     """The connection, its tokens' dates and the last Test Settings, as the page shows them."""
+    # The test first: a Test Settings job records the connection (and its token) before it ends,
+    # so once the page sees the job ended it also sees what the job recorded. Read the other way
+    # round, a job ending in between showed its answer beside the connection line of before.
+    test = connection_test.latest(db(), company.id)
     channel = companies.website_settings(db(), company)["store_plugin"]
     return {
         "fresh": companies.get_company(db(), company.id),
         "tokens": credentials.status(db(), company.id, channel) if channel else [],
-        "test": connection_test.latest(db(), company.id),
+        "test": test,
         "test_seconds": f"{config.current().test_settings_seconds:g}",
     }
 
