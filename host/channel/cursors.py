@@ -41,33 +41,31 @@ def get_cursor(db: Store, company_id: int, channel: str, name: str = CURSOR_NAME
     return clock.parse(row[0]) if row else None
 
 
-def save_cursor(db: Store, company_id: int, channel: str, value: datetime) -> None:
-    """Move the company's cursor to ``value``, inside the caller's write transaction.
-
-    Never moves backwards: a concurrent or older run cannot undo a newer cursor."""
+def _upsert(db: Store, company_id: int, channel: str, name: str, value: datetime, keep: str) -> None:
+    """Set the company's ``name`` cursor to ``value`` unless the stored one is already ``keep``
+    (``>=``: later, ``<=``: earlier) than it, inside the caller's write transaction."""
     db.execute(
         "INSERT INTO cursors (company_id, channel, name, value, updated_at) "
         "VALUES (:company_id, :channel, :name, :value, :now) "
         "ON CONFLICT (company_id, channel, name) DO UPDATE SET "
-        "value = CASE WHEN cursors.value >= excluded.value THEN cursors.value ELSE excluded.value END, "
+        f"value = CASE WHEN cursors.value {keep} excluded.value THEN cursors.value ELSE excluded.value END, "
         "updated_at = excluded.updated_at",
-        {"company_id": company_id, "channel": channel, "name": CURSOR_NAME, "value": clock.iso(value),
+        {"company_id": company_id, "channel": channel, "name": name, "value": clock.iso(value),
          "now": clock.now_iso()},
     )  # fmt: skip
+
+
+def save_cursor(db: Store, company_id: int, channel: str, value: datetime) -> None:
+    """Move the company's cursor to ``value``, inside the caller's write transaction.
+
+    Never moves backwards: a concurrent or older run cannot undo a newer cursor."""
+    _upsert(db, company_id, channel, CURSOR_NAME, value, ">=")
 
 
 def extend_coverage(db: Store, company_id: int, channel: str, since: datetime) -> None:
     """After a complete run from ``since`` that joined the cursor it found: everything from
     ``since`` to the cursor has been read (inside the caller's write transaction)."""
-    db.execute(
-        "INSERT INTO cursors (company_id, channel, name, value, updated_at) "
-        "VALUES (:company_id, :channel, :name, :value, :now) "
-        "ON CONFLICT (company_id, channel, name) DO UPDATE SET "
-        "value = CASE WHEN cursors.value <= excluded.value THEN cursors.value ELSE excluded.value END, "
-        "updated_at = excluded.updated_at",
-        {"company_id": company_id, "channel": channel, "name": COVERED_FROM, "value": clock.iso(since),
-         "now": clock.now_iso()},
-    )  # fmt: skip
+    _upsert(db, company_id, channel, COVERED_FROM, since, "<=")
 
 
 def import_since(db: Store, company: Company, requested: datetime | None) -> tuple[datetime, str]:
