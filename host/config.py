@@ -274,12 +274,37 @@ def current() -> Settings:
     would keep the value of the moment they were imported): the ones a command loaded, else read
     now from the same sources. A bad value falls back to the default here; the CLI, which loads
     the same sources, reports it as an error."""
+    global _read_now
     if _in_use is not None:
         return _in_use
     try:
-        return load().settings
-    except HostError:
+        sources = _sources()
+    except (HostError, OSError):
         return Settings.model_construct()
+    cached = _read_now
+    if cached is not None and cached[0] == sources:
+        return cached[1]
+    try:
+        settings = load().settings
+    except HostError:
+        settings = Settings.model_construct()
+    _read_now = (sources, settings)
+    return settings
+
+
+#: what ``current()`` read outside a command, with the state of the sources it read it from:
+#: reading the settings costs a few milliseconds (pydantic-settings), a job asks several times
+_read_now: tuple[tuple[Any, ...], Settings] | None = None
+
+
+def _sources() -> tuple[Any, ...]:
+    """What the settings read now depend on, cheap to compare: the variables, the config file
+    in use and its bytes (a few hundred; a modification time can miss two writes in one clock
+    tick), and the directory relative paths start from."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(ENV_PREFIX)))
+    path = find_config_file()
+    file = (str(path), path.read_bytes()) if path is not None else None
+    return env, file, os.getcwd(), os.environ.get("HOME")
 
 
 def postgresql_session() -> pg.Session:

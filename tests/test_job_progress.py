@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import sqlite_utils
-from support import toy_api
+from support import fetch_rows, toy_api
 
 from host.jobs import queue as jobs
 from host.store.db import connect
@@ -71,3 +71,41 @@ def test_progress_reads_as_pages_and_orders():
     )
     assert jobs.progress_words({"pages": 4, "orders": 1}, running=False) == "4 pages, 1 order read"
     assert jobs.progress_words(None, running=True) == ""
+
+
+def test_a_one_page_import_writes_its_claim_opening_line_batch_coverage_and_end_and_nothing_more(
+    run, db_target, company, monkeypatch
+):
+    """Every job process takes turns for the write lock: a download job whose orders fit one
+    batch writes its progress beside its batch and its end (no write for the first page's
+    counts, none for the same counts again), and its Change Log entry with its end."""
+    from host.jobs import runner
+    from host.store.pg import PgDatabase
+    from host.store.sqlite import SqliteStore
+
+    db = connect(db_target)
+    company_id = db.execute("SELECT id FROM companies WHERE name = :name", {"name": company}).fetchone()[0]
+    job, _ = jobs.enqueue(db, company_id, "import_orders")
+    db.close()
+    opened: list[str] = []
+    for store in (SqliteStore, PgDatabase):
+        real = store.write
+
+        def counting(self, real=real):
+            if not self.in_transaction if isinstance(self, PgDatabase) else not self.conn.in_transaction:
+                opened.append("write")
+            return real(self)
+
+        monkeypatch.setattr(store, "write", counting)
+    assert runner.LocalPool(db_target, max_workers=1).drain() == 1
+    shown = run.json("jobs", "show", str(job.id))
+    new = shown["summary"]["inserted"]
+    assert shown["status"] == jobs.COMPLETED and new > 0
+    assert shown["progress"]["pages"] == 1 and shown["progress"]["new"] == new  # the final counts
+    # the claim, "downloading unfulfilled orders updated since ...", the batch with its cursor and
+    # counts, the coverage of the window read, the end with its Change Log entry (the drain's
+    # last look for a job finds none without a write); before: 9
+    assert len(opened) == 5
+    assert fetch_rows(
+        db_target, "SELECT action FROM audit_log WHERE target = :target", {"target": f"job {job.id}"}
+    ) == [(f"Import Orders: {new} new, 0 updated",)]

@@ -76,3 +76,25 @@ def test_settings_loaded_on_several_threads_at_once_each_keep_their_own_config_f
     finally:
         sys.setswitchinterval(previous)
     assert len(seen) == 450 and set(seen) == {5}
+
+
+def test_outside_a_command_the_settings_are_read_again_only_when_a_source_changed(tmp_path, monkeypatch):
+    """A job asks for settings several times; outside a command (a job process of a program that
+    embeds the host, the bench) each ask read the sources with pydantic-settings, a few
+    milliseconds each. The answer is kept until a variable, the config file or the directory
+    changes."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CARTPLUGIN_RECENT_DAYS", raising=False)
+    monkeypatch.setenv("CARTPLUGIN_CONFIG", str(tmp_path / "cartplugin.toml"))
+    (tmp_path / "cartplugin.toml").write_text("recent_days = 7\n")
+    first = config.current()
+    assert first.recent_days == 7 and config.current() is first  # nothing changed: not read again
+    (tmp_path / "cartplugin.toml").write_text("recent_days = 8\n")  # same size, same clock tick likely
+    assert config.current().recent_days == 8
+    monkeypatch.setenv("CARTPLUGIN_RECENT_DAYS", "9")
+    assert config.current().recent_days == 9
+    monkeypatch.setenv("CARTPLUGIN_DB", "relative.db")
+    here = config.current().db
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert config.current().db != here and config.current().db.parent == tmp_path / "elsewhere"

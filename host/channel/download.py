@@ -92,8 +92,8 @@ def download_orders(
     items = run.open_listing()
     run.read(items, progress, stop)
     run.commit()
-    run.record_progress_alone()
     run.finish()
+    run.record_progress_alone()
     summary = run.summary()
     # a channel that fails leaves the orders Awaiting acceptance: the next download tries again;
     # so does a job stopping (or no longer this worker's), which sends nothing more
@@ -146,7 +146,10 @@ class _Download:
         self.batch: list[tuple[ChannelOrder, datetime]] = []
         self.seen = 0
         self.pages = 0
-        self.recorded_at = float("-inf")
+        # the first progress once a page arrives a PROGRESS_EVERY_SECONDS into the run: a short
+        # download writes its counts beside its batch and its end, not in a write of their own
+        self.recorded_at = self.started
+        self.recorded: Counts | None = None
         self.more = False
         self.waiting: datetime | None = None
 
@@ -255,7 +258,8 @@ class _Download:
     def record_now(self) -> None:
         # inside a write transaction: beside the batch it counts, or alone for a page
         if self.record is not None:
-            self.record(self.counts())
+            self.recorded = self.counts()
+            self.record(self.recorded)
             self.recorded_at = time.monotonic()
 
     def page_arrived(self, items: int) -> None:
@@ -265,8 +269,8 @@ class _Download:
                 self.record_now()
 
     def record_progress_alone(self) -> None:
-        """The final counts, in a write of their own."""
-        if self.record is not None:
+        """The final counts, in a write of their own unless the last write recorded them."""
+        if self.record is not None and self.recorded != self.counts():
             with write(self.db):
                 self.record_now()
 
@@ -323,6 +327,7 @@ class _Download:
             with write(self.db):
                 self.same_settings()
                 cursors.extend_coverage(self.db, self.company.id, self.channel, self.since)
+                self.record_now()
 
     def summary(self) -> dict[str, Any]:
         """The run's counts (and its log lines for the cancelled and the skipped)."""

@@ -243,6 +243,11 @@ def claim(
         marks, company_params = in_list("company", company_ids)
         filters += f" AND company_id IN {marks}"
         params.update(company_params)
+    runnable = "((status = 'Queued' AND run_after <= :now) OR (status = 'Processing' AND heartbeat_at < :stale))"
+    # looked for first without the write lock, which every job process takes turns for: an idle
+    # worker's poll, and each of its threads once the queue is drained, then write nothing
+    if db.execute(f"SELECT 1 FROM jobs WHERE {runnable}{filters} LIMIT 1", params).fetchone() is None:
+        return None
     with write(db):
         # a job whose worker keeps dying with it (out of memory, killed) must not loop forever
         for (dead_id,) in db.execute(
@@ -254,8 +259,7 @@ def claim(
         cursor = db.execute(
             "UPDATE jobs SET status = 'Processing', claimed_by = :worker_id, heartbeat_at = :now, "
             "attempts = attempts + 1, started_at = COALESCE(started_at, :now) WHERE id = (SELECT id FROM jobs WHERE "
-            "((status = 'Queued' AND run_after <= :now) OR (status = 'Processing' AND heartbeat_at < :stale))"
-            f"{filters} ORDER BY priority DESC, id LIMIT 1) RETURNING *",
+            f"{runnable}{filters} ORDER BY priority DESC, id LIMIT 1) RETURNING *",
             params,
         )
         row = cursor.fetchone()

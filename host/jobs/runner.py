@@ -31,7 +31,7 @@ from host.jobs.queue import Job
 from host.records import audit, companies, credentials
 from host.records.companies import get_company
 from host.store.api import Store, backend, unavailable
-from host.store.db import as_target, connect, target_of
+from host.store.db import as_target, connect, target_of, write
 from plugin_spec import BadData, ChannelError, RateLimited
 
 log = logging.getLogger("cartplugin.runner")
@@ -344,8 +344,11 @@ def _execute(
         requeued = jobs.retry_later(db, job, f"internal error {type(exc).__name__}: {_safe(db, company, exc)}")
         return jobs.QUEUED if requeued else jobs.FAILED
     failpoint("job.before_finish")
-    _ended(job, jobs.finish(db, job, status, summary))
-    _log_download(db, job, status, summary)
+    with write(db):  # the end and its Change Log entry in one transaction
+        recorded = jobs.finish(db, job, status, summary)
+        if recorded:
+            _log_download(db, job, status, summary)
+    _ended(job, recorded)
     log.info("job %s %s (%s): %s %s", job.id, job.kind, company.name, status, summary)
     return status
 
