@@ -95,6 +95,15 @@ class SandboxProcess:
     def requests_made(self) -> list[dict[str, Any]]:
         return self._call("GET", "/requests")["requests"]
 
+    def cpu_seconds(self) -> float | None:
+        """The sandbox process's CPU time so far (user + system), None where /proc cannot say:
+        the channel's side of a run that shares the machine's cores with the host."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
+
 
 # -- the host, through its own code paths ----------------------------------------------------------
 

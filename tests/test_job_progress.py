@@ -97,6 +97,14 @@ def test_a_one_page_import_writes_its_claim_opening_line_batch_coverage_and_end_
             return real(self)
 
         monkeypatch.setattr(store, "write", counting)
+    sent: list[str] = []  # PostgreSQL: each statement is a round trip
+    real_execute = PgDatabase.execute
+
+    def counted(self, sql, params=None):
+        sent.append(" ".join(sql.split()).upper())
+        return real_execute(self, sql, params)
+
+    monkeypatch.setattr(PgDatabase, "execute", counted)
     assert runner.LocalPool(db_target, max_workers=1).drain() == 1
     shown = run.json("jobs", "show", str(job.id))
     new = shown["summary"]["inserted"]
@@ -106,6 +114,13 @@ def test_a_one_page_import_writes_its_claim_opening_line_batch_coverage_and_end_
     # counts, the coverage of the window read, the end with its Change Log entry (the drain's
     # last look for a job finds none without a write); before: 9
     assert len(opened) == 5
+    if sent:
+        # a write takes its turn in the same round trip as its BEGIN; progress, log lines, the end
+        # and the Change Log entry join the transaction they are written in without a savepoint:
+        # the one left is the batch's own (one bad order is retried alone); before: 7
+        assert sum(statement.startswith("SAVEPOINT") for statement in sent) == 1
+        assert sum(statement.startswith("BEGIN; SELECT PG_ADVISORY_XACT_LOCK(") for statement in sent) == len(opened)
+        assert "BEGIN" not in sent and not any(statement.startswith("SELECT PG_ADVISORY") for statement in sent)
     assert fetch_rows(
         db_target, "SELECT action FROM audit_log WHERE target = :target", {"target": f"job {job.id}"}
     ) == [(f"Import Orders: {new} new, 0 updated",)]

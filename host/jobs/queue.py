@@ -31,7 +31,7 @@ from host import clock, config
 from host.errors import HostError, NotFound
 from host.records.validation import parse_id
 from host.store.api import IntegrityError, Store, in_list
-from host.store.db import delete_in_batches, write
+from host.store.db import delete_in_batches, joined_write, write
 
 KINDS = ("test_settings", "import_orders", "download_orders", "upload_tracking")
 #: each kind as staff know it (the web admin, the job log)
@@ -354,7 +354,7 @@ def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = No
     """Record the running ``job``'s end; False (nothing written) when its claim was lost."""
     if status not in (COMPLETED, PARTIAL, FAILED, CANCELLED):
         raise ValueError(status)
-    with write(db):
+    with joined_write(db):
         # only the claim's owner ends it: a worker presumed dead and replaced must not
         # overwrite what its replacement does
         cursor = db.execute(
@@ -371,7 +371,7 @@ def finish(db: Store, job: Job, status: str, summary: dict[str, Any] | None = No
 def set_progress(db: Store, job: Job, counts: dict[str, int]) -> None:
     """Record what the running ``job`` has done so far (its claim's owner only); the caller's
     write transaction, or one of its own."""
-    with write(db):
+    with joined_write(db):
         db.execute(
             f"UPDATE jobs SET progress = :progress WHERE id = :id AND {_CLAIM}",
             {"progress": json.dumps(counts), **_claim_of(job)},
@@ -504,7 +504,7 @@ def purge_finished(db: Store, days: float, *, batch: int = 500) -> int:
 
 
 def log(db: Store, job_id: int, level: str, message: str) -> None:
-    with write(db):
+    with joined_write(db):
         _log(db, job_id, level, message)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from host import clock
 from host.store.api import Store
-from host.store.db import delete_in_batches, write
+from host.store.db import delete_in_batches, joined_write
 
 WEB, CLI, SYSTEM_SOURCE = "web", "cli", "system"
 #: the sources the Change Log can be filtered by, in staff words
@@ -117,7 +117,7 @@ def record(
     target: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    with write(db):
+    with joined_write(db):  # one statement: in the caller's transaction when there is one
         db.execute(_INSERT, _row(actor, action, company_id, target, details))
 
 

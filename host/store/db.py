@@ -27,6 +27,7 @@ from host.errors import HostError
 from host.store import pg
 from host.store.api import Store, in_list
 from host.store.sqlite import SqliteStore
+from host.store.sqlite import joined_write as joined_write
 from host.store.sqlite import write as write
 
 DEFAULT_DB = "cartplugin.db"

@@ -67,6 +67,7 @@ def _load_psycopg() -> None:
 
 #: pg_advisory_xact_lock key every write transaction takes ("cartplug" in ASCII)
 WRITE_LOCK = 0x63617274706C7567
+_BEGIN_AND_LOCK = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 CONNECT_TIMEOUT_SECONDS = 10
 
 
@@ -423,11 +424,12 @@ class PgDatabase:
             with self.atomic():
                 yield self
             return
-        self.execute("BEGIN")
         self._writing += 1
         try:
             try:
-                self.execute("SELECT pg_advisory_xact_lock(:key)", {"key": WRITE_LOCK})
+                # one round trip: a statement without parameters goes as a simple query, which
+                # may hold two (every write transaction pays this, a job's five times or more)
+                self.execute(_BEGIN_AND_LOCK)
             except errors.Unavailable as exc:
                 if "lock timeout" not in str(exc):
                     raise
