@@ -245,8 +245,12 @@ def claim(
         params.update(company_params)
     runnable = "((status = 'Queued' AND run_after <= :now) OR (status = 'Processing' AND heartbeat_at < :stale))"
     # looked for first without the write lock, which every job process takes turns for: an idle
-    # worker's poll, and each of its threads once the queue is drained, then write nothing
-    if db.execute(f"SELECT 1 FROM jobs WHERE {runnable}{filters} LIMIT 1", params).fetchone() is None:
+    # worker's poll, and each of its threads once the queue is drained, then write nothing (a
+    # job named by its id, as the cluster's engine hands it over, is there: no look first)
+    if (
+        job_id is None
+        and db.execute(f"SELECT 1 FROM jobs WHERE {runnable}{filters} LIMIT 1", params).fetchone() is None
+    ):
         return None
     with write(db):
         # a job whose worker keeps dying with it (out of memory, killed) must not loop forever

@@ -110,12 +110,16 @@ def list_companies(db: Store) -> list[dict[str, Any]]:
 
 
 def website_settings(db: Store, company: Company) -> dict[str, Any]:
+    # the connection's state as it is now (not as ``company`` was read), in the same statement
     row = db.execute(
-        "SELECT store_type, store_plugin, allow_order_download, allow_tracking_upload, "
-        f"{', '.join(website_options.LABELS)} FROM website_settings WHERE company_id = :company_id",
+        "SELECT w.store_type, w.store_plugin, w.allow_order_download, w.allow_tracking_upload, "
+        f"{', '.join('w.' + label for label in website_options.LABELS)}, c.connection_status "
+        "FROM website_settings w JOIN companies c ON c.id = w.company_id WHERE w.company_id = :company_id",
         {"company_id": company.id},
     ).fetchone()
-    options = dict(zip(website_options.LABELS, row[4:], strict=True))
+    if row is None:
+        raise NotFound(f"unknown company {company.name[:MAX_NAME]!r}")
+    options = dict(zip(website_options.LABELS, row[4:-1], strict=True))
     for key in website_options.FLAGS:
         options[key] = bool(options[key])
     return {
@@ -125,7 +129,7 @@ def website_settings(db: Store, company: Company) -> dict[str, Any]:
         "allow_order_download": bool(row[2]),
         "allow_tracking_upload": bool(row[3]),
         **options,
-        "connection_status": get_company(db, company.id).connection_status,
+        "connection_status": row[-1],
         "plugin_missing": plugin_missing(row[1]),
     }
 
@@ -197,7 +201,12 @@ def _reset_connection(db: Store, company_id: int, why: str) -> None:
 
 
 def store_plugin(db: Store, company: Company) -> str:
-    plugin = website_settings(db, company)["store_plugin"]
+    row = db.execute(
+        "SELECT store_plugin FROM website_settings WHERE company_id = :company_id", {"company_id": company.id}
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"unknown company {company.name[:MAX_NAME]!r}")
+    plugin = row[0]
     if not plugin:
         raise HostError(
             f"company {company.name!r} has no store plugin; choose a Store Plugin in Website General Settings",
