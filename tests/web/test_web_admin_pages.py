@@ -137,6 +137,31 @@ def test_support_cancels_a_queued_job_and_warehouse_changes_an_order_status(web,
     assert run.json("orders", "show", str(order["id"]))["status"] == "On Hold"
 
 
+def test_a_grid_counts_up_to_its_cap_and_says_more_beyond_it(web, run, company, monkeypatch):
+    """Counting every match reads every matching index entry (on PostgreSQL the larger part of a
+    Manage Orders page at 100,000 orders): the grids count up to ``COUNT_CAP`` and say "N+"."""
+    from host.records import queries
+
+    run("import-orders", company)
+    listed = run.json("orders", "list")
+    assert len(listed) > 3
+    http, _ = signed_in(web, "rita")
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    capped = http.get(f"{web.url}/orders", timeout=10).text
+    assert "3+ found · page 1<" in capped and " of " not in capped.split("found")[1].split("</span>")[0]
+    assert all(f">{order['source_order_id']}<" in capped for order in listed)  # the rows are all there
+    assert "Next ›" not in capped  # a page that is not full is the last, capped or not
+    jobs = http.get(f"{web.url}/jobs", timeout=10).text
+    assert "found · page 1 of 1" in jobs  # fewer jobs than the cap: counted exactly
+    monkeypatch.setattr(queries, "COUNT_CAP", len(listed))
+    exact = http.get(f"{web.url}/orders", timeout=10).text
+    assert f"{len(listed)} found · page 1 of 1" in exact  # as many as the cap: exact, not "+"
+    full = queries.Page(rows=[{}] * 50, total=3, page=1, per_page=50, capped=True)
+    assert full.has_next and not queries.Page(rows=[{}] * 49, total=3, page=1, per_page=50, capped=True).has_next
+    assert queries.Page(rows=[{}] * 50, total=120, page=2, per_page=50).has_next
+    assert not queries.Page(rows=[{}] * 20, total=120, page=3, per_page=50).has_next
+
+
 def test_the_orders_grid_pages_filters_and_sorts_on_the_server(web, run, company):
     run("import-orders", company)
     listed = run.json("orders", "list")
