@@ -31,7 +31,7 @@ from host.jobs.queue import Job
 from host.records import audit, companies, credentials
 from host.records.companies import get_company
 from host.store.api import Store, backend, unavailable
-from host.store.db import as_target, connect, target_of, write
+from host.store.db import as_target, connect, short_write, target_of, write
 from plugin_spec import BadData, ChannelError, RateLimited
 
 log = logging.getLogger("cartplugin.runner")
@@ -119,8 +119,13 @@ class _Heartbeat:
                 started = time.monotonic()
                 held: bool | None = None
                 try:
-                    own = own or connect(self.path, migrate=False, create=False)
+                    # on PostgreSQL a connection lent by the process's pool for this beat alone; on
+                    # SQLite the file, opened once for the job's beats
+                    own = own or short_write(self.path)
                     held = jobs.heartbeat(own, self.job)
+                    if self.backend == "postgresql":
+                        own.close()
+                        own = None
                 except Exception:  # a missed beat (database restarting) is no reason to stop beating
                     log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
                     if own is not None:

@@ -13,10 +13,12 @@ read through ``host.store.api.backend``), and the rest of the host asks the stor
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -158,6 +160,46 @@ class Connections:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+
+
+#: connections a worker process keeps for its running jobs' heartbeats, per PostgreSQL database
+SHORT_WRITES_POOL_SIZE = 4
+_short_writes: dict[str, pg.PgPool] = {}
+_short_writes_pid: int | None = None
+_short_writes_lock = threading.Lock()
+
+
+def short_write(target: str | os.PathLike) -> Store:
+    """A connection for one short write of a worker's own (a running job's heartbeat); its
+    ``close()`` gives it back.
+
+    On PostgreSQL it is lent by a pool this process keeps (``SHORT_WRITES_POOL_SIZE``), so the
+    heartbeats of job after job do not each cost the server a new process and a round of
+    authentication; on SQLite it is the file opened for the write (nothing to keep), never
+    created where it vanished.
+    """
+    global _short_writes_pid
+    if not pg.is_url(str(target)):
+        return connect(target, migrate=False, create=False)
+    url = str(target)
+    with _short_writes_lock:
+        if _short_writes_pid != os.getpid():  # forked: the parent's pools and their threads are not ours
+            _short_writes.clear()
+            _short_writes_pid = os.getpid()
+        pool = _short_writes.get(url)
+        if pool is None:
+            pool = _short_writes[url] = pg.PgPool(url, SHORT_WRITES_POOL_SIZE, timeout=5.0, name="cartplugin-beats")
+    return pool.database()
+
+
+@atexit.register
+def _close_short_writes() -> None:
+    with _short_writes_lock:
+        pools = list(_short_writes.values()) if _short_writes_pid == os.getpid() else []
+        _short_writes.clear()
+    for pool in pools:
+        with contextlib.suppress(Exception):
+            pool.close()
 
 
 def connect_postgresql(url: str, *, migrate: bool = True) -> pg.PgDatabase:
