@@ -198,7 +198,7 @@ class PgPool:
     admin's requests), instead of a connection opened and closed by each.
 
     ``take`` waits up to ``timeout`` seconds for a free connection (then the store's
-    ``OperationalError``); a connection is checked before it is lent, so one the server dropped
+    ``Unavailable``: busy for now); a connection is checked before it is lent, so one the server dropped
     meanwhile (a restart, an idle timeout) is replaced, not lent; ``give_back`` discards a broken
     one and rolls back a transaction left open. :meth:`database` wraps one in the store
     interface; closing that gives it back.
@@ -230,9 +230,10 @@ class PgPool:
             self._opened = True
 
         try:
-            return self._pool.getconn()
+            return self._pool.getconn(timeout=self.timeout)
         except PoolTimeout:
-            raise errors.OperationalError(
+            # busy for now, not broken: the web admin answers 503, a job goes back to the queue
+            raise errors.Unavailable(
                 f"no database connection free within {self.timeout:g} s (all {self.max_size} of the pool in use)"
             ) from None
 

@@ -142,7 +142,8 @@ def create_app(
     def _internal(exc: Exception):
         if unavailable(exc):  # restarting, or a write kept waiting past lock_timeout: nothing was saved
             app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-            return _error(503, "The database is busy", "Nothing was saved. Try again in a moment.")
+            page, code = _error(503, "The database is busy", "Nothing was saved. Try again in a moment.")
+            return page, code, {"Retry-After": "5"}
         app.logger.error("internal error on %s %s: %s", request.method, request.path, type(exc).__name__)
         return _error(
             500, "Something went wrong", "The error was logged. Try again, or tell an admin what you were doing."

@@ -32,8 +32,19 @@ def served(pg_url, bmp, monkeypatch, tmp_path):
     db.close()
     app = create_app(pg_url)
     with Running(app, ServerOptions(port=0, threads=8, access_log=False)) as running:
-        yield f"http://127.0.0.1:{running.port}"
+        base = f"http://127.0.0.1:{running.port}"
+        _APPS[base] = app
+        yield base
+        del _APPS[base]
     app.extensions["cartplugin.connections"].close()
+
+
+#: the app served at each base URL of ``served``
+_APPS: dict = {}
+
+
+def _pools_of(base: str) -> list:
+    return [_APPS[base].extensions["cartplugin.connections"].pool]
 
 
 def _signed_in(base: str) -> requests.Session:
@@ -108,3 +119,26 @@ def test_a_connection_the_server_dropped_is_replaced_and_the_page_still_answers(
     monitor.close()
     answers = [http.get(served + page, timeout=30) for page in PAGES]
     assert [a.status_code for a in answers] == [200] * len(PAGES), answers[0].text[-500:]
+
+
+def test_a_page_that_finds_every_pooled_connection_busy_answers_503_with_retry_after(served):
+    """A pool with none free for ``timeout`` is the database busy for now, not a broken page: 503
+    "The database is busy" with Retry-After (it was a 500 "Something went wrong")."""
+    from host.store.api import unavailable
+    from host.store.errors import Unavailable
+
+    http = _signed_in(served)
+    (pool,) = _pools_of(served)
+    pool.timeout = 0.3
+    held = [pool.take(), pool.take()]  # both of the pool's 2 connections lent out
+    try:
+        answer = http.get(served + "/orders", timeout=30)
+        with pytest.raises(Unavailable) as raised:
+            pool.take()
+    finally:
+        for raw in held:
+            pool.give_back(raw)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+    assert "The database is busy" in answer.text and "Something went wrong" not in answer.text
+    assert unavailable(raised.value) and "all 2 of the pool in use" in str(raised.value)
+    assert http.get(served + "/orders", timeout=30).status_code == 200  # given back: pages answer again
