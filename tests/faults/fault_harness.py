@@ -81,11 +81,11 @@ class Harness:
             )
         return result
 
-    def start_worker(self, interval: float = 0.2) -> subprocess.Popen:
+    def start_worker(self, interval: float = 0.2, **env: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "host", "--db", str(self.db_target), "worker", "--interval", str(interval),
              "--download-every", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env(**env), stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
     def stop_worker(self, proc: subprocess.Popen) -> int:

@@ -460,12 +460,15 @@ def test_sigterm_stops_the_worker_within_seconds_and_the_interrupted_job_continu
     with Sandbox(api_key=KEY, orders=1500, seed=7) as slow:
         h = Harness(tmp_path, slow, db=db_target)
         slow.set_faults(latency=0.3)
-        worker = h.start_worker(interval=0.2)
+        # a stop grace far above the bound below: a worker that ended only when the grace ran out
+        # (its job not stopping by itself) takes longer than the bound, however loaded the machine
+        worker = h.start_worker(interval=0.2, CARTPLUGIN_STOP_GRACE_SECONDS="30")
         assert h.wait_until(lambda: len(h.host_orders()) > 0, timeout=20)
         started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
-        worker.communicate(timeout=30)
-        assert time.monotonic() - started < 4, f"took {time.monotonic() - started:.1f} s"
+        worker.communicate(timeout=60)
+        # within seconds: 10, not 4, as a loaded CI machine once needed more than 4 s to end the process
+        assert time.monotonic() - started < 10, f"took {time.monotonic() - started:.1f} s"
         assert worker.returncode == 0
         statuses = [s for (s,) in h.query("SELECT status FROM jobs WHERE kind = 'download_orders'")]
         assert statuses and statuses[-1] == "Queued", statuses
