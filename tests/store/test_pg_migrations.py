@@ -166,3 +166,31 @@ def test_a_version_1_database_gains_discounts_and_line_totals_and_keeps_its_line
     with pytest.raises(IntegrityError, match="order_lines_price"), db.write():  # nor one with no price
         db.execute(insert, {"line": "L3", "total": None})
     db.close()
+
+
+def _pending_list_limit(db) -> str | None:
+    row = db.execute(
+        "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = :name", {"name": "orders_source_trgm"}
+    ).fetchone()
+    return row[0] if row else None
+
+
+def test_the_order_id_index_keeps_a_short_pending_list_on_a_new_database_and_after_the_step(postgres, pg_url):
+    """Each search reads the trigram index's pending list whole: while an import writes, the
+    server's default 4 MB made a search 10 ms instead of 0.9 (docs/benchmarks.md)."""
+    db = connect(pg_url)
+    assert _pending_list_limit(db) == "gin_pending_list_limit=64"
+    db.close()
+    url = postgres.create_database("before_0019")
+    try:
+        db = PgDatabase(url)
+        pg_migrations.migrate(db, until="0018_baseline")
+        db.execute("ALTER INDEX orders_source_trgm RESET (gin_pending_list_limit)")  # as 0018 made it
+        assert _pending_list_limit(db) in (None, "")
+        db.close()
+        db = connect(url)
+        assert _pending_list_limit(db) == "gin_pending_list_limit=64"
+        assert pg_migrations.applied(db)[-1] == "0019_short_search_pending_list"
+        db.close()
+    finally:
+        postgres.drop_database("before_0019")

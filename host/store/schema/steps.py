@@ -61,5 +61,18 @@ def _order_id_search(db: Any, dialect: Dialect) -> None:
 #: the schema as it was when the two backends' steps were merged into this one list
 BASELINE = Step("0018_baseline", ddl=baseline.DDL, python=_order_id_search)
 
+
+def _short_search_pending_list(db: Any, dialect: Dialect) -> None:
+    # PostgreSQL's trigram index as ``order_search.PG_INDEX_SQL`` now makes it (SQLite's search
+    # has no such list); absent when the server refused pg_trgm: the operator's SQL makes it so
+    if dialect.name == "postgresql":
+        from host.records.order_search import PG_INDEX, PG_PENDING_LIST_KB
+
+        db.execute(f"ALTER INDEX IF EXISTS {PG_INDEX} SET (gin_pending_list_limit = {PG_PENDING_LIST_KB})", {})
+
+
 #: every step, in order; append new ones at the end
-STEPS: tuple[Step, ...] = (BASELINE,)
+STEPS: tuple[Step, ...] = (
+    BASELINE,
+    Step("0019_short_search_pending_list", python=_short_search_pending_list),
+)
