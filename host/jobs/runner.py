@@ -108,40 +108,27 @@ class _Heartbeat:
         return _HEARTBEAT_INTERVAL.get(self.backend, lambda: HEARTBEAT_SECONDS)()
 
     def _run(self) -> None:
-        own = None
         interval = self._interval()
-        try:
-            while True:
-                self._wake.wait(interval)
-                self._wake.clear()
-                if self.stopped.is_set():
-                    break
-                started = time.monotonic()
-                held: bool | None = None
-                try:
-                    # on PostgreSQL a connection lent by the process's pool for this beat alone; on
-                    # SQLite the file, opened once for the job's beats
-                    own = own or short_write(self.path)
+        while True:
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self.stopped.is_set():
+                break
+            started = time.monotonic()
+            held: bool | None = None
+            try:
+                # a connection for this beat alone: lent by the process's pool on PostgreSQL
+                with contextlib.closing(short_write(self.path)) as own:
                     held = jobs.heartbeat(own, self.job)
-                    if self.backend == "postgresql":
-                        own.close()
-                        own = None
-                except Exception:  # a missed beat (database restarting) is no reason to stop beating
-                    log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
-                    if own is not None:
-                        with contextlib.suppress(Exception):
-                            own.close()
-                    own = None
-                with self._beaten:
-                    if held:
-                        self.confirmed_at = max(self.confirmed_at, started)
-                    elif held is False:
-                        self.lost.set()
-                    self._beats += 1
-                    self._beaten.notify_all()
-        finally:
-            if own is not None:
-                own.close()
+            except Exception:  # a missed beat (database restarting) is no reason to stop beating
+                log.warning("heartbeat of job %s failed; beating on", self.job.id, exc_info=True)
+            with self._beaten:
+                if held:
+                    self.confirmed_at = max(self.confirmed_at, started)
+                elif held is False:
+                    self.lost.set()
+                self._beats += 1
+                self._beaten.notify_all()
 
     def confirmed(self) -> bool:
         """Whether the claim holds by the lease alone, now (asks nothing, waits for nothing)."""

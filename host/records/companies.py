@@ -200,13 +200,18 @@ def _reset_connection(db: Store, company_id: int, why: str) -> None:
     )
 
 
-def store_plugin(db: Store, company: Company) -> str:
+def chosen_plugin(db: Store, company: Company) -> str | None:
+    """The company's Store Plugin, None while none is chosen (one column: no settings read)."""
     row = db.execute(
         "SELECT store_plugin FROM website_settings WHERE company_id = :company_id", {"company_id": company.id}
     ).fetchone()
     if row is None:
         raise NotFound(f"unknown company {company.name[:MAX_NAME]!r}")
-    plugin = row[0]
+    return row[0]
+
+
+def store_plugin(db: Store, company: Company) -> str:
+    plugin = chosen_plugin(db, company)
     if not plugin:
         raise HostError(
             f"company {company.name!r} has no store plugin; choose a Store Plugin in Website General Settings",
@@ -314,7 +319,7 @@ def show_cart_settings(db: Store, company: Company) -> dict[str, Any]:
 def shared_account(db: Store, company: Company) -> list[str]:
     """Other companies that reach the same channel account: same store plugin, same Website URL
     and the same secret values. Compared decrypted, in memory; nothing of a key is shown."""
-    channel = website_settings(db, company)["store_plugin"]
+    channel = chosen_plugin(db, company)
     if not channel or plugin_missing(channel):
         return []
     secret_names = _secret_fields(plugins.channel_info(channel).settings_model)

@@ -146,25 +146,36 @@ class Connections:
     request a round of authentication; on SQLite a connection of its own each time, which costs
     an ``open()`` of the file and holds nothing, so there is nothing to bound."""
 
-    def __init__(self, target: str | os.PathLike, pool_size: int):
+    def __init__(
+        self,
+        target: str | os.PathLike,
+        pool_size: int,
+        *,
+        name: str = "cartplugin-web",
+        timeout: float = 10.0,
+        create: bool = True,
+    ):
         self.target = as_target(target)
-        self.pool = pg.PgPool(str(self.target), pool_size, name="cartplugin-web") if pg.is_url(self.target) else None
+        self.create = create  # SQLite: whether ``open`` may make a file that is not there
+        self.pool = (
+            pg.PgPool(str(self.target), pool_size, name=name, timeout=timeout) if pg.is_url(self.target) else None
+        )
 
     def open(self) -> Store:
         """A connection for one request (its ``close()`` gives a pooled one back); the schema is
         not checked again (the server checked it when it started)."""
         if self.pool is not None:
             return self.pool.database()
-        return connect(self.target, migrate=False)
+        return connect(self.target, migrate=False, create=self.create)
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
 
 
-#: connections a worker process keeps for its running jobs' heartbeats, per PostgreSQL database
+#: connections a worker process keeps for its running jobs' heartbeats, per database
 SHORT_WRITES_POOL_SIZE = 4
-_short_writes: dict[str, pg.PgPool] = {}
+_short_writes: dict[str, Connections] = {}
 _short_writes_pid: int | None = None
 _short_writes_lock = threading.Lock()
 
@@ -179,27 +190,27 @@ def short_write(target: str | os.PathLike) -> Store:
     created where it vanished.
     """
     global _short_writes_pid
-    if not pg.is_url(str(target)):
-        return connect(target, migrate=False, create=False)
-    url = str(target)
+    key = str(as_target(target))
     with _short_writes_lock:
         if _short_writes_pid != os.getpid():  # forked: the parent's pools and their threads are not ours
             _short_writes.clear()
             _short_writes_pid = os.getpid()
-        pool = _short_writes.get(url)
-        if pool is None:
-            pool = _short_writes[url] = pg.PgPool(url, SHORT_WRITES_POOL_SIZE, timeout=5.0, name="cartplugin-beats")
-    return pool.database()
+        connections = _short_writes.get(key)
+        if connections is None:
+            connections = _short_writes[key] = Connections(
+                key, SHORT_WRITES_POOL_SIZE, name="cartplugin-beats", timeout=5.0, create=False
+            )
+    return connections.open()
 
 
 @atexit.register
 def _close_short_writes() -> None:
     with _short_writes_lock:
-        pools = list(_short_writes.values()) if _short_writes_pid == os.getpid() else []
+        kept = list(_short_writes.values()) if _short_writes_pid == os.getpid() else []
         _short_writes.clear()
-    for pool in pools:
+    for connections in kept:
         with contextlib.suppress(Exception):
-            pool.close()
+            connections.close()
 
 
 def connect_postgresql(url: str, *, migrate: bool = True) -> pg.PgDatabase:

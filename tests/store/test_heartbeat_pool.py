@@ -37,7 +37,7 @@ def test_the_heartbeats_of_job_after_job_share_a_few_pooled_connections(pg_url, 
         beats += 1
         assert jobs.finish(db, claimed, jobs.COMPLETED, {"at": clock.now_iso()})
     db.close()
-    pool = host_db._short_writes[pg_url]
+    pool = host_db._short_writes[pg_url].pool
     stats = pool._pool.get_stats()
     # 8 jobs, dozens of beats: before, 8 connections opened (one per job's heartbeat thread)
     assert beats == 8 and stats["connections_num"] <= 2, stats

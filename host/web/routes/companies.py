@@ -272,7 +272,7 @@ def _test_state(company: companies.Company) -> dict[str, Any]:
     # so once the page sees the job ended it also sees what the job recorded. Read the other way
     # round, a job ending in between showed its answer beside the connection line of before.
     test = connection_test.latest(db(), company.id)
-    channel = companies.website_settings(db(), company)["store_plugin"]
+    channel = companies.chosen_plugin(db(), company)
     return {
         "fresh": companies.get_company(db(), company.id),
         "tokens": credentials.status(db(), company.id, channel) if channel else [],
