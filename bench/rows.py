@@ -528,11 +528,19 @@ def many_companies(sandbox: SandboxProcess, cfg: Config, work: Path, import_row:
     if sandbox_cpu_s:  # the sandbox serves the pages on the same cores while the jobs run
         channel_cpu = st.median(sandbox_cpu_s)
         with_channel = (per_order * total + channel_cpu) / ncores
+        busy = (cpu + channel_cpu) / ncores  # no schedule of these jobs on these cores is shorter
         shared = [
             f"the sandbox's CPU during the drain (its own process, same cores) samples {_samples(sandbox_cpu_s)} s; "
             f"with it the cores' floor is (row 1's host CPU x orders + {_s(channel_cpu)}) / {ncores} = "
             f"{_s(with_channel)}, ratio {host / with_channel:.2f}; with the host's measured CPU instead of row "
-            f"1's: {_s((cpu + channel_cpu) / ncores)}, ratio {host / ((cpu + channel_cpu) / ncores):.2f}"
+            f"1's: {_s(busy)}, ratio {host / busy:.2f}",
+            f"lower bound of this run: the CPU it spent (host + sandbox) / {ncores} cores = {_s(busy)} = "
+            f"{busy / floor:.2f} x the floor; "
+            + (
+                "above the target, so no schedule of these jobs meets it: the jobs' CPU per order must come down first"
+                if busy / floor > 1.3
+                else "within the target: what is left above it is time the cores were idle"
+            ),
         ]
     return Row(
         "companies",

@@ -35,4 +35,7 @@ def test_bench_quick_prints_every_row() -> None:
     # row 9's floor is the listing's pages at its latency, one request at a time (next links)
     assert "into the host's own schema" in done.stdout
     assert "row 1's host CPU" in done.stdout
+    assert (
+        "lower bound of this run: the CPU it spent (host + sandbox)" in done.stdout
+    )  # row 2: why it misses, if it does
     assert "pages (the bare loop's, page size 200) x 20 ms / 1 at once" in done.stdout
