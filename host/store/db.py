@@ -176,7 +176,6 @@ class Connections:
 #: connections a worker process keeps for its running jobs' heartbeats, per database
 SHORT_WRITES_POOL_SIZE = 4
 _short_writes: dict[str, Connections] = {}
-_short_writes_pid: int | None = None
 _short_writes_lock = threading.Lock()
 
 
@@ -189,12 +188,8 @@ def short_write(target: str | os.PathLike) -> Store:
     authentication; on SQLite it is the file opened for the write (nothing to keep), never
     created where it vanished.
     """
-    global _short_writes_pid
     key = str(as_target(target))
     with _short_writes_lock:
-        if _short_writes_pid != os.getpid():  # forked: the parent's pools and their threads are not ours
-            _short_writes.clear()
-            _short_writes_pid = os.getpid()
         connections = _short_writes.get(key)
         if connections is None:
             connections = _short_writes[key] = Connections(
@@ -203,10 +198,22 @@ def short_write(target: str | os.PathLike) -> Store:
     return connections.open()
 
 
+def _forget_short_writes() -> None:
+    """In a forked child: the parent's pools and their threads are not the child's, and neither
+    is the lock, which a parent thread may have held at the fork."""
+    global _short_writes_lock
+    _short_writes.clear()
+    _short_writes_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # no fork on Windows
+    os.register_at_fork(after_in_child=_forget_short_writes)
+
+
 @atexit.register
 def _close_short_writes() -> None:
     with _short_writes_lock:
-        kept = list(_short_writes.values()) if _short_writes_pid == os.getpid() else []
+        kept = list(_short_writes.values())
         _short_writes.clear()
     for connections in kept:
         with contextlib.suppress(Exception):
